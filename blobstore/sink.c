@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Data sink: stores regular-file data block-aligned in a target file.
+ *
+ * Data arrives in arbitrary pieces and is cut into BS_HOLE_UNIT units at
+ * fixed offsets of the file; an all-zero full unit becomes a hole, any other
+ * unit is appended to the target. The last partial unit is stored as data,
+ * except that its last size % blksz bytes may go to the tree's tail spill
+ * (inline tails) when the file is otherwise one run of blocks.
+ *
+ * Whole-file dedup: when a file ends, its SHA-256 is looked up among the
+ * files stored before through this sink; on a hit the blocks just written
+ * are given back (the write cursor rewinds, and the target hash state is
+ * restored from a snapshot) and the earlier file's extents are returned.
+ *
+ * Writes are batched into large pwrites, with write-behind
+ * (sync_file_range) so dirty pages do not pile up.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mkimg/blobstore.h"
+
+#define OBUF_SIZE (4u << 20)
+
+struct dedup_ent {
+	uint8_t sha256[32];
+	uint64_t size;
+	uint64_t ext_off;	/* index into the extent pool */
+	uint32_t nextents;
+	bool has_tail;
+	uint32_t tail_len;
+	uint64_t tail_off;
+	bool used;
+};
+
+struct bs_sink {
+	struct bs_sink_params p;
+	uint64_t blksz;
+	uint64_t cursor;		/* next free block */
+	SHA256_CTX target, target_snap;
+
+	/* output batching */
+	uint8_t *obuf;
+	size_t olen;
+	uint64_t oblk;			/* block of obuf[0] */
+	uint64_t synced_to;		/* write-behind: bytes handed to writeback */
+
+	/* the current file */
+	bool in_file;
+	uint32_t max_tail;
+	SHA256_CTX file;
+	uint64_t fsize;			/* bytes received */
+	uint64_t unit_off;		/* file offset of ubuf[0] */
+	uint8_t *ubuf;
+	size_t ulen;
+	uint64_t file_start;		/* cursor at bs_file_begin */
+	struct layout_extent *ext;
+	uint32_t next, extcap;
+	bool holes;
+	struct layout_filedata out;
+
+	/* dedup */
+	struct dedup_ent *tab;
+	uint64_t tabsize, tabused;
+	struct layout_extent *pool;
+	uint64_t poollen, poolcap;
+
+	struct bs_sink_stats st;
+	int err;
+};
+
+static const uint8_t zero_unit[BS_HOLE_UNIT];
+
+void bs_hex(const uint8_t d[32], char out[65])
+{
+	static const char hx[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hx[d[i] >> 4];
+		out[2 * i + 1] = hx[d[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
+{
+	struct bs_sink *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->p = *p;
+	s->blksz = 1ull << p->blkszbits;
+	s->cursor = p->start_blk;
+	s->oblk = p->start_blk;
+	s->synced_to = p->start_blk << p->blkszbits;
+	s->obuf = malloc(OBUF_SIZE);
+	s->ubuf = malloc(BS_HOLE_UNIT);
+	s->tabsize = 1024;
+	s->tab = calloc(s->tabsize, sizeof(*s->tab));
+	if (!s->obuf || !s->ubuf || !s->tab) {
+		bs_sink_free(s);
+		return -ENOMEM;
+	}
+	SHA256_Init(&s->target);
+	*out = s;
+	return 0;
+}
+
+void bs_sink_free(struct bs_sink *s)
+{
+	if (!s)
+		return;
+	free(s->obuf);
+	free(s->ubuf);
+	free(s->ext);
+	free(s->tab);
+	free(s->pool);
+	free(s);
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int obuf_flush(struct bs_sink *s)
+{
+	uint64_t off = s->oblk << s->p.blkszbits;
+	int err;
+
+	if (!s->olen)
+		return 0;
+	err = pwrite_all(s->p.fd, s->obuf, s->olen, off);
+	if (err)
+		return err;
+	/* write-behind: start writeback now, wait for the batch before */
+	if (off + s->olen > s->synced_to + 2 * (uint64_t)OBUF_SIZE) {
+		uint64_t upto = off + s->olen - OBUF_SIZE;
+
+		if (upto > s->synced_to)
+			sync_file_range(s->p.fd, s->synced_to, upto - s->synced_to,
+					SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+		s->synced_to = upto;
+	}
+	sync_file_range(s->p.fd, off, s->olen, SYNC_FILE_RANGE_WRITE);
+	s->oblk += s->olen >> s->p.blkszbits;
+	s->olen = 0;
+	return 0;
+}
+
+/* Appends len bytes (padded with zeros to whole blocks) at the cursor. */
+static int put_blocks(struct bs_sink *s, const uint8_t *p, size_t len)
+{
+	size_t padded = (len + s->blksz - 1) & ~(s->blksz - 1);
+	int err;
+
+	if (s->oblk + (s->olen >> s->p.blkszbits) != s->cursor) {
+		err = obuf_flush(s);
+		if (err)
+			return err;
+		s->oblk = s->cursor;
+	}
+	while (padded) {
+		size_t room = OBUF_SIZE - s->olen;
+		size_t n = padded < room ? padded : room;
+		size_t from = n < len ? n : len;
+
+		memcpy(s->obuf + s->olen, p, from);
+		memset(s->obuf + s->olen + from, 0, n - from);
+		if (s->p.hash_target)
+			SHA256_Update(&s->target, s->obuf + s->olen, n);
+		s->olen += n;
+		p += from;
+		len -= from;
+		padded -= n;
+		s->cursor += n >> s->p.blkszbits;
+		if (s->olen == OBUF_SIZE) {
+			err = obuf_flush(s);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks)
+{
+	struct layout_extent *e = s->next ? &s->ext[s->next - 1] : NULL;
+
+	if (e && e->lblk + e->nblks == lblk && e->pblk + e->nblks == pblk &&
+	    e->nblks + nblks <= UINT32_MAX) {
+		e->nblks += nblks;
+		return 0;
+	}
+	if (s->next == s->extcap) {
+		uint32_t cap = s->extcap ? s->extcap * 2 : 16;
+		struct layout_extent *x = realloc(s->ext, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		s->ext = x;
+		s->extcap = cap;
+	}
+	s->ext[s->next++] = (struct layout_extent){ .lblk = lblk, .pblk = pblk,
+						    .nblks = nblks, .device = s->p.device };
+	return 0;
+}
+
+/* Stores len bytes at file offset off (block aligned) as data. */
+static int store_data(struct bs_sink *s, uint64_t off, const uint8_t *p, size_t len)
+{
+	uint64_t pblk = s->cursor;
+	uint64_t nblks = (len + s->blksz - 1) >> s->p.blkszbits;
+	int err = put_blocks(s, p, len);
+
+	if (err)
+		return err;
+	s->st.written_bytes += nblks << s->p.blkszbits;
+	return add_extent(s, off >> s->p.blkszbits, pblk, nblks);
+}
+
+static bool is_zero(const uint8_t *p, size_t len)
+{
+	return len && !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+/* Handles one full unit at s->unit_off. */
+static int flush_unit(struct bs_sink *s, const uint8_t *p)
+{
+	int err = 0;
+
+	if (is_zero(p, BS_HOLE_UNIT)) {
+		s->holes = true;
+		s->st.hole_bytes += BS_HOLE_UNIT;
+	} else {
+		err = store_data(s, s->unit_off, p, BS_HOLE_UNIT);
+	}
+	s->unit_off += BS_HOLE_UNIT;
+	return err;
+}
+
+int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
+{
+	if (s->err)
+		return s->err;
+	if (s->in_file)
+		return -EBUSY;
+	s->in_file = true;
+	s->max_tail = s->p.tree ? max_tail : 0;
+	SHA256_Init(&s->file);
+	s->fsize = 0;
+	s->unit_off = 0;
+	s->ulen = 0;
+	s->next = 0;
+	s->holes = false;
+	s->file_start = s->cursor;
+	if (s->p.hash_target)
+		s->target_snap = s->target;
+	return 0;
+}
+
+int bs_file_write(struct bs_sink *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int err;
+
+	if (!s->in_file)
+		return -EINVAL;
+	SHA256_Update(&s->file, p, len);
+	s->fsize += len;
+	if (s->ulen) {
+		size_t n = BS_HOLE_UNIT - s->ulen;
+
+		if (n > len)
+			n = len;
+		memcpy(s->ubuf + s->ulen, p, n);
+		s->ulen += n;
+		p += n;
+		len -= n;
+		if (s->ulen < BS_HOLE_UNIT)
+			return 0;
+		err = flush_unit(s, s->ubuf);
+		s->ulen = 0;
+		if (err)
+			return s->err = err;
+	}
+	while (len >= BS_HOLE_UNIT) {
+		err = flush_unit(s, p);
+		if (err)
+			return s->err = err;
+		p += BS_HOLE_UNIT;
+		len -= BS_HOLE_UNIT;
+	}
+	memcpy(s->ubuf, p, len);
+	s->ulen = len;
+	return 0;
+}
+
+int bs_file_hole(struct bs_sink *s, uint64_t len)
+{
+	int err;
+
+	if (!s->in_file)
+		return -EINVAL;
+	/* fill the pending unit with zeros, then skip whole units */
+	while (len && (s->ulen || len < BS_HOLE_UNIT)) {
+		size_t n = len > BS_HOLE_UNIT ? BS_HOLE_UNIT : len;
+
+		if (s->ulen && n > BS_HOLE_UNIT - s->ulen)
+			n = BS_HOLE_UNIT - s->ulen;
+		err = bs_file_write(s, zero_unit, n);
+		if (err)
+			return err;
+		len -= n;
+	}
+	while (len >= BS_HOLE_UNIT) {
+		SHA256_Update(&s->file, zero_unit, BS_HOLE_UNIT);
+		s->fsize += BS_HOLE_UNIT;
+		s->unit_off += BS_HOLE_UNIT;
+		s->holes = true;
+		s->st.hole_bytes += BS_HOLE_UNIT;
+		len -= BS_HOLE_UNIT;
+	}
+	return len ? bs_file_write(s, zero_unit, len) : 0;
+}
+
+static struct dedup_ent *dedup_slot(struct bs_sink *s, const uint8_t sha[32], uint64_t size)
+{
+	uint64_t h, mask = s->tabsize - 1;
+
+	memcpy(&h, sha, sizeof(h));
+	for (h &= mask;; h = (h + 1) & mask) {
+		struct dedup_ent *e = &s->tab[h];
+
+		if (!e->used || (e->size == size && !memcmp(e->sha256, sha, 32)))
+			return e;
+	}
+}
+
+static int dedup_grow(struct bs_sink *s)
+{
+	struct dedup_ent *old = s->tab;
+	uint64_t n = s->tabsize, i;
+
+	s->tab = calloc(n * 2, sizeof(*s->tab));
+	if (!s->tab) {
+		s->tab = old;
+		return -ENOMEM;
+	}
+	s->tabsize = n * 2;
+	for (i = 0; i < n; i++)
+		if (old[i].used)
+			*dedup_slot(s, old[i].sha256, old[i].size) = old[i];
+	free(old);
+	return 0;
+}
+
+static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
+{
+	struct dedup_ent *e;
+
+	if (s->tabused * 2 >= s->tabsize && dedup_grow(s))
+		return -ENOMEM;
+	if (s->poollen + fd->nextents > s->poolcap) {
+		uint64_t cap = s->poolcap ? s->poolcap * 2 : 1024;
+		struct layout_extent *x;
+
+		while (cap < s->poollen + fd->nextents)
+			cap *= 2;
+		x = realloc(s->pool, sizeof(*x) * cap);
+		if (!x)
+			return -ENOMEM;
+		s->pool = x;
+		s->poolcap = cap;
+	}
+	e = dedup_slot(s, fd->sha256, fd->size);
+	memcpy(e->sha256, fd->sha256, 32);
+	e->size = fd->size;
+	e->ext_off = s->poollen;
+	e->nextents = fd->nextents;
+	e->has_tail = fd->has_tail;
+	e->tail_len = fd->tail_len;
+	e->tail_off = fd->tail_off;
+	e->used = true;
+	memcpy(s->pool + s->poollen, fd->extents, sizeof(*fd->extents) * fd->nextents);
+	s->poollen += fd->nextents;
+	s->tabused++;
+	return 0;
+}
+
+/* The file so far is one run of blocks from lblk 0 on this sink's device. */
+static bool one_run(const struct bs_sink *s)
+{
+	return !s->holes && (s->next == 0 || (s->next == 1 && s->ext[0].lblk == 0));
+}
+
+int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
+{
+	struct layout_filedata *fd = &s->out;
+	struct dedup_ent *hit;
+	uint32_t tail;
+	int err;
+
+	if (!s->in_file)
+		return -EINVAL;
+	memset(fd, 0, sizeof(*fd));
+	fd->size = s->fsize;
+	SHA256_Final(fd->sha256, &s->file);
+	s->st.files++;
+	s->st.logical_bytes += fd->size;
+
+	hit = fd->size ? dedup_slot(s, fd->sha256, fd->size) : NULL;
+	if (hit && hit->used) {
+		/* give back what this file wrote */
+		if (s->oblk > s->file_start) {
+			s->oblk = s->file_start;
+			s->olen = 0;
+		} else {
+			s->olen = (s->file_start - s->oblk) << s->p.blkszbits;
+		}
+		s->st.written_bytes -= (s->cursor - s->file_start) << s->p.blkszbits;
+		s->cursor = s->file_start;
+		if (s->p.hash_target)
+			s->target = s->target_snap;
+		s->st.dedup_files++;
+		s->st.dedup_bytes += fd->size;
+		fd->nextents = hit->nextents;
+		fd->extents = s->pool + hit->ext_off;
+		fd->has_tail = hit->has_tail;
+		fd->tail_len = hit->tail_len;
+		fd->tail_off = hit->tail_off;
+		s->in_file = false;
+		*out = *fd;
+		return 0;
+	}
+
+	tail = s->fsize % s->blksz;
+	if (s->ulen) {
+		size_t body = s->ulen - tail;
+
+		if (tail && tail <= s->max_tail && one_run(s)) {
+			if (body) {
+				err = store_data(s, s->unit_off, s->ubuf, body);
+				if (err)
+					goto fail;
+			}
+			if (one_run(s)) {
+				err = layout_tree_spill_tail(s->p.tree, s->ubuf + body, tail,
+							     &fd->tail_off);
+				if (err)
+					goto fail;
+				fd->has_tail = true;
+				fd->tail_len = tail;
+			} else {
+				err = store_data(s, s->unit_off + body, s->ubuf + body, tail);
+				if (err)
+					goto fail;
+			}
+		} else {
+			err = store_data(s, s->unit_off, s->ubuf, s->ulen);
+			if (err)
+				goto fail;
+		}
+		s->ulen = 0;
+	}
+	fd->nextents = s->next;
+	fd->extents = s->ext;
+	if (fd->size) {
+		err = dedup_record(s, fd);
+		if (err)
+			goto fail;
+	}
+	s->in_file = false;
+	*out = *fd;
+	return 0;
+fail:
+	s->in_file = false;
+	return s->err = err;
+}
+
+void bs_file_abort(struct bs_sink *s)
+{
+	if (!s->in_file)
+		return;
+	if (s->oblk > s->file_start) {
+		s->oblk = s->file_start;
+		s->olen = 0;
+	} else {
+		s->olen = (s->file_start - s->oblk) << s->p.blkszbits;
+	}
+	s->cursor = s->file_start;
+	if (s->p.hash_target)
+		s->target = s->target_snap;
+	s->in_file = false;
+	s->ulen = 0;
+}
+
+int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
+		   struct bs_sink_stats *stats)
+{
+	int err;
+
+	if (s->err)
+		return s->err;
+	if (s->in_file)
+		return -EBUSY;
+	err = obuf_flush(s);
+	if (err)
+		return s->err = err;
+	/* drop whatever deduplicated files left behind the cursor */
+	if (ftruncate(s->p.fd, s->cursor << s->p.blkszbits) < 0)
+		return s->err = -errno;
+	*end_blk = s->cursor;
+	if (sha256 && s->p.hash_target)
+		SHA256_Final(sha256, &s->target);
+	if (stats)
+		*stats = s->st;
+	return 0;
+}

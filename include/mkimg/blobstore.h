@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mkimg blobstore: where regular-file data goes.
+ *
+ * A data sink takes the bytes of one regular file at a time and stores them
+ * block-aligned in a target file: either the image's own data area (device
+ * 0, self-contained images) or a blob file (device k, chunk-based images).
+ * While data streams through, the sink computes the file's SHA-256 (its
+ * fingerprint), turns aligned all-zero ranges into holes, and dedups whole
+ * files already stored through the same sink. The result is a
+ * struct layout_filedata for layout_inode_set_data().
+ *
+ * Usage per file:
+ *   bs_file_begin(s, max_inline_tail);
+ *   bs_file_write(s, buf, len) ... / bs_file_hole(s, len) ...
+ *   bs_file_end(s, &fd);        // fd valid until the next bs_file_begin
+ *   layout_inode_set_data(tree, ino, &fd);
+ * On an error in the middle of a file call bs_file_abort(s).
+ */
+#ifndef MKIMG_BLOBSTORE_H
+#define MKIMG_BLOBSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mkimg/layout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* All-zero, aligned ranges of at least this size become holes. */
+#define BS_HOLE_UNIT (64u * 1024)
+
+struct bs_sink;
+
+struct bs_sink_params {
+	int fd;			/* target file, written with pwrite */
+	uint64_t start_blk;	/* first block the sink may write */
+	unsigned int blkszbits;
+	uint16_t device;	/* device id recorded in extents */
+	bool hash_target;	/* compute SHA-256 of everything written */
+	struct layout_tree *tree; /* for tail spill; NULL: no inline tails */
+};
+
+int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out);
+/* Frees; accepts NULL. */
+void bs_sink_free(struct bs_sink *s);
+
+/* max_tail: largest tail (size % blksz) that may be kept inline; 0 = none. */
+int bs_file_begin(struct bs_sink *s, uint32_t max_tail);
+int bs_file_write(struct bs_sink *s, const void *buf, size_t len);
+/* len bytes of zeros known to be a hole in the source (sparse files). */
+int bs_file_hole(struct bs_sink *s, uint64_t len);
+/* Finishes the file. *out (and its extents) stays valid until the next
+ * bs_file_begin or bs_sink_free. */
+int bs_file_end(struct bs_sink *s, struct layout_filedata *out);
+void bs_file_abort(struct bs_sink *s);
+
+struct bs_sink_stats {
+	uint64_t files;		/* files stored */
+	uint64_t logical_bytes;	/* sum of file sizes */
+	uint64_t written_bytes;	/* bytes written to the target (block padded) */
+	uint64_t hole_bytes;	/* bytes turned into holes */
+	uint64_t dedup_files;	/* files found whole in earlier files */
+	uint64_t dedup_bytes;
+};
+
+/*
+ * Ends writing: *end_blk = first block after the data written; with
+ * hash_target, sha256 = SHA-256 of blocks [start_blk, end_blk).
+ * Must be called once, after the last file; stats may be NULL.
+ */
+int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
+		   struct bs_sink_stats *stats);
+
+/* ---------------------------------------------------------------------- */
+/* Atomic publish                                                         */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A file written under a temporary name in the directory of its final
+ * name, then published whole: fsync, rename, fsync of the directory.
+ * Readers never see a partial file; a crash leaves at most a temporary
+ * file named ".<final name>.tmp-XXXXXX".
+ */
+struct bs_tmpfile {
+	int fd;
+	char *tmppath;
+	char *path;
+};
+
+/* Creates the temporary file (mode 0644). */
+int bs_tmpfile_open(const char *path, struct bs_tmpfile *tf);
+/* fsync (if durable), rename over path, fsync the directory. Closes. */
+int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable);
+/* Removes the temporary file and closes; accepts an unopened tf (fd -1). */
+void bs_tmpfile_abort(struct bs_tmpfile *tf);
+
+/* Lowercase hex of a 32-byte digest into out[65]. */
+void bs_hex(const uint8_t d[32], char out[65]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Directory source: imports a directory tree from the local filesystem into
+ * a layout tree, streaming regular-file data through a data sink.
+ */
+#ifndef MKIMG_DIRSOURCE_H
+#define MKIMG_DIRSOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mkimg/blobstore.h"
+#include "mkimg/layout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dirsource_stats {
+	uint64_t dirs, files, symlinks, specials, hardlinks;
+	uint64_t bytes;		/* regular-file bytes read */
+	uint64_t xattrs;
+};
+
+struct dirsource_opts {
+	/* Called for each non-fatal problem (NULL: ignored). */
+	void (*warn)(void *ctx, const char *msg);
+	/* Called every few MiB and per directory for progress (may be NULL). */
+	void (*progress)(void *ctx, const struct dirsource_stats *st);
+	void *ctx;
+};
+
+/*
+ * Imports the tree at path into t (the root takes path's attributes).
+ * Errors (unreadable entries, files that change while read, names the
+ * format cannot hold) fail the import with -errno and one line in err.
+ */
+int dirsource_import(const char *path, struct layout_tree *t, struct bs_sink *sink,
+		     const struct dirsource_opts *o, struct dirsource_stats *st,
+		     char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mkimg layout: an in-memory filesystem tree and the EROFS encoder that
+ * writes it.
+ *
+ * Typical use:
+ *
+ *   struct layout_params p;
+ *   layout_params_preset(&p);
+ *   struct layout_tree *t;
+ *   layout_tree_new(&p, &t);
+ *   ... layout_inode_new / layout_dir_link / layout_inode_set_data ...
+ *   layout_write(t, fd, &result);
+ *   layout_tree_free(t);
+ *
+ * Errors are negative errno values. The library never prints; functions that
+ * fail for a reason a user must see fill the tree's error message, readable
+ * with layout_tree_errmsg().
+ *
+ * Memory: the tree holds metadata only (names, attributes, xattrs, symlink
+ * targets, and for regular files a short extent list). File data lives in the
+ * image's data area or in blob devices, written by a data sink (see
+ * blobstore.h) while the tree is built.
+ */
+#ifndef MKIMG_LAYOUT_H
+#define MKIMG_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Parameters                                                             */
+/* ---------------------------------------------------------------------- */
+
+#define LAYOUT_MAX_NAME 255
+/* The hidden xattr name erofs-utils uses for inode fingerprints. */
+#define LAYOUT_FINGERPRINT_NAME "erofs.fingerprint.v1"
+
+struct layout_params {
+	unsigned int blkszbits;	/* 9..12, default 12 (4096-byte blocks) */
+	bool fingerprint;	/* add sha256 fingerprint xattrs (inode_share) */
+	bool inline_data;	/* allow inline tails for regular files */
+	bool fixed_time;	/* every inode gets mtime = time, nsec 0 */
+	bool clamp_time;	/* mtimes newer than time are clamped to it */
+	int64_t time;		/* for fixed_time / clamp_time */
+	bool have_uuid;		/* else derived from the image content */
+	uint8_t uuid[16];
+	char volume_name[16];	/* NUL-terminated, at most 15 chars */
+};
+
+/* Defaults: 4 KiB blocks, no fingerprints, inline data, real mtimes. */
+void layout_params_preset(struct layout_params *p);
+
+/* ---------------------------------------------------------------------- */
+/* Tree                                                                   */
+/* ---------------------------------------------------------------------- */
+
+struct layout_tree;
+struct layout_inode;
+
+struct layout_attr {
+	uint32_t mode;		/* type and permission bits (S_IFMT | 07777) */
+	uint32_t uid, gid;
+	int64_t mtime;		/* seconds since 1970, may be negative */
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor; /* char/block devices only */
+};
+
+/*
+ * One contiguous run of file data: file blocks [lblk, lblk + nblks) are at
+ * blocks [pblk, pblk + nblks) of device `device` (0 = the image itself,
+ * k = k-th entry added with layout_tree_add_device). Gaps between extents
+ * are holes (read as zeros).
+ */
+struct layout_extent {
+	uint64_t lblk;
+	uint64_t pblk;
+	uint32_t nblks;
+	uint16_t device;
+};
+
+/* What the data sink produced for one regular file. */
+struct layout_filedata {
+	uint64_t size;
+	uint8_t sha256[32];
+	uint32_t nextents;
+	const struct layout_extent *extents; /* sorted by lblk, no overlap */
+	/*
+	 * Inline tail: the last size % blksz bytes are not in any extent but
+	 * in the tree's tail spill file at tail_off (see layout_tree_spill_tail).
+	 * Only valid for a file whose data is one extent at lblk 0 on device 0
+	 * (or no extent at all) covering every full block.
+	 */
+	bool has_tail;
+	uint64_t tail_off;
+	uint32_t tail_len;
+};
+
+/* Creates an empty tree whose root is a directory 0755 root:root, mtime 0. */
+int layout_tree_new(const struct layout_params *p, struct layout_tree **out);
+/* Frees the tree; accepts NULL. */
+void layout_tree_free(struct layout_tree *t);
+const struct layout_params *layout_tree_params(const struct layout_tree *t);
+/* Last error message set by a failing call, "" if none. */
+const char *layout_tree_errmsg(const struct layout_tree *t);
+
+struct layout_inode *layout_tree_root(struct layout_tree *t);
+
+/* Creates an unlinked inode; it is freed with the tree (or when its last
+ * link goes away). Directories get no "."/".." here: the writer adds them. */
+int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
+		     struct layout_inode **out);
+void layout_inode_get_attr(const struct layout_inode *ino, struct layout_attr *a);
+/* Replaces attributes; the file type (S_IFMT) cannot change: -EINVAL. */
+int layout_inode_set_attr(struct layout_tree *t, struct layout_inode *ino,
+			  const struct layout_attr *a);
+uint32_t layout_inode_mode(const struct layout_inode *ino);
+uint32_t layout_inode_nlink(const struct layout_inode *ino);
+
+/* Symlink target (1..4095 bytes, no NUL). */
+int layout_inode_set_symlink(struct layout_tree *t, struct layout_inode *ino,
+			     const char *target, size_t len);
+/* Regular-file data; the tree copies fd->extents. */
+int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
+			  const struct layout_filedata *fd);
+const struct layout_filedata *layout_inode_data(const struct layout_inode *ino);
+
+/*
+ * Extended attributes, full names ("user.x", "trusted.overlay.opaque",
+ * "security.capability", "system.posix_acl_access"). Names outside these
+ * namespaces, and any name equal to the fingerprint xattr, are refused
+ * with -EINVAL (the fingerprint is computed from content, never taken from
+ * input). Setting an existing name replaces its value. Values up to 65535.
+ */
+int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
+			   const char *name, const void *value, size_t len);
+int layout_inode_remove_xattr(struct layout_tree *t, struct layout_inode *ino,
+			      const char *name);	/* -ENODATA if absent */
+void layout_inode_clear_xattrs(struct layout_tree *t, struct layout_inode *ino);
+/* Number of xattrs and access by index (order: insertion). */
+size_t layout_inode_xattr_count(const struct layout_inode *ino);
+int layout_inode_xattr_get(const struct layout_inode *ino, size_t i,
+			   const char **name, const void **value, size_t *len);
+
+/* Hashed directory operations. Names: 1..255 bytes, no '/', no NUL, not
+ * "." or "..": -EINVAL (with a message) otherwise. */
+int layout_dir_lookup(struct layout_tree *t, struct layout_inode *dir,
+		      const char *name, size_t len, struct layout_inode **out);
+/* -EEXIST if the name exists; -ENOTDIR if dir is not a directory;
+ * -EMLINK when linking a directory that already has a parent. */
+int layout_dir_link(struct layout_tree *t, struct layout_inode *dir,
+		    const char *name, size_t len, struct layout_inode *ino);
+/* Removes a name; a directory's whole subtree goes with it. -ENOENT. */
+int layout_dir_unlink(struct layout_tree *t, struct layout_inode *dir,
+		      const char *name, size_t len);
+/* Removes every entry of a directory (opaque directories). */
+int layout_dir_clear(struct layout_tree *t, struct layout_inode *dir);
+/* Iterates a directory's entries in insertion order (unsorted). Return
+ * non-zero from cb to stop; that value is returned. */
+int layout_dir_foreach(struct layout_tree *t, struct layout_inode *dir,
+		       int (*cb)(void *ctx, const char *name, size_t len,
+				 struct layout_inode *ino),
+		       void *ctx);
+
+/* Largest inline tail the inode can hold whatever the image's other
+ * choices (extended inode, no long prefixes); set xattrs first. */
+uint32_t layout_inode_max_tail(const struct layout_tree *t, const struct layout_inode *ino);
+
+/* Adds a blob device (tag: at most 64 bytes, usually the blob's sha256 hex;
+ * blocks: the blob's size in blocks). Returns its device id (1, 2, ...)
+ * through *id. Up to 65535 devices. */
+int layout_tree_add_device(struct layout_tree *t, const char *tag,
+			   uint64_t blocks, uint16_t *id);
+
+/* Updates a device added earlier (e.g. once the blob's digest is known). */
+int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
+			   uint64_t blocks);
+
+/*
+ * Primary data area for self-contained images: file data may be written
+ * straight into the image file at block layout_tree_data_start(t) onwards
+ * (extents with device 0); tell the tree where that area ends before
+ * layout_write().
+ */
+uint64_t layout_tree_data_start(const struct layout_tree *t);
+void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk);
+
+/*
+ * Tail spill: inline tails of regular files are parked in an unlinked
+ * temporary file until the metadata is written. Returns the offset through
+ * *off.
+ */
+int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
+			   uint64_t *off);
+
+/* ---------------------------------------------------------------------- */
+/* Writing                                                                */
+/* ---------------------------------------------------------------------- */
+
+struct layout_result {
+	uint64_t inodes;	/* inodes written */
+	uint64_t image_bytes;	/* size of the image file */
+	uint64_t meta_bytes;	/* bytes of the metadata area */
+	uint64_t compact_inodes, extended_inodes;
+	uint64_t chunk_inodes;	/* chunk-based regular files */
+	uint64_t inline_inodes;	/* files/dirs/symlinks with inline data */
+	uint64_t fingerprints;	/* fingerprint xattrs written */
+	uint8_t uuid[16];
+};
+
+/*
+ * Writes the image to fd (a regular file, positioned anywhere; writes use
+ * pwrite at absolute offsets and the file is truncated to the image size).
+ * Deterministic: the same tree and params give the same bytes.
+ * The tree stays usable (it can be written again).
+ */
+int layout_write(struct layout_tree *t, int fd, struct layout_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The in-memory tree: inodes, hashed dentries, xattrs, devices, tail spill.
+ * One hash table per tree maps (directory, name) to a dentry, so lookups do
+ * not scan directories; each directory also keeps its dentries in a list.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "layout_internal.h"
+
+void layout_params_preset(struct layout_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->blkszbits = 12;
+	p->inline_data = true;
+}
+
+static void inode_list_add(struct layout_tree *t, struct layout_inode *ino)
+{
+	ino->all_prev = NULL;
+	ino->all_next = t->all;
+	if (t->all)
+		t->all->all_prev = ino;
+	t->all = ino;
+	t->ninodes++;
+}
+
+static void inode_destroy(struct layout_tree *t, struct layout_inode *ino)
+{
+	uint32_t i;
+
+	if (ino->all_prev)
+		ino->all_prev->all_next = ino->all_next;
+	else
+		t->all = ino->all_next;
+	if (ino->all_next)
+		ino->all_next->all_prev = ino->all_prev;
+	t->ninodes--;
+	for (i = 0; i < ino->nxattrs; i++) {
+		free(ino->xattrs[i].name);
+		free(ino->xattrs[i].value);
+	}
+	free(ino->xattrs);
+	if (S_ISLNK(ino->mode))
+		free(ino->u.sym.target);
+	else if (S_ISREG(ino->mode))
+		free((void *)ino->u.reg.fd.extents);
+	free(ino);
+}
+
+static bool attr_valid(const struct layout_attr *a)
+{
+	switch (a->mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		break;
+	default:
+		return false;
+	}
+	return !(a->mode & ~(S_IFMT | 07777)) && a->mtime_nsec < 1000000000u;
+}
+
+int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
+		     struct layout_inode **out)
+{
+	struct layout_inode *ino;
+
+	if (!attr_valid(a))
+		return layout_err(t, -EINVAL, "invalid file mode %#o or mtime nsec %u",
+				  a->mode, a->mtime_nsec);
+	ino = calloc(1, sizeof(*ino));
+	if (!ino)
+		return layout_err(t, -ENOMEM, "out of memory");
+	ino->mode = a->mode;
+	ino->uid = a->uid;
+	ino->gid = a->gid;
+	ino->mtime = a->mtime;
+	ino->mtime_nsec = a->mtime_nsec;
+	ino->rdev_major = a->rdev_major;
+	ino->rdev_minor = a->rdev_minor;
+	ino->serial = t->next_serial++;
+	inode_list_add(t, ino);
+	*out = ino;
+	return 0;
+}
+
+int layout_tree_new(const struct layout_params *p, struct layout_tree **out)
+{
+	struct layout_tree *t;
+	struct layout_attr ra = { .mode = S_IFDIR | 0755 };
+	int err;
+
+	if (p->blkszbits < 9 || p->blkszbits > 12)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->p = *p;
+	t->p.volume_name[sizeof(t->p.volume_name) - 1] = '\0';
+	t->spill_fd = -1;
+	t->nbuckets = 1024;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets) {
+		free(t);
+		return -ENOMEM;
+	}
+	err = layout_inode_new(t, &ra, &t->root);
+	if (err) {
+		layout_tree_free(t);
+		return err;
+	}
+	t->root->nlink = 1;	/* the root is its own parent */
+	t->root->u.dir.parent = t->root;
+	t->data_end = layout_tree_data_start(t);
+	*out = t;
+	return 0;
+}
+
+void layout_tree_free(struct layout_tree *t)
+{
+	struct layout_inode *ino, *next;
+	uint64_t i;
+
+	if (!t)
+		return;
+	for (i = 0; i < t->nbuckets; i++) {
+		struct layout_dentry *d = t->buckets[i], *dn;
+
+		for (; d; d = dn) {
+			dn = d->hnext;
+			free(d);
+		}
+	}
+	free(t->buckets);
+	for (ino = t->all; ino; ino = next) {
+		next = ino->all_next;
+		inode_destroy(t, ino);
+	}
+	free(t->devs);
+	if (t->spill_fd >= 0)
+		close(t->spill_fd);
+	free(t);
+}
+
+const struct layout_params *layout_tree_params(const struct layout_tree *t)
+{
+	return &t->p;
+}
+
+struct layout_inode *layout_tree_root(struct layout_tree *t)
+{
+	return t->root;
+}
+
+void layout_inode_get_attr(const struct layout_inode *ino, struct layout_attr *a)
+{
+	a->mode = ino->mode;
+	a->uid = ino->uid;
+	a->gid = ino->gid;
+	a->mtime = ino->mtime;
+	a->mtime_nsec = ino->mtime_nsec;
+	a->rdev_major = ino->rdev_major;
+	a->rdev_minor = ino->rdev_minor;
+}
+
+int layout_inode_set_attr(struct layout_tree *t, struct layout_inode *ino,
+			  const struct layout_attr *a)
+{
+	if (!attr_valid(a) || (a->mode & S_IFMT) != (ino->mode & S_IFMT))
+		return layout_err(t, -EINVAL, "cannot change file type or invalid mode %#o",
+				  a->mode);
+	ino->mode = a->mode;
+	ino->uid = a->uid;
+	ino->gid = a->gid;
+	ino->mtime = a->mtime;
+	ino->mtime_nsec = a->mtime_nsec;
+	ino->rdev_major = a->rdev_major;
+	ino->rdev_minor = a->rdev_minor;
+	return 0;
+}
+
+uint32_t layout_inode_mode(const struct layout_inode *ino)
+{
+	return ino->mode;
+}
+
+uint32_t layout_inode_nlink(const struct layout_inode *ino)
+{
+	return ino->nlink;
+}
+
+int layout_inode_set_symlink(struct layout_tree *t, struct layout_inode *ino,
+			     const char *target, size_t len)
+{
+	char *s;
+
+	if (!S_ISLNK(ino->mode))
+		return layout_err(t, -EINVAL, "not a symlink");
+	if (len == 0 || len >= 4096 || memchr(target, 0, len))
+		return layout_err(t, -ENAMETOOLONG,
+				  "symlink target of %zu bytes (must be 1..4095, no NUL)", len);
+	s = malloc(len + 1);
+	if (!s)
+		return layout_err(t, -ENOMEM, "out of memory");
+	memcpy(s, target, len);
+	s[len] = '\0';
+	free(ino->u.sym.target);
+	ino->u.sym.target = s;
+	ino->u.sym.len = len;
+	return 0;
+}
+
+int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
+			  const struct layout_filedata *fd)
+{
+	struct layout_extent *e = NULL;
+	uint64_t blksz = 1ull << t->p.blkszbits, nblocks, prev_end = 0;
+	uint32_t i;
+
+	if (!S_ISREG(ino->mode))
+		return layout_err(t, -EINVAL, "file data for a non-regular inode");
+	nblocks = (fd->size + blksz - 1) >> t->p.blkszbits;
+	for (i = 0; i < fd->nextents; i++) {
+		const struct layout_extent *x = &fd->extents[i];
+
+		if (!x->nblks || x->lblk < prev_end || x->lblk + x->nblks > nblocks)
+			return layout_err(t, -EINVAL, "invalid extent list");
+		prev_end = x->lblk + x->nblks;
+	}
+	if (fd->has_tail) {
+		if (fd->tail_len != fd->size % blksz || !fd->tail_len ||
+		    fd->nextents > 1 ||
+		    (fd->nextents == 1 && (fd->extents[0].lblk || fd->extents[0].device ||
+					   fd->extents[0].nblks != fd->size / blksz)) ||
+		    (fd->nextents == 0 && fd->size >= blksz))
+			return layout_err(t, -EINVAL, "invalid inline tail");
+	}
+	if (fd->nextents) {
+		e = malloc(sizeof(*e) * fd->nextents);
+		if (!e)
+			return layout_err(t, -ENOMEM, "out of memory");
+		memcpy(e, fd->extents, sizeof(*e) * fd->nextents);
+	}
+	free((void *)ino->u.reg.fd.extents);
+	ino->u.reg.fd = *fd;
+	ino->u.reg.fd.extents = e;
+	ino->u.reg.set = true;
+	return 0;
+}
+
+const struct layout_filedata *layout_inode_data(const struct layout_inode *ino)
+{
+	if (!S_ISREG(ino->mode) || !ino->u.reg.set)
+		return NULL;
+	return &ino->u.reg.fd;
+}
+
+/* ---- xattrs ---- */
+
+static int xattr_find(const struct layout_inode *ino, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < ino->nxattrs; i++)
+		if (!strcmp(ino->xattrs[i].name, name))
+			return i;
+	return -1;
+}
+
+int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
+			   const char *name, const void *value, size_t len)
+{
+	uint8_t idx;
+	size_t plen, nlen = strlen(name);
+	struct layout_xattr *x;
+	void *v;
+	int i;
+
+	if (!strcmp(name, LAYOUT_FINGERPRINT_NAME) ||
+	    !strncmp(name, "trusted." LAYOUT_FINGERPRINT_NAME,
+		     sizeof("trusted." LAYOUT_FINGERPRINT_NAME) - 1))
+		return layout_err(t, -EINVAL,
+				  "xattr %s: fingerprint xattrs are computed, never taken from input",
+				  name);
+	if (layout_xattr_short_index(name, &idx, &plen))
+		return layout_err(t, -EINVAL, "xattr %s: not in a namespace EROFS can store", name);
+	if (nlen - plen > 255 || (nlen == plen && idx != EROFS_XATTR_INDEX_POSIX_ACL_ACCESS &&
+				  idx != EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT))
+		return layout_err(t, -EINVAL, "xattr name %s: empty or longer than 255 bytes", name);
+	if (len > 65535)
+		return layout_err(t, -E2BIG, "xattr %s: value of %zu bytes (max 65535)", name, len);
+	v = malloc(len ? len : 1);
+	if (!v)
+		return layout_err(t, -ENOMEM, "out of memory");
+	memcpy(v, value, len);
+	i = xattr_find(ino, name);
+	if (i >= 0) {
+		free(ino->xattrs[i].value);
+		ino->xattrs[i].value = v;
+		ino->xattrs[i].len = len;
+		return 0;
+	}
+	x = realloc(ino->xattrs, sizeof(*x) * (ino->nxattrs + 1));
+	if (!x) {
+		free(v);
+		return layout_err(t, -ENOMEM, "out of memory");
+	}
+	ino->xattrs = x;
+	x[ino->nxattrs].name = strdup(name);
+	if (!x[ino->nxattrs].name) {
+		free(v);
+		return layout_err(t, -ENOMEM, "out of memory");
+	}
+	x[ino->nxattrs].value = v;
+	x[ino->nxattrs].len = len;
+	ino->nxattrs++;
+	return 0;
+}
+
+int layout_inode_remove_xattr(struct layout_tree *t, struct layout_inode *ino,
+			      const char *name)
+{
+	int i = xattr_find(ino, name);
+
+	if (i < 0)
+		return -ENODATA;
+	free(ino->xattrs[i].name);
+	free(ino->xattrs[i].value);
+	memmove(&ino->xattrs[i], &ino->xattrs[i + 1],
+		sizeof(*ino->xattrs) * (ino->nxattrs - i - 1));
+	ino->nxattrs--;
+	return 0;
+}
+
+void layout_inode_clear_xattrs(struct layout_tree *t, struct layout_inode *ino)
+{
+	while (ino->nxattrs)
+		layout_inode_remove_xattr(t, ino, ino->xattrs[0].name);
+}
+
+size_t layout_inode_xattr_count(const struct layout_inode *ino)
+{
+	return ino->nxattrs;
+}
+
+int layout_inode_xattr_get(const struct layout_inode *ino, size_t i,
+			   const char **name, const void **value, size_t *len)
+{
+	if (i >= ino->nxattrs)
+		return -ENOENT;
+	*name = ino->xattrs[i].name;
+	*value = ino->xattrs[i].value;
+	*len = ino->xattrs[i].len;
+	return 0;
+}
+
+/* ---- directories ---- */
+
+static uint64_t name_hash(const struct layout_inode *dir, const char *name, size_t len)
+{
+	return XXH3_64bits_withSeed(name, len, dir->serial);
+}
+
+static int check_name(struct layout_tree *t, const char *name, size_t len)
+{
+	if (len == 0 || len > LAYOUT_MAX_NAME)
+		return layout_err(t, len ? -ENAMETOOLONG : -EINVAL,
+				  "file name of %zu bytes (must be 1..255)", len);
+	if (memchr(name, '/', len) || memchr(name, '\0', len) ||
+	    (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+		return layout_err(t, -EINVAL, "invalid file name \"%.*s\"", (int)len, name);
+	return 0;
+}
+
+static struct layout_dentry **dentry_slot(struct layout_tree *t, struct layout_inode *dir,
+					  const char *name, size_t len, uint64_t h)
+{
+	struct layout_dentry **pp = &t->buckets[h & (t->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		struct layout_dentry *d = *pp;
+
+		if (d->hash == h && d->dir == dir && d->len == len && !memcmp(d->name, name, len))
+			break;
+	}
+	return pp;
+}
+
+int layout_dir_lookup(struct layout_tree *t, struct layout_inode *dir,
+		      const char *name, size_t len, struct layout_inode **out)
+{
+	struct layout_dentry *d;
+	int err;
+
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	err = check_name(t, name, len);
+	if (err)
+		return err;
+	d = *dentry_slot(t, dir, name, len, name_hash(dir, name, len));
+	if (!d)
+		return -ENOENT;
+	*out = d->inode;
+	return 0;
+}
+
+static int grow_buckets(struct layout_tree *t)
+{
+	uint64_t n = t->nbuckets * 2, i;
+	struct layout_dentry **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < t->nbuckets; i++) {
+		struct layout_dentry *d = t->buckets[i], *dn;
+
+		for (; d; d = dn) {
+			dn = d->hnext;
+			d->hnext = b[d->hash & (n - 1)];
+			b[d->hash & (n - 1)] = d;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+int layout_dir_link(struct layout_tree *t, struct layout_inode *dir,
+		    const char *name, size_t len, struct layout_inode *ino)
+{
+	struct layout_dentry **pp, *d;
+	uint64_t h;
+	int err;
+
+	if (!S_ISDIR(dir->mode))
+		return layout_err(t, -ENOTDIR, "not a directory");
+	err = check_name(t, name, len);
+	if (err)
+		return err;
+	if (S_ISDIR(ino->mode) && ino->nlink)
+		return layout_err(t, -EMLINK, "directory \"%.*s\" already linked", (int)len, name);
+	if (ino->nlink == UINT32_MAX)
+		return layout_err(t, -EMLINK, "too many links");
+	if (t->nentries >= t->nbuckets && grow_buckets(t))
+		return layout_err(t, -ENOMEM, "out of memory");
+	h = name_hash(dir, name, len);
+	pp = dentry_slot(t, dir, name, len, h);
+	if (*pp)
+		return -EEXIST;
+	d = malloc(sizeof(*d) + len);
+	if (!d)
+		return layout_err(t, -ENOMEM, "out of memory");
+	memcpy(d->name, name, len);
+	d->len = len;
+	d->hash = h;
+	d->dir = dir;
+	d->inode = ino;
+	d->hnext = NULL;
+	*pp = d;
+	d->next = NULL;
+	d->prev = dir->u.dir.last;
+	if (d->prev)
+		d->prev->next = d;
+	else
+		dir->u.dir.first = d;
+	dir->u.dir.last = d;
+	dir->u.dir.nentries++;
+	t->nentries++;
+	ino->nlink++;
+	if (S_ISDIR(ino->mode)) {
+		ino->u.dir.parent = dir;
+		dir->u.dir.nsubdirs++;
+	}
+	return 0;
+}
+
+static void dentry_remove(struct layout_tree *t, struct layout_dentry *d);
+
+static void inode_put(struct layout_tree *t, struct layout_inode *ino)
+{
+	if (--ino->nlink)
+		return;
+	if (S_ISDIR(ino->mode)) {
+		while (ino->u.dir.first)
+			dentry_remove(t, ino->u.dir.first);
+	}
+	inode_destroy(t, ino);
+}
+
+/* Unhooks d from its directory and the hash, then drops the inode link. */
+static void dentry_remove(struct layout_tree *t, struct layout_dentry *d)
+{
+	struct layout_inode *dir = d->dir;
+	struct layout_dentry **pp = dentry_slot(t, dir, d->name, d->len, d->hash);
+
+	*pp = d->hnext;
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		dir->u.dir.first = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		dir->u.dir.last = d->prev;
+	dir->u.dir.nentries--;
+	t->nentries--;
+	if (S_ISDIR(d->inode->mode))
+		dir->u.dir.nsubdirs--;
+	inode_put(t, d->inode);
+	free(d);
+}
+
+int layout_dir_unlink(struct layout_tree *t, struct layout_inode *dir,
+		      const char *name, size_t len)
+{
+	struct layout_dentry *d;
+	int err;
+
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	err = check_name(t, name, len);
+	if (err)
+		return err;
+	d = *dentry_slot(t, dir, name, len, name_hash(dir, name, len));
+	if (!d)
+		return -ENOENT;
+	dentry_remove(t, d);
+	return 0;
+}
+
+int layout_dir_clear(struct layout_tree *t, struct layout_inode *dir)
+{
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	while (dir->u.dir.first)
+		dentry_remove(t, dir->u.dir.first);
+	return 0;
+}
+
+int layout_dir_foreach(struct layout_tree *t, struct layout_inode *dir,
+		       int (*cb)(void *ctx, const char *name, size_t len,
+				 struct layout_inode *ino),
+		       void *ctx)
+{
+	struct layout_dentry *d, *dn;
+	int ret;
+
+	if (!S_ISDIR(dir->mode))
+		return -ENOTDIR;
+	for (d = dir->u.dir.first; d; d = dn) {
+		dn = d->next;
+		ret = cb(ctx, d->name, d->len, d->inode);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- devices, data area, tail spill ---- */
+
+int layout_tree_add_device(struct layout_tree *t, const char *tag, uint64_t blocks,
+			   uint16_t *id)
+{
+	size_t len = strlen(tag);
+
+	if (len > 64)
+		return layout_err(t, -EINVAL, "device tag longer than 64 bytes");
+	if (t->ndevs >= 65535)
+		return layout_err(t, -E2BIG, "more than 65535 devices");
+	if (t->ndevs == t->devcap) {
+		uint32_t cap = t->devcap ? t->devcap * 2 : 8;
+		struct layout_device *d = realloc(t->devs, sizeof(*d) * cap);
+
+		if (!d)
+			return layout_err(t, -ENOMEM, "out of memory");
+		t->devs = d;
+		t->devcap = cap;
+	}
+	memcpy(t->devs[t->ndevs].tag, tag, len + 1);
+	t->devs[t->ndevs].blocks = blocks;
+	*id = ++t->ndevs;
+	return 0;
+}
+
+/*
+ * Block 0 holds the superblock (byte 1024), the device table and the
+ * long-prefix table. The data area starts after the largest such head a
+ * self-contained image (no devices, at most two prefixes) can need.
+ */
+uint64_t layout_tree_data_start(const struct layout_tree *t)
+{
+	uint64_t head = EROFS_SUPER_OFFSET + 128 + 128;
+	uint64_t blksz = 1ull << t->p.blkszbits;
+
+	return (head + blksz - 1) / blksz;
+}
+
+void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk)
+{
+	t->data_end = end_blk;
+}
+
+int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
+			   uint64_t *off)
+{
+	const char *dir = getenv("TMPDIR");
+	ssize_t n;
+
+	if (t->spill_fd < 0) {
+		t->spill_fd = open(dir && *dir ? dir : "/var/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC,
+				   0600);
+		if (t->spill_fd < 0)
+			return layout_err(t, -errno, "cannot create a temporary file in %s: %s",
+					  dir && *dir ? dir : "/var/tmp", strerror(errno));
+	}
+	n = pwrite(t->spill_fd, buf, len, t->spill_len);
+	if (n != (ssize_t)len)
+		return layout_err(t, n < 0 ? -errno : -EIO, "writing temporary file: %s",
+				  n < 0 ? strerror(errno) : "short write");
+	*off = t->spill_len;
+	t->spill_len += len;
+	return 0;
+}
+
+int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
+			   uint64_t blocks)
+{
+	size_t len = strlen(tag);
+
+	if (!id || id > t->ndevs)
+		return layout_err(t, -ENOENT, "no device %u", id);
+	if (len > 64)
+		return layout_err(t, -EINVAL, "device tag longer than 64 bytes");
+	memcpy(t->devs[id - 1].tag, tag, len + 1);
+	t->devs[id - 1].blocks = blocks;
+	return 0;
+}
+
+uint32_t layout_inode_max_tail(const struct layout_tree *t, const struct layout_inode *ino)
+{
+	struct layout_xattr_prefixes none = { .count = 0, .fingerprint_id = -1 };
+	uint32_t blksz = 1u << t->p.blkszbits;
+	uint32_t need = 64 + layout_xattr_body_size(&none, ino, false);
+
+	if (!t->p.inline_data)
+		return 0;
+	if (t->p.fingerprint)	/* the fingerprint entry: 4 + 39 bytes, padded */
+		need += 44 + (ino->nxattrs ? 0 : sizeof(struct erofs_xattr_ibody_header));
+	return need < blksz ? blksz - need : 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef MKIMG_CLI_H
+#define MKIMG_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+int cmd_build(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+
+/* Prints "mkimg: <msg>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parses an integer with an optional K/M/G suffix; false if invalid. */
+bool cli_parse_u64(const char *s, uint64_t *out);
+/* True when stderr is a terminal (progress lines are shown). */
+bool cli_tty(void);
+/* Peak RSS of this process in KiB. */
+uint64_t cli_peak_rss_kib(void);
+
+#endif

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mkimg build: a directory tree into an EROFS image (optionally + one blob). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "mkimg/blobstore.h"
+#include "mkimg/dirsource.h"
+#include "mkimg/layout.h"
+
+enum {
+	OPT_BLOB = 256,
+	OPT_FINGERPRINT,
+	OPT_NO_FINGERPRINT,
+	OPT_NO_INLINE,
+	OPT_JSON,
+	OPT_NO_FSYNC,
+};
+
+static const struct option build_opts[] = {
+	{ "blob", required_argument, NULL, OPT_BLOB },
+	{ "fingerprint", no_argument, NULL, OPT_FINGERPRINT },
+	{ "no-fingerprint", no_argument, NULL, OPT_NO_FINGERPRINT },
+	{ "no-inline", no_argument, NULL, OPT_NO_INLINE },
+	{ "block-size", required_argument, NULL, 'b' },
+	{ "time", required_argument, NULL, 'T' },
+	{ "uuid", required_argument, NULL, 'U' },
+	{ "label", required_argument, NULL, 'L' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void build_usage(FILE *f)
+{
+	fprintf(f,
+"usage: mkimg build [OPTIONS] DIR IMAGE\n"
+"\n"
+"Builds an EROFS image of the directory tree DIR. By default the image is\n"
+"self-contained; with --blob, regular-file data goes to FILE and the image\n"
+"holds chunk-based inodes pointing into it (mount with device=FILE).\n"
+"\n"
+"  --blob FILE         put file data into the blob FILE (device 1)\n"
+"  --fingerprint       add sha256 fingerprint xattrs (default with --blob)\n"
+"  --no-fingerprint    do not add fingerprint xattrs\n"
+"  --no-inline         never inline file tails into the metadata\n"
+"  -b, --block-size N  512, 1024, 2048 or 4096 (default 4096)\n"
+"  -T, --time SECONDS  give every inode this mtime (reproducible builds)\n"
+"  -U, --uuid UUID     volume UUID (default: derived from the content)\n"
+"  -L, --label NAME    volume label (at most 15 bytes)\n"
+"  --no-fsync          do not fsync before publishing (faster, not durable)\n"
+"  -q, --quiet         print nothing on success\n"
+"  --json              print a JSON summary on stdout\n"
+"\n"
+"SOURCE_DATE_EPOCH, when set, clamps newer mtimes to its value.\n"
+"Output files are written under temporary names and renamed when complete.\n");
+}
+
+static bool parse_uuid(const char *s, uint8_t out[16])
+{
+	int i = 0;
+
+	while (*s && i < 32) {
+		unsigned int v;
+
+		if (*s == '-') {
+			s++;
+			continue;
+		}
+		if (sscanf(s, "%1x", &v) != 1)
+			return false;
+		out[i / 2] = (i % 2) ? (out[i / 2] | v) : (v << 4);
+		i++;
+		s++;
+	}
+	return i == 32 && !*s;
+}
+
+struct progress_ctx {
+	bool tty;
+	struct timespec start;
+};
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void on_progress(void *ctx, const struct dirsource_stats *st)
+{
+	struct progress_ctx *pc = ctx;
+	double s = elapsed(&pc->start);
+
+	if (!pc->tty)
+		return;
+	fprintf(stderr, "\r%llu files, %llu dirs, %.1f MiB read, %.0f MB/s   ",
+		(unsigned long long)st->files, (unsigned long long)st->dirs,
+		st->bytes / 1048576.0, s > 0 ? st->bytes / 1e6 / s : 0.0);
+}
+
+static void on_warn(void *ctx, const char *msg)
+{
+	cli_warn("%s", msg);
+}
+
+int cmd_build(int argc, char **argv)
+{
+	struct layout_params p;
+	struct layout_tree *t = NULL;
+	struct bs_sink *sink = NULL;
+	struct bs_sink_params sp = { 0 };
+	struct bs_tmpfile img = { .fd = -1 }, blob = { .fd = -1 };
+	struct dirsource_stats st;
+	struct bs_sink_stats ss;
+	struct layout_result res;
+	struct progress_ctx pc = { .tty = cli_tty() };
+	struct dirsource_opts dopts = { .warn = on_warn, .progress = on_progress, .ctx = &pc };
+	const char *blob_path = NULL, *sde;
+	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
+	uint64_t v, end_blk;
+	uint8_t blob_sha[32];
+	char hex[65], msg[1024];
+
+	layout_params_preset(&p);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "b:T:U:L:qh", build_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BLOB: blob_path = optarg; break;
+		case OPT_FINGERPRINT: fingerprint = 1; break;
+		case OPT_NO_FINGERPRINT: fingerprint = 0; break;
+		case OPT_NO_INLINE: p.inline_data = false; break;
+		case OPT_JSON: json = 1; break;
+		case OPT_NO_FSYNC: durable = 0; break;
+		case 'q': quiet = 1; break;
+		case 'b':
+			if (!cli_parse_u64(optarg, &v) || (v != 512 && v != 1024 && v != 2048 &&
+							   v != 4096)) {
+				cli_error("--block-size must be 512, 1024, 2048 or 4096");
+				return 2;
+			}
+			p.blkszbits = __builtin_ctzll(v);
+			break;
+		case 'T': {
+			char *end;
+
+			p.time = strtoll(optarg, &end, 10);
+			if (!*optarg || *end) {
+				cli_error("--time takes seconds since 1970");
+				return 2;
+			}
+			p.fixed_time = true;
+			break;
+		}
+		case 'U':
+			if (!parse_uuid(optarg, p.uuid)) {
+				cli_error("invalid UUID '%s'", optarg);
+				return 2;
+			}
+			p.have_uuid = true;
+			break;
+		case 'L':
+			if (strlen(optarg) > 15) {
+				cli_error("label longer than 15 bytes");
+				return 2;
+			}
+			strcpy(p.volume_name, optarg);
+			break;
+		case 'h':
+			build_usage(stdout);
+			return 0;
+		default:
+			build_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		build_usage(stderr);
+		return 2;
+	}
+	p.fingerprint = fingerprint >= 0 ? fingerprint : blob_path != NULL;
+	sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && *sde && !p.fixed_time) {
+		char *end;
+
+		p.time = strtoll(sde, &end, 10);
+		if (*end) {
+			cli_error("SOURCE_DATE_EPOCH is not a number: '%s'", sde);
+			return 2;
+		}
+		p.clamp_time = true;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &pc.start);
+
+	err = layout_tree_new(&p, &t);
+	if (err) {
+		cli_error("cannot create the tree: %s", strerror(-err));
+		return 1;
+	}
+	err = bs_tmpfile_open(argv[optind + 1], &img);
+	if (err) {
+		cli_error("%s: cannot create: %s", argv[optind + 1], strerror(-err));
+		goto out;
+	}
+	sp.blkszbits = p.blkszbits;
+	if (blob_path) {
+		err = bs_tmpfile_open(blob_path, &blob);
+		if (err) {
+			cli_error("%s: cannot create: %s", blob_path, strerror(-err));
+			goto out;
+		}
+		sp.fd = blob.fd;
+		sp.start_blk = 0;
+		sp.device = 1;
+		sp.hash_target = true;
+	} else {
+		sp.fd = img.fd;
+		sp.start_blk = layout_tree_data_start(t);
+		sp.tree = t;
+	}
+	err = bs_sink_new(&sp, &sink);
+	if (err) {
+		cli_error("out of memory");
+		goto out;
+	}
+	err = dirsource_import(argv[optind], t, sink, &dopts, &st, msg, sizeof(msg));
+	if (pc.tty)
+		fputs("\r\033[K", stderr);
+	if (err) {
+		cli_error("%s", msg);
+		goto out;
+	}
+	err = bs_sink_finish(sink, &end_blk, blob_sha, &ss);
+	if (err) {
+		cli_error("%s: writing data: %s", blob_path ? blob_path : argv[optind + 1],
+			  strerror(-err));
+		goto out;
+	}
+	if (blob_path) {
+		uint16_t id;
+
+		bs_hex(blob_sha, hex);
+		err = layout_tree_add_device(t, hex, end_blk, &id);
+		if (err) {
+			cli_error("%s", layout_tree_errmsg(t));
+			goto out;
+		}
+	} else {
+		layout_tree_set_data_end(t, end_blk);
+	}
+	err = layout_write(t, img.fd, &res);
+	if (err) {
+		cli_error("%s: %s", argv[optind + 1], layout_tree_errmsg(t));
+		goto out;
+	}
+	if (blob_path) {
+		err = bs_tmpfile_commit(&blob, durable);
+		if (err) {
+			cli_error("%s: cannot publish: %s", blob_path, strerror(-err));
+			goto out;
+		}
+	}
+	err = bs_tmpfile_commit(&img, durable);
+	if (err) {
+		cli_error("%s: cannot publish: %s", argv[optind + 1], strerror(-err));
+		goto out;
+	}
+	rc = 0;
+	if (json) {
+		printf("{\"image\":\"%s\",\"image_bytes\":%llu,\"inodes\":%llu,"
+		       "\"files\":%llu,\"dirs\":%llu,\"symlinks\":%llu,\"specials\":%llu,"
+		       "\"hardlinks\":%llu,\"logical_bytes\":%llu,\"data_bytes\":%llu,"
+		       "\"hole_bytes\":%llu,\"dedup_files\":%llu,\"dedup_bytes\":%llu,"
+		       "\"fingerprints\":%llu,\"seconds\":%.3f,\"peak_rss_kib\":%llu",
+		       argv[optind + 1], (unsigned long long)res.image_bytes,
+		       (unsigned long long)res.inodes, (unsigned long long)st.files,
+		       (unsigned long long)st.dirs, (unsigned long long)st.symlinks,
+		       (unsigned long long)st.specials, (unsigned long long)st.hardlinks,
+		       (unsigned long long)ss.logical_bytes, (unsigned long long)ss.written_bytes,
+		       (unsigned long long)ss.hole_bytes, (unsigned long long)ss.dedup_files,
+		       (unsigned long long)ss.dedup_bytes, (unsigned long long)res.fingerprints,
+		       elapsed(&pc.start), (unsigned long long)cli_peak_rss_kib());
+		if (blob_path)
+			printf(",\"blob\":\"%s\",\"blob_sha256\":\"%s\",\"blob_bytes\":%llu",
+			       blob_path, hex, (unsigned long long)(end_blk << p.blkszbits));
+		printf("}\n");
+	} else if (!quiet) {
+		printf("%s: %llu inodes (%llu files, %llu dirs), %.1f MiB of file data, "
+		       "%.1f MiB written, %llu duplicate files, image %.1f MiB",
+		       argv[optind + 1], (unsigned long long)res.inodes,
+		       (unsigned long long)st.files, (unsigned long long)st.dirs,
+		       ss.logical_bytes / 1048576.0, ss.written_bytes / 1048576.0,
+		       (unsigned long long)ss.dedup_files, res.image_bytes / 1048576.0);
+		if (blob_path)
+			printf(", blob %s (sha256:%s)", blob_path, hex);
+		printf("\n");
+	}
+out:
+	bs_sink_free(sink);
+	bs_tmpfile_abort(&blob);
+	bs_tmpfile_abort(&img);
+	layout_tree_free(t);
+	return rc;
+}
