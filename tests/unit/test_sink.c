@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for the data sink (blobstore/sink.c) and atomic publish. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "mkimg/blobstore.h"
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = seed >> 16;
+	}
+}
+
+static struct bs_sink *new_sink(int fd, struct layout_tree *tree, bool hash)
+{
+	struct bs_sink_params p = { .fd = fd, .start_blk = 0, .blkszbits = 12, .device = 1,
+				    .hash_target = hash, .tree = tree };
+	struct bs_sink *s;
+
+	assert_int_equal(bs_sink_new(&p, &s), 0);
+	return s;
+}
+
+static void test_one_run_and_sha(void **state)
+{
+	int fd = memfd_create("blob", 0);
+	struct bs_sink *s = new_sink(fd, NULL, true);
+	struct layout_filedata out;
+	uint8_t *data = malloc(300000), sha[32], tsha[32], *back;
+	uint64_t end;
+	struct bs_sink_stats st;
+
+	fill(data, 300000, 1);
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	/* odd-sized pieces */
+	assert_int_equal(bs_file_write(s, data, 1), 0);
+	assert_int_equal(bs_file_write(s, data + 1, 70000), 0);
+	assert_int_equal(bs_file_write(s, data + 70001, 300000 - 70001), 0);
+	assert_int_equal(bs_file_end(s, &out), 0);
+	SHA256(data, 300000, sha);
+	assert_memory_equal(out.sha256, sha, 32);
+	assert_int_equal(out.size, 300000);
+	assert_int_equal(out.nextents, 1);
+	assert_int_equal(out.extents[0].lblk, 0);
+	assert_int_equal(out.extents[0].pblk, 0);
+	assert_int_equal(out.extents[0].nblks, (300000 + 4095) / 4096);
+	assert_int_equal(out.extents[0].device, 1);
+	assert_false(out.has_tail);
+	assert_int_equal(bs_sink_finish(s, &end, tsha, &st), 0);
+	assert_int_equal(end, (300000 + 4095) / 4096);
+	/* the blob holds the data, zero padded; its hash is the target hash */
+	back = calloc(1, end * 4096);
+	assert_int_equal(pread(fd, back, end * 4096, 0), end * 4096);
+	assert_memory_equal(back, data, 300000);
+	assert_int_equal(back[300000], 0);
+	SHA256(back, end * 4096, sha);
+	assert_memory_equal(tsha, sha, 32);
+	assert_int_equal(st.files, 1);
+	assert_int_equal(st.written_bytes, end * 4096);
+	free(back);
+	free(data);
+	bs_sink_free(s);
+	close(fd);
+}
+
+static void test_holes(void **state)
+{
+	int fd = memfd_create("blob", 0);
+	struct bs_sink *s = new_sink(fd, NULL, false);
+	struct layout_filedata out;
+	uint8_t *data = calloc(1, 4 * BS_HOLE_UNIT);
+	uint64_t end;
+
+	/* data | zeros | zeros (from a source hole) | data */
+	fill(data, BS_HOLE_UNIT, 2);
+	fill(data + 3 * BS_HOLE_UNIT, 10, 3);
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	assert_int_equal(bs_file_write(s, data, 2 * BS_HOLE_UNIT), 0);
+	assert_int_equal(bs_file_hole(s, BS_HOLE_UNIT), 0);
+	assert_int_equal(bs_file_write(s, data + 3 * BS_HOLE_UNIT, 10), 0);
+	assert_int_equal(bs_file_end(s, &out), 0);
+	assert_int_equal(out.size, 3 * BS_HOLE_UNIT + 10);
+	assert_int_equal(out.nextents, 2);
+	assert_int_equal(out.extents[0].lblk, 0);
+	assert_int_equal(out.extents[0].nblks, BS_HOLE_UNIT / 4096);
+	assert_int_equal(out.extents[1].lblk, 3 * BS_HOLE_UNIT / 4096);
+	assert_int_equal(out.extents[1].pblk, BS_HOLE_UNIT / 4096);
+	assert_int_equal(out.extents[1].nblks, 1);
+	{
+		uint8_t sha[32];
+
+		SHA256(data, 3 * BS_HOLE_UNIT + 10, sha);
+		assert_memory_equal(out.sha256, sha, 32);
+	}
+	assert_int_equal(bs_sink_finish(s, &end, NULL, NULL), 0);
+	assert_int_equal(end, BS_HOLE_UNIT / 4096 + 1);
+	free(data);
+	bs_sink_free(s);
+	close(fd);
+}
+
+static void test_dedup_rewinds(void **state)
+{
+	int fd = memfd_create("blob", 0);
+	struct bs_sink *s = new_sink(fd, NULL, true);
+	struct layout_filedata a, b, c;
+	uint8_t data[20000], other[5000], tsha[32], sha[32], *back;
+	struct layout_extent ea;
+	uint64_t end;
+	struct bs_sink_stats st;
+
+	fill(data, sizeof(data), 4);
+	fill(other, sizeof(other), 5);
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	assert_int_equal(bs_file_write(s, data, sizeof(data)), 0);
+	assert_int_equal(bs_file_end(s, &a), 0);
+	ea = a.extents[0];
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	assert_int_equal(bs_file_write(s, data, sizeof(data)), 0);
+	assert_int_equal(bs_file_end(s, &b), 0);
+	assert_int_equal(b.nextents, 1);
+	assert_memory_equal(&b.extents[0], &ea, sizeof(ea));
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	assert_int_equal(bs_file_write(s, other, sizeof(other)), 0);
+	assert_int_equal(bs_file_end(s, &c), 0);
+	/* the duplicate's blocks were given back: c follows a directly */
+	assert_int_equal(c.extents[0].pblk, ea.nblks);
+	assert_int_equal(bs_sink_finish(s, &end, tsha, &st), 0);
+	assert_int_equal(st.dedup_files, 1);
+	assert_int_equal(st.dedup_bytes, sizeof(data));
+	assert_int_equal(end, 5 + 2);
+	back = calloc(1, end * 4096);
+	assert_int_equal(pread(fd, back, end * 4096, 0), end * 4096);
+	SHA256(back, end * 4096, sha);
+	assert_memory_equal(tsha, sha, 32);
+	assert_memory_equal(back + 5 * 4096, other, sizeof(other));
+	free(back);
+	bs_sink_free(s);
+	close(fd);
+}
+
+static void test_inline_tail(void **state)
+{
+	struct layout_params p;
+	struct layout_tree *t;
+	int fd = memfd_create("img", 0);
+	struct bs_sink *s;
+	struct layout_filedata out;
+	uint8_t data[9000];
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .device = 0 };
+
+	layout_params_preset(&p);
+	assert_int_equal(layout_tree_new(&p, &t), 0);
+	sp.tree = t;
+	assert_int_equal(bs_sink_new(&sp, &s), 0);
+	fill(data, sizeof(data), 6);
+	assert_int_equal(bs_file_begin(s, 2000), 0);
+	assert_int_equal(bs_file_write(s, data, sizeof(data)), 0);
+	assert_int_equal(bs_file_end(s, &out), 0);
+	/* 2 full blocks stored, 808 tail bytes spilled */
+	assert_true(out.has_tail);
+	assert_int_equal(out.tail_len, 9000 - 8192);
+	assert_int_equal(out.nextents, 1);
+	assert_int_equal(out.extents[0].pblk, 1);
+	assert_int_equal(out.extents[0].nblks, 2);
+	/* a tail larger than allowed is stored as a padded block instead */
+	assert_int_equal(bs_file_begin(s, 100), 0);
+	assert_int_equal(bs_file_write(s, data + 1, 5000), 0);
+	assert_int_equal(bs_file_end(s, &out), 0);
+	assert_false(out.has_tail);
+	assert_int_equal(out.extents[0].nblks, 2);
+	bs_sink_free(s);
+	layout_tree_free(t);
+	close(fd);
+}
+
+static void test_publish(void **state)
+{
+	char dir[] = "/tmp/mkimg-test-XXXXXX", path[64], buf[8];
+	struct bs_tmpfile tf;
+	struct stat st;
+	int fd;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/out", dir);
+	assert_int_equal(bs_tmpfile_open(path, &tf), 0);
+	assert_int_equal(write(tf.fd, "abc", 3), 3);
+	/* not visible under its final name before commit */
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(bs_tmpfile_commit(&tf, true), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
+	close(fd);
+	/* abort leaves nothing behind */
+	assert_int_equal(bs_tmpfile_open(path, &tf), 0);
+	assert_int_equal(write(tf.fd, "zzzz", 4), 4);
+	bs_tmpfile_abort(&tf);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 3);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);	/* empty: no temp file left */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_run_and_sha),
+		cmocka_unit_test(test_holes),
+		cmocka_unit_test(test_dedup_rewinds),
+		cmocka_unit_test(test_inline_tail),
+		cmocka_unit_test(test_publish),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
