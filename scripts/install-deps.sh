@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential autoconf automake libtool pkg-config
 	liblz4-dev libxxhash-dev libcmocka-dev libarchive-dev libisal-dev libzstd-dev
 	libssl-dev libsqlite3-dev libjson-c-dev
-	python3 umoci dpkg-dev uuid-dev zlib1g-dev liblzma-dev
+	python3 attr time bc umoci dpkg-dev uuid-dev zlib1g-dev liblzma-dev
 	clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
