@@ -33,11 +33,10 @@ struct dedup_ent {
 	uint64_t size;
 	uint64_t ext_off;	/* index into the extent pool */
 	uint32_t nextents;
-	bool has_tail;
-	uint32_t tail_len;
 	uint64_t tail_off;
-	bool used;
-};
+	uint32_t tail_len;
+	bool has_tail;
+} __attribute__((packed));
 
 struct bs_sink {
 	struct bs_sink_params p;
@@ -66,8 +65,10 @@ struct bs_sink {
 	struct layout_filedata out;
 
 	/* dedup */
-	struct dedup_ent *tab;
-	uint64_t tabsize, tabused;
+	uint32_t *tab;		/* 0 = empty, else index + 1 into ents */
+	uint64_t tabsize;
+	struct dedup_ent *ents;
+	uint64_t nents, entcap;
 	struct layout_extent *pool;
 	uint64_t poollen, poolcap;
 
@@ -121,6 +122,7 @@ void bs_sink_free(struct bs_sink *s)
 	free(s->ubuf);
 	free(s->ext);
 	free(s->tab);
+	free(s->ents);
 	free(s->pool);
 	free(s);
 }
@@ -343,22 +345,28 @@ int bs_file_hole(struct bs_sink *s, uint64_t len)
 	return len ? bs_file_write(s, zero_unit, len) : 0;
 }
 
-static struct dedup_ent *dedup_slot(struct bs_sink *s, const uint8_t sha[32], uint64_t size)
+/* Open-addressing index of 32-bit slots into the dense entry array:
+ * about 100 bytes per stored file. */
+static uint32_t *dedup_slot(struct bs_sink *s, const uint8_t sha[32], uint64_t size)
 {
 	uint64_t h, mask = s->tabsize - 1;
 
 	memcpy(&h, sha, sizeof(h));
 	for (h &= mask;; h = (h + 1) & mask) {
-		struct dedup_ent *e = &s->tab[h];
+		uint32_t *slot = &s->tab[h];
+		struct dedup_ent *e;
 
-		if (!e->used || (e->size == size && !memcmp(e->sha256, sha, 32)))
-			return e;
+		if (!*slot)
+			return slot;
+		e = &s->ents[*slot - 1];
+		if (e->size == size && !memcmp(e->sha256, sha, 32))
+			return slot;
 	}
 }
 
 static int dedup_grow(struct bs_sink *s)
 {
-	struct dedup_ent *old = s->tab;
+	uint32_t *old = s->tab;
 	uint64_t n = s->tabsize, i;
 
 	s->tab = calloc(n * 2, sizeof(*s->tab));
@@ -368,8 +376,11 @@ static int dedup_grow(struct bs_sink *s)
 	}
 	s->tabsize = n * 2;
 	for (i = 0; i < n; i++)
-		if (old[i].used)
-			*dedup_slot(s, old[i].sha256, old[i].size) = old[i];
+		if (old[i]) {
+			struct dedup_ent *e = &s->ents[old[i] - 1];
+
+			*dedup_slot(s, e->sha256, e->size) = old[i];
+		}
 	free(old);
 	return 0;
 }
@@ -378,8 +389,19 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 {
 	struct dedup_ent *e;
 
-	if (s->tabused * 2 >= s->tabsize && dedup_grow(s))
+	if (s->nents >= UINT32_MAX - 1)
+		return 0;	/* index full: later duplicates are simply stored */
+	if ((s->nents + 1) * 4 >= s->tabsize * 3 && dedup_grow(s))
 		return -ENOMEM;
+	if (s->nents == s->entcap) {
+		uint64_t cap = s->entcap ? s->entcap * 2 : 1024;
+		struct dedup_ent *x = realloc(s->ents, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		s->ents = x;
+		s->entcap = cap;
+	}
 	if (s->poollen + fd->nextents > s->poolcap) {
 		uint64_t cap = s->poolcap ? s->poolcap * 2 : 1024;
 		struct layout_extent *x;
@@ -392,7 +414,7 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 		s->pool = x;
 		s->poolcap = cap;
 	}
-	e = dedup_slot(s, fd->sha256, fd->size);
+	e = &s->ents[s->nents++];
 	memcpy(e->sha256, fd->sha256, 32);
 	e->size = fd->size;
 	e->ext_off = s->poollen;
@@ -400,10 +422,9 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 	e->has_tail = fd->has_tail;
 	e->tail_len = fd->tail_len;
 	e->tail_off = fd->tail_off;
-	e->used = true;
+	*dedup_slot(s, fd->sha256, fd->size) = s->nents;
 	memcpy(s->pool + s->poollen, fd->extents, sizeof(*fd->extents) * fd->nextents);
 	s->poollen += fd->nextents;
-	s->tabused++;
 	return 0;
 }
 
@@ -416,8 +437,8 @@ static bool one_run(const struct bs_sink *s)
 int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 {
 	struct layout_filedata *fd = &s->out;
-	struct dedup_ent *hit;
-	uint32_t tail;
+	struct dedup_ent *hit = NULL;
+	uint32_t tail, *slot;
 	int err;
 
 	if (!s->in_file)
@@ -428,8 +449,10 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 	s->st.files++;
 	s->st.logical_bytes += fd->size;
 
-	hit = fd->size ? dedup_slot(s, fd->sha256, fd->size) : NULL;
-	if (hit && hit->used) {
+	slot = fd->size ? dedup_slot(s, fd->sha256, fd->size) : NULL;
+	if (slot && *slot)
+		hit = &s->ents[*slot - 1];
+	if (hit) {
 		/* give back what this file wrote */
 		if (s->oblk > s->file_start) {
 			s->oblk = s->file_start;
