@@ -10,8 +10,12 @@
  *
  * Whole-file dedup: when a file ends, its SHA-256 is looked up among the
  * files stored before through this sink; on a hit the blocks just written
- * are given back (the write cursor rewinds, and the target hash state is
- * restored from a snapshot) and the earlier file's extents are returned.
+ * are given back (the write cursor rewinds) and the earlier file's extents
+ * are returned.
+ *
+ * The target's own SHA-256 (the blob digest) is computed by a worker thread
+ * over committed data only (files that were not given back), read back from
+ * the page cache once written, so it costs the main thread nothing.
  *
  * Writes are batched into large pwrites, with write-behind
  * (sync_file_range) so dirty pages do not pile up.
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,7 +47,18 @@ struct bs_sink {
 	struct bs_sink_params p;
 	uint64_t blksz;
 	uint64_t cursor;		/* next free block */
-	SHA256_CTX target, target_snap;
+
+	/* target hashing worker (hash_target) */
+	pthread_t hasher;
+	bool hasher_running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t committed;		/* blocks final (no rewind below) */
+	uint64_t flushed;		/* blocks written to the file */
+	uint64_t hashed;		/* blocks hashed */
+	bool done;
+	int hash_err;
+	SHA256_CTX target;
 
 	/* output batching */
 	uint8_t *obuf;
@@ -90,6 +106,83 @@ void bs_hex(const uint8_t d[32], char out[65])
 	out[64] = '\0';
 }
 
+static void *hasher_main(void *arg)
+{
+	struct bs_sink *s = arg;
+	const size_t bufsz = 1u << 20;
+	uint8_t *buf = malloc(bufsz);
+	uint64_t from, to;
+
+	pthread_mutex_lock(&s->lock);
+	if (!buf)
+		s->hash_err = -ENOMEM;
+	for (;;) {
+		to = s->committed < s->flushed ? s->committed : s->flushed;
+		if (s->hash_err || (s->done && s->hashed >= to))
+			break;
+		if (s->hashed >= to) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		from = s->hashed;
+		pthread_mutex_unlock(&s->lock);
+		while (from < to) {
+			uint64_t off = from << s->p.blkszbits, end = to << s->p.blkszbits;
+			size_t n = end - off < bufsz ? end - off : bufsz;
+			ssize_t r = pread(s->p.fd, buf, n, off);
+
+			if (r <= 0) {
+				pthread_mutex_lock(&s->lock);
+				s->hash_err = r < 0 ? -errno : -EIO;
+				pthread_mutex_unlock(&s->lock);
+				break;
+			}
+			SHA256_Update(&s->target, buf, r);
+			from += (uint64_t)r >> s->p.blkszbits;
+			if (r % s->blksz) {	/* keep block granularity */
+				pthread_mutex_lock(&s->lock);
+				s->hash_err = -EIO;
+				pthread_mutex_unlock(&s->lock);
+				break;
+			}
+		}
+		pthread_mutex_lock(&s->lock);
+		s->hashed = from;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(buf);
+	return NULL;
+}
+
+static void hasher_update(struct bs_sink *s, uint64_t *field, uint64_t v)
+{
+	if (!s->hasher_running)
+		return;
+	pthread_mutex_lock(&s->lock);
+	*field = v;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static int hasher_stop(struct bs_sink *s)
+{
+	int err;
+
+	if (!s->hasher_running)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	s->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->hasher, NULL);
+	s->hasher_running = false;
+	err = s->hash_err;
+	if (!err && s->hashed != s->committed)
+		err = -EIO;
+	return err;
+}
+
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 {
 	struct bs_sink *s = calloc(1, sizeof(*s));
@@ -110,6 +203,16 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 		return -ENOMEM;
 	}
 	SHA256_Init(&s->target);
+	s->committed = s->flushed = s->hashed = p->start_blk;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	if (p->hash_target) {
+		if (pthread_create(&s->hasher, NULL, hasher_main, s)) {
+			bs_sink_free(s);
+			return -EAGAIN;
+		}
+		s->hasher_running = true;
+	}
 	*out = s;
 	return 0;
 }
@@ -118,6 +221,9 @@ void bs_sink_free(struct bs_sink *s)
 {
 	if (!s)
 		return;
+	hasher_stop(s);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
 	free(s->obuf);
 	free(s->ubuf);
 	free(s->ext);
@@ -166,6 +272,7 @@ static int obuf_flush(struct bs_sink *s)
 	sync_file_range(s->p.fd, off, s->olen, SYNC_FILE_RANGE_WRITE);
 	s->oblk += s->olen >> s->p.blkszbits;
 	s->olen = 0;
+	hasher_update(s, &s->flushed, s->oblk);
 	return 0;
 }
 
@@ -188,8 +295,6 @@ static int put_blocks(struct bs_sink *s, const uint8_t *p, size_t len)
 
 		memcpy(s->obuf + s->olen, p, from);
 		memset(s->obuf + s->olen + from, 0, n - from);
-		if (s->p.hash_target)
-			SHA256_Update(&s->target, s->obuf + s->olen, n);
 		s->olen += n;
 		p += from;
 		len -= from;
@@ -202,6 +307,20 @@ static int put_blocks(struct bs_sink *s, const uint8_t *p, size_t len)
 		}
 	}
 	return 0;
+}
+
+/* Forgets everything written from block blk on (a file given back). */
+static void rewind_to(struct bs_sink *s, uint64_t blk)
+{
+	if (s->oblk > blk) {
+		s->oblk = blk;
+		s->olen = 0;
+	} else {
+		s->olen = (blk - s->oblk) << s->p.blkszbits;
+	}
+	/* what the file holds past blk is stale until flushed again */
+	if (s->flushed > blk)
+		hasher_update(s, &s->flushed, blk);
 }
 
 static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks)
@@ -275,8 +394,6 @@ int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
 	s->next = 0;
 	s->holes = false;
 	s->file_start = s->cursor;
-	if (s->p.hash_target)
-		s->target_snap = s->target;
 	return 0;
 }
 
@@ -454,16 +571,9 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 		hit = &s->ents[*slot - 1];
 	if (hit) {
 		/* give back what this file wrote */
-		if (s->oblk > s->file_start) {
-			s->oblk = s->file_start;
-			s->olen = 0;
-		} else {
-			s->olen = (s->file_start - s->oblk) << s->p.blkszbits;
-		}
+		rewind_to(s, s->file_start);
 		s->st.written_bytes -= (s->cursor - s->file_start) << s->p.blkszbits;
 		s->cursor = s->file_start;
-		if (s->p.hash_target)
-			s->target = s->target_snap;
 		s->st.dedup_files++;
 		s->st.dedup_bytes += fd->size;
 		fd->nextents = hit->nextents;
@@ -512,6 +622,7 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 		if (err)
 			goto fail;
 	}
+	hasher_update(s, &s->committed, s->cursor);
 	s->in_file = false;
 	*out = *fd;
 	return 0;
@@ -524,15 +635,8 @@ void bs_file_abort(struct bs_sink *s)
 {
 	if (!s->in_file)
 		return;
-	if (s->oblk > s->file_start) {
-		s->oblk = s->file_start;
-		s->olen = 0;
-	} else {
-		s->olen = (s->file_start - s->oblk) << s->p.blkszbits;
-	}
+	rewind_to(s, s->file_start);
 	s->cursor = s->file_start;
-	if (s->p.hash_target)
-		s->target = s->target_snap;
 	s->in_file = false;
 	s->ulen = 0;
 }
@@ -547,6 +651,8 @@ int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
 	if (s->in_file)
 		return -EBUSY;
 	err = obuf_flush(s);
+	if (!err)
+		err = hasher_stop(s);
 	if (err)
 		return s->err = err;
 	/* drop whatever deduplicated files left behind the cursor */
