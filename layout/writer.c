@@ -547,15 +547,21 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 		if (w->uuid_ctx && ino->u.reg.set)
 			SHA256_Update(w->uuid_ctx, ino->u.reg.fd.sha256, 32);
 	} else if (S_ISLNK(ino->mode)) {
-		if (pn->inline_len) {
-			wbuf_put(w, ino->u.sym.target, pn->size);
-		} else {
-			memset(scratch, 0, pl->blksz);
-			memcpy(scratch, ino->u.sym.target, pn->size);
-			err = pwrite_all(pl->t, w->fd, scratch, pl->blksz, pn->data_blk * pl->blksz);
-			if (err)
-				return err;
-		}
+		/* full blocks (only with blocks smaller than the target) go to
+		 * the data blocks, the tail inline or padded to a block */
+		uint64_t full = pn->inline_len ? pn->size - pn->inline_len
+					       : nblocks_of(pl, pn->size) * pl->blksz;
+		uint8_t *lb = calloc(1, nblocks_of(pl, pn->size) * pl->blksz);
+
+		if (!lb)
+			return layout_err(pl->t, -ENOMEM, "out of memory");
+		memcpy(lb, ino->u.sym.target, pn->size);
+		err = full ? pwrite_all(pl->t, w->fd, lb, full, pn->data_blk * pl->blksz) : 0;
+		if (!err && pn->inline_len)
+			wbuf_put(w, lb + full, pn->inline_len);
+		free(lb);
+		if (err)
+			return err;
 	} else if (S_ISDIR(ino->mode)) {
 		uint64_t full = pn->inline_len ? pn->size - pn->inline_len
 					       : nblocks_of(pl, pn->size) * pl->blksz;
