@@ -385,10 +385,14 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 		uint64_t nb = nblocks_of(pl, pn->size);
 		uint32_t k;
 
-		for (k = 0; k < fd->nextents; k++)
+		for (k = 0; k < fd->nextents; k++) {
 			if (fd->extents[k].device > pl->t->ndevs)
 				return layout_err(pl->t, -EINVAL, "extent on unknown device %u",
 						  fd->extents[k].device);
+			if (fd->extents[k].pblk + fd->extents[k].nblks > EROFS_NULL_ADDR)
+				return layout_err(pl->t, -EFBIG,
+						  "data block address beyond 32 bits");
+		}
 
 		if (!ino->u.reg.set || !pn->size) {
 			pn->data_blk = 0;
