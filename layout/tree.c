@@ -392,10 +392,10 @@ static struct layout_dentry **dentry_slot(struct layout_tree *t, struct layout_i
 	return pp;
 }
 
-int layout_dir_lookup(struct layout_tree *t, struct layout_inode *dir,
-		      const char *name, size_t len, struct layout_inode **out)
+/* The dentry of name in dir: 0, -ENOTDIR, -ENOENT or a name error. */
+static int find_dentry(struct layout_tree *t, struct layout_inode *dir,
+		       const char *name, size_t len, struct layout_dentry **out)
 {
-	struct layout_dentry *d;
 	int err;
 
 	if (!S_ISDIR(dir->mode))
@@ -403,11 +403,19 @@ int layout_dir_lookup(struct layout_tree *t, struct layout_inode *dir,
 	err = check_name(t, name, len);
 	if (err)
 		return err;
-	d = *dentry_slot(t, dir, name, len, name_hash(dir, name, len));
-	if (!d)
-		return -ENOENT;
-	*out = d->inode;
-	return 0;
+	*out = *dentry_slot(t, dir, name, len, name_hash(dir, name, len));
+	return *out ? 0 : -ENOENT;
+}
+
+int layout_dir_lookup(struct layout_tree *t, struct layout_inode *dir,
+		      const char *name, size_t len, struct layout_inode **out)
+{
+	struct layout_dentry *d;
+	int err = find_dentry(t, dir, name, len, &d);
+
+	if (!err)
+		*out = d->inode;
+	return err;
 }
 
 static int grow_buckets(struct layout_tree *t)
@@ -521,18 +529,11 @@ int layout_dir_unlink(struct layout_tree *t, struct layout_inode *dir,
 		      const char *name, size_t len)
 {
 	struct layout_dentry *d;
-	int err;
+	int err = find_dentry(t, dir, name, len, &d);
 
-	if (!S_ISDIR(dir->mode))
-		return -ENOTDIR;
-	err = check_name(t, name, len);
-	if (err)
-		return err;
-	d = *dentry_slot(t, dir, name, len, name_hash(dir, name, len));
-	if (!d)
-		return -ENOENT;
-	dentry_remove(t, d);
-	return 0;
+	if (!err)
+		dentry_remove(t, d);
+	return err;
 }
 
 int layout_dir_clear(struct layout_tree *t, struct layout_inode *dir)

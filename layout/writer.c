@@ -503,6 +503,31 @@ static void write_chunk_indexes(struct plan *pl, struct wbuf *w, const struct la
 	}
 }
 
+/*
+ * Data of a directory or symlink: full blocks to its data blocks, the tail
+ * inline after the inode (FLAT_INLINE) or padded to a block (FLAT_PLAIN).
+ */
+static int write_small_data(struct plan *pl, struct wbuf *w, const struct layout_inode *ino,
+			    const void *data, uint64_t size)
+{
+	const struct layout_plan *pn = &ino->plan;
+	uint64_t alloc = nblocks_of(pl, size) * pl->blksz;
+	uint64_t full = pn->inline_len ? size - pn->inline_len : alloc;
+	uint8_t *buf = calloc(1, alloc);
+	int err;
+
+	if (!buf)
+		return layout_err(pl->t, -ENOMEM, "out of memory");
+	memcpy(buf, data, size);
+	if (w->uuid_ctx)
+		SHA256_Update(w->uuid_ctx, buf, full);
+	err = full ? pwrite_all(pl->t, w->fd, buf, full, pn->data_blk * pl->blksz) : 0;
+	if (!err && pn->inline_len)
+		wbuf_put(w, buf + full, pn->inline_len);
+	free(buf);
+	return err;
+}
+
 static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino,
 		       uint8_t *scratch)
 {
@@ -551,24 +576,10 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 		if (w->uuid_ctx && ino->u.reg.set)
 			SHA256_Update(w->uuid_ctx, ino->u.reg.fd.sha256, 32);
 	} else if (S_ISLNK(ino->mode)) {
-		/* full blocks (only with blocks smaller than the target) go to
-		 * the data blocks, the tail inline or padded to a block */
-		uint64_t full = pn->inline_len ? pn->size - pn->inline_len
-					       : nblocks_of(pl, pn->size) * pl->blksz;
-		uint8_t *lb = calloc(1, nblocks_of(pl, pn->size) * pl->blksz);
-
-		if (!lb)
-			return layout_err(pl->t, -ENOMEM, "out of memory");
-		memcpy(lb, ino->u.sym.target, pn->size);
-		err = full ? pwrite_all(pl->t, w->fd, lb, full, pn->data_blk * pl->blksz) : 0;
-		if (!err && pn->inline_len)
-			wbuf_put(w, lb + full, pn->inline_len);
-		free(lb);
+		err = write_small_data(pl, w, ino, ino->u.sym.target, pn->size);
 		if (err)
 			return err;
 	} else if (S_ISDIR(ino->mode)) {
-		uint64_t full = pn->inline_len ? pn->size - pn->inline_len
-					       : nblocks_of(pl, pn->size) * pl->blksz;
 		uint64_t alloc = nblocks_of(pl, pn->size) * pl->blksz;
 		size_t n;
 		uint8_t *db;
@@ -580,11 +591,7 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 		if (!db)
 			return layout_err(pl->t, -ENOMEM, "out of memory");
 		layout_dir_encode(pl->ents, n, pl->blksz, db);
-		if (w->uuid_ctx)
-			SHA256_Update(w->uuid_ctx, db, full);
-		err = full ? pwrite_all(pl->t, w->fd, db, full, pn->data_blk * pl->blksz) : 0;
-		if (!err && pn->inline_len)
-			wbuf_put(w, db + full, pn->inline_len);
+		err = write_small_data(pl, w, ino, db, pn->size);
 		free(db);
 		if (err)
 			return err;
