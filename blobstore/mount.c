@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,28 +39,40 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The kernel's log for the fs context: lines "e msg", "w msg", "i msg". */
+/*
+ * The kernel's log for the fs context: one message per read(), "e msg",
+ * "w msg" or "i msg". Keeps the last error (else the last message) as one
+ * line.
+ */
 static void read_fc_log(int fd, char *buf, size_t len)
 {
 	char line[512];
+	bool have_err = false;
 	ssize_t n;
 
 	buf[0] = '\0';
 	while ((n = read(fd, line, sizeof(line) - 1)) > 0) {
 		line[n] = '\0';
-		if (line[0] == 'e' && line[1] == ' ')
+		line[strcspn(line, "\n")] = '\0';
+		if (n < 2 || line[1] != ' ')
+			continue;
+		if (line[0] == 'e' || !have_err)
 			snprintf(buf, len, "%s", line + 2);
+		if (line[0] == 'e')
+			have_err = true;
 	}
 }
 
 static int fs_mount(const struct bs_mount_opts *o, const char *source,
-		    const char *const *devices, const char *target, char *err, size_t errlen)
+		    const char *const *devices, const char *target, const char **stepp,
+		    char *err, size_t errlen)
 {
 	char klog[512] = "";
 	const char *step = "fsopen";
 	int fsfd, mfd = -1, ret = 0;
 	size_t i;
 
+	*stepp = step;
 	fsfd = fsopen("erofs", FSOPEN_CLOEXEC);
 	if (fsfd < 0) {
 		ret = -errno;
@@ -105,6 +119,7 @@ static int fs_mount(const struct bs_mount_opts *o, const char *source,
 	return 0;
 fail:
 	ret = -errno;
+	*stepp = step;
 	read_fc_log(fsfd, klog, sizeof(klog));
 	if (err && errlen)
 		snprintf(err, errlen, "mounting %s on %s failed at %s: %s%s%s", o->image, target,
@@ -192,8 +207,10 @@ static int loop_mount(const struct bs_mount_opts *o, const char *target, char *e
 		dp[i] = devs[i + 1];
 	}
 	if (!ret) {
+		const char *step;
+
 		lo.directio = false;	/* file-backed only */
-		ret = fs_mount(&lo, devs[0], dp, target, err, errlen);
+		ret = fs_mount(&lo, devs[0], dp, target, &step, err, errlen);
 	}
 	/* the mount holds the devices now; on failure the last close
 	 * detaches them (autoclear) */
@@ -206,13 +223,32 @@ static int loop_mount(const struct bs_mount_opts *o, const char *target, char *e
 	return ret;
 }
 
+/*
+ * Whether a failed file-backed attempt is worth retrying on loop devices:
+ * ENOTBLK is what kernels without file-backed mounts (or a backing file
+ * system without read_folio) answer for a regular file; "directio" is
+ * unknown before file-backed mounts and not used on loop devices.
+ */
+static bool want_loop_fallback(int ret, const char *step)
+{
+	return ret == -ENOTBLK || (ret == -EINVAL && !strcmp(step, "directio"));
+}
+
 int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen)
 {
 	const char *force = getenv("MKIMG_FORCE_LOOP");
+	char abs[PATH_MAX];
+	const char *source = o->image, *step = "";
 	struct stat st;
 	int ret;
 	size_t i;
 
+	if (err && errlen)
+		err[0] = '\0';
+	if (!o->image || !target || (o->ndevices && !o->devices)) {
+		seterr(err, errlen, "no image or mount point given");
+		return -EINVAL;
+	}
 	if (stat(o->image, &st) < 0) {
 		ret = -errno;
 		seterr(err, errlen, "%s: %s", o->image, strerror(-ret));
@@ -232,13 +268,26 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 		}
 		return loop_mount(o, target, err, errlen);
 	}
-	ret = fs_mount(o, o->image, o->devices, target, err, errlen);
-	/* kernels without file-backed mounts want a block device */
-	if ((ret == -ENOTBLK || ret == -EINVAL) && o->allow_loop) {
-		char err2[512];
+	/* an absolute source reads better in /proc/self/mountinfo */
+	if (realpath(o->image, abs))
+		source = abs;
+	ret = fs_mount(o, source, o->devices, target, &step, err, errlen);
+	if (ret && o->allow_loop && want_loop_fallback(ret, step)) {
+		char err2[512] = "";
+		int ret2 = loop_mount(o, target, err2, sizeof(err2));
+		size_t used;
 
-		if (loop_mount(o, target, err2, sizeof(err2)) == 0)
+		if (ret2 == 0) {
+			if (err && errlen)
+				err[0] = '\0';
 			return 0;
+		}
+		if (err && errlen) {
+			used = strlen(err);
+			if (used < errlen)
+				snprintf(err + used, errlen - used, "; on loop devices: %s",
+					 err2[0] ? err2 : strerror(-ret2));
+		}
 	}
 	return ret;
 }
@@ -274,12 +323,20 @@ int bs_mount_options_string(const struct bs_mount_opts *o, char *buf, size_t len
 
 int bs_mount_probe_inode_share(void)
 {
-	int fd = fsopen("erofs", FSOPEN_CLOEXEC), ret;
+	int fd, ret;
 
+	fd = fsopen("erofs", FSOPEN_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* unknown options are refused when they are set, before any mount */
-	ret = fsconfig(fd, FSCONFIG_SET_FLAG, "inode_share", NULL, 0) == 0 ? 1 : 0;
+	/*
+	 * erofs parses each option when it is set, long before any mount:
+	 * a kernel without the option (or built without page-cache sharing)
+	 * answers EINVAL ("Unknown parameter") right here.
+	 */
+	if (fsconfig(fd, FSCONFIG_SET_FLAG, "inode_share", NULL, 0) == 0)
+		ret = 1;
+	else
+		ret = errno == EINVAL ? 0 : -errno;
 	close(fd);
 	return ret;
 }

@@ -133,8 +133,9 @@ def main():
                     f.write(rbytes(rnd.randrange(1, 5000)))
             else:
                 f.write(data)
-        os.chmod(p, rnd.choice([0o644, 0o600, 0o755, 0o4755, 0o2755, 0o000, 0o777, 0o640]))
+        mode = rnd.choice([0o644, 0o600, 0o755, 0o4755, 0o2755, 0o000, 0o777, 0o640])
         rowner(p)
+        os.chmod(p, mode)       # after chown, which clears setuid/setgid
         rxattrs(p)
         if rnd.randrange(10) == 0:
             os.setxattr(p, "security.capability", CAP)
@@ -184,6 +185,8 @@ def main():
         rxattrs(p, islink=True)
         times.append((p, rtime()))
 
+    fixtures(dest, random.Random("fixtures-%d" % seed))
+
     if size == "big":
         big = os.path.join(dest, "bigdir")
         os.mkdir(big)
@@ -201,10 +204,19 @@ def main():
             for off in (0, 2 ** 30 + 4096, 3 * 2 ** 30 + 99, 4 * 2 ** 30 + 12340):
                 f.seek(off)
                 f.write(b"data@%d" % off)
+        # fixed times (50 000 utime calls take a fraction of a second)
+        base = 1600000000 * 10 ** 9 + seed % 1000
+        os.utime(first, ns=(base, base))
+        for i in range(2, 50000, 2):
+            t = base + i * 1000003
+            os.utime(os.path.join(big, "e%d" % i), ns=(t, t))
+        t = (2 ** 32 + 5) * 10 ** 9 + 123456789
+        os.utime(os.path.join(dest, "huge"), ns=(t, t))
 
     for d in dirs:
-        os.chmod(d, rnd.choice([0o755, 0o700, 0o1777, 0o2775]))
+        mode = rnd.choice([0o755, 0o700, 0o1777, 0o2775])
         rowner(d)
+        os.chmod(d, mode)
         rxattrs(d)
     # times last, deepest directories after their contents
     for p, ns in times:
@@ -212,6 +224,140 @@ def main():
     for d in sorted(dirs, key=lambda x: -x.count(os.sep)):
         ns = rtime()
         os.utime(d, ns=(ns, ns), follow_symlinks=False)
+
+
+def fixtures(dest, rnd):
+    """Every feature at least once whatever the seed and size, in
+    DEST/zfix, from its own random stream (the rest of the tree does not
+    change when fixtures are added)."""
+    def rbytes(n):
+        return rnd.getrandbits(8 * n).to_bytes(n, "little") if n else b""
+
+    fx = os.path.join(dest, "zfix")
+    sub = os.path.join(fx, "sub")
+    sticky = os.path.join(fx, "sticky")
+    for d in (fx, sub, sticky):
+        os.mkdir(d)
+    times = []
+
+    def reg(name, data, mode=0o644, owner=(0, 0), parent=fx):
+        p = os.path.join(parent, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chown(p, *owner)
+        os.chmod(p, mode)       # after chown, which clears setuid/setgid
+        times.append(p)
+        return p
+
+    for n in (0, 1, 4095, 4096, 4097, 8192):
+        reg("e-%d" % n, rbytes(n))
+    reg("zeros-200k", bytes(200 * 1024))
+    # sparse: 64 KiB-aligned holes, data in the middle and at the very end
+    p = os.path.join(fx, "sparse-mid")
+    with open(p, "wb") as f:
+        f.write(rbytes(100))
+        f.truncate(1024 * 1024 + 100)
+        for off in (256 * 1024, 512 * 1024 + 1):
+            f.seek(off)
+            f.write(rbytes(3000))
+        f.seek(1024 * 1024 + 90)
+        f.write(rbytes(10))
+    times.append(p)
+    p = os.path.join(fx, "sparse-lead")      # starts with a hole
+    with open(p, "wb") as f:
+        f.truncate(3 * 65536 + 4097)
+        f.seek(2 * 65536)
+        f.write(rbytes(65536))
+        f.seek(3 * 65536 + 4096)
+        f.write(b"E")
+    times.append(p)
+    os.chmod(os.path.join(fx, "sparse-mid"), 0o644)
+    os.chmod(p, 0o444)
+    dup = rbytes(9000)
+    for p in (fx, sub):
+        reg("dup", dup, parent=p)
+    reg("dup-sub", dup, parent=sub)
+    # names: 255 bytes (ASCII and UTF-8), odd bytes
+    reg("N" * 255, rbytes(10))
+    reg("\u00e9" * 127 + "x", rbytes(20))
+    for n in (" lead space", "-dash", ".hidden", "tab\there", "\u00fcn\u00efc\u00f6d\u00e9 \u6f22"):
+        reg(n, rbytes(5))
+    p = os.path.join(os.fsencode(fx), b"bad\xff\xfebyte")
+    with open(p, "wb") as f:
+        f.write(b"latin1")
+    os.chmod(p, 0o644)
+    times.append(os.fsdecode(p))
+    # modes and owners
+    reg("suid", rbytes(30), 0o4755, (100000, 100000))
+    reg("sgid", rbytes(30), 0o2755, (2 ** 31 - 2, 2 ** 31 - 2))
+    reg("mode0000", rbytes(30), 0o000, (65534, 65536))
+    reg("mode0600", rbytes(30), 0o600, (1000, 1000))
+    # xattrs
+    p = reg("xattr-file", rbytes(50), 0o755, (0, 0))
+    os.setxattr(p, "user.big", rbytes(3000))
+    os.setxattr(p, "user.small", b"v")
+    os.setxattr(p, "trusted.foo", b"bar")
+    os.setxattr(p, "security.capability", CAP)     # after chown: it drops caps
+    p = reg("xattr-empty", rbytes(7))
+    os.setxattr(p, "user.empty", b"")
+    os.setxattr(sub, "trusted.overlay.opaque", b"y")
+    os.setxattr(sub, "user.dir", rbytes(100))
+    os.setxattr(sticky, "trusted.overlay.origin", b"")
+    # hard links: a group of 3 across directories, a group of 2
+    a = reg("hl-a", rbytes(5000), 0o640, (123, 456))
+    os.link(a, os.path.join(sub, "hl-b"))
+    os.link(a, os.path.join(sticky, "hl-c"))
+    b = reg("hl2-a", b"", 0o600)
+    os.link(b, os.path.join(sub, "hl2-b"))
+    # symlinks
+    for name, target in (("sym-rel", "e-4096"), ("sym-up", "../zfix/sub/dup-sub"),
+                         ("sym-abs", "/usr/bin/env"), ("sym-dangling", "no/such/file"),
+                         ("sym-long", "/".join(["x" * 99] * 10))):
+        p = os.path.join(fx, name)
+        os.symlink(target, p)
+        os.chown(p, 7, 8, follow_symlinks=False)
+        times.append(p)
+    os.setxattr(os.path.join(fx, "sym-abs"), "trusted.link", b"l",
+                follow_symlinks=False)
+    # devices, FIFO, socket
+    # an overlayfs whiteout (0:0) lives in "sticky", which carries the empty
+    # trusted.overlay.origin that mkfs.erofs adds to dirs holding whiteouts
+    for name, kind, dev in (("sticky/chr-whiteout", stat.S_IFCHR, (0, 0)),
+                            ("chr-big", stat.S_IFCHR, (300, 70000)),
+                            ("chr-tty", stat.S_IFCHR, (4, 64)),
+                            ("blk-minor", stat.S_IFBLK, (259, 300)),
+                            ("blk-major", stat.S_IFBLK, (4000, 1))):
+        p = os.path.join(fx, name)
+        os.mknod(p, kind | 0o600, os.makedev(*dev))
+        times.append(p)
+    os.setxattr(os.path.join(fx, "chr-big"), "trusted.dev", b"d")
+    p = os.path.join(fx, "fifo")
+    os.mkfifo(p, 0o640)
+    os.chown(p, 33, 33)
+    times.append(p)
+    cwd = os.getcwd()
+    os.chdir(fx)                # sun_path is short: bind a relative name
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind("sock")
+        s.close()
+    finally:
+        os.chdir(cwd)
+    times.append(os.path.join(fx, "sock"))
+    os.chown(sub, 100000, 2 ** 31 - 2)
+    os.chmod(sticky, 0o1777)
+    os.chmod(sub, 0o2755)
+    os.chmod(fx, 0o755)
+
+    # times: before 1970, ordinary, after 2038; nanoseconds
+    choices = [-(10 ** 9) * 86400 * 365 - 1, -1, 0, 1700000000 * 10 ** 9 + 999999999,
+               (2 ** 32 + 5) * 10 ** 9 + 1, 2 ** 31 * 10 ** 9, 1 * 10 ** 9 + 5]
+    for i, p in enumerate(times):
+        t = choices[i % len(choices)] + (rnd.randrange(10 ** 9) if i % 3 == 0 else 0)
+        os.utime(p, ns=(t, t), follow_symlinks=False)
+    for i, d in enumerate((sub, sticky, fx)):       # children first
+        t = choices[(i * 2 + 1) % len(choices)] + i
+        os.utime(d, ns=(t, t), follow_symlinks=False)
 
 
 if __name__ == "__main__":
