@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 int cmd_build(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 

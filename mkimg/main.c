@@ -17,6 +17,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "build", cmd_build, "build an EROFS image from a directory tree" },
+	{ "convert", cmd_convert, "convert an OCI image or layer tars into EROFS images" },
 	{ "mount", cmd_mount, "mount an image with its blob devices" },
 	{ "umount", cmd_umount, "unmount an image mounted by mkimg" },
 };

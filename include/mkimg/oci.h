@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mkimg OCI sources: OCI image layouts, layer streams, tar entries, and
+ * applying layers to a layout tree.
+ *
+ *   oci_image_open(dir, &sel, &img, err, len)     index -> manifest -> config
+ *   for each img->layers[i]:
+ *     oci_layer_blob_path(dir, layer->digest, path, sizeof(path))
+ *     oci_stream_open(&sp, &stream, err, len)    decompress + hash
+ *     oci_tar_open(oci_stream_reader, stream, &tar, err, len)
+ *     oci_apply_layer(applier, tree, sink, tar, &st, err, len)
+ *     oci_stream_finish(stream, NULL)             drain, verify digest/diff_id
+ *     oci_tar_close(tar); oci_stream_free(stream);
+ *
+ * Errors are negative errno values; failures that a user must see fill the
+ * caller's error buffer with one line naming the failing thing. Nothing
+ * here prints or keeps global state.
+ */
+#ifndef MKIMG_OCI_H
+#define MKIMG_OCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits against hostile input. */
+#define OCI_MAX_JSON		(16u << 20)	/* index/manifest/config bytes */
+#define OCI_MAX_LAYERS		10000
+#define OCI_MAX_INDEX_DEPTH	8
+#define OCI_PATH_MAX		4096		/* bytes, without the NUL */
+#define OCI_NAME_MAX		255
+#define OCI_DIGEST_LEN		71		/* "sha256:" + 64 hex */
+
+/* ---------------------------------------------------------------------- */
+/* Digests and media types                                                */
+/* ---------------------------------------------------------------------- */
+
+enum oci_compression {
+	OCI_COMP_NONE = 0,
+	OCI_COMP_GZIP,
+	OCI_COMP_ZSTD,
+};
+
+const char *oci_compression_name(enum oci_compression c); /* "none", "gzip", "zstd" */
+
+/* 0 if s is "sha256:" + 64 lowercase hex (and nothing else); -EINVAL with a
+ * message otherwise ("unsupported digest algorithm" for other algorithms). */
+int oci_digest_validate(const char *s, char *err, size_t errlen);
+
+/* Layer media type -> compression; -ENOTSUP with a message for foreign,
+ * non-distributable, encrypted or unknown media types. */
+int oci_layer_media_type(const char *mt, enum oci_compression *c,
+			 char *err, size_t errlen);
+
+/* Compression from a file's first bytes (gzip 1f 8b, zstd 28 b5 2f fd,
+ * anything else: tar). */
+enum oci_compression oci_detect_compression(const void *buf, size_t len);
+
+/* ---------------------------------------------------------------------- */
+/* OCI image layouts                                                      */
+/* ---------------------------------------------------------------------- */
+
+struct oci_layer {
+	char digest[OCI_DIGEST_LEN + 1];	/* compressed blob */
+	uint64_t size;				/* blob size */
+	char *media_type;
+	enum oci_compression comp;
+	char diff_id[OCI_DIGEST_LEN + 1];	/* uncompressed tar */
+};
+
+struct oci_image {
+	char manifest_digest[OCI_DIGEST_LEN + 1];
+	char config_digest[OCI_DIGEST_LEN + 1];
+	uint64_t config_size;
+	char *os, *architecture, *variant;	/* from the config; may be NULL */
+	size_t nlayers;
+	struct oci_layer *layers;		/* bottom layer first */
+};
+
+/*
+ * Which image of a layout. ref: NULL, a tag (matched against the
+ * org.opencontainers.image.ref.name annotation) or a "sha256:..." digest
+ * of a manifest or index. os/arch/variant: NULL for the default: with no
+ * ref and no platform, a layout with exactly one manifest gives that one;
+ * otherwise linux/amd64 (any variant) is chosen. An explicit platform is
+ * always checked (against the descriptor's platform, else the config's).
+ */
+struct oci_selector {
+	const char *ref;
+	const char *os, *arch, *variant;
+};
+
+/* Reads dir/index.json, nested indexes, the manifest and the config (each
+ * verified against its descriptor's digest and size). */
+int oci_image_open(const char *dir, const struct oci_selector *sel,
+		   struct oci_image **out, char *err, size_t errlen);
+void oci_image_free(struct oci_image *img);	/* accepts NULL */
+
+/* dir/blobs/sha256/<hex> for a validated digest. -ENAMETOOLONG, -EINVAL. */
+int oci_blob_path(const char *dir, const char *digest, char *buf, size_t len);
+
+/*
+ * The JSON parsers on their own (for fuzzing and tests). They parse
+ * len bytes (no NUL needed) and validate everything they return.
+ * oci_parse_index: fills an array of descriptors.
+ */
+struct oci_descriptor {
+	char *media_type;		/* may be NULL */
+	char digest[OCI_DIGEST_LEN + 1];
+	uint64_t size;
+	char *ref_name;			/* the ref.name annotation, or NULL */
+	char *os, *arch, *variant;	/* platform, or NULL */
+	bool is_index;			/* an index / manifest list */
+};
+
+int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
+		    size_t *ndescs, char *err, size_t errlen);
+void oci_descriptors_free(struct oci_descriptor *d, size_t n);
+/* A manifest: layers (diff_ids left empty) and the config digest. */
+int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
+		       char *err, size_t errlen);
+/* A config: fills img->layers[*].diff_id (count must match) and platform. */
+int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
+		     char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Layer streams                                                          */
+/* ---------------------------------------------------------------------- */
+
+struct oci_stream;
+
+struct oci_stream_params {
+	const char *path;		/* blob or layer file */
+	const char *name;		/* for messages, e.g. "layer sha256:ab.." */
+	bool detect;			/* compression from the magic bytes */
+	enum oci_compression comp;	/* else this */
+	const char *digest;		/* expected blob digest, or NULL */
+	bool check_size;
+	uint64_t size;			/* expected blob size if check_size */
+	const char *diff_id;		/* expected diff_id, or NULL */
+};
+
+/* The stream keeps err/errlen and fills it on later failures too. */
+int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
+		    char *err, size_t errlen);
+/* Next chunk of uncompressed bytes: > 0 its length, 0 at the end, < 0 error. */
+ssize_t oci_stream_read(struct oci_stream *s, const void **buf);
+/*
+ * Reads (and hashes) whatever is left, then checks the blob size, digest
+ * and diff_id. The computed digests ("sha256:...") are returned through
+ * digest/diff_id if not NULL (OCI_DIGEST_LEN + 1 bytes each).
+ */
+int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id);
+enum oci_compression oci_stream_compression(const struct oci_stream *s);
+uint64_t oci_stream_bytes_in(const struct oci_stream *s);
+uint64_t oci_stream_bytes_out(const struct oci_stream *s);
+void oci_stream_free(struct oci_stream *s);	/* accepts NULL */
+
+/* ---------------------------------------------------------------------- */
+/* Paths                                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Leading "/" is stripped instead of refused. */
+#define OCI_PATH_ALLOW_ABSOLUTE	0x1
+
+/*
+ * Normalizes a tar path: "." components and repeated or trailing "/" go,
+ * ".." removes the previous component and is an error ("path escapes the
+ * image root") above the root, a leading "/" is an error unless
+ * OCI_PATH_ALLOW_ABSOLUTE. Components longer than 255 bytes, paths longer
+ * than OCI_PATH_MAX and empty names are errors. The result ("" for the
+ * root) goes to out (OCI_PATH_MAX + 1 bytes); *outlen is its length.
+ * The message names the (shortened) path.
+ */
+int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
+		       char *out, size_t *outlen, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Tar entries                                                            */
+/* ---------------------------------------------------------------------- */
+
+enum oci_entry_type {
+	OCI_ENTRY_REG = 0,
+	OCI_ENTRY_DIR,
+	OCI_ENTRY_SYMLINK,
+	OCI_ENTRY_HARDLINK,
+	OCI_ENTRY_CHR,
+	OCI_ENTRY_BLK,
+	OCI_ENTRY_FIFO,
+};
+
+struct oci_xattr {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+/* Valid until the next oci_tar_next / oci_tar_close. */
+struct oci_entry {
+	const char *path;		/* normalized, "" for the root */
+	size_t pathlen;
+	enum oci_entry_type type;
+	uint32_t mode;			/* permission bits (07777) */
+	uint32_t uid, gid;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+	uint32_t rdev_major, rdev_minor;
+	uint64_t size;			/* regular files: logical size */
+	const char *link;		/* symlink target (raw) or hard-link
+					 * target (normalized); else NULL */
+	size_t linklen;
+	size_t nxattrs;
+	const struct oci_xattr *xattrs;
+};
+
+/* Source of the uncompressed tar bytes: like oci_stream_read. */
+typedef ssize_t (*oci_read_fn)(void *ctx, const void **buf);
+
+/* oci_read_fn for a struct oci_stream. */
+ssize_t oci_stream_reader(void *stream, const void **buf);
+
+struct oci_tar;
+
+/* flags: OCI_PATH_* for entry names and hard-link targets. */
+int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
+		 struct oci_tar **out, char *err, size_t errlen);
+/* 1: *e is the next entry; 0: end of the archive; < 0: error. */
+int oci_tar_next(struct oci_tar *t, const struct oci_entry **e);
+/*
+ * Data of the current regular-file entry in blocks: 1 with *buf, *len at
+ * file offset *off (gaps between blocks are holes), 0 at the end of the
+ * entry's data, < 0 on error. Unread data is skipped by oci_tar_next.
+ */
+int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off);
+/* Pulls the rest of the input through the reader (after the end marker),
+ * so that a stream is hashed whole. */
+int oci_tar_drain(struct oci_tar *t);
+void oci_tar_close(struct oci_tar *t);	/* accepts NULL */
+
+/* ---------------------------------------------------------------------- */
+/* Applying layers to a layout tree (needs layout.h and blobstore.h)      */
+/* ---------------------------------------------------------------------- */
+
+struct layout_tree;
+struct layout_filedata;
+struct bs_sink;
+
+enum oci_apply_mode {
+	/* One tree for all layers; whiteouts delete lower entries. */
+	OCI_APPLY_FLATTEN = 0,
+	/* A fresh tree per layer in overlayfs form: ".wh.NAME" -> char
+	 * device 0:0 NAME, ".wh..wh..opq" -> trusted.overlay.opaque=y, an
+	 * empty trusted.overlay.origin on directories holding whiteouts. */
+	OCI_APPLY_PER_LAYER,
+};
+
+struct oci_apply_opts {
+	enum oci_apply_mode mode;
+	/*
+	 * Parent components of an entry (and of hard-link and whiteout
+	 * paths) that are symlinks in the tree: false (default): an error
+	 * ("path goes through a symlink"); true: resolved inside the tree
+	 * like securejoin (absolute targets restart at the root, ".." stops
+	 * at the root, 40 links at most). The final component is never
+	 * followed.
+	 */
+	bool follow_symlinks;
+	/*
+	 * Per layer: a hard link to a file that only a lower layer has gets
+	 * a copy of the lower inode (attributes, xattrs, extents). Its
+	 * extents point where the lower layer's sink wrote the data, so this
+	 * is allowed only when all layers' sinks write to shared devices
+	 * with the same ids (and no inline tail): set this then. Otherwise
+	 * such a link is an error.
+	 */
+	bool lower_data_shared;
+	/*
+	 * Per layer, preferred over lower_data_shared: called for such a
+	 * link with the index (0-based) of the layer that wrote the file
+	 * and its data as recorded then (extents in that layer's target,
+	 * tail_off in that layer's tree); must write the file's bytes
+	 * through sink (bs_file_begin was called; the applier ends the file).
+	 */
+	int (*copy_lower)(void *ctx, unsigned int layer,
+			  const struct layout_filedata *fd, struct bs_sink *sink);
+	void *ctx;
+};
+
+struct oci_apply_stats {
+	uint64_t entries, files, dirs, symlinks, hardlinks, specials;
+	uint64_t whiteouts, opaques;
+	uint64_t bytes;			/* regular-file bytes */
+};
+
+struct oci_applier;
+
+int oci_applier_new(const struct oci_apply_opts *o, struct oci_applier **out);
+void oci_applier_free(struct oci_applier *a);	/* accepts NULL */
+
+/*
+ * Applies every entry of tar to t (flatten: the same tree every time; per
+ * layer: a fresh tree for each layer). Regular-file data goes through sink.
+ * st (may be NULL) is added to.
+ */
+int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
+		    struct bs_sink *sink, struct oci_tar *tar,
+		    struct oci_apply_stats *st, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mkimg convert: OCI image layouts and layer tars into EROFS images. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mkimg/blobstore.h"
+#include "mkimg/layout.h"
+#include "mkimg/oci.h"
+
+enum {
+	OPT_FLATTEN = 256,
+	OPT_PER_LAYER,
+	OPT_BLOB,
+	OPT_PLATFORM,
+	OPT_FOLLOW,
+	OPT_FINGERPRINT,
+	OPT_NO_FINGERPRINT,
+	OPT_JSON,
+	OPT_NO_FSYNC,
+};
+
+static const struct option convert_opts[] = {
+	{ "flatten", no_argument, NULL, OPT_FLATTEN },
+	{ "per-layer", no_argument, NULL, OPT_PER_LAYER },
+	{ "output", required_argument, NULL, 'o' },
+	{ "blob", required_argument, NULL, OPT_BLOB },
+	{ "platform", required_argument, NULL, OPT_PLATFORM },
+	{ "follow-symlinks", no_argument, NULL, OPT_FOLLOW },
+	{ "fingerprint", no_argument, NULL, OPT_FINGERPRINT },
+	{ "no-fingerprint", no_argument, NULL, OPT_NO_FINGERPRINT },
+	{ "block-size", required_argument, NULL, 'b' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void convert_usage(FILE *f)
+{
+	fprintf(f,
+"usage: mkimg convert [OPTIONS] -o OUT SOURCE...\n"
+"\n"
+"SOURCE is an OCI image layout or layer files:\n"
+"  oci:PATH             the layout's only image (else linux/amd64)\n"
+"  oci:PATH:TAG         the manifest tagged TAG (org.opencontainers.image.ref.name)\n"
+"  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
+"  FILE...              layer tars in order, bottom first (tar, tar+gzip, tar+zstd)\n"
+"Every digest and diff_id is verified.\n"
+"\n"
+"  --flatten           one image of all layers applied (default)\n"
+"  --per-layer         OUT is a directory of layer-NNN.erofs, bottom first, with\n"
+"                      overlayfs whiteouts (stack them as overlayfs lowers)\n"
+"  -o, --output OUT    the image (or directory with --per-layer)\n"
+"  --blob FILE         flatten: file data into the blob FILE (device 1)\n"
+"  --platform OS/ARCH[/VARIANT]  select from a multi-platform index\n"
+"  --follow-symlinks   resolve symlinks in entry paths inside the image (as\n"
+"                      umoci does) instead of refusing such entries\n"
+"  --fingerprint / --no-fingerprint  fingerprint xattrs (default: with --blob)\n"
+"  -b, --block-size N  512, 1024, 2048 or 4096 (default 4096)\n"
+"  --no-fsync          do not fsync before publishing\n"
+"  -q, --quiet         no progress and no summary\n"
+"  --json              a JSON summary on stdout\n");
+}
+
+struct layer_src {
+	char path[PATH_MAX];
+	const char *name;	/* for messages */
+	char label[96];
+	const struct oci_layer *oci;	/* NULL for plain files */
+};
+
+struct convert {
+	struct layout_params p;
+	bool per_layer, follow, quiet, json, durable, tty;
+	const char *out, *blob;
+	struct oci_image *img;
+	struct layer_src *layers;
+	size_t nlayers;
+	struct timespec start;
+	uint64_t bytes_in, bytes_out;
+	struct oci_apply_stats st;
+	uint64_t image_bytes, blob_bytes, data_bytes, dedup_files;
+	char blob_hex[65];
+	char **layer_paths;	/* per-layer: the image written for each layer */
+};
+
+/*
+ * Per-layer images: a hard link to a file of a lower layer needs the file's
+ * bytes in this layer's image. Per-layer images are built without inline
+ * tails, so every byte of the lower file is in extents of that layer's
+ * image file: copy them through the sink.
+ */
+static int copy_lower(void *ctx, unsigned int layer, const struct layout_filedata *fd,
+		      struct bs_sink *sink)
+{
+	struct convert *c = ctx;
+	uint64_t blksz = 1ull << c->p.blkszbits, pos = 0, left;
+	uint8_t *buf;
+	uint32_t i;
+	int f, ret = 0;
+
+	if (layer >= c->nlayers || !c->layer_paths || !c->layer_paths[layer] || fd->has_tail)
+		return -EINVAL;
+	f = open(c->layer_paths[layer], O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -errno;
+	buf = malloc(1u << 20);
+	if (!buf) {
+		close(f);
+		return -ENOMEM;
+	}
+	for (i = 0; i <= fd->nextents && !ret; i++) {
+		uint64_t start = i < fd->nextents ? fd->extents[i].lblk * blksz : fd->size;
+		uint64_t end, off;
+
+		if (start > fd->size)
+			start = fd->size;
+		if (start > pos)
+			ret = bs_file_hole(sink, start - pos);
+		pos = start;
+		if (i == fd->nextents || ret)
+			break;
+		if (fd->extents[i].device) {
+			ret = -EINVAL;
+			break;
+		}
+		end = start + (uint64_t)fd->extents[i].nblks * blksz;
+		if (end > fd->size)
+			end = fd->size;
+		off = fd->extents[i].pblk * blksz;
+		for (left = end - pos; left && !ret;) {
+			size_t n = left < (1u << 20) ? left : (1u << 20);
+			ssize_t r = pread(f, buf, n, off);
+
+			if (r <= 0) {
+				ret = r < 0 ? -errno : -EIO;
+				break;
+			}
+			ret = bs_file_write(sink, buf, r);
+			off += r;
+			pos += r;
+			left -= r;
+		}
+	}
+	free(buf);
+	close(f);
+	return ret;
+}
+
+static double elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress(struct convert *c, size_t i, const struct oci_stream *s)
+{
+	double sec = elapsed(&c->start);
+	uint64_t out = c->bytes_out + (s ? oci_stream_bytes_out(s) : 0);
+
+	if (!c->tty || c->quiet)
+		return;
+	fprintf(stderr, "\rlayer %zu/%zu: %.1f MiB of tar, %.0f MB/s   ", i + 1, c->nlayers,
+		out / 1048576.0, sec > 0 ? out / 1e6 / sec : 0.0);
+}
+
+/* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
+static int parse_oci_source(const char *src, char **path, char **ref)
+{
+	const char *s = src + 4, *at = strstr(s, "@sha256:"), *slash, *colon;
+
+	if (at) {
+		*path = strndup(s, at - s);
+		*ref = strdup(at + 1);
+	} else {
+		slash = strrchr(s, '/');
+		colon = strrchr(slash ? slash : s, ':');
+		*path = colon ? strndup(s, colon - s) : strdup(s);
+		*ref = colon ? strdup(colon + 1) : NULL;
+		if (colon && !*ref)
+			return -ENOMEM;
+	}
+	return *path ? 0 : -ENOMEM;
+}
+
+static int resolve_sources(struct convert *c, int n, char **srcs, const char *platform)
+{
+	char err[512];
+	size_t i;
+	int ret;
+
+	if (!strncmp(srcs[0], "oci:", 4)) {
+		struct oci_selector sel = { 0 };
+		char *path = NULL, *ref = NULL, *plat = NULL;
+
+		if (n != 1) {
+			cli_error("an oci: source cannot be combined with other sources");
+			return -EINVAL;
+		}
+		if (parse_oci_source(srcs[0], &path, &ref)) {
+			cli_error("out of memory");
+			return -ENOMEM;
+		}
+		sel.ref = ref;
+		if (platform) {
+			char *save;
+
+			plat = strdup(platform);
+			sel.os = strtok_r(plat, "/", &save);
+			sel.arch = strtok_r(NULL, "/", &save);
+			sel.variant = strtok_r(NULL, "/", &save);
+			if (!sel.os || !sel.arch) {
+				cli_error("--platform takes OS/ARCH[/VARIANT]");
+				free(plat);
+				free(path);
+				free(ref);
+				return -EINVAL;
+			}
+		}
+		ret = oci_image_open(path, &sel, &c->img, err, sizeof(err));
+		if (ret) {
+			cli_error("%s", err);
+		} else {
+			c->nlayers = c->img->nlayers;
+			c->layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*c->layers));
+			if (!c->layers)
+				ret = -ENOMEM;
+			for (i = 0; !ret && i < c->nlayers; i++) {
+				struct layer_src *l = &c->layers[i];
+
+				l->oci = &c->img->layers[i];
+				ret = oci_blob_path(path, l->oci->digest, l->path, sizeof(l->path));
+				if (ret)
+					cli_error("layer %s: path too long", l->oci->digest);
+				snprintf(l->label, sizeof(l->label), "layer %.19s", l->oci->digest);
+				l->name = l->label;
+			}
+		}
+		free(plat);
+		free(path);
+		free(ref);
+		return ret;
+	}
+	if (platform) {
+		cli_error("--platform applies to oci: sources only");
+		return -EINVAL;
+	}
+	c->nlayers = n;
+	c->layers = calloc(n, sizeof(*c->layers));
+	if (!c->layers)
+		return -ENOMEM;
+	for (i = 0; i < (size_t)n; i++) {
+		if (strlen(srcs[i]) >= sizeof(c->layers[i].path)) {
+			cli_error("%s: path too long", srcs[i]);
+			return -ENAMETOOLONG;
+		}
+		strcpy(c->layers[i].path, srcs[i]);
+		c->layers[i].name = srcs[i];
+	}
+	return 0;
+}
+
+/* Streams layer i through the applier into tree t. */
+static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
+		     struct layout_tree *t, struct bs_sink *sink)
+{
+	const struct layer_src *l = &c->layers[i];
+	struct oci_stream_params sp = { .path = l->path, .name = l->name };
+	struct oci_stream *s = NULL;
+	struct oci_tar *tar = NULL;
+	char err[1024];
+	int ret;
+
+	if (l->oci) {
+		sp.comp = l->oci->comp;
+		sp.digest = l->oci->digest;
+		sp.check_size = true;
+		sp.size = l->oci->size;
+		sp.diff_id = l->oci->diff_id;
+	} else {
+		sp.detect = true;
+	}
+	ret = oci_stream_open(&sp, &s, err, sizeof(err));
+	if (!ret)
+		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, err, sizeof(err));
+	if (!ret)
+		ret = oci_apply_layer(a, t, sink, tar, &c->st, err, sizeof(err));
+	if (!ret)
+		ret = oci_tar_drain(tar);
+	if (!ret)
+		ret = oci_stream_finish(s, NULL, NULL);
+	if (ret) {
+		if (c->tty && !c->quiet)
+			fputs("\r\033[K", stderr);
+		cli_error("%s", err[0] ? err : strerror(-ret));
+	} else {
+		c->bytes_in += oci_stream_bytes_in(s);
+		c->bytes_out += oci_stream_bytes_out(s);
+		progress(c, i, NULL);
+	}
+	oci_tar_close(tar);
+	oci_stream_free(s);
+	return ret;
+}
+
+/* Writes one image from the layers [from, to) at path (atomically). */
+static int write_image(struct convert *c, struct oci_applier *a, size_t from, size_t to,
+		       const char *path, const char *blob)
+{
+	struct layout_tree *t = NULL;
+	struct bs_sink *sink = NULL;
+	struct bs_sink_params sp = { .blkszbits = c->p.blkszbits };
+	struct bs_tmpfile img = { .fd = -1 }, bt = { .fd = -1 };
+	struct bs_sink_stats ss;
+	struct layout_result res;
+	uint8_t sha[32];
+	uint64_t end;
+	size_t i;
+	int ret;
+
+	ret = layout_tree_new(&c->p, &t);
+	if (ret) {
+		cli_error("out of memory");
+		return ret;
+	}
+	ret = bs_tmpfile_open(path, &img);
+	if (ret) {
+		cli_error("%s: cannot create: %s", path, strerror(-ret));
+		goto out;
+	}
+	if (blob) {
+		ret = bs_tmpfile_open(blob, &bt);
+		if (ret) {
+			cli_error("%s: cannot create: %s", blob, strerror(-ret));
+			goto out;
+		}
+		sp.fd = bt.fd;
+		sp.device = 1;
+		sp.hash_target = true;
+	} else {
+		sp.fd = img.fd;
+		sp.start_blk = layout_tree_data_start(t);
+		sp.tree = t;
+	}
+	ret = bs_sink_new(&sp, &sink);
+	if (ret) {
+		cli_error("out of memory");
+		goto out;
+	}
+	for (i = from; i < to; i++) {
+		ret = apply_one(c, a, i, t, sink);
+		if (ret)
+			goto out;
+	}
+	ret = bs_sink_finish(sink, &end, sha, &ss);
+	if (ret) {
+		cli_error("%s: writing data: %s", blob ? blob : path, strerror(-ret));
+		goto out;
+	}
+	if (blob) {
+		uint16_t id;
+
+		bs_hex(sha, c->blob_hex);
+		ret = layout_tree_add_device(t, c->blob_hex, end, &id);
+		c->blob_bytes = end << c->p.blkszbits;
+	} else {
+		layout_tree_set_data_end(t, end);
+	}
+	if (!ret)
+		ret = layout_write(t, img.fd, &res);
+	if (ret) {
+		cli_error("%s: %s", path, layout_tree_errmsg(t));
+		goto out;
+	}
+	if (blob) {
+		ret = bs_tmpfile_commit(&bt, c->durable);
+		if (ret) {
+			cli_error("%s: cannot publish: %s", blob, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = bs_tmpfile_commit(&img, c->durable);
+	if (ret) {
+		cli_error("%s: cannot publish: %s", path, strerror(-ret));
+		goto out;
+	}
+	c->image_bytes += res.image_bytes;
+	c->data_bytes += ss.written_bytes;
+	c->dedup_files += ss.dedup_files;
+out:
+	bs_sink_free(sink);
+	bs_tmpfile_abort(&bt);
+	bs_tmpfile_abort(&img);
+	layout_tree_free(t);
+	return ret;
+}
+
+static void remove_dir(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+
+	if (d) {
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dfd, de->d_name, 0);
+		closedir(d);
+	} else if (dfd >= 0) {
+		close(dfd);
+	}
+	rmdir(dir);
+}
+
+static int convert_per_layer(struct convert *c, struct oci_applier *a)
+{
+	char *tmp = NULL, *path = NULL;
+	size_t i;
+	int ret = 0;
+
+	if (asprintf(&tmp, "%s.tmp-XXXXXX", c->out) < 0) {
+		cli_error("out of memory");
+		return -ENOMEM;
+	}
+	if (!mkdtemp(tmp)) {
+		ret = -errno;
+		cli_error("%s: cannot create a temporary directory: %s", c->out, strerror(errno));
+		free(tmp);
+		return ret;
+	}
+	chmod(tmp, 0755);
+	c->layer_paths = calloc(c->nlayers ? c->nlayers : 1, sizeof(*c->layer_paths));
+	if (!c->layer_paths) {
+		cli_error("out of memory");
+		ret = -ENOMEM;
+	}
+	for (i = 0; i < c->nlayers && !ret; i++) {
+		free(path);
+		if (asprintf(&path, "%s/layer-%03zu.erofs", tmp, i) < 0) {
+			path = NULL;
+			ret = -ENOMEM;
+			cli_error("out of memory");
+			break;
+		}
+		ret = write_image(c, a, i, i + 1, path, NULL);
+		if (!ret) {
+			c->layer_paths[i] = path;
+			path = NULL;
+		}
+	}
+	if (!ret && rename(tmp, c->out) < 0) {
+		ret = -errno;
+		cli_error("%s: cannot publish: %s", c->out, strerror(errno));
+	}
+	if (ret)
+		remove_dir(tmp);
+	for (i = 0; c->layer_paths && i < c->nlayers; i++)
+		free(c->layer_paths[i]);
+	free(c->layer_paths);
+	c->layer_paths = NULL;
+	free(path);
+	free(tmp);
+	return ret;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+	struct convert c = { .durable = true };
+	struct oci_apply_opts ao = { 0 };
+	struct oci_applier *a = NULL;
+	const char *platform = NULL;
+	int fingerprint = -1, opt, ret;
+	uint64_t v;
+
+	layout_params_preset(&c.p);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "o:b:qh", convert_opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_FLATTEN: c.per_layer = false; break;
+		case OPT_PER_LAYER: c.per_layer = true; break;
+		case 'o': c.out = optarg; break;
+		case OPT_BLOB: c.blob = optarg; break;
+		case OPT_PLATFORM: platform = optarg; break;
+		case OPT_FOLLOW: c.follow = true; break;
+		case OPT_FINGERPRINT: fingerprint = 1; break;
+		case OPT_NO_FINGERPRINT: fingerprint = 0; break;
+		case OPT_JSON: c.json = true; break;
+		case OPT_NO_FSYNC: c.durable = false; break;
+		case 'q': c.quiet = true; break;
+		case 'b':
+			if (!cli_parse_u64(optarg, &v) || (v != 512 && v != 1024 && v != 2048 &&
+							   v != 4096)) {
+				cli_error("--block-size must be 512, 1024, 2048 or 4096");
+				return 2;
+			}
+			c.p.blkszbits = __builtin_ctzll(v);
+			break;
+		case 'h':
+			convert_usage(stdout);
+			return 0;
+		default:
+			convert_usage(stderr);
+			return 2;
+		}
+	}
+	if (!c.out || optind >= argc) {
+		cli_error("convert needs -o OUT and at least one SOURCE (see --help)");
+		return 2;
+	}
+	if (c.per_layer && c.blob) {
+		cli_error("--blob is for flattened images; --per-layer images are self-contained");
+		return 2;
+	}
+	if (access(c.out, F_OK) == 0 && c.per_layer) {
+		cli_error("%s: already exists", c.out);
+		return 1;
+	}
+	c.p.fingerprint = fingerprint >= 0 ? fingerprint : c.blob != NULL;
+	c.tty = cli_tty();
+	clock_gettime(CLOCK_MONOTONIC, &c.start);
+
+	ret = resolve_sources(&c, argc - optind, argv + optind, platform);
+	if (ret)
+		goto out;
+	ao.mode = c.per_layer ? OCI_APPLY_PER_LAYER : OCI_APPLY_FLATTEN;
+	ao.follow_symlinks = c.follow;
+	if (c.per_layer) {
+		/* all data in extents (as containerd's layer images), so hard
+		 * links to lower layers can copy it back: see copy_lower */
+		c.p.inline_data = false;
+		ao.copy_lower = copy_lower;
+		ao.ctx = &c;
+	}
+	ret = oci_applier_new(&ao, &a);
+	if (ret) {
+		cli_error("out of memory");
+		goto out;
+	}
+	if (c.per_layer)
+		ret = convert_per_layer(&c, a);
+	else
+		ret = write_image(&c, a, 0, c.nlayers, c.out, c.blob);
+	if (c.tty && !c.quiet)
+		fputs("\r\033[K", stderr);
+	if (ret)
+		goto out;
+	if (c.json) {
+		double sec = elapsed(&c.start);
+
+		printf("{\"output\":\"%s\",\"layers\":%zu,\"per_layer\":%s,"
+		       "\"compressed_bytes\":%llu,\"tar_bytes\":%llu,\"entries\":%llu,"
+		       "\"files\":%llu,\"whiteouts\":%llu,\"image_bytes\":%llu,"
+		       "\"data_bytes\":%llu,\"dedup_files\":%llu,\"seconds\":%.3f,"
+		       "\"tar_mb_per_s\":%.1f,\"peak_rss_kib\":%llu",
+		       c.out, c.nlayers, c.per_layer ? "true" : "false",
+		       (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out,
+		       (unsigned long long)c.st.entries, (unsigned long long)c.st.files,
+		       (unsigned long long)c.st.whiteouts, (unsigned long long)c.image_bytes,
+		       (unsigned long long)c.data_bytes, (unsigned long long)c.dedup_files,
+		       sec, sec > 0 ? c.bytes_out / 1e6 / sec : 0.0,
+		       (unsigned long long)cli_peak_rss_kib());
+		if (c.img)
+			printf(",\"manifest\":\"%s\"", c.img->manifest_digest);
+		if (c.blob)
+			printf(",\"blob\":\"%s\",\"blob_sha256\":\"%s\",\"blob_bytes\":%llu", c.blob,
+			       c.blob_hex, (unsigned long long)c.blob_bytes);
+		printf("}\n");
+	} else if (!c.quiet) {
+		printf("%s: %zu layer%s, %.1f MiB of tar (%.1f MiB compressed), %llu entries, "
+		       "%llu duplicate files, %s %.1f MiB in %.1f s\n",
+		       c.out, c.nlayers, c.nlayers == 1 ? "" : "s", c.bytes_out / 1048576.0,
+		       c.bytes_in / 1048576.0, (unsigned long long)c.st.entries,
+		       (unsigned long long)c.dedup_files, c.per_layer ? "images" : "image",
+		       c.image_bytes / 1048576.0, elapsed(&c.start));
+	}
+out:
+	oci_applier_free(a);
+	oci_image_free(c.img);
+	free(c.layers);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,937 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OCI image layouts: index.json (nested indexes, tags, digests,
+ * platforms), manifests (OCI and Docker schema 2) and configs. Every blob
+ * is read whole (at most OCI_MAX_JSON bytes) and checked against the
+ * digest and size of its descriptor before it is parsed. Digests are
+ * validated before they become path components.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/sha.h>
+
+#include "mkimg/oci.h"
+
+#define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_V2	"application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_V1	"application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1S	"application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define ANN_REF_NAME	"org.opencontainers.image.ref.name"
+
+static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* A short, printable rendering of untrusted text for messages. */
+static void shorten(const char *s, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] && o + 4 < outlen; i++) {
+		unsigned char c = s[i];
+
+		out[o++] = (c >= 0x20 && c < 0x7f) ? c : '?';
+	}
+	if (s[i] && outlen >= 4) {
+		o = o > outlen - 4 ? outlen - 4 : o;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+const char *oci_compression_name(enum oci_compression c)
+{
+	switch (c) {
+	case OCI_COMP_GZIP:
+		return "gzip";
+	case OCI_COMP_ZSTD:
+		return "zstd";
+	default:
+		return "none";
+	}
+}
+
+int oci_digest_validate(const char *s, char *err, size_t errlen)
+{
+	char sh[80];
+	const char *colon;
+	int i;
+
+	if (!s)
+		return errf(err, errlen, -EINVAL, "missing digest");
+	colon = strchr(s, ':');
+	if (!colon || colon == s) {
+		shorten(s, sh, sizeof(sh));
+		return errf(err, errlen, -EINVAL, "invalid digest \"%s\"", sh);
+	}
+	if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6)) {
+		shorten(s, sh, sizeof(sh));
+		return errf(err, errlen, -EINVAL,
+			    "unsupported digest algorithm in \"%s\" (only sha256)", sh);
+	}
+	for (i = 0; i < 64; i++) {
+		char c = colon[1 + i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			break;
+	}
+	if (i != 64 || colon[65] != '\0') {
+		shorten(s, sh, sizeof(sh));
+		return errf(err, errlen, -EINVAL,
+			    "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
+	}
+	return 0;
+}
+
+int oci_layer_media_type(const char *mt, enum oci_compression *c,
+			 char *err, size_t errlen)
+{
+	static const struct {
+		const char *mt;
+		enum oci_compression c;
+	} known[] = {
+		{ "application/vnd.oci.image.layer.v1.tar", OCI_COMP_NONE },
+		{ "application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMP_GZIP },
+		{ "application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMP_ZSTD },
+		{ "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMP_GZIP },
+		{ "application/vnd.docker.image.rootfs.diff.tar", OCI_COMP_NONE },
+	};
+	char sh[160];
+	size_t i;
+
+	if (!mt)
+		return errf(err, errlen, -EINVAL, "layer without a media type");
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (!strcmp(mt, known[i].mt)) {
+			*c = known[i].c;
+			return 0;
+		}
+	}
+	shorten(mt, sh, sizeof(sh));
+	if (strstr(mt, "+encrypted"))
+		return errf(err, errlen, -ENOTSUP,
+			    "encrypted layers are not supported (media type %s)", sh);
+	if (strstr(mt, "nondistributable") || strstr(mt, "foreign"))
+		return errf(err, errlen, -ENOTSUP,
+			    "non-distributable (foreign) layers are not supported (media type %s)", sh);
+	return errf(err, errlen, -ENOTSUP, "unsupported layer media type %s", sh);
+}
+
+enum oci_compression oci_detect_compression(const void *buf, size_t len)
+{
+	const unsigned char *b = buf;
+
+	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+		return OCI_COMP_GZIP;
+	if (len >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
+		return OCI_COMP_ZSTD;
+	return OCI_COMP_NONE;
+}
+
+int oci_blob_path(const char *dir, const char *digest, char *buf, size_t len)
+{
+	int n;
+
+	if (oci_digest_validate(digest, NULL, 0))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/blobs/sha256/%s", dir, digest + 7);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON helpers                                                           */
+/* ---------------------------------------------------------------------- */
+
+static int parse_json(const void *buf, size_t len, const char *what,
+		      struct json_object **out, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error je;
+
+	if (len > OCI_MAX_JSON)
+		return errf(err, errlen, -EFBIG, "%s: larger than %u bytes", what, OCI_MAX_JSON);
+	if (len == 0)
+		return errf(err, errlen, -EINVAL, "%s: empty", what);
+	if (memchr(buf, '\0', len))
+		return errf(err, errlen, -EINVAL, "%s: not JSON (NUL byte)", what);
+	tok = json_tokener_new_ex(64);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	je = json_tokener_get_error(tok);
+	if (o && je == json_tokener_success && json_tokener_get_parse_end(tok) < len) {
+		/* Only whitespace may follow the value. */
+		size_t i;
+
+		for (i = json_tokener_get_parse_end(tok); i < len; i++) {
+			char c = ((const char *)buf)[i];
+
+			if (c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+				je = json_tokener_error_parse_unexpected;
+				break;
+			}
+		}
+	}
+	if (!o || je != json_tokener_success) {
+		json_object_put(o);
+		json_tokener_free(tok);
+		if (je == json_tokener_continue)
+			return errf(err, errlen, -EINVAL, "%s: not JSON (truncated)", what);
+		return errf(err, errlen, -EINVAL, "%s: not JSON (%s)", what,
+			    je == json_tokener_success ? "trailing data" :
+			    json_tokener_error_desc(je));
+	}
+	json_tokener_free(tok);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return errf(err, errlen, -EINVAL, "%s: not a JSON object", what);
+	}
+	*out = o;
+	return 0;
+}
+
+/* A string member: NULL if absent; -EINVAL if present but not a string. */
+static int get_str(struct json_object *o, const char *key, const char **out,
+		   const char *what, char *err, size_t errlen)
+{
+	struct json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a string", what, key);
+	*out = json_object_get_string(v);
+	if (strlen(*out) != (size_t)json_object_get_string_len(v))
+		return errf(err, errlen, -EINVAL, "%s: \"%s\" contains a NUL byte", what, key);
+	return 0;
+}
+
+static int dup_str(const char *s, char **out)
+{
+	*out = NULL;
+	if (!s)
+		return 0;
+	*out = strdup(s);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* A descriptor object: digest (validated), size, mediaType. */
+static int parse_descriptor(struct json_object *o, const char *what, const char **mt,
+			    char digest[OCI_DIGEST_LEN + 1], uint64_t *size,
+			    char *err, size_t errlen)
+{
+	struct json_object *v;
+	const char *d;
+	char msg[200];
+	int64_t sz;
+	int ret;
+
+	if (!json_object_is_type(o, json_type_object))
+		return errf(err, errlen, -EINVAL, "%s: descriptor is not an object", what);
+	ret = get_str(o, "mediaType", mt, what, err, errlen);
+	if (ret)
+		return ret;
+	ret = get_str(o, "digest", &d, what, err, errlen);
+	if (ret)
+		return ret;
+	if (!d)
+		return errf(err, errlen, -EINVAL, "%s: descriptor without a digest", what);
+	if (oci_digest_validate(d, msg, sizeof(msg)))
+		return errf(err, errlen, -EINVAL, "%s: %s", what, msg);
+	memcpy(digest, d, OCI_DIGEST_LEN + 1);
+	if (!json_object_object_get_ex(o, "size", &v))
+		return errf(err, errlen, -EINVAL, "%s: descriptor %s without a size", what, d);
+	if (!json_object_is_type(v, json_type_int))
+		return errf(err, errlen, -EINVAL, "%s: descriptor %s: size is not an integer", what, d);
+	errno = 0;
+	sz = json_object_get_int64(v);
+	if (sz < 0 || errno == EINVAL ||
+	    (sz == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX))
+		return errf(err, errlen, -EINVAL, "%s: descriptor %s: invalid size", what, d);
+	*size = (uint64_t)sz;
+	return 0;
+}
+
+static bool is_index_type(const char *mt)
+{
+	return mt && (!strcmp(mt, MT_OCI_INDEX) || !strcmp(mt, MT_DOCKER_LIST));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Index                                                                  */
+/* ---------------------------------------------------------------------- */
+
+void oci_descriptors_free(struct oci_descriptor *d, size_t n)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < n; i++) {
+		free(d[i].media_type);
+		free(d[i].ref_name);
+		free(d[i].os);
+		free(d[i].arch);
+		free(d[i].variant);
+	}
+	free(d);
+}
+
+int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
+		    size_t *ndescs, char *err, size_t errlen)
+{
+	const char *what = "index";
+	struct json_object *root, *arr, *v;
+	struct oci_descriptor *d = NULL;
+	const char *mt;
+	size_t n, i;
+	int ret;
+
+	*descs = NULL;
+	*ndescs = 0;
+	ret = parse_json(buf, len, what, &root, err, errlen);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
+	    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 2) {
+		ret = errf(err, errlen, -EINVAL, "%s: schemaVersion is not 2", what);
+		goto out;
+	}
+	ret = get_str(root, "mediaType", &mt, what, err, errlen);
+	if (ret)
+		goto out;
+	if (mt && !is_index_type(mt)) {
+		char sh[120];
+
+		shorten(mt, sh, sizeof(sh));
+		ret = errf(err, errlen, -EINVAL, "%s: unexpected media type %s", what, sh);
+		goto out;
+	}
+	if (!json_object_object_get_ex(root, "manifests", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		ret = errf(err, errlen, -EINVAL, "%s: no \"manifests\" array", what);
+		goto out;
+	}
+	n = json_object_array_length(arr);
+	if (n > 100000) {
+		ret = errf(err, errlen, -E2BIG, "%s: too many manifests (%zu)", what, n);
+		goto out;
+	}
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (!d) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i), *p, *ann;
+		const char *s;
+
+		ret = parse_descriptor(e, what, &mt, d[i].digest, &d[i].size, err, errlen);
+		if (ret)
+			goto out;
+		d[i].is_index = is_index_type(mt);
+		ret = dup_str(mt, &d[i].media_type);
+		if (ret)
+			goto out;
+		if (json_object_object_get_ex(e, "annotations", &ann) &&
+		    json_object_is_type(ann, json_type_object)) {
+			ret = get_str(ann, ANN_REF_NAME, &s, what, err, errlen);
+			if (!ret)
+				ret = dup_str(s, &d[i].ref_name);
+			if (ret)
+				goto out;
+		}
+		if (json_object_object_get_ex(e, "platform", &p) &&
+		    json_object_is_type(p, json_type_object)) {
+			ret = get_str(p, "os", &s, what, err, errlen);
+			if (!ret)
+				ret = dup_str(s, &d[i].os);
+			if (!ret)
+				ret = get_str(p, "architecture", &s, what, err, errlen);
+			if (!ret)
+				ret = dup_str(s, &d[i].arch);
+			if (!ret)
+				ret = get_str(p, "variant", &s, what, err, errlen);
+			if (!ret)
+				ret = dup_str(s, &d[i].variant);
+			if (ret)
+				goto out;
+		}
+	}
+	*descs = d;
+	*ndescs = n;
+	d = NULL;
+	ret = 0;
+out:
+	if (d)
+		oci_descriptors_free(d, n);
+	json_object_put(root);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Manifest and config                                                    */
+/* ---------------------------------------------------------------------- */
+
+void oci_image_free(struct oci_image *img)
+{
+	size_t i;
+
+	if (!img)
+		return;
+	for (i = 0; i < img->nlayers; i++)
+		free(img->layers[i].media_type);
+	free(img->layers);
+	free(img->os);
+	free(img->architecture);
+	free(img->variant);
+	free(img);
+}
+
+int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
+		       char *err, size_t errlen)
+{
+	const char *what = "manifest";
+	struct json_object *root, *v, *arr;
+	struct oci_image *img = NULL;
+	const char *mt, *cmt;
+	size_t n, i;
+	char sh[120];
+	int ret;
+
+	*out = NULL;
+	ret = parse_json(buf, len, what, &root, err, errlen);
+	if (ret)
+		return ret;
+	ret = get_str(root, "mediaType", &mt, what, err, errlen);
+	if (ret)
+		goto out;
+	if (mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1S))) {
+		ret = errf(err, errlen, -ENOTSUP, "%s: Docker schema 1 manifests are not supported", what);
+		goto out;
+	}
+	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
+	    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 2) {
+		ret = errf(err, errlen, -ENOTSUP, "%s: schemaVersion is not 2", what);
+		goto out;
+	}
+	if (mt && strcmp(mt, MT_OCI_MANIFEST) && strcmp(mt, MT_DOCKER_V2)) {
+		shorten(mt, sh, sizeof(sh));
+		ret = errf(err, errlen, -ENOTSUP, "%s: unsupported media type %s", what, sh);
+		goto out;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (!json_object_object_get_ex(root, "config", &v)) {
+		ret = errf(err, errlen, -EINVAL, "%s: no config descriptor", what);
+		goto out;
+	}
+	ret = parse_descriptor(v, "manifest config", &cmt, img->config_digest,
+			       &img->config_size, err, errlen);
+	if (ret)
+		goto out;
+	if (!json_object_object_get_ex(root, "layers", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		ret = errf(err, errlen, -EINVAL, "%s: no \"layers\" array", what);
+		goto out;
+	}
+	n = json_object_array_length(arr);
+	if (n > OCI_MAX_LAYERS) {
+		ret = errf(err, errlen, -E2BIG, "%s: %zu layers (at most %d supported)",
+			   what, n, OCI_MAX_LAYERS);
+		goto out;
+	}
+	img->layers = calloc(n ? n : 1, sizeof(*img->layers));
+	if (!img->layers) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct oci_layer *l = &img->layers[i];
+		char msg[200];
+
+		img->nlayers = i + 1;
+		ret = parse_descriptor(json_object_array_get_idx(arr, i), "manifest layer",
+				       &mt, l->digest, &l->size, err, errlen);
+		if (ret)
+			goto out;
+		ret = oci_layer_media_type(mt, &l->comp, msg, sizeof(msg));
+		if (ret) {
+			errf(err, errlen, ret, "layer %s: %s", l->digest, msg);
+			goto out;
+		}
+		ret = dup_str(mt, &l->media_type);
+		if (ret)
+			goto out;
+	}
+	img->nlayers = n;
+	*out = img;
+	img = NULL;
+	ret = 0;
+out:
+	oci_image_free(img);
+	json_object_put(root);
+	return ret;
+}
+
+int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
+		     char *err, size_t errlen)
+{
+	const char *what = "config";
+	struct json_object *root, *rootfs, *arr;
+	const char *s;
+	size_t n, i;
+	int ret;
+
+	ret = parse_json(buf, len, what, &root, err, errlen);
+	if (ret)
+		return ret;
+	if (!json_object_object_get_ex(root, "rootfs", &rootfs) ||
+	    !json_object_is_type(rootfs, json_type_object) ||
+	    !json_object_object_get_ex(rootfs, "diff_ids", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		ret = errf(err, errlen, -EINVAL, "%s: no rootfs.diff_ids array", what);
+		goto out;
+	}
+	ret = get_str(rootfs, "type", &s, what, err, errlen);
+	if (ret)
+		goto out;
+	if (s && strcmp(s, "layers")) {
+		ret = errf(err, errlen, -EINVAL, "%s: rootfs.type is not \"layers\"", what);
+		goto out;
+	}
+	n = json_object_array_length(arr);
+	if (n != img->nlayers) {
+		ret = errf(err, errlen, -EINVAL,
+			   "%s: %zu diff_ids for %zu layers in the manifest", what, n, img->nlayers);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		char msg[200];
+
+		if (!json_object_is_type(v, json_type_string)) {
+			ret = errf(err, errlen, -EINVAL, "%s: diff_ids[%zu] is not a string", what, i);
+			goto out;
+		}
+		s = json_object_get_string(v);
+		if (oci_digest_validate(s, msg, sizeof(msg))) {
+			ret = errf(err, errlen, -EINVAL, "%s: diff_ids[%zu]: %s", what, i, msg);
+			goto out;
+		}
+		memcpy(img->layers[i].diff_id, s, OCI_DIGEST_LEN + 1);
+	}
+	free(img->os);
+	free(img->architecture);
+	free(img->variant);
+	img->os = img->architecture = img->variant = NULL;
+	ret = get_str(root, "os", &s, what, err, errlen);
+	if (!ret)
+		ret = dup_str(s, &img->os);
+	if (!ret)
+		ret = get_str(root, "architecture", &s, what, err, errlen);
+	if (!ret)
+		ret = dup_str(s, &img->architecture);
+	if (!ret)
+		ret = get_str(root, "variant", &s, what, err, errlen);
+	if (!ret)
+		ret = dup_str(s, &img->variant);
+out:
+	json_object_put(root);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reading blobs                                                          */
+/* ---------------------------------------------------------------------- */
+
+static int read_all(int fd, const char *what, size_t max, char **out, size_t *outlen,
+		    char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	if (fstat(fd, &st) < 0)
+		return errf(err, errlen, -errno, "%s: %s", what, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return errf(err, errlen, -EINVAL, "%s: not a regular file", what);
+	if ((uint64_t)st.st_size > max)
+		return errf(err, errlen, -EFBIG, "%s: larger than %zu bytes", what, max);
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (len < (size_t)st.st_size + 1) {
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return errf(err, errlen, -errno, "%s: %s", what, strerror(errno));
+		}
+		if (r == 0)
+			break;
+		len += r;
+	}
+	if (len != (size_t)st.st_size) {
+		free(buf);
+		return errf(err, errlen, -EIO, "%s: changed while read", what);
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	int i;
+
+	SHA256(buf, len, md);
+	memcpy(out, "sha256:", 7);
+	for (i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[8 + 2 * i] = hex[md[i] & 15];
+	}
+	out[OCI_DIGEST_LEN] = '\0';
+}
+
+/* Reads the blob of a (validated) descriptor and verifies it. */
+static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t size,
+		     char **out, size_t *outlen, char *err, size_t errlen)
+{
+	char path[80], what[120], got[OCI_DIGEST_LEN + 1];
+	int fd, ret;
+
+	snprintf(what, sizeof(what), "%s %.19s...", kind, digest);
+	if (oci_digest_validate(digest, NULL, 0))
+		return errf(err, errlen, -EINVAL, "%s: invalid digest", kind);
+	if (size > OCI_MAX_JSON)
+		return errf(err, errlen, -EFBIG, "%s: descriptor size %llu is larger than %u bytes",
+			    what, (unsigned long long)size, OCI_MAX_JSON);
+	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errf(err, errlen, -errno, "%s: blob %s: %s", what, path, strerror(errno));
+	ret = read_all(fd, what, OCI_MAX_JSON, out, outlen, err, errlen);
+	close(fd);
+	if (ret)
+		return ret;
+	if (*outlen != size) {
+		ret = errf(err, errlen, -EINVAL, "%s: size mismatch: blob has %zu bytes, descriptor says %llu",
+			   what, *outlen, (unsigned long long)size);
+		goto fail;
+	}
+	sha256_digest(*out, *outlen, got);
+	if (strcmp(got, digest)) {
+		ret = errf(err, errlen, -EINVAL, "%s %s: digest mismatch: got %s", kind, digest, got);
+		goto fail;
+	}
+	return 0;
+fail:
+	free(*out);
+	*out = NULL;
+	return ret;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Selection                                                              */
+/* ---------------------------------------------------------------------- */
+
+struct cand {
+	char digest[OCI_DIGEST_LEN + 1];
+	uint64_t size;
+	char *os, *arch, *variant;	/* borrowed from descriptor lists */
+	bool has_platform;
+};
+
+struct select_ctx {
+	int dirfd;
+	const struct oci_selector *sel;
+	bool ref_is_digest;
+	bool ref_seen;
+	struct cand *c;
+	size_t nc, cap;
+	/* descriptor lists kept alive for the borrowed strings */
+	struct oci_descriptor **lists;
+	size_t *listlen;
+	size_t nlists;
+	char *err;
+	size_t errlen;
+};
+
+static int keep_list(struct select_ctx *x, struct oci_descriptor *d, size_t n)
+{
+	struct oci_descriptor **l;
+	size_t *ll;
+
+	l = realloc(x->lists, (x->nlists + 1) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	x->lists = l;
+	ll = realloc(x->listlen, (x->nlists + 1) * sizeof(*ll));
+	if (!ll)
+		return -ENOMEM;
+	x->listlen = ll;
+	x->lists[x->nlists] = d;
+	x->listlen[x->nlists++] = n;
+	return 0;
+}
+
+static bool ref_matches(const struct select_ctx *x, const struct oci_descriptor *d)
+{
+	const char *ref = x->sel ? x->sel->ref : NULL;
+
+	if (!ref)
+		return true;
+	if (x->ref_is_digest)
+		return !strcmp(d->digest, ref);
+	return d->ref_name && !strcmp(d->ref_name, ref);
+}
+
+static int walk_index(struct select_ctx *x, const char *buf, size_t len, int depth,
+		      bool matched)
+{
+	struct oci_descriptor *d;
+	size_t n, i;
+	int ret;
+
+	if (depth > OCI_MAX_INDEX_DEPTH)
+		return errf(x->err, x->errlen, -ELOOP,
+			    "index: nested more than %d levels deep", OCI_MAX_INDEX_DEPTH);
+	ret = oci_parse_index(buf, len, &d, &n, x->err, x->errlen);
+	if (ret)
+		return ret;
+	ret = keep_list(x, d, n);
+	if (ret) {
+		oci_descriptors_free(d, n);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		bool m = matched || ref_matches(x, &d[i]);
+
+		if (m && !matched)
+			x->ref_seen = true;
+		if (d[i].is_index) {
+			char *sub;
+			size_t sublen;
+
+			/* Without a match, only look inside for nested refs. */
+			ret = read_blob(x->dirfd, "index", d[i].digest, d[i].size,
+					&sub, &sublen, x->err, x->errlen);
+			if (ret)
+				return ret;
+			ret = walk_index(x, sub, sublen, depth + 1, m);
+			free(sub);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (!m)
+			continue;
+		if (d[i].media_type && strcmp(d[i].media_type, MT_OCI_MANIFEST) &&
+		    strcmp(d[i].media_type, MT_DOCKER_V2))
+			continue;	/* artifacts, attestations, schema 1... */
+		if (x->nc == x->cap) {
+			size_t cap = x->cap ? x->cap * 2 : 8;
+			struct cand *c = realloc(x->c, cap * sizeof(*c));
+
+			if (!c)
+				return -ENOMEM;
+			x->c = c;
+			x->cap = cap;
+		}
+		memcpy(x->c[x->nc].digest, d[i].digest, sizeof(d[i].digest));
+		x->c[x->nc].size = d[i].size;
+		x->c[x->nc].os = d[i].os;
+		x->c[x->nc].arch = d[i].arch;
+		x->c[x->nc].variant = d[i].variant;
+		x->c[x->nc].has_platform = d[i].os || d[i].arch;
+		x->nc++;
+	}
+	return 0;
+}
+
+static bool platform_matches(const char *os, const char *arch, const char *variant,
+			     const char *wos, const char *warch, const char *wvariant)
+{
+	if (!os || !arch || strcmp(os, wos) || strcmp(arch, warch))
+		return false;
+	if (wvariant && (!variant || strcmp(variant, wvariant)))
+		return false;
+	return true;
+}
+
+/* Manifest and config of a candidate, both verified. */
+static int load_image(int dirfd, const struct cand *c, struct oci_image **out,
+		      char *err, size_t errlen)
+{
+	struct oci_image *img;
+	char *buf;
+	size_t len;
+	char msg[400];
+	int ret;
+
+	*out = NULL;
+	ret = read_blob(dirfd, "manifest", c->digest, c->size, &buf, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = oci_parse_manifest(buf, len, &img, msg, sizeof(msg));
+	free(buf);
+	if (ret)
+		return errf(err, errlen, ret, "manifest %s: %s", c->digest, msg);
+	memcpy(img->manifest_digest, c->digest, sizeof(c->digest));
+	ret = read_blob(dirfd, "config", img->config_digest, img->config_size,
+			&buf, &len, err, errlen);
+	if (ret)
+		goto fail;
+	ret = oci_parse_config(buf, len, img, msg, sizeof(msg));
+	free(buf);
+	if (ret) {
+		errf(err, errlen, ret, "config %s: %s", img->config_digest, msg);
+		goto fail;
+	}
+	*out = img;
+	return 0;
+fail:
+	oci_image_free(img);
+	return ret;
+}
+
+int oci_image_open(const char *dir, const struct oci_selector *sel,
+		   struct oci_image **out, char *err, size_t errlen)
+{
+	static const struct oci_selector nosel;
+	struct select_ctx x = { .dirfd = -1, .err = err, .errlen = errlen };
+	struct oci_image *img = NULL;
+	const char *wos, *warch, *wvar;
+	bool explicit_platform;
+	char *buf = NULL;
+	size_t len, i;
+	char msg[400];
+	int fd, ret;
+
+	*out = NULL;
+	if (!sel)
+		sel = &nosel;
+	x.sel = sel;
+	if (sel->ref && !strncmp(sel->ref, "sha256:", 7)) {
+		ret = oci_digest_validate(sel->ref, msg, sizeof(msg));
+		if (ret)
+			return errf(err, errlen, ret, "%s", msg);
+		x.ref_is_digest = true;
+	}
+	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x.dirfd < 0)
+		return errf(err, errlen, -errno, "OCI layout %s: %s", dir, strerror(errno));
+	fd = openat(x.dirfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		ret = errf(err, errlen, -errno, "OCI layout %s: index.json: %s", dir, strerror(errno));
+		goto out;
+	}
+	ret = read_all(fd, "index.json", OCI_MAX_JSON, &buf, &len, msg, sizeof(msg));
+	close(fd);
+	if (ret) {
+		errf(err, errlen, ret, "OCI layout %s: %s", dir, msg);
+		goto out;
+	}
+	ret = walk_index(&x, buf, len, 0, false);
+	if (ret) {
+		if (err && errlen && !strncmp(err, "index:", 6)) {
+			snprintf(msg, sizeof(msg), "%s", err);
+			errf(err, errlen, ret, "OCI layout %s: %s", dir, msg);
+		}
+		goto out;
+	}
+	if (sel->ref && !x.ref_seen) {
+		char sh[120];
+
+		shorten(sel->ref, sh, sizeof(sh));
+		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image \"%s\"", dir, sh);
+		goto out;
+	}
+	if (x.nc == 0) {
+		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image manifest%s", dir,
+			   sel->ref ? " for that reference" : "");
+		goto out;
+	}
+	explicit_platform = sel->os || sel->arch;
+	wos = sel->os ? sel->os : "linux";
+	warch = sel->arch ? sel->arch : "amd64";
+	wvar = sel->variant;
+	if (!explicit_platform && x.nc == 1) {
+		ret = load_image(x.dirfd, &x.c[0], &img, err, errlen);
+		if (ret)
+			goto out;
+	}
+	for (i = 0; i < x.nc && !img; i++) {
+		if (x.c[i].has_platform) {
+			if (!platform_matches(x.c[i].os, x.c[i].arch, x.c[i].variant,
+					      wos, warch, wvar))
+				continue;
+			ret = load_image(x.dirfd, &x.c[i], &img, err, errlen);
+			if (ret)
+				goto out;
+			break;
+		}
+		/* No platform in the descriptor: the config's counts. */
+		ret = load_image(x.dirfd, &x.c[i], &img, err, errlen);
+		if (ret)
+			goto out;
+		if (!platform_matches(img->os, img->architecture, img->variant,
+				      wos, warch, wvar)) {
+			oci_image_free(img);
+			img = NULL;
+		}
+	}
+	if (!img) {
+		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image for platform %s/%s%s%s",
+			   dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
+		goto out;
+	}
+	*out = img;
+	img = NULL;
+out:
+	oci_image_free(img);
+	free(buf);
+	free(x.c);
+	for (i = 0; i < x.nlists; i++)
+		oci_descriptors_free(x.lists[i], x.listlen[i]);
+	free(x.lists);
+	free(x.listlen);
+	if (x.dirfd >= 0)
+		close(x.dirfd);
+	return ret;
+}

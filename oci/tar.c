@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tar entries through libarchive (ustar, GNU and pax only; no
+ * decompression filters: the stream decompresses) into normalized entries,
+ * and tar path normalization.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "mkimg/oci.h"
+
+#define MAX_XATTRS 4096
+
+struct oci_tar {
+	struct archive *a;
+	oci_read_fn read;
+	void *ctx;
+	unsigned int flags;
+	char *err;
+	size_t errlen;
+	int read_err;		/* the reader's error (it wrote the message) */
+	const unsigned char *last;	/* last buffer given to libarchive */
+	size_t last_len;
+	uint64_t last_start;	/* its offset in the stream */
+	uint64_t given;		/* bytes given to libarchive */
+	bool eof;		/* end of archive seen */
+	bool in_data;		/* current entry is a regular file with data */
+	uint64_t data_end;	/* size of the current regular file */
+	char path[OCI_PATH_MAX + 1];
+	char link[OCI_PATH_MAX + 1];
+	struct oci_xattr *xattrs;
+	size_t xcap;
+	struct oci_entry e;
+	char shown[120];	/* raw name of the current entry, for messages */
+};
+
+/* A printable, shortened copy of an untrusted name. */
+static void show(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 4 < outlen; i++) {
+		unsigned char c = s[i];
+
+		out[o++] = (c >= 0x20 && c != 0x7f) ? c : '?';
+	}
+	if (i < len && outlen >= 4) {
+		o = o > outlen - 4 ? outlen - 4 : o;
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+static int perr(char *err, size_t errlen, int ret, const char *in, size_t inlen,
+		const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int perr(char *err, size_t errlen, int ret, const char *in, size_t inlen,
+		const char *fmt, ...)
+{
+	char sh[120];
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return ret;
+	show(in, inlen, sh, sizeof(sh));
+	n = snprintf(err, errlen, "%s: ", sh);
+	if (n < 0 || (size_t)n >= errlen)
+		return ret;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
+		       char *out, size_t *outlen, char *err, size_t errlen)
+{
+	size_t i = 0, o = 0;
+
+	*outlen = 0;
+	out[0] = '\0';
+	if (inlen == 0)
+		return perr(err, errlen, -EINVAL, "\"\"", 2, "empty name");
+	if (memchr(in, '\0', inlen))
+		return perr(err, errlen, -EINVAL, in, inlen, "NUL byte in name");
+	if (inlen > OCI_PATH_MAX)
+		return perr(err, errlen, -ENAMETOOLONG, in, inlen,
+			    "path longer than %d bytes (%zu)", OCI_PATH_MAX, inlen);
+	if (in[0] == '/' && !(flags & OCI_PATH_ALLOW_ABSOLUTE))
+		return perr(err, errlen, -EINVAL, in, inlen, "absolute path in a layer");
+	while (i < inlen) {
+		size_t start, len;
+
+		while (i < inlen && in[i] == '/')
+			i++;
+		start = i;
+		while (i < inlen && in[i] != '/')
+			i++;
+		len = i - start;
+		if (len == 0 || (len == 1 && in[start] == '.'))
+			continue;
+		if (len > OCI_NAME_MAX)
+			return perr(err, errlen, -ENAMETOOLONG, in, inlen,
+				    "path component longer than %d bytes", OCI_NAME_MAX);
+		if (len == 2 && in[start] == '.' && in[start + 1] == '.') {
+			if (o == 0)
+				return perr(err, errlen, -EINVAL, in, inlen,
+					    "path escapes the image root");
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;	/* the separator */
+			continue;
+		}
+		if (o > 0)
+			out[o++] = '/';
+		memcpy(out + o, in + start, len);
+		o += len;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return 0;
+}
+
+static int terr(struct oci_tar *t, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int terr(struct oci_tar *t, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (t->err && t->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(t->err, t->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* A libarchive failure: the reader's error if it failed, else libarchive's. */
+static int aerr(struct oci_tar *t, const char *where)
+{
+	const char *m;
+
+	if (t->read_err)
+		return t->read_err;
+	m = archive_error_string(t->a);
+	if (t->shown[0])
+		return terr(t, -EINVAL, "tar: %s: %s: %s", t->shown, where,
+			    m ? m : "invalid archive");
+	return terr(t, -EINVAL, "tar: %s: %s", where, m ? m : "invalid archive");
+}
+
+static la_ssize_t read_cb(struct archive *a, void *client, const void **buf)
+{
+	struct oci_tar *t = client;
+	ssize_t n;
+
+	if (t->read_err)
+		return -1;
+	n = t->read(t->ctx, buf);
+	if (n < 0) {
+		t->read_err = (int)n;
+		archive_set_error(a, EIO, "read error");
+		return -1;
+	}
+	t->last = *buf;
+	t->last_len = n;
+	t->last_start = t->given;
+	t->given += n;
+	return n;
+}
+
+int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
+		 struct oci_tar **out, char *err, size_t errlen)
+{
+	struct oci_tar *t;
+	int r;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->read = read;
+	t->ctx = ctx;
+	t->flags = flags;
+	t->err = err;
+	t->errlen = errlen;
+	t->a = archive_read_new();
+	if (!t->a) {
+		free(t);
+		return -ENOMEM;
+	}
+	if (archive_read_support_format_tar(t->a) != ARCHIVE_OK ||
+	    archive_read_support_format_gnutar(t->a) != ARCHIVE_OK) {
+		oci_tar_close(t);
+		return -ENOMEM;
+	}
+	r = archive_read_open2(t->a, t, NULL, read_cb, NULL, NULL);
+	if (r != ARCHIVE_OK) {
+		r = aerr(t, "open");
+		oci_tar_close(t);
+		return r;
+	}
+	*out = t;
+	return 0;
+}
+
+void oci_tar_close(struct oci_tar *t)
+{
+	if (!t)
+		return;
+	if (t->a)
+		archive_read_free(t->a);
+	free(t->xattrs);
+	free(t);
+}
+
+static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
+{
+	const char *name;
+	const void *value;
+	size_t size, n = 0;
+	int count;
+
+	count = archive_entry_xattr_reset(ae);
+	if (count <= 0) {
+		t->e.nxattrs = 0;
+		t->e.xattrs = NULL;
+		return 0;
+	}
+	if (count > MAX_XATTRS)
+		return terr(t, -E2BIG, "%s: more than %d xattrs", t->shown, MAX_XATTRS);
+	if ((size_t)count > t->xcap) {
+		struct oci_xattr *x = realloc(t->xattrs, count * sizeof(*x));
+
+		if (!x)
+			return -ENOMEM;
+		t->xattrs = x;
+		t->xcap = count;
+	}
+	while (n < (size_t)count &&
+	       archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
+		size_t i;
+
+		if (!name || !*name)
+			return terr(t, -EINVAL, "%s: xattr with an empty name", t->shown);
+		/* SCHILY.xattr and LIBARCHIVE.xattr records of one name: the
+		 * later one counts. */
+		for (i = 0; i < n; i++)
+			if (!strcmp(t->xattrs[i].name, name))
+				break;
+		if (i < n) {
+			t->xattrs[i].value = value;
+			t->xattrs[i].len = size;
+			continue;
+		}
+		t->xattrs[n].name = name;
+		t->xattrs[n].value = value;
+		t->xattrs[n].len = size;
+		n++;
+	}
+	t->e.nxattrs = n;
+	t->e.xattrs = t->xattrs;
+	return 0;
+}
+
+int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
+{
+	struct archive_entry *ae;
+	const char *name, *link;
+	size_t len;
+	la_int64_t v;
+	int r, ret;
+
+	*e = NULL;
+	if (t->eof)
+		return 0;
+	t->in_data = false;
+	r = archive_read_next_header(t->a, &ae);
+	if (r == ARCHIVE_EOF) {
+		t->eof = true;
+		return 0;
+	}
+	t->shown[0] = '\0';
+	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		return aerr(t, "header");
+	/* ARCHIVE_WARN: e.g. a name not convertible to the locale; the raw
+	 * bytes are used. */
+	memset(&t->e, 0, sizeof(t->e));
+	name = archive_entry_pathname(ae);
+	if (!name)
+		name = archive_entry_pathname_utf8(ae);
+	if (!name)
+		return terr(t, -EINVAL, "tar: entry without a name");
+	len = strlen(name);
+	show(name, len, t->shown, sizeof(t->shown));
+	ret = oci_path_normalize(name, len, t->flags, t->path, &t->e.pathlen,
+				 t->err, t->errlen);
+	if (ret)
+		return ret;
+	t->e.path = t->path;
+
+	link = archive_entry_hardlink(ae);
+	if (!link)
+		link = archive_entry_hardlink_utf8(ae);
+	if (link) {
+		size_t ll = strlen(link), nl;
+		char msg[200];
+
+		t->e.type = OCI_ENTRY_HARDLINK;
+		ret = oci_path_normalize(link, ll, t->flags, t->link, &nl, msg, sizeof(msg));
+		if (ret)
+			return terr(t, ret, "%s: hard link target %s", t->shown, msg);
+		if (nl == 0)
+			return terr(t, -EINVAL, "%s: hard link to the root directory", t->shown);
+		t->e.link = t->link;
+		t->e.linklen = nl;
+	} else {
+		switch (archive_entry_filetype(ae)) {
+		case AE_IFREG:
+			t->e.type = OCI_ENTRY_REG;
+			break;
+		case AE_IFDIR:
+			t->e.type = OCI_ENTRY_DIR;
+			break;
+		case AE_IFLNK:
+			t->e.type = OCI_ENTRY_SYMLINK;
+			link = archive_entry_symlink(ae);
+			if (!link)
+				link = archive_entry_symlink_utf8(ae);
+			if (!link || !*link)
+				return terr(t, -EINVAL, "%s: symlink with an empty target", t->shown);
+			t->e.linklen = strlen(link);
+			if (t->e.linklen > OCI_PATH_MAX - 1)
+				return terr(t, -ENAMETOOLONG,
+					    "%s: symlink target longer than %d bytes",
+					    t->shown, OCI_PATH_MAX - 1);
+			t->e.link = link;
+			break;
+		case AE_IFCHR:
+			t->e.type = OCI_ENTRY_CHR;
+			break;
+		case AE_IFBLK:
+			t->e.type = OCI_ENTRY_BLK;
+			break;
+		case AE_IFIFO:
+			t->e.type = OCI_ENTRY_FIFO;
+			break;
+		case AE_IFSOCK:
+			return terr(t, -ENOTSUP, "%s: sockets are not supported in layers", t->shown);
+		default:
+			return terr(t, -ENOTSUP, "%s: unsupported tar entry type (mode 0%o)",
+				    t->shown, (unsigned int)archive_entry_mode(ae));
+		}
+	}
+	if (t->e.pathlen == 0 && t->e.type != OCI_ENTRY_DIR)
+		return terr(t, -EINVAL, "%s: the root must be a directory", t->shown);
+	t->e.mode = archive_entry_perm(ae) & 07777;
+	v = archive_entry_uid(ae);
+	if (v < 0 || v > UINT32_MAX - 1)
+		return terr(t, -ERANGE, "%s: uid %lld out of range", t->shown, (long long)v);
+	t->e.uid = (uint32_t)v;
+	v = archive_entry_gid(ae);
+	if (v < 0 || v > UINT32_MAX - 1)
+		return terr(t, -ERANGE, "%s: gid %lld out of range", t->shown, (long long)v);
+	t->e.gid = (uint32_t)v;
+	if (archive_entry_mtime_is_set(ae)) {
+		long ns = archive_entry_mtime_nsec(ae);
+
+		t->e.mtime = archive_entry_mtime(ae);
+		t->e.mtime_nsec = (ns >= 0 && ns < 1000000000) ? (uint32_t)ns : 0;
+	}
+	if (t->e.type == OCI_ENTRY_CHR || t->e.type == OCI_ENTRY_BLK) {
+		t->e.rdev_major = archive_entry_rdevmajor(ae);
+		t->e.rdev_minor = archive_entry_rdevminor(ae);
+	}
+	if (t->e.type == OCI_ENTRY_REG) {
+		v = archive_entry_size(ae);
+		if (v < 0)
+			return terr(t, -EINVAL, "%s: negative size", t->shown);
+		t->e.size = (uint64_t)v;
+		t->data_end = t->e.size;
+		t->in_data = true;
+	}
+	ret = get_xattrs(t, ae);
+	if (ret)
+		return ret;
+	*e = &t->e;
+	return 1;
+}
+
+int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off)
+{
+	la_int64_t o;
+	int r;
+
+	if (!t->in_data)
+		return 0;
+	for (;;) {
+		r = archive_read_data_block(t->a, buf, len, &o);
+		if (r == ARCHIVE_EOF) {
+			t->in_data = false;
+			return 0;
+		}
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+			return aerr(t, "data");
+		if (o < 0 || (uint64_t)o > t->data_end || *len > t->data_end - (uint64_t)o)
+			return terr(t, -EINVAL, "tar: %s: data beyond the file size", t->shown);
+		if (*len == 0)
+			continue;
+		*off = (uint64_t)o;
+		return 1;
+	}
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int oci_tar_drain(struct oci_tar *t)
+{
+	const void *b;
+	uint64_t pos;
+	ssize_t n;
+
+	if (t->read_err)
+		return t->read_err;
+	if (!t->eof)
+		return terr(t, -EINVAL, "tar: drained before the end of the archive");
+	/* Only zeros may follow the end-of-archive blocks (padding). */
+	pos = (uint64_t)archive_filter_bytes(t->a, 0);
+	if (t->last && pos >= t->last_start && pos < t->last_start + t->last_len &&
+	    !all_zero(t->last + (pos - t->last_start), t->last_start + t->last_len - pos))
+		return terr(t, -EINVAL, "tar: data after the end-of-archive marker");
+	for (;;) {
+		n = t->read(t->ctx, &b);
+		if (n <= 0)
+			break;
+		if (!all_zero(b, n))
+			return terr(t, -EINVAL, "tar: data after the end-of-archive marker");
+	}
+	if (n < 0)
+		t->read_err = (int)n;
+	return n < 0 ? (int)n : 0;
+}
