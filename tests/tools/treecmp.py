@@ -7,6 +7,8 @@ hard-link groups (the partition of non-directories by inode, and nlink).
 usage: treecmp.py [--extracted] [--ignore-root-mtime] [--no-xattrs]
                   [--skip-names PATTERN]... A B
 
+--overlay: B is an overlayfs mount: hard-link groups, link counts and
+  trusted.overlay.* xattrs are not compared.
 --skip-names PATTERN: entries whose name (last path component) matches the
   shell pattern PATTERN are left out on both sides, directories with all
   they hold (repeatable).
@@ -156,7 +158,7 @@ def main():
             continue
         if args[i].startswith("--skip-names="):
             skip.append(args[i].split("=", 1)[1])
-        elif args[i] in ("--extracted", "--ignore-root-mtime", "--no-xattrs"):
+        elif args[i] in ("--extracted", "--ignore-root-mtime", "--no-xattrs", "--overlay"):
             flags.add(args[i])
         elif args[i].startswith("-") and args[i] != "-":
             sys.exit("treecmp: unknown option %s\n%s" % (args[i], __doc__))
@@ -164,6 +166,9 @@ def main():
             paths.append(args[i])
         i += 1
     extracted = "--extracted" in flags
+    # B is an overlayfs mount: inode numbers, st_dev and link counts are the
+    # overlay's own, and trusted.overlay.* is overlayfs metadata
+    overlay = "--overlay" in flags
     ignore_root_mtime = "--ignore-root-mtime" in flags or extracted
     want_xattrs = "--no-xattrs" not in flags
     if len(paths) != 2:
@@ -222,6 +227,9 @@ def main():
                  (os.major(sb.st_rdev), os.minor(sb.st_rdev)))
         if want_xattrs:
             xa, xb = dict(a[p]["xattrs"]), dict(b[p]["xattrs"])
+            if overlay:
+                xa = {k: v for k, v in xa.items() if not k.startswith("trusted.overlay.")}
+                xb = {k: v for k, v in xb.items() if not k.startswith("trusted.overlay.")}
             if extracted:
                 for x in (xa, xb):
                     x.pop("security.capability", None)
@@ -230,7 +238,7 @@ def main():
             if xa != xb:
                 diff(p, "xattrs", xa, xb)
 
-    if not extracted:
+    if not extracted and not overlay:
         # hard-link groups: same partition of non-directories by inode
         def groups(entries):
             g = {}
