@@ -116,19 +116,15 @@ int cmd_build(int argc, char **argv)
 {
 	struct layout_params p;
 	struct layout_tree *t = NULL;
-	struct bs_sink *sink = NULL;
-	struct bs_sink_params sp = { 0 };
-	struct bs_tmpfile img = { .fd = -1 }, blob = { .fd = -1 };
+	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
+	struct bs_output_result ores;
 	struct dirsource_stats st;
-	struct bs_sink_stats ss;
-	struct layout_result res;
 	struct progress_ctx pc = { .tty = cli_tty() };
 	struct dirsource_opts dopts = { .warn = on_warn, .progress = on_progress, .ctx = &pc };
 	const char *blob_path = NULL, *sde;
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
-	uint64_t v, end_blk;
-	uint8_t blob_sha[32];
-	char hex[65], msg[1024];
+	uint64_t v;
+	char msg[1024];
 
 	layout_params_preset(&p);
 	optind = 1;
@@ -205,72 +201,18 @@ int cmd_build(int argc, char **argv)
 		cli_error("cannot create the tree: %s", strerror(-err));
 		return 1;
 	}
-	err = bs_tmpfile_open(argv[optind + 1], &img);
-	if (err) {
-		cli_error("%s: cannot create: %s", argv[optind + 1], strerror(-err));
-		goto out;
-	}
-	sp.blkszbits = p.blkszbits;
-	if (blob_path) {
-		err = bs_tmpfile_open(blob_path, &blob);
-		if (err) {
-			cli_error("%s: cannot create: %s", blob_path, strerror(-err));
-			goto out;
-		}
-		sp.fd = blob.fd;
-		sp.start_blk = 0;
-		sp.device = 1;
-		sp.hash_target = true;
-	} else {
-		sp.fd = img.fd;
-		sp.start_blk = layout_tree_data_start(t);
-		sp.tree = t;
-	}
-	err = bs_sink_new(&sp, &sink);
-	if (err) {
-		cli_error("out of memory");
-		goto out;
-	}
-	err = dirsource_import(argv[optind], t, sink, &dopts, &st, msg, sizeof(msg));
-	if (pc.tty)
-		fputs("\r\033[K", stderr);
+	err = bs_output_open(&out, t, argv[optind + 1], blob_path, msg, sizeof(msg));
 	if (err) {
 		cli_error("%s", msg);
 		goto out;
 	}
-	err = bs_sink_finish(sink, &end_blk, blob_sha, &ss);
+	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, msg, sizeof(msg));
+	if (pc.tty)
+		fputs("\r\033[K", stderr);
+	if (!err)
+		err = bs_output_commit(&out, t, durable, &ores, msg, sizeof(msg));
 	if (err) {
-		cli_error("%s: writing data: %s", blob_path ? blob_path : argv[optind + 1],
-			  strerror(-err));
-		goto out;
-	}
-	if (blob_path) {
-		uint16_t id;
-
-		bs_hex(blob_sha, hex);
-		err = layout_tree_add_device(t, hex, end_blk, &id);
-		if (err) {
-			cli_error("%s", layout_tree_errmsg(t));
-			goto out;
-		}
-	} else {
-		layout_tree_set_data_end(t, end_blk);
-	}
-	err = layout_write(t, img.fd, &res);
-	if (err) {
-		cli_error("%s: %s", argv[optind + 1], layout_tree_errmsg(t));
-		goto out;
-	}
-	if (blob_path) {
-		err = bs_tmpfile_commit(&blob, durable);
-		if (err) {
-			cli_error("%s: cannot publish: %s", blob_path, strerror(-err));
-			goto out;
-		}
-	}
-	err = bs_tmpfile_commit(&img, durable);
-	if (err) {
-		cli_error("%s: cannot publish: %s", argv[optind + 1], strerror(-err));
+		cli_error("%s", msg);
 		goto out;
 	}
 	rc = 0;
@@ -280,33 +222,31 @@ int cmd_build(int argc, char **argv)
 		       "\"hardlinks\":%llu,\"logical_bytes\":%llu,\"data_bytes\":%llu,"
 		       "\"hole_bytes\":%llu,\"dedup_files\":%llu,\"dedup_bytes\":%llu,"
 		       "\"fingerprints\":%llu,\"seconds\":%.3f,\"peak_rss_kib\":%llu",
-		       argv[optind + 1], (unsigned long long)res.image_bytes,
-		       (unsigned long long)res.inodes, (unsigned long long)st.files,
+		       argv[optind + 1], (unsigned long long)ores.layout.image_bytes,
+		       (unsigned long long)ores.layout.inodes, (unsigned long long)st.files,
 		       (unsigned long long)st.dirs, (unsigned long long)st.symlinks,
 		       (unsigned long long)st.specials, (unsigned long long)st.hardlinks,
-		       (unsigned long long)ss.logical_bytes, (unsigned long long)ss.written_bytes,
-		       (unsigned long long)ss.hole_bytes, (unsigned long long)ss.dedup_files,
-		       (unsigned long long)ss.dedup_bytes, (unsigned long long)res.fingerprints,
+		       (unsigned long long)ores.data.logical_bytes, (unsigned long long)ores.data.written_bytes,
+		       (unsigned long long)ores.data.hole_bytes, (unsigned long long)ores.data.dedup_files,
+		       (unsigned long long)ores.data.dedup_bytes, (unsigned long long)ores.layout.fingerprints,
 		       elapsed(&pc.start), (unsigned long long)cli_peak_rss_kib());
 		if (blob_path)
 			printf(",\"blob\":\"%s\",\"blob_sha256\":\"%s\",\"blob_bytes\":%llu",
-			       blob_path, hex, (unsigned long long)(end_blk << p.blkszbits));
+			       blob_path, ores.blob_sha256, (unsigned long long)ores.blob_bytes);
 		printf("}\n");
 	} else if (!quiet) {
 		printf("%s: %llu inodes (%llu files, %llu dirs), %.1f MiB of file data, "
 		       "%.1f MiB written, %llu duplicate files, image %.1f MiB",
-		       argv[optind + 1], (unsigned long long)res.inodes,
+		       argv[optind + 1], (unsigned long long)ores.layout.inodes,
 		       (unsigned long long)st.files, (unsigned long long)st.dirs,
-		       ss.logical_bytes / 1048576.0, ss.written_bytes / 1048576.0,
-		       (unsigned long long)ss.dedup_files, res.image_bytes / 1048576.0);
+		       ores.data.logical_bytes / 1048576.0, ores.data.written_bytes / 1048576.0,
+		       (unsigned long long)ores.data.dedup_files, ores.layout.image_bytes / 1048576.0);
 		if (blob_path)
-			printf(", blob %s (sha256:%s)", blob_path, hex);
+			printf(", blob %s (sha256:%s)", blob_path, ores.blob_sha256);
 		printf("\n");
 	}
 out:
-	bs_sink_free(sink);
-	bs_tmpfile_abort(&blob);
-	bs_tmpfile_abort(&img);
+	bs_output_abort(&out);
 	layout_tree_free(t);
 	return rc;
 }

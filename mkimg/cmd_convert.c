@@ -321,13 +321,9 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 		       const char *path, const char *blob)
 {
 	struct layout_tree *t = NULL;
-	struct bs_sink *sink = NULL;
-	struct bs_sink_params sp = { .blkszbits = c->p.blkszbits };
-	struct bs_tmpfile img = { .fd = -1 }, bt = { .fd = -1 };
-	struct bs_sink_stats ss;
-	struct layout_result res;
-	uint8_t sha[32];
-	uint64_t end;
+	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
+	struct bs_output_result res;
+	char msg[1024];
 	size_t i;
 	int ret;
 
@@ -336,74 +332,29 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 		cli_error("out of memory");
 		return ret;
 	}
-	ret = bs_tmpfile_open(path, &img);
+	ret = bs_output_open(&out, t, path, blob, msg, sizeof(msg));
 	if (ret) {
-		cli_error("%s: cannot create: %s", path, strerror(-ret));
+		cli_error("%s", msg);
+		goto out;
+	}
+	for (i = from; i < to && !ret; i++)
+		ret = apply_one(c, a, i, t, out.sink);
+	if (ret)
+		goto out;
+	ret = bs_output_commit(&out, t, c->durable, &res, msg, sizeof(msg));
+	if (ret) {
+		cli_error("%s", msg);
 		goto out;
 	}
 	if (blob) {
-		ret = bs_tmpfile_open(blob, &bt);
-		if (ret) {
-			cli_error("%s: cannot create: %s", blob, strerror(-ret));
-			goto out;
-		}
-		sp.fd = bt.fd;
-		sp.device = 1;
-		sp.hash_target = true;
-	} else {
-		sp.fd = img.fd;
-		sp.start_blk = layout_tree_data_start(t);
-		sp.tree = t;
+		memcpy(c->blob_hex, res.blob_sha256, sizeof(c->blob_hex));
+		c->blob_bytes = res.blob_bytes;
 	}
-	ret = bs_sink_new(&sp, &sink);
-	if (ret) {
-		cli_error("out of memory");
-		goto out;
-	}
-	for (i = from; i < to; i++) {
-		ret = apply_one(c, a, i, t, sink);
-		if (ret)
-			goto out;
-	}
-	ret = bs_sink_finish(sink, &end, sha, &ss);
-	if (ret) {
-		cli_error("%s: writing data: %s", blob ? blob : path, strerror(-ret));
-		goto out;
-	}
-	if (blob) {
-		uint16_t id;
-
-		bs_hex(sha, c->blob_hex);
-		ret = layout_tree_add_device(t, c->blob_hex, end, &id);
-		c->blob_bytes = end << c->p.blkszbits;
-	} else {
-		layout_tree_set_data_end(t, end);
-	}
-	if (!ret)
-		ret = layout_write(t, img.fd, &res);
-	if (ret) {
-		cli_error("%s: %s", path, layout_tree_errmsg(t));
-		goto out;
-	}
-	if (blob) {
-		ret = bs_tmpfile_commit(&bt, c->durable);
-		if (ret) {
-			cli_error("%s: cannot publish: %s", blob, strerror(-ret));
-			goto out;
-		}
-	}
-	ret = bs_tmpfile_commit(&img, c->durable);
-	if (ret) {
-		cli_error("%s: cannot publish: %s", path, strerror(-ret));
-		goto out;
-	}
-	c->image_bytes += res.image_bytes;
-	c->data_bytes += ss.written_bytes;
-	c->dedup_files += ss.dedup_files;
+	c->image_bytes += res.layout.image_bytes;
+	c->data_bytes += res.data.written_bytes;
+	c->dedup_files += res.data.dedup_files;
 out:
-	bs_sink_free(sink);
-	bs_tmpfile_abort(&bt);
-	bs_tmpfile_abort(&img);
+	bs_output_abort(&out);
 	layout_tree_free(t);
 	return ret;
 }

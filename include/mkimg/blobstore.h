@@ -98,6 +98,43 @@ int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable);
 /* Removes the temporary file and closes; accepts an unopened tf (fd -1). */
 void bs_tmpfile_abort(struct bs_tmpfile *tf);
 
+/* ---------------------------------------------------------------------- */
+/* Image output                                                           */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * One image (and optionally one blob holding its file data) written under
+ * temporary names and published when complete:
+ *
+ *   bs_output_open(&o, tree, "img.erofs", "data.blob" or NULL, ...);
+ *   ... fill the tree, file data through o.sink ...
+ *   bs_output_commit(&o, tree, durable, &res, ...);  // or bs_output_abort
+ *
+ * Without a blob, file data goes to the image's own data area (inline
+ * tails allowed); with one, to the blob as device 1, tagged with the blob's
+ * sha256.
+ */
+struct bs_output {
+	struct bs_tmpfile img, blob;
+	struct bs_sink *sink;
+	bool has_blob;
+};
+
+struct bs_output_result {
+	struct layout_result layout;
+	struct bs_sink_stats data;
+	char blob_sha256[65];	/* hex, with a blob */
+	uint64_t blob_bytes;
+};
+
+/* err gets one line naming the failing file. */
+int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
+		   const char *blob, char *err, size_t errlen);
+int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
+		     struct bs_output_result *res, char *err, size_t errlen);
+/* Removes the temporary files; safe after commit or a failed open. */
+void bs_output_abort(struct bs_output *o);
+
 /* Lowercase hex of a 32-byte digest into out[65]. */
 void bs_hex(const uint8_t d[32], char out[65]);
 

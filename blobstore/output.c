@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One image (and optionally its blob) written and published atomically. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mkimg/blobstore.h"
+
+int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
+		   const char *blob, char *err, size_t errlen)
+{
+	const struct layout_params *p = layout_tree_params(t);
+	struct bs_sink_params sp = { .blkszbits = p->blkszbits };
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->img.fd = o->blob.fd = -1;
+	ret = bs_tmpfile_open(image, &o->img);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot create: %s", image, strerror(-ret));
+		return ret;
+	}
+	if (blob) {
+		ret = bs_tmpfile_open(blob, &o->blob);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot create: %s", blob, strerror(-ret));
+			bs_output_abort(o);
+			return ret;
+		}
+		o->has_blob = true;
+		sp.fd = o->blob.fd;
+		sp.device = 1;
+		sp.hash_target = true;
+	} else {
+		sp.fd = o->img.fd;
+		sp.start_blk = layout_tree_data_start(t);
+		sp.tree = t;
+	}
+	ret = bs_sink_new(&sp, &o->sink);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		bs_output_abort(o);
+	}
+	return ret;
+}
+
+int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
+		     struct bs_output_result *res, char *err, size_t errlen)
+{
+	/* copies: committing frees the tmpfile's names */
+	char *data_path = strdup(o->has_blob ? o->blob.path : o->img.path);
+	char *img_path = strdup(o->img.path);
+	uint8_t sha[32];
+	uint64_t end;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (!data_path || !img_path) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	ret = bs_sink_finish(o->sink, &end, sha, &res->data);
+	if (ret) {
+		snprintf(err, errlen, "%s: writing data: %s", data_path, strerror(-ret));
+		goto out;
+	}
+	if (o->has_blob) {
+		uint16_t id;
+
+		bs_hex(sha, res->blob_sha256);
+		res->blob_bytes = end << layout_tree_params(t)->blkszbits;
+		ret = layout_tree_add_device(t, res->blob_sha256, end, &id);
+	} else {
+		layout_tree_set_data_end(t, end);
+	}
+	if (!ret)
+		ret = layout_write(t, o->img.fd, &res->layout);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", img_path, layout_tree_errmsg(t));
+		goto out;
+	}
+	/* the blob first: an image is never visible before its data */
+	if (o->has_blob) {
+		ret = bs_tmpfile_commit(&o->blob, durable);
+		if (ret) {
+			snprintf(err, errlen, "%s: cannot publish: %s", data_path, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = bs_tmpfile_commit(&o->img, durable);
+	if (ret)
+		snprintf(err, errlen, "%s: cannot publish: %s", img_path, strerror(-ret));
+out:
+	free(data_path);
+	free(img_path);
+	return ret;
+}
+
+void bs_output_abort(struct bs_output *o)
+{
+	bs_sink_free(o->sink);
+	o->sink = NULL;
+	bs_tmpfile_abort(&o->blob);
+	bs_tmpfile_abort(&o->img);
+}
