@@ -66,6 +66,17 @@ static bool attr_valid(const struct layout_attr *a)
 	return !(a->mode & ~(S_IFMT | 07777)) && a->mtime_nsec < 1000000000u;
 }
 
+static void attr_apply(struct layout_inode *ino, const struct layout_attr *a)
+{
+	ino->mode = a->mode;
+	ino->uid = a->uid;
+	ino->gid = a->gid;
+	ino->mtime = a->mtime;
+	ino->mtime_nsec = a->mtime_nsec;
+	ino->rdev_major = a->rdev_major;
+	ino->rdev_minor = a->rdev_minor;
+}
+
 int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
 		     struct layout_inode **out)
 {
@@ -77,13 +88,7 @@ int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
 	ino = calloc(1, sizeof(*ino));
 	if (!ino)
 		return layout_err(t, -ENOMEM, "out of memory");
-	ino->mode = a->mode;
-	ino->uid = a->uid;
-	ino->gid = a->gid;
-	ino->mtime = a->mtime;
-	ino->mtime_nsec = a->mtime_nsec;
-	ino->rdev_major = a->rdev_major;
-	ino->rdev_minor = a->rdev_minor;
+	attr_apply(ino, a);
 	ino->serial = t->next_serial++;
 	inode_list_add(t, ino);
 	*out = ino;
@@ -175,13 +180,7 @@ int layout_inode_set_attr(struct layout_tree *t, struct layout_inode *ino,
 	if (!attr_valid(a) || (a->mode & S_IFMT) != (ino->mode & S_IFMT))
 		return layout_err(t, -EINVAL, "cannot change file type or invalid mode %#o",
 				  a->mode);
-	ino->mode = a->mode;
-	ino->uid = a->uid;
-	ino->gid = a->gid;
-	ino->mtime = a->mtime;
-	ino->mtime_nsec = a->mtime_nsec;
-	ino->rdev_major = a->rdev_major;
-	ino->rdev_minor = a->rdev_minor;
+	attr_apply(ino, a);
 	return 0;
 }
 
