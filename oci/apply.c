@@ -28,6 +28,7 @@
 #include "mkimg/blobstore.h"
 #include "mkimg/layout.h"
 #include "mkimg/oci.h"
+#include "oci_internal.h"
 
 #define MAX_SYMLINKS 40
 #define WH_PREFIX ".wh."
@@ -231,22 +232,6 @@ struct ctx {
 static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void show(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 4 < outlen; i++) {
-		unsigned char ch = s[i];
-
-		out[o++] = (ch >= 0x20 && ch != 0x7f) ? ch : '?';
-	}
-	if (i < len && outlen >= 4) {
-		o = o > outlen - 4 ? outlen - 4 : o;
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
-}
 
 static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 {
@@ -257,7 +242,7 @@ static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 	if (!c->err || !c->errlen)
 		return ret;
 	if (c->e) {
-		show(c->e->path, c->e->pathlen, sh, sizeof(sh));
+		oci_show_name(c->e->path, c->e->pathlen, sh, sizeof(sh));
 		n = snprintf(c->err, c->errlen, "%s: ", c->e->pathlen ? sh : "/");
 		if (n < 0 || (size_t)n >= c->errlen)
 			return ret;
@@ -433,7 +418,7 @@ static int resolve_parent(struct ctx *c, struct view *v, const char *path, size_
 		if (S_ISLNK(mode)) {
 			char sh[120];
 
-			show(comp, clen, sh, sizeof(sh));
+			oci_show_name(comp, clen, sh, sizeof(sh));
 			if (!c->a->o.follow_symlinks)
 				return cerr(c, -ELOOP, "%spath goes through the symlink %s%s%s",
 					    what, c->resolved, c->resolved_len ? "/" : "", sh);
@@ -454,7 +439,7 @@ static int resolve_parent(struct ctx *c, struct view *v, const char *path, size_
 		if (!S_ISDIR(mode)) {
 			char sh[120];
 
-			show(comp, clen, sh, sizeof(sh));
+			oci_show_name(comp, clen, sh, sizeof(sh));
 			return cerr(c, -ENOTDIR, "%sparent %s%s%s is not a directory",
 				    what, c->resolved, c->resolved_len ? "/" : "", sh);
 		}
@@ -883,7 +868,7 @@ static int do_hardlink(struct ctx *c, struct view *v, struct layout_inode *dir,
 	if (!target) {
 		char sh[160];
 
-		show(e->link, e->linklen, sh, sizeof(sh));
+		oci_show_name(e->link, e->linklen, sh, sizeof(sh));
 		if (v->overlay && c->a->shadow)
 			return 1;	/* the caller copies from a lower layer */
 		return cerr(c, -ENOENT, "hard link to missing target %s", sh);
@@ -1256,7 +1241,7 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 				if (!lower) {
 					char sh[160];
 
-					show(e->link, e->linklen, sh, sizeof(sh));
+					oci_show_name(e->link, e->linklen, sh, sizeof(sh));
 					ret = cerr(&c, -ENOENT, "hard link to missing target %s", sh);
 					break;
 				}

@@ -14,6 +14,7 @@
 #include <archive_entry.h>
 
 #include "mkimg/oci.h"
+#include "oci_internal.h"
 
 #define MAX_XATTRS 4096
 
@@ -40,8 +41,7 @@ struct oci_tar {
 	char shown[120];	/* raw name of the current entry, for messages */
 };
 
-/* A printable, shortened copy of an untrusted name. */
-static void show(const char *s, size_t len, char *out, size_t outlen)
+void oci_show_name(const char *s, size_t len, char *out, size_t outlen)
 {
 	size_t i, o = 0;
 
@@ -70,7 +70,7 @@ static int perr(char *err, size_t errlen, int ret, const char *in, size_t inlen,
 
 	if (!err || !errlen)
 		return ret;
-	show(in, inlen, sh, sizeof(sh));
+	oci_show_name(in, inlen, sh, sizeof(sh));
 	n = snprintf(err, errlen, "%s: ", sh);
 	if (n < 0 || (size_t)n >= errlen)
 		return ret;
@@ -302,7 +302,7 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 	if (!name)
 		return terr(t, -EINVAL, "tar: entry without a name");
 	len = strlen(name);
-	show(name, len, t->shown, sizeof(t->shown));
+	oci_show_name(name, len, t->shown, sizeof(t->shown));
 	ret = oci_path_normalize(name, len, t->flags, t->path, &t->e.pathlen,
 				 t->err, t->errlen);
 	if (ret)
