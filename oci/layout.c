@@ -20,6 +20,7 @@
 #include <openssl/sha.h>
 
 #include "mkimg/oci.h"
+#include "oci_internal.h"
 
 #define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
 #define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
@@ -613,19 +614,25 @@ static int read_all(int fd, const char *what, size_t max, char **out, size_t *ou
 	return 0;
 }
 
-static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])
+void oci_digest_format(const unsigned char md[32], char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[SHA256_DIGEST_LENGTH];
 	int i;
 
-	SHA256(buf, len, md);
 	memcpy(out, "sha256:", 7);
 	for (i = 0; i < 32; i++) {
 		out[7 + 2 * i] = hex[md[i] >> 4];
 		out[8 + 2 * i] = hex[md[i] & 15];
 	}
 	out[OCI_DIGEST_LEN] = '\0';
+}
+
+static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256(buf, len, md);
+	oci_digest_format(md, out);
 }
 
 /* Reads the blob of a (validated) descriptor and verifies it. */

@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "mkimg/oci.h"
+#include "oci_internal.h"
 
 #define IN_BUF (1u << 20)
 #define OUT_BUF (1u << 20)
@@ -73,17 +74,10 @@ static int serr(struct oci_stream *s, int ret, const char *fmt, ...)
 
 static void hexdigest(SHA256_CTX *c, char out[OCI_DIGEST_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA256_DIGEST_LENGTH];
-	int i;
 
 	SHA256_Final(md, c);
-	memcpy(out, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[8 + 2 * i] = hex[md[i] & 15];
-	}
-	out[OCI_DIGEST_LEN] = '\0';
+	oci_digest_format(md, out);
 }
 
 /* Refills the input buffer (keeping unconsumed bytes). 0 or -errno. */
