@@ -35,6 +35,29 @@ extern "C" {
 
 struct bs_sink;
 
+/*
+ * Dedup beyond the sink's own files (a store's registry). Called by the
+ * sink on the thread that feeds it. Extents handed out use the tree's
+ * device ids (the hook adds devices to the tree as needed).
+ */
+struct bs_dedup_ops {
+	/* A whole file stored before: 1 and *out filled (extents valid until
+	 * the next call), 0 when unknown, < 0 on error. */
+	int (*find_file)(void *ctx, const uint8_t sha256[32], uint64_t size,
+			 struct layout_filedata *out);
+	/* One full BS_HOLE_UNIT chunk at a unit-aligned offset of a file of
+	 * at least chunk_min bytes; key is XXH3-128 of data. The hook must
+	 * compare the bytes before answering 1 (with *out: device, pblk,
+	 * nblks = the unit's blocks; lblk is ignored). */
+	int (*find_chunk)(void *ctx, const uint8_t key[16], const uint8_t *data,
+			  struct layout_extent *out);
+	/* A file the sink stored (not a whole-file hit), at bs_file_end:
+	 * its data, and the keys and blocks (on the sink's device) of the
+	 * full chunks it wrote; chunk keys only for files >= chunk_min. */
+	int (*new_file)(void *ctx, const struct layout_filedata *fd,
+			const uint8_t (*keys)[16], const uint64_t *pblks, size_t nkeys);
+};
+
 struct bs_sink_params {
 	int fd;			/* target file, written with pwrite */
 	uint64_t start_blk;	/* first block the sink may write */
@@ -42,6 +65,9 @@ struct bs_sink_params {
 	uint16_t device;	/* device id recorded in extents */
 	bool hash_target;	/* compute SHA-256 of everything written */
 	struct layout_tree *tree; /* for tail spill; NULL: no inline tails */
+	const struct bs_dedup_ops *dedup; /* NULL: only the sink's own files */
+	void *dedup_ctx;
+	uint64_t chunk_min;	/* files this big get chunk lookups (dedup) */
 };
 
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out);
@@ -57,6 +83,13 @@ int bs_file_hole(struct bs_sink *s, uint64_t len);
  * bs_file_begin or bs_sink_free. */
 int bs_file_end(struct bs_sink *s, struct layout_filedata *out);
 void bs_file_abort(struct bs_sink *s);
+/*
+ * A whole file known by digest, without its bytes (a layer replayed from
+ * the store): 1 with *out as bs_file_end gives it, 0 if neither the sink nor
+ * its dedup hook knows the content, < 0 on error. Not inside a file.
+ */
+int bs_file_known(struct bs_sink *s, const uint8_t sha256[32], uint64_t size,
+		  struct layout_filedata *out);
 
 struct bs_sink_stats {
 	uint64_t files;		/* files stored */
@@ -65,6 +98,10 @@ struct bs_sink_stats {
 	uint64_t hole_bytes;	/* bytes turned into holes */
 	uint64_t dedup_files;	/* files found whole in earlier files */
 	uint64_t dedup_bytes;
+	uint64_t store_files;	/* whole files found by the dedup hook */
+	uint64_t store_bytes;
+	uint64_t chunk_hits;	/* chunks found by the dedup hook */
+	uint64_t chunk_bytes;
 };
 
 /*
