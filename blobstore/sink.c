@@ -19,6 +19,10 @@
  *
  * Writes are batched into large pwrites, with write-behind
  * (sync_file_range) so dirty pages do not pile up.
+ *
+ * With a dedup hook (a store's registry), a file is also looked up whole
+ * beyond this sink, and each full data unit by its XXH3-128 key (the hook
+ * confirms the bytes): a unit found is referenced instead of written.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "mkimg/blobstore.h"
 
@@ -79,6 +84,11 @@ struct bs_sink {
 	uint32_t next, extcap;
 	bool holes;
 	struct layout_filedata out;
+	/* keys and blocks of the full units this file wrote (dedup hook) */
+	uint8_t (*keys)[16];
+	uint64_t *kblks;
+	size_t nkeys, keycap;
+	uint64_t file_chunk_hits;	/* counted once the file is kept */
 
 	/* dedup */
 	uint32_t *tab;		/* 0 = empty, else index + 1 into ents */
@@ -227,6 +237,8 @@ void bs_sink_free(struct bs_sink *s)
 	free(s->obuf);
 	free(s->ubuf);
 	free(s->ext);
+	free(s->keys);
+	free(s->kblks);
 	free(s->tab);
 	free(s->ents);
 	free(s->pool);
@@ -323,12 +335,13 @@ static void rewind_to(struct bs_sink *s, uint64_t blk)
 		hasher_update(s, &s->flushed, blk);
 }
 
-static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks)
+static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks,
+		      uint16_t device)
 {
 	struct layout_extent *e = s->next ? &s->ext[s->next - 1] : NULL;
 
 	if (e && e->lblk + e->nblks == lblk && e->pblk + e->nblks == pblk &&
-	    e->nblks + nblks <= UINT32_MAX) {
+	    e->device == device && e->nblks + nblks <= UINT32_MAX) {
 		e->nblks += nblks;
 		return 0;
 	}
@@ -342,7 +355,7 @@ static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t 
 		s->extcap = cap;
 	}
 	s->ext[s->next++] = (struct layout_extent){ .lblk = lblk, .pblk = pblk,
-						    .nblks = nblks, .device = s->p.device };
+						    .nblks = nblks, .device = device };
 	return 0;
 }
 
@@ -356,12 +369,57 @@ static int store_data(struct bs_sink *s, uint64_t off, const uint8_t *p, size_t 
 	if (err)
 		return err;
 	s->st.written_bytes += nblks << s->p.blkszbits;
-	return add_extent(s, off >> s->p.blkszbits, pblk, nblks);
+	return add_extent(s, off >> s->p.blkszbits, pblk, nblks, s->p.device);
 }
 
 static bool is_zero(const uint8_t *p, size_t len)
 {
 	return len && !p[0] && !memcmp(p, p + 1, len - 1);
+}
+
+static int key_add(struct bs_sink *s, const uint8_t key[16], uint64_t pblk)
+{
+	if (s->nkeys == s->keycap) {
+		size_t cap = s->keycap ? s->keycap * 2 : 64;
+		uint8_t (*k)[16] = realloc(s->keys, sizeof(*k) * cap);
+		uint64_t *b;
+
+		if (!k)
+			return -ENOMEM;
+		s->keys = k;
+		b = realloc(s->kblks, sizeof(*b) * cap);
+		if (!b)
+			return -ENOMEM;
+		s->kblks = b;
+		s->keycap = cap;
+	}
+	memcpy(s->keys[s->nkeys], key, 16);
+	s->kblks[s->nkeys++] = s->cursor;
+	return 0;
+}
+
+/* A full data unit with a dedup hook: referenced if the store has it,
+ * else written and its key kept for new_file. */
+static int dedup_unit(struct bs_sink *s, const uint8_t *p)
+{
+	XXH128_hash_t h = XXH3_128bits(p, BS_HOLE_UNIT);
+	struct layout_extent hit;
+	uint8_t key[16];
+	int err;
+
+	XXH128_canonicalFromHash((XXH128_canonical_t *)key, h);
+	if (s->p.dedup->find_chunk) {
+		err = s->p.dedup->find_chunk(s->p.dedup_ctx, key, p, &hit);
+		if (err < 0)
+			return err;
+		if (err > 0) {
+			s->file_chunk_hits++;
+			return add_extent(s, s->unit_off >> s->p.blkszbits, hit.pblk,
+					  BS_HOLE_UNIT >> s->p.blkszbits, hit.device);
+		}
+	}
+	err = key_add(s, key, s->cursor);
+	return err ? err : store_data(s, s->unit_off, p, BS_HOLE_UNIT);
 }
 
 /* Handles one full unit at s->unit_off. */
@@ -372,6 +430,8 @@ static int flush_unit(struct bs_sink *s, const uint8_t *p)
 	if (is_zero(p, BS_HOLE_UNIT)) {
 		s->holes = true;
 		s->st.hole_bytes += BS_HOLE_UNIT;
+	} else if (s->p.dedup) {
+		err = dedup_unit(s, p);
 	} else {
 		err = store_data(s, s->unit_off, p, BS_HOLE_UNIT);
 	}
@@ -393,6 +453,8 @@ int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
 	s->ulen = 0;
 	s->next = 0;
 	s->holes = false;
+	s->nkeys = 0;
+	s->file_chunk_hits = 0;
 	s->file_start = s->cursor;
 	return 0;
 }
@@ -548,14 +610,77 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 /* The file so far is one run of blocks from lblk 0 on this sink's device. */
 static bool one_run(const struct bs_sink *s)
 {
-	return !s->holes && (s->next == 0 || (s->next == 1 && s->ext[0].lblk == 0));
+	return !s->holes && (s->next == 0 ||
+			     (s->next == 1 && s->ext[0].lblk == 0 &&
+			      s->ext[0].device == s->p.device));
+}
+
+/* A whole file this sink stored before or, through the hook, the store:
+ * 1 with *fd's extents and tail filled. */
+static int find_whole(struct bs_sink *s, struct layout_filedata *fd)
+{
+	struct dedup_ent *hit;
+	uint32_t *slot;
+	int ret;
+
+	if (!fd->size)
+		return 0;
+	slot = dedup_slot(s, fd->sha256, fd->size);
+	if (*slot) {
+		hit = &s->ents[*slot - 1];
+		fd->nextents = hit->nextents;
+		fd->extents = s->pool + hit->ext_off;
+		fd->has_tail = hit->has_tail;
+		fd->tail_len = hit->tail_len;
+		fd->tail_off = hit->tail_off;
+		s->st.dedup_files++;
+		s->st.dedup_bytes += fd->size;
+		return 1;
+	}
+	if (!s->p.dedup || !s->p.dedup->find_file)
+		return 0;
+	ret = s->p.dedup->find_file(s->p.dedup_ctx, fd->sha256, fd->size, fd);
+	if (ret <= 0)
+		return ret;
+	fd->has_tail = false;
+	s->st.store_files++;
+	s->st.store_bytes += fd->size;
+	/* later copies in this conversion are found without the hook */
+	ret = dedup_record(s, fd);
+	if (ret)
+		return ret;
+	fd->extents = s->pool + s->ents[s->nents - 1].ext_off;
+	return 1;
+}
+
+int bs_file_known(struct bs_sink *s, const uint8_t sha256[32], uint64_t size,
+		  struct layout_filedata *out)
+{
+	struct layout_filedata *fd = &s->out;
+	int ret;
+
+	if (s->err)
+		return s->err;
+	if (s->in_file)
+		return -EBUSY;
+	memset(fd, 0, sizeof(*fd));
+	fd->size = size;
+	memcpy(fd->sha256, sha256, 32);
+	ret = size ? find_whole(s, fd) : 1;
+	if (ret < 0)
+		return s->err = ret;
+	if (ret == 0)
+		return 0;
+	s->st.files++;
+	s->st.logical_bytes += size;
+	*out = *fd;
+	return 1;
 }
 
 int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 {
 	struct layout_filedata *fd = &s->out;
-	struct dedup_ent *hit = NULL;
-	uint32_t tail, *slot;
+	uint32_t tail;
 	int err;
 
 	if (!s->in_file)
@@ -566,22 +691,16 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 	s->st.files++;
 	s->st.logical_bytes += fd->size;
 
-	slot = fd->size ? dedup_slot(s, fd->sha256, fd->size) : NULL;
-	if (slot && *slot)
-		hit = &s->ents[*slot - 1];
-	if (hit) {
+	err = find_whole(s, fd);
+	if (err < 0)
+		goto fail;
+	if (err) {
 		/* give back what this file wrote */
 		rewind_to(s, s->file_start);
 		s->st.written_bytes -= (s->cursor - s->file_start) << s->p.blkszbits;
 		s->cursor = s->file_start;
-		s->st.dedup_files++;
-		s->st.dedup_bytes += fd->size;
-		fd->nextents = hit->nextents;
-		fd->extents = s->pool + hit->ext_off;
-		fd->has_tail = hit->has_tail;
-		fd->tail_len = hit->tail_len;
-		fd->tail_off = hit->tail_off;
 		s->in_file = false;
+		s->ulen = 0;
 		*out = *fd;
 		return 0;
 	}
@@ -622,6 +741,15 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 		if (err)
 			goto fail;
 	}
+	if (fd->size && s->p.dedup && s->p.dedup->new_file) {
+		size_t nk = fd->size >= s->p.chunk_min ? s->nkeys : 0;
+
+		err = s->p.dedup->new_file(s->p.dedup_ctx, fd, s->keys, s->kblks, nk);
+		if (err)
+			goto fail;
+	}
+	s->st.chunk_hits += s->file_chunk_hits;
+	s->st.chunk_bytes += s->file_chunk_hits * BS_HOLE_UNIT;
 	hasher_update(s, &s->committed, s->cursor);
 	s->in_file = false;
 	*out = *fd;

@@ -643,6 +643,59 @@ int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
 	return 0;
 }
 
+int layout_tree_remove_device(struct layout_tree *t, uint16_t id)
+{
+	struct layout_inode *ino;
+	uint32_t i;
+
+	if (!id || id > t->ndevs)
+		return layout_err(t, -ENOENT, "no device %u", id);
+	for (ino = t->all; ino; ino = ino->all_next) {
+		struct layout_extent *e;
+
+		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
+			continue;
+		e = (struct layout_extent *)ino->u.reg.fd.extents;
+		for (i = 0; i < ino->u.reg.fd.nextents; i++)
+			if (e[i].device == id)
+				return layout_err(t, -EBUSY, "device %u still holds file data", id);
+	}
+	for (ino = t->all; ino; ino = ino->all_next) {
+		struct layout_extent *e;
+
+		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
+			continue;
+		e = (struct layout_extent *)ino->u.reg.fd.extents;
+		for (i = 0; i < ino->u.reg.fd.nextents; i++)
+			if (e[i].device > id)
+				e[i].device--;
+	}
+	memmove(&t->devs[id - 1], &t->devs[id], sizeof(*t->devs) * (t->ndevs - id));
+	t->ndevs--;
+	return 0;
+}
+
+uint32_t layout_tree_device_count(const struct layout_tree *t)
+{
+	return t->ndevs;
+}
+
+int layout_tree_foreach_file(struct layout_tree *t,
+			     int (*cb)(void *ctx, const struct layout_filedata *fd),
+			     void *ctx)
+{
+	struct layout_inode *ino;
+	int ret;
+
+	for (ino = t->all; ino; ino = ino->all_next)
+		if (S_ISREG(ino->mode) && ino->u.reg.set) {
+			ret = cb(ctx, &ino->u.reg.fd);
+			if (ret)
+				return ret;
+		}
+	return 0;
+}
+
 uint32_t layout_inode_max_tail(const struct layout_tree *t, const struct layout_inode *ino)
 {
 	struct layout_xattr_prefixes none = { .count = 0, .fingerprint_id = -1 };

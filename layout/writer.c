@@ -805,6 +805,10 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 				res->inline_inodes++;
 			if (pn->fingerprint)
 				res->fingerprints++;
+			if (S_ISREG(pl.order[i]->mode)) {
+				res->files++;
+				res->file_bytes += pl.order[i]->u.reg.fd.size;
+			}
 		}
 	}
 out:

@@ -9,6 +9,15 @@ int cmd_build(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+
+/* --store, else $MKIMG_STORE, else the default store. */
+const char *cli_store_dir(const char *opt);
 
 /* Prints "mkimg: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

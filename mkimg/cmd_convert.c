@@ -16,6 +16,7 @@
 #include "mkimg/blobstore.h"
 #include "mkimg/layout.h"
 #include "mkimg/oci.h"
+#include "mkimg/store.h"
 
 enum {
 	OPT_FLATTEN = 256,
@@ -27,6 +28,10 @@ enum {
 	OPT_NO_FINGERPRINT,
 	OPT_JSON,
 	OPT_NO_FSYNC,
+	OPT_STORE,
+	OPT_NAME,
+	OPT_MAX_BLOBS,
+	OPT_NO_CHUNKS,
 };
 
 static const struct option convert_opts[] = {
@@ -42,6 +47,10 @@ static const struct option convert_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "max-blobs", required_argument, NULL, OPT_MAX_BLOBS },
+	{ "no-chunks", no_argument, NULL, OPT_NO_CHUNKS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -49,7 +58,8 @@ static const struct option convert_opts[] = {
 static void convert_usage(FILE *f)
 {
 	fprintf(f,
-"usage: mkimg convert [OPTIONS] -o OUT SOURCE...\n"
+"usage: mkimg convert [OPTIONS] [--store DIR] [--name NAME] SOURCE...\n"
+"       mkimg convert [OPTIONS] -o OUT SOURCE...\n"
 "\n"
 "SOURCE is an OCI image layout or layer files:\n"
 "  oci:PATH             the layout's only image (else linux/amd64)\n"
@@ -57,6 +67,14 @@ static void convert_usage(FILE *f)
 "  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
 "  FILE...              layer tars in order, bottom first (tar, tar+gzip, tar+zstd)\n"
 "Every digest and diff_id is verified.\n"
+"\n"
+"Without -o the image goes into a store (default $MKIMG_STORE, else\n"
+BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
+"  --store DIR         the store\n"
+"  --name NAME         the image's name (default: from SOURCE)\n"
+"  --max-blobs N       blobs one image may reference (default 32); data\n"
+"                      beyond that is copied into the new blob\n"
+"  --no-chunks         whole-file dedup only (no 64 KiB chunk lookups)\n"
 "\n"
 "  --flatten           one image of all layers applied (default)\n"
 "  --per-layer         OUT is a directory of layer-NNN.erofs, bottom first, with\n"
@@ -82,8 +100,11 @@ struct layer_src {
 
 struct convert {
 	struct layout_params p;
-	bool per_layer, follow, quiet, json, durable, tty;
-	const char *out, *blob;
+	bool per_layer, follow, quiet, json, durable, tty, no_chunks;
+	const char *out, *blob, *store, *name;
+	const char *source;		/* as given, for the registry */
+	uint32_t max_blobs;
+	struct bs_conv_result sres;
 	struct oci_image *img;
 	struct layer_src *layers;
 	size_t nlayers;
@@ -359,6 +380,83 @@ out:
 	return ret;
 }
 
+/* "oci:/x/debian:12" -> "debian:12"; "a/layer.tar.gz" -> "layer" */
+static char *default_name(const char *src)
+{
+	const char *s = !strncmp(src, "oci:", 4) ? src + 4 : src, *b;
+	char *name, *dot;
+	size_t len = strlen(s);
+
+	while (len > 1 && s[len - 1] == '/')
+		len--;
+	name = strndup(s, len);
+	if (!name)
+		return NULL;
+	b = strrchr(name, '/');
+	memmove(name, b ? b + 1 : name, strlen(b ? b + 1 : name) + 1);
+	if (strncmp(src, "oci:", 4))
+		while ((dot = strrchr(name, '.')) && dot != name &&
+		       (!strcmp(dot, ".tar") || !strcmp(dot, ".gz") || !strcmp(dot, ".tgz") ||
+			!strcmp(dot, ".zst") || !strcmp(dot, ".zstd")))
+			*dot = '\0';
+	return name;
+}
+
+/* Flattens every layer into an image of the store. */
+static int write_store_image(struct convert *c, struct oci_applier *a)
+{
+	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
+				     .no_chunks = c->no_chunks };
+	struct layout_params p;
+	struct bs_store *st = NULL;
+	struct layout_tree *t = NULL;
+	struct bs_conv *conv = NULL;
+	char msg[1024];
+	size_t i;
+	int ret;
+
+	ret = bs_store_open(c->store, true, &st, msg, sizeof(msg));
+	if (ret) {
+		cli_error("%s", msg);
+		return ret;
+	}
+	bs_store_layout_params(st, &p);
+	p.fingerprint = c->p.fingerprint;
+	p.fixed_time = c->p.fixed_time;
+	p.clamp_time = c->p.clamp_time;
+	p.time = c->p.time;
+	ret = layout_tree_new(&p, &t);
+	if (ret) {
+		cli_error("out of memory");
+		goto out;
+	}
+	ret = bs_conv_begin(st, t, &cp, &conv, msg, sizeof(msg));
+	if (ret) {
+		cli_error("%s", msg);
+		goto out;
+	}
+	for (i = 0; i < c->nlayers && !ret; i++)
+		ret = apply_one(c, a, i, t, bs_conv_sink(conv));
+	if (ret)
+		goto out;
+	ret = bs_conv_commit(conv, c->name, c->source, &c->sres, msg, sizeof(msg));
+	conv = NULL;
+	if (ret) {
+		cli_error("%s", msg);
+		goto out;
+	}
+	c->image_bytes = c->sres.layout.image_bytes;
+	c->data_bytes = c->sres.data.written_bytes;
+	c->dedup_files = c->sres.data.dedup_files + c->sres.data.store_files;
+	c->blob_bytes = c->sres.blob_bytes;
+	memcpy(c->blob_hex, c->sres.blob_sha256, sizeof(c->blob_hex));
+out:
+	bs_conv_abort(conv);
+	layout_tree_free(t);
+	bs_store_close(st);
+	return ret;
+}
+
 static void remove_dir(const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -427,9 +525,45 @@ static int convert_per_layer(struct convert *c, struct oci_applier *a)
 	return ret;
 }
 
+static void print_store_result(struct convert *c)
+{
+	const struct bs_conv_result *r = &c->sres;
+	uint64_t shared = r->layout.file_bytes > r->blob_bytes ?
+			  r->layout.file_bytes - r->blob_bytes : 0;
+	double sec = elapsed(&c->start);
+
+	if (c->json) {
+		printf("{\"name\":\"%s\",\"store\":\"%s\",\"image\":\"%s\",\"layers\":%zu,"
+		       "\"layers_reused\":%u,\"tar_bytes\":%llu,\"files\":%llu,"
+		       "\"logical_bytes\":%llu,\"new_bytes\":%llu,\"shared_bytes\":%llu,"
+		       "\"store_files\":%llu,\"chunk_hits\":%llu,\"image_bytes\":%llu,"
+		       "\"devices\":%u,\"blob_sha256\":\"%s\",\"seconds\":%.3f,"
+		       "\"peak_rss_kib\":%llu}\n",
+		       r->name, c->store, r->image, c->nlayers, r->layers_reused,
+		       (unsigned long long)c->bytes_out, (unsigned long long)r->layout.files,
+		       (unsigned long long)r->layout.file_bytes,
+		       (unsigned long long)r->blob_bytes, (unsigned long long)shared,
+		       (unsigned long long)r->data.store_files,
+		       (unsigned long long)r->data.chunk_hits,
+		       (unsigned long long)r->layout.image_bytes, r->devices, r->blob_sha256,
+		       sec, (unsigned long long)cli_peak_rss_kib());
+	} else if (!c->quiet) {
+		printf("%s: %zu layer%s (%u reused), %llu files, %.1f MiB of data: %.1f MiB new, "
+		       "%.1f MiB shared (%llu files from the store, %llu chunks); image %.1f MiB, "
+		       "%u blob%s, %.1f s\n",
+		       r->name, c->nlayers, c->nlayers == 1 ? "" : "s", r->layers_reused,
+		       (unsigned long long)r->layout.files, r->layout.file_bytes / 1048576.0,
+		       r->blob_bytes / 1048576.0, shared / 1048576.0,
+		       (unsigned long long)r->data.store_files,
+		       (unsigned long long)r->data.chunk_hits, r->layout.image_bytes / 1048576.0,
+		       r->devices, r->devices == 1 ? "" : "s", sec);
+	}
+}
+
 int cmd_convert(int argc, char **argv)
 {
 	struct convert c = { .durable = true };
+	char *name = NULL;
 	struct oci_apply_opts ao = { 0 };
 	struct oci_applier *a = NULL;
 	const char *platform = NULL;
@@ -450,6 +584,16 @@ int cmd_convert(int argc, char **argv)
 		case OPT_NO_FINGERPRINT: fingerprint = 0; break;
 		case OPT_JSON: c.json = true; break;
 		case OPT_NO_FSYNC: c.durable = false; break;
+		case OPT_STORE: c.store = optarg; break;
+		case OPT_NAME: c.name = optarg; break;
+		case OPT_NO_CHUNKS: c.no_chunks = true; break;
+		case OPT_MAX_BLOBS:
+			if (!cli_parse_u64(optarg, &v) || v < 2 || v > 65535) {
+				cli_error("--max-blobs must be 2 to 65535");
+				return 2;
+			}
+			c.max_blobs = v;
+			break;
 		case 'q': c.quiet = true; break;
 		case 'b':
 			if (!cli_parse_u64(optarg, &v) || (v != 512 && v != 1024 && v != 2048 &&
@@ -467,9 +611,40 @@ int cmd_convert(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!c.out || optind >= argc) {
-		cli_error("convert needs -o OUT and at least one SOURCE (see --help)");
+	if (optind >= argc) {
+		cli_error("convert needs at least one SOURCE (see --help)");
 		return 2;
+	}
+	if (c.out && (c.store || c.name)) {
+		cli_error("-o writes a standalone image; --store and --name are for the store");
+		return 2;
+	}
+	if (!c.out) {
+		char err[512];
+
+		if (!c.store)
+			c.store = getenv("MKIMG_STORE") && *getenv("MKIMG_STORE") ?
+				  getenv("MKIMG_STORE") : BS_STORE_DEFAULT_DIR;
+		if (c.per_layer || c.blob) {
+			cli_error("store images are flattened, with data in the store's blobs: "
+				  "--per-layer and --blob need -o");
+			return 2;
+		}
+		if (!c.name) {
+			c.name = name = default_name(argv[optind]);
+			if (!name) {
+				cli_error("out of memory");
+				return 1;
+			}
+		}
+		if (bs_store_name_valid(c.name, err, sizeof(err))) {
+			cli_error("%s", err);
+			free(name);
+			return 2;
+		}
+		c.source = argv[optind];
+		if (fingerprint < 0)
+			fingerprint = 1;
 	}
 	if (c.per_layer && c.blob) {
 		cli_error("--blob is for flattened images; --per-layer images are self-contained");
@@ -500,7 +675,9 @@ int cmd_convert(int argc, char **argv)
 		cli_error("out of memory");
 		goto out;
 	}
-	if (c.per_layer)
+	if (c.store)
+		ret = write_store_image(&c, a);
+	else if (c.per_layer)
 		ret = convert_per_layer(&c, a);
 	else
 		ret = write_image(&c, a, 0, c.nlayers, c.out, c.blob);
@@ -508,7 +685,9 @@ int cmd_convert(int argc, char **argv)
 		fputs("\r\033[K", stderr);
 	if (ret)
 		goto out;
-	if (c.json) {
+	if (c.store) {
+		print_store_result(&c);
+	} else if (c.json) {
 		double sec = elapsed(&c.start);
 
 		printf("{\"output\":\"%s\",\"layers\":%zu,\"per_layer\":%s,"
@@ -541,5 +720,6 @@ out:
 	oci_applier_free(a);
 	oci_image_free(c.img);
 	free(c.layers);
+	free(name);
 	return ret ? 1 : 0;
 }

@@ -8,6 +8,8 @@
 
 #include "cli.h"
 #include "mkimg/mount.h"
+#include "mkimg/store.h"
+#include <sys/stat.h>
 
 enum {
 	OPT_DEVICE = 256,
@@ -15,6 +17,7 @@ enum {
 	OPT_DIRECTIO,
 	OPT_NO_LOOP,
 	OPT_PRINT,
+	OPT_STORE,
 };
 
 static const struct option mount_opts[] = {
@@ -23,6 +26,7 @@ static const struct option mount_opts[] = {
 	{ "directio", no_argument, NULL, OPT_DIRECTIO },
 	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
 	{ "print", no_argument, NULL, OPT_PRINT },
+	{ "store", required_argument, NULL, OPT_STORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -31,6 +35,12 @@ static void mount_usage(FILE *f)
 {
 	fprintf(f,
 "usage: mkimg mount [OPTIONS] IMAGE MOUNTPOINT\n"
+"       mkimg mount [OPTIONS] [--store DIR] NAME MOUNTPOINT\n"
+"\n"
+"NAME is an image of the store (--store, else $MKIMG_STORE, else\n"
+BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
+"inode_share (Linux 7.0+) the mount joins the page-cache domain \"mkimg\"\n"
+"(or --domain) so files held by several images are cached once.\n"
 "\n"
 "Mounts an EROFS image read-only, file-backed (Linux 6.12+) through the new\n"
 "mount API, with each blob as a device= option in device-slot order. On\n"
@@ -48,7 +58,9 @@ static void mount_usage(FILE *f)
 int cmd_mount(int argc, char **argv)
 {
 	struct bs_mount_opts o = { .allow_loop = true };
-	const char **devs = NULL;
+	const char **devs = NULL, *store = NULL;
+	struct bs_image_info ii = { 0 };
+	struct stat sb;
 	int c, print = 0, err;
 	char msg[1024], opts[8192];
 
@@ -71,6 +83,7 @@ int cmd_mount(int argc, char **argv)
 		case OPT_DIRECTIO: o.directio = true; break;
 		case OPT_NO_LOOP: o.allow_loop = false; break;
 		case OPT_PRINT: print = 1; break;
+		case OPT_STORE: store = optarg; break;
 		case 'h':
 			mount_usage(stdout);
 			free(devs);
@@ -88,6 +101,27 @@ int cmd_mount(int argc, char **argv)
 	}
 	o.image = argv[optind];
 	o.devices = devs;
+	if (store || stat(o.image, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		struct bs_store *st;
+
+		if (o.ndevices) {
+			cli_error("--device is for image files; a store image has its devices");
+			free(devs);
+			return 2;
+		}
+		if (bs_store_open(cli_store_dir(store), false, &st, msg, sizeof(msg)) ||
+		    (bs_store_image(st, o.image, &ii, msg, sizeof(msg)) ? (bs_store_close(st), 1)
+									: (bs_store_close(st), 0))) {
+			cli_error("%s", msg);
+			free(devs);
+			return 1;
+		}
+		o.image = ii.image;
+		o.devices = (const char *const *)ii.devices;
+		o.ndevices = ii.ndevices;
+		if (!o.domain_id && bs_mount_probe_inode_share() == 1)
+			o.domain_id = "mkimg";
+	}
 	if (print) {
 		if (bs_mount_options_string(&o, opts, sizeof(opts))) {
 			cli_error("options too long");
@@ -110,10 +144,12 @@ int cmd_mount(int argc, char **argv)
 		printf("\nNote: mount(8) from util-linux 2.38 sets up loop devices for a file\n"
 		       "source; file-backed mounts need util-linux 2.39+ or 'mkimg mount'.\n");
 		free(devs);
+		bs_image_info_free(&ii);
 		return 0;
 	}
 	err = bs_mount(&o, argv[optind + 1], msg, sizeof(msg));
 	free(devs);
+	bs_image_info_free(&ii);
 	if (err) {
 		cli_error("%s", msg);
 		return 1;

@@ -20,6 +20,12 @@ static const struct {
 	{ "convert", cmd_convert, "convert an OCI image or layer tars into EROFS images" },
 	{ "mount", cmd_mount, "mount an image with its blob devices" },
 	{ "umount", cmd_umount, "unmount an image mounted by mkimg" },
+	{ "ls", cmd_ls, "list the images of a store" },
+	{ "inspect", cmd_inspect, "show an image of a store: image path, devices, bytes" },
+	{ "rm", cmd_rm, "remove image names from a store (gc frees their data)" },
+	{ "gc", cmd_gc, "delete blobs, images and records no image name references" },
+	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data)" },
+	{ "stats", cmd_stats, "dedup and sharing figures of a store" },
 };
 
 static void usage(FILE *f)

@@ -182,6 +182,16 @@ int layout_tree_add_device(struct layout_tree *t, const char *tag,
 int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
 			   uint64_t blocks);
 
+/* Removes a device no file uses; higher ids move down by one. -EBUSY if
+ * a file's data is on it. */
+int layout_tree_remove_device(struct layout_tree *t, uint16_t id);
+uint32_t layout_tree_device_count(const struct layout_tree *t);
+/* Calls cb for every regular-file inode with data set (unordered); a
+ * non-zero return stops and is returned. */
+int layout_tree_foreach_file(struct layout_tree *t,
+			     int (*cb)(void *ctx, const struct layout_filedata *fd),
+			     void *ctx);
+
 /*
  * Primary data area for self-contained images: file data may be written
  * straight into the image file at block layout_tree_data_start(t) onwards
@@ -211,6 +221,8 @@ struct layout_result {
 	uint64_t chunk_inodes;	/* chunk-based regular files */
 	uint64_t inline_inodes;	/* files/dirs/symlinks with inline data */
 	uint64_t fingerprints;	/* fingerprint xattrs written */
+	uint64_t files;		/* regular-file inodes */
+	uint64_t file_bytes;	/* their data (sum of sizes) */
 	uint8_t uuid[16];
 };
 
@@ -221,6 +233,24 @@ struct layout_result {
  * The tree stays usable (it can be written again).
  */
 int layout_write(struct layout_tree *t, int fd, struct layout_result *res);
+
+/* ---------------------------------------------------------------------- */
+/* Reading back                                                           */
+/* ---------------------------------------------------------------------- */
+
+struct layout_probe {
+	unsigned int blkszbits;
+	uint32_t ndevices;
+	struct {
+		char tag[65];
+		uint64_t blocks;
+	} *devices;
+};
+
+/* Reads an image's superblock and device table; -EUCLEAN if it is not an
+ * EROFS image. Free with layout_probe_free. */
+int layout_probe(int fd, struct layout_probe *p);
+void layout_probe_free(struct layout_probe *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reading the store and caring for it: info, stats, rm, gc. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_internal.h"
+
+void bs_image_info_free(struct bs_image_info *ii)
+{
+	uint32_t i;
+
+	if (!ii)
+		return;
+	free(ii->image);
+	free(ii->source);
+	for (i = 0; i < ii->ndevices; i++)
+		free(ii->devices[i]);
+	free(ii->devices);
+	free(ii->device_bytes);
+	for (i = 0; i < ii->nlayers; i++)
+		free(ii->layers[i]);
+	free(ii->layers);
+	memset(ii, 0, sizeof(*ii));
+}
+
+static char *col_dup(sqlite3_stmt *q, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(q, i);
+
+	return strdup(s ? s : "");
+}
+
+/* Devices and layers of an image already named in ii->sha256. */
+static int image_refs(struct bs_store *st, struct bs_image_info *ii, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(st, "SELECT b.digest, b.size FROM image_blobs i JOIN blobs b"
+			  " ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, ii->sha256, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		char **d = realloc(ii->devices, sizeof(*d) * (ii->ndevices + 1));
+		uint64_t *b = d ? realloc(ii->device_bytes, sizeof(*b) * (ii->ndevices + 1)) : NULL;
+
+		if (d)
+			ii->devices = d;
+		if (b)
+			ii->device_bytes = b;
+		if (!d || !b ||
+		    !(d[ii->ndevices] = st_path(st, "blobs/sha256",
+						 (const char *)sqlite3_column_text(q, 0)))) {
+			sqlite3_finalize(q);
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		}
+		b[ii->ndevices++] = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return reg_fail(st, err, errlen, "reading an image's blobs");
+	ret = reg_prepare(st, "SELECT diff_id FROM image_layers WHERE image=? ORDER BY idx", &q,
+			  err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, ii->sha256, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		char **l = realloc(ii->layers, sizeof(*l) * (ii->nlayers + 1));
+
+		if (!l || !(l[ii->nlayers] = col_dup(q, 0))) {
+			if (l)
+				ii->layers = l;
+			sqlite3_finalize(q);
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		}
+		ii->layers = l;
+		ii->nlayers++;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "reading an image's layers");
+}
+
+#define INFO_COLS "n.name, n.image, n.source, n.created, i.size, i.files, i.logical," \
+		  " i.new_bytes FROM names n JOIN images i ON i.digest = n.image"
+
+static int info_row(struct bs_store *st, sqlite3_stmt *q, struct bs_image_info *ii,
+		    char *err, size_t errlen)
+{
+	const char *digest = (const char *)sqlite3_column_text(q, 1);
+
+	memset(ii, 0, sizeof(*ii));
+	snprintf(ii->name, sizeof(ii->name), "%s", (const char *)sqlite3_column_text(q, 0));
+	snprintf(ii->sha256, sizeof(ii->sha256), "%s", digest ? digest : "");
+	ii->image = st_path(st, "images", ii->sha256);
+	ii->source = col_dup(q, 2);
+	ii->created = sqlite3_column_int64(q, 3);
+	ii->image_bytes = sqlite3_column_int64(q, 4);
+	ii->files = sqlite3_column_int64(q, 5);
+	ii->logical_bytes = sqlite3_column_int64(q, 6);
+	ii->new_bytes = sqlite3_column_int64(q, 7);
+	if (!ii->image || !ii->source)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	return image_refs(st, ii, err, errlen);
+}
+
+int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *ii,
+		   char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	memset(ii, 0, sizeof(*ii));
+	ret = reg_prepare(st, "SELECT " INFO_COLS " WHERE n.name=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		ret = info_row(st, q, ii, err, errlen);
+	else if (rc == SQLITE_DONE)
+		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
+	else
+		ret = reg_fail(st, err, errlen, "looking up an image");
+	sqlite3_finalize(q);
+	if (ret)
+		bs_image_info_free(ii);
+	return ret;
+}
+
+int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,
+		    char *err, size_t errlen)
+{
+	struct bs_image_info *v = NULL;
+	sqlite3_stmt *q;
+	size_t cnt = 0, i;
+	int ret, rc;
+
+	*out = NULL;
+	*n = 0;
+	ret = reg_prepare(st, "SELECT " INFO_COLS " ORDER BY n.name", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct bs_image_info *x = realloc(v, sizeof(*x) * (cnt + 1));
+
+		if (!x) {
+			ret = st_err(err, errlen, -ENOMEM, "out of memory");
+			break;
+		}
+		v = x;
+		ret = info_row(st, q, &v[cnt++], err, errlen);
+		if (ret)
+			break;
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = reg_fail(st, err, errlen, "listing images");
+	sqlite3_finalize(q);
+	if (ret) {
+		for (i = 0; i < cnt; i++)
+			bs_image_info_free(&v[i]);
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- stats ---- */
+
+static uint64_t file_bytes(const struct bs_store *st, const char *name)
+{
+	char *p = st_path(st, name, NULL);
+	struct stat sb;
+	uint64_t n = 0;
+
+	if (p && stat(p, &sb) == 0)
+		n = sb.st_size;
+	free(p);
+	return n;
+}
+
+static int query_u64(struct bs_store *st, const char *sql, uint64_t *v, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret = reg_prepare(st, sql, &q, err, errlen);
+
+	if (ret)
+		return ret;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		*v = sqlite3_column_int64(q, 0);
+	else
+		ret = reg_fail(st, err, errlen, "reading totals");
+	sqlite3_finalize(q);
+	return ret;
+}
+
+struct keyref {
+	uint64_t key;
+	uint32_t image, count;
+};
+
+static int cmp_keyref(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* Regular files whose content is in two or more named images. */
+static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen)
+{
+	struct keyref *v = NULL;
+	size_t n = 0, cap = 0, i, j;
+	uint32_t img = 0;
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(st, "SELECT i.filekeys FROM images i WHERE i.digest IN"
+			  " (SELECT image FROM names)", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *b = sqlite3_column_blob(q, 0);
+		size_t nk = sqlite3_column_bytes(q, 0) / 8, k;
+		uint64_t prev = 0;
+
+		for (k = 0; k < nk; k++) {
+			uint64_t key;
+
+			memcpy(&key, b + k * 8, 8);
+			if (k && key == prev) {	/* sorted: a repeat in this image */
+				v[n - 1].count++;
+				continue;
+			}
+			if (n == cap) {
+				struct keyref *x;
+
+				cap = cap ? cap * 2 : 4096;
+				x = realloc(v, sizeof(*x) * cap);
+				if (!x) {
+					ret = st_err(err, errlen, -ENOMEM, "out of memory");
+					goto out;
+				}
+				v = x;
+			}
+			v[n++] = (struct keyref){ .key = key, .image = img, .count = 1 };
+			prev = key;
+		}
+		img++;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = reg_fail(st, err, errlen, "reading image file keys");
+		goto out;
+	}
+	qsort(v, n, sizeof(*v), cmp_keyref);
+	for (i = 0; i < n; i = j) {
+		uint64_t files = 0;
+
+		for (j = i; j < n && v[j].key == v[i].key; j++)
+			files += v[j].count;
+		if (j - i >= 2)
+			s->shareable_files += files;
+	}
+out:
+	sqlite3_finalize(q);
+	free(v);
+	return ret;
+}
+
+int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = query_u64(st, "SELECT count(*) FROM names", &s->images, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT count(*) FROM blobs", &s->blobs, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT count(*) FROM layers", &s->layers, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT count(*) FROM files", &s->files, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT count(*) FROM chunks", &s->chunks, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT coalesce(sum(i.logical), 0) FROM names n JOIN images i"
+				" ON i.digest = n.image", &s->logical_bytes, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT coalesce(sum(i.files), 0) FROM names n JOIN images i"
+				" ON i.digest = n.image", &s->image_files, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM blobs", &s->blob_bytes,
+				err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM images", &s->image_bytes,
+				err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM layers", &s->layer_bytes,
+				err, errlen);
+	if (!ret)
+		ret = shareable(st, s, err, errlen);
+	if (ret)
+		return ret;
+	s->registry_bytes = file_bytes(st, "registry.db") + file_bytes(st, "registry.db-wal") +
+			    file_bytes(st, "registry.db-shm");
+	s->store_bytes = s->blob_bytes + s->image_bytes + s->layer_bytes + s->registry_bytes;
+	return 0;
+}
+
+/* ---- rm ---- */
+
+int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret;
+
+	ret = reg_prepare(st, "DELETE FROM names WHERE name=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		ret = reg_fail(st, err, errlen, "removing a name");
+	else if (!sqlite3_changes(st->db))
+		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
+	sqlite3_finalize(q);
+	return ret;
+}
+
+/* ---- gc ---- */
+
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int strlist_add(struct strlist *l, const char *s)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **x = realloc(l->v, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		l->v = x;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(s ? s : "")))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool strlist_has(const struct strlist *l, const char *s)
+{
+	return l->n && bsearch(&s, l->v, l->n, sizeof(*l->v), cmp_str);
+}
+
+/* Column 0 of every row of sql into l (sorted). */
+static int collect(struct bs_store *st, const char *sql, struct strlist *l,
+		   char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(st, sql, &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (strlist_add(l, (const char *)sqlite3_column_text(q, 0))) {
+			sqlite3_finalize(q);
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return reg_fail(st, err, errlen, "reading the registry");
+	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	return 0;
+}
+
+/* Deletes file rows whose extents use a blob that is going away. */
+static int drop_files_of_dead_blobs(struct bs_store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q, *d, *live;
+	int ret, rc;
+
+	ret = reg_prepare(st, "SELECT sha256, size, extents FROM files", &q, err, errlen);
+	if (ret)
+		return ret;
+	ret = reg_prepare(st, "DELETE FROM files WHERE sha256=? AND size=?", &d, err, errlen);
+	if (ret) {
+		sqlite3_finalize(q);
+		return ret;
+	}
+	ret = reg_prepare(st, "SELECT 1 FROM blobs WHERE id=?", &live, err, errlen);
+	if (ret) {
+		sqlite3_finalize(q);
+		sqlite3_finalize(d);
+		return ret;
+	}
+	while (!ret && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *x = sqlite3_column_blob(q, 2);
+		size_t n = sqlite3_column_bytes(q, 2) / REG_EXTENT_SIZE, i;
+		bool dead = false;
+
+		for (i = 0; i < n && !dead; i++) {
+			struct reg_extent e;
+
+			reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
+			sqlite3_bind_int64(live, 1, e.blob);
+			dead = sqlite3_step(live) != SQLITE_ROW;
+			sqlite3_reset(live);
+		}
+		if (!dead)
+			continue;
+		sqlite3_bind_blob(d, 1, sqlite3_column_blob(q, 0), 32, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(d, 2, sqlite3_column_int64(q, 1));
+		if (sqlite3_step(d) != SQLITE_DONE)
+			ret = reg_fail(st, err, errlen, "removing a file row");
+		sqlite3_reset(d);
+	}
+	if (!ret && rc != SQLITE_DONE)
+		ret = reg_fail(st, err, errlen, "reading file rows");
+	sqlite3_finalize(q);
+	sqlite3_finalize(d);
+	sqlite3_finalize(live);
+	return ret;
+}
+
+static const char gc_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS dead_images(digest TEXT PRIMARY KEY);"
+	"CREATE TEMP TABLE IF NOT EXISTS dead_layers(diff_id TEXT PRIMARY KEY);"
+	"CREATE TEMP TABLE IF NOT EXISTS dead_blobs(id INTEGER PRIMARY KEY, digest TEXT);"
+	"DELETE FROM dead_images; DELETE FROM dead_layers; DELETE FROM dead_blobs;"
+	"INSERT INTO dead_images SELECT digest FROM images"
+	" WHERE digest NOT IN (SELECT image FROM names);"
+	"DELETE FROM images WHERE digest IN (SELECT digest FROM dead_images);"
+	"DELETE FROM image_blobs WHERE image NOT IN (SELECT digest FROM images);"
+	"DELETE FROM image_layers WHERE image NOT IN (SELECT digest FROM images);"
+	"INSERT INTO dead_layers SELECT diff_id FROM layers"
+	" WHERE diff_id NOT IN (SELECT diff_id FROM image_layers);"
+	"DELETE FROM layers WHERE diff_id IN (SELECT diff_id FROM dead_layers);"
+	"DELETE FROM layer_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers);"
+	"INSERT INTO dead_blobs SELECT id, digest FROM blobs"
+	" WHERE id NOT IN (SELECT blob FROM image_blobs)"
+	" AND id NOT IN (SELECT blob FROM layer_blobs);"
+	"DELETE FROM blobs WHERE id IN (SELECT id FROM dead_blobs);"
+	"DELETE FROM chunks WHERE blob IN (SELECT id FROM dead_blobs);";
+
+/* Unlinks every file in DIR/sub not in keep (and every temporary file). */
+static void sweep(struct bs_store *st, const char *sub, const struct strlist *keep,
+		  uint64_t *files, uint64_t *bytes)
+{
+	char *path = st_path(st, sub, NULL);
+	DIR *d = path ? opendir(path) : NULL;
+	struct dirent *de;
+
+	while (d && (de = readdir(d))) {
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    S_ISDIR(sb.st_mode))
+			continue;
+		if (keep && strlist_has(keep, de->d_name))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+			(*files)++;
+			*bytes += sb.st_size;
+		}
+	}
+	if (d)
+		closedir(d);
+	free(path);
+}
+
+int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
+{
+	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
+	uint64_t dummy = 0;
+	int lock, ret;
+
+	memset(r, 0, sizeof(*r));
+	lock = st_lock(st, true, err, errlen);
+	if (lock < 0)
+		return lock;
+	ret = reg_begin(st, err, errlen);
+	if (ret)
+		goto out;
+	ret = reg_exec(st, gc_sql, err, errlen);
+	if (!ret)
+		ret = drop_files_of_dead_blobs(st, err, errlen);
+	if (!ret)
+		ret = query_u64(st, "SELECT count(*) FROM dead_blobs", &r->blobs, err, errlen);
+	if (ret) {
+		reg_rollback(st);
+		goto out;
+	}
+	ret = reg_commit(st, err, errlen);
+	if (ret)
+		goto out;
+	/* the registry no longer lists them: now the files go, and with them
+	 * whatever a crash or a failed conversion left behind */
+	ret = collect(st, "SELECT digest FROM blobs", &blobs, err, errlen);
+	if (!ret)
+		ret = collect(st, "SELECT digest FROM images", &images, err, errlen);
+	if (!ret)
+		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err, errlen);
+	if (ret)
+		goto out;
+	sweep(st, "blobs/sha256", &blobs, &dummy, &r->blob_bytes);
+	r->bytes += r->blob_bytes;
+	sweep(st, "images", &images, &r->images, &r->bytes);
+	sweep(st, "layers", &layers, &r->layers, &r->bytes);
+	sweep(st, "tmp", NULL, &r->tmp, &r->bytes);
+	r->blobs = dummy > r->blobs ? dummy : r->blobs;
+	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+out:
+	strlist_free(&blobs);
+	strlist_free(&images);
+	strlist_free(&layers);
+	st_unlock(lock);
+	return ret;
+}

@@ -1,0 +1,1203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A conversion into the store: the sink's dedup hook answered from the
+ * registry, the new blob, layer records, and the commit that publishes
+ * files first and registers them last.
+ *
+ * Device 1 of the image is the conversion's new blob (dropped at commit if
+ * nothing new was written); devices 2.. are existing blobs, added the
+ * first time a file or chunk found in the registry lives there, as long as
+ * the image stays within max_blobs devices. Past that, data is copied into
+ * the new blob instead.
+ *
+ * What the conversion stores new is spilled to a temporary file (not kept
+ * in memory) and turned into registry rows at commit.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "store_internal.h"
+
+struct conv_dev {
+	uint32_t blob;		/* registry id */
+	uint64_t blocks;
+	int fd;			/* opened for chunk confirmation, or -1 */
+	char hex[65];
+};
+
+struct conv_layer {
+	char diff_id[72];
+	bool reused;
+	int fd;			/* new: the uncompressed record being written */
+	uint64_t entries;
+	uint8_t *devbits;	/* devices its files use (bit per device id) */
+	size_t devbytes;
+	struct bs_tmpfile out;	/* new: the compressed record */
+	char sha256[65];
+	uint64_t size;
+};
+
+struct bs_conv {
+	struct bs_store *st;
+	struct layout_tree *t;
+	struct bs_conv_params p;
+	unsigned int blkszbits;
+	int lockfd;
+	struct bs_tmpfile blob, img;
+	struct bs_sink *sink;
+	struct bs_dedup_ops ops;
+	struct conv_dev *devs;	/* device id i + 2 */
+	size_t ndevs, devcap;
+	sqlite3_stmt *q_file, *q_chunk, *q_blob;
+	FILE *spill;
+	uint8_t *cbuf;		/* a chunk read back for confirmation */
+	struct layout_extent *xbuf;
+	size_t xcap;
+	struct conv_layer *layers;
+	size_t nlayers, layercap;
+	struct conv_layer *cur;	/* the layer being recorded */
+	int err;
+	char errmsg[512];
+};
+
+/* ---- devices ---- */
+
+static uint32_t max_devices(const struct bs_conv *c)
+{
+	return c->p.max_blobs ? c->p.max_blobs : BS_STORE_DEFAULT_MAX_BLOBS;
+}
+
+static struct conv_dev *dev_find(struct bs_conv *c, uint32_t blob, uint16_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < c->ndevs; i++)
+		if (c->devs[i].blob == blob) {
+			*id = i + 2;
+			return &c->devs[i];
+		}
+	return NULL;
+}
+
+/* Registry facts of a blob: digest and size. */
+static int blob_lookup(struct bs_conv *c, uint32_t blob, struct conv_dev *d)
+{
+	int rc, ret = 0;
+
+	sqlite3_bind_int64(c->q_blob, 1, blob);
+	rc = sqlite3_step(c->q_blob);
+	if (rc == SQLITE_ROW) {
+		const char *hex = (const char *)sqlite3_column_text(c->q_blob, 0);
+
+		if (!hex || strlen(hex) != 64)
+			ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+				     "%s/registry.db: blob %u has a bad digest", c->st->dir, blob);
+		else
+			memcpy(d->hex, hex, 65);
+		d->blocks = (uint64_t)sqlite3_column_int64(c->q_blob, 1) >> c->blkszbits;
+	} else if (rc == SQLITE_DONE) {
+		ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+			     "%s/registry.db: blob %u is referenced but not listed", c->st->dir,
+			     blob);
+	} else {
+		ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a blob");
+	}
+	sqlite3_reset(c->q_blob);
+	d->blob = blob;
+	d->fd = -1;
+	return ret;
+}
+
+static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
+{
+	int ret;
+
+	if (c->ndevs == c->devcap) {
+		size_t cap = c->devcap ? c->devcap * 2 : 8;
+		struct conv_dev *x = realloc(c->devs, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		c->devs = x;
+		c->devcap = cap;
+	}
+	ret = layout_tree_add_device(c->t, d->hex, d->blocks, id);
+	if (ret)
+		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", layout_tree_errmsg(c->t));
+	if (*id != c->ndevs + 2)
+		return st_err(c->errmsg, sizeof(c->errmsg), -EINVAL,
+			      "device ids out of step (%u, expected %zu)", *id, c->ndevs + 2);
+	c->devs[c->ndevs++] = *d;
+	return 0;
+}
+
+static int dev_open(struct bs_conv *c, struct conv_dev *d)
+{
+	char *path;
+
+	if (d->fd >= 0)
+		return 0;
+	path = st_path(c->st, "blobs/sha256", d->hex);
+	if (!path)
+		return -ENOMEM;
+	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->fd < 0) {
+		int ret = -errno;
+
+		st_err(c->errmsg, sizeof(c->errmsg), ret,
+		       "%s: listed in the registry but cannot be opened: %s (run mkimg fsck)",
+		       path, strerror(errno));
+		free(path);
+		return ret;
+	}
+	free(path);
+	return 0;
+}
+
+/* ---- the dedup hook ---- */
+
+static int hook_fail(struct bs_conv *c, int ret)
+{
+	if (!c->errmsg[0])
+		st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", strerror(-ret));
+	return c->err = ret;
+}
+
+static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
+		     struct layout_filedata *out)
+{
+	struct bs_conv *c = ctx;
+	const uint8_t *blob;
+	size_t n, i, j, nnew = 0;
+	uint32_t newblobs[16];
+	int rc, ret = 0;
+
+	sqlite3_bind_blob(c->q_file, 1, sha256, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(c->q_file, 2, (sqlite3_int64)size);
+	rc = sqlite3_step(c->q_file);
+	if (rc == SQLITE_DONE)
+		goto out;
+	if (rc != SQLITE_ROW) {
+		ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a file");
+		goto out;
+	}
+	blob = sqlite3_column_blob(c->q_file, 0);
+	n = sqlite3_column_bytes(c->q_file, 0);
+	if (n % REG_EXTENT_SIZE || !n) {
+		ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+			     "%s/registry.db: a file row has bad extents", c->st->dir);
+		goto out;
+	}
+	n /= REG_EXTENT_SIZE;
+	if (n > c->xcap) {
+		struct layout_extent *x = realloc(c->xbuf, sizeof(*x) * n);
+
+		if (!x) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		c->xbuf = x;
+		c->xcap = n;
+	}
+	/* blobs the image does not reference yet: within the bound? */
+	for (i = 0; i < n; i++) {
+		struct reg_extent e;
+		uint16_t id = 0;
+
+		reg_extent_unpack(blob + i * REG_EXTENT_SIZE, &e);
+		if (dev_find(c, e.blob, &id))
+			continue;
+		for (j = 0; j < nnew && newblobs[j] != e.blob; j++)
+			;
+		if (j < nnew)
+			continue;
+		if (nnew == 16 || 1 + c->ndevs + nnew + 1 > max_devices(c))
+			goto out;	/* copy instead */
+		newblobs[nnew++] = e.blob;
+	}
+	for (j = 0; j < nnew; j++) {
+		struct conv_dev d;
+		uint16_t id;
+
+		ret = blob_lookup(c, newblobs[j], &d);
+		if (!ret)
+			ret = dev_add(c, &d, &id);
+		if (ret)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct reg_extent e;
+		uint16_t id = 0;
+
+		reg_extent_unpack(blob + i * REG_EXTENT_SIZE, &e);
+		dev_find(c, e.blob, &id);
+		c->xbuf[i] = (struct layout_extent){ .lblk = e.lblk, .pblk = e.pblk,
+						     .nblks = e.nblks, .device = id };
+	}
+	/* sha256 may point into *out */
+	memmove(out->sha256, sha256, 32);
+	out->size = size;
+	out->has_tail = false;
+	out->tail_off = out->tail_len = 0;
+	out->nextents = n;
+	out->extents = c->xbuf;
+	ret = 1;
+out:
+	sqlite3_reset(c->q_file);
+	return ret < 0 ? hook_fail(c, ret) : ret;
+}
+
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
+		      struct layout_extent *out)
+{
+	struct bs_conv *c = ctx;
+	struct conv_dev nd, *d;
+	uint64_t pblk;
+	uint32_t blob;
+	uint16_t id = 0;
+	int rc, ret = 0;
+
+	sqlite3_bind_blob(c->q_chunk, 1, key, 16, SQLITE_STATIC);
+	rc = sqlite3_step(c->q_chunk);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a chunk");
+		sqlite3_reset(c->q_chunk);
+		return ret < 0 ? hook_fail(c, ret) : 0;
+	}
+	blob = sqlite3_column_int64(c->q_chunk, 0);
+	pblk = sqlite3_column_int64(c->q_chunk, 1);
+	sqlite3_reset(c->q_chunk);
+
+	d = dev_find(c, blob, &id);
+	if (!d) {
+		if (1 + c->ndevs + 1 > max_devices(c))
+			return 0;	/* copy instead */
+		ret = blob_lookup(c, blob, &nd);
+		if (ret)
+			return hook_fail(c, ret);
+		d = &nd;
+	}
+	ret = dev_open(c, d);
+	if (ret)
+		goto fail;
+	/* a key is a hint: only equal bytes are shared */
+	ret = read_full(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
+	if (ret) {
+		st_err(c->errmsg, sizeof(c->errmsg), ret, "blob %s: cannot read a chunk: %s",
+		       d->hex, strerror(-ret));
+		goto fail;
+	}
+	if (memcmp(c->cbuf, data, BS_HOLE_UNIT)) {
+		if (d == &nd)
+			close(nd.fd);
+		return 0;
+	}
+	if (d == &nd) {
+		ret = dev_add(c, &nd, &id);
+		if (ret)
+			goto fail;
+	}
+	*out = (struct layout_extent){ .pblk = pblk, .nblks = BS_HOLE_UNIT >> c->blkszbits,
+				       .device = id };
+	return 1;
+fail:
+	if (d == &nd && nd.fd >= 0)
+		close(nd.fd);
+	return hook_fail(c, ret);
+}
+
+/* Spill records: 'F' sha256[32] size u64 n u32, n x (dev u16, lblk u64,
+ * pblk u64, nblks u32); 'C' key[16] pblk u64 (on the new blob). */
+static int new_file(void *ctx, const struct layout_filedata *fd,
+		    const uint8_t (*keys)[16], const uint64_t *pblks, size_t nkeys)
+{
+	struct bs_conv *c = ctx;
+	uint32_t i, n = fd->nextents;
+	size_t k;
+
+	if (n) {
+		putc('F', c->spill);
+		fwrite(fd->sha256, 32, 1, c->spill);
+		fwrite(&fd->size, 8, 1, c->spill);
+		fwrite(&n, 4, 1, c->spill);
+		for (i = 0; i < n; i++) {
+			const struct layout_extent *e = &fd->extents[i];
+
+			fwrite(&e->device, 2, 1, c->spill);
+			fwrite(&e->lblk, 8, 1, c->spill);
+			fwrite(&e->pblk, 8, 1, c->spill);
+			fwrite(&e->nblks, 4, 1, c->spill);
+		}
+	}
+	for (k = 0; k < nkeys; k++) {
+		putc('C', c->spill);
+		fwrite(keys[k], 16, 1, c->spill);
+		fwrite(&pblks[k], 8, 1, c->spill);
+	}
+	if (ferror(c->spill))
+		return hook_fail(c, -EIO);
+	return 0;
+}
+
+/* ---- begin / abort ---- */
+
+int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
+		  const struct bs_conv_params *p, struct bs_conv **out,
+		  char *err, size_t errlen)
+{
+	const struct layout_params *lp = layout_tree_params(t);
+	struct bs_sink_params sp = { 0 };
+	struct bs_conv *c;
+	char *path = NULL;
+	uint16_t id;
+	int ret, fd;
+
+	if (lp->blkszbits != BS_STORE_BLKSZBITS)
+		return st_err(err, errlen, -EINVAL, "store images use %u-byte blocks",
+			      1u << BS_STORE_BLKSZBITS);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	c->st = st;
+	c->t = t;
+	c->p = *p;
+	c->blkszbits = lp->blkszbits;
+	c->blob.fd = c->img.fd = -1;
+	c->lockfd = st_lock(st, false, err, errlen);
+	if (c->lockfd < 0) {
+		ret = c->lockfd;
+		free(c);
+		return ret;
+	}
+	ret = -ENOMEM;
+	c->cbuf = malloc(BS_HOLE_UNIT);
+	path = st_path(st, "tmp", "blob");
+	if (!c->cbuf || !path)
+		goto nomem;
+	ret = bs_tmpfile_open(path, &c->blob);
+	if (ret) {
+		st_err(err, errlen, ret, "%s: cannot create: %s", path, strerror(-ret));
+		goto fail;
+	}
+	free(path);
+	path = st_path(st, "tmp", NULL);
+	if (!path)
+		goto nomem;
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 || !(c->spill = fdopen(fd, "w+"))) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		st_err(err, errlen, ret, "%s: cannot create a temporary file: %s", path,
+		       strerror(-ret));
+		goto fail;
+	}
+	free(path);
+	path = NULL;
+	ret = reg_prepare(st, "SELECT extents FROM files WHERE sha256=? AND size=?",
+			  &c->q_file, err, errlen);
+	if (!ret)
+		ret = reg_prepare(st, "SELECT blob, pblk FROM chunks WHERE key=?", &c->q_chunk,
+				  err, errlen);
+	if (!ret)
+		ret = reg_prepare(st, "SELECT digest, size FROM blobs WHERE id=?", &c->q_blob,
+				  err, errlen);
+	if (ret)
+		goto fail;
+	/* device 1: the new blob, tagged at commit */
+	ret = layout_tree_add_device(t, "", 0, &id);
+	if (ret || id != 1) {
+		ret = st_err(err, errlen, ret ? ret : -EINVAL,
+			     "the tree must have no devices before a store conversion");
+		goto fail;
+	}
+	c->ops.find_file = find_file;
+	c->ops.find_chunk = p->no_chunks ? NULL : find_chunk;
+	c->ops.new_file = new_file;
+	sp.fd = c->blob.fd;
+	sp.blkszbits = c->blkszbits;
+	sp.device = 1;
+	sp.hash_target = true;
+	sp.dedup = &c->ops;
+	sp.dedup_ctx = c;
+	sp.chunk_min = 2 * BS_HOLE_UNIT;
+	ret = bs_sink_new(&sp, &c->sink);
+	if (ret)
+		goto nomem;
+	*out = c;
+	return 0;
+nomem:
+	st_err(err, errlen, -ENOMEM, "out of memory");
+	ret = -ENOMEM;
+fail:
+	free(path);
+	bs_conv_abort(c);
+	return ret;
+}
+
+struct bs_sink *bs_conv_sink(struct bs_conv *c)
+{
+	return c->sink;
+}
+
+static void layer_free(struct conv_layer *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	bs_tmpfile_abort(&l->out);
+	free(l->devbits);
+}
+
+void bs_conv_abort(struct bs_conv *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	bs_sink_free(c->sink);
+	bs_tmpfile_abort(&c->blob);
+	bs_tmpfile_abort(&c->img);
+	for (i = 0; i < c->ndevs; i++)
+		if (c->devs[i].fd >= 0)
+			close(c->devs[i].fd);
+	free(c->devs);
+	sqlite3_finalize(c->q_file);
+	sqlite3_finalize(c->q_chunk);
+	sqlite3_finalize(c->q_blob);
+	if (c->spill)
+		fclose(c->spill);
+	for (i = 0; i < c->nlayers; i++)
+		layer_free(&c->layers[i]);
+	free(c->layers);
+	free(c->cbuf);
+	free(c->xbuf);
+	st_unlock(c->lockfd);
+	free(c);
+}
+
+/* ---- layer records ---- */
+
+static struct conv_layer *layer_add(struct bs_conv *c, const char *diff_id)
+{
+	struct conv_layer *l;
+
+	if (c->nlayers == c->layercap) {
+		size_t cap = c->layercap ? c->layercap * 2 : 8;
+		struct conv_layer *x = realloc(c->layers, sizeof(*x) * cap);
+
+		if (!x)
+			return NULL;
+		c->layers = x;
+		c->layercap = cap;
+	}
+	l = &c->layers[c->nlayers++];
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	l->out.fd = -1;
+	snprintf(l->diff_id, sizeof(l->diff_id), "%s", diff_id);
+	return l;
+}
+
+static int write_at(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Streams src (from its start) through zstd into dst, compressing or
+ * decompressing. */
+static int zstd_copy(int src, int dst, bool compress)
+{
+	const size_t insz = 1u << 17, outsz = 1u << 17;
+	uint8_t *in = malloc(insz), *outb = malloc(outsz);
+	ZSTD_CCtx *cc = compress ? ZSTD_createCCtx() : NULL;
+	ZSTD_DCtx *dc = compress ? NULL : ZSTD_createDCtx();
+	uint64_t off = 0, woff = 0;
+	size_t rem = 0;
+	int ret = 0;
+
+	if (!in || !outb || (compress ? !cc : !dc)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = pread(src, in, insz, off);
+		ZSTD_inBuffer ib = { in, n > 0 ? (size_t)n : 0, 0 };
+		bool eof = n == 0;
+		ZSTD_outBuffer ob;
+
+		if (n < 0) {
+			ret = -errno;
+			goto out;
+		}
+		off += n;
+		if (!compress && eof)
+			break;
+		do {
+			ob = (ZSTD_outBuffer){ outb, outsz, 0 };
+			rem = compress ? ZSTD_compressStream2(cc, &ob, &ib,
+							      eof ? ZSTD_e_end : ZSTD_e_continue)
+				       : ZSTD_decompressStream(dc, &ob, &ib);
+			if (ZSTD_isError(rem)) {
+				ret = -EBADMSG;
+				goto out;
+			}
+			ret = write_at(dst, outb, ob.pos, woff);
+			if (ret)
+				goto out;
+			woff += ob.pos;
+		} while (ib.pos < ib.size || ob.pos == outsz || (compress && eof && rem));
+		if (eof)
+			break;
+	}
+	if (!compress && rem)
+		ret = -EBADMSG;	/* truncated frame */
+	if (!ret && ftruncate(dst, woff) < 0)
+		ret = -errno;
+out:
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+	free(in);
+	free(outb);
+	return ret;
+}
+
+static int file_sha256(int fd, uint8_t digest[32], uint64_t *size)
+{
+	uint8_t *buf = malloc(1u << 20);
+	SHA256_CTX sha;
+	uint64_t off = 0;
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	SHA256_Init(&sha);
+	while ((n = pread(fd, buf, 1u << 20, off)) > 0) {
+		SHA256_Update(&sha, buf, n);
+		off += n;
+	}
+	free(buf);
+	if (n < 0)
+		return -errno;
+	SHA256_Final(digest, &sha);
+	if (size)
+		*size = off;
+	return 0;
+}
+
+static int tmpfile_in(struct bs_conv *c, char *err, size_t errlen)
+{
+	char *path = st_path(c->st, "tmp", NULL);
+	int fd;
+
+	if (!path)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = st_err(err, errlen, -errno, "%s: cannot create a temporary file: %s", path,
+			    strerror(errno));
+	free(path);
+	return fd;
+}
+
+static const char *digest_hex(const char *diff_id)
+{
+	return strncmp(diff_id, "sha256:", 7) ? NULL : diff_id + 7;
+}
+
+int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
+		       char *err, size_t errlen)
+{
+	const char *hex = digest_hex(diff_id);
+	sqlite3_stmt *q = NULL;
+	uint32_t nnew = 0;
+	char *path = NULL;
+	int ret, src = -1, rc;
+	uint8_t sha[32];
+	char shahex[65], want[65] = "";
+	struct conv_layer *l;
+
+	*fd = -1;
+	if (!hex || strlen(hex) != 64)
+		return 0;
+	ret = reg_prepare(c->st, "SELECT sha256 FROM layers WHERE diff_id=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, diff_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) == 64)
+		memcpy(want, sqlite3_column_text(q, 0), 65);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = reg_fail(c->st, err, errlen, "looking up a layer");
+	sqlite3_finalize(q);
+	if (ret || !want[0])
+		return ret;
+	/* would its blobs push the image past the bound? Then convert it. */
+	ret = reg_prepare(c->st, "SELECT blob FROM layer_blobs WHERE diff_id=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, diff_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		uint16_t id;
+
+		if (!dev_find(c, sqlite3_column_int64(q, 0), &id))
+			nnew++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		return reg_fail(c->st, err, errlen, "looking up a layer's blobs");
+	if (1 + c->ndevs + nnew > max_devices(c))
+		return 0;
+
+	path = st_path(c->st, "layers", hex);
+	if (!path)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src < 0) {
+		ret = st_err(err, errlen, -errno,
+			     "%s: listed in the registry but cannot be opened: %s (run mkimg fsck)",
+			     path, strerror(errno));
+		goto out;
+	}
+	ret = file_sha256(src, sha, NULL);
+	bs_hex(sha, shahex);
+	if (!ret && strcmp(shahex, want))
+		ret = -EUCLEAN;
+	if (ret) {
+		st_err(err, errlen, ret, "%s: layer record is corrupt (run mkimg fsck --full)",
+		       path);
+		goto out;
+	}
+	*fd = tmpfile_in(c, err, errlen);
+	if (*fd < 0) {
+		ret = *fd;
+		*fd = -1;
+		goto out;
+	}
+	ret = zstd_copy(src, *fd, false);
+	if (ret) {
+		st_err(err, errlen, ret, "%s: cannot decompress the layer record: %s", path,
+		       strerror(-ret));
+		close(*fd);
+		*fd = -1;
+		goto out;
+	}
+	l = layer_add(c, diff_id);
+	if (!l) {
+		close(*fd);
+		*fd = -1;
+		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	l->reused = true;
+	ret = 1;
+out:
+	if (src >= 0)
+		close(src);
+	free(path);
+	return ret;
+}
+
+int bs_conv_layer_begin(struct bs_conv *c, const char *diff_id, int *fd,
+			char *err, size_t errlen)
+{
+	struct conv_layer *l = layer_add(c, diff_id ? diff_id : "");
+
+	*fd = -1;
+	c->cur = NULL;
+	if (!l)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	l->fd = tmpfile_in(c, err, errlen);
+	if (l->fd < 0) {
+		int ret = l->fd;
+
+		c->nlayers--;
+		return ret;
+	}
+	c->cur = l;
+	*fd = l->fd;
+	return 0;
+}
+
+void bs_conv_layer_note(struct bs_conv *c, const struct layout_filedata *fd)
+{
+	struct conv_layer *l = c->cur;
+	uint32_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < fd->nextents; i++) {
+		uint16_t d = fd->extents[i].device;
+
+		if ((size_t)d / 8 >= l->devbytes) {
+			size_t n = d / 8 + 8;
+			uint8_t *x = realloc(l->devbits, n);
+
+			if (!x) {
+				c->err = -ENOMEM;
+				return;
+			}
+			memset(x + l->devbytes, 0, n - l->devbytes);
+			l->devbits = x;
+			l->devbytes = n;
+		}
+		l->devbits[d / 8] |= 1u << (d % 8);
+	}
+}
+
+int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
+		      char *err, size_t errlen)
+{
+	struct conv_layer *l = c->cur;
+	const char *hex;
+	char *path;
+	uint8_t sha[32];
+	int ret;
+
+	c->cur = NULL;
+	if (!l)
+		return st_err(err, errlen, -EINVAL, "no layer record is being written");
+	if (diff_id)
+		snprintf(l->diff_id, sizeof(l->diff_id), "%s", diff_id);
+	hex = digest_hex(l->diff_id);
+	l->entries = entries;
+	if (!hex || strlen(hex) != 64) {
+		/* no usable diff_id: nothing to record */
+		close(l->fd);
+		l->fd = -1;
+		return 0;
+	}
+	path = st_path(c->st, "layers", hex);
+	if (!path)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	ret = bs_tmpfile_open(path, &l->out);
+	if (ret) {
+		st_err(err, errlen, ret, "%s: cannot create: %s", path, strerror(-ret));
+		free(path);
+		return ret;
+	}
+	free(path);
+	ret = zstd_copy(l->fd, l->out.fd, true);
+	if (!ret)
+		ret = file_sha256(l->out.fd, sha, &l->size);
+	if (ret)
+		return st_err(err, errlen, ret, "writing a layer record: %s", strerror(-ret));
+	bs_hex(sha, l->sha256);
+	close(l->fd);
+	l->fd = -1;
+	return 0;
+}
+
+/* ---- commit ---- */
+
+static int retarget(struct bs_tmpfile *tf, char *path)
+{
+	if (!path)
+		return -ENOMEM;
+	free(tf->path);
+	tf->path = path;
+	return 0;
+}
+
+struct keys {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int collect_key(void *ctx, const struct layout_filedata *fd)
+{
+	struct keys *k = ctx;
+	uint64_t v = 0;
+	int i;
+
+	if (!fd->size)
+		return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 1024;
+		uint64_t *x = realloc(k->v, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		k->v = x;
+		k->cap = cap;
+	}
+	for (i = 0; i < 8; i++)
+		v = v << 8 | fd->sha256[i];
+	k->v[k->n++] = v;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int step_done(struct bs_store *st, sqlite3_stmt *q, char *err, size_t errlen,
+		     const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : reg_fail(st, err, errlen, what);
+}
+
+/* Registry id of device dev (ids as the sink saw them). */
+static uint32_t dev_blob(const struct bs_conv *c, uint32_t newblob, uint16_t dev)
+{
+	if (dev == 1)
+		return newblob;
+	return dev - 2 < c->ndevs ? c->devs[dev - 2].blob : 0;
+}
+
+/* The spilled files and chunks of the new blob become rows. */
+static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t errlen)
+{
+	sqlite3_stmt *qf = NULL, *qc = NULL;
+	uint8_t *ext = NULL;
+	size_t extcap = 0;
+	int ret, ch;
+
+	ret = reg_prepare(c->st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err, errlen);
+	if (!ret)
+		ret = reg_prepare(c->st, "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &qc,
+				  err, errlen);
+	if (ret)
+		goto out;
+	if (fflush(c->spill) || fseeko(c->spill, 0, SEEK_SET)) {
+		ret = st_err(err, errlen, -EIO, "reading back the conversion's spill file");
+		goto out;
+	}
+	while ((ch = getc(c->spill)) != EOF) {
+		if (ch == 'F') {
+			uint8_t sha[32];
+			uint64_t size;
+			uint32_t n, i;
+
+			if (fread(sha, 32, 1, c->spill) != 1 || fread(&size, 8, 1, c->spill) != 1 ||
+			    fread(&n, 4, 1, c->spill) != 1)
+				break;
+			if ((size_t)n * REG_EXTENT_SIZE > extcap) {
+				uint8_t *x = realloc(ext, (size_t)n * REG_EXTENT_SIZE);
+
+				if (!x) {
+					ret = st_err(err, errlen, -ENOMEM, "out of memory");
+					goto out;
+				}
+				ext = x;
+				extcap = (size_t)n * REG_EXTENT_SIZE;
+			}
+			for (i = 0; i < n; i++) {
+				struct reg_extent e;
+				uint16_t dev;
+
+				if (fread(&dev, 2, 1, c->spill) != 1 ||
+				    fread(&e.lblk, 8, 1, c->spill) != 1 ||
+				    fread(&e.pblk, 8, 1, c->spill) != 1 ||
+				    fread(&e.nblks, 4, 1, c->spill) != 1)
+					goto trunc;
+				e.blob = dev_blob(c, newblob, dev);
+				if (!e.blob) {
+					ret = st_err(err, errlen, -EINVAL,
+						     "a stored file uses unknown device %u", dev);
+					goto out;
+				}
+				reg_extent_pack(ext + i * REG_EXTENT_SIZE, &e);
+			}
+			sqlite3_bind_blob(qf, 1, sha, 32, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(qf, 2, (sqlite3_int64)size);
+			sqlite3_bind_blob(qf, 3, ext, n * REG_EXTENT_SIZE, SQLITE_TRANSIENT);
+			ret = step_done(c->st, qf, err, errlen, "registering a file");
+		} else if (ch == 'C') {
+			uint8_t key[16];
+			uint64_t pblk;
+
+			if (fread(key, 16, 1, c->spill) != 1 || fread(&pblk, 8, 1, c->spill) != 1)
+				break;
+			sqlite3_bind_blob(qc, 1, key, 16, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(qc, 2, newblob);
+			sqlite3_bind_int64(qc, 3, (sqlite3_int64)pblk);
+			ret = step_done(c->st, qc, err, errlen, "registering a chunk");
+		} else {
+			break;
+		}
+		if (ret)
+			goto out;
+	}
+	if (!feof(c->spill)) {
+trunc:
+		ret = st_err(err, errlen, -EIO, "the conversion's spill file is damaged");
+	}
+out:
+	sqlite3_finalize(qf);
+	sqlite3_finalize(qc);
+	free(ext);
+	return ret;
+}
+
+static int register_all(struct bs_conv *c, const char *name, const char *source,
+			const struct bs_conv_result *res, const struct keys *keys,
+			char *err, size_t errlen)
+{
+	struct bs_store *st = c->st;
+	sqlite3_stmt *q = NULL;
+	uint32_t newblob = 0, slot = 1;
+	int64_t now = time(NULL);
+	size_t i, j;
+	int ret;
+
+	ret = reg_begin(st, err, errlen);
+	if (ret)
+		return ret;
+#define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
+		ret = reg_prepare(st, sql, &q, err, errlen); if (ret) goto fail; } while (0)
+#define STEP(what) do { ret = step_done(st, q, err, errlen, what); if (ret) goto fail; } while (0)
+	if (res->blob_sha256[0]) {
+		PREP("INSERT OR IGNORE INTO blobs(digest, size, created) VALUES(?,?,?)");
+		sqlite3_bind_text(q, 1, res->blob_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)res->blob_bytes);
+		sqlite3_bind_int64(q, 3, now);
+		STEP("registering the blob");
+		PREP("SELECT id FROM blobs WHERE digest=?");
+		sqlite3_bind_text(q, 1, res->blob_sha256, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) != SQLITE_ROW) {
+			ret = reg_fail(st, err, errlen, "registering the blob");
+			goto fail;
+		}
+		newblob = sqlite3_column_int64(q, 0);
+		ret = register_spill(c, newblob, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	for (i = 0; i < c->nlayers; i++) {
+		struct conv_layer *l = &c->layers[i];
+
+		if (l->reused || !l->sha256[0])
+			continue;
+		PREP("INSERT OR REPLACE INTO layers VALUES(?,?,?,?,?)");
+		sqlite3_bind_text(q, 1, l->diff_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, l->sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)l->size);
+		sqlite3_bind_int64(q, 4, (sqlite3_int64)l->entries);
+		sqlite3_bind_int64(q, 5, now);
+		STEP("registering a layer");
+		PREP("INSERT OR IGNORE INTO layer_blobs VALUES(?,?)");
+		for (j = 0; j < l->devbytes * 8; j++) {
+			uint32_t b;
+
+			if (!(l->devbits[j / 8] & (1u << (j % 8))) || !j)
+				continue;
+			b = dev_blob(c, newblob, j);
+			if (!b)
+				continue;
+			sqlite3_bind_text(q, 1, l->diff_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, b);
+			STEP("registering a layer's blobs");
+		}
+	}
+	PREP("INSERT OR REPLACE INTO images VALUES(?,?,?,?,?,?)");
+	sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)res->layout.image_bytes);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)res->layout.files);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)res->layout.file_bytes);
+	sqlite3_bind_int64(q, 5, (sqlite3_int64)res->blob_bytes);
+	sqlite3_bind_blob(q, 6, keys->v, keys->n * 8, SQLITE_STATIC);
+	STEP("registering the image");
+	PREP("DELETE FROM image_blobs WHERE image=?");
+	sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+	STEP("registering the image");
+	PREP("INSERT INTO image_blobs VALUES(?,?,?)");
+	if (newblob) {
+		sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, slot++);
+		sqlite3_bind_int64(q, 3, newblob);
+		STEP("registering the image's blobs");
+	}
+	for (i = 0; i < c->ndevs; i++) {
+		sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, slot++);
+		sqlite3_bind_int64(q, 3, c->devs[i].blob);
+		STEP("registering the image's blobs");
+	}
+	PREP("DELETE FROM image_layers WHERE image=?");
+	sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+	STEP("registering the image");
+	PREP("INSERT INTO image_layers VALUES(?,?,?)");
+	for (i = 0; i < c->nlayers; i++) {
+		if (!c->layers[i].reused && !c->layers[i].sha256[0])
+			continue;	/* not recorded */
+		sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, i);
+		sqlite3_bind_text(q, 3, c->layers[i].diff_id, -1, SQLITE_STATIC);
+		STEP("registering the image's layers");
+	}
+	PREP("INSERT OR REPLACE INTO names VALUES(?,?,?,?)");
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, res->image_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, source ? source : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	STEP("registering the name");
+#undef PREP
+#undef STEP
+	sqlite3_finalize(q);
+	ret = reg_commit(st, err, errlen);
+	if (!ret)	/* keep the WAL small; harmless if readers hold it */
+		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	return ret;
+fail:
+	sqlite3_finalize(q);
+	reg_rollback(st);
+	return ret;
+}
+
+int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
+		   struct bs_conv_result *res, char *err, size_t errlen)
+{
+	struct keys keys = { 0 };
+	uint8_t sha[32];
+	uint64_t end;
+	size_t i;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	snprintf(res->name, sizeof(res->name), "%s", name);
+	ret = bs_store_name_valid(name, err, errlen);
+	if (ret)
+		goto out;
+	if (c->err) {
+		ret = st_err(err, errlen, c->err, "%s", c->errmsg);
+		goto out;
+	}
+	ret = bs_sink_finish(c->sink, &end, sha, &res->data);
+	if (ret) {
+		st_err(err, errlen, ret, "%s", c->errmsg[0] ? c->errmsg : strerror(-ret));
+		goto out;
+	}
+	if (end) {
+		bs_hex(sha, res->blob_sha256);
+		res->blob_bytes = end << c->blkszbits;
+		ret = layout_tree_set_device(c->t, 1, res->blob_sha256, end);
+		if (!ret)
+			ret = retarget(&c->blob, st_path(c->st, "blobs/sha256", res->blob_sha256));
+	} else {
+		bs_tmpfile_abort(&c->blob);
+		ret = layout_tree_remove_device(c->t, 1);
+	}
+	if (ret) {
+		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		goto out;
+	}
+	res->devices = layout_tree_device_count(c->t);
+	for (i = 0; i < c->nlayers; i++)
+		res->layers_reused += c->layers[i].reused;
+
+	/* the metadata image, named by its digest */
+	{
+		char *tmp = st_path(c->st, "tmp", "image");
+
+		ret = tmp ? bs_tmpfile_open(tmp, &c->img) : -ENOMEM;
+		free(tmp);
+	}
+	if (ret) {
+		st_err(err, errlen, ret, "%s/tmp: cannot create the image: %s", c->st->dir,
+		       strerror(-ret));
+		goto out;
+	}
+	ret = layout_write(c->t, c->img.fd, &res->layout);
+	if (ret) {
+		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		goto out;
+	}
+	ret = file_sha256(c->img.fd, sha, NULL);
+	if (ret) {
+		st_err(err, errlen, ret, "reading back the image: %s", strerror(-ret));
+		goto out;
+	}
+	bs_hex(sha, res->image_sha256);
+	{
+		char *p = st_path(c->st, "images", res->image_sha256);
+
+		if (p)
+			snprintf(res->image, sizeof(res->image), "%s", p);
+		ret = retarget(&c->img, p);
+	}
+	if (!ret)
+		ret = layout_tree_foreach_file(c->t, collect_key, &keys);
+	if (ret) {
+		st_err(err, errlen, ret, "out of memory");
+		goto out;
+	}
+	qsort(keys.v, keys.n, sizeof(*keys.v), cmp_u64);
+
+	/* publish: data first, the image last, the registry after all */
+	if (res->blob_sha256[0]) {
+		ret = bs_tmpfile_commit(&c->blob, c->p.durable);
+		if (ret) {
+			st_err(err, errlen, ret, "%s/blobs: cannot publish the blob: %s",
+			       c->st->dir, strerror(-ret));
+			goto out;
+		}
+	}
+	for (i = 0; i < c->nlayers; i++) {
+		struct conv_layer *l = &c->layers[i];
+
+		if (l->reused || !l->sha256[0])
+			continue;
+		ret = bs_tmpfile_commit(&l->out, c->p.durable);
+		if (ret) {
+			st_err(err, errlen, ret, "%s/layers: cannot publish a layer record: %s",
+			       c->st->dir, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = bs_tmpfile_commit(&c->img, c->p.durable);
+	if (ret) {
+		st_err(err, errlen, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
+		goto out;
+	}
+	ret = register_all(c, name, source, res, &keys, err, errlen);
+out:
+	free(keys.v);
+	bs_conv_abort(c);
+	return ret;
+}

@@ -1,0 +1,517 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store consistency: every registry row names a file that exists with the
+ * recorded size, every image's device table matches its registered blobs,
+ * every file and chunk row points inside its blob. With full, every blob,
+ * image and layer record is re-hashed, and every file and chunk row is
+ * checked against the bytes it describes. Files the registry does not list
+ * are garbage left by crashes (notes, removed by gc), not errors.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "store_internal.h"
+
+struct fsck {
+	struct bs_store *st;
+	bool full;
+	bs_fsck_report_fn report;
+	void *ctx;
+	int errors;
+	uint8_t *buf;
+	/* blobs by registry id */
+	struct fblob {
+		uint32_t id;
+		uint64_t size;
+		int fd;
+		char hex[65];
+	} *blobs;
+	size_t nblobs;
+};
+
+static void note(struct fsck *f, int sev, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void note(struct fsck *f, int sev, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (sev)
+		f->errors++;
+	f->report(f->ctx, sev, msg);
+}
+
+#define FSCK_BUF (1u << 20)
+
+/* SHA-256 of fd's whole content, or of len bytes from off. */
+static int hash_range(struct fsck *f, int fd, uint64_t off, uint64_t len, uint8_t out[32])
+{
+	SHA256_CTX sha;
+
+	SHA256_Init(&sha);
+	while (len) {
+		size_t n = len < FSCK_BUF ? len : FSCK_BUF;
+		ssize_t r = pread(fd, f->buf, n, off);
+
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		SHA256_Update(&sha, f->buf, r);
+		off += r;
+		len -= r;
+	}
+	SHA256_Final(out, &sha);
+	return 0;
+}
+
+/* A registered file: exists, has the size, and (full) the digest. */
+static int check_file(struct fsck *f, const char *sub, const char *name, const char *what,
+		      uint64_t size, const char *sha_hex, int *fdout)
+{
+	char *path = st_path(f->st, sub, name);
+	struct stat sb;
+	int fd, ret = 0;
+
+	if (fdout)
+		*fdout = -1;
+	if (!path)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		note(f, 1, "%s %s: %s: %s", what, name, path, strerror(errno));
+		goto out;
+	}
+	if ((uint64_t)sb.st_size != size) {
+		note(f, 1, "%s %s: %s is %llu bytes, the registry says %llu", what, name, path,
+		     (unsigned long long)sb.st_size, (unsigned long long)size);
+		goto out;
+	}
+	if (f->full && sha_hex) {
+		uint8_t d[32];
+		char hex[65];
+
+		ret = hash_range(f, fd, 0, size, d);
+		if (ret) {
+			note(f, 1, "%s %s: cannot read %s: %s", what, name, path, strerror(-ret));
+			ret = 0;
+			goto out;
+		}
+		bs_hex(d, hex);
+		if (strcmp(hex, sha_hex)) {
+			note(f, 1, "%s %s: %s is corrupt (its sha256 is %s)", what, name, path, hex);
+			goto out;
+		}
+	}
+	if (fdout) {
+		*fdout = fd;
+		fd = -1;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return ret;
+}
+
+static struct fblob *blob_by_id(struct fsck *f, uint32_t id)
+{
+	size_t lo = 0, hi = f->nblobs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (f->blobs[mid].id == id)
+			return &f->blobs[mid];
+		if (f->blobs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int check_blobs(struct fsck *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(f->st, "SELECT id, digest, size FROM blobs ORDER BY id", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct fblob *b = realloc(f->blobs, sizeof(*b) * (f->nblobs + 1));
+		const char *hex = (const char *)sqlite3_column_text(q, 1);
+
+		if (!b) {
+			sqlite3_finalize(q);
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		}
+		f->blobs = b;
+		b = &f->blobs[f->nblobs++];
+		b->id = sqlite3_column_int64(q, 0);
+		b->size = sqlite3_column_int64(q, 2);
+		snprintf(b->hex, sizeof(b->hex), "%s", hex ? hex : "");
+		ret = check_file(f, "blobs/sha256", b->hex, "blob", b->size, b->hex, &b->fd);
+		if (ret)
+			break;
+	}
+	sqlite3_finalize(q);
+	if (!ret && rc != SQLITE_DONE)
+		ret = reg_fail(f->st, err, errlen, "reading blobs");
+	return ret;
+}
+
+/* An image's device table against its registered blobs. */
+static void check_devices(struct fsck *f, const char *digest, int fd)
+{
+	struct layout_probe p;
+	sqlite3_stmt *q;
+	uint32_t slot = 0;
+	int ret;
+
+	ret = layout_probe(fd, &p);
+	if (ret) {
+		note(f, 1, "image %s: not a readable EROFS image: %s", digest, strerror(-ret));
+		return;
+	}
+	if (reg_prepare(f->st, "SELECT b.digest, b.size FROM image_blobs i LEFT JOIN blobs b"
+			" ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, NULL, 0)) {
+		layout_probe_free(&p);
+		return;
+	}
+	sqlite3_bind_text(q, 1, digest, -1, SQLITE_STATIC);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *hex = (const char *)sqlite3_column_text(q, 0);
+
+		if (!hex)
+			note(f, 1, "image %s: device %u is a blob the registry does not list",
+			     digest, slot + 1);
+		else if (slot >= p.ndevices || strcmp(p.devices[slot].tag, hex))
+			note(f, 1, "image %s: device %u is not blob %s", digest, slot + 1, hex);
+		else if (p.devices[slot].blocks << p.blkszbits !=
+			 (uint64_t)sqlite3_column_int64(q, 1))
+			note(f, 1, "image %s: device %u has the wrong size", digest, slot + 1);
+		slot++;
+	}
+	sqlite3_finalize(q);
+	if (slot != p.ndevices)
+		note(f, 1, "image %s: %u devices, the registry lists %u", digest, p.ndevices, slot);
+	layout_probe_free(&p);
+}
+
+static int check_images(struct fsck *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(f->st, "SELECT digest, size FROM images", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *hex = (const char *)sqlite3_column_text(q, 0);
+		int fd;
+
+		ret = check_file(f, "images", hex, "image", sqlite3_column_int64(q, 1), hex, &fd);
+		if (ret)
+			break;
+		if (fd >= 0) {
+			check_devices(f, hex, fd);
+			close(fd);
+		}
+	}
+	sqlite3_finalize(q);
+	if (!ret && rc != SQLITE_DONE)
+		ret = reg_fail(f->st, err, errlen, "reading images");
+	return ret;
+}
+
+static int check_layers(struct fsck *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(f->st, "SELECT diff_id, sha256, size FROM layers", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(q, 0);
+
+		if (!id || strncmp(id, "sha256:", 7)) {
+			note(f, 1, "layer %s: bad diff_id", id ? id : "(null)");
+			continue;
+		}
+		ret = check_file(f, "layers", id + 7, "layer record",
+				 sqlite3_column_int64(q, 2),
+				 (const char *)sqlite3_column_text(q, 1), NULL);
+		if (ret)
+			break;
+	}
+	sqlite3_finalize(q);
+	if (!ret && rc != SQLITE_DONE)
+		ret = reg_fail(f->st, err, errlen, "reading layers");
+	return ret;
+}
+
+/* Rows that point at other rows. */
+static const struct {
+	const char *sql, *what, *why;
+} dangling[] = {
+	{ "SELECT name FROM names WHERE image NOT IN (SELECT digest FROM images)",
+	  "name", "its image is not registered" },
+	{ "SELECT image FROM image_blobs WHERE blob NOT IN (SELECT id FROM blobs)",
+	  "image", "references a blob the registry does not list" },
+	{ "SELECT image FROM image_layers WHERE diff_id NOT IN (SELECT diff_id FROM layers)",
+	  "image", "references a layer the registry does not list" },
+	{ "SELECT diff_id FROM layer_blobs WHERE blob NOT IN (SELECT id FROM blobs)",
+	  "layer", "references a blob the registry does not list" },
+	{ "SELECT hex(key) FROM chunks WHERE blob NOT IN (SELECT id FROM blobs)",
+	  "chunk", "in a blob the registry does not list" },
+};
+
+static int check_refs(struct fsck *f, char *err, size_t errlen)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(dangling) / sizeof(dangling[0]); i++) {
+		sqlite3_stmt *q;
+
+		ret = reg_prepare(f->st, dangling[i].sql, &q, err, errlen);
+		if (ret)
+			return ret;
+		while (sqlite3_step(q) == SQLITE_ROW)
+			note(f, 1, "%s %s: %s", dangling[i].what,
+			     (const char *)sqlite3_column_text(q, 0), dangling[i].why);
+		sqlite3_finalize(q);
+	}
+	return 0;
+}
+
+/* Extents inside their blobs; with full, the bytes have the digest. */
+static int check_file_rows(struct fsck *f, char *err, size_t errlen)
+{
+	unsigned int bits = BS_STORE_BLKSZBITS;
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(f->st, "SELECT sha256, size, extents FROM files", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *x = sqlite3_column_blob(q, 2), *sha = sqlite3_column_blob(q, 0);
+		size_t n = sqlite3_column_bytes(q, 2) / REG_EXTENT_SIZE, i;
+		uint64_t size = sqlite3_column_int64(q, 1), pos = 0;
+		char hex[65];
+		SHA256_CTX ctx;
+		bool bad = false;
+
+		if (!sha || sqlite3_column_bytes(q, 0) != 32)
+			continue;
+		bs_hex(sha, hex);
+		SHA256_Init(&ctx);
+		for (i = 0; i < n && !bad; i++) {
+			struct reg_extent e;
+			struct fblob *b;
+			uint64_t off, len;
+
+			reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
+			b = blob_by_id(f, e.blob);
+			if (!b || (e.pblk + e.nblks) << bits > b->size) {
+				note(f, 1, "file %s: extent %zu lies outside blob %u", hex, i, e.blob);
+				bad = true;
+				break;
+			}
+			if (!f->full)
+				continue;
+			if (b->fd < 0) {	/* reported with the blob */
+				bad = true;
+				break;
+			}
+			/* holes between extents are zeros */
+			memset(f->buf, 0, FSCK_BUF);
+			while (pos < e.lblk << bits && pos < size) {
+				uint64_t z = (e.lblk << bits) - pos;
+
+				if (z > FSCK_BUF)
+					z = FSCK_BUF;
+				if (z > size - pos)
+					z = size - pos;
+				SHA256_Update(&ctx, f->buf, z);
+				pos += z;
+			}
+			off = e.pblk << bits;
+			len = (uint64_t)e.nblks << bits;
+			if (len > size - pos)
+				len = size - pos;
+			while (len) {
+				size_t m = len < FSCK_BUF ? len : FSCK_BUF;
+				ssize_t r = pread(b->fd, f->buf, m, off);
+
+				if (r <= 0) {
+					bad = true;
+					break;
+				}
+				SHA256_Update(&ctx, f->buf, r);
+				off += r;
+				pos += r;
+				len -= r;
+			}
+		}
+		if (f->full && !bad) {
+			uint8_t d[32];
+
+			memset(f->buf, 0, FSCK_BUF);
+			while (pos < size) {
+				uint64_t z = size - pos < FSCK_BUF ? size - pos : FSCK_BUF;
+
+				SHA256_Update(&ctx, f->buf, z);
+				pos += z;
+			}
+			SHA256_Final(d, &ctx);
+			if (memcmp(d, sha, 32))
+				note(f, 1, "file %s: its data in the store does not match", hex);
+		}
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading files");
+}
+
+static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(f->st, "SELECT key, blob, pblk FROM chunks", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *key = sqlite3_column_blob(q, 0);
+		struct fblob *b = blob_by_id(f, sqlite3_column_int64(q, 1));
+		uint64_t off = (uint64_t)sqlite3_column_int64(q, 2) << BS_STORE_BLKSZBITS;
+		XXH128_canonical_t c;
+
+		if (!b || sqlite3_column_bytes(q, 0) != 16)
+			continue;	/* reported by check_refs */
+		if (off + BS_HOLE_UNIT > b->size) {
+			note(f, 1, "chunk in blob %s at %llu lies outside the blob", b->hex,
+			     (unsigned long long)off);
+			continue;
+		}
+		if (!f->full || b->fd < 0)
+			continue;
+		if (pread(b->fd, f->buf, BS_HOLE_UNIT, off) != BS_HOLE_UNIT) {
+			note(f, 1, "chunk in blob %s at %llu cannot be read", b->hex,
+			     (unsigned long long)off);
+			continue;
+		}
+		XXH128_canonicalFromHash(&c, XXH3_128bits(f->buf, BS_HOLE_UNIT));
+		if (memcmp(c.digest, key, 16))
+			note(f, 1, "chunk in blob %s at %llu does not match its key", b->hex,
+			     (unsigned long long)off);
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading chunks");
+}
+
+/* Files no row lists: garbage from crashes or failed conversions. */
+static void check_garbage(struct fsck *f, const char *sub, const char *sql)
+{
+	char *path = st_path(f->st, sub, NULL);
+	DIR *d = path ? opendir(path) : NULL;
+	struct dirent *de;
+	sqlite3_stmt *q = NULL;
+
+	if (sql && reg_prepare(f->st, sql, &q, NULL, 0))
+		q = NULL;
+	while (d && (de = readdir(d))) {
+		bool known = false;
+
+		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
+			continue;
+		if (de->d_type == DT_DIR)
+			continue;
+		if (q) {
+			sqlite3_bind_text(q, 1, de->d_name, -1, SQLITE_TRANSIENT);
+			known = sqlite3_step(q) == SQLITE_ROW;
+			sqlite3_reset(q);
+		}
+		if (!known)
+			note(f, 0, "%s/%s: not in the registry (left by an interrupted conversion;"
+			     " mkimg gc removes it)", path, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	sqlite3_finalize(q);
+	free(path);
+}
+
+int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
+		  char *err, size_t errlen)
+{
+	struct fsck f = { .st = st, .full = full, .report = report, .ctx = ctx };
+	sqlite3_stmt *q;
+	size_t i;
+	int lock, ret;
+
+	lock = st_lock(st, false, err, errlen);
+	if (lock < 0)
+		return lock;
+	f.buf = malloc(FSCK_BUF);
+	if (!f.buf) {
+		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = reg_prepare(st, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", &q,
+			  err, errlen);
+	if (ret)
+		goto out;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(q, 0);
+
+		if (r && strcmp(r, "ok"))
+			note(&f, 1, "registry.db: %s", r);
+	}
+	sqlite3_finalize(q);
+	/* one snapshot of the registry for all checks */
+	ret = reg_exec(st, "BEGIN", err, errlen);
+	if (ret)
+		goto out;
+	ret = check_blobs(&f, err, errlen);
+	if (!ret)
+		ret = check_images(&f, err, errlen);
+	if (!ret)
+		ret = check_layers(&f, err, errlen);
+	if (!ret)
+		ret = check_refs(&f, err, errlen);
+	if (!ret)
+		ret = check_file_rows(&f, err, errlen);
+	if (!ret)
+		ret = check_chunk_rows(&f, err, errlen);
+	if (!ret) {
+		check_garbage(&f, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?");
+		check_garbage(&f, "images", "SELECT 1 FROM images WHERE digest=?");
+		check_garbage(&f, "layers", "SELECT 1 FROM layers WHERE diff_id='sha256:'||?");
+		check_garbage(&f, "tmp", NULL);
+	}
+	reg_rollback(st);
+out:
+	for (i = 0; i < f.nblobs; i++)
+		if (f.blobs[i].fd >= 0)
+			close(f.blobs[i].fd);
+	free(f.blobs);
+	free(f.buf);
+	st_unlock(lock);
+	return ret ? ret : f.errors;
+}

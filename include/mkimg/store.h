@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mkimg store: many images in one directory, file data shared between them.
+ *
+ *   DIR/blobs/sha256/<hex>   immutable blobs, named by their SHA-256
+ *   DIR/images/<hex>         EROFS metadata images, named by their SHA-256
+ *   DIR/layers/<hex>         layer records (entries of a converted layer,
+ *                            zstd-compressed), named by the layer's diff_id
+ *   DIR/registry.db          SQLite (WAL): blobs, whole files, chunks,
+ *                            images by name, layers, and their references
+ *   DIR/tmp/                 files being written
+ *   DIR/lock                 flock: shared while converting or checking,
+ *                            exclusive for gc
+ *
+ * A conversion writes its new data to one new blob and its image under
+ * temporary names, publishes both (fsync, rename, fsync dir) and only then
+ * registers them in one SQLite transaction. A crash at any point leaves
+ * files the registry does not list (garbage that gc removes), never a row
+ * naming a missing or partial file.
+ *
+ * Conversion:
+ *   bs_store_open(dir, true, &st, err, len);
+ *   layout_tree_new(&p, &t);                  // p from bs_store_layout_params
+ *   bs_conv_begin(st, t, &cp, &c, err, len);
+ *   ... fill t; file data through bs_conv_sink(c) ...
+ *   bs_conv_commit(c, "name", "source", &res, err, len);  // or bs_conv_abort
+ */
+#ifndef MKIMG_STORE_H
+#define MKIMG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mkimg/blobstore.h"
+#include "mkimg/layout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BS_STORE_DEFAULT_DIR "/var/lib/mkimg"
+/* Blocks of every image and blob in a store: 512 bytes (see README). */
+#define BS_STORE_BLKSZBITS 9
+/* Devices (blobs) one image may reference by default: a mount(2) option
+ * page of 4096 bytes holds about 40 "device=<store>/blobs/sha256/<hex>". */
+#define BS_STORE_DEFAULT_MAX_BLOBS 32
+#define BS_STORE_NAME_MAX 255
+
+struct bs_store;
+
+/* Opens (create: creating it if missing) a store. */
+int bs_store_open(const char *dir, bool create, struct bs_store **out,
+		  char *err, size_t errlen);
+void bs_store_close(struct bs_store *st);	/* accepts NULL */
+const char *bs_store_dir(const struct bs_store *st);
+/* Layout parameters for images of this store (blocks, fingerprints). */
+void bs_store_layout_params(const struct bs_store *st, struct layout_params *p);
+/* Checks an image name: 1..255 printable bytes, no "/" at either end. */
+int bs_store_name_valid(const char *name, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Conversions                                                            */
+/* ---------------------------------------------------------------------- */
+
+struct bs_conv_params {
+	uint32_t max_blobs;	/* 0: BS_STORE_DEFAULT_MAX_BLOBS */
+	bool durable;		/* fsync before publishing */
+	bool no_chunks;		/* whole-file dedup only */
+};
+
+struct bs_conv;
+
+int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
+		  const struct bs_conv_params *p, struct bs_conv **out,
+		  char *err, size_t errlen);
+struct bs_sink *bs_conv_sink(struct bs_conv *c);
+
+/*
+ * Layers. bs_conv_layer_find: 1 and *fd (read it, then close it) of the
+ * record of a layer the store has converted before (diff_id
+ * "sha256:..."), 0 if none. The layer is noted as used by the image.
+ * bs_conv_layer_begin (diff_id may be NULL when not known yet): a
+ * descriptor to write a new record to (the store's), then bs_conv_layer_note for each regular file applied from
+ * it, then bs_conv_layer_end with the record writer's digest.
+ */
+int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
+		       char *err, size_t errlen);
+int bs_conv_layer_begin(struct bs_conv *c, const char *diff_id, int *fd,
+			char *err, size_t errlen);
+void bs_conv_layer_note(struct bs_conv *c, const struct layout_filedata *fd);
+/* diff_id: as computed while reading the layer (may differ from the one
+ * given to bs_conv_layer_begin only when that was NULL). */
+int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
+		      char *err, size_t errlen);
+
+struct bs_conv_result {
+	char name[BS_STORE_NAME_MAX + 1];
+	char image[4096];		/* path of the metadata image */
+	char image_sha256[65];
+	char blob_sha256[65];		/* the new blob, "" if none */
+	uint64_t blob_bytes;		/* new data stored */
+	uint32_t devices;		/* blobs the image references */
+	uint32_t layers_reused;		/* layers replayed from records */
+	struct layout_result layout;
+	struct bs_sink_stats data;
+};
+
+/* Writes the image, publishes blob, records and image, registers them.
+ * Frees c (also on failure). */
+int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
+		   struct bs_conv_result *res, char *err, size_t errlen);
+void bs_conv_abort(struct bs_conv *c);	/* accepts NULL */
+
+/* ---------------------------------------------------------------------- */
+/* Reading the store                                                      */
+/* ---------------------------------------------------------------------- */
+
+struct bs_image_info {
+	char name[BS_STORE_NAME_MAX + 1];
+	char sha256[65];
+	char *image;			/* path of the metadata image */
+	char *source;
+	int64_t created;		/* seconds since 1970 */
+	uint64_t image_bytes;
+	uint64_t files;
+	uint64_t logical_bytes;		/* file data of the image */
+	uint64_t new_bytes;		/* blob bytes it added */
+	uint32_t ndevices;
+	char **devices;			/* blob paths in device-slot order */
+	uint64_t *device_bytes;
+	uint32_t nlayers;
+	char **layers;			/* diff_ids, bottom first */
+};
+
+void bs_image_info_free(struct bs_image_info *ii);
+/* -ENOENT with a message if no image has this name. */
+int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *ii,
+		   char *err, size_t errlen);
+/* Every image, by name. */
+int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,
+		    char *err, size_t errlen);
+
+struct bs_store_stats {
+	uint64_t images, blobs, layers, files, chunks;
+	uint64_t logical_bytes;		/* sum of images' file data */
+	uint64_t blob_bytes, image_bytes, layer_bytes, registry_bytes;
+	uint64_t store_bytes;		/* all of the above on disk */
+	uint64_t shareable_files;	/* files whose content is in 2+ images */
+	uint64_t image_files;		/* sum of images' regular files */
+};
+int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Store care                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Removes a name (its files go at the next gc). */
+int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen);
+
+struct bs_gc_result {
+	uint64_t blobs, blob_bytes;	/* removed */
+	uint64_t images, layers, tmp;	/* files removed */
+	uint64_t bytes;			/* all bytes freed */
+};
+/* Waits for running conversions; removes what no image references. */
+int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen);
+
+/* fsck: report(ctx, severity, message) for each finding; severity 0 is a
+ * note (garbage gc removes), 1 an error. Returns the number of errors, or
+ * < 0 if the check could not run. full: re-hash blobs, chunks, files,
+ * images and layer records. */
+typedef void (*bs_fsck_report_fn)(void *ctx, int severity, const char *msg);
+int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
+		  char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mkimg ls / inspect / rm / gc / fsck / stats: looking after a store. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "mkimg/store.h"
+
+enum { OPT_STORE = 256, OPT_JSON, OPT_FULL };
+
+static const struct option store_opts[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "full", no_argument, NULL, OPT_FULL },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const char *cli_store_dir(const char *opt)
+{
+	const char *env = getenv("MKIMG_STORE");
+
+	return opt ? opt : env && *env ? env : BS_STORE_DEFAULT_DIR;
+}
+
+struct args {
+	const char *store;
+	bool json, full;
+	int nargs;
+	char **args;
+};
+
+/* Common options; usage: the command's synopsis. Returns -1 to go on. */
+static int parse(int argc, char **argv, const char *usage, int min, int max,
+		 bool full_ok, struct args *a)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", store_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE: a->store = optarg; break;
+		case OPT_JSON: a->json = true; break;
+		case OPT_FULL:
+			if (!full_ok)
+				goto bad;
+			a->full = true;
+			break;
+		case 'h':
+			printf("usage: %s\n", usage);
+			return 0;
+		default:
+			goto bad;
+		}
+	}
+	a->nargs = argc - optind;
+	a->args = argv + optind;
+	if (a->nargs < min || a->nargs > max)
+		goto bad;
+	a->store = cli_store_dir(a->store);
+	return -1;
+bad:
+	fprintf(stderr, "usage: %s\n", usage);
+	return 2;
+}
+
+static struct bs_store *open_store(const char *dir)
+{
+	struct bs_store *st;
+	char err[1024];
+
+	if (bs_store_open(dir, false, &st, err, sizeof(err))) {
+		cli_error("%s", err);
+		return NULL;
+	}
+	return st;
+}
+
+static json_object *info_json(const struct bs_image_info *ii)
+{
+	json_object *o = json_object_new_object(), *d = json_object_new_array();
+	json_object *l = json_object_new_array();
+	uint64_t shared = ii->logical_bytes > ii->new_bytes ? ii->logical_bytes - ii->new_bytes : 0;
+	uint32_t i;
+
+	json_object_object_add(o, "name", json_object_new_string(ii->name));
+	json_object_object_add(o, "image", json_object_new_string(ii->image));
+	json_object_object_add(o, "image_sha256", json_object_new_string(ii->sha256));
+	for (i = 0; i < ii->ndevices; i++)
+		json_object_array_add(d, json_object_new_string(ii->devices[i]));
+	json_object_object_add(o, "devices", d);
+	for (i = 0; i < ii->nlayers; i++)
+		json_object_array_add(l, json_object_new_string(ii->layers[i]));
+	json_object_object_add(o, "layers", l);
+	json_object_object_add(o, "source", json_object_new_string(ii->source));
+	json_object_object_add(o, "created", json_object_new_int64(ii->created));
+	json_object_object_add(o, "files", json_object_new_int64(ii->files));
+	json_object_object_add(o, "logical_bytes", json_object_new_int64(ii->logical_bytes));
+	json_object_object_add(o, "stored_bytes",
+			       json_object_new_int64(ii->new_bytes + ii->image_bytes));
+	json_object_object_add(o, "new_data_bytes", json_object_new_int64(ii->new_bytes));
+	json_object_object_add(o, "image_bytes", json_object_new_int64(ii->image_bytes));
+	json_object_object_add(o, "shared_bytes", json_object_new_int64(shared));
+	return o;
+}
+
+static void print_json(json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static double mib(uint64_t b)
+{
+	return b / 1048576.0;
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	struct bs_image_info *v;
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	size_t n, i;
+	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--json]", 0, 0, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	ret = bs_store_images(st, &v, &n, err, sizeof(err));
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", err);
+		return 1;
+	}
+	if (a.json) {
+		json_object *arr = json_object_new_array();
+
+		for (i = 0; i < n; i++)
+			json_object_array_add(arr, info_json(&v[i]));
+		print_json(arr);
+	} else if (n) {
+		printf("%-32s %8s %10s %10s %10s %5s  %s\n", "NAME", "FILES", "DATA MiB",
+		       "NEW MiB", "IMAGE MiB", "BLOBS", "CREATED");
+		for (i = 0; i < n; i++) {
+			char when[32];
+			time_t t = v[i].created;
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", gmtime(&t));
+			printf("%-32s %8llu %10.1f %10.1f %10.1f %5u  %s\n", v[i].name,
+			       (unsigned long long)v[i].files, mib(v[i].logical_bytes),
+			       mib(v[i].new_bytes), mib(v[i].image_bytes), v[i].ndevices, when);
+		}
+	}
+	for (i = 0; i < n; i++)
+		bs_image_info_free(&v[i]);
+	free(v);
+	return 0;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+	struct bs_image_info ii;
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	uint32_t i;
+	int ret = parse(argc, argv, "mkimg inspect [--store DIR] [--json] NAME", 1, 1, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	ret = bs_store_image(st, a.args[0], &ii, err, sizeof(err));
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", err);
+		return 1;
+	}
+	if (a.json) {
+		print_json(info_json(&ii));
+	} else {
+		printf("name:    %s\nimage:   %s\nsource:  %s\nfiles:   %llu\n"
+		       "data:    %.1f MiB (%.1f MiB new when converted, %.1f MiB shared)\n"
+		       "devices:\n", ii.name, ii.image, ii.source, (unsigned long long)ii.files,
+		       mib(ii.logical_bytes), mib(ii.new_bytes),
+		       mib(ii.logical_bytes > ii.new_bytes ? ii.logical_bytes - ii.new_bytes : 0));
+		for (i = 0; i < ii.ndevices; i++)
+			printf("  %u %s (%.1f MiB)\n", i + 1, ii.devices[i], mib(ii.device_bytes[i]));
+		printf("layers:\n");
+		for (i = 0; i < ii.nlayers; i++)
+			printf("  %s\n", ii.layers[i]);
+	}
+	bs_image_info_free(&ii);
+	return 0;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	int i, ret = parse(argc, argv, "mkimg rm [--store DIR] NAME...", 1, 1 << 20, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	for (i = 0; i < a.nargs; i++)
+		if (bs_store_rm(st, a.args[i], err, sizeof(err))) {
+			cli_error("%s", err);
+			ret = 1;
+		}
+	bs_store_close(st);
+	return ret < 0 ? 0 : ret;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	struct bs_gc_result r;
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	int ret = parse(argc, argv, "mkimg gc [--store DIR] [--json]", 0, 0, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	if (cli_tty())
+		fprintf(stderr, "waiting for running conversions...\r");
+	ret = bs_store_gc(st, &r, err, sizeof(err));
+	if (cli_tty())
+		fputs("\033[K", stderr);
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", err);
+		return 1;
+	}
+	if (a.json)
+		printf("{\"blobs\":%llu,\"blob_bytes\":%llu,\"images\":%llu,\"layers\":%llu,"
+		       "\"tmp\":%llu,\"bytes\":%llu}\n", (unsigned long long)r.blobs,
+		       (unsigned long long)r.blob_bytes, (unsigned long long)r.images,
+		       (unsigned long long)r.layers, (unsigned long long)r.tmp,
+		       (unsigned long long)r.bytes);
+	else
+		printf("removed %llu blobs (%.1f MiB), %llu images, %llu layer records, "
+		       "%llu temporary files: %.1f MiB freed\n", (unsigned long long)r.blobs,
+		       mib(r.blob_bytes), (unsigned long long)r.images,
+		       (unsigned long long)r.layers, (unsigned long long)r.tmp, mib(r.bytes));
+	return 0;
+}
+
+struct fsck_out {
+	uint64_t notes;
+};
+
+static void fsck_report(void *ctx, int severity, const char *msg)
+{
+	struct fsck_out *o = ctx;
+
+	if (severity)
+		printf("error: %s\n", msg);
+	else {
+		o->notes++;
+		printf("note: %s\n", msg);
+	}
+}
+
+int cmd_fsck(int argc, char **argv)
+{
+	struct fsck_out o = { 0 };
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full]", 0, 0, true, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	ret = bs_store_fsck(st, a.full, fsck_report, &o, err, sizeof(err));
+	bs_store_close(st);
+	if (ret < 0) {
+		cli_error("%s", err);
+		return 1;
+	}
+	printf("%s: %d error%s, %llu note%s%s\n", a.store, ret, ret == 1 ? "" : "s",
+	       (unsigned long long)o.notes, o.notes == 1 ? "" : "s",
+	       a.full ? " (full: every blob, image, record, file and chunk re-hashed)" : "");
+	return ret ? 1 : 0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	struct bs_store_stats s;
+	struct bs_store *st;
+	struct args a;
+	char err[1024];
+	double ratio;
+	uint64_t saved;
+	int ret = parse(argc, argv, "mkimg stats [--store DIR] [--json]", 0, 0, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	st = open_store(a.store);
+	if (!st)
+		return 1;
+	ret = bs_store_stats(st, &s, err, sizeof(err));
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", err);
+		return 1;
+	}
+	ratio = s.blob_bytes ? (double)s.logical_bytes / s.blob_bytes : 0;
+	saved = s.logical_bytes > s.blob_bytes ? s.logical_bytes - s.blob_bytes : 0;
+	if (a.json) {
+		printf("{\"store\":\"%s\",\"images\":%llu,\"blobs\":%llu,\"layers\":%llu,"
+		       "\"files\":%llu,\"chunks\":%llu,\"image_files\":%llu,"
+		       "\"shareable_files\":%llu,\"logical_bytes\":%llu,\"blob_bytes\":%llu,"
+		       "\"image_bytes\":%llu,\"layer_bytes\":%llu,\"registry_bytes\":%llu,"
+		       "\"store_bytes\":%llu,\"saved_bytes\":%llu,\"dedup_ratio\":%.3f}\n",
+		       a.store, (unsigned long long)s.images, (unsigned long long)s.blobs,
+		       (unsigned long long)s.layers, (unsigned long long)s.files,
+		       (unsigned long long)s.chunks, (unsigned long long)s.image_files,
+		       (unsigned long long)s.shareable_files, (unsigned long long)s.logical_bytes,
+		       (unsigned long long)s.blob_bytes, (unsigned long long)s.image_bytes,
+		       (unsigned long long)s.layer_bytes, (unsigned long long)s.registry_bytes,
+		       (unsigned long long)s.store_bytes, (unsigned long long)saved, ratio);
+		return 0;
+	}
+	printf("store %s: %llu images, %llu blobs, %llu layer records\n", a.store,
+	       (unsigned long long)s.images, (unsigned long long)s.blobs,
+	       (unsigned long long)s.layers);
+	printf("  file data of all images  %10.1f MiB in %llu files\n", mib(s.logical_bytes),
+	       (unsigned long long)s.image_files);
+	printf("  stored in blobs          %10.1f MiB (dedup %.2fx, %.1f MiB saved)\n",
+	       mib(s.blob_bytes), ratio, mib(saved));
+	printf("  metadata images          %10.1f MiB\n", mib(s.image_bytes));
+	printf("  layer records            %10.1f MiB\n", mib(s.layer_bytes));
+	printf("  registry                 %10.1f MiB (%llu files, %llu chunks)\n",
+	       mib(s.registry_bytes), (unsigned long long)s.files, (unsigned long long)s.chunks);
+	printf("  store total              %10.1f MiB\n", mib(s.store_bytes));
+	printf("  files that can share page cache (content in 2+ images): %llu of %llu\n",
+	       (unsigned long long)s.shareable_files, (unsigned long long)s.image_files);
+	return 0;
+}
