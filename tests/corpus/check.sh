@@ -4,14 +4,71 @@
 # flattened image passes fsck.erofs 1.9 and, mounted, equals umoci's rootfs;
 # the per-layer images stacked with overlayfs equal it too. Not part of
 # `make check` (the corpus takes minutes to build); run by hand or from
-# bench/. Usage: tests/corpus/check.sh [IMAGE...]
+# bench/. Usage: tests/corpus/check.sh [--store] [IMAGE...]
+# --store: all images into one store (at most 1060 MiB for all 10), then
+# each image (mounted by name, with its blobs for fsck.erofs) against umoci.
 . "$(dirname "$0")/../e2e/lib.sh"
 require_root
 require_oracle
 corpus=${CORPUS_OUT:-/var/tmp/mkimg-corpus}/oci
 [ -d "$corpus" ] || { echo "SKIP: no corpus at $corpus (run shared/corpus/make-corpus.sh)"; exit 77; }
+store=""
+if [ "${1:-}" = --store ]; then
+	# all images into one store: its size, then each image as below
+	store=$T/store
+	shift
+fi
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=($(ls "$corpus"))
+src_of() {
+	local layout=$corpus/$1 tag
+	tag=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["manifests"][0]; print(m.get("annotations",{}).get("org.opencontainers.image.ref.name",""))' "$layout/index.json")
+	echo "oci:$layout${tag:+:$tag}"
+}
+if [ -n "$store" ]; then
+	for name in "${images[@]}"; do
+		/usr/bin/time -f "  %e s wall, %U+%S s CPU, %M KiB peak RSS" \
+			"$MKIMG" convert --store "$store" --name "$name" "$(src_of "$name")"
+	done
+	"$MKIMG" stats --store "$store"
+	bytes=$(du -sb "$store" | cut -f1)
+	echo "store on disk: $((bytes / 1048576)) MiB (du -sb)"
+	[ ${#images[@]} -lt 10 ] || [ "$bytes" -le $((1060 * 1048576)) ] ||
+		fail "the store takes more than 1060 MiB"
+	"$MKIMG" fsck --store "$store" --full | tail -1
+	for name in "${images[@]}"; do
+		layout=$corpus/$name
+		src=$(src_of "$name")
+		echo "== $name (store)"
+		rm -rf "$T/bundle"
+		umoci unpack --image "${src#oci:}" "$T/bundle" >/dev/null
+		j=$("$MKIMG" inspect --store "$store" --json "$name")
+		img=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")
+		devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
+		mkdir -p "$T/m"
+		"$MKIMG" mount --store "$store" "$name" "$T/m"
+		touch -h -d "@$(stat -c %Y "$T/m")" "$T/bundle/rootfs"
+		"$MKIMG" umount "$T/m"
+		# shellcheck disable=SC2086
+		check_image "$img" "$T/bundle/rootfs" $devs
+		rm -rf "$T/bundle"
+	done
+	# two images mounted at once
+	a=${images[0]} b=${images[${#images[@]} - 1]}
+	mkdir -p "$T/ma" "$T/mb"
+	"$MKIMG" mount --store "$store" "$a" "$T/ma"
+	"$MKIMG" mount --store "$store" "$b" "$T/mb"
+	for n in "$a:$T/ma" "$b:$T/mb"; do
+		rm -rf "$T/bundle"
+		umoci unpack --image "$(src_of "${n%%:*}" | sed 's/^oci://')" "$T/bundle" >/dev/null
+		python3 "$TOOLS/treecmp.py" --ignore-root-mtime "$T/bundle/rootfs" "${n#*:}" ||
+			fail "${n%%:*} differs while mounted next to another image"
+	done
+	"$MKIMG" umount "$T/ma"
+	"$MKIMG" umount "$T/mb"
+	echo "PASS: corpus store"
+	exit 0
+fi
 for name in "${images[@]}"; do
 	layout=$corpus/$name
 	tag=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["manifests"][0]; print(m.get("annotations",{}).get("org.opencontainers.image.ref.name",""))' "$layout/index.json")
