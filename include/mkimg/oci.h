@@ -216,6 +216,10 @@ struct oci_entry {
 	size_t linklen;
 	size_t nxattrs;
 	const struct oci_xattr *xattrs;
+	/* Regular files replayed from a layer record: the SHA-256 of the
+	 * content (found through bs_file_known, no data follows); NULL from
+	 * tar (the data follows as blocks). */
+	const uint8_t *sha256;
 };
 
 /* Source of the uncompressed tar bytes: like oci_stream_read. */
@@ -288,6 +292,19 @@ struct oci_apply_opts {
 	 */
 	int (*copy_lower)(void *ctx, unsigned int layer,
 			  const struct layout_filedata *fd, struct bs_sink *sink);
+	/*
+	 * Called after each entry was applied, in order, with every entry of
+	 * the source (whiteouts, hard links and the root included). fd: for
+	 * a regular file whose data the applier stored (empty files too),
+	 * its data (sha256, size, extents valid during the call); NULL for
+	 * everything else (whiteout markers, hard links, non-files).
+	 * A non-zero return (a negative errno) aborts the apply with that
+	 * error. The applier clears err before the call: a hook may write
+	 * its own message there (e.g. a record writer opened with the same
+	 * buffer); otherwise the applier names the entry and the error.
+	 */
+	int (*entry_done)(void *ctx, const struct oci_entry *e,
+			  const struct layout_filedata *fd);
 	void *ctx;
 };
 
@@ -303,10 +320,31 @@ int oci_applier_new(const struct oci_apply_opts *o, struct oci_applier **out);
 void oci_applier_free(struct oci_applier *a);	/* accepts NULL */
 
 /*
- * Applies every entry of tar to t (flatten: the same tree every time; per
- * layer: a fresh tree for each layer). Regular-file data goes through sink.
+ * Where the applier's entries come from: a tar (oci_apply_layer) or a
+ * layer record (oci_record_source). next: like oci_tar_next (1, 0 at the
+ * end, < 0 after writing its own message); data: like oci_tar_data, for
+ * the current regular file when its sha256 is NULL (may be NULL when the
+ * source never has data).
+ */
+struct oci_entry_src {
+	int (*next)(void *ctx, const struct oci_entry **e);
+	int (*data)(void *ctx, const void **buf, size_t *len, uint64_t *off);
+	void *ctx;
+};
+
+/*
+ * Applies every entry of src to t (flatten: the same tree every time; per
+ * layer: a fresh tree for each layer). Regular-file data goes through
+ * sink: streamed from src->data, or for entries with a sha256 (empty files
+ * excepted) looked up with bs_file_known; data the sink does not know is an
+ * error ("layer record refers to data missing from the store").
  * st (may be NULL) is added to.
  */
+int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
+		     struct bs_sink *sink, const struct oci_entry_src *src,
+		     struct oci_apply_stats *st, char *err, size_t errlen);
+
+/* oci_apply_source with the entries of tar. */
 int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 		    struct bs_sink *sink, struct oci_tar *tar,
 		    struct oci_apply_stats *st, char *err, size_t errlen);
