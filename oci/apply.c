@@ -945,6 +945,7 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 	const char *base;
 	size_t blen, plen;
 	char path[OCI_PATH_MAX + 1];
+	bool over_whiteout;
 	int ret;
 
 	if (e->pathlen == 0) {
@@ -1038,13 +1039,14 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 		return update_dir(c, v, old);
 	if (e->type == OCI_ENTRY_HARDLINK)
 		return do_hardlink(c, v, dir, base, blen, old, path, plen);
+	/* Overlay: a directory replacing a whiteout of this layer hides the
+	 * lower directory's entries. (Asked before old is unlinked and freed.) */
+	over_whiteout = v->overlay && e->type == OCI_ENTRY_DIR && old && is_whiteout_dev(old) &&
+			strset_has(&v->whiteouts, path, plen);
 	ret = create_entry(c, v, dir, base, blen, old, data_from_fd, &ino);
 	if (ret)
 		return ret;
-	/* Overlay: a directory replacing a whiteout of this layer hides the
-	 * lower directory's entries. */
-	if (v->overlay && e->type == OCI_ENTRY_DIR && old && is_whiteout_dev(old) &&
-	    strset_has(&v->whiteouts, path, plen)) {
+	if (over_whiteout) {
 		ret = layout_inode_set_xattr(v->t, ino, XATTR_OPAQUE, "y", 1);
 		if (ret)
 			return tree_err(c, v->t, ret);
