@@ -87,6 +87,17 @@ static const uint8_t sha256_empty[32] = {
 /* Entry checks shared by the writer and the reader                       */
 /* ---------------------------------------------------------------------- */
 
+/* " (shown path)" or " (/)" for messages. */
+static void entry_name(const char *path, size_t len, char *out, size_t outlen)
+{
+	char sh[120];
+
+	if (len > OCI_PATH_MAX)
+		len = OCI_PATH_MAX;
+	oci_show_name(path, len, sh, sizeof(sh));
+	snprintf(out, outlen, " (%s)", len ? sh : "/");
+}
+
 static int bad(char *msg, size_t msglen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -352,7 +363,7 @@ void oci_record_writer_free(struct oci_record_writer *w)
 int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
 		     const uint8_t *sha256)
 {
-	char msg[300], sh[120];
+	char msg[300], sh[128];
 	uint64_t body;
 	size_t i;
 	int ret;
@@ -363,18 +374,16 @@ int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
 		return werr(w, -EINVAL, "entry after the trailer");
 	ret = check_entry(e, sha256, msg, sizeof(msg));
 	if (ret) {
-		oci_show_name(e->path, e->pathlen < OCI_PATH_MAX ? e->pathlen : OCI_PATH_MAX,
-			      sh, sizeof(sh));
-		return werr(w, ret, "entry %llu (%s): %s", (unsigned long long)w->count,
-			    e->pathlen ? sh : "/", msg);
+		entry_name(e->path, e->pathlen, sh, sizeof(sh));
+		return werr(w, ret, "entry %llu%s: %s", (unsigned long long)w->count, sh, msg);
 	}
 	body = FIXED_LEN + (sha256 ? 32 : 0) + 4 + e->pathlen + 1 + 4 + e->linklen + 1 + 4;
 	for (i = 0; i < e->nxattrs; i++)
 		body += 2 + strlen(e->xattrs[i].name) + 1 + 4 + e->xattrs[i].len;
 	if (body > OCI_RECORD_MAX_ENTRY) {
-		oci_show_name(e->path, e->pathlen, sh, sizeof(sh));
-		return werr(w, -E2BIG, "entry %llu (%s): %llu bytes (max %u)",
-			    (unsigned long long)w->count, e->pathlen ? sh : "/",
+		entry_name(e->path, e->pathlen, sh, sizeof(sh));
+		return werr(w, -E2BIG, "entry %llu%s: %llu bytes (max %u)",
+			    (unsigned long long)w->count, sh,
 			    (unsigned long long)body, OCI_RECORD_MAX_ENTRY);
 	}
 	ret = wput_u8(w, TAG_ENTRY);
@@ -688,20 +697,25 @@ static uint8_t *take(struct cur *c, size_t n)
 	return p;
 }
 
-/* u32 length, bytes, NUL; max: largest length. */
-static int take_str(struct cur *c, size_t max, const char **s, size_t *len)
+/* u32 length, bytes, NUL; max: largest length. what, sh: for messages. */
+static int take_str(struct oci_record *r, struct cur *c, size_t max, const char *what,
+		    const char *sh, const char **s, size_t *len)
 {
 	uint8_t *p = take(c, 4);
 	uint32_t n;
 
 	if (!p)
-		return -EINVAL;
+		return rerr(r, -EINVAL, "entry %llu%s: body too short", (unsigned long long)r->count, sh);
 	n = le32(p);
 	if (n > max)
-		return -ENAMETOOLONG;
+		return rerr(r, -ENAMETOOLONG, "entry %llu%s: %s of %u bytes (max %zu)",
+			    (unsigned long long)r->count, sh, what, n, max);
 	p = take(c, (size_t)n + 1);
-	if (!p || p[n] != '\0' || memchr(p, '\0', n))
-		return -EINVAL;
+	if (!p)
+		return rerr(r, -EINVAL, "entry %llu%s: body too short", (unsigned long long)r->count, sh);
+	if (p[n] != '\0' || memchr(p, '\0', n))
+		return rerr(r, -EINVAL, "entry %llu%s: %s not NUL-terminated or with a NUL inside",
+			    (unsigned long long)r->count, sh, what);
 	*s = (const char *)p;
 	*len = n;
 	return 0;
@@ -713,7 +727,7 @@ static int parse_entry(struct oci_record *r, size_t len)
 	struct oci_entry *e = &r->e;
 	struct cur c = { .p = r->body, .left = len };
 	uint8_t *p, flags;
-	char msg[300], sh[120];
+	char msg[300], sh[128];
 	uint32_t nx, i;
 	int ret;
 
@@ -743,26 +757,23 @@ static int parse_entry(struct oci_record *r, size_t len)
 			return rerr(r, -EINVAL, "entry %llu: body too short",
 				    (unsigned long long)r->count);
 	}
-	ret = take_str(&c, OCI_PATH_MAX, &e->path, &e->pathlen);
+	ret = take_str(r, &c, OCI_PATH_MAX, "path", "", &e->path, &e->pathlen);
 	if (ret)
-		return rerr(r, ret, "entry %llu: invalid path field", (unsigned long long)r->count);
-	oci_show_name(e->path, e->pathlen, sh, sizeof(sh));
-	if (!e->pathlen)
-		strcpy(sh, "/");
-	ret = take_str(&c, OCI_PATH_MAX, &e->link, &e->linklen);
+		return ret;
+	entry_name(e->path, e->pathlen, sh, sizeof(sh));
+	ret = take_str(r, &c, OCI_PATH_MAX, "link target", sh, &e->link, &e->linklen);
 	if (ret)
-		return rerr(r, ret, "entry %llu (%s): invalid link field",
-			    (unsigned long long)r->count, sh);
+		return ret;
 	if (!e->linklen)
 		e->link = NULL;
 	p = take(&c, 4);
 	if (!p)
-		return rerr(r, -EINVAL, "entry %llu (%s): body too short",
+		return rerr(r, -EINVAL, "entry %llu%s: body too short",
 			    (unsigned long long)r->count, sh);
 	nx = le32(p);
 	/* each xattr takes at least 8 bytes: no table bigger than the body */
 	if (nx > OCI_RECORD_MAX_XATTRS || nx > c.left / 8)
-		return rerr(r, -EINVAL, "entry %llu (%s): invalid xattr count %u",
+		return rerr(r, -EINVAL, "entry %llu%s: invalid xattr count %u",
 			    (unsigned long long)r->count, sh, nx);
 	if (nx > r->xcap) {
 		struct oci_xattr *x = realloc(r->xattrs, nx * sizeof(*x));
@@ -782,13 +793,13 @@ static int parse_entry(struct oci_record *r, size_t len)
 			goto short_body;
 		nl = le16(p);
 		if (nl == 0 || nl > OCI_RECORD_MAX_XATTR_NAME)
-			return rerr(r, -EINVAL, "entry %llu (%s): xattr name of %u bytes",
+			return rerr(r, -EINVAL, "entry %llu%s: xattr name of %u bytes",
 				    (unsigned long long)r->count, sh, nl);
 		p = take(&c, (size_t)nl + 1);
 		if (!p)
 			goto short_body;
 		if (p[nl] != '\0' || memchr(p, '\0', nl))
-			return rerr(r, -EINVAL, "entry %llu (%s): NUL in an xattr name",
+			return rerr(r, -EINVAL, "entry %llu%s: NUL in an xattr name",
 				    (unsigned long long)r->count, sh);
 		x->name = (const char *)p;
 		p = take(&c, 4);
@@ -796,7 +807,7 @@ static int parse_entry(struct oci_record *r, size_t len)
 			goto short_body;
 		vl = le32(p);
 		if (vl > OCI_RECORD_MAX_XATTR_VALUE)
-			return rerr(r, -E2BIG, "entry %llu (%s): xattr value of %u bytes",
+			return rerr(r, -E2BIG, "entry %llu%s: xattr value of %u bytes",
 				    (unsigned long long)r->count, sh, vl);
 		x->value = take(&c, vl);
 		if (!x->value)
@@ -806,15 +817,15 @@ static int parse_entry(struct oci_record *r, size_t len)
 	e->nxattrs = nx;
 	e->xattrs = nx ? r->xattrs : NULL;
 	if (c.left)
-		return rerr(r, -EINVAL, "entry %llu (%s): %zu bytes after the entry",
+		return rerr(r, -EINVAL, "entry %llu%s: %zu bytes after the entry",
 			    (unsigned long long)r->count, sh, c.left);
 	ret = check_entry(e, e->sha256, msg, sizeof(msg));
 	if (ret)
-		return rerr(r, ret, "entry %llu (%s): %s", (unsigned long long)r->count, sh, msg);
+		return rerr(r, ret, "entry %llu%s: %s", (unsigned long long)r->count, sh, msg);
 	r->no_data = e->type == OCI_ENTRY_REG && !e->sha256;
 	return 0;
 short_body:
-	return rerr(r, -EINVAL, "entry %llu (%s): body too short", (unsigned long long)r->count, sh);
+	return rerr(r, -EINVAL, "entry %llu%s: body too short", (unsigned long long)r->count, sh);
 }
 
 static int read_trailer(struct oci_record *r)
@@ -921,13 +932,13 @@ static int src_next(void *ctx, const struct oci_entry **e)
 static int src_data(void *ctx, const void **buf, size_t *len, uint64_t *off)
 {
 	struct oci_record *r = ctx;
-	char sh[120];
+	char sh[128];
 
 	if (r->failed)
 		return r->failed;
 	if (r->no_data && r->e.size) {
-		oci_show_name(r->e.path, r->e.pathlen, sh, sizeof(sh));
-		return rerr(r, -EINVAL, "entry %llu (%s): a regular file without a digest",
+		entry_name(r->e.path, r->e.pathlen, sh, sizeof(sh));
+		return rerr(r, -EINVAL, "entry %llu%s: a regular file without a digest",
 			    (unsigned long long)r->count - 1, sh);
 	}
 	return 0;
