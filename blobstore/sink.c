@@ -793,3 +793,40 @@ int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
 		*stats = s->st;
 	return 0;
 }
+
+/*
+ * Minimal bs_file_known (h-record, to be reconciled with the store
+ * branch): only the sink's own whole-file table is consulted.
+ */
+int bs_file_known(struct bs_sink *s, const uint8_t sha256[32], uint64_t size,
+		  struct layout_filedata *out)
+{
+	struct layout_filedata *fd = &s->out;
+	struct dedup_ent *hit;
+	uint32_t *slot;
+
+	if (s->err)
+		return s->err;
+	if (s->in_file)
+		return -EBUSY;
+	if (!size)
+		return 0;
+	slot = dedup_slot(s, sha256, size);
+	if (!*slot)
+		return 0;
+	hit = &s->ents[*slot - 1];
+	memset(fd, 0, sizeof(*fd));
+	fd->size = size;
+	memcpy(fd->sha256, sha256, 32);
+	fd->nextents = hit->nextents;
+	fd->extents = s->pool + hit->ext_off;
+	fd->has_tail = hit->has_tail;
+	fd->tail_len = hit->tail_len;
+	fd->tail_off = hit->tail_off;
+	s->st.files++;
+	s->st.logical_bytes += size;
+	s->st.dedup_files++;
+	s->st.dedup_bytes += size;
+	*out = *fd;
+	return 1;
+}

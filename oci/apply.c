@@ -210,6 +210,7 @@ struct view {
 struct ctx {
 	struct oci_applier *a;
 	struct bs_sink *sink;
+	const struct oci_entry_src *src;
 	struct oci_apply_stats st;
 	const struct oci_entry *e;
 	char *err;
@@ -536,9 +537,34 @@ static int set_xattrs(struct ctx *c, struct layout_tree *t, struct layout_inode 
 	return 0;
 }
 
-/* Streams the current entry's data through the sink into ino. */
-static int write_data(struct ctx *c, struct layout_tree *t, struct layout_inode *ino,
-		      struct oci_tar *tar)
+/* Data known by digest (a replayed layer record): no bytes, the sink
+ * finds the file it stored before. Empty files need no sink at all. */
+static int known_data(struct ctx *c)
+{
+	const struct oci_entry *e = c->e;
+	char dg[OCI_DIGEST_LEN + 1];
+	int ret;
+
+	if (e->size == 0) {
+		memset(&c->fd, 0, sizeof(c->fd));
+		memcpy(c->fd.sha256, e->sha256, sizeof(c->fd.sha256));
+		return 0;
+	}
+	ret = bs_file_known(c->sink, e->sha256, e->size, &c->fd);
+	if (ret < 0)
+		return cerr(c, ret, "data sink: %s", strerror(-ret));
+	oci_digest_format(e->sha256, dg);
+	if (ret == 0)
+		return cerr(c, -ENOENT,
+			    "layer record refers to data missing from the store (%s, %llu bytes)",
+			    dg, (unsigned long long)e->size);
+	if (c->fd.size != e->size || memcmp(c->fd.sha256, e->sha256, sizeof(c->fd.sha256)))
+		return cerr(c, -EIO, "data sink returned other data for %s", dg);
+	return 0;
+}
+
+/* Streams the current entry's data from the source through the sink. */
+static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode *ino)
 {
 	const struct oci_entry *e = c->e;
 	uint64_t pos = 0, off;
@@ -546,15 +572,17 @@ static int write_data(struct ctx *c, struct layout_tree *t, struct layout_inode 
 	size_t len;
 	int ret;
 
+	if (!c->src->data && e->size)
+		return cerr(c, -EINVAL, "no data for a regular file");
 	ret = bs_file_begin(c->sink, layout_inode_max_tail(t, ino));
 	if (ret)
 		return cerr(c, ret, "data sink: %s", strerror(-ret));
 	for (;;) {
-		ret = oci_tar_data(tar, &buf, &len, &off);
+		ret = c->src->data ? c->src->data(c->src->ctx, &buf, &len, &off) : 0;
 		if (ret <= 0)
 			break;
 		if (off < pos) {
-			ret = cerr(c, -EINVAL, "tar data blocks out of order");
+			ret = cerr(c, -EINVAL, "data blocks out of order");
 			goto fail;
 		}
 		if (off > pos) {
@@ -580,17 +608,31 @@ static int write_data(struct ctx *c, struct layout_tree *t, struct layout_inode 
 	if (c->fd.size != e->size)
 		return cerr(c, -EIO, "data sink stored %llu bytes of %llu",
 			    (unsigned long long)c->fd.size, (unsigned long long)e->size);
-	c->have_fd = true;
-	c->st.bytes += e->size;
-	ret = layout_inode_set_data(t, ino, &c->fd);
-	if (ret)
-		return tree_err(c, t, ret);
 	return 0;
 sink_fail:
 	cerr(c, ret, "data sink: %s", strerror(-ret));
 fail:
 	bs_file_abort(c->sink);
 	return ret;
+}
+
+/* The current regular file's data into ino: by digest or streamed. */
+static int write_data(struct ctx *c, struct layout_tree *t, struct layout_inode *ino)
+{
+	int ret;
+
+	if (c->e->sha256)
+		ret = known_data(c);
+	else
+		ret = stream_data(c, t, ino);
+	if (ret)
+		return ret;
+	c->have_fd = true;
+	c->st.bytes += c->e->size;
+	ret = layout_inode_set_data(t, ino, &c->fd);
+	if (ret)
+		return tree_err(c, t, ret);
+	return 0;
 }
 
 /* Removes a name if present. */
@@ -607,7 +649,7 @@ static int unlink_name(struct ctx *c, struct layout_tree *t, struct layout_inode
 /* Creates a new inode for the entry (not a hard link) and links it. */
 static int create_entry(struct ctx *c, struct view *v, struct layout_inode *dir,
 			const char *name, size_t len, struct layout_inode *old,
-			struct oci_tar *tar, bool data_from_fd, struct layout_inode **out)
+			bool data_from_fd, struct layout_inode **out)
 {
 	const struct oci_entry *e = c->e;
 	struct layout_attr a;
@@ -644,7 +686,7 @@ static int create_entry(struct ctx *c, struct view *v, struct layout_inode *dir,
 			if (ret)
 				return tree_err(c, v->t, ret);
 		} else {
-			ret = write_data(c, v->t, ino, tar);
+			ret = write_data(c, v->t, ino);
 			if (ret)
 				return ret;
 		}
@@ -842,7 +884,7 @@ static bool is_whiteout_dev(struct layout_inode *ino)
 /* Hard link: path -> existing non-directory target. */
 static int do_hardlink(struct ctx *c, struct view *v, struct layout_inode *dir,
 		       const char *name, size_t len, struct layout_inode *old,
-		       const char *mypath, size_t mylen, struct oci_tar *tar)
+		       const char *mypath, size_t mylen)
 {
 	const struct oci_entry *e = c->e;
 	struct layout_inode *tdir, *target = NULL;
@@ -888,7 +930,6 @@ static int do_hardlink(struct ctx *c, struct view *v, struct layout_inode *dir,
 	ret = layout_dir_link(v->t, dir, name, len, target);
 	if (ret)
 		return tree_err(c, v->t, ret);
-	(void)tar;
 	return 0;
 }
 
@@ -897,13 +938,14 @@ static int do_hardlink(struct ctx *c, struct view *v, struct layout_inode *dir,
  * was already written (per-layer tree first), c->fd holds it.
  * Returns 1 for a per-layer hard link whose target is in a lower layer.
  */
-static int apply_entry(struct ctx *c, struct view *v, struct oci_tar *tar, bool data_from_fd)
+static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 {
 	const struct oci_entry *e = c->e;
 	struct layout_inode *dir, *old = NULL, *ino;
 	const char *base;
 	size_t blen, plen;
 	char path[OCI_PATH_MAX + 1];
+	bool over_whiteout;
 	int ret;
 
 	if (e->pathlen == 0) {
@@ -996,14 +1038,15 @@ static int apply_entry(struct ctx *c, struct view *v, struct oci_tar *tar, bool 
 	if (e->type == OCI_ENTRY_DIR && old && S_ISDIR(layout_inode_mode(old)))
 		return update_dir(c, v, old);
 	if (e->type == OCI_ENTRY_HARDLINK)
-		return do_hardlink(c, v, dir, base, blen, old, path, plen, tar);
-	ret = create_entry(c, v, dir, base, blen, old, tar, data_from_fd, &ino);
+		return do_hardlink(c, v, dir, base, blen, old, path, plen);
+	/* Overlay: a directory replacing a whiteout of this layer hides the
+	 * lower directory's entries. (Asked before old is unlinked and freed.) */
+	over_whiteout = v->overlay && e->type == OCI_ENTRY_DIR && old && is_whiteout_dev(old) &&
+			strset_has(&v->whiteouts, path, plen);
+	ret = create_entry(c, v, dir, base, blen, old, data_from_fd, &ino);
 	if (ret)
 		return ret;
-	/* Overlay: a directory replacing a whiteout of this layer hides the
-	 * lower directory's entries. */
-	if (v->overlay && e->type == OCI_ENTRY_DIR && old && is_whiteout_dev(old) &&
-	    strset_has(&v->whiteouts, path, plen)) {
+	if (over_whiteout) {
 		ret = layout_inode_set_xattr(v->t, ino, XATTR_OPAQUE, "y", 1);
 		if (ret)
 			return tree_err(c, v->t, ret);
@@ -1192,12 +1235,32 @@ void oci_applier_free(struct oci_applier *a)
 	free(a);
 }
 
-int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
-		    struct bs_sink *sink, struct oci_tar *tar,
-		    struct oci_apply_stats *st, char *err, size_t errlen)
+/* After an entry: the caller's hook. */
+static int entry_done(struct ctx *c)
+{
+	const struct layout_filedata *fd = NULL;
+	int ret;
+
+	if (c->e->type == OCI_ENTRY_REG && c->have_fd)
+		fd = &c->fd;
+	if (c->err && c->errlen)
+		c->err[0] = '\0';
+	ret = c->a->o.entry_done(c->a->o.ctx, c->e, fd);
+	if (!ret)
+		return 0;
+	if (ret > 0)
+		ret = -ECANCELED;
+	if (c->err && c->errlen && !c->err[0])
+		cerr(c, ret, "after applying: %s", strerror(-ret));
+	return ret;
+}
+
+int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
+		     struct bs_sink *sink, const struct oci_entry_src *src,
+		     struct oci_apply_stats *st, char *err, size_t errlen)
 {
 	struct ctx c = {
-		.a = a, .sink = sink, .err = err, .errlen = errlen,
+		.a = a, .sink = sink, .src = src, .err = err, .errlen = errlen,
 		.per_layer = a->o.mode == OCI_APPLY_PER_LAYER,
 	};
 	const struct oci_entry *e;
@@ -1217,14 +1280,14 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 	}
 	for (;;) {
 		c.e = NULL;
-		ret = oci_tar_next(tar, &e);
+		ret = src->next(src->ctx, &e);
 		if (ret <= 0)
 			break;
 		c.e = e;
 		c.have_fd = false;
 		count(&c);
 		if (!c.per_layer) {
-			ret = apply_entry(&c, &c.flat, tar, false);
+			ret = apply_entry(&c, &c.flat, false);
 		} else {
 			struct layout_inode *lower = NULL;
 
@@ -1236,7 +1299,7 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 				if (ret)
 					break;
 			}
-			ret = apply_entry(&c, &c.ovl, tar, false);
+			ret = apply_entry(&c, &c.ovl, false);
 			if (ret == 1) {
 				if (!lower) {
 					char sh[160];
@@ -1249,8 +1312,10 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 			}
 			if (ret)
 				break;
-			ret = apply_entry(&c, &c.flat, tar, c.have_fd);
+			ret = apply_entry(&c, &c.flat, c.have_fd);
 		}
+		if (!ret && a->o.entry_done)
+			ret = entry_done(&c);
 		if (ret)
 			break;
 	}
@@ -1275,4 +1340,25 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 	free(c.stack_len);
 	free(c.rem);
 	return ret < 0 ? ret : 0;
+}
+
+static int tar_src_next(void *ctx, const struct oci_entry **e)
+{
+	return oci_tar_next(ctx, e);
+}
+
+static int tar_src_data(void *ctx, const void **buf, size_t *len, uint64_t *off)
+{
+	return oci_tar_data(ctx, buf, len, off);
+}
+
+int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
+		    struct bs_sink *sink, struct oci_tar *tar,
+		    struct oci_apply_stats *st, char *err, size_t errlen)
+{
+	const struct oci_entry_src src = {
+		.next = tar_src_next, .data = tar_src_data, .ctx = tar,
+	};
+
+	return oci_apply_source(a, t, sink, &src, st, err, errlen);
 }

@@ -216,6 +216,10 @@ struct oci_entry {
 	size_t linklen;
 	size_t nxattrs;
 	const struct oci_xattr *xattrs;
+	/* Regular files replayed from a layer record: the SHA-256 of the
+	 * content (found through bs_file_known, no data follows); NULL from
+	 * tar (the data follows as blocks). */
+	const uint8_t *sha256;
 };
 
 /* Source of the uncompressed tar bytes: like oci_stream_read. */
@@ -288,6 +292,19 @@ struct oci_apply_opts {
 	 */
 	int (*copy_lower)(void *ctx, unsigned int layer,
 			  const struct layout_filedata *fd, struct bs_sink *sink);
+	/*
+	 * Called after each entry was applied, in order, with every entry of
+	 * the source (whiteouts, hard links and the root included). fd: for
+	 * a regular file whose data the applier stored (empty files too),
+	 * its data (sha256, size, extents valid during the call); NULL for
+	 * everything else (whiteout markers, hard links, non-files).
+	 * A non-zero return (a negative errno) aborts the apply with that
+	 * error. The applier clears err before the call: a hook may write
+	 * its own message there (e.g. a record writer opened with the same
+	 * buffer); otherwise the applier names the entry and the error.
+	 */
+	int (*entry_done)(void *ctx, const struct oci_entry *e,
+			  const struct layout_filedata *fd);
 	void *ctx;
 };
 
@@ -303,13 +320,115 @@ int oci_applier_new(const struct oci_apply_opts *o, struct oci_applier **out);
 void oci_applier_free(struct oci_applier *a);	/* accepts NULL */
 
 /*
- * Applies every entry of tar to t (flatten: the same tree every time; per
- * layer: a fresh tree for each layer). Regular-file data goes through sink.
+ * Where the applier's entries come from: a tar (oci_apply_layer) or a
+ * layer record (oci_record_source). next: like oci_tar_next (1, 0 at the
+ * end, < 0 after writing its own message); data: like oci_tar_data, for
+ * the current regular file when its sha256 is NULL (may be NULL when the
+ * source never has data).
+ */
+struct oci_entry_src {
+	int (*next)(void *ctx, const struct oci_entry **e);
+	int (*data)(void *ctx, const void **buf, size_t *len, uint64_t *off);
+	void *ctx;
+};
+
+/*
+ * Applies every entry of src to t (flatten: the same tree every time; per
+ * layer: a fresh tree for each layer). Regular-file data goes through
+ * sink: streamed from src->data, or for entries with a sha256 (empty files
+ * excepted) looked up with bs_file_known; data the sink does not know is an
+ * error ("layer record refers to data missing from the store").
  * st (may be NULL) is added to.
  */
+int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
+		     struct bs_sink *sink, const struct oci_entry_src *src,
+		     struct oci_apply_stats *st, char *err, size_t errlen);
+
+/* oci_apply_source with the entries of tar. */
 int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 		    struct bs_sink *sink, struct oci_tar *tar,
 		    struct oci_apply_stats *st, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------- */
+/* Layer records                                                          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A layer record is the entry stream the applier saw for one layer (every
+ * entry in order, whiteouts included), with the SHA-256 and size of each
+ * regular file instead of its data. Replaying it (oci_record_source with
+ * oci_apply_source) rebuilds the layer without its tar, the data found by
+ * digest in the store. The format is described in oci/record.c; records
+ * are deterministic (the same entries give the same bytes).
+ *
+ * Writing, from the applier's entry_done hook:
+ *   oci_record_writer_open(fd, name, &w, err, len);
+ *   opts.entry_done = oci_record_entry_done; opts.ctx = w;
+ *   ... oci_apply_layer ...
+ *   oci_record_writer_finish(w, digest); oci_record_writer_free(w);
+ * Replaying:
+ *   oci_record_open(fd, name, digest, &r, err, len);
+ *   oci_record_source(r, &src);
+ *   oci_apply_source(applier, tree, sink, &src, &st, err, len);
+ *   oci_record_close(r);
+ */
+#define OCI_RECORD_MAX_ENTRY	(16u << 20)	/* bytes of one entry */
+#define OCI_RECORD_MAX_XATTRS	4096		/* per entry */
+#define OCI_RECORD_MAX_XATTR_NAME 511		/* bytes, full name */
+#define OCI_RECORD_MAX_XATTR_VALUE 65535
+
+struct oci_record_writer;
+
+/* Writes the header to fd (at its current position; write(2), never
+ * seeks). The writer keeps err/errlen and fills it on later failures
+ * (name: for messages). It neither fsyncs nor closes fd. */
+int oci_record_writer_open(int fd, const char *name, struct oci_record_writer **out,
+			   char *err, size_t errlen);
+/*
+ * Appends one entry. sha256: the content digest of a regular file whose
+ * data was stored (an empty file's is the SHA-256 of nothing); NULL for
+ * regular files without data (whiteout markers) and every other type.
+ * Entries a reader would refuse are refused (-EINVAL, -E2BIG). After a
+ * failure every later call fails.
+ */
+int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
+		     const uint8_t *sha256);
+/* entry_done hook for struct oci_apply_opts: ctx is the writer. */
+int oci_record_entry_done(void *w, const struct oci_entry *e,
+			  const struct layout_filedata *fd);
+/* Writes the trailer and flushes; digest: SHA-256 of the whole record
+ * file (what sha256sum prints), may be NULL. */
+int oci_record_writer_finish(struct oci_record_writer *w, uint8_t digest[32]);
+void oci_record_writer_free(struct oci_record_writer *w);	/* accepts NULL */
+
+struct oci_record;
+
+/*
+ * Opens a record for reading from fd (read(2) from its current position;
+ * not closed) and checks its header. expect: the record's digest (as
+ * oci_record_writer_finish gave it), or NULL. Everything is validated as
+ * hostile input; the trailer (entry count, checksum, expect, end of file)
+ * is checked when the last entry has been read: an entry source gives its
+ * 0 (end) only then. Memory does not grow with the number of entries.
+ * err: one line, kept for later failures too.
+ */
+int oci_record_open(int fd, const char *name, const uint8_t *expect,
+		    struct oci_record **out, char *err, size_t errlen);
+/* The same over a reader of the record's bytes (its failures are its own
+ * messages). */
+int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
+			   const uint8_t *expect, struct oci_record **out,
+			   char *err, size_t errlen);
+/* 1: *e is the next entry (valid until the next call); 0: end, trailer
+ * verified; < 0: error (sticky). */
+int oci_record_next(struct oci_record *r, const struct oci_entry **e);
+/* The entry source over r, for oci_apply_source. */
+void oci_record_source(struct oci_record *r, struct oci_entry_src *src);
+/* Entries read so far. */
+uint64_t oci_record_count(const struct oci_record *r);
+/* The record's digest once the end was reached (0), else -EAGAIN. */
+int oci_record_digest(const struct oci_record *r, uint8_t digest[32]);
+void oci_record_close(struct oci_record *r);	/* accepts NULL */
 
 #ifdef __cplusplus
 }

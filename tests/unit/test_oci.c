@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for oci/: paths, digests, media types, layouts, streams, tar
- * entries and applying layers. Fixtures are built in the test. */
+ * entries, applying layers and layer records. Fixtures are built in the
+ * test. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
@@ -1289,6 +1290,908 @@ static void test_apply_per_layer_lower_link(void **state)
 	env_free(&v);
 }
 
+/* ---------------------------------------------------------------------- */
+/* layer records                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Any tar entry: type AE_IF* (0 with link: a hard link). */
+static void tar_any(struct tarb *t, const char *path, unsigned int type, unsigned int perm,
+		    unsigned int uid, unsigned int rmaj, unsigned int rmin,
+		    const void *data, size_t n, const char *link,
+		    const char *xname, const void *xval, size_t xlen)
+{
+	struct archive_entry *e = archive_entry_new();
+
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, type ? type : AE_IFREG);
+	archive_entry_set_perm(e, perm);
+	archive_entry_set_uid(e, uid);
+	archive_entry_set_gid(e, uid + 1);
+	archive_entry_set_mtime(e, 1700000000 + uid, 123456789);
+	if (type == AE_IFREG)
+		archive_entry_set_size(e, n);
+	if (type == AE_IFLNK)
+		archive_entry_set_symlink(e, link);
+	if (type == 0)
+		archive_entry_set_hardlink(e, link);
+	if (type == AE_IFCHR || type == AE_IFBLK) {
+		archive_entry_set_rdevmajor(e, rmaj);
+		archive_entry_set_rdevminor(e, rmin);
+	}
+	if (xname)
+		archive_entry_xattr_add_entry(e, xname, xval, xlen);
+	assert_int_equal(archive_write_header(t->a, e), ARCHIVE_OK);
+	if (type == AE_IFREG && n)
+		assert_int_equal(archive_write_data(t->a, data, n), (ssize_t)n);
+	archive_entry_free(e);
+}
+
+static void rec_layers(struct buf *l1, struct buf *l2)
+{
+	static const unsigned char cap[] = { 1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					     0, 0, 0, 0 };
+	struct tarb t;
+	unsigned char *big = malloc(400000);
+	size_t i;
+
+	for (i = 0; i < 400000; i++)
+		big[i] = (unsigned char)(i * 7 + (i >> 11));
+	memset(big + 65536, 0, 2 * 65536);	/* an aligned hole */
+	tar_begin(&t);
+	tar_any(&t, ".", AE_IFDIR, 0751, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "etc", AE_IFDIR, 0755, 0, 0, 0, NULL, 0, NULL, "user.d", "dir", 3);
+	tar_any(&t, "etc/passwd", AE_IFREG, 0644, 0, 0, 0, "root:x:0:0\n", 11, NULL, NULL, NULL, 0);
+	tar_any(&t, "etc/empty", AE_IFREG, 0600, 5, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "dup", AE_IFREG, 0644, 0, 0, 0, "root:x:0:0\n", 11, NULL, NULL, NULL, 0);
+	tar_any(&t, "big", AE_IFREG, 0640, 7, 0, 0, big, 400000, NULL, NULL, NULL, 0);
+	tar_any(&t, "bin/sh", AE_IFREG, 04755, 1000, 0, 0, "#!sh\n", 5, NULL,
+		"security.capability", cap, sizeof(cap));
+	tar_any(&t, "bin/ash", 0, 0755, 1000, 0, 0, NULL, 0, "bin/sh", NULL, NULL, 0);
+	tar_any(&t, "lnk", AE_IFLNK, 0777, 0, 0, 0, NULL, 0, "etc/passwd", NULL, NULL, 0);
+	tar_any(&t, "dev/null", AE_IFCHR, 0666, 0, 1, 3, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "dev/sda", AE_IFBLK, 0660, 6, 8, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "fifo", AE_IFIFO, 0600, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "o/old", AE_IFREG, 0644, 0, 0, 0, "old", 3, NULL, "user.bin", "\0\1\2", 3);
+	tar_any(&t, "gone", AE_IFREG, 0644, 0, 0, 0, "gone", 4, NULL, NULL, NULL, 0);
+	tar_any(&t, "w/d", AE_IFDIR, 0700, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_end(&t, l1);
+	tar_begin(&t);
+	tar_any(&t, ".wh.gone", AE_IFREG, 0644, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "o/.wh..wh..opq", AE_IFREG, 0644, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "o/new", AE_IFREG, 0644, 0, 0, 0, "new", 3, NULL, NULL, NULL, 0);
+	tar_any(&t, "w/.wh.d", AE_IFREG, 0644, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "w/d", AE_IFDIR, 0755, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, ".wh..wh.plnk.x", AE_IFREG, 0644, 0, 0, 0, NULL, 0, NULL, NULL, NULL, 0);
+	tar_any(&t, "etc/passwd", AE_IFREG, 0644, 0, 0, 0, "root:x:0:0:new\n", 15, NULL, NULL, NULL, 0);
+	tar_any(&t, "hl2", 0, 0755, 1000, 0, 0, NULL, 0, "bin/sh", NULL, NULL, 0);
+	tar_any(&t, "big2", AE_IFREG, 0640, 7, 0, 0, big, 400000, NULL, NULL, NULL, 0);
+	tar_end(&t, l2);
+	free(big);
+}
+
+struct rec_hook {
+	struct oci_record_writer *w;
+	unsigned int entries, files;
+	int fail_at;			/* entry index, or -1 */
+};
+
+static int rec_hook_fn(void *ctx, const struct oci_entry *e, const struct layout_filedata *fd)
+{
+	struct rec_hook *h = ctx;
+
+	if (fd) {
+		assert_int_equal(e->type, OCI_ENTRY_REG);
+		assert_int_equal(fd->size, e->size);
+		if (e->sha256)
+			assert_memory_equal(fd->sha256, e->sha256, 32);
+		h->files++;
+	}
+	if ((int)h->entries++ == h->fail_at)
+		return -ENOSPC;
+	return h->w ? oci_record_entry_done(h->w, e, fd) : 0;
+}
+
+static int tmpfd(void)
+{
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/rec-XXXXXX", tmpdir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+static void fd_slurp(int fd, struct buf *b)
+{
+	char chunk[8192];
+	ssize_t n;
+
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(b, chunk, n);
+	assert_int_equal(n, 0);
+}
+
+static struct bs_sink *rec_sink(int fd)
+{
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12 };
+	struct bs_sink *s;
+
+	/* no inline tails: a tail lives in one tree's spill file */
+	assert_int_equal(bs_sink_new(&sp, &s), 0);
+	return s;
+}
+
+/* Trees compared inode by inode; hard links must map consistently. */
+struct tree_map {
+	const struct layout_inode *a[256], *b[256];
+	size_t n;
+};
+
+static int name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+struct names {
+	char *v[256];
+	size_t n;
+};
+
+static int collect_cb(void *ctx, const char *name, size_t len, struct layout_inode *ino)
+{
+	struct names *nm = ctx;
+
+	assert_true(nm->n < 256);
+	nm->v[nm->n++] = strndup(name, len);
+	return 0;
+}
+
+static void tree_cmp(struct layout_tree *ta, struct layout_inode *a,
+		     struct layout_tree *tb, struct layout_inode *b, struct tree_map *m)
+{
+	struct layout_attr x, y;
+	size_t i, j, nx;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->a[i] == a) {
+			assert_ptr_equal(m->b[i], b);
+			return;
+		}
+	}
+	assert_true(m->n < 256);
+	m->a[m->n] = a;
+	m->b[m->n++] = b;
+	layout_inode_get_attr(a, &x);
+	layout_inode_get_attr(b, &y);
+	assert_int_equal(x.mode, y.mode);
+	assert_int_equal(x.uid, y.uid);
+	assert_int_equal(x.gid, y.gid);
+	assert_int_equal(x.mtime, y.mtime);
+	assert_int_equal(x.mtime_nsec, y.mtime_nsec);
+	assert_int_equal(x.rdev_major, y.rdev_major);
+	assert_int_equal(x.rdev_minor, y.rdev_minor);
+	assert_int_equal(layout_inode_nlink(a), layout_inode_nlink(b));
+	nx = layout_inode_xattr_count(a);
+	assert_int_equal(nx, layout_inode_xattr_count(b));
+	for (i = 0; i < nx; i++) {
+		const char *na, *nb;
+		const void *va, *vb;
+		size_t la, lb;
+
+		assert_int_equal(layout_inode_xattr_get(a, i, &na, &va, &la), 0);
+		assert_int_equal(layout_inode_xattr_get(b, i, &nb, &vb, &lb), 0);
+		assert_string_equal(na, nb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(va, vb, la);
+	}
+	if (S_ISREG(x.mode)) {
+		const struct layout_filedata *fa = layout_inode_data(a), *fb = layout_inode_data(b);
+
+		assert_non_null(fa);
+		assert_non_null(fb);
+		assert_int_equal(fa->size, fb->size);
+		assert_memory_equal(fa->sha256, fb->sha256, 32);
+		assert_int_equal(fa->nextents, fb->nextents);
+		if (fa->nextents)
+			assert_memory_equal(fa->extents, fb->extents,
+					    fa->nextents * sizeof(*fa->extents));
+		assert_int_equal(fa->has_tail, fb->has_tail);
+	}
+	if (S_ISDIR(x.mode)) {
+		struct names na = { .n = 0 }, nb = { .n = 0 };
+
+		assert_int_equal(layout_dir_foreach(ta, a, collect_cb, &na), 0);
+		assert_int_equal(layout_dir_foreach(tb, b, collect_cb, &nb), 0);
+		assert_int_equal(na.n, nb.n);
+		qsort(na.v, na.n, sizeof(na.v[0]), name_cmp);
+		qsort(nb.v, nb.n, sizeof(nb.v[0]), name_cmp);
+		for (j = 0; j < na.n; j++) {
+			struct layout_inode *ca = NULL, *cb = NULL;
+
+			assert_string_equal(na.v[j], nb.v[j]);
+			assert_int_equal(layout_dir_lookup(ta, a, na.v[j], strlen(na.v[j]), &ca), 0);
+			assert_int_equal(layout_dir_lookup(tb, b, nb.v[j], strlen(nb.v[j]), &cb), 0);
+			tree_cmp(ta, ca, tb, cb, m);
+		}
+		for (j = 0; j < na.n; j++) {
+			free(na.v[j]);
+			free(nb.v[j]);
+		}
+	}
+}
+
+/* Both trees written as images (metadata after end_blk): the same bytes
+ * (this covers symlink targets too). */
+static void image_cmp(struct layout_tree *ta, struct layout_tree *tb, uint64_t end_blk)
+{
+	int fa = tmpfd(), fb = tmpfd();
+	struct layout_result ra, rb;
+	struct buf ba, bb;
+
+	layout_tree_set_data_end(ta, end_blk);
+	layout_tree_set_data_end(tb, end_blk);
+	assert_int_equal(layout_write(ta, fa, &ra), 0);
+	assert_int_equal(layout_write(tb, fb, &rb), 0);
+	fd_slurp(fa, &ba);
+	fd_slurp(fb, &bb);
+	assert_int_equal(ba.len, bb.len);
+	assert_memory_equal(ba.p, bb.p, ba.len);
+	free(ba.p);
+	free(bb.p);
+	close(fa);
+	close(fb);
+}
+
+static int apply_record_fd(struct oci_applier *a, struct layout_tree *t, struct bs_sink *s,
+			   int fd, const uint8_t *expect, struct oci_apply_stats *st,
+			   char *err, size_t errlen)
+{
+	struct oci_record *r;
+	struct oci_entry_src src;
+	int ret;
+
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	ret = oci_record_open(fd, "test", expect, &r, err, errlen);
+	if (ret)
+		return ret;
+	oci_record_source(r, &src);
+	ret = oci_apply_source(a, t, s, &src, st, err, errlen);
+	oci_record_close(r);
+	return ret;
+}
+
+/* Apply two tars recording each layer, replay the records (recording
+ * again) into new trees: the same trees, the same record bytes. */
+static void record_roundtrip(enum oci_apply_mode mode)
+{
+	struct buf tar[2], rec[2], rec2[2];
+	struct layout_params p;
+	struct layout_tree *t1[2], *t2[2];
+	struct rec_hook h1 = { .fail_at = -1 }, h2 = { .fail_at = -1 };
+	struct oci_apply_opts o = { .mode = mode, .lower_data_shared = true,
+				    .entry_done = rec_hook_fn };
+	struct oci_applier *a1, *a2;
+	struct oci_apply_stats st1 = { 0 }, st2 = { 0 };
+	struct bs_sink *sink;
+	uint8_t dg[2][32], dg2[2][32], rd[32];
+	int dfd = tmpfd(), rfd[2], rfd2[2], i;
+	bool per_layer = mode == OCI_APPLY_PER_LAYER;
+	uint64_t end;
+	char err[512];
+
+	rec_layers(&tar[0], &tar[1]);
+	layout_params_preset(&p);
+	sink = rec_sink(dfd);
+	o.ctx = &h1;
+	assert_int_equal(oci_applier_new(&o, &a1), 0);
+	o.ctx = &h2;
+	assert_int_equal(oci_applier_new(&o, &a2), 0);
+	for (i = 0; i < 2; i++) {
+		if (i == 0 || per_layer) {
+			assert_int_equal(layout_tree_new(&p, &t1[i]), 0);
+			assert_int_equal(layout_tree_new(&p, &t2[i]), 0);
+		} else {
+			t1[i] = t1[0];
+			t2[i] = t2[0];
+		}
+	}
+	/* from the tars, recording */
+	for (i = 0; i < 2; i++) {
+		struct memrd m = { .p = tar[i].p, .len = tar[i].len, .chunk = 3000 };
+		struct oci_tar *t;
+
+		rfd[i] = tmpfd();
+		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, err, sizeof(err)), 0);
+		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, err, sizeof(err)), 0);
+		assert_int_equal(oci_tar_drain(t), 0);
+		oci_tar_close(t);
+		assert_int_equal(oci_record_writer_finish(h1.w, dg[i]), 0);
+		oci_record_writer_free(h1.w);
+		fd_slurp(rfd[i], &rec[i]);
+		SHA256(rec[i].p, rec[i].len, rd);
+		assert_memory_equal(rd, dg[i], 32);
+	}
+	/* replayed from the records (data by digest), recording again */
+	for (i = 0; i < 2; i++) {
+		rfd2[i] = tmpfd();
+		assert_int_equal(oci_record_writer_open(rfd2[i], "l", &h2.w, err, sizeof(err)), 0);
+		assert_int_equal(apply_record_fd(a2, t2[i], sink, rfd[i], dg[i], &st2,
+						 err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_finish(h2.w, dg2[i]), 0);
+		oci_record_writer_free(h2.w);
+		fd_slurp(rfd2[i], &rec2[i]);
+		assert_int_equal(rec[i].len, rec2[i].len);
+		assert_memory_equal(rec[i].p, rec2[i].p, rec[i].len);
+		assert_memory_equal(dg[i], dg2[i], 32);
+	}
+	assert_int_equal(h1.entries, h2.entries);
+	assert_int_equal(h1.files, h2.files);
+	assert_true(h1.files >= 10);
+	assert_memory_equal(&st1, &st2, sizeof(st1));
+	assert_int_equal(st1.whiteouts, 3);
+	assert_int_equal(st1.opaques, 1);
+	assert_int_equal(st1.hardlinks, 2);
+	assert_int_equal(bs_sink_finish(sink, &end, NULL, NULL), 0);
+	for (i = 0; i < (per_layer ? 2 : 1); i++) {
+		struct tree_map m = { .n = 0 };
+
+		tree_cmp(t1[i], layout_tree_root(t1[i]), t2[i], layout_tree_root(t2[i]), &m);
+		image_cmp(t1[i], t2[i], end);
+	}
+	/* what the layers did, as a sanity check of the fixture */
+	assert_ptr_equal(lookup(t2[0], "bin/sh"), lookup(t2[0], "bin/ash"));
+	assert_int_equal(layout_inode_data(lookup(t2[0], "big"))->size, 400000);
+	if (per_layer) {
+		assert_non_null(lookup(t2[1], "gone"));	/* whiteout device */
+		assert_true(has_xattr(lookup(t2[1], "o"), "trusted.overlay.opaque", "y"));
+		assert_non_null(lookup(t2[1], "hl2"));
+	} else {
+		assert_null(lookup(t2[0], "gone"));
+		assert_null(lookup(t2[0], "o/old"));
+		assert_ptr_equal(lookup(t2[0], "hl2"), lookup(t2[0], "bin/sh"));
+		assert_int_equal(layout_inode_data(lookup(t2[0], "etc/passwd"))->size, 15);
+	}
+	for (i = 0; i < 2; i++) {
+		if (i == 0 || per_layer) {
+			layout_tree_free(t1[i]);
+			layout_tree_free(t2[i]);
+		}
+		close(rfd[i]);
+		close(rfd2[i]);
+		free(tar[i].p);
+		free(rec[i].p);
+		free(rec2[i].p);
+	}
+	oci_applier_free(a1);
+	oci_applier_free(a2);
+	bs_sink_free(sink);
+	close(dfd);
+}
+
+static void test_record_roundtrip(void **state)
+{
+	record_roundtrip(OCI_APPLY_FLATTEN);
+	record_roundtrip(OCI_APPLY_PER_LAYER);
+}
+
+static int apply_tar_with(struct oci_applier *a, struct layout_tree *t, struct bs_sink *s,
+			  const struct buf *tar, char *err, size_t errlen)
+{
+	struct memrd m = { .p = tar->p, .len = tar->len, .chunk = 1000 };
+	struct oci_tar *ot;
+	int ret;
+
+	ret = oci_tar_open(mem_read, &m, 0, &ot, err, errlen);
+	if (ret)
+		return ret;
+	ret = oci_apply_layer(a, t, s, ot, NULL, err, errlen);
+	if (!ret)
+		ret = oci_tar_drain(ot);
+	oci_tar_close(ot);
+	return ret;
+}
+
+/* A record of layer 1 of the fixture, in memory. */
+static void rec_bytes(struct buf *out, uint8_t digest[32])
+{
+	struct buf tar[2];
+	struct layout_params p;
+	struct layout_tree *t;
+	struct rec_hook h = { .fail_at = -1 };
+	struct oci_apply_opts o = { .entry_done = rec_hook_fn, .ctx = &h };
+	struct oci_applier *a;
+	struct bs_sink *sink;
+	int dfd = tmpfd(), rfd = tmpfd();
+	char err[512];
+
+	rec_layers(&tar[0], &tar[1]);
+	layout_params_preset(&p);
+	assert_int_equal(layout_tree_new(&p, &t), 0);
+	sink = rec_sink(dfd);
+	assert_int_equal(oci_applier_new(&o, &a), 0);
+	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, err, sizeof(err)), 0);
+	assert_int_equal(apply_tar_with(a, t, sink, &tar[0], err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_finish(h.w, digest), 0);
+	oci_record_writer_free(h.w);
+	fd_slurp(rfd, out);
+	oci_applier_free(a);
+	bs_sink_free(sink);
+	layout_tree_free(t);
+	close(dfd);
+	close(rfd);
+	free(tar[0].p);
+	free(tar[1].p);
+}
+
+static int read_record(const void *p, size_t len, size_t chunk, const uint8_t *expect,
+		       char *err, size_t errlen, uint64_t *n)
+{
+	struct memrd m = { .p = p, .len = len, .chunk = chunk };
+	struct oci_record *r;
+	const struct oci_entry *e;
+	int ret;
+
+	*n = 0;
+	err[0] = '\0';
+	ret = oci_record_open_reader(mem_read, &m, "test", expect, &r, err, errlen);
+	if (ret)
+		return ret;
+	while ((ret = oci_record_next(r, &e)) == 1)
+		(*n)++;
+	/* sticky */
+	if (ret < 0)
+		assert_int_equal(oci_record_next(r, &e), ret);
+	oci_record_close(r);
+	return ret;
+}
+
+static void one_line_error(const char *err)
+{
+	assert_true(strlen(err) > 0);
+	assert_null(strchr(err, '\n'));
+	assert_true(!strncmp(err, "layer record test: ", 19));
+}
+
+static void test_record_corrupt(void **state)
+{
+	struct buf r, g = { 0 };
+	uint8_t dg[32], bad[32];
+	char err[512];
+	uint64_t n, all;
+	size_t i;
+	int ret;
+
+	rec_bytes(&r, dg);
+	assert_int_equal(read_record(r.p, r.len, 7, dg, err, sizeof(err), &all), 0);
+	assert_int_equal(all, 15);
+	assert_int_equal(read_record(r.p, r.len, 1 << 20, NULL, err, sizeof(err), &n), 0);
+	/* every truncation */
+	for (i = 0; i < r.len; i++) {
+		ret = read_record(r.p, i, 5, NULL, err, sizeof(err), &n);
+		assert_int_equal(ret, -EINVAL);
+		one_line_error(err);
+		if (i > 16)
+			assert_non_null(strstr(err, "truncated"));
+	}
+	/* every single-bit flip */
+	buf_add(&g, r.p, r.len);
+	for (i = 0; i < r.len; i++) {
+		g.p[i] ^= 1u << (i % 8);
+		ret = read_record(g.p, g.len, 64, NULL, err, sizeof(err), &n);
+		assert_true(ret < 0);
+		one_line_error(err);
+		g.p[i] ^= 1u << (i % 8);
+	}
+	/* a flip in a file's size is caught by the checksum at the end */
+	/* trailing bytes */
+	buf_add(&g, "", 1);
+	assert_int_equal(read_record(g.p, g.len, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "data after the trailer"));
+	g.len--;
+	/* another record's digest */
+	memcpy(bad, dg, 32);
+	bad[0] ^= 1;
+	assert_int_equal(read_record(g.p, g.len, 64, bad, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "digest mismatch"));
+	/* header */
+	g.p[0] = 'X';
+	assert_int_equal(read_record(g.p, g.len, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "not a layer record"));
+	g.p[0] = r.p[0];
+	g.p[8] = 2;
+	assert_int_equal(read_record(g.p, g.len, 64, NULL, err, sizeof(err), &n), -ENOTSUP);
+	assert_non_null(strstr(err, "unsupported version 2"));
+	g.p[8] = r.p[8];
+	assert_int_equal(read_record(g.p, 0, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "empty file"));
+	/* a tar is not a record */
+	{
+		struct buf tar[2];
+
+		rec_layers(&tar[0], &tar[1]);
+		assert_int_equal(read_record(tar[0].p, tar[0].len, 512, NULL, err, sizeof(err), &n),
+				 -EINVAL);
+		assert_non_null(strstr(err, "not a layer record"));
+		free(tar[0].p);
+		free(tar[1].p);
+	}
+	free(g.p);
+	free(r.p);
+}
+
+/* Hand-made records with a correct checksum: the reader's own checks. */
+static void put_le(struct buf *b, uint64_t v, int n)
+{
+	unsigned char c[8];
+	int i;
+
+	for (i = 0; i < n; i++)
+		c[i] = v >> (8 * i);
+	buf_add(b, c, n);
+}
+
+struct raw_ent {
+	unsigned int type, flags;
+	uint32_t mode, rmaj;
+	uint64_t size;
+	const unsigned char *sha;
+	const char *path;
+	size_t pathlen;
+	const char *link;
+	size_t linklen;
+	uint32_t nx;			/* claimed xattr count */
+	const char *xname;		/* one xattr if set */
+	int64_t lenfix;			/* added to the body length */
+};
+
+static void raw_entry(struct buf *b, const struct raw_ent *e)
+{
+	struct buf body = { 0 };
+
+	put_le(&body, e->type, 1);
+	put_le(&body, e->flags, 1);
+	put_le(&body, 0, 2);
+	put_le(&body, e->mode, 4);
+	put_le(&body, 0, 4);
+	put_le(&body, 0, 4);
+	put_le(&body, 1700000000, 8);
+	put_le(&body, 0, 4);
+	put_le(&body, e->rmaj, 4);
+	put_le(&body, 0, 4);
+	put_le(&body, e->size, 8);
+	if (e->sha)
+		buf_add(&body, e->sha, 32);
+	put_le(&body, e->pathlen, 4);
+	buf_add(&body, e->path, e->pathlen);
+	buf_add(&body, "", 1);
+	put_le(&body, e->linklen, 4);
+	if (e->linklen)
+		buf_add(&body, e->link, e->linklen);
+	buf_add(&body, "", 1);
+	put_le(&body, e->nx, 4);
+	if (e->xname) {
+		put_le(&body, strlen(e->xname), 2);
+		buf_add(&body, e->xname, strlen(e->xname) + 1);
+		put_le(&body, 1, 4);
+		buf_add(&body, "v", 1);
+	}
+	buf_add(b, "E", 1);
+	put_le(b, body.len + e->lenfix, 4);
+	buf_add(b, body.p, body.len);
+	free(body.p);
+}
+
+static void raw_record(struct buf *b, const struct raw_ent *e, size_t n, uint64_t count)
+{
+	unsigned char md[32];
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	buf_add(b, "mkimg-lr", 8);
+	put_le(b, 1, 4);
+	put_le(b, 0, 4);
+	for (i = 0; i < n; i++)
+		raw_entry(b, &e[i]);
+	buf_add(b, "Z", 1);
+	put_le(b, count, 8);
+	SHA256(b->p, b->len, md);
+	buf_add(b, md, 32);
+}
+
+static int raw_read(const struct raw_ent *e, char *err, size_t errlen)
+{
+	struct buf b;
+	uint64_t n;
+	int ret;
+
+	raw_record(&b, e, 1, 1);
+	ret = read_record(b.p, b.len, 3, NULL, err, errlen, &n);
+	free(b.p);
+	return ret;
+}
+
+static void test_record_hostile(void **state)
+{
+	static const unsigned char zero_sha[32];
+	struct raw_ent ok = { .type = OCI_ENTRY_REG, .mode = 0644, .path = "a/b", .pathlen = 3 };
+	struct raw_ent e;
+	char err[512];
+	struct buf b;
+	uint64_t n;
+
+	assert_int_equal(raw_read(&ok, err, sizeof(err)), 0);
+	e = ok;
+	e.path = "../x";
+	e.pathlen = 4;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "escapes"));
+	e.path = "/x";
+	e.pathlen = 2;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	e.path = "a//b";
+	e.pathlen = 4;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not normalized"));
+	e.path = "a\0b";
+	e.pathlen = 3;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "entry 0: path not NUL-terminated or with a NUL inside"));
+	{
+		char *longp = malloc(OCI_PATH_MAX + 2);
+
+		memset(longp, 'p', OCI_PATH_MAX + 1);
+		e.path = longp;
+		e.pathlen = OCI_PATH_MAX + 1;
+		assert_int_equal(raw_read(&e, err, sizeof(err)), -ENAMETOOLONG);
+		assert_non_null(strstr(err, "entry 0: path of 4097 bytes (max 4096)"));
+		free(longp);
+	}
+	e = ok;
+	e.pathlen = 0;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "the root must be a directory"));
+	e = ok;
+	e.type = 9;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "invalid entry type 9"));
+	e = ok;
+	e.flags = 0x80;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	e = ok;
+	e.mode = 0170644;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "invalid mode"));
+	e = ok;
+	e.rmaj = 1;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "device numbers"));
+	e = ok;
+	e.flags = 1;
+	e.sha = zero_sha;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "an empty file with the digest of data"));
+	e.type = OCI_ENTRY_DIR;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "digest on a non-file"));
+	e = ok;
+	e.type = OCI_ENTRY_HARDLINK;
+	e.link = "";
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "hard link to the root"));
+	e.link = "x/../../y";
+	e.linklen = 9;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "hard link target"));
+	e.type = OCI_ENTRY_SYMLINK;
+	e.link = "a\0b";
+	e.linklen = 3;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "entry 0 (a/b): link target not NUL-terminated"));
+	e = ok;
+	e.link = "x";
+	e.linklen = 1;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "link target on a non-link"));
+	e = ok;
+	e.nx = 0xffffffffu;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "invalid xattr count"));
+	e = ok;
+	e.nx = 1;
+	e.xname = "user.x";
+	assert_int_equal(raw_read(&e, err, sizeof(err)), 0);
+	e.xname = "";
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "xattr name of 0 bytes"));
+	e = ok;
+	e.lenfix = 1;	/* claims a byte more than the body: eats the trailer tag */
+	assert_true(raw_read(&e, err, sizeof(err)) < 0);
+	e.lenfix = -1;
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	/* an absurd length: refused before any allocation */
+	raw_record(&b, &ok, 1, 1);
+	b.p[17] = 0xff;
+	b.p[18] = 0xff;
+	b.p[19] = 0xff;
+	b.p[20] = 0xff;
+	assert_int_equal(read_record(b.p, b.len, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "invalid length"));
+	free(b.p);
+	/* the trailer's count */
+	raw_record(&b, &ok, 1, 2);
+	assert_int_equal(read_record(b.p, b.len, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "trailer counts 2 entries"));
+	free(b.p);
+	/* a bad tag */
+	raw_record(&b, &ok, 1, 1);
+	b.p[16] = 'Q';
+	assert_int_equal(read_record(b.p, b.len, 64, NULL, err, sizeof(err), &n), -EINVAL);
+	assert_non_null(strstr(err, "invalid tag"));
+	free(b.p);
+	/* a file without a digest and with a size reads, but gives no data */
+	{
+		struct raw_ent f = ok;
+		struct oci_record *r;
+		struct oci_entry_src src;
+		struct env v;
+		struct memrd m;
+
+		f.size = 5;
+		raw_record(&b, &f, 1, 1);
+		m = (struct memrd){ .p = b.p, .len = b.len, .chunk = 64 };
+		env_new(&v, OCI_APPLY_FLATTEN, false);
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, err,
+							sizeof(err)), 0);
+		oci_record_source(r, &src);
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "a regular file without a digest"));
+		oci_record_close(r);
+		env_free(&v);
+		free(b.p);
+	}
+}
+
+/* Many entries: written and read back as a stream. */
+static void test_record_many(void **state)
+{
+	static const uint8_t empty[32] = {
+		0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8,
+		0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
+		0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+	};
+	struct oci_record_writer *w;
+	struct oci_record *r;
+	const struct oci_entry *e;
+	struct oci_entry in = { .type = OCI_ENTRY_REG, .mode = 0644 };
+	char err[512], path[32];
+	uint8_t dg[32], dg2[32];
+	int fd = tmpfd(), ret;
+	uint64_t i, n = 0;
+
+	assert_int_equal(oci_record_writer_open(fd, "many", &w, err, sizeof(err)), 0);
+	for (i = 0; i < 200000; i++) {
+		in.pathlen = snprintf(path, sizeof(path), "d%llu/f%llu",
+				      (unsigned long long)(i % 100), (unsigned long long)i);
+		in.path = path;
+		in.mtime = (int64_t)i - 100000;
+		assert_int_equal(oci_record_write(w, &in, empty), 0);
+	}
+	assert_int_equal(oci_record_writer_finish(w, dg), 0);
+	oci_record_writer_free(w);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(oci_record_open(fd, "many", dg, &r, err, sizeof(err)), 0);
+	while ((ret = oci_record_next(r, &e)) == 1) {
+		assert_int_equal(e->mtime, (int64_t)n - 100000);
+		assert_memory_equal(e->sha256, empty, 32);
+		n++;
+	}
+	assert_int_equal(ret, 0);
+	assert_int_equal(n, 200000);
+	assert_int_equal(oci_record_count(r), 200000);
+	assert_int_equal(oci_record_digest(r, dg2), 0);
+	assert_memory_equal(dg, dg2, 32);
+	assert_int_equal(oci_record_next(r, &e), 0);
+	oci_record_close(r);
+	close(fd);
+}
+
+/* The writer refuses what a reader would; the hook can stop the apply;
+ * replays need the data in the store. */
+static void test_record_writer_errors(void **state)
+{
+	struct oci_record_writer *w;
+	struct oci_entry e = { .path = "a", .pathlen = 1, .type = OCI_ENTRY_DIR, .mode = 0755 };
+	struct oci_xattr x = { .name = "user.x", .value = "v", .len = 70000 };
+	char err[512];
+	int fd = tmpfd(), ret;
+	uint8_t dg[32];
+
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_write(w, &e, NULL), 0);
+	e.type = 42;
+	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
+	assert_non_null(strstr(err, "layer record w: entry 1 (a): invalid entry type 42"));
+	e.type = OCI_ENTRY_DIR;
+	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);	/* sticky */
+	assert_int_equal(oci_record_writer_finish(w, dg), -EINVAL);
+	oci_record_writer_free(w);
+
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	e.path = "a/../b";
+	e.pathlen = 6;
+	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
+	assert_non_null(strstr(err, "not normalized"));
+	oci_record_writer_free(w);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	e.path = "a";
+	e.pathlen = 1;
+	e.nxattrs = 1;
+	e.xattrs = &x;
+	assert_int_equal(oci_record_write(w, &e, NULL), -E2BIG);
+	oci_record_writer_free(w);
+	close(fd);
+
+	/* a full disk: the message names the record */
+	fd = open("/dev/full", O_WRONLY);
+	if (fd >= 0) {
+		assert_int_equal(oci_record_writer_open(fd, "full", &w, err, sizeof(err)), 0);
+		e.nxattrs = 0;
+		assert_int_equal(oci_record_write(w, &e, NULL), 0);
+		assert_int_equal(oci_record_writer_finish(w, dg), -ENOSPC);
+		assert_non_null(strstr(err, "layer record full: write: "));
+		oci_record_writer_free(w);
+		close(fd);
+	}
+
+	/* the hook stops the apply at the third entry */
+	{
+		struct buf tar[2];
+		struct rec_hook h = { .fail_at = 2 };
+		struct oci_apply_opts o = { .entry_done = rec_hook_fn, .ctx = &h };
+		struct env v;
+
+		rec_layers(&tar[0], &tar[1]);
+		env_new(&v, OCI_APPLY_FLATTEN, false);
+		oci_applier_free(v.a);
+		assert_int_equal(oci_applier_new(&o, &v.a), 0);
+		ret = apply_tar(&v, &tar[0], err, sizeof(err));
+		assert_int_equal(ret, -ENOSPC);
+		assert_int_equal(h.entries, 3);
+		assert_non_null(strstr(err, "etc/passwd: "));
+		env_free(&v);
+		free(tar[0].p);
+		free(tar[1].p);
+	}
+
+	/* data the store does not have */
+	{
+		struct buf r;
+		struct env v;
+		struct oci_record *rd;
+		struct oci_entry_src src;
+		struct memrd m;
+
+		rec_bytes(&r, dg);
+		env_new(&v, OCI_APPLY_FLATTEN, false);
+		m = (struct memrd){ .p = r.p, .len = r.len, .chunk = 100 };
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, err,
+							sizeof(err)), 0);
+		oci_record_source(rd, &src);
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
+				 -ENOENT);
+		assert_non_null(strstr(err, "etc/passwd: layer record refers to data missing from the store"));
+		oci_record_close(rd);
+		env_free(&v);
+		free(r.p);
+	}
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_oci-XXXXXX");
@@ -1319,6 +2222,11 @@ int main(void)
 		cmocka_unit_test(test_apply_hostile),
 		cmocka_unit_test(test_apply_per_layer),
 		cmocka_unit_test(test_apply_per_layer_lower_link),
+		cmocka_unit_test(test_record_roundtrip),
+		cmocka_unit_test(test_record_corrupt),
+		cmocka_unit_test(test_record_hostile),
+		cmocka_unit_test(test_record_many),
+		cmocka_unit_test(test_record_writer_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
