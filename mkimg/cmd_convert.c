@@ -105,6 +105,11 @@ struct convert {
 	const char *source;		/* as given, for the registry */
 	uint32_t max_blobs;
 	struct bs_conv_result sres;
+	/* store mode: the layer being recorded */
+	struct bs_conv *conv;
+	struct oci_record_writer *rec;
+	bool no_reuse;		/* a replay failed: convert every layer */
+	unsigned int reused;
 	struct oci_image *img;
 	struct layer_src *layers;
 	size_t nlayers;
@@ -296,7 +301,7 @@ static int resolve_sources(struct convert *c, int n, char **srcs, const char *pl
 
 /* Streams layer i through the applier into tree t. */
 static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
-		     struct layout_tree *t, struct bs_sink *sink)
+		     struct layout_tree *t, struct bs_sink *sink, char *diff_id)
 {
 	const struct layer_src *l = &c->layers[i];
 	struct oci_stream_params sp = { .path = l->path, .name = l->name };
@@ -322,7 +327,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	if (!ret)
 		ret = oci_tar_drain(tar);
 	if (!ret)
-		ret = oci_stream_finish(s, NULL, NULL);
+		ret = oci_stream_finish(s, NULL, diff_id);
 	if (ret) {
 		if (c->tty && !c->quiet)
 			fputs("\r\033[K", stderr);
@@ -359,7 +364,7 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 		goto out;
 	}
 	for (i = from; i < to && !ret; i++)
-		ret = apply_one(c, a, i, t, out.sink);
+		ret = apply_one(c, a, i, t, out.sink, NULL);
 	if (ret)
 		goto out;
 	ret = bs_output_commit(&out, t, c->durable, &res, msg, sizeof(msg));
@@ -402,6 +407,90 @@ static char *default_name(const char *src)
 	return name;
 }
 
+/* Store mode: every entry applied goes into the layer's record. */
+static int store_entry_done(void *ctx, const struct oci_entry *e,
+			    const struct layout_filedata *fd)
+{
+	struct convert *c = ctx;
+
+	if (!c->rec)
+		return 0;
+	if (fd)
+		bs_conv_layer_note(c->conv, fd);
+	return oci_record_entry_done(c->rec, e, fd);
+}
+
+/* A layer the store converted before is replayed from its record. */
+static int replay_layer(struct convert *c, struct oci_applier *a, size_t i,
+			struct layout_tree *t, int fd)
+{
+	const struct layer_src *l = &c->layers[i];
+	struct oci_record *r = NULL;
+	struct oci_entry_src src;
+	char err[1024] = "";
+	int ret;
+
+	ret = oci_record_open(fd, l->name, NULL, &r, err, sizeof(err));
+	if (!ret) {
+		oci_record_source(r, &src);
+		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, err, sizeof(err));
+	}
+	if (ret)
+		cli_warn("%s: replaying the layer's record failed (%s); converting every layer",
+			 l->name, err[0] ? err : strerror(-ret));
+	else
+		progress(c, i, NULL);
+	oci_record_close(r);
+	close(fd);
+	return ret;
+}
+
+static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
+		       struct layout_tree *t)
+{
+	const struct layer_src *l = &c->layers[i];
+	uint64_t entries = c->st.entries;
+	char err[1024] = "", diff_id[OCI_DIGEST_LEN + 1];
+	int fd, ret;
+
+	if (l->oci && !c->no_reuse) {
+		ret = bs_conv_layer_find(c->conv, l->oci->diff_id, &fd, err, sizeof(err));
+		if (ret == -EUCLEAN || ret == -ENOENT || ret == -EBADMSG) {
+			/* a damaged or missing record: the tar is still here */
+			cli_warn("%s; converting the layer from its tar", err);
+			ret = 0;
+		} else if (ret < 0) {
+			cli_error("%s", err);
+			return ret;
+		}
+		if (ret) {
+			c->reused++;
+			return replay_layer(c, a, i, t, fd) ? -EAGAIN : 0;
+		}
+	}
+	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, err, sizeof(err));
+	if (!ret)
+		ret = oci_record_writer_open(fd, l->name, &c->rec, err, sizeof(err));
+	if (ret) {
+		cli_error("%s", err);
+		return ret;
+	}
+	ret = apply_one(c, a, i, t, bs_conv_sink(c->conv), diff_id);
+	if (!ret) {
+		ret = oci_record_writer_finish(c->rec, NULL);
+		if (ret)
+			cli_error("%s", err);
+	}
+	oci_record_writer_free(c->rec);
+	c->rec = NULL;
+	if (!ret) {
+		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, err, sizeof(err));
+		if (ret)
+			cli_error("%s", err);
+	}
+	return ret;
+}
+
 /* Flattens every layer into an image of the store. */
 static int write_store_image(struct convert *c, struct oci_applier *a)
 {
@@ -435,8 +524,10 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 		cli_error("%s", msg);
 		goto out;
 	}
+	c->conv = conv;
 	for (i = 0; i < c->nlayers && !ret; i++)
-		ret = apply_one(c, a, i, t, bs_conv_sink(conv));
+		ret = store_layer(c, a, i, t);
+	c->conv = NULL;
 	if (ret)
 		goto out;
 	ret = bs_conv_commit(conv, c->name, c->source, &c->sres, msg, sizeof(msg));
@@ -670,14 +761,30 @@ int cmd_convert(int argc, char **argv)
 		ao.copy_lower = copy_lower;
 		ao.ctx = &c;
 	}
+	if (c.store) {
+		ao.entry_done = store_entry_done;
+		ao.ctx = &c;
+	}
 	ret = oci_applier_new(&ao, &a);
 	if (ret) {
 		cli_error("out of memory");
 		goto out;
 	}
-	if (c.store)
+	if (c.store) {
 		ret = write_store_image(&c, a);
-	else if (c.per_layer)
+		if (ret == -EAGAIN) {
+			/* a layer record could not be replayed: from the tars */
+			oci_applier_free(a);
+			a = NULL;
+			c.no_reuse = true;
+			c.reused = 0;
+			c.bytes_in = c.bytes_out = 0;
+			memset(&c.st, 0, sizeof(c.st));
+			ret = oci_applier_new(&ao, &a);
+			if (!ret)
+				ret = write_store_image(&c, a);
+		}
+	} else if (c.per_layer)
 		ret = convert_per_layer(&c, a);
 	else
 		ret = write_image(&c, a, 0, c.nlayers, c.out, c.blob);

@@ -131,6 +131,40 @@ done
 cmp -s "$T/b1" "$T/b2" || fail "a fresh store gave different blobs"
 echo "ok: the same conversions into a fresh store give identical images and blobs"
 
+# --- a layer already in the store is replayed, not decompressed -----------
+L=$T/lstore
+python3 "$top_srcdir/scripts/sample-oci.py" "$T/oci1" one "$T/a=base"
+mkdir -p "$T/top/etc"
+echo "top layer" >"$T/top/etc/motd"
+python3 "$top_srcdir/scripts/sample-oci.py" "$T/oci2" two "$T/a=base" "$T/top=top"
+j1=$("$MKIMG" convert --store "$L" --name one --json "oci:$T/oci1:one")
+j2=$("$MKIMG" convert --store "$L" --name two --json "oci:$T/oci2:two")
+[ "$(field "$j1" layers_reused)" = 0 ] && [ "$(field "$j2" layers_reused)" = 1 ] ||
+	fail "the base layer was not reused: $j2"
+[ "$(field "$j2" tar_bytes)" -lt $(($(field "$j1" tar_bytes) / 2)) ] ||
+	fail "the base layer was decompressed again"
+command -v umoci >/dev/null || fail "umoci missing"
+umoci unpack --image "$T/oci2:two" "$T/bundle2" >/dev/null
+mkdir -p "$T/m2"
+"$MKIMG" mount --store "$L" two "$T/m2"
+python3 "$TOOLS/treecmp.py" --ignore-root-mtime "$T/bundle2/rootfs" "$T/m2" ||
+	fail "an image with a replayed layer differs from umoci unpack"
+"$MKIMG" umount "$T/m2"
+# a damaged record: the layer is converted from its tar again (with a warning)
+rec=$(ls "$L"/layers/* | head -n 1)
+printf 'x' | dd of="$rec" bs=1 seek=100 conv=notrunc status=none
+"$MKIMG" fsck --store "$L" --full >"$T/fsck.out" && fail "fsck --full missed a damaged layer record"
+grep -q "layer record.*corrupt" "$T/fsck.out" || { cat "$T/fsck.out"; fail "fsck --full: layer record"; }
+"$MKIMG" convert -q --store "$L" --name two-again "oci:$T/oci2:two" 2>"$T/err" ||
+	{ cat "$T/err"; fail "convert with a damaged layer record"; }
+grep -q "corrupt" "$T/err" || fail "no warning about the damaged record: $(cat "$T/err")"
+"$MKIMG" mount --store "$L" two-again "$T/m2"
+python3 "$TOOLS/treecmp.py" --ignore-root-mtime "$T/bundle2/rootfs" "$T/m2" ||
+	fail "the image converted again from the tar differs from umoci unpack"
+"$MKIMG" umount "$T/m2"
+"$MKIMG" fsck --store "$L" --full >"$T/fsck.out" || { cat "$T/fsck.out"; fail "fsck --full after the record was rewritten"; }
+echo "ok: a layer in the store is replayed from its record; a damaged record falls back to the tar"
+
 # --- gc after rm frees exactly the unreferenced blobs --------------------------
 "$MKIMG" convert -q --store "$S" --name a2 "$T/a.tar"	# a again: nothing new
 [ "$(field "$("$MKIMG" inspect --store "$S" --json a2)" image_sha256)" = \
