@@ -372,8 +372,8 @@ def table(r):
     m = r["machine"]
     out = []
     out.append(f"Measured {r['date']} on {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB RAM, "
-               f"{m['os']}, kernel {m['kernel']} (load average {m['loadavg']} at start).")
-    out.append(f"mkimg {r['versions']['mkimg']} vs {r['versions']['mkfs']} "
+               f"{m['os']}, kernel {m['kernel']} (load average at start, at end: {m['loadavg']}).")
+    out.append(f"{r['versions']['mkimg']} vs {r['versions']['mkfs']} "
                "(`--tar=f --ungzip --aufs -Enoinline_data -b4096`, the containerd way, "
                "one image per distinct layer).")
     out.append("Page cache warm: every input is read once before timing; `sync` before each "
@@ -381,6 +381,17 @@ def table(r):
                              if not r["conditions"]["mkimg_fsync"]
                              else "mkimg fsyncs (mkfs.erofs does not)") +
                f"; {r['conditions']['runs']} run(s) per measurement, median run shown.")
+    try:
+        busy = float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]
+    except (ValueError, IndexError):
+        busy = False
+    if busy:
+        out.append("**The machine was busy when the run started (load average above half the "
+                   "cores): wall times include waiting for the CPU; CPU times are less affected.**")
+    if r.get("large", {}).get("sha256"):
+        out.append(f"Large layer: `{os.path.basename(r['large']['path'])}`, sha256 "
+                   f"{r['large']['sha256'][:16]}…, built deterministically (sorted entries, "
+                   "pax without atime/ctime, `gzip -n -6`).")
     if r["conditions"].get("quick"):
         out.append("**--quick smoke run: not the full corpus.**")
     out.append("")
@@ -434,7 +445,9 @@ def table(r):
         out.append(f"| {lab} | {a} | {b} | {c_} |")
     if c and c.get("mkimg"):
         out.append("")
-        out.append("Per image, converted in this order into one store:")
+        out.append("Per image, converted in this order into one store:"
+                   if c["mkimg"].get("mode") == "store" else
+                   "Per image, in this order (fallback without a store: one `--blob` image each):")
         out.append("")
         out.append("| image | wall s | CPU s | peak RSS MiB | tar MiB | file data MiB | new data MiB | layers reused |")
         out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
