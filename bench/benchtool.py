@@ -398,6 +398,11 @@ def table(r):
     ph = r["phases"]
     rows = []
 
+    def each_run(mk, an):
+        if r["conditions"]["runs"] > 1:
+            f = lambda x: " / ".join(fmt(v) for v in x["run_walls_s"]) if x else "n/a"
+            rows.append(("wall s of each run", f(mk), f(an), ""))
+
     def add(label, mk, an, key, nd=2, scale=1.0, rnd=2):
         mv = mk.get(key) if mk else None
         av = an.get(key) if an else None
@@ -417,6 +422,7 @@ def table(r):
                      f"`convert --blob` per image ({mode})" if mode else "",
                      "`mkfs.erofs` per layer", "mkimg/anchor"))
         add("wall s", mk, an, "wall_s")
+        each_run(mk, an)
         add("CPU s (user+sys)", mk, an, "cpu_s")
         add("peak RSS MiB", mk, an, "peak_rss_kib", 1, 1024)
         add("throughput, MB/s of distinct tar", mk, an, "tar_mb_per_s", 1)
@@ -435,6 +441,7 @@ def table(r):
                      "`convert --per-layer`" if key == "large" else "`convert --store`",
                      "`mkfs.erofs`", "mkimg/anchor"))
         add("wall s", mk, an, "wall_s")
+        each_run(mk, an)
         add("CPU s (user+sys)", mk, an, "cpu_s")
         add("peak RSS MiB", mk, an, "peak_rss_kib", 1, 1024)
         add("throughput, MB/s of tar", mk, an, "tar_mb_per_s", 1)
