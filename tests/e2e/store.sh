@@ -250,4 +250,14 @@ echo "kill -9: $(grep -c '^note' "$T/fsck.out" || true) leftover files noted aft
 grep -q '^note' "$T/fsck.out" && fail "gc left garbage: $(cat "$T/fsck.out")"
 NO_EXTRACT=1 check_named "$K" after "$T/ref-b"
 echo "ok: 24 conversions killed at random points (duration ${dur} us), fsck passes each time"
+# gc waits for conversions (they hold the store lock shared)
+flock -s "$K/lock" sleep 2 &
+fl=$!
+sleep 0.3
+start=$(date +%s%N)
+"$MKIMG" gc --store "$K" >/dev/null
+waited=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$fl"
+[ "$waited" -ge 1400 ] || fail "gc ran while a conversion held the store (waited ${waited} ms)"
+echo "ok: gc waited ${waited} ms for the running conversion"
 echo "PASS: store"
