@@ -11,12 +11,13 @@ mkdir -p "$out"
 CC=${CC:-clang}
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -I$src/include -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 LIBS="-larchive -lisal -lzstd -lcrypto -ljson-c"
-for t in fuzz_oci_index fuzz_tar_entry; do
+targets="fuzz_oci_index fuzz_tar_entry fuzz_record"
+for t in $targets; do
 	$CC $CFLAGS -o "$out/$t" "$src/fuzz/$t.c" "$src/oci/layout.c" "$src/oci/stream.c" \
-		"$src/oci/tar.c" $LIBS
+		"$src/oci/tar.c" "$src/oci/record.c" $LIBS
 done
 rc=0
-for t in fuzz_oci_index fuzz_tar_entry; do
+for t in $targets; do
 	mkdir -p "$out/corpus-$t"
 	echo "== $t: ${secs}s"
 	"$out/$t" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 \
