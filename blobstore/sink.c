@@ -602,7 +602,8 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 	e->tail_len = fd->tail_len;
 	e->tail_off = fd->tail_off;
 	*dedup_slot(s, fd->sha256, fd->size) = s->nents;
-	memcpy(s->pool + s->poollen, fd->extents, sizeof(*fd->extents) * fd->nextents);
+	if (fd->nextents)
+		memcpy(s->pool + s->poollen, fd->extents, sizeof(*fd->extents) * fd->nextents);
 	s->poollen += fd->nextents;
 	return 0;
 }
