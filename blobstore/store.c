@@ -32,19 +32,6 @@ char *st_path(const struct bs_store *st, const char *sub, const char *name)
 	return p;
 }
 
-int st_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen)
 {
 	char *path = st_path(st, "lock", NULL);

@@ -21,7 +21,6 @@ char *st_path(const struct bs_store *st, const char *sub, const char *name);
 /* Opens DIR/lock and takes a shared or exclusive flock; returns the fd. */
 int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen);
 void st_unlock(int fd);
-int st_fsync_dir(const char *path);
 
 /* registry.c */
 int reg_open(struct bs_store *st, char *err, size_t errlen);

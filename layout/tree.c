@@ -643,33 +643,35 @@ int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
 	return 0;
 }
 
-int layout_tree_remove_device(struct layout_tree *t, uint16_t id)
+/* Counts extents on device id; with shift, moves higher ids down by one. */
+static uint64_t device_extents(struct layout_tree *t, uint16_t id, bool shift)
 {
 	struct layout_inode *ino;
+	uint64_t n = 0;
 	uint32_t i;
 
+	for (ino = t->all; ino; ino = ino->all_next) {
+		struct layout_extent *e;
+
+		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
+			continue;
+		e = (struct layout_extent *)ino->u.reg.fd.extents;
+		for (i = 0; i < ino->u.reg.fd.nextents; i++) {
+			n += e[i].device == id;
+			if (shift && e[i].device > id)
+				e[i].device--;
+		}
+	}
+	return n;
+}
+
+int layout_tree_remove_device(struct layout_tree *t, uint16_t id)
+{
 	if (!id || id > t->ndevs)
 		return layout_err(t, -ENOENT, "no device %u", id);
-	for (ino = t->all; ino; ino = ino->all_next) {
-		struct layout_extent *e;
-
-		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
-			continue;
-		e = (struct layout_extent *)ino->u.reg.fd.extents;
-		for (i = 0; i < ino->u.reg.fd.nextents; i++)
-			if (e[i].device == id)
-				return layout_err(t, -EBUSY, "device %u still holds file data", id);
-	}
-	for (ino = t->all; ino; ino = ino->all_next) {
-		struct layout_extent *e;
-
-		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
-			continue;
-		e = (struct layout_extent *)ino->u.reg.fd.extents;
-		for (i = 0; i < ino->u.reg.fd.nextents; i++)
-			if (e[i].device > id)
-				e[i].device--;
-	}
+	if (device_extents(t, id, false))
+		return layout_err(t, -EBUSY, "device %u still holds file data", id);
+	device_extents(t, id, true);
 	memmove(&t->devs[id - 1], &t->devs[id], sizeof(*t->devs) * (t->ndevs - id));
 	t->ndevs--;
 	return 0;
