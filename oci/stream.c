@@ -4,18 +4,22 @@
  * for gzip, including multi-member streams; libzstd; or nothing) by a
  * worker thread into a ring of NSLOTS output buffers, so that the caller's
  * thread (tar parsing, applying, writing) and decompression run on two
- * cores. The worker also hashes: the compressed bytes as they are read
- * (the blob digest) and the uncompressed bytes as they are produced (the
- * diff_id). Nothing is held beyond the input buffer and the ring.
+ * cores. The worker hashes the compressed bytes as they are read (the
+ * blob digest); the uncompressed bytes (the diff_id) are hashed slot by
+ * slot, in order, by whichever thread would otherwise wait: the worker
+ * when the ring is full, the caller when it is empty. Nothing is held
+ * beyond the input buffer and the ring.
  *
- * Ring protocol (under lock): ring[head] is the oldest filled slot and
- * count the number of filled slots, including the one handed out by the
- * last oci_stream_read (held), which stays valid until the next read. The
- * worker fills ring[(head + count) % NSLOTS] unlocked while count <
- * NSLOTS, then publishes it. Its last slot (end of data or an error) sets
- * done and result; the error's message waits in wmsg and is given to the
- * caller's buffer by the read that reaches it, after the data before it.
- * Only the caller's thread touches the caller's error buffer.
+ * Ring protocol, in slot sequence numbers (slot n is ring[n % NSLOTS]),
+ * under lock: the worker has published pub slots, the caller released rel
+ * of them (the one handed out by the last oci_stream_read, if held, stays
+ * valid until the next read), and hashed of them went into the diff_id
+ * (hbusy: one is being hashed, unlocked). The worker fills slot pub,
+ * unlocked, once slot pub - NSLOTS is both released and hashed. Its last
+ * slot (end of data or an error) sets done and result; the error's
+ * message waits in wmsg and is given to the caller's buffer by the read
+ * that reaches it, after the data before it. Only the caller's thread
+ * touches the caller's error buffer.
  *
  * Before the worker starts and after it is joined, every field belongs to
  * the caller's thread.
@@ -76,7 +80,8 @@ struct oci_stream {
 	pthread_mutex_t lock;
 	pthread_cond_t filled, freed;
 	struct slot ring[NSLOTS];
-	unsigned int head, count;
+	uint64_t pub, rel, hashed;
+	bool hbusy;
 	bool done;			/* the worker published its last slot */
 	bool stop;			/* the caller wants the worker gone */
 	int result;			/* when done: 0 (end of data) or -errno */
@@ -84,7 +89,7 @@ struct oci_stream {
 	/* The caller's. */
 	bool sync_init, started;
 	pthread_t worker;
-	bool held;			/* ring[head] is handed out */
+	bool held;			/* slot rel is handed out */
 	bool out_eof;
 	int failed;			/* sticky error */
 	uint64_t seen_in, out_bytes;
@@ -315,6 +320,22 @@ static int fill_plain(struct oci_stream *s, struct slot *sl)
 	return 0;
 }
 
+/*
+ * Called locked with hashed < pub and !hbusy: adds the oldest unhashed
+ * slot to the diff_id, unlocked. The slot cannot be reused meanwhile.
+ */
+static void hash_one(struct oci_stream *s)
+{
+	struct slot *sl = &s->ring[s->hashed % NSLOTS];
+
+	s->hbusy = true;
+	pthread_mutex_unlock(&s->lock);
+	SHA256_Update(&s->out_sha, sl->buf, sl->len);
+	pthread_mutex_lock(&s->lock);
+	s->hbusy = false;
+	s->hashed++;
+}
+
 static void *worker_main(void *arg)
 {
 	struct oci_stream *s = arg;
@@ -322,12 +343,18 @@ static void *worker_main(void *arg)
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		while (s->count == NSLOTS && !s->stop)
-			pthread_cond_wait(&s->freed, &s->lock);
-		if (s->stop)
-			break;
-		sl = &s->ring[(s->head + s->count) % NSLOTS];
+	while (!s->stop) {
+		if (s->pub >= s->rel + NSLOTS || s->pub >= s->hashed + NSLOTS) {
+			/* Ring full: hash while the caller catches up. */
+			if (s->hashed < s->pub && !s->hbusy) {
+				hash_one(s);
+				pthread_cond_signal(&s->filled);
+			} else {
+				pthread_cond_wait(&s->freed, &s->lock);
+			}
+			continue;
+		}
+		sl = &s->ring[s->pub % NSLOTS];
 		pthread_mutex_unlock(&s->lock);
 
 		sl->len = 0;
@@ -342,14 +369,15 @@ static void *worker_main(void *arg)
 			ret = fill_plain(s, sl);
 			break;
 		}
-		/* Uncompressed: the diff_id is the digest (see finish). */
-		if (sl->len && s->comp != OCI_COMP_NONE)
-			SHA256_Update(&s->out_sha, sl->buf, sl->len);
 		sl->in_bytes = s->in_bytes;
 
 		pthread_mutex_lock(&s->lock);
-		if (sl->len)
-			s->count++;
+		if (sl->len) {
+			/* Uncompressed: the diff_id is the digest (see finish). */
+			if (s->comp == OCI_COMP_NONE && s->hashed == s->pub)
+				s->hashed++;
+			s->pub++;
+		}
 		if (ret) {
 			s->done = true;
 			s->result = ret < 0 ? ret : 0;
@@ -566,15 +594,21 @@ ssize_t oci_stream_read(struct oci_stream *s, const void **buf)
 		return 0;
 	pthread_mutex_lock(&s->lock);
 	if (s->held) {
-		s->head = (s->head + 1) % NSLOTS;
-		s->count--;
+		s->rel++;
 		s->held = false;
 		pthread_cond_signal(&s->freed);
 	}
-	while (!s->count && !s->done)
-		pthread_cond_wait(&s->filled, &s->lock);
-	if (s->count) {
-		sl = &s->ring[s->head];
+	while (s->rel == s->pub && !s->done) {
+		/* Ring empty: hash while the worker catches up. */
+		if (s->hashed < s->pub && !s->hbusy) {
+			hash_one(s);
+			pthread_cond_signal(&s->freed);
+		} else {
+			pthread_cond_wait(&s->filled, &s->lock);
+		}
+	}
+	if (s->rel < s->pub) {
+		sl = &s->ring[s->rel % NSLOTS];
 		s->held = true;
 		pthread_mutex_unlock(&s->lock);
 		*buf = sl->buf;
@@ -609,8 +643,14 @@ int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id)
 	while (n > 0);
 	if (n < 0)
 		return n;
-	/* The worker has published its last slot: everything is ours now. */
+	/* The worker has published its last slot: everything is ours now,
+	 * including the slots still to hash. */
 	worker_stop(s);
+	while (s->hashed < s->pub) {
+		struct slot *sl = &s->ring[s->hashed++ % NSLOTS];
+
+		SHA256_Update(&s->out_sha, sl->buf, sl->len);
+	}
 	/* Compressed streams end before the file may: anything left over
 	 * is trailing garbage. */
 	if (s->in_pos != s->in_len || !s->in_eof) {
