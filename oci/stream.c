@@ -2,7 +2,7 @@
 /*
  * Layer streams: a blob file read in 1 MiB pieces and decompressed (ISA-L
  * for gzip, including multi-member streams; libzstd; or nothing) by a
- * worker thread into a ring of NSLOTS output buffers, so that the caller's
+ * worker thread into a ring of NSLOTS output slots, so that the caller's
  * thread (tar parsing, applying, writing) and decompression run on two
  * cores. The worker hashes the compressed bytes as they are read (the
  * blob digest); the uncompressed bytes (the diff_id) are hashed slot by
@@ -44,8 +44,9 @@
 #include "oci_internal.h"
 
 #define IN_BUF (1u << 20)
-#define SLOT_BUF (1u << 20)
-#define NSLOTS 4
+/* 4 MiB in flight; small slots share the diff_id hashing out finely. */
+#define SLOT_BUF (512u << 10)
+#define NSLOTS 8
 
 struct slot {
 	uint8_t *buf;
