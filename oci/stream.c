@@ -1,14 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Layer streams: a blob file read in 1 MiB pieces, decompressed (ISA-L for
- * gzip, including multi-member streams; libzstd; or nothing) into a 1 MiB
- * output buffer. The compressed bytes are hashed as they are read (the
- * blob digest) and the uncompressed bytes as they are produced (the
- * diff_id). Nothing is held beyond the two buffers.
+ * Layer streams: a blob file read in 1 MiB pieces and decompressed (ISA-L
+ * for gzip, including multi-member streams; libzstd; or nothing) by a
+ * worker thread into a ring of NSLOTS output slots, so that the caller's
+ * thread (tar parsing, applying, writing) and decompression run on two
+ * cores. The worker hashes the compressed bytes as they are read (the
+ * blob digest); the uncompressed bytes (the diff_id) are hashed slot by
+ * slot, in order, by whichever thread would otherwise wait: the worker
+ * when the ring is full, the caller when it is empty. Nothing is held
+ * beyond the input buffer and the ring.
+ *
+ * Ring protocol, in slot sequence numbers (slot n is ring[n % NSLOTS]),
+ * under lock: the worker has published pub slots, the caller released rel
+ * of them (the one handed out by the last oci_stream_read, if held, stays
+ * valid until the next read), and hashed of them went into the diff_id
+ * (hbusy: one is being hashed, unlocked). The worker fills slot pub,
+ * unlocked, once slot pub - NSLOTS is both released and hashed. Its last
+ * slot (end of data or an error) sets done and result; the error's
+ * message waits in wmsg and is given to the caller's buffer by the read
+ * that reaches it, after the data before it. Only the caller's thread
+ * touches the caller's error buffer.
+ *
+ * Before the worker starts and after it is joined, every field belongs to
+ * the caller's thread.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,32 +44,56 @@
 #include "oci_internal.h"
 
 #define IN_BUF (1u << 20)
-#define OUT_BUF (1u << 20)
+/* 4 MiB in flight; small slots share the diff_id hashing out finely. */
+#define SLOT_BUF (512u << 10)
+#define NSLOTS 8
+
+struct slot {
+	uint8_t *buf;
+	size_t len;
+	uint64_t in_bytes;		/* compressed bytes read by then */
+};
 
 struct oci_stream {
-	int fd;
+	/* Fixed at open. */
 	char *name;
 	enum oci_compression comp;
 	char *err;
 	size_t errlen;
-
 	bool check_digest, check_size, check_diff_id;
 	char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
 	uint64_t size;
 
+	/* The worker's while it runs. */
+	int fd;
 	SHA256_CTX in_sha, out_sha;
-	uint64_t in_bytes, out_bytes;
-
-	uint8_t *in, *out;
+	uint64_t in_bytes;
+	uint8_t *in;
 	size_t in_pos, in_len;		/* unconsumed input: in[in_pos, in_len) */
 	bool in_eof;
-	bool out_eof;			/* decompressor finished */
-	int failed;			/* sticky error */
-
 	struct inflate_state *gz;
 	bool gz_member_done;		/* between gzip members */
 	ZSTD_DStream *zs;
 	size_t zs_hint;			/* last ZSTD_decompressStream result */
+	char wmsg[256];			/* the worker's error, without the name */
+
+	/* Shared, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t filled, freed;
+	struct slot ring[NSLOTS];
+	uint64_t pub, rel, hashed;
+	bool hbusy;
+	bool done;			/* the worker published its last slot */
+	bool stop;			/* the caller wants the worker gone */
+	int result;			/* when done: 0 (end of data) or -errno */
+
+	/* The caller's. */
+	bool sync_init, started;
+	pthread_t worker;
+	bool held;			/* slot rel is handed out */
+	bool out_eof;
+	int failed;			/* sticky error */
+	uint64_t seen_in, out_bytes;
 };
 
 static int serr(struct oci_stream *s, int ret, const char *fmt, ...)
@@ -72,12 +116,37 @@ static int serr(struct oci_stream *s, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/* The worker's failures: the message waits in wmsg for the caller. */
+static int werr(struct oci_stream *s, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int werr(struct oci_stream *s, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->wmsg, sizeof(s->wmsg), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
 static void hexdigest(SHA256_CTX *c, char out[OCI_DIGEST_LEN + 1])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	SHA256_Final(md, c);
 	oci_digest_format(md, out);
+}
+
+/* Input of n bytes at p was read: hash, count, check the size. */
+static int got_input(struct oci_stream *s, const uint8_t *p, size_t n)
+{
+	SHA256_Update(&s->in_sha, p, n);
+	s->in_bytes += n;
+	if (s->check_size && s->in_bytes > s->size)
+		return werr(s, -EINVAL, "size mismatch: blob is larger than the %llu bytes of its descriptor",
+			    (unsigned long long)s->size);
+	return 0;
 }
 
 /* Refills the input buffer (keeping unconsumed bytes). 0 or -errno. */
@@ -97,147 +166,16 @@ static int fill(struct oci_stream *s)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return serr(s, -errno, "read: %s", strerror(errno));
+			return werr(s, -errno, "read: %s", strerror(errno));
 		}
 		if (r == 0) {
 			s->in_eof = true;
 			break;
 		}
-		SHA256_Update(&s->in_sha, s->in + s->in_len, (size_t)r);
-		s->in_bytes += r;
 		s->in_len += r;
-		if (s->check_size && s->in_bytes > s->size)
-			return serr(s, -EINVAL, "size mismatch: blob is larger than the %llu bytes of its descriptor",
-				    (unsigned long long)s->size);
-		break;	/* one read per refill is enough */
+		return got_input(s, s->in + s->in_len - r, (size_t)r);
 	}
 	return 0;
-}
-
-int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
-		    char *err, size_t errlen)
-{
-	struct oci_stream *s;
-	struct stat st;
-	int ret;
-
-	*out = NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->fd = -1;
-	s->err = err;
-	s->errlen = errlen;
-	s->name = strdup(p->name ? p->name : p->path);
-	if (!s->name) {
-		free(s);
-		return -ENOMEM;
-	}
-	if (p->digest) {
-		ret = oci_digest_validate(p->digest, NULL, 0);
-		if (ret) {
-			serr(s, ret, "invalid expected digest");
-			goto fail;
-		}
-		memcpy(s->digest, p->digest, OCI_DIGEST_LEN + 1);
-		s->check_digest = true;
-	}
-	if (p->diff_id) {
-		ret = oci_digest_validate(p->diff_id, NULL, 0);
-		if (ret) {
-			serr(s, ret, "invalid expected diff_id");
-			goto fail;
-		}
-		memcpy(s->diff_id, p->diff_id, OCI_DIGEST_LEN + 1);
-		s->check_diff_id = true;
-	}
-	s->check_size = p->check_size;
-	s->size = p->size;
-	SHA256_Init(&s->in_sha);
-	SHA256_Init(&s->out_sha);
-	s->in = malloc(IN_BUF);
-	s->out = malloc(OUT_BUF);
-	if (!s->in || !s->out) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	s->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (s->fd < 0) {
-		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
-		goto fail;
-	}
-	if (fstat(s->fd, &st) < 0) {
-		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = serr(s, -EINVAL, "%s: not a regular file", p->path);
-		goto fail;
-	}
-	if (s->check_size && (uint64_t)st.st_size != s->size) {
-		ret = serr(s, -EINVAL, "size mismatch: blob has %llu bytes, descriptor says %llu",
-			   (unsigned long long)st.st_size, (unsigned long long)s->size);
-		goto fail;
-	}
-	s->comp = p->comp;
-	if (p->detect) {
-		ret = fill(s);
-		if (ret)
-			goto fail;
-		s->comp = oci_detect_compression(s->in, s->in_len);
-	}
-	if (s->comp == OCI_COMP_GZIP) {
-		s->gz = malloc(sizeof(*s->gz));
-		if (!s->gz) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		isal_inflate_init(s->gz);
-		s->gz->crc_flag = ISAL_GZIP;
-	} else if (s->comp == OCI_COMP_ZSTD) {
-		s->zs = ZSTD_createDStream();
-		if (!s->zs) {
-			ret = -ENOMEM;
-			goto fail;
-		}
-		/* Refuse windows beyond 128 MiB (zstd --long=27 default max). */
-		ZSTD_DCtx_setParameter(s->zs, ZSTD_d_windowLogMax, 27);
-		s->zs_hint = 1;
-	}
-	*out = s;
-	return 0;
-fail:
-	oci_stream_free(s);
-	return ret;
-}
-
-void oci_stream_free(struct oci_stream *s)
-{
-	if (!s)
-		return;
-	if (s->fd >= 0)
-		close(s->fd);
-	free(s->gz);
-	ZSTD_freeDStream(s->zs);
-	free(s->in);
-	free(s->out);
-	free(s->name);
-	free(s);
-}
-
-enum oci_compression oci_stream_compression(const struct oci_stream *s)
-{
-	return s->comp;
-}
-
-uint64_t oci_stream_bytes_in(const struct oci_stream *s)
-{
-	return s->in_bytes;
-}
-
-uint64_t oci_stream_bytes_out(const struct oci_stream *s)
-{
-	return s->out_bytes;
 }
 
 static const char *isal_msg(int r)
@@ -262,13 +200,18 @@ static const char *isal_msg(int r)
 	}
 }
 
-static ssize_t read_gzip(struct oci_stream *s)
+/*
+ * The producers fill sl->buf (up to SLOT_BUF bytes, sl->len) and return 0
+ * when there is more to come, 1 at the end of the data, or -errno (the
+ * slot then holds the data before the failure).
+ */
+static int fill_gzip(struct oci_stream *s, struct slot *sl)
 {
 	struct inflate_state *z = s->gz;
-	uint32_t avail;
+	uint32_t avail, made;
 	int ret, r;
 
-	for (;;) {
+	while (sl->len < SLOT_BUF) {
 		if (s->in_pos == s->in_len) {
 			ret = fill(s);
 			if (ret)
@@ -277,10 +220,8 @@ static ssize_t read_gzip(struct oci_stream *s)
 		if (s->gz_member_done) {
 			/* After a member: end of stream or another member. */
 			if (s->in_pos == s->in_len) {
-				if (s->in_eof) {
-					s->out_eof = true;
-					return 0;
-				}
+				if (s->in_eof)
+					return 1;
 				continue;
 			}
 			isal_inflate_reset(z);
@@ -288,101 +229,400 @@ static ssize_t read_gzip(struct oci_stream *s)
 			s->gz_member_done = false;
 		}
 		if (s->in_pos == s->in_len && s->in_eof)
-			return serr(s, -EINVAL, "gzip: unexpected end of data (truncated)");
+			return werr(s, -EINVAL, "gzip: unexpected end of data (truncated)");
 		z->next_in = s->in + s->in_pos;
 		z->avail_in = (uint32_t)(s->in_len - s->in_pos);
-		z->next_out = s->out;
-		z->avail_out = OUT_BUF;
+		z->next_out = sl->buf + sl->len;
+		z->avail_out = (uint32_t)(SLOT_BUF - sl->len);
 		avail = z->avail_in;
 		r = isal_inflate(z);
 		s->in_pos = s->in_len - z->avail_in;
 		if (r != ISAL_DECOMP_OK)
-			return serr(s, -EINVAL, "gzip: %s (corrupt data) at offset about %llu",
+			return werr(s, -EINVAL, "gzip: %s (corrupt data) at offset about %llu",
 				    isal_msg(r), (unsigned long long)(s->in_bytes - (s->in_len - s->in_pos)));
 		if (z->block_state == ISAL_BLOCK_FINISH)
 			s->gz_member_done = true;
-		if (z->avail_out < OUT_BUF)
-			return OUT_BUF - z->avail_out;
-		if (!s->gz_member_done && z->avail_in == avail && avail != 0)
-			return serr(s, -EINVAL, "gzip: decompressor made no progress");
+		made = (uint32_t)(SLOT_BUF - sl->len) - z->avail_out;
+		sl->len += made;
+		if (!made && !s->gz_member_done && z->avail_in == avail && avail != 0)
+			return werr(s, -EINVAL, "gzip: decompressor made no progress");
 	}
+	return 0;
 }
 
-static ssize_t read_zstd(struct oci_stream *s)
+static int fill_zstd(struct oci_stream *s, struct slot *sl)
 {
 	ZSTD_inBuffer in;
 	ZSTD_outBuffer out;
 	size_t r;
 	int ret;
 
-	for (;;) {
+	while (sl->len < SLOT_BUF) {
 		if (s->in_pos == s->in_len) {
 			ret = fill(s);
 			if (ret)
 				return ret;
 			if (s->in_pos == s->in_len && s->in_eof) {
 				if (s->zs_hint != 0)
-					return serr(s, -EINVAL, "zstd: unexpected end of data (truncated)");
-				s->out_eof = true;
-				return 0;
+					return werr(s, -EINVAL, "zstd: unexpected end of data (truncated)");
+				return 1;
 			}
 		}
 		in.src = s->in;
 		in.size = s->in_len;
 		in.pos = s->in_pos;
-		out.dst = s->out;
-		out.size = OUT_BUF;
-		out.pos = 0;
+		out.dst = sl->buf;
+		out.size = SLOT_BUF;
+		out.pos = sl->len;
 		r = ZSTD_decompressStream(s->zs, &out, &in);
 		s->in_pos = in.pos;
 		if (ZSTD_isError(r))
-			return serr(s, -EINVAL, "zstd: %s (corrupt data)", ZSTD_getErrorName(r));
+			return werr(s, -EINVAL, "zstd: %s (corrupt data)", ZSTD_getErrorName(r));
 		s->zs_hint = r;
-		if (out.pos > 0)
-			return out.pos;
+		sl->len = out.pos;
 	}
+	return 0;
+}
+
+/* Uncompressed: read straight into the slot (after what detection read). */
+static int fill_plain(struct oci_stream *s, struct slot *sl)
+{
+	size_t n;
+	ssize_t r;
+	int ret;
+
+	if (s->in_pos < s->in_len) {
+		n = s->in_len - s->in_pos;
+		if (n > SLOT_BUF)
+			n = SLOT_BUF;
+		memcpy(sl->buf, s->in + s->in_pos, n);
+		s->in_pos += n;
+		sl->len = n;
+		return 0;
+	}
+	if (s->in_eof)
+		return 1;
+	while (sl->len < SLOT_BUF) {
+		r = read(s->fd, sl->buf + sl->len, SLOT_BUF - sl->len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return werr(s, -errno, "read: %s", strerror(errno));
+		}
+		if (r == 0) {
+			s->in_eof = true;
+			return 1;
+		}
+		ret = got_input(s, sl->buf + sl->len, (size_t)r);
+		sl->len += r;
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Called locked with hashed < pub and !hbusy: adds the oldest unhashed
+ * slot to the diff_id, unlocked. The slot cannot be reused meanwhile.
+ */
+static void hash_one(struct oci_stream *s)
+{
+	struct slot *sl = &s->ring[s->hashed % NSLOTS];
+
+	s->hbusy = true;
+	pthread_mutex_unlock(&s->lock);
+	SHA256_Update(&s->out_sha, sl->buf, sl->len);
+	pthread_mutex_lock(&s->lock);
+	s->hbusy = false;
+	s->hashed++;
+}
+
+static void *worker_main(void *arg)
+{
+	struct oci_stream *s = arg;
+	struct slot *sl;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		if (s->pub >= s->rel + NSLOTS || s->pub >= s->hashed + NSLOTS) {
+			/* Ring full: hash while the caller catches up. */
+			if (s->hashed < s->pub && !s->hbusy) {
+				hash_one(s);
+				pthread_cond_signal(&s->filled);
+			} else {
+				pthread_cond_wait(&s->freed, &s->lock);
+			}
+			continue;
+		}
+		sl = &s->ring[s->pub % NSLOTS];
+		pthread_mutex_unlock(&s->lock);
+
+		sl->len = 0;
+		switch (s->comp) {
+		case OCI_COMP_GZIP:
+			ret = fill_gzip(s, sl);
+			break;
+		case OCI_COMP_ZSTD:
+			ret = fill_zstd(s, sl);
+			break;
+		default:
+			ret = fill_plain(s, sl);
+			break;
+		}
+		sl->in_bytes = s->in_bytes;
+
+		pthread_mutex_lock(&s->lock);
+		if (sl->len) {
+			/* Uncompressed: the diff_id is the digest (see finish). */
+			if (s->comp == OCI_COMP_NONE && s->hashed == s->pub)
+				s->hashed++;
+			s->pub++;
+		}
+		if (ret) {
+			s->done = true;
+			s->result = ret < 0 ? ret : 0;
+		}
+		pthread_cond_signal(&s->filled);
+		if (ret)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Stops and joins the worker (wherever it is). */
+static void worker_stop(struct oci_stream *s)
+{
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->worker, NULL);
+	s->started = false;
+}
+
+static int worker_start(struct oci_stream *s)
+{
+	sigset_t all, old;
+	int ret;
+
+	/* Signals stay with the caller's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&s->worker, NULL, worker_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return serr(s, -ret, "cannot start the decompression thread: %s", strerror(ret));
+	s->started = true;
+	return 0;
+}
+
+int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
+		    char *err, size_t errlen)
+{
+	struct oci_stream *s;
+	struct stat st;
+	unsigned int i;
+	int ret;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->fd = -1;
+	s->err = err;
+	s->errlen = errlen;
+	s->name = strdup(p->name ? p->name : p->path);
+	if (!s->name) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (pthread_mutex_init(&s->lock, NULL)) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (pthread_cond_init(&s->filled, NULL)) {
+		pthread_mutex_destroy(&s->lock);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (pthread_cond_init(&s->freed, NULL)) {
+		pthread_cond_destroy(&s->filled);
+		pthread_mutex_destroy(&s->lock);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	s->sync_init = true;
+	if (p->digest) {
+		ret = oci_digest_validate(p->digest, NULL, 0);
+		if (ret) {
+			serr(s, ret, "invalid expected digest");
+			goto fail;
+		}
+		memcpy(s->digest, p->digest, OCI_DIGEST_LEN + 1);
+		s->check_digest = true;
+	}
+	if (p->diff_id) {
+		ret = oci_digest_validate(p->diff_id, NULL, 0);
+		if (ret) {
+			serr(s, ret, "invalid expected diff_id");
+			goto fail;
+		}
+		memcpy(s->diff_id, p->diff_id, OCI_DIGEST_LEN + 1);
+		s->check_diff_id = true;
+	}
+	s->check_size = p->check_size;
+	s->size = p->size;
+	SHA256_Init(&s->in_sha);
+	SHA256_Init(&s->out_sha);
+	s->in = malloc(IN_BUF);
+	if (!s->in) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < NSLOTS; i++) {
+		s->ring[i].buf = malloc(SLOT_BUF);
+		if (!s->ring[i].buf) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+	}
+	s->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (s->fd < 0) {
+		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(s->fd, &st) < 0) {
+		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = serr(s, -EINVAL, "%s: not a regular file", p->path);
+		goto fail;
+	}
+	if (s->check_size && (uint64_t)st.st_size != s->size) {
+		ret = serr(s, -EINVAL, "size mismatch: blob has %llu bytes, descriptor says %llu",
+			   (unsigned long long)st.st_size, (unsigned long long)s->size);
+		goto fail;
+	}
+	s->comp = p->comp;
+	if (p->detect) {
+		ret = fill(s);
+		if (ret) {
+			serr(s, ret, "%s", s->wmsg);
+			goto fail;
+		}
+		s->comp = oci_detect_compression(s->in, s->in_len);
+	}
+	if (s->comp == OCI_COMP_GZIP) {
+		s->gz = malloc(sizeof(*s->gz));
+		if (!s->gz) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		isal_inflate_init(s->gz);
+		s->gz->crc_flag = ISAL_GZIP;
+	} else if (s->comp == OCI_COMP_ZSTD) {
+		s->zs = ZSTD_createDStream();
+		if (!s->zs) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		/* Refuse windows beyond 128 MiB (zstd --long=27 default max). */
+		ZSTD_DCtx_setParameter(s->zs, ZSTD_d_windowLogMax, 27);
+		s->zs_hint = 1;
+	}
+	ret = worker_start(s);
+	if (ret)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	oci_stream_free(s);
+	return ret;
+}
+
+void oci_stream_free(struct oci_stream *s)
+{
+	unsigned int i;
+
+	if (!s)
+		return;
+	worker_stop(s);
+	if (s->sync_init) {
+		pthread_cond_destroy(&s->freed);
+		pthread_cond_destroy(&s->filled);
+		pthread_mutex_destroy(&s->lock);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->gz);
+	ZSTD_freeDStream(s->zs);
+	free(s->in);
+	for (i = 0; i < NSLOTS; i++)
+		free(s->ring[i].buf);
+	free(s->name);
+	free(s);
+}
+
+enum oci_compression oci_stream_compression(const struct oci_stream *s)
+{
+	return s->comp;
+}
+
+uint64_t oci_stream_bytes_in(const struct oci_stream *s)
+{
+	/* The worker's count once it is joined, else what was handed out. */
+	return s->started ? s->seen_in : s->in_bytes;
+}
+
+uint64_t oci_stream_bytes_out(const struct oci_stream *s)
+{
+	return s->out_bytes;
 }
 
 ssize_t oci_stream_read(struct oci_stream *s, const void **buf)
 {
-	ssize_t n;
+	struct slot *sl;
 	int ret;
 
 	if (s->failed)
 		return s->failed;
 	if (s->out_eof)
 		return 0;
-	switch (s->comp) {
-	case OCI_COMP_GZIP:
-		n = read_gzip(s);
-		break;
-	case OCI_COMP_ZSTD:
-		n = read_zstd(s);
-		break;
-	default:
-		if (s->in_pos == s->in_len) {
-			s->in_pos = s->in_len = 0;
-			ret = fill(s);
-			if (ret)
-				return ret;
-		}
-		n = s->in_len - s->in_pos;
-		if (n == 0) {
-			s->out_eof = true;
-			return 0;
-		}
-		*buf = s->in + s->in_pos;
-		s->in_pos = s->in_len;
-		SHA256_Update(&s->out_sha, *buf, n);
-		s->out_bytes += n;
-		return n;
+	pthread_mutex_lock(&s->lock);
+	if (s->held) {
+		s->rel++;
+		s->held = false;
+		pthread_cond_signal(&s->freed);
 	}
-	if (n > 0) {
-		*buf = s->out;
-		SHA256_Update(&s->out_sha, s->out, n);
-		s->out_bytes += n;
+	while (s->rel == s->pub && !s->done) {
+		/* Ring empty: hash while the worker catches up. */
+		if (s->hashed < s->pub && !s->hbusy) {
+			hash_one(s);
+			pthread_cond_signal(&s->freed);
+		} else {
+			pthread_cond_wait(&s->filled, &s->lock);
+		}
 	}
-	return n;
+	if (s->rel < s->pub) {
+		sl = &s->ring[s->rel % NSLOTS];
+		s->held = true;
+		pthread_mutex_unlock(&s->lock);
+		*buf = sl->buf;
+		s->seen_in = sl->in_bytes;
+		s->out_bytes += sl->len;
+		return sl->len;
+	}
+	ret = s->result;
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0)
+		return serr(s, ret, "%s", s->wmsg);
+	s->out_eof = true;
+	return 0;
 }
 
 ssize_t oci_stream_reader(void *stream, const void **buf)
@@ -395,6 +635,7 @@ int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id)
 	char got_d[OCI_DIGEST_LEN + 1], got_u[OCI_DIGEST_LEN + 1];
 	const void *b;
 	ssize_t n;
+	int ret;
 
 	if (s->failed)
 		return s->failed;
@@ -403,13 +644,20 @@ int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id)
 	while (n > 0);
 	if (n < 0)
 		return n;
+	/* The worker has published its last slot: everything is ours now,
+	 * including the slots still to hash. */
+	worker_stop(s);
+	while (s->hashed < s->pub) {
+		struct slot *sl = &s->ring[s->hashed++ % NSLOTS];
+
+		SHA256_Update(&s->out_sha, sl->buf, sl->len);
+	}
 	/* Compressed streams end before the file may: anything left over
 	 * is trailing garbage. */
 	if (s->in_pos != s->in_len || !s->in_eof) {
-		int ret = fill(s);
-
+		ret = fill(s);
 		if (ret)
-			return ret;
+			return serr(s, ret, "%s", s->wmsg);
 		if (s->in_pos != s->in_len)
 			return serr(s, -EINVAL, "%s: trailing data after the compressed stream",
 				    oci_compression_name(s->comp));
@@ -417,6 +665,9 @@ int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id)
 	if (s->check_size && s->in_bytes != s->size)
 		return serr(s, -EINVAL, "size mismatch: blob has %llu bytes, descriptor says %llu",
 			    (unsigned long long)s->in_bytes, (unsigned long long)s->size);
+	/* Uncompressed: the same bytes went in and out. */
+	if (s->comp == OCI_COMP_NONE)
+		s->out_sha = s->in_sha;
 	hexdigest(&s->in_sha, got_d);
 	hexdigest(&s->out_sha, got_u);
 	if (digest)
