@@ -66,9 +66,10 @@ for i in range(10):
 PY
 
 mkdir -p "$T/disk" "$T/initrd"
-"$MKIMG" build -q -T 0 --blob "$T/disk/A.blob" "$T/A" "$T/disk/A.erofs"
-"$MKIMG" build -q -T 0 --blob "$T/disk/B.blob" "$T/B" "$T/disk/B.erofs"
-"$MKIMG" build -q -T 0 --blob "$T/disk/N.blob" --no-fingerprint "$T/A" "$T/disk/N.erofs"
+# 512-byte blocks, as in a store
+"$MKIMG" build -q -T 0 -b 512 --blob "$T/disk/A.blob" "$T/A" "$T/disk/A.erofs"
+"$MKIMG" build -q -T 0 -b 512 --blob "$T/disk/B.blob" "$T/B" "$T/disk/B.erofs"
+"$MKIMG" build -q -T 0 -b 512 --blob "$T/disk/N.blob" --no-fingerprint "$T/A" "$T/disk/N.erofs"
 for x in A B; do
 	(cd "$T/$x" && find . -type f | LC_ALL=C sort | xargs sha256sum) > "$T/disk/sums-$x"
 done
