@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 #include <sys/stat.h>
 
 #include "mkimg/blobstore.h"
@@ -43,19 +44,13 @@
 
 struct strset {
 	char **slot;
+	uint64_t *hash;		/* of each slot's string */
 	size_t cap, n;
 };
 
 static uint64_t hash_str(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
+	return XXH3_64bits(s, len);
 }
 
 static void strset_clear(struct strset *s)
@@ -65,53 +60,64 @@ static void strset_clear(struct strset *s)
 	for (i = 0; i < s->cap; i++)
 		free(s->slot[i]);
 	free(s->slot);
+	free(s->hash);
 	s->slot = NULL;
+	s->hash = NULL;
 	s->cap = s->n = 0;
+}
+
+/* The slot of k, or the empty slot where it would go. */
+static size_t strset_find(const struct strset *s, const char *k, size_t len, uint64_t h)
+{
+	size_t i;
+
+	for (i = h & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		if (s->hash[i] == h && !strncmp(s->slot[i], k, len) && s->slot[i][len] == '\0')
+			break;
+	return i;
 }
 
 static bool strset_has(const struct strset *s, const char *k, size_t len)
 {
-	size_t i;
-
-	if (!s->cap)
-		return false;
-	for (i = hash_str(k, len) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		if (!strncmp(s->slot[i], k, len) && s->slot[i][len] == '\0')
-			return true;
-	return false;
+	return s->cap && s->slot[strset_find(s, k, len, hash_str(k, len))];
 }
 
 static int strset_add(struct strset *s, const char *k, size_t len)
 {
+	uint64_t h = hash_str(k, len);
 	size_t i;
-	char *c;
 
-	if (strset_has(s, k, len))
+	if (s->cap && s->slot[strset_find(s, k, len, h)])
 		return 0;
 	if ((s->n + 1) * 2 > s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 64, j;
 		char **ns = calloc(ncap, sizeof(*ns));
+		uint64_t *nh = malloc(ncap * sizeof(*nh));
 
-		if (!ns)
+		if (!ns || !nh) {
+			free(ns);
+			free(nh);
 			return -ENOMEM;
+		}
 		for (j = 0; j < s->cap; j++) {
 			if (!s->slot[j])
 				continue;
-			for (i = hash_str(s->slot[j], strlen(s->slot[j])) & (ncap - 1); ns[i];
-			     i = (i + 1) & (ncap - 1))
+			for (i = s->hash[j] & (ncap - 1); ns[i]; i = (i + 1) & (ncap - 1))
 				;
 			ns[i] = s->slot[j];
+			nh[i] = s->hash[j];
 		}
 		free(s->slot);
+		free(s->hash);
 		s->slot = ns;
+		s->hash = nh;
 		s->cap = ncap;
 	}
-	c = strndup(k, len);
-	if (!c)
+	i = strset_find(s, k, len, h);
+	s->slot[i] = strndup(k, len);
+	if (!s->slot[i])
 		return -ENOMEM;
-	for (i = hash_str(k, len) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-		;
-	s->slot[i] = c;
+	s->hash[i] = h;
 	s->n++;
 	return 0;
 }
