@@ -64,7 +64,8 @@ struct layout_inode {
 			uint32_t len;
 		} sym;
 		struct {
-			struct layout_filedata fd;	/* extents owned */
+			struct layout_filedata fd;	/* extents owned, or one */
+			struct layout_extent one;	/* the extent of a one-run file */
 			bool set;
 		} reg;
 	} u;
@@ -90,6 +91,10 @@ struct layout_tree {
 	uint32_t ndevs, devcap;
 	/* self-contained data area */
 	uint64_t data_end;
+	/* inodes come from slabs; destroyed ones wait on a free list */
+	struct layout_inode *ino_free;
+	void **slabs;
+	size_t nslabs, slabcap, slab_used;
 	/* tail spill */
 	int spill_fd;
 	uint64_t spill_len;

@@ -49,9 +49,43 @@ static void inode_destroy(struct layout_tree *t, struct layout_inode *ino)
 	free(ino->xattrs);
 	if (S_ISLNK(ino->mode))
 		free(ino->u.sym.target);
-	else if (S_ISREG(ino->mode))
+	else if (S_ISREG(ino->mode) && ino->u.reg.fd.extents != &ino->u.reg.one)
 		free((void *)ino->u.reg.fd.extents);
-	free(ino);
+	ino->all_next = t->ino_free;
+	t->ino_free = ino;
+}
+
+#define INODE_SLAB 1024
+
+/* A zeroed inode from the free list or the current slab. */
+static struct layout_inode *inode_alloc(struct layout_tree *t)
+{
+	struct layout_inode *ino = t->ino_free;
+
+	if (ino) {
+		t->ino_free = ino->all_next;
+		memset(ino, 0, sizeof(*ino));
+		return ino;
+	}
+	if (!t->nslabs || t->slab_used == INODE_SLAB) {
+		void *slab;
+
+		if (t->nslabs == t->slabcap) {
+			size_t cap = t->slabcap ? t->slabcap * 2 : 16;
+			void **x = realloc(t->slabs, sizeof(*x) * cap);
+
+			if (!x)
+				return NULL;
+			t->slabs = x;
+			t->slabcap = cap;
+		}
+		slab = calloc(INODE_SLAB, sizeof(struct layout_inode));
+		if (!slab)
+			return NULL;
+		t->slabs[t->nslabs++] = slab;
+		t->slab_used = 0;
+	}
+	return (struct layout_inode *)t->slabs[t->nslabs - 1] + t->slab_used++;
 }
 
 static bool attr_valid(const struct layout_attr *a)
@@ -85,7 +119,7 @@ int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
 	if (!attr_valid(a))
 		return layout_err(t, -EINVAL, "invalid file mode %#o or mtime nsec %u",
 				  a->mode, a->mtime_nsec);
-	ino = calloc(1, sizeof(*ino));
+	ino = inode_alloc(t);
 	if (!ino)
 		return layout_err(t, -ENOMEM, "out of memory");
 	attr_apply(ino, a);
@@ -147,6 +181,9 @@ void layout_tree_free(struct layout_tree *t)
 		next = ino->all_next;
 		inode_destroy(t, ino);
 	}
+	for (i = 0; i < t->nslabs; i++)
+		free(t->slabs[i]);
+	free(t->slabs);
 	free(t->devs);
 	if (t->spill_fd >= 0)
 		close(t->spill_fd);
@@ -240,13 +277,17 @@ int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
 		    (fd->nextents == 0 && fd->size >= blksz))
 			return layout_err(t, -EINVAL, "invalid inline tail");
 	}
-	if (fd->nextents) {
+	if (fd->nextents == 1) {
+		e = &ino->u.reg.one;
+	} else if (fd->nextents) {
 		e = malloc(sizeof(*e) * fd->nextents);
 		if (!e)
 			return layout_err(t, -ENOMEM, "out of memory");
-		memcpy(e, fd->extents, sizeof(*e) * fd->nextents);
 	}
-	free((void *)ino->u.reg.fd.extents);
+	if (e)
+		memmove(e, fd->extents, sizeof(*e) * fd->nextents);
+	if (ino->u.reg.fd.extents != &ino->u.reg.one)
+		free((void *)ino->u.reg.fd.extents);
 	ino->u.reg.fd = *fd;
 	ino->u.reg.fd.extents = e;
 	ino->u.reg.set = true;
