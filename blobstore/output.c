@@ -37,6 +37,7 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 		sp.start_blk = layout_tree_data_start(t);
 		sp.tree = t;
 	}
+	sp.fast_keys = !p->fingerprint;
 	ret = bs_sink_new(&sp, &o->sink);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");

@@ -81,6 +81,8 @@ struct bs_sink {
 	bool in_file;
 	uint32_t max_tail;
 	SHA256_CTX file;
+	XXH3_state_t *xfile;		/* fast_keys: instead of file */
+	uint8_t *cmp[2];		/* fast_keys: confirming a key hit */
 	uint64_t fsize;			/* bytes received */
 	uint64_t unit_off;		/* file offset of ubuf[0] */
 	uint8_t *ubuf;
@@ -228,6 +230,15 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 	s->ubuf = malloc(BS_HOLE_UNIT);
 	s->tabsize = 1024;
 	s->tab = calloc(s->tabsize, sizeof(*s->tab));
+	if (p->fast_keys && !p->dedup) {
+		s->xfile = XXH3_createState();
+		s->cmp[0] = malloc(BS_HOLE_UNIT);
+		s->cmp[1] = malloc(BS_HOLE_UNIT);
+		if (!s->xfile || !s->cmp[0] || !s->cmp[1]) {
+			bs_sink_free(s);
+			return -ENOMEM;
+		}
+	}
 	if (!s->obuf || !s->ubuf || !s->tab) {
 		bs_sink_free(s);
 		return -ENOMEM;
@@ -257,6 +268,9 @@ void bs_sink_free(struct bs_sink *s)
 	pthread_cond_destroy(&s->cond);
 	if (s->dfd >= 0)
 		close(s->dfd);
+	XXH3_freeState(s->xfile);
+	free(s->cmp[0]);
+	free(s->cmp[1]);
 	free(s->obuf);
 	free(s->ubuf);
 	free(s->ext);
@@ -474,6 +488,14 @@ static int flush_unit(struct bs_sink *s, const uint8_t *p)
 	return err;
 }
 
+static void file_hash(struct bs_sink *s, const void *p, size_t len)
+{
+	if (s->xfile)
+		XXH3_128bits_update(s->xfile, p, len);
+	else
+		SHA256_Update(&s->file, p, len);
+}
+
 int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
 {
 	if (s->err)
@@ -482,7 +504,10 @@ int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
 		return -EBUSY;
 	s->in_file = true;
 	s->max_tail = s->p.tree ? max_tail : 0;
-	SHA256_Init(&s->file);
+	if (s->xfile)
+		XXH3_128bits_reset(s->xfile);
+	else
+		SHA256_Init(&s->file);
 	s->fsize = 0;
 	s->unit_off = 0;
 	s->ulen = 0;
@@ -501,7 +526,7 @@ int bs_file_write(struct bs_sink *s, const void *buf, size_t len)
 
 	if (!s->in_file)
 		return -EINVAL;
-	SHA256_Update(&s->file, p, len);
+	file_hash(s, p, len);
 	s->fsize += len;
 	if (s->ulen) {
 		size_t n = BS_HOLE_UNIT - s->ulen;
@@ -549,7 +574,7 @@ int bs_file_hole(struct bs_sink *s, uint64_t len)
 		len -= n;
 	}
 	while (len >= BS_HOLE_UNIT) {
-		SHA256_Update(&s->file, zero_unit, BS_HOLE_UNIT);
+		file_hash(s, zero_unit, BS_HOLE_UNIT);
 		s->fsize += BS_HOLE_UNIT;
 		s->unit_off += BS_HOLE_UNIT;
 		s->holes = true;
@@ -651,6 +676,127 @@ static bool one_run(const struct bs_sink *s)
 			      s->ext[0].device == s->p.device));
 }
 
+/* Reads [blk, blk + len bytes) of the target: pending bytes from obuf,
+ * the rest from the file. */
+static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len)
+{
+	uint64_t off = blk << s->p.blkszbits, ob = s->oblk << s->p.blkszbits;
+	uint64_t oe = ob + s->olen;
+
+	while (len) {
+		size_t n = len;
+
+		if (off >= ob && off < oe) {
+			if (n > oe - off)
+				n = oe - off;
+			memcpy(buf, s->obuf + (off - ob), n);
+		} else {
+			ssize_t r;
+
+			if (off < ob && off + n > ob)
+				n = ob - off;
+			r = pread(s->p.fd, buf, n, off);
+			if (r <= 0)
+				return r < 0 ? -errno : -EIO;
+			n = r;
+		}
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* One file's bytes as the sink holds them: extents on the target, an
+ * inline tail, and (the current file) its last partial unit in ubuf. */
+struct file_view {
+	const struct layout_extent *e;
+	uint32_t n;
+	uint64_t size;
+	bool has_tail;
+	uint64_t tail_off;
+	uint32_t tail_len;
+	const uint8_t *pend;
+	uint64_t pend_off;
+	size_t pend_len;
+};
+
+/* Bytes [off, off + len) of a file (off block aligned). */
+static int view_read(struct bs_sink *s, const struct file_view *v, uint64_t off,
+		     uint8_t *buf, size_t len)
+{
+	unsigned int bits = s->p.blkszbits;
+	uint32_t i;
+	int ret;
+
+	memset(buf, 0, len);	/* holes */
+	for (i = 0; i < v->n; i++) {
+		uint64_t a = v->e[i].lblk << bits, b = (v->e[i].lblk + v->e[i].nblks) << bits;
+
+		if (b > v->size)
+			b = v->size;
+		if (b <= off || a >= off + len)
+			continue;
+		if (a < off)
+			a = off;
+		if (b > off + len)
+			b = off + len;
+		ret = target_read(s, v->e[i].pblk + ((a >> bits) - v->e[i].lblk), buf + (a - off),
+				  b - a);
+		if (ret)
+			return ret;
+	}
+	if (v->has_tail) {
+		uint64_t a = v->size - v->tail_len;
+
+		if (a < off + len && a + v->tail_len > off) {
+			uint64_t from = a > off ? a : off, to = v->size < off + len ? v->size : off + len;
+
+			ret = layout_tree_read_tail(s->p.tree, v->tail_off + (from - a),
+						    buf + (from - off), to - from);
+			if (ret)
+				return ret;
+		}
+	}
+	if (v->pend_len && v->pend_off < off + len && v->pend_off + v->pend_len > off) {
+		uint64_t from = v->pend_off > off ? v->pend_off : off;
+		uint64_t to = v->pend_off + v->pend_len < off + len ? v->pend_off + v->pend_len
+								     : off + len;
+
+		memcpy(buf + (from - off), v->pend + (from - v->pend_off), to - from);
+	}
+	return 0;
+}
+
+/* The current file (not ended yet) has the same bytes as entry e:
+ * 1 yes, 0 no. */
+static int confirm_same(struct bs_sink *s, const struct dedup_ent *e, uint64_t size)
+{
+	struct file_view old = {
+		.e = s->pool + e->ext_off, .n = e->nextents, .size = size,
+		.has_tail = e->has_tail, .tail_off = e->tail_off, .tail_len = e->tail_len,
+	};
+	struct file_view cur = {
+		.e = s->ext, .n = s->next, .size = size,
+		.pend = s->ubuf, .pend_off = s->unit_off, .pend_len = s->ulen,
+	};
+	uint64_t off;
+	int ret;
+
+	for (off = 0; off < size; off += BS_HOLE_UNIT) {
+		size_t n = size - off < BS_HOLE_UNIT ? size - off : BS_HOLE_UNIT;
+
+		ret = view_read(s, &old, off, s->cmp[0], n);
+		if (!ret)
+			ret = view_read(s, &cur, off, s->cmp[1], n);
+		if (ret)
+			return ret;
+		if (memcmp(s->cmp[0], s->cmp[1], n))
+			return 0;
+	}
+	return 1;
+}
+
 /* A whole file this sink stored before or, through the hook, the store:
  * 1 with *fd's extents and tail filled. */
 static int find_whole(struct bs_sink *s, struct layout_filedata *fd)
@@ -662,6 +808,12 @@ static int find_whole(struct bs_sink *s, struct layout_filedata *fd)
 	if (!fd->size)
 		return 0;
 	slot = dedup_slot(s, fd->sha256, fd->size);
+	if (*slot && s->xfile) {
+		/* a fast key is a hint: only equal bytes are shared */
+		ret = confirm_same(s, &s->ents[*slot - 1], fd->size);
+		if (ret <= 0)
+			return ret;
+	}
 	if (*slot) {
 		hit = &s->ents[*slot - 1];
 		fd->nextents = hit->nextents;
@@ -723,7 +875,11 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 		return -EINVAL;
 	memset(fd, 0, sizeof(*fd));
 	fd->size = s->fsize;
-	SHA256_Final(fd->sha256, &s->file);
+	if (s->xfile)
+		XXH128_canonicalFromHash((XXH128_canonical_t *)fd->sha256,
+					 XXH3_128bits_digest(s->xfile));
+	else
+		SHA256_Final(fd->sha256, &s->file);
 	s->st.files++;
 	s->st.logical_bytes += fd->size;
 

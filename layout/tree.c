@@ -670,6 +670,16 @@ int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 	return 0;
 }
 
+int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len)
+{
+	ssize_t n;
+
+	if (t->spill_fd < 0 || off + len > t->spill_len)
+		return -EINVAL;
+	n = pread(t->spill_fd, buf, len, off);
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
 int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
 			   uint64_t blocks)
 {

@@ -68,6 +68,13 @@ struct bs_sink_params {
 	const struct bs_dedup_ops *dedup; /* NULL: only the sink's own files */
 	void *dedup_ctx;
 	uint64_t chunk_min;	/* files this big get chunk lookups (dedup) */
+	/*
+	 * Whole files keyed by XXH3-128 and compared byte by byte on a key
+	 * hit, instead of by SHA-256: for images without fingerprints and
+	 * without a dedup hook. The filedata's sha256 is then not a SHA-256
+	 * (its first 16 bytes are the key).
+	 */
+	bool fast_keys;
 };
 
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out);

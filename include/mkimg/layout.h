@@ -208,6 +208,8 @@ void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk);
  */
 int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 			   uint64_t *off);
+/* Reads back len bytes of spilled tails from off. */
+int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len);
 
 /* ---------------------------------------------------------------------- */
 /* Writing                                                                */
