@@ -191,6 +191,62 @@ static void test_inline_tail(void **state)
 	close(fd);
 }
 
+/* One file: a data unit, a 64 KiB hole, more data, a tail of tail bytes. */
+static void put_file(struct bs_sink *s, const uint8_t *data, uint32_t tail, uint32_t max_tail,
+		     struct layout_filedata *out)
+{
+	assert_int_equal(bs_file_begin(s, max_tail), 0);
+	assert_int_equal(bs_file_write(s, data, BS_HOLE_UNIT), 0);
+	assert_int_equal(bs_file_hole(s, BS_HOLE_UNIT), 0);
+	assert_int_equal(bs_file_write(s, data + BS_HOLE_UNIT, 3 * 4096 + tail), 0);
+	assert_int_equal(bs_file_end(s, out), 0);
+}
+
+/* fast_keys: XXH3-128 keys, a hit only when the bytes are equal. */
+static void test_fast_keys(void **state)
+{
+	struct layout_params p;
+	struct layout_tree *t;
+	int fd = memfd_create("img", 0);
+	struct bs_sink *s;
+	struct layout_filedata a, out;
+	struct layout_extent ea[8];
+	struct bs_sink_stats st;
+	uint8_t *data = malloc(200000), *other = malloc(200000);
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .device = 0,
+				     .fast_keys = true };
+	uint64_t end;
+
+	fill(data, 200000, 7);
+	memcpy(other, data, 200000);
+	other[BS_HOLE_UNIT + 5000] ^= 1;	/* one byte differs */
+	layout_params_preset(&p);
+	assert_int_equal(layout_tree_new(&p, &t), 0);
+	sp.tree = t;
+	assert_int_equal(bs_sink_new(&sp, &s), 0);
+	/* with an inline tail, then the same bytes again: found */
+	put_file(s, data, 300, 2000, &a);
+	assert_int_equal(a.nextents, 2);
+	memcpy(ea, a.extents, sizeof(ea[0]) * a.nextents);
+	put_file(s, data, 300, 2000, &out);
+	assert_int_equal(out.nextents, 2);
+	assert_memory_equal(out.extents, ea, sizeof(ea[0]) * 2);
+	assert_int_equal(out.has_tail, a.has_tail);
+	/* one byte differs: stored */
+	put_file(s, other, 300, 2000, &out);
+	assert_int_not_equal(out.extents[0].pblk, ea[0].pblk);
+	/* a file that is still in the output buffer is compared from there */
+	put_file(s, other, 300, 2000, &out);
+	assert_int_equal(bs_sink_finish(s, &end, NULL, &st), 0);
+	assert_int_equal(st.files, 4);
+	assert_int_equal(st.dedup_files, 2);
+	bs_sink_free(s);
+	layout_tree_free(t);
+	close(fd);
+	free(data);
+	free(other);
+}
+
 static void test_publish(void **state)
 {
 	char dir[] = "/tmp/mkimg-test-XXXXXX", path[64], buf[8];
@@ -226,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_dedup_rewinds),
 		cmocka_unit_test(test_inline_tail),
+		cmocka_unit_test(test_fast_keys),
 		cmocka_unit_test(test_publish),
 	};
 
