@@ -66,7 +66,7 @@ struct oci_stream {
 
 	/* The worker's while it runs. */
 	int fd;
-	SHA256_CTX in_sha, out_sha;
+	SHA256_CTX in_sha;
 	uint64_t in_bytes;
 	uint8_t *in;
 	size_t in_pos, in_len;		/* unconsumed input: in[in_pos, in_len) */
@@ -83,6 +83,7 @@ struct oci_stream {
 	struct slot ring[NSLOTS];
 	uint64_t pub, rel, hashed;
 	bool hbusy;
+	SHA256_CTX out_sha;		/* the diff_id: whoever set hbusy's */
 	bool done;			/* the worker published its last slot */
 	bool stop;			/* the caller wants the worker gone */
 	int result;			/* when done: 0 (end of data) or -errno */
