@@ -318,6 +318,8 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 		sp.diff_id = l->oci->diff_id;
 	} else {
 		sp.detect = true;
+		/* nothing to verify; a store needs the diff_id to record it */
+		sp.no_digests = !c->store;
 	}
 	ret = oci_stream_open(&sp, &s, err, sizeof(err));
 	if (!ret)

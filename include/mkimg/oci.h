@@ -143,6 +143,10 @@ struct oci_stream_params {
 	bool check_size;
 	uint64_t size;			/* expected blob size if check_size */
 	const char *diff_id;		/* expected diff_id, or NULL */
+	/* Nothing to verify and no digests wanted (a plain layer file into
+	 * a standalone image): skip the hashing; finish returns "" digests.
+	 * Not with digest or diff_id. */
+	bool no_digests;
 };
 
 /* The stream keeps err/errlen and fills it on later failures too. */

@@ -668,6 +668,29 @@ static void test_streams(void **state)
 	assert_non_null(strstr(err, "digest mismatch: got sha256:"));
 	assert_int_equal(stream_file(p, false, OCI_COMP_GZIP, NULL, bad, err, sizeof(err), NULL), -EINVAL);
 	assert_non_null(strstr(err, "diff_id mismatch"));
+	/* no_digests: the same bytes, empty digests; refused with digests */
+	{
+		struct oci_stream_params np = { .path = p, .name = "layer", .detect = true,
+						.no_digests = true };
+		char d1[OCI_DIGEST_LEN + 1] = "x", d2[OCI_DIGEST_LEN + 1] = "x";
+		struct oci_stream *s;
+		const void *b;
+		ssize_t n;
+
+		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), 0);
+		do
+			n = oci_stream_read(s, &b);
+		while (n > 0);
+		assert_int_equal(n, 0);
+		assert_int_equal(oci_stream_finish(s, d1, d2), 0);
+		assert_string_equal(d1, "");
+		assert_string_equal(d2, "");
+		assert_int_equal(oci_stream_bytes_out(s), f.tar.len);
+		oci_stream_free(s);
+		np.digest = f.layer;
+		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "hashing turned off"));
+	}
 	/* multi-member gzip: two members give the tar twice */
 	buf_add(&two, f.blob.p, f.blob.len);
 	buf_add(&two, f.blob.p, f.blob.len);
