@@ -13,10 +13,8 @@
  * What the conversion stores new is spilled to a temporary file (not kept
  * in memory) and turned into registry rows at commit.
  */
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "io.h"
 #include "store_internal.h"
 
 struct conv_dev {
@@ -256,22 +255,6 @@ out:
 	return ret < 0 ? hook_fail(c, ret) : ret;
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, buf, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 		      struct layout_extent *out)
 {
@@ -307,7 +290,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	if (ret)
 		goto fail;
 	/* a key is a hint: only equal bytes are shared */
-	ret = read_full(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
+	ret = bs_read_full(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
 	if (ret) {
 		st_err(c->errmsg, sizeof(c->errmsg), ret, "blob %s: cannot read a chunk: %s",
 		       d->hex, strerror(-ret));
@@ -365,6 +348,22 @@ static int new_file(void *ctx, const struct layout_filedata *fd,
 	return 0;
 }
 
+/* An unnamed temporary file in the store's tmp/. */
+static int tmpfile_in(struct bs_conv *c, char *err, size_t errlen)
+{
+	char *path = st_path(c->st, "tmp", NULL);
+	int fd;
+
+	if (!path)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = st_err(err, errlen, -errno, "%s: cannot create a temporary file: %s", path,
+			    strerror(errno));
+	free(path);
+	return fd;
+}
+
 /* ---- begin / abort ---- */
 
 int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
@@ -406,20 +405,17 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 		goto fail;
 	}
 	free(path);
-	path = st_path(st, "tmp", NULL);
-	if (!path)
-		goto nomem;
-	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0 || !(c->spill = fdopen(fd, "w+"))) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		st_err(err, errlen, ret, "%s: cannot create a temporary file: %s", path,
-		       strerror(-ret));
+	path = NULL;
+	fd = tmpfile_in(c, err, errlen);
+	if (fd < 0) {
+		ret = fd;
 		goto fail;
 	}
-	free(path);
-	path = NULL;
+	c->spill = fdopen(fd, "w+");
+	if (!c->spill) {
+		close(fd);
+		goto nomem;
+	}
 	ret = reg_prepare(st, "SELECT extents FROM files WHERE sha256=? AND size=?",
 			  &c->q_file, err, errlen);
 	if (!ret)
@@ -524,24 +520,6 @@ static struct conv_layer *layer_add(struct bs_conv *c, const char *diff_id)
 	return l;
 }
 
-static int write_at(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
-}
-
 /* Streams src (from its start) through zstd into dst, compressing or
  * decompressing. */
 static int zstd_copy(int src, int dst, bool compress)
@@ -580,7 +558,7 @@ static int zstd_copy(int src, int dst, bool compress)
 				ret = -EBADMSG;
 				goto out;
 			}
-			ret = write_at(dst, outb, ob.pos, woff);
+			ret = bs_write_full(dst, outb, ob.pos, woff);
 			if (ret)
 				goto out;
 			woff += ob.pos;
@@ -598,44 +576,6 @@ out:
 	free(in);
 	free(outb);
 	return ret;
-}
-
-static int file_sha256(int fd, uint8_t digest[32], uint64_t *size)
-{
-	uint8_t *buf = malloc(1u << 20);
-	SHA256_CTX sha;
-	uint64_t off = 0;
-	ssize_t n;
-
-	if (!buf)
-		return -ENOMEM;
-	SHA256_Init(&sha);
-	while ((n = pread(fd, buf, 1u << 20, off)) > 0) {
-		SHA256_Update(&sha, buf, n);
-		off += n;
-	}
-	free(buf);
-	if (n < 0)
-		return -errno;
-	SHA256_Final(digest, &sha);
-	if (size)
-		*size = off;
-	return 0;
-}
-
-static int tmpfile_in(struct bs_conv *c, char *err, size_t errlen)
-{
-	char *path = st_path(c->st, "tmp", NULL);
-	int fd;
-
-	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fd = st_err(err, errlen, -errno, "%s: cannot create a temporary file: %s", path,
-			    strerror(errno));
-	free(path);
-	return fd;
 }
 
 static const char *digest_hex(const char *diff_id)
@@ -697,7 +637,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 			     path, strerror(errno));
 		goto out;
 	}
-	ret = file_sha256(src, sha, NULL);
+	ret = bs_sha256_fd(src, sha, NULL);
 	bs_hex(sha, shahex);
 	if (!ret && strcmp(shahex, want))
 		ret = -EUCLEAN;
@@ -817,7 +757,7 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 	free(path);
 	ret = zstd_copy(l->fd, l->out.fd, true);
 	if (!ret)
-		ret = file_sha256(l->out.fd, sha, &l->size);
+		ret = bs_sha256_fd(l->out.fd, sha, &l->size);
 	if (ret)
 		return st_err(err, errlen, ret, "writing a layer record: %s", strerror(-ret));
 	bs_hex(sha, l->sha256);
@@ -1148,7 +1088,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
 		goto out;
 	}
-	ret = file_sha256(c->img.fd, sha, NULL);
+	ret = bs_sha256_fd(c->img.fd, sha, NULL);
 	if (ret) {
 		st_err(err, errlen, ret, "reading back the image: %s", strerror(-ret));
 		goto out;

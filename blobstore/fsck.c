@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "io.h"
 #include "store_internal.h"
 
 struct fsck {
@@ -56,26 +57,6 @@ static void note(struct fsck *f, int sev, const char *fmt, ...)
 
 #define FSCK_BUF (1u << 20)
 
-/* SHA-256 of fd's whole content, or of len bytes from off. */
-static int hash_range(struct fsck *f, int fd, uint64_t off, uint64_t len, uint8_t out[32])
-{
-	SHA256_CTX sha;
-
-	SHA256_Init(&sha);
-	while (len) {
-		size_t n = len < FSCK_BUF ? len : FSCK_BUF;
-		ssize_t r = pread(fd, f->buf, n, off);
-
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		SHA256_Update(&sha, f->buf, r);
-		off += r;
-		len -= r;
-	}
-	SHA256_Final(out, &sha);
-	return 0;
-}
-
 /* A registered file: exists, has the size, and (full) the digest. */
 static int check_file(struct fsck *f, const char *sub, const char *name, const char *what,
 		      uint64_t size, const char *sha_hex, int *fdout)
@@ -102,7 +83,7 @@ static int check_file(struct fsck *f, const char *sub, const char *name, const c
 		uint8_t d[32];
 		char hex[65];
 
-		ret = hash_range(f, fd, 0, size, d);
+		ret = bs_sha256_fd(fd, d, NULL);
 		if (ret) {
 			note(f, 1, "%s %s: cannot read %s: %s", what, name, path, strerror(-ret));
 			ret = 0;
@@ -411,7 +392,7 @@ static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
 		}
 		if (!f->full || b->fd < 0)
 			continue;
-		if (pread(b->fd, f->buf, BS_HOLE_UNIT, off) != BS_HOLE_UNIT) {
+		if (bs_read_full(b->fd, f->buf, BS_HOLE_UNIT, off)) {
 			note(f, 1, "chunk in blob %s at %llu cannot be read", b->hex,
 			     (unsigned long long)off);
 			continue;

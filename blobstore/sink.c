@@ -40,6 +40,7 @@
 #include <xxhash.h>
 
 #include "mkimg/blobstore.h"
+#include "io.h"
 
 #define OBUF_SIZE (4u << 20)
 
@@ -282,23 +283,6 @@ void bs_sink_free(struct bs_sink *s)
 	free(s);
 }
 
-static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
 static int obuf_flush(struct bs_sink *s)
 {
 	uint64_t off = s->oblk << s->p.blkszbits;
@@ -307,7 +291,7 @@ static int obuf_flush(struct bs_sink *s)
 	if (!s->olen)
 		return 0;
 	if (s->dfd >= 0) {
-		err = pwrite_all(s->dfd, s->obuf, s->olen, off);
+		err = bs_write_full(s->dfd, s->obuf, s->olen, off);
 		if (!err) {
 			s->oblk += s->olen >> s->p.blkszbits;
 			s->olen = 0;
@@ -318,7 +302,7 @@ static int obuf_flush(struct bs_sink *s)
 		close(s->dfd);
 		s->dfd = -1;
 	}
-	err = pwrite_all(s->p.fd, s->obuf, s->olen, off);
+	err = bs_write_full(s->p.fd, s->obuf, s->olen, off);
 	if (err)
 		return err;
 	/* write-behind: start writeback now, wait for the batch before */
@@ -691,14 +675,13 @@ static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len
 				n = oe - off;
 			memcpy(buf, s->obuf + (off - ob), n);
 		} else {
-			ssize_t r;
+			int ret;
 
 			if (off < ob && off + n > ob)
 				n = ob - off;
-			r = pread(s->p.fd, buf, n, off);
-			if (r <= 0)
-				return r < 0 ? -errno : -EIO;
-			n = r;
+			ret = bs_read_full(s->p.fd, buf, n, off);
+			if (ret)
+				return ret;
 		}
 		buf += n;
 		off += n;
