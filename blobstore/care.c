@@ -499,7 +499,6 @@ static void sweep(struct bs_store *st, const char *sub, const struct strlist *ke
 int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
 {
 	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
-	uint64_t dummy = 0;
 	int lock, ret;
 
 	memset(r, 0, sizeof(*r));
@@ -512,8 +511,6 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 	ret = reg_exec(st, gc_sql, err, errlen);
 	if (!ret)
 		ret = drop_files_of_dead_blobs(st, err, errlen);
-	if (!ret)
-		ret = query_u64(st, "SELECT count(*) FROM dead_blobs", &r->blobs, err, errlen);
 	if (ret) {
 		reg_rollback(st);
 		goto out;
@@ -530,12 +527,11 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err, errlen);
 	if (ret)
 		goto out;
-	sweep(st, "blobs/sha256", &blobs, &dummy, &r->blob_bytes);
+	sweep(st, "blobs/sha256", &blobs, &r->blobs, &r->blob_bytes);
 	r->bytes += r->blob_bytes;
 	sweep(st, "images", &images, &r->images, &r->bytes);
 	sweep(st, "layers", &layers, &r->layers, &r->bytes);
 	sweep(st, "tmp", NULL, &r->tmp, &r->bytes);
-	r->blobs = dummy > r->blobs ? dummy : r->blobs;
 	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 out:
 	strlist_free(&blobs);

@@ -159,8 +159,8 @@ int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, siz
 int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen);
 
 struct bs_gc_result {
-	uint64_t blobs, blob_bytes;	/* removed */
-	uint64_t images, layers, tmp;	/* files removed */
+	uint64_t blobs, blob_bytes;	/* blob files removed */
+	uint64_t images, layers, tmp;	/* other files removed */
 	uint64_t bytes;			/* all bytes freed */
 };
 /* Waits for running conversions; removes what no image references. */
