@@ -109,9 +109,12 @@ int cmd_mount(int argc, char **argv)
 			free(devs);
 			return 2;
 		}
-		if (bs_store_open(cli_store_dir(store), false, &st, msg, sizeof(msg)) ||
-		    (bs_store_image(st, o.image, &ii, msg, sizeof(msg)) ? (bs_store_close(st), 1)
-									: (bs_store_close(st), 0))) {
+		err = bs_store_open(cli_store_dir(store), false, &st, msg, sizeof(msg));
+		if (!err) {
+			err = bs_store_image(st, o.image, &ii, msg, sizeof(msg));
+			bs_store_close(st);
+		}
+		if (err) {
 			cli_error("%s", msg);
 			free(devs);
 			return 1;
