@@ -151,6 +151,22 @@ static int got_input(struct oci_stream *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* One read of up to n bytes of input: its length, 0 at the end (in_eof
+ * set), or -errno with the worker's message. */
+static ssize_t read_input(struct oci_stream *s, uint8_t *buf, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read(s->fd, buf, n);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return werr(s, -errno, "read: %s", strerror(errno));
+	if (r == 0)
+		s->in_eof = true;
+	return r;
+}
+
 /* Refills the input buffer (keeping unconsumed bytes). 0 or -errno. */
 static int fill(struct oci_stream *s)
 {
@@ -163,21 +179,13 @@ static int fill(struct oci_stream *s)
 		s->in_len -= s->in_pos;
 		s->in_pos = 0;
 	}
-	while (s->in_len < IN_BUF) {
-		r = read(s->fd, s->in + s->in_len, IN_BUF - s->in_len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return werr(s, -errno, "read: %s", strerror(errno));
-		}
-		if (r == 0) {
-			s->in_eof = true;
-			break;
-		}
-		s->in_len += r;
-		return got_input(s, s->in + s->in_len - r, (size_t)r);
-	}
-	return 0;
+	if (s->in_len == IN_BUF)
+		return 0;
+	r = read_input(s, s->in + s->in_len, IN_BUF - s->in_len);
+	if (r <= 0)
+		return r;
+	s->in_len += r;
+	return got_input(s, s->in + s->in_len - r, (size_t)r);
 }
 
 static const char *isal_msg(int r)
@@ -305,16 +313,11 @@ static int fill_plain(struct oci_stream *s, struct slot *sl)
 	if (s->in_eof)
 		return 1;
 	while (sl->len < SLOT_BUF) {
-		r = read(s->fd, sl->buf + sl->len, SLOT_BUF - sl->len);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return werr(s, -errno, "read: %s", strerror(errno));
-		}
-		if (r == 0) {
-			s->in_eof = true;
+		r = read_input(s, sl->buf + sl->len, SLOT_BUF - sl->len);
+		if (r < 0)
+			return r;
+		if (r == 0)
 			return 1;
-		}
 		ret = got_input(s, sl->buf + sl->len, (size_t)r);
 		sl->len += r;
 		if (ret)
