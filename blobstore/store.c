@@ -65,9 +65,10 @@ void st_unlock(int fd)
 		close(fd);	/* drops the flock */
 }
 
-int bs_store_open(const char *dir, bool create, struct bs_store **out,
+int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 		  char *err, size_t errlen)
 {
+	bool create = flags & BS_STORE_CREATE;
 	struct bs_store *st;
 	struct stat sb;
 	size_t i;

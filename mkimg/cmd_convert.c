@@ -506,7 +506,7 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 	size_t i;
 	int ret;
 
-	ret = bs_store_open(c->store, true, &st, msg, sizeof(msg));
+	ret = bs_store_open(c->store, BS_STORE_CREATE, &st, msg, sizeof(msg));
 	if (ret) {
 		cli_error("%s", msg);
 		return ret;

@@ -109,7 +109,7 @@ int cmd_mount(int argc, char **argv)
 			free(devs);
 			return 2;
 		}
-		err = bs_store_open(cli_store_dir(store), false, &st, msg, sizeof(msg));
+		err = bs_store_open(cli_store_dir(store), BS_STORE_READONLY, &st, msg, sizeof(msg));
 		if (!err) {
 			err = bs_store_image(st, o.image, &ii, msg, sizeof(msg));
 			bs_store_close(st);

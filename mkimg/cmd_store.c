@@ -69,12 +69,12 @@ bad:
 	return 2;
 }
 
-static struct bs_store *open_store(const char *dir)
+static struct bs_store *open_store(const char *dir, unsigned int flags)
 {
 	struct bs_store *st;
 	char err[1024];
 
-	if (bs_store_open(dir, false, &st, err, sizeof(err))) {
+	if (bs_store_open(dir, flags, &st, err, sizeof(err))) {
 		cli_error("%s", err);
 		return NULL;
 	}
@@ -132,7 +132,7 @@ int cmd_ls(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_images(st, &v, &n, err, sizeof(err));
@@ -177,7 +177,7 @@ int cmd_inspect(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_image(st, a.args[0], &ii, err, sizeof(err));
@@ -213,7 +213,7 @@ int cmd_rm(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, 0);
 	if (!st)
 		return 1;
 	for (i = 0; i < a.nargs; i++)
@@ -235,7 +235,7 @@ int cmd_gc(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, 0);
 	if (!st)
 		return 1;
 	if (cli_tty())
@@ -288,7 +288,7 @@ int cmd_fsck(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_fsck(st, a.full, fsck_report, &o, err, sizeof(err));
@@ -315,7 +315,7 @@ int cmd_stats(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store);
+	st = open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_stats(st, &s, err, sizeof(err));

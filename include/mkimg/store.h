@@ -19,7 +19,7 @@
  * naming a missing or partial file.
  *
  * Conversion:
- *   bs_store_open(dir, true, &st, err, len);
+ *   bs_store_open(dir, BS_STORE_CREATE, &st, err, len);
  *   layout_tree_new(&p, &t);                  // p from bs_store_layout_params
  *   bs_conv_begin(st, t, &cp, &c, err, len);
  *   ... fill t; file data through bs_conv_sink(c) ...
@@ -49,8 +49,12 @@ extern "C" {
 
 struct bs_store;
 
-/* Opens (create: creating it if missing) a store. */
-int bs_store_open(const char *dir, bool create, struct bs_store **out,
+/* bs_store_open flags */
+#define BS_STORE_CREATE		0x1u	/* create the store if missing (convert) */
+#define BS_STORE_READONLY	0x2u	/* read only: ls, inspect, stats, fsck, mount */
+
+/* Opens a store (BS_STORE_CREATE: creating it if missing). */
+int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 		  char *err, size_t errlen);
 void bs_store_close(struct bs_store *st);	/* accepts NULL */
 const char *bs_store_dir(const struct bs_store *st);
