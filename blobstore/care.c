@@ -316,7 +316,7 @@ int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, siz
 
 /* ---- rm ---- */
 
-int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+static int rm_name(struct bs_store *st, const char *name, char *err, size_t errlen)
 {
 	sqlite3_stmt *q;
 	int ret;
@@ -330,6 +330,16 @@ int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
 	else if (!sqlite3_changes(st->db))
 		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
 	sqlite3_finalize(q);
+	return ret;
+}
+
+int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+{
+	int ret = rm_name(st, name, err, errlen);
+
+	/* a full file system: the store's reserve makes room (gc restores it) */
+	if (ret == -ENOSPC && st_reserve_release(st))
+		ret = rm_name(st, name, err, errlen);
 	return ret;
 }
 
@@ -556,8 +566,10 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 	ret = drop_dead(st, err, errlen);
 	if (ret == -ENOSPC) {
 		/* a full file system: the files no row lists go first (no
-		 * registry write needed), then the rows again */
+		 * registry write needed), and the store's reserve, then the
+		 * rows again */
 		ret = sweep_unlisted(st, r, err, errlen);
+		st_reserve_release(st);
 		if (!ret)
 			ret = drop_dead(st, err, errlen);
 	}
@@ -570,6 +582,7 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 		sqlite3_busy_timeout(st->db, 1000);
 		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 		sqlite3_busy_timeout(st->db, 600 * 1000);
+		st_reserve_make(st);
 	}
 	st_unlock(lock);
 	return ret;

@@ -64,7 +64,7 @@ static const struct {
 
 /* Files of the store directory that must be its own regular files. */
 static const char *const own_files[] = {
-	STORE_MARKER, "lock", "registry.db", "registry.db-wal", "registry.db-shm",
+	STORE_MARKER, "lock", "reserve", "registry.db", "registry.db-wal", "registry.db-shm",
 };
 
 int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen)
@@ -131,6 +131,23 @@ int st_own_name(int sub, const char *name)
 	if (sub == ST_TMP)	/* the conversion's blob and image (conv.c) */
 		return is_base(base, n, "blob") || is_base(base, n, "image") ? 2 : 0;
 	return n == 64 && is_hex(base, 64) ? 2 : 0;
+}
+
+int st_reserve_release(struct bs_store *st)
+{
+	return unlinkat(st->dfd, "reserve", 0) == 0;
+}
+
+void st_reserve_make(struct bs_store *st)
+{
+	int fd = openat(st->dfd, "reserve", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+			O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, ST_RESERVE_BYTES))
+		unlinkat(st->dfd, "reserve", 0);
+	close(fd);
 }
 
 /* The regular file name in dfd, up to len - 1 bytes, NUL-terminated:
@@ -444,6 +461,7 @@ static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
 		return st_err(err, errlen, -errno, "%s/lock: cannot create: %s", st->dir,
 			      strerror(errno));
 	close(ret);
+	st_reserve_make(st);
 	/* a new registry only for a store with nothing in it yet: objects
 	 * without their registry are not an empty store */
 	if (!fresh && fstatat(st->dfd, "registry.db", &fb, AT_SYMLINK_NOFOLLOW) < 0 &&

@@ -33,6 +33,15 @@ void st_unlock(int fd);
  * temporary name a conversion or bs_store_open writes, 0 for anything else
  * (left alone). */
 int st_own_name(int sub, const char *name);
+/*
+ * DIR/reserve: space held back (ST_RESERVE_BYTES) so that rm and gc can
+ * still write the registry on a full file system. st_reserve_release
+ * removes it (1 if it was there); st_reserve_make writes it again if
+ * missing and there is room (else leaves none).
+ */
+#define ST_RESERVE_BYTES (1u << 20)
+int st_reserve_release(struct bs_store *st);
+void st_reserve_make(struct bs_store *st);
 
 /* registry.c */
 int reg_open(struct bs_store *st, char *err, size_t errlen);
