@@ -146,8 +146,13 @@ static int publish(const char *tmp, const char *path, bool replace)
 			return rename(tmp, path) < 0 ? -errno : 0;
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
 			return 0;
-		if (errno == EINVAL && replace)	/* no RENAME_NOREPLACE here */
-			return rename(tmp, path) < 0 ? -errno : 0;
+		if (errno == EINVAL) {	/* no RENAME_NOREPLACE on this file system */
+			if (replace)
+				return rename(tmp, path) < 0 ? -errno : 0;
+			if (link(tmp, path) < 0)	/* never replaces either */
+				return -errno;
+			return unlink(tmp) < 0 ? -errno : 0;
+		}
 		if (errno != EEXIST)
 			return -errno;
 		if (!replace)

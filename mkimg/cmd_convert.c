@@ -604,7 +604,8 @@ static int convert_per_layer(struct convert *c, struct oci_applier *a)
 		}
 	}
 	/* never over anything that appeared meanwhile */
-	if (!ret && renameat2(AT_FDCWD, tmp, AT_FDCWD, c->out, RENAME_NOREPLACE) < 0) {
+	if (!ret && renameat2(AT_FDCWD, tmp, AT_FDCWD, c->out, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || rename(tmp, c->out) < 0)) {
 		ret = -errno;
 		cli_error("%s: cannot publish: %s", c->out, strerror(errno));
 	}
