@@ -267,7 +267,7 @@ if want 6; then
 		local c rc
 		for c in "ls" "inspect a" "stats" "fsck" "fsck --full"; do
 			read -ra w <<<"$c"
-			"$MKIMG" "${w[0]}" --store "$S" "${w[@]:1}" >"$T/out" 2>"$T/err" && rc=0 || rc=$?
+			"$MKIMG" "${w[0]}" --store "$S" "${w[@]:1}" >"$T/out6" 2>"$T/err" && rc=0 || rc=$?
 			[ "$rc" = 0 ] || { cat "$T/err"; fail "case 6: $c on $1: exit $rc"; }
 		done
 		grep -q "^a " <("$MKIMG" ls --store "$S") || fail "case 6: ls on $1 lists no a"
