@@ -316,7 +316,7 @@ int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, siz
 
 /* ---- rm ---- */
 
-int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+static int rm_name(struct bs_store *st, const char *name, char *err, size_t errlen)
 {
 	sqlite3_stmt *q;
 	int ret;
@@ -330,6 +330,16 @@ int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
 	else if (!sqlite3_changes(st->db))
 		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
 	sqlite3_finalize(q);
+	return ret;
+}
+
+int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+{
+	int ret = rm_name(st, name, err, errlen);
+
+	/* a full file system: the store's reserve makes room (gc restores it) */
+	if (ret == -ENOSPC && st_reserve_release(st))
+		ret = rm_name(st, name, err, errlen);
 	return ret;
 }
 
@@ -468,23 +478,30 @@ static const char gc_sql[] =
 	"DELETE FROM blobs WHERE id IN (SELECT id FROM dead_blobs);"
 	"DELETE FROM chunks WHERE blob IN (SELECT id FROM dead_blobs);";
 
-/* Unlinks every file in DIR/sub not in keep (and every temporary file). */
-static void sweep(struct bs_store *st, const char *sub, const struct strlist *keep,
+/*
+ * Unlinks the regular files of a subdirectory that a conversion writes
+ * (st_own_name: object names keep does not list, temporary names) and
+ * leaves everything else alone. Through the descriptor bs_store_open
+ * checked (O_NOFOLLOW, the store's file system): no symbolic link is
+ * followed, and a directory swapped in since is not the one swept.
+ */
+static void sweep(struct bs_store *st, int sub, const struct strlist *keep,
 		  uint64_t *files, uint64_t *bytes)
 {
-	char *path = st_path(st, sub, NULL);
-	DIR *d = path ? opendir(path) : NULL;
+	int fd = openat(st->sub[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 
+	if (!d && fd >= 0)
+		close(fd);
 	while (d && (de = readdir(d))) {
+		int own = st_own_name(sub, de->d_name);
 		struct stat sb;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!own || (own == 1 && keep && strlist_has(keep, de->d_name)))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    S_ISDIR(sb.st_mode))
-			continue;
-		if (keep && strlist_has(keep, de->d_name))
+		    !S_ISREG(sb.st_mode))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
 			(*files)++;
@@ -493,50 +510,80 @@ static void sweep(struct bs_store *st, const char *sub, const struct strlist *ke
 	}
 	if (d)
 		closedir(d);
-	free(path);
+}
+
+/* Removes the files the registry does not list, and temporary files. */
+static int sweep_unlisted(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
+{
+	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
+	uint64_t blob_bytes = 0;
+	int ret;
+
+	ret = collect(st, "SELECT digest FROM blobs", &blobs, err, errlen);
+	if (!ret)
+		ret = collect(st, "SELECT digest FROM images", &images, err, errlen);
+	if (!ret)
+		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err, errlen);
+	if (!ret) {
+		sweep(st, ST_SHA256, &blobs, &r->blobs, &blob_bytes);
+		r->blob_bytes += blob_bytes;
+		r->bytes += blob_bytes;
+		sweep(st, ST_IMAGES, &images, &r->images, &r->bytes);
+		sweep(st, ST_LAYERS, &layers, &r->layers, &r->bytes);
+		sweep(st, ST_TMP, NULL, &r->tmp, &r->bytes);
+	}
+	strlist_free(&blobs);
+	strlist_free(&images);
+	strlist_free(&layers);
+	return ret;
+}
+
+/* Drops the rows of everything no name needs, in one transaction. */
+static int drop_dead(struct bs_store *st, char *err, size_t errlen)
+{
+	int ret = reg_begin(st, err, errlen);
+
+	if (ret)
+		return ret;
+	ret = reg_exec(st, gc_sql, err, errlen);
+	if (!ret)
+		ret = drop_files_of_dead_blobs(st, err, errlen);
+	if (ret) {
+		reg_rollback(st);
+		return ret;
+	}
+	return reg_commit(st, err, errlen);
 }
 
 int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
 {
-	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
 	int lock, ret;
 
 	memset(r, 0, sizeof(*r));
 	lock = st_lock(st, true, err, errlen);
 	if (lock < 0)
 		return lock;
-	ret = reg_begin(st, err, errlen);
-	if (ret)
-		goto out;
-	ret = reg_exec(st, gc_sql, err, errlen);
-	if (!ret)
-		ret = drop_files_of_dead_blobs(st, err, errlen);
-	if (ret) {
-		reg_rollback(st);
-		goto out;
+	ret = drop_dead(st, err, errlen);
+	if (ret == -ENOSPC) {
+		/* a full file system: the files no row lists go first (no
+		 * registry write needed), and the store's reserve, then the
+		 * rows again */
+		ret = sweep_unlisted(st, r, err, errlen);
+		st_reserve_release(st);
+		if (!ret)
+			ret = drop_dead(st, err, errlen);
 	}
-	ret = reg_commit(st, err, errlen);
-	if (ret)
-		goto out;
 	/* the registry no longer lists them: now the files go, and with them
 	 * whatever a crash or a failed conversion left behind */
-	ret = collect(st, "SELECT digest FROM blobs", &blobs, err, errlen);
 	if (!ret)
-		ret = collect(st, "SELECT digest FROM images", &images, err, errlen);
-	if (!ret)
-		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err, errlen);
-	if (ret)
-		goto out;
-	sweep(st, "blobs/sha256", &blobs, &r->blobs, &r->blob_bytes);
-	r->bytes += r->blob_bytes;
-	sweep(st, "images", &images, &r->images, &r->bytes);
-	sweep(st, "layers", &layers, &r->layers, &r->bytes);
-	sweep(st, "tmp", NULL, &r->tmp, &r->bytes);
-	sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-out:
-	strlist_free(&blobs);
-	strlist_free(&images);
-	strlist_free(&layers);
+		ret = sweep_unlisted(st, r, err, errlen);
+	if (!ret) {
+		/* waits for readers' snapshots, but not long */
+		sqlite3_busy_timeout(st->db, 1000);
+		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		sqlite3_busy_timeout(st->db, 600 * 1000);
+		st_reserve_make(st);
+	}
 	st_unlock(lock);
 	return ret;
 }

@@ -1021,8 +1021,9 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 #undef STEP
 	sqlite3_finalize(q);
 	ret = reg_commit(st, err, errlen);
-	if (!ret)	/* keep the WAL small; harmless if readers hold it */
-		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	/* no checkpoint here: a TRUNCATE one waits for every reader's
+	 * snapshot; SQLite's own (passive) checkpoints and gc keep the WAL
+	 * small */
 	return ret;
 fail:
 	sqlite3_finalize(q);

@@ -407,7 +407,7 @@ static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
 }
 
 /* Files no row lists: garbage from crashes or failed conversions. */
-static void check_garbage(struct fsck *f, const char *sub, const char *sql)
+static void check_garbage(struct fsck *f, int subi, const char *sub, const char *sql)
 {
 	char *path = st_path(f->st, sub, NULL);
 	DIR *d = path ? opendir(path) : NULL;
@@ -421,8 +421,13 @@ static void check_garbage(struct fsck *f, const char *sub, const char *sql)
 
 		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
 			continue;
-		if (de->d_type == DT_DIR)
+		if (de->d_type == DT_DIR || !strcmp(de->d_name, ".mkimg-store-id"))
 			continue;
+		if (!st_own_name(subi, de->d_name)) {
+			note(f, 0, "%s/%s: unknown file left alone (not written by mkimg)", path,
+			     de->d_name);
+			continue;
+		}
 		if (q) {
 			sqlite3_bind_text(q, 1, de->d_name, -1, SQLITE_TRANSIENT);
 			known = sqlite3_step(q) == SQLITE_ROW;
@@ -481,10 +486,11 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 	if (!ret)
 		ret = check_chunk_rows(&f, err, errlen);
 	if (!ret) {
-		check_garbage(&f, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?");
-		check_garbage(&f, "images", "SELECT 1 FROM images WHERE digest=?");
-		check_garbage(&f, "layers", "SELECT 1 FROM layers WHERE diff_id='sha256:'||?");
-		check_garbage(&f, "tmp", NULL);
+		check_garbage(&f, ST_SHA256, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?");
+		check_garbage(&f, ST_IMAGES, "images", "SELECT 1 FROM images WHERE digest=?");
+		check_garbage(&f, ST_LAYERS, "layers",
+			      "SELECT 1 FROM layers WHERE diff_id='sha256:'||?");
+		check_garbage(&f, ST_TMP, "tmp", NULL);
 	}
 	reg_rollback(st);
 out:

@@ -16,6 +16,11 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 
 	memset(o, 0, sizeof(*o));
 	o->img.fd = o->blob.fd = -1;
+	ret = bs_publish_check(image, err, errlen);
+	if (!ret && blob)
+		ret = bs_publish_check(blob, err, errlen);
+	if (ret)
+		return ret;
 	ret = bs_tmpfile_open(image, &o->img);
 	if (ret) {
 		snprintf(err, errlen, "%s: cannot create: %s", image, strerror(-ret));
@@ -86,12 +91,14 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	if (o->has_blob) {
 		ret = bs_tmpfile_commit(&o->blob, durable);
 		if (ret) {
-			snprintf(err, errlen, "%s: cannot publish: %s", data_path, strerror(-ret));
+			if (ret != -EEXIST || !bs_publish_check(data_path, err, errlen))
+				snprintf(err, errlen, "%s: cannot publish: %s", data_path,
+					 strerror(-ret));
 			goto out;
 		}
 	}
 	ret = bs_tmpfile_commit(&o->img, durable);
-	if (ret)
+	if (ret && (ret != -EEXIST || !bs_publish_check(img_path, err, errlen)))
 		snprintf(err, errlen, "%s: cannot publish: %s", img_path, strerror(-ret));
 out:
 	free(data_path);

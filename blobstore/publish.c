@@ -22,13 +22,52 @@ static char *dir_of(const char *path)
 	return d;
 }
 
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFIFO: return "a FIFO";
+	case S_IFSOCK: return "a socket";
+	case S_IFLNK: return "a symbolic link";
+	case S_IFDIR: return "a directory";
+	default: return "not a regular file";
+	}
+}
+
+/* 0: nothing at path; 1: a regular file; -EEXIST: something else. */
+static int target_state(const char *path, struct stat *sb)
+{
+	if (lstat(path, sb) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return S_ISREG(sb->st_mode) ? 1 : -EEXIST;
+}
+
+int bs_publish_check(const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+	int ret = target_state(path, &sb);
+
+	if (ret == -EEXIST)
+		snprintf(err, errlen, "%s: is %s; only a regular file is replaced", path,
+			 kind(sb.st_mode));
+	else if (ret < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+	return ret < 0 ? ret : 0;
+}
+
 int bs_tmpfile_open(const char *path, struct bs_tmpfile *tf)
 {
 	char *copy, *base, *dir;
+	struct stat sb;
 	int err;
 
 	tf->fd = -1;
 	tf->tmppath = NULL;
+	tf->path = NULL;
+	err = target_state(path, &sb);
+	if (err < 0)
+		return err;
 	tf->path = strdup(path);
 	copy = strdup(path);
 	dir = dir_of(path);
@@ -85,14 +124,51 @@ static int fsync_dir(const char *path)
 	return err;
 }
 
-int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable)
+/*
+ * rename(2) replaces whatever is at the target, so the target is looked at
+ * first: a regular file is replaced, nothing is published to with
+ * RENAME_NOREPLACE (so nothing that appears meanwhile is replaced), and
+ * anything else is refused. (A regular file swapped for something else
+ * between the lstat and the rename would still be replaced.)
+ */
+static int publish(const char *tmp, const char *path, bool replace)
+{
+	struct stat sb;
+	int tries, st;
+
+	for (tries = 0; tries < 3; tries++) {
+		st = target_state(path, &sb);
+		if (st < 0)
+			return st;
+		if (st == 1 && !replace)
+			return -EEXIST;
+		if (st == 1)
+			return rename(tmp, path) < 0 ? -errno : 0;
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno == EINVAL) {	/* no RENAME_NOREPLACE on this file system */
+			if (replace)
+				return rename(tmp, path) < 0 ? -errno : 0;
+			if (link(tmp, path) < 0)	/* never replaces either */
+				return -errno;
+			return unlink(tmp) < 0 ? -errno : 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+		if (!replace)
+			return -EEXIST;
+	}
+	return -EEXIST;
+}
+
+static int commit(struct bs_tmpfile *tf, bool durable, bool replace)
 {
 	int err = 0;
 
 	if (durable && fsync(tf->fd) < 0)
 		err = -errno;
-	if (!err && rename(tf->tmppath, tf->path) < 0)
-		err = -errno;
+	if (!err)
+		err = publish(tf->tmppath, tf->path, replace);
 	if (err) {
 		bs_tmpfile_abort(tf);
 		return err;
@@ -105,6 +181,16 @@ int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable)
 	free(tf->path);
 	tf->tmppath = tf->path = NULL;
 	return err;
+}
+
+int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable)
+{
+	return commit(tf, durable, true);
+}
+
+int bs_tmpfile_commit_new(struct bs_tmpfile *tf, bool durable)
+{
+	return commit(tf, durable, false);
 }
 
 void bs_tmpfile_abort(struct bs_tmpfile *tf)

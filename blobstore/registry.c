@@ -5,9 +5,13 @@
  * its rows in one short transaction at the end.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -109,24 +113,133 @@ void reg_rollback(struct bs_store *st)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int reg_open(struct bs_store *st, char *err, size_t errlen)
+/*
+ * SQLite maps registry.db-shm into memory; a page of it the file system
+ * cannot allocate is a SIGBUS, not an error (seen with a few KiB free).
+ * Below this many free bytes the registry is opened without shared memory.
+ */
+#define REG_LOW_SPACE (1u << 20)
+
+static bool low_space(const struct bs_store *st)
 {
-	char *path = st_path(st, "registry.db", NULL);
-	sqlite3_stmt *q;
-	int ret, version = 0;
+	struct statvfs v;
+
+	if (fstatvfs(st->dfd, &v) < 0)
+		return false;
+	return (v.f_flag & ST_RDONLY) || (uint64_t)v.f_bavail * v.f_frsize < REG_LOW_SPACE;
+}
+
+static bool exists(const struct bs_store *st, const char *name, off_t *size)
+{
+	struct stat sb;
+
+	if (fstatat(st->dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (size)
+		*size = sb.st_size;
+	return true;
+}
+
+/* "file:" URI of DIR/registry.db with one query parameter. */
+static char *reg_uri(const struct bs_store *st, const char *param)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *path = st_path(st, "registry.db", NULL), *uri, *o;
+	const char *p;
 
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	ret = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			      SQLITE_OPEN_NOMUTEX, NULL);
+		return NULL;
+	uri = malloc(strlen(path) * 3 + strlen(param) + 8);
+	if (uri) {
+		o = uri + sprintf(uri, "file:");
+		for (p = path; *p; p++) {
+			unsigned char ch = *p;
+
+			if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			    (ch >= '0' && ch <= '9') || strchr("/._-~", ch)) {
+				*o++ = ch;
+			} else {
+				*o++ = '%';
+				*o++ = hex[ch >> 4];
+				*o++ = hex[ch & 15];
+			}
+		}
+		sprintf(o, "?%s", param);
+	}
 	free(path);
+	return uri;
+}
+
+/*
+ * Readers open the registry read-only. Where SQLite cannot (or must not)
+ * create or write registry.db-shm (a read-only or nearly full file system,
+ * a store the reader may not write), it reads an existing -shm without
+ * writing it (readonly_shm), or with no -wal and -shm (the registry was
+ * closed cleanly: the whole registry is in registry.db) reads registry.db
+ * alone (immutable). An immutable reader does not see a conversion that
+ * starts while it reads.
+ */
+static int reg_open_ro(struct bs_store *st, char *err, size_t errlen)
+{
+	int fl = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
+	char *path = NULL;
+	int ret;
+
+	if (low_space(st) || faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0) {
+		fl |= SQLITE_OPEN_URI;
+		if (exists(st, "registry.db-shm", NULL) && exists(st, "registry.db-wal", NULL))
+			path = reg_uri(st, "readonly_shm=1");
+		else
+			path = reg_uri(st, "immutable=1");
+	} else {
+		path = st_path(st, "registry.db", NULL);
+	}
+	if (!path)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	ret = sqlite3_open_v2(path, &st->db, fl, NULL);
+	free(path);
+	return ret;
+}
+
+int reg_open(struct bs_store *st, char *err, size_t errlen)
+{
+	bool ro = st->flags & BS_STORE_READONLY, create = st->flags & BS_STORE_CREATE;
+	sqlite3_stmt *q;
+	char *path;
+	int ret, version = 0;
+
+	/* only BS_STORE_CREATE creates the registry (store.c decides when) */
+	if (!create && !exists(st, "registry.db", NULL))
+		return st_err(err, errlen, -ENOENT, "%s/registry.db: missing", st->dir);
+	if (!ro && faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0)
+		return st_err(err, errlen, -errno, "%s: cannot write the store: %s", st->dir,
+			      strerror(errno));
+	if (ro) {
+		ret = reg_open_ro(st, err, errlen);
+	} else {
+		path = st_path(st, "registry.db", NULL);
+		if (!path)
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+				      (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
+				      NULL);
+		free(path);
+	}
 	if (ret != SQLITE_OK) {
 		if (!st->db)
 			return st_err(err, errlen, -ENOMEM, "out of memory");
 		return reg_fail(st, err, errlen, "cannot open");
 	}
 	sqlite3_busy_timeout(st->db, 600 * 1000);
-	ret = reg_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	/* a writer short of space keeps the WAL index in its own memory (no
+	 * -shm; see REG_LOW_SPACE), holding the registry to itself meanwhile */
+	if (!ro && low_space(st)) {
+		ret = reg_exec(st, "PRAGMA locking_mode=EXCLUSIVE", err, errlen);
+		if (ret)
+			return ret;
+	}
+	ret = reg_exec(st, ro ? "PRAGMA foreign_keys=OFF;" :
+		       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		       " PRAGMA foreign_keys=OFF;", err, errlen);
 	if (ret)
 		return ret;
@@ -142,6 +255,10 @@ int reg_open(struct bs_store *st, char *err, size_t errlen)
 		return st_err(err, errlen, -EPROTONOSUPPORT,
 			      "%s/registry.db: version %d is newer than this mkimg (%d)",
 			      st->dir, version, REG_VERSION);
+	if (ro)		/* an older registry is read as it is */
+		return version ? 0 : st_err(err, errlen, -EUCLEAN,
+					    "%s/registry.db: not a mkimg registry (no version)",
+					    st->dir);
 	ret = reg_begin(st, err, errlen);
 	if (ret)
 		return ret;

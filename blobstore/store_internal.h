@@ -8,9 +8,16 @@
 
 #include "mkimg/store.h"
 
+/* The store's subdirectories, in the order they are created. */
+enum { ST_BLOBS, ST_SHA256, ST_IMAGES, ST_LAYERS, ST_TMP, ST_NSUB };
+
 struct bs_store {
 	char *dir;
 	sqlite3 *db;
+	unsigned int flags;		/* BS_STORE_* given to bs_store_open */
+	int dfd;			/* the store directory */
+	int sub[ST_NSUB];		/* its subdirectories, opened O_NOFOLLOW */
+	char id[33];			/* from DIR/mkimg-store */
 };
 
 /* store.c */
@@ -21,6 +28,20 @@ char *st_path(const struct bs_store *st, const char *sub, const char *name);
 /* Opens DIR/lock and takes a shared or exclusive flock; returns the fd. */
 int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen);
 void st_unlock(int fd);
+/* What gc may remove from subdirectory sub (ST_SHA256, ST_IMAGES, ST_LAYERS,
+ * ST_TMP): 1 for an object name (64 lowercase hex; not in tmp/), 2 for a
+ * temporary name a conversion or bs_store_open writes, 0 for anything else
+ * (left alone). */
+int st_own_name(int sub, const char *name);
+/*
+ * DIR/reserve: space held back (ST_RESERVE_BYTES) so that rm and gc can
+ * still write the registry on a full file system. st_reserve_release
+ * removes it (1 if it was there); st_reserve_make writes it again if
+ * missing and there is room (else leaves none).
+ */
+#define ST_RESERVE_BYTES (1u << 20)
+int st_reserve_release(struct bs_store *st);
+void st_reserve_make(struct bs_store *st);
 
 /* registry.c */
 int reg_open(struct bs_store *st, char *err, size_t errlen);

@@ -603,7 +603,9 @@ static int convert_per_layer(struct convert *c, struct oci_applier *a)
 			path = NULL;
 		}
 	}
-	if (!ret && rename(tmp, c->out) < 0) {
+	/* never over anything that appeared meanwhile */
+	if (!ret && renameat2(AT_FDCWD, tmp, AT_FDCWD, c->out, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || rename(tmp, c->out) < 0)) {
 		ret = -errno;
 		cli_error("%s: cannot publish: %s", c->out, strerror(errno));
 	}
@@ -743,9 +745,22 @@ int cmd_convert(int argc, char **argv)
 		cli_error("--blob is for flattened images; --per-layer images are self-contained");
 		return 2;
 	}
-	if (access(c.out, F_OK) == 0 && c.per_layer) {
-		cli_error("%s: already exists", c.out);
-		return 1;
+	if (c.per_layer) {
+		struct stat sb;
+
+		if (lstat(c.out, &sb) == 0) {
+			cli_error("%s: already exists", c.out);
+			return 1;
+		}
+	} else if (c.out) {
+		char err[1024];
+
+		/* before any work: only a regular file is replaced */
+		if (bs_publish_check(c.out, err, sizeof(err)) ||
+		    (c.blob && bs_publish_check(c.blob, err, sizeof(err)))) {
+			cli_error("%s", err);
+			return 1;
+		}
 	}
 	c.p.fingerprint = fingerprint >= 0 ? fingerprint : c.blob != NULL;
 	c.tty = cli_tty();

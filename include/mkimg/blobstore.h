@@ -135,10 +135,21 @@ struct bs_tmpfile {
 	char *path;
 };
 
+/*
+ * Only a missing path or a regular file is ever replaced: a device, FIFO,
+ * socket, symbolic link or directory at path gives -EEXIST, both when the
+ * temporary file is created and again when it is published.
+ * bs_publish_check: 0 if path may be published to, else -EEXIST (or the
+ * lstat error) with a message naming what is there.
+ */
+int bs_publish_check(const char *path, char *err, size_t errlen);
 /* Creates the temporary file (mode 0644). */
 int bs_tmpfile_open(const char *path, struct bs_tmpfile *tf);
 /* fsync (if durable), rename over path, fsync the directory. Closes. */
 int bs_tmpfile_commit(struct bs_tmpfile *tf, bool durable);
+/* As bs_tmpfile_commit, but -EEXIST (the temporary file removed) if
+ * anything is at path already: the first writer of a file wins. */
+int bs_tmpfile_commit_new(struct bs_tmpfile *tf, bool durable);
 /* Removes the temporary file and closes; accepts an unopened tf (fd -1). */
 void bs_tmpfile_abort(struct bs_tmpfile *tf);
 

@@ -53,11 +53,21 @@ struct bs_store;
 #define BS_STORE_CREATE		0x1u	/* create the store if missing (convert) */
 #define BS_STORE_READONLY	0x2u	/* read only: ls, inspect, stats, fsck, mount */
 
-/* Opens a store (BS_STORE_CREATE: creating it if missing). */
+/*
+ * Opens a store: a directory with a DIR/mkimg-store file. Only
+ * BS_STORE_CREATE creates one (in a missing or empty directory, or in a
+ * store of an older mkimg, which it marks); otherwise a directory that is
+ * not a store is refused (-ENOENT) and nothing is created in it. A store
+ * whose subdirectories, lock or registry are symbolic links, on another
+ * file system, or another store's, is refused. BS_STORE_READONLY writes
+ * nothing, and works on a read-only or full file system.
+ */
 int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 		  char *err, size_t errlen);
 void bs_store_close(struct bs_store *st);	/* accepts NULL */
 const char *bs_store_dir(const struct bs_store *st);
+/* The store's id: 32 lowercase hex digits, from DIR/mkimg-store. */
+const char *bs_store_id(const struct bs_store *st);
 /* Layout parameters for images of this store (blocks, fingerprints). */
 void bs_store_layout_params(const struct bs_store *st, struct layout_params *p);
 /* Checks an image name: 1..255 printable bytes, no "/" at either end. */
