@@ -103,9 +103,11 @@ int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 		}
 		free(p);
 	}
-	ret = reg_open(st, err, errlen);
-	if (ret)
-		goto fail;
+	if (!(flags & BS_STORE_NO_REGISTRY)) {
+		ret = reg_open(st, create, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	*out = st;
 	return 0;
 fail:
