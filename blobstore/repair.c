@@ -87,6 +87,7 @@ struct repair {
 	struct rimg *cur;
 	struct names_state names;
 	struct bs_store out;	/* the new registry */
+	int64_t newest;		/* mtime of the newest object file */
 	uint8_t *buf;
 };
 
@@ -160,6 +161,8 @@ static int list_dir(struct repair *rp, const char *sub,
 			    de->d_name);
 			continue;
 		}
+		if (sb.st_mtime > rp->newest)
+			rp->newest = sb.st_mtime;
 		ret = fn(rp, dirfd(d), de->d_name, &sb);
 	}
 	closedir(d);
@@ -811,6 +814,8 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, cha
 			    de->d_name);
 			continue;
 		}
+		if (sb.st_mtime > rp->newest)
+			rp->newest = sb.st_mtime;
 		ret = add_layer(rp, dirfd(d), de->d_name, &sb, &lc);
 	}
 	sqlite3_finalize(lc.ql);
@@ -985,7 +990,7 @@ static int build(struct repair *rp, const struct bs_repair_params *p, const char
 		 char *err, size_t errlen)
 {
 	char id[65], sql[256];
-	int64_t now = time(NULL);
+	int64_t now = time(NULL), created;
 	int ret;
 
 	if (sqlite3_open_v2(path, &rp->out.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
@@ -1006,6 +1011,9 @@ static int build(struct repair *rp, const struct bs_repair_params *p, const char
 		ret = write_layers(rp, p, err, errlen);
 	if (!ret)
 		ret = write_names(rp, err, errlen);
+	/* every object here now is older than the registry: one the repair
+	 * did not register is never taken for a crash leftover by gc */
+	created = (rp->newest > now ? rp->newest : now) + 1;
 	if (!ret) {
 		old_store_id(rp, id);
 		for (size_t i = 0; id[i]; i++)
@@ -1013,7 +1021,7 @@ static int build(struct repair *rp, const struct bs_repair_params *p, const char
 				id[0] = '\0';
 		snprintf(sql, sizeof(sql),
 			 "INSERT INTO meta VALUES('created', %lld), ('repaired', %lld);"
-			 "INSERT INTO meta VALUES('store_id', %s%s%s);", (long long)now,
+			 "INSERT INTO meta VALUES('store_id', %s%s%s);", (long long)created,
 			 (long long)now, id[0] ? "'" : "lower(hex(randomblob(16)))",
 			 id[0] ? id : "", id[0] ? "'" : "");
 		ret = reg_exec(OUT(rp), sql, err, errlen);
