@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "store_internal.h"
 
 void bs_image_info_free(struct bs_image_info *ii)
@@ -318,9 +320,15 @@ int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, siz
 
 static int rm_name(struct bs_store *st, const char *name, char *err, size_t errlen)
 {
+	struct names_entry e = { .add = false, .created = time(NULL) };
 	sqlite3_stmt *q;
 	int ret;
 
+	/* journalled first: a repair must not bring the name back */
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	ret = names_append(st->dir, &e, err, errlen);
+	if (ret)
+		return ret;
 	ret = reg_prepare(st, "DELETE FROM names WHERE name=?", &q, err, errlen);
 	if (ret)
 		return ret;
@@ -563,6 +571,12 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 	lock = st_lock(st, true, err, errlen);
 	if (lock < 0)
 		return lock;
+	/* a lost registry made again would call every object garbage */
+	ret = reg_gc_guard(st, err, errlen);
+	if (ret) {
+		st_unlock(lock);
+		return ret;
+	}
 	ret = drop_dead(st, err, errlen);
 	if (ret == -ENOSPC) {
 		/* a full file system: the files no row lists go first (no

@@ -24,6 +24,7 @@
 #include <zstd.h>
 
 #include "io.h"
+#include "names.h"
 #include "store_internal.h"
 
 struct conv_dev {
@@ -522,7 +523,7 @@ static struct conv_layer *layer_add(struct bs_conv *c, const char *diff_id)
 
 /* Streams src (from its start) through zstd into dst, compressing or
  * decompressing. */
-static int zstd_copy(int src, int dst, bool compress)
+int st_zstd_copy(int src, int dst, bool compress)
 {
 	const size_t insz = 1u << 17, outsz = 1u << 17;
 	uint8_t *in = malloc(insz), *outb = malloc(outsz);
@@ -652,7 +653,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 		*fd = -1;
 		goto out;
 	}
-	ret = zstd_copy(src, *fd, false);
+	ret = st_zstd_copy(src, *fd, false);
 	if (ret) {
 		st_err(err, errlen, ret, "%s: cannot decompress the layer record: %s", path,
 		       strerror(-ret));
@@ -755,7 +756,7 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 		return ret;
 	}
 	free(path);
-	ret = zstd_copy(l->fd, l->out.fd, true);
+	ret = st_zstd_copy(l->fd, l->out.fd, true);
 	if (!ret)
 		ret = bs_sha256_fd(l->out.fd, sha, &l->size);
 	if (ret)
@@ -1031,6 +1032,28 @@ fail:
 	return ret;
 }
 
+/* The name goes to the names journal before the registry lists it. */
+static int journal_name(struct bs_conv *c, const char *name, const char *source,
+			const struct bs_conv_result *res, char *err, size_t errlen)
+{
+	struct names_entry e = { .add = true, .created = time(NULL) };
+	size_t i;
+	int ret;
+
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	memcpy(e.image, res->image_sha256, sizeof(e.image));
+	e.source = (char *)(source ? source : "");
+	e.layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*e.layers));
+	if (!e.layers)
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	for (i = 0; i < c->nlayers; i++)	/* as image_layers lists them */
+		if (c->layers[i].reused || c->layers[i].sha256[0])
+			memcpy(e.layers[e.nlayers++], c->layers[i].diff_id, 72);
+	ret = names_append(c->st->dir, &e, err, errlen);
+	free(e.layers);
+	return ret;
+}
+
 int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		   struct bs_conv_result *res, char *err, size_t errlen)
 {
@@ -1136,7 +1159,9 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		st_err(err, errlen, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
 		goto out;
 	}
-	ret = register_all(c, name, source, res, &keys, err, errlen);
+	ret = journal_name(c, name, source, res, err, errlen);
+	if (!ret)
+		ret = register_all(c, name, source, res, &keys, err, errlen);
 out:
 	free(keys.v);
 	bs_conv_abort(c);

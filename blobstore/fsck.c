@@ -447,7 +447,6 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		  char *err, size_t errlen)
 {
 	struct fsck f = { .st = st, .full = full, .report = report, .ctx = ctx };
-	sqlite3_stmt *q;
 	size_t i;
 	int lock, ret;
 
@@ -459,17 +458,15 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		ret = st_err(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = reg_prepare(st, full ? "PRAGMA integrity_check" : "PRAGMA quick_check", &q,
-			  err, errlen);
+	/* a missing or damaged registry is an error, never an empty store */
+	if (!st->db) {
+		ret = reg_open(st, false, err, errlen);
+		if (ret)
+			goto out;
+	}
+	ret = reg_check_integrity(st, full, err, errlen);
 	if (ret)
 		goto out;
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		const char *r = (const char *)sqlite3_column_text(q, 0);
-
-		if (r && strcmp(r, "ok"))
-			note(&f, 1, "registry.db: %s", r);
-	}
-	sqlite3_finalize(q);
 	/* one snapshot of the registry for all checks */
 	ret = reg_exec(st, "BEGIN", err, errlen);
 	if (ret)

@@ -4,6 +4,7 @@
  * and several processes can convert into one store; each conversion writes
  * its rows in one short transaction at the end.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,9 +14,13 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "store_internal.h"
 
-#define REG_VERSION 1
+#define REG_VERSION 2
+#define REG_STR(x) #x
+#define REG_XSTR(x) REG_STR(x)
+#define REG_VERSION_STR REG_XSTR(REG_VERSION)
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS blobs("
@@ -52,7 +57,17 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS layer_blobs_blob ON layer_blobs(blob);"
 	"CREATE TABLE IF NOT EXISTS image_layers("
 	" image TEXT NOT NULL, idx INTEGER NOT NULL, diff_id TEXT NOT NULL,"
-	" PRIMARY KEY(image, idx)) WITHOUT ROWID;";
+	" PRIMARY KEY(image, idx)) WITHOUT ROWID;"
+	/* the registry's own facts: created (seconds), store_id */
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
+
+/* A registry made before meta existed: created when its first object was
+ * registered (objects older than that were never registered under it). */
+static const char meta_init[] =
+	"INSERT OR IGNORE INTO meta SELECT 'created', coalesce(min(c), strftime('%s', 'now'))"
+	" FROM (SELECT min(created) c FROM blobs UNION ALL SELECT min(created) FROM layers"
+	" UNION ALL SELECT min(created) FROM names);"
+	"INSERT OR IGNORE INTO meta VALUES('store_id', lower(hex(randomblob(16))));";
 
 int reg_fail(struct bs_store *st, char *err, size_t errlen, const char *what)
 {
@@ -201,16 +216,82 @@ static int reg_open_ro(struct bs_store *st, char *err, size_t errlen)
 	return ret;
 }
 
-int reg_open(struct bs_store *st, char *err, size_t errlen)
+/* 1 if blobs/sha256, images or layers hold any object (a hex name). */
+static bool has_objects(const struct bs_store *st)
 {
-	bool ro = st->flags & BS_STORE_READONLY, create = st->flags & BS_STORE_CREATE;
+	static const char *const subs[] = { "blobs/sha256", "images", "layers" };
+	static const int ids[] = { ST_SHA256, ST_IMAGES, ST_LAYERS };
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < 3 && !any; i++) {
+		int fd = openat(st->dfd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+
+		if (fd >= 0 && !d) {
+			close(fd);
+			return true;	/* cannot tell: assume the worst */
+		}
+		while (d && (de = readdir(d)))
+			if (st_own_name(ids[i], de->d_name) == 1) {
+				any = true;
+				break;
+			}
+		if (d)
+			closedir(d);
+	}
+	return any;
+}
+
+/* Refuses a registry that is missing or empty unless it may be created
+ * (create, and the store holds no objects yet): 1 if it may, 0 if it is
+ * there. */
+static int reg_presence(struct bs_store *st, bool create, char *err, size_t errlen)
+{
+	off_t size = 0, wal = 0;
+
+	if (!exists(st, "registry.db", &size)) {
+		if (create && !has_objects(st))
+			return 1;
+		return st_err(err, errlen, -ENOENT,
+			      "%s/registry.db is missing: the store's objects are not registered"
+			      " (run mkimg fsck --repair)", st->dir);
+	}
+	if (size || (exists(st, "registry.db-wal", &wal) && wal))
+		return 0;
+	if (create && !has_objects(st))
+		return 1;
+	return st_err(err, errlen, -EUCLEAN, "%s/registry.db is empty (run mkimg fsck --repair)",
+		      st->dir);
+}
+
+static int reg_damaged(struct bs_store *st, char *err, size_t errlen)
+{
+	int ret = reg_fail(st, err, errlen, "cannot read");
+
+	if (ret == -EUCLEAN || ret == -EIO) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", err ? err : "");
+		st_err(err, errlen, -EUCLEAN, "%s (run mkimg fsck --repair)", msg);
+		return -EUCLEAN;
+	}
+	return ret;
+}
+
+int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
+{
+	bool ro = st->flags & BS_STORE_READONLY;
 	sqlite3_stmt *q;
 	char *path;
-	int ret, version = 0;
+	int ret, version = 0, fresh;
 
-	/* only BS_STORE_CREATE creates the registry (store.c decides when) */
-	if (!create && !exists(st, "registry.db", NULL))
-		return st_err(err, errlen, -ENOENT, "%s/registry.db: missing", st->dir);
+	/* only a new store creates its registry; a lost one is repaired */
+	fresh = reg_presence(st, create, err, errlen);
+	if (fresh < 0)
+		return fresh;
+	create = fresh;
 	if (!ro && faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0)
 		return st_err(err, errlen, -errno, "%s: cannot write the store: %s", st->dir,
 			      strerror(errno));
@@ -242,10 +323,9 @@ int reg_open(struct bs_store *st, char *err, size_t errlen)
 		       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		       " PRAGMA foreign_keys=OFF;", err, errlen);
 	if (ret)
-		return ret;
-	ret = reg_prepare(st, "PRAGMA user_version", &q, err, errlen);
-	if (ret)
-		return ret;
+		return reg_damaged(st, err, errlen);
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		return reg_damaged(st, err, errlen);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
@@ -255,21 +335,36 @@ int reg_open(struct bs_store *st, char *err, size_t errlen)
 		return st_err(err, errlen, -EPROTONOSUPPORT,
 			      "%s/registry.db: version %d is newer than this mkimg (%d)",
 			      st->dir, version, REG_VERSION);
+	/* version 0: a registry never set up; only a new store may do that */
+	if (!version && !create)
+		return st_err(err, errlen, -EUCLEAN,
+			      "%s/registry.db has no tables (run mkimg fsck --repair)", st->dir);
 	if (ro)		/* an older registry is read as it is */
-		return version ? 0 : st_err(err, errlen, -EUCLEAN,
-					    "%s/registry.db: not a mkimg registry (no version)",
-					    st->dir);
+		return 0;
 	ret = reg_begin(st, err, errlen);
 	if (ret)
 		return ret;
 	ret = reg_exec(st, schema, err, errlen);
 	if (!ret)
-		ret = reg_exec(st, "PRAGMA user_version=1", err, errlen);
+		ret = reg_exec(st, meta_init, err, errlen);
+	if (!ret)
+		ret = reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err, errlen);
 	if (ret) {
 		reg_rollback(st);
 		return ret;
 	}
-	return reg_commit(st, err, errlen);
+	ret = reg_commit(st, err, errlen);
+	if (!ret && version == 1)
+		ret = names_bootstrap(st, err, errlen);
+	return ret;
+}
+
+/* Creates the tables of a new registry (the repair's; no meta rows). */
+int reg_init_schema(struct bs_store *st, char *err, size_t errlen)
+{
+	int ret = reg_exec(st, schema, err, errlen);
+
+	return ret ? ret : reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err, errlen);
 }
 
 void reg_extent_pack(uint8_t *p, const struct reg_extent *e)

@@ -519,9 +519,11 @@ int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 	ret = check_dirs(st, &top, fresh, err, errlen);
 	if (ret)
 		goto fail;
-	ret = reg_open(st, err, errlen);
-	if (ret)
-		goto fail;
+	if (!(flags & BS_STORE_NO_REGISTRY)) {
+		ret = reg_open(st, flags & BS_STORE_CREATE, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	*out = st;
 	return 0;
 fail:

@@ -44,7 +44,12 @@ int st_reserve_release(struct bs_store *st);
 void st_reserve_make(struct bs_store *st);
 
 /* registry.c */
-int reg_open(struct bs_store *st, char *err, size_t errlen);
+/* Opens DIR/registry.db. A missing or empty registry is refused
+ * (pointing to mkimg fsck --repair) unless create is set and the store
+ * holds no objects yet; a version-1 registry is migrated. */
+int reg_open(struct bs_store *st, bool create, char *err, size_t errlen);
+/* The schema on an empty database (the repair's new registry). */
+int reg_init_schema(struct bs_store *st, char *err, size_t errlen);
 int reg_exec(struct bs_store *st, const char *sql, char *err, size_t errlen);
 int reg_prepare(struct bs_store *st, const char *sql, sqlite3_stmt **out,
 		char *err, size_t errlen);
@@ -63,5 +68,20 @@ struct reg_extent {
 };
 void reg_extent_pack(uint8_t *p, const struct reg_extent *e);
 void reg_extent_unpack(const uint8_t *p, struct reg_extent *e);
+
+/* conv.c: streams src (from its start) through zstd into dst. */
+int st_zstd_copy(int src, int dst, bool compress);
+
+/* names.c: appends every name of a registry to the names journal (a
+ * registry made before the journal existed). */
+int names_bootstrap(struct bs_store *st, char *err, size_t errlen);
+
+/* regcheck.c: SQLite's integrity check (quick_check, or integrity_check
+ * with full): -EUCLEAN with one line naming the registry if it fails. */
+int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen);
+/* gc's guard: refuses a damaged registry, and one younger than an object
+ * it does not list (such an object was not left by a conversion under
+ * this registry: the registry was lost and made again). */
+int reg_gc_guard(struct bs_store *st, char *err, size_t errlen);
 
 #endif

@@ -8,14 +8,16 @@
 #include <time.h>
 
 #include "cli.h"
+#include "mkimg/oci.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_FULL };
+enum { OPT_STORE = 256, OPT_JSON, OPT_FULL, OPT_REPAIR };
 
 static const struct option store_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "full", no_argument, NULL, OPT_FULL },
+	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -29,7 +31,7 @@ const char *cli_store_dir(const char *opt)
 
 struct args {
 	const char *store;
-	bool json, full;
+	bool json, full, repair;
 	int nargs;
 	char **args;
 };
@@ -50,6 +52,11 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 			if (!full_ok)
 				goto bad;
 			a->full = true;
+			break;
+		case OPT_REPAIR:
+			if (!full_ok)
+				goto bad;
+			a->repair = true;
 			break;
 		case 'h':
 			printf("usage: %s\n", usage);
@@ -278,17 +285,78 @@ static void fsck_report(void *ctx, int severity, const char *msg)
 	}
 }
 
+/* The repair's reader of layer records: entries, and each file's digest. */
+static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
+		       int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+		       void *fctx, char *err, size_t errlen)
+{
+	const struct oci_entry *e;
+	struct oci_record *r;
+	int ret;
+
+	(void)ctx;
+	ret = oci_record_open(fd, name, NULL, &r, err, errlen);
+	if (ret)
+		return ret;
+	while ((ret = oci_record_next(r, &e)) == 1)
+		if (e->type == OCI_ENTRY_REG && e->sha256) {
+			ret = file(fctx, e->sha256, e->size);
+			if (ret)
+				break;
+		}
+	*entries = oci_record_count(r);
+	oci_record_close(r);
+	return ret;
+}
+
+static int repair(const struct args *a)
+{
+	struct bs_repair_params p = { .layer_scan = scan_record };
+	struct bs_repair_result r;
+	struct fsck_out o = { 0 };
+	struct timespec t0, t1;
+	struct bs_store *st;
+	char err[1024];
+	double secs;
+	int ret;
+
+	st = open_store(a->store, BS_STORE_NO_REGISTRY);
+	if (!st)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = bs_store_repair(st, &p, fsck_report, &o, &r, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	bs_store_close(st);
+	if (ret < 0) {
+		cli_error("%s", err);
+		return 1;
+	}
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("%s: registry rebuilt: %llu images (%llu names, %llu in lost+found), %llu blobs,"
+	       " %llu files, %llu layer records; %.1f MiB of blobs hashed in %.2f s;"
+	       " %d error%s, %llu note%s\n", a->store, (unsigned long long)r.images,
+	       (unsigned long long)r.names, (unsigned long long)r.lost_found,
+	       (unsigned long long)r.blobs, (unsigned long long)r.files,
+	       (unsigned long long)r.layers, mib(r.blob_bytes), secs, ret, ret == 1 ? "" : "s",
+	       (unsigned long long)o.notes, o.notes == 1 ? "" : "s");
+	return ret ? 1 : 0;
+}
+
 int cmd_fsck(int argc, char **argv)
 {
 	struct fsck_out o = { 0 };
 	struct bs_store *st;
 	struct args a;
 	char err[1024];
-	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full]", 0, 0, true, &a);
+	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full] [--repair]", 0, 0, true,
+			&a);
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, BS_STORE_READONLY);
+	if (a.repair)
+		return repair(&a);
+	/* the registry is opened (and checked) by the check itself */
+	st = open_store(a.store, BS_STORE_READONLY | BS_STORE_NO_REGISTRY);
 	if (!st)
 		return 1;
 	ret = bs_store_fsck(st, a.full, fsck_report, &o, err, sizeof(err));

@@ -24,7 +24,7 @@ static const struct {
 	{ "inspect", cmd_inspect, "show an image of a store: image path, devices, bytes" },
 	{ "rm", cmd_rm, "remove image names from a store (gc frees their data)" },
 	{ "gc", cmd_gc, "delete blobs, images and records no image name references" },
-	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data)" },
+	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data; --repair: rebuild the registry)" },
 	{ "stats", cmd_stats, "dedup and sharing figures of a store" },
 };
 

@@ -254,6 +254,41 @@ struct layout_probe {
 int layout_probe(int fd, struct layout_probe *p);
 void layout_probe_free(struct layout_probe *p);
 
+/*
+ * Reading a whole image (mkimg's own store images: chunk-based regular
+ * files in blob devices, inline xattrs, long prefixes). The image is read
+ * into memory (at most LAYOUT_READ_MAX_IMAGE bytes) and validated as
+ * hostile input: every size and offset is checked, directories are walked
+ * without recursion, each inode is visited once (hard links, loops).
+ */
+#define LAYOUT_READ_MAX_IMAGE (1ull << 31)
+
+struct layout_read_file {
+	uint64_t nid;
+	uint64_t size;
+	bool has_fingerprint;		/* sha256 below is valid */
+	uint8_t sha256[32];
+	bool flat_data;			/* data in the image itself (not chunks) */
+	uint32_t nextents;		/* merged runs of the chunk index */
+	const struct layout_extent *extents; /* valid during the callback */
+};
+
+struct layout_read_stats {
+	uint64_t inodes;		/* inodes visited */
+	uint64_t files;			/* regular-file inodes */
+	uint64_t file_bytes;		/* their sizes */
+};
+
+/*
+ * Reads the image in buf (len bytes, the whole image file) and calls
+ * cb for every regular-file inode once. -EUCLEAN with a message in err for
+ * an image that is not valid; a non-zero return of cb stops the walk and
+ * is returned. probe (may be NULL) receives the device table.
+ */
+int layout_read_walk(const uint8_t *buf, size_t len, struct layout_probe *probe,
+		     int (*cb)(void *ctx, const struct layout_read_file *f), void *ctx,
+		     struct layout_read_stats *stats, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

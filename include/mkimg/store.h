@@ -52,6 +52,9 @@ struct bs_store;
 /* bs_store_open flags */
 #define BS_STORE_CREATE		0x1u	/* create the store if missing (convert) */
 #define BS_STORE_READONLY	0x2u	/* read only: ls, inspect, stats, fsck, mount */
+/* open the directory only, not registry.db (fsck before it checks the
+ * registry, the registry repair) */
+#define BS_STORE_NO_REGISTRY	0x4u
 
 /*
  * Opens a store: a directory with a DIR/mkimg-store file. Only
@@ -177,16 +180,61 @@ struct bs_gc_result {
 	uint64_t images, layers, tmp;	/* other files removed */
 	uint64_t bytes;			/* all bytes freed */
 };
-/* Waits for running conversions; removes what no image references. */
+/* Waits for running conversions; removes what no image references.
+ * Refuses (-EUCLEAN) a damaged registry, or one younger than an object
+ * file it does not list (the registry was lost and made again). */
 int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen);
 
 /* fsck: report(ctx, severity, message) for each finding; severity 0 is a
  * note (garbage gc removes), 1 an error. Returns the number of errors, or
- * < 0 if the check could not run. full: re-hash blobs, chunks, files,
+ * < 0 if the check could not run: -ENOENT / -EUCLEAN with one line for a
+ * registry that is missing, empty or damaged (SQLite's quick_check, or
+ * integrity_check with full), pointing to mkimg fsck --repair. full: re-hash blobs, chunks, files,
  * images and layer records. */
 typedef void (*bs_fsck_report_fn)(void *ctx, int severity, const char *msg);
 int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
 		  char *err, size_t errlen);
+
+/*
+ * Registry repair (mkimg fsck --repair): a new registry made from the
+ * store's files, for a registry that is missing, empty or damaged.
+ * Blobs are named by their digest (re-hashed: a blob whose bytes do not
+ * match is not registered); images carry their device tables and, per
+ * file, the fingerprint and chunk indexes (file and chunk rows); layer
+ * records name their entries (layer_scan reads them); names come from
+ * STORE/names.log, the journal every conversion and rm appends to before
+ * its registry transaction commits (the last line per name wins; a name
+ * whose image is missing is reported, not restored; an image no line ever
+ * named is restored as "lost+found/<hex>"). Nothing is deleted. The new
+ * registry is written in STORE/tmp and renamed over registry.db under the
+ * exclusive store lock: an interrupted repair leaves the old registry or
+ * none (fsck says so; repair again) or the new one. Open the store with
+ * BS_STORE_NO_REGISTRY. Returns the number of errors (objects that could
+ * not be registered, names not restored), or < 0 if the repair failed.
+ */
+struct bs_repair_params {
+	/*
+	 * Reads one layer record (fd: its uncompressed bytes, at offset 0;
+	 * name: for messages): *entries and file() for each regular file
+	 * with a digest. Non-zero with a message in err if the record is not
+	 * valid. NULL: layer records are not registered.
+	 */
+	int (*layer_scan)(void *ctx, int fd, const char *name, uint64_t *entries,
+			  int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+			  void *fctx, char *err, size_t errlen);
+	void *layer_ctx;
+};
+
+struct bs_repair_result {
+	uint64_t blobs, images, names, layers, files;
+	uint64_t lost_found;		/* images restored under lost+found/ */
+	uint64_t blob_bytes;		/* bytes hashed */
+	uint64_t errors;
+};
+
+int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
+		    bs_fsck_report_fn report, void *ctx, struct bs_repair_result *r,
+		    char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
