@@ -702,10 +702,11 @@ static int layer_file(void *ctx, const uint8_t sha256[32], uint64_t size)
 
 /* A layer record that cannot be registered is only a cache of its tar's
  * entries: it goes to tmp/ (gc removes it), so that gc does not take it
- * for data of a lost registry. */
+ * for data of a lost registry. Only when every blob and image could be
+ * registered: else its files may be in an image that could not (yet). */
 static void record_aside(struct repair *rp, int dfd, const char *name, const char *why)
 {
-	char *tmp = st_path(rp->st, "tmp", NULL), aside[96];
+	char *tmp = rp->r->errors ? NULL : st_path(rp->st, "tmp", NULL), aside[96];
 	int tfd = tmp ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 
 	snprintf(aside, sizeof(aside), ".layer-%s.unusable", name);
