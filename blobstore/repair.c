@@ -12,10 +12,12 @@
  *                       would have keyed, keyed from the blob's bytes)
  *   layers/<hex>        registered when the record parses and every file it
  *                       names has a file row; its blobs are those rows' blobs
+ *                       (a record that cannot be registered, a cache of its
+ *                       layer's tar, goes to tmp/)
  *   names.log           names (the last line per name); an image no line
  *                       ever named is kept as lost+found/<hex>
  *
- * Nothing is deleted. The new registry is written to tmp/ and renamed over
+ * Nothing else is moved or deleted. The new registry is written to tmp/ and renamed over
  * registry.db (whose -wal and -shm go first) under the exclusive store
  * lock, so an interrupted repair leaves the old registry, no registry
  * (fsck says so; repair again) or the new one.
@@ -698,6 +700,28 @@ static int layer_file(void *ctx, const uint8_t sha256[32], uint64_t size)
 	return 0;
 }
 
+/* A layer record that cannot be registered is only a cache of its tar's
+ * entries: it goes to tmp/ (gc removes it), so that gc does not take it
+ * for data of a lost registry. Only when every blob and image could be
+ * registered: else its files may be in an image that could not (yet). */
+static void record_aside(struct repair *rp, int dfd, const char *name, const char *why)
+{
+	char *tmp = rp->r->errors ? NULL : st_path(rp->st, "tmp", NULL), aside[96];
+	int tfd = tmp ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	snprintf(aside, sizeof(aside), ".layer-%s.unusable", name);
+	if (tfd >= 0 && renameat(dfd, name, tfd, aside) == 0) {
+		fsync(tfd);
+		say(rp, 0, "layer record %s: %s; moved to %s/%s (gc removes it; the layer is"
+		    " converted from its tar next time)", name, why, tmp, aside);
+	} else {
+		say(rp, 0, "layer record %s: %s; not registered", name, why);
+	}
+	if (tfd >= 0)
+		close(tfd);
+	free(tmp);
+}
+
 struct layer_ctx {
 	const struct bs_repair_params *p;
 	sqlite3_stmt *ql, *qlb;
@@ -734,8 +758,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 		goto out;
 	}
 	if (st_zstd_copy(fd, tmp, false) || lseek(tmp, 0, SEEK_SET) < 0) {
-		say(rp, 0, "layer record %s: cannot be decompressed; not registered (the layer"
-		    " is converted from its tar next time)", name);
+		record_aside(rp, dfd, name, "cannot be decompressed");
 		goto out;
 	}
 	ret = reg_prepare(OUT(rp), "SELECT extents FROM files WHERE sha256=? AND size=?", &ls.q,
@@ -748,12 +771,13 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 			ret = st_err(lc->err, lc->errlen, ls.err, "reading the new registry");
 			goto out;
 		}
-		say(rp, 0, "layer record %s: %s; not registered", name, msg);
+		record_aside(rp, dfd, name, msg);
 		goto out;
 	}
 	if (ls.missing) {
-		say(rp, 0, "layer record %s: %llu of its files are in no image; not registered",
-		    name, (unsigned long long)ls.missing);
+		snprintf(msg, sizeof(msg), "%llu of its files are in no image",
+			 (unsigned long long)ls.missing);
+		record_aside(rp, dfd, name, msg);
 		goto out;
 	}
 	sqlite3_bind_text(lc->ql, 1, diff_id, -1, SQLITE_STATIC);

@@ -205,7 +205,9 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
  * STORE/names.log, the journal every conversion and rm appends to before
  * its registry transaction commits (the last line per name wins; a name
  * whose image is missing is reported, not restored; an image no line ever
- * named is restored as "lost+found/<hex>"). Nothing is deleted. The new
+ * named is restored as "lost+found/<hex>"). Nothing is deleted (a layer
+ * record that cannot be registered, a cache of its layer's tar, is moved
+ * to STORE/tmp for gc). The new
  * registry is written in STORE/tmp and renamed over registry.db under the
  * exclusive store lock: an interrupted repair leaves the old registry or
  * none (fsck says so; repair again) or the new one. Open the store with

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
+#include "mkimg/layout.h"
 #include "names.h"
 
 #define IMG "5653f58c512c30917e5d4b1611fa5b1fb16ad97c3816fc0040f974cc427acda2"
@@ -202,6 +203,120 @@ static void test_replay(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* ---- the image reader (layout/read.c) over hostile bytes ---- */
+
+struct seen {
+	uint32_t files;
+	uint64_t bytes;
+	uint32_t extents;
+};
+
+static int count_file(void *ctx, const struct layout_read_file *f)
+{
+	struct seen *s = ctx;
+
+	s->files++;
+	s->bytes += f->size;
+	s->extents += f->nextents;
+	return 0;
+}
+
+/* A store-like image: dirs, files in device 1 (one sparse), a hard link. */
+static uint8_t *make_image(size_t *len)
+{
+	struct layout_attr da = { .mode = 040755 }, fa = { .mode = 0100644, .mtime = 5 };
+	struct layout_extent ext[2] = {
+		{ .lblk = 0, .pblk = 0, .nblks = 256, .device = 1 },
+		{ .lblk = 512, .pblk = 256, .nblks = 1, .device = 1 },
+	}, one = { .lblk = 0, .pblk = 299, .nblks = 1, .device = 1 };
+	struct layout_filedata fd = { .size = 512 * 512 + 100, .nextents = 2, .extents = ext };
+	struct layout_inode *root, *d, *f, *g;
+	struct layout_result res;
+	struct layout_params p;
+	struct layout_tree *t;
+	char name[16];
+	uint16_t id;
+	uint8_t *buf;
+	int fdesc, i;
+	FILE *tmp = tmpfile();
+
+	assert_non_null(tmp);
+	fdesc = fileno(tmp);
+	layout_params_preset(&p);
+	p.blkszbits = 9;
+	p.fingerprint = true;
+	p.inline_data = false;
+	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_add_device(t, IMG, 300, &id), 0);
+	root = layout_tree_root(t);
+	assert_int_equal(layout_inode_new(t, &da, &d), 0);
+	assert_int_equal(layout_dir_link(t, root, "dir", 3, d), 0);
+	for (i = 0; i < 40; i++) {
+		assert_int_equal(layout_inode_new(t, &fa, &f), 0);
+		fd.sha256[0] = i;
+		fd.size = i ? 512 * 512 + 100 : 1;
+		fd.nextents = i ? 2 : 1;
+		fd.extents = i ? ext : &one;
+		assert_int_equal(layout_inode_set_data(t, f, &fd), 0);
+		snprintf(name, sizeof(name), "f%02d", i);
+		assert_int_equal(layout_dir_link(t, i % 2 ? d : root, name, strlen(name), f), 0);
+		g = f;
+	}
+	assert_int_equal(layout_dir_link(t, root, "hard", 4, g), 0);
+	if (layout_write(t, fdesc, &res))
+		fail_msg("layout_write: %s", layout_tree_errmsg(t));
+	layout_tree_free(t);
+	*len = res.image_bytes;
+	buf = malloc(*len);
+	assert_non_null(buf);
+	assert_int_equal(pread(fdesc, buf, *len, 0), (ssize_t)*len);
+	fclose(tmp);
+	return buf;
+}
+
+static void test_read_hostile(void **state)
+{
+	struct layout_read_stats st;
+	struct layout_probe probe;
+	struct seen s = { 0 };
+	uint32_t seed = 1;
+	char err[256];
+	size_t len, i;
+	uint8_t *img = make_image(&len), *m;
+
+	(void)state;
+	assert_int_equal(layout_read_walk(img, len, &probe, count_file, &s, &st, err,
+					  sizeof(err)), 0);
+	assert_int_equal(s.files, 40);		/* the hard link once */
+	assert_int_equal(st.files, 40);
+	assert_int_equal(probe.ndevices, 1);
+	assert_string_equal(probe.devices[0].tag, IMG);
+	assert_int_equal(s.extents, 1 + 39 * 2);
+	layout_probe_free(&probe);
+	m = malloc(len);
+	assert_non_null(m);
+	/* every truncation, and random byte flips: an error or a walk, no crash */
+	for (i = 0; i < len; i += 7) {
+		int ret = layout_read_walk(img, i, NULL, count_file, &s, NULL, err, sizeof(err));
+
+		assert_true(ret == 0 || ret == -EUCLEAN);
+	}
+	for (i = 0; i < 20000; i++) {
+		size_t k, n = 1 + i % 4;
+		int ret;
+
+		memcpy(m, img, len);
+		for (k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			m[(seed >> 8) % len] ^= 1u << (seed % 8);
+		}
+		ret = layout_read_walk(m, len, NULL, count_file, &s, NULL, err, sizeof(err));
+		assert_true(ret == 0 || ret == -EUCLEAN);
+	}
+	free(m);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_refused_entries),
 		cmocka_unit_test(test_hostile_lines),
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_read_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
