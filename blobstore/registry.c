@@ -11,7 +11,7 @@
 
 #include "store_internal.h"
 
-#define REG_VERSION 1
+#define REG_VERSION 2
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS blobs("
@@ -48,7 +48,13 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS layer_blobs_blob ON layer_blobs(blob);"
 	"CREATE TABLE IF NOT EXISTS image_layers("
 	" image TEXT NOT NULL, idx INTEGER NOT NULL, diff_id TEXT NOT NULL,"
-	" PRIMARY KEY(image, idx)) WITHOUT ROWID;";
+	" PRIMARY KEY(image, idx)) WITHOUT ROWID;"
+	/* version 2: blobs no new image may use (fsck --full found them
+	 * corrupt, or a conversion found them missing or of the wrong size),
+	 * by digest: blob ids can be reused after gc, digests cannot */
+	"CREATE TABLE IF NOT EXISTS quarantine("
+	" digest TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL)"
+	" WITHOUT ROWID;";
 
 int reg_fail(struct bs_store *st, char *err, size_t errlen, const char *what)
 {
@@ -147,7 +153,7 @@ int reg_open(struct bs_store *st, char *err, size_t errlen)
 		return ret;
 	ret = reg_exec(st, schema, err, errlen);
 	if (!ret)
-		ret = reg_exec(st, "PRAGMA user_version=1", err, errlen);
+		ret = reg_exec(st, "PRAGMA user_version=2", err, errlen);
 	if (ret) {
 		reg_rollback(st);
 		return ret;
