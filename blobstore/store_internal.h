@@ -43,4 +43,16 @@ struct reg_extent {
 void reg_extent_pack(uint8_t *p, const struct reg_extent *e);
 void reg_extent_unpack(const uint8_t *p, struct reg_extent *e);
 
+/* quarantine.c */
+/* The registry has the quarantine table (a read-only version-1 registry
+ * does not). */
+bool quar_table(struct bs_store *st);
+/* For each image a blob's damage reaches: name (NULL for an image without
+ * one), image digest, layer (NULL: the image uses the blob as a device;
+ * else the diff_id of its layer whose record refers to the blob), source. */
+typedef void (*quar_user_fn)(void *ctx, const char *name, const char *image,
+			     const char *layer, const char *source);
+int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
+	       char *err, size_t errlen);
+
 #endif

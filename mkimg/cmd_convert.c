@@ -493,11 +493,22 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	return ret;
 }
 
+/* A blob dedup could not use (the conversion wrote its data anew). */
+static void store_warn(void *ctx, const char *msg)
+{
+	struct convert *c = ctx;
+
+	if (c->tty && !c->quiet)
+		fputs("\r\033[K", stderr);
+	cli_warn("%s", msg);
+}
+
 /* Flattens every layer into an image of the store. */
 static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
-				     .no_chunks = c->no_chunks };
+				     .no_chunks = c->no_chunks, .warn = store_warn,
+				     .warn_ctx = c };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
