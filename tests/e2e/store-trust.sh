@@ -7,7 +7,8 @@
 # quarantined blob), `fsck` keeps naming the affected images, `fsck --rehome`
 # says which need a fresh conversion. A deleted blob: the next conversion of
 # content that dedups against it warns once, writes the data fresh and gives
-# an image that passes check_image; `fsck` names the images that used it.
+# an image that passes check_image; `fsck` names the images that used it;
+# put back, `fsck --full` lets it out of the quarantine.
 #
 # case 9: a layer the store has converted before is replayed from its record,
 # but its blob is still verified: a second OCI layout sharing the base layer
@@ -112,7 +113,7 @@ echo "case 8: a deleted blob is not referenced; the data is written fresh"
 S=$T/s8b
 "$MKIMG" convert --store "$S" --name b -q "$T/b.tar"
 gone=$(devices_of "$S" b)
-rm "$S/blobs/sha256/$gone"
+mv "$S/blobs/sha256/$gone" "$T/saved-blob"
 "$MKIMG" convert --store "$S" --name b+ -q "$T/b+.tar" 2>"$T/conv.err" || { cat "$T/conv.err"; fail "case 8: convert failed"; }
 cat "$T/conv.err"
 [ "$(grep -c "^mkimg: warning: .*$gone.*missing" "$T/conv.err")" -eq 1 ] ||
@@ -130,6 +131,11 @@ grep -q "^error: image b+:" "$T/fsck.out" && fail "case 8: fsck names b+, which 
 [ -s "$T/conv.err" ] && { cat "$T/conv.err"; fail "case 8: the quarantined blob is tried again"; }
 devices_of "$S" b-again | grep -qx "$gone" && fail "case 8: b-again references the deleted blob"
 check_named "$S" b-again "$T/b"
+# the blob back whole: fsck --full lets it out of the quarantine
+mv "$T/saved-blob" "$S/blobs/sha256/$gone"
+"$MKIMG" fsck --store "$S" --full >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out"; fail "case 8: fsck --full fails with the blob back"; }
+grep -q "^note: blob $gone: verifies again" "$T/fsck.out" || fail "case 8: the restored blob stays quarantined"
+check_named "$S" b "$T/b"
 echo "ok: case 8: a deleted blob: warned once, data written fresh, fsck names image b"
 
 # --- case 9: replayed layers' blobs are verified ----------------------------
