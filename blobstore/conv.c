@@ -12,6 +12,16 @@
  *
  * What the conversion stores new is spilled to a temporary file (not kept
  * in memory) and turned into registry rows at commit.
+ *
+ * Dedup trusts a blob only after checking it, once per conversion: its
+ * registry row, no quarantine, and its file a regular file (not a
+ * symlink) of the registered size, kept open. A blob that fails is not
+ * used (the data is written anew into the new blob), reported once
+ * through the params' warn hook, and quarantined at commit if it is
+ * damaged (missing, not a regular file, the wrong size). At commit, a
+ * file or chunk row with the same key as a fresh one is replaced when it
+ * names a quarantined blob; a row naming a usable blob is kept (the first
+ * copy registered stays the one dedup uses).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +40,16 @@
 struct conv_dev {
 	uint32_t blob;		/* registry id */
 	uint64_t blocks;
-	int fd;			/* opened for chunk confirmation, or -1 */
+	uint64_t size;		/* registered bytes */
+	int fd;			/* opened when checked, or -1 */
 	char hex[65];
+};
+
+/* A blob dedup has checked (devices are checked ones in use). */
+struct conv_seen {
+	struct conv_dev d;	/* d.fd: owned while not a device */
+	int bad;		/* 0: usable; else why not (-errno) */
+	char damage[128];	/* quarantine reason at commit, or "" */
 };
 
 struct conv_layer {
@@ -57,7 +75,9 @@ struct bs_conv {
 	struct bs_dedup_ops ops;
 	struct conv_dev *devs;	/* device id i + 2 */
 	size_t ndevs, devcap;
-	sqlite3_stmt *q_file, *q_chunk, *q_blob;
+	struct conv_seen *seen;
+	size_t nseen, seencap;
+	sqlite3_stmt *q_file, *q_chunk, *q_blob, *q_quar;
 	FILE *spill;
 	uint8_t *cbuf;		/* a chunk read back for confirmation */
 	struct layout_extent *xbuf;
@@ -103,7 +123,8 @@ static int blob_lookup(struct bs_conv *c, uint32_t blob, struct conv_dev *d)
 				     "%s/registry.db: blob %u has a bad digest", c->st->dir, blob);
 		else
 			memcpy(d->hex, hex, 65);
-		d->blocks = (uint64_t)sqlite3_column_int64(c->q_blob, 1) >> c->blkszbits;
+		d->size = (uint64_t)sqlite3_column_int64(c->q_blob, 1);
+		d->blocks = d->size >> c->blkszbits;
 	} else if (rc == SQLITE_DONE) {
 		ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
 			     "%s/registry.db: blob %u is referenced but not listed", c->st->dir,
@@ -161,6 +182,143 @@ static int dev_open(struct bs_conv *c, struct conv_dev *d)
 	}
 	free(path);
 	return 0;
+}
+
+static void conv_warn(struct bs_conv *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void conv_warn(struct bs_conv *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!c->p.warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->p.warn(c->p.warn_ctx, msg);
+}
+
+/* 1 if the blob's digest is quarantined, 0 if not, < 0 on error. */
+static int quarantined(struct bs_conv *c, const char *hex)
+{
+	int rc;
+
+	sqlite3_bind_text(c->q_quar, 1, hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(c->q_quar);
+	sqlite3_reset(c->q_quar);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up the quarantine");
+}
+
+/* Checks a looked-up blob: s->bad and s->damage set, s->d.fd kept open
+ * if usable. < 0 only for registry errors. */
+static int blob_check(struct bs_conv *c, struct conv_seen *s)
+{
+	struct conv_dev *d = &s->d;
+	struct stat sb;
+	char *path;
+	int ret;
+
+	ret = quarantined(c, d->hex);
+	if (ret)
+		return ret < 0 ? ret : (s->bad = -EUCLEAN, 0);
+	path = st_path(c->st, "blobs/sha256", d->hex);
+	if (!path)
+		return -ENOMEM;
+	d->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (d->fd < 0 || fstat(d->fd, &sb) < 0) {
+		s->bad = -errno;
+		if (errno == ENOENT)
+			snprintf(s->damage, sizeof(s->damage), "missing");
+		else if (errno == ELOOP)
+			snprintf(s->damage, sizeof(s->damage), "a symbolic link");
+	} else if (!S_ISREG(sb.st_mode)) {
+		s->bad = -EUCLEAN;
+		snprintf(s->damage, sizeof(s->damage), "not a regular file");
+	} else if ((uint64_t)sb.st_size != d->size) {
+		s->bad = -EUCLEAN;
+		snprintf(s->damage, sizeof(s->damage), "%llu bytes, the registry says %llu",
+			 (unsigned long long)sb.st_size, (unsigned long long)d->size);
+	}
+	if (s->bad) {
+		if (s->damage[0])
+			conv_warn(c, "%s: %s; its data is written anew and the blob quarantined"
+				  " (see mkimg fsck)", path, s->damage);
+		else
+			conv_warn(c, "%s: %s; its data is written anew", path,
+				  strerror(-s->bad));
+		if (d->fd >= 0)
+			close(d->fd);
+		d->fd = -1;
+	}
+	free(path);
+	return 0;
+}
+
+static struct conv_seen *seen_find(struct bs_conv *c, uint32_t blob)
+{
+	size_t i;
+
+	for (i = 0; i < c->nseen; i++)
+		if (c->seen[i].d.blob == blob)
+			return &c->seen[i];
+	return NULL;
+}
+
+/*
+ * May dedup use this blob? 1 if it is a device already or checked
+ * usable (then *out: the device, or the checked blob for dev_adopt), 0
+ * if not, < 0 on error. Each blob is checked once per conversion.
+ */
+static int blob_usable(struct bs_conv *c, uint32_t blob, struct conv_dev **out)
+{
+	struct conv_seen *s;
+	uint16_t id;
+	int ret;
+
+	*out = dev_find(c, blob, &id);
+	if (*out)
+		return 1;
+	s = seen_find(c, blob);
+	if (!s) {
+		if (c->nseen == c->seencap) {
+			size_t cap = c->seencap ? c->seencap * 2 : 8;
+			struct conv_seen *x = realloc(c->seen, sizeof(*x) * cap);
+
+			if (!x)
+				return -ENOMEM;
+			c->seen = x;
+			c->seencap = cap;
+		}
+		s = &c->seen[c->nseen];
+		memset(s, 0, sizeof(*s));
+		ret = blob_lookup(c, blob, &s->d);
+		if (!ret)
+			ret = blob_check(c, s);
+		if (ret) {
+			if (s->d.fd >= 0)
+				close(s->d.fd);
+			return ret;
+		}
+		c->nseen++;
+	}
+	*out = &s->d;
+	return !s->bad;
+}
+
+/* Makes a checked blob (from blob_usable) a device; it keeps its fd. */
+static int dev_adopt(struct bs_conv *c, struct conv_dev *d, uint16_t *id)
+{
+	int ret = dev_add(c, d, id);
+
+	if (!ret)
+		d->fd = -1;	/* the device's now */
+	return ret;
 }
 
 /* ---- the dedup hook ---- */
@@ -224,13 +382,19 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 			goto out;	/* copy instead */
 		newblobs[nnew++] = e.blob;
 	}
+	/* every blob checked first: one unusable blob means a copy */
 	for (j = 0; j < nnew; j++) {
-		struct conv_dev d;
+		struct conv_dev *d;
+
+		ret = blob_usable(c, newblobs[j], &d);
+		if (ret <= 0)
+			goto out;
+	}
+	ret = 0;
+	for (j = 0; j < nnew; j++) {
 		uint16_t id;
 
-		ret = blob_lookup(c, newblobs[j], &d);
-		if (!ret)
-			ret = dev_add(c, &d, &id);
+		ret = dev_adopt(c, &seen_find(c, newblobs[j])->d, &id);
 		if (ret)
 			goto out;
 	}
@@ -260,7 +424,8 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 		      struct layout_extent *out)
 {
 	struct bs_conv *c = ctx;
-	struct conv_dev nd, *d;
+	struct conv_dev *d;
+	bool cand = false;
 	uint64_t pblk;
 	uint32_t blob;
 	uint16_t id = 0;
@@ -282,38 +447,31 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	if (!d) {
 		if (1 + c->ndevs + 1 > max_devices(c))
 			return 0;	/* copy instead */
-		ret = blob_lookup(c, blob, &nd);
-		if (ret)
-			return hook_fail(c, ret);
-		d = &nd;
+		ret = blob_usable(c, blob, &d);
+		if (ret <= 0)
+			return ret < 0 ? hook_fail(c, ret) : 0;
+		cand = true;
 	}
 	ret = dev_open(c, d);
 	if (ret)
-		goto fail;
+		return hook_fail(c, ret);
 	/* a key is a hint: only equal bytes are shared */
 	ret = bs_read_full(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
 	if (ret) {
 		st_err(c->errmsg, sizeof(c->errmsg), ret, "blob %s: cannot read a chunk: %s",
 		       d->hex, strerror(-ret));
-		goto fail;
+		return hook_fail(c, ret);
 	}
-	if (memcmp(c->cbuf, data, BS_HOLE_UNIT)) {
-		if (d == &nd)
-			close(nd.fd);
+	if (memcmp(c->cbuf, data, BS_HOLE_UNIT))
 		return 0;
-	}
-	if (d == &nd) {
-		ret = dev_add(c, &nd, &id);
+	if (cand) {
+		ret = dev_adopt(c, d, &id);
 		if (ret)
-			goto fail;
+			return hook_fail(c, ret);
 	}
 	*out = (struct layout_extent){ .pblk = pblk, .nblks = BS_HOLE_UNIT >> c->blkszbits,
 				       .device = id };
 	return 1;
-fail:
-	if (d == &nd && nd.fd >= 0)
-		close(nd.fd);
-	return hook_fail(c, ret);
 }
 
 /* Spill records: 'F' sha256[32] size u64 n u32, n x (dev u16, lblk u64,
@@ -425,6 +583,9 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	if (!ret)
 		ret = reg_prepare(st, "SELECT digest, size FROM blobs WHERE id=?", &c->q_blob,
 				  err, errlen);
+	if (!ret)
+		ret = reg_prepare(st, "SELECT 1 FROM quarantine WHERE digest=?", &c->q_quar,
+				  err, errlen);
 	if (ret)
 		goto fail;
 	/* device 1: the new blob, tagged at commit */
@@ -484,6 +645,11 @@ void bs_conv_abort(struct bs_conv *c)
 		if (c->devs[i].fd >= 0)
 			close(c->devs[i].fd);
 	free(c->devs);
+	for (i = 0; i < c->nseen; i++)
+		if (c->seen[i].d.fd >= 0)
+			close(c->seen[i].d.fd);
+	free(c->seen);
+	sqlite3_finalize(c->q_quar);
 	sqlite3_finalize(c->q_file);
 	sqlite3_finalize(c->q_chunk);
 	sqlite3_finalize(c->q_blob);
@@ -617,14 +783,26 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 		return ret;
 	sqlite3_bind_text(q, 1, diff_id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		uint32_t blob = sqlite3_column_int64(q, 0);
+		struct conv_dev *d;
 		uint16_t id;
 
-		if (!dev_find(c, sqlite3_column_int64(q, 0), &id))
-			nnew++;
+		if (dev_find(c, blob, &id))
+			continue;
+		nnew++;
+		/* data in a quarantined or damaged blob: convert the tar */
+		ret = blob_usable(c, blob, &d);
+		if (ret <= 0)
+			break;
 	}
 	sqlite3_finalize(q);
+	if (ret < 0)
+		return st_err(err, errlen, ret, "%s", c->errmsg[0] ? c->errmsg : strerror(-ret));
+	if (rc == SQLITE_ROW)
+		return 0;
 	if (rc != SQLITE_DONE)
 		return reg_fail(c->st, err, errlen, "looking up a layer's blobs");
+	ret = 0;
 	if (1 + c->ndevs + nnew > max_devices(c))
 		return 0;
 
@@ -831,10 +1009,116 @@ static uint32_t dev_blob(const struct bs_conv *c, uint32_t newblob, uint16_t dev
 	return dev - 2 < c->ndevs ? c->devs[dev - 2].blob : 0;
 }
 
+/* Registry ids of quarantined blobs, sorted. */
+struct quar_ids {
+	uint32_t *v;
+	size_t n;
+};
+
+static int quar_ids_load(struct bs_store *st, struct quar_ids *q, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int ret, rc;
+
+	ret = reg_prepare(st, "SELECT b.id FROM blobs b JOIN quarantine q ON q.digest = b.digest"
+			  " ORDER BY b.id", &s, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint32_t *x = realloc(q->v, sizeof(*x) * (q->n + 1));
+
+		if (!x) {
+			sqlite3_finalize(s);
+			return st_err(err, errlen, -ENOMEM, "out of memory");
+		}
+		q->v = x;
+		q->v[q->n++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "reading the quarantine");
+}
+
+static bool quar_has(const struct quar_ids *q, uint32_t id)
+{
+	size_t lo = 0, hi = q->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (q->v[mid] == id)
+			return true;
+		if (q->v[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * A fresh row lost to an existing one with the same key (INSERT OR
+ * IGNORE changed nothing): the existing row is replaced if it names a
+ * quarantined blob. what: "file" (key sha256, size) or "chunk" (key).
+ */
+static int replace_quarantined(struct bs_conv *c, const struct quar_ids *qi, bool file,
+			       const uint8_t *key, uint64_t size, const uint8_t *ext, size_t extlen,
+			       uint32_t blob, uint64_t pblk, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	bool stale = false;
+	int ret, rc;
+
+	if (!qi->n || sqlite3_changes(c->st->db))
+		return 0;
+	ret = reg_prepare(c->st, file ? "SELECT extents FROM files WHERE sha256=? AND size=?"
+				      : "SELECT blob FROM chunks WHERE key=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_blob(q, 1, key, file ? 32 : 16, SQLITE_STATIC);
+	if (file)
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)size);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW && file) {
+		const uint8_t *x = sqlite3_column_blob(q, 0);
+		size_t i, n = sqlite3_column_bytes(q, 0) / REG_EXTENT_SIZE;
+
+		for (i = 0; x && i < n && !stale; i++) {
+			struct reg_extent e;
+
+			reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
+			stale = quar_has(qi, e.blob);
+		}
+	} else if (rc == SQLITE_ROW) {
+		stale = quar_has(qi, sqlite3_column_int64(q, 0));
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return reg_fail(c->st, err, errlen, "looking up a row to replace");
+	if (!stale)
+		return 0;
+	ret = reg_prepare(c->st, file ? "UPDATE files SET extents=? WHERE sha256=? AND size=?"
+				      : "UPDATE chunks SET blob=?, pblk=? WHERE key=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	if (file) {
+		sqlite3_bind_blob(q, 1, ext, extlen, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, key, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)size);
+	} else {
+		sqlite3_bind_int64(q, 1, blob);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)pblk);
+		sqlite3_bind_blob(q, 3, key, 16, SQLITE_STATIC);
+	}
+	ret = step_done(c->st, q, err, errlen, "replacing a row in a quarantined blob");
+	sqlite3_finalize(q);
+	return ret;
+}
+
 /* The spilled files and chunks of the new blob become rows. */
 static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t errlen)
 {
 	sqlite3_stmt *qf = NULL, *qc = NULL;
+	struct quar_ids qi = { 0 };
 	uint8_t *ext = NULL;
 	size_t extcap = 0;
 	int ret, ch;
@@ -843,6 +1127,8 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 	if (!ret)
 		ret = reg_prepare(c->st, "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &qc,
 				  err, errlen);
+	if (!ret)
+		ret = quar_ids_load(c->st, &qi, err, errlen);
 	if (ret)
 		goto out;
 	if (fflush(c->spill) || fseeko(c->spill, 0, SEEK_SET)) {
@@ -889,6 +1175,9 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 			sqlite3_bind_int64(qf, 2, (sqlite3_int64)size);
 			sqlite3_bind_blob(qf, 3, ext, n * REG_EXTENT_SIZE, SQLITE_TRANSIENT);
 			ret = step_done(c->st, qf, err, errlen, "registering a file");
+			if (!ret)
+				ret = replace_quarantined(c, &qi, true, sha, size, ext,
+							  n * REG_EXTENT_SIZE, 0, 0, err, errlen);
 		} else if (ch == 'C') {
 			uint8_t key[16];
 			uint64_t pblk;
@@ -899,6 +1188,9 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 			sqlite3_bind_int64(qc, 2, newblob);
 			sqlite3_bind_int64(qc, 3, (sqlite3_int64)pblk);
 			ret = step_done(c->st, qc, err, errlen, "registering a chunk");
+			if (!ret)
+				ret = replace_quarantined(c, &qi, false, key, 0, NULL, 0, newblob,
+							  pblk, err, errlen);
 		} else {
 			break;
 		}
@@ -912,6 +1204,7 @@ trunc:
 out:
 	sqlite3_finalize(qf);
 	sqlite3_finalize(qc);
+	free(qi.v);
 	free(ext);
 	return ret;
 }
@@ -933,7 +1226,21 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 #define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
 		ret = reg_prepare(st, sql, &q, err, errlen); if (ret) goto fail; } while (0)
 #define STEP(what) do { ret = step_done(st, q, err, errlen, what); if (ret) goto fail; } while (0)
+	/* blobs this conversion found damaged: no later one tries them */
+	PREP("INSERT OR IGNORE INTO quarantine VALUES(?,?,?)");
+	for (i = 0; i < c->nseen; i++) {
+		if (!c->seen[i].damage[0])
+			continue;
+		sqlite3_bind_text(q, 1, c->seen[i].d.hex, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, c->seen[i].damage, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, now);
+		STEP("quarantining a blob");
+	}
 	if (res->blob_sha256[0]) {
+		/* just published whole: a quarantined blob of these bytes is mended */
+		PREP("DELETE FROM quarantine WHERE digest=?");
+		sqlite3_bind_text(q, 1, res->blob_sha256, -1, SQLITE_STATIC);
+		STEP("registering the blob");
 		PREP("INSERT OR IGNORE INTO blobs(digest, size, created) VALUES(?,?,?)");
 		sqlite3_bind_text(q, 1, res->blob_sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)res->blob_bytes);
@@ -962,6 +1269,10 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 		sqlite3_bind_int64(q, 4, (sqlite3_int64)l->entries);
 		sqlite3_bind_int64(q, 5, now);
 		STEP("registering a layer");
+		/* a record converted anew replaces the old one whole */
+		PREP("DELETE FROM layer_blobs WHERE diff_id=?");
+		sqlite3_bind_text(q, 1, l->diff_id, -1, SQLITE_STATIC);
+		STEP("registering a layer's blobs");
 		PREP("INSERT OR IGNORE INTO layer_blobs VALUES(?,?)");
 		for (j = 0; j < l->devbytes * 8; j++) {
 			uint32_t b;

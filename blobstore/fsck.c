@@ -6,6 +6,12 @@
  * image and layer record is re-hashed, and every file and chunk row is
  * checked against the bytes it describes. Files the registry does not list
  * are garbage left by crashes (notes, removed by gc), not errors.
+ *
+ * Every blob that is missing, of the wrong size, corrupt (full) or
+ * quarantined is followed by one error line per image that uses it (and a
+ * line per image whose layer record refers to it). With full, the store
+ * opened read-write, the bad blobs are quarantined (so no conversion uses
+ * them) and quarantined blobs that verify again are let out.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <dirent.h>
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -35,6 +42,8 @@ struct fsck {
 		uint64_t size;
 		int fd;
 		char hex[65];
+		char bad[160];		/* what is wrong with it, or "" */
+		char quar[160];		/* its quarantine reason, or "" */
 	} *blobs;
 	size_t nblobs;
 };
@@ -59,7 +68,7 @@ static void note(struct fsck *f, int sev, const char *fmt, ...)
 
 /* A registered file: exists, has the size, and (full) the digest. */
 static int check_file(struct fsck *f, const char *sub, const char *name, const char *what,
-		      uint64_t size, const char *sha_hex, int *fdout)
+		      uint64_t size, const char *sha_hex, int *fdout, char *why, size_t whylen)
 {
 	char *path = st_path(f->st, sub, name);
 	struct stat sb;
@@ -69,12 +78,23 @@ static int check_file(struct fsck *f, const char *sub, const char *name, const c
 		*fdout = -1;
 	if (!path)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
+		if (why)
+			snprintf(why, whylen, "%s", errno == ENOENT ? "missing" : strerror(errno));
 		note(f, 1, "%s %s: %s: %s", what, name, path, strerror(errno));
 		goto out;
 	}
+	if (!S_ISREG(sb.st_mode)) {
+		if (why)
+			snprintf(why, whylen, "not a regular file");
+		note(f, 1, "%s %s: %s is not a regular file", what, name, path);
+		goto out;
+	}
 	if ((uint64_t)sb.st_size != size) {
+		if (why)
+			snprintf(why, whylen, "%llu bytes, the registry says %llu",
+				 (unsigned long long)sb.st_size, (unsigned long long)size);
 		note(f, 1, "%s %s: %s is %llu bytes, the registry says %llu", what, name, path,
 		     (unsigned long long)sb.st_size, (unsigned long long)size);
 		goto out;
@@ -85,12 +105,16 @@ static int check_file(struct fsck *f, const char *sub, const char *name, const c
 
 		ret = bs_sha256_fd(fd, d, NULL);
 		if (ret) {
+			if (why)
+				snprintf(why, whylen, "unreadable: %s", strerror(-ret));
 			note(f, 1, "%s %s: cannot read %s: %s", what, name, path, strerror(-ret));
 			ret = 0;
 			goto out;
 		}
 		bs_hex(d, hex);
 		if (strcmp(hex, sha_hex)) {
+			if (why)
+				snprintf(why, whylen, "corrupt (its sha256 is %s)", hex);
 			note(f, 1, "%s %s: %s is corrupt (its sha256 is %s)", what, name, path, hex);
 			goto out;
 		}
@@ -141,10 +165,12 @@ static int check_blobs(struct fsck *f, char *err, size_t errlen)
 		}
 		f->blobs = b;
 		b = &f->blobs[f->nblobs++];
+		memset(b, 0, sizeof(*b));
 		b->id = sqlite3_column_int64(q, 0);
 		b->size = sqlite3_column_int64(q, 2);
 		snprintf(b->hex, sizeof(b->hex), "%s", hex ? hex : "");
-		ret = check_file(f, "blobs/sha256", b->hex, "blob", b->size, b->hex, &b->fd);
+		ret = check_file(f, "blobs/sha256", b->hex, "blob", b->size, b->hex, &b->fd,
+				 b->bad, sizeof(b->bad));
 		if (ret)
 			break;
 	}
@@ -204,7 +230,8 @@ static int check_images(struct fsck *f, char *err, size_t errlen)
 		const char *hex = (const char *)sqlite3_column_text(q, 0);
 		int fd;
 
-		ret = check_file(f, "images", hex, "image", sqlite3_column_int64(q, 1), hex, &fd);
+		ret = check_file(f, "images", hex, "image", sqlite3_column_int64(q, 1), hex, &fd,
+				 NULL, 0);
 		if (ret)
 			break;
 		if (fd >= 0) {
@@ -235,7 +262,7 @@ static int check_layers(struct fsck *f, char *err, size_t errlen)
 		}
 		ret = check_file(f, "layers", id + 7, "layer record",
 				 sqlite3_column_int64(q, 2),
-				 (const char *)sqlite3_column_text(q, 1), NULL);
+				 (const char *)sqlite3_column_text(q, 1), NULL, NULL, 0);
 		if (ret)
 			break;
 	}
@@ -443,10 +470,151 @@ static void check_garbage(struct fsck *f, int subi, const char *sub, const char 
 	free(path);
 }
 
+/* Quarantine reasons of the registered blobs; rows of blobs no longer
+ * registered are stale (gc removed them). */
+static int load_quarantine(struct fsck *f, uint64_t *stale, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	*stale = 0;
+	if (!quar_table(f->st))
+		return 0;
+	ret = reg_prepare(f->st, "SELECT q.digest, q.reason, b.id FROM quarantine q"
+			  " LEFT JOIN blobs b ON b.digest = q.digest", &q, err, errlen);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct fblob *b;
+
+		if (sqlite3_column_type(q, 2) == SQLITE_NULL) {
+			(*stale)++;
+			continue;
+		}
+		b = blob_by_id(f, sqlite3_column_int64(q, 2));
+		if (b)
+			snprintf(b->quar, sizeof(b->quar), "%s",
+				 (const char *)sqlite3_column_text(q, 1));
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading the quarantine");
+}
+
+struct users {
+	struct fsck *f;
+	const struct fblob *b;
+	const char *why;
+};
+
+static void blob_user(void *ctx, const char *name, const char *image, const char *layer,
+		      const char *source)
+{
+	struct users *u = ctx;
+	char who[512];
+
+	(void)source;
+	if (name)
+		snprintf(who, sizeof(who), "image %s", name);
+	else
+		snprintf(who, sizeof(who), "image %s (no name)", image);
+	if (layer)
+		note(u->f, 1, "%s: its layer %s was recorded with data in blob %s (%s)", who,
+		     layer, u->b->hex, u->why);
+	else
+		note(u->f, 1, "%s: uses blob %s (%s)", who, u->b->hex, u->why);
+}
+
+/* The images each bad, missing or quarantined blob reaches. */
+static int check_blob_users(struct fsck *f, char *err, size_t errlen)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < f->nblobs; i++) {
+		struct fblob *b = &f->blobs[i];
+		struct users u = { .f = f, .b = b };
+		char why[400];
+
+		if (!b->bad[0] && !b->quar[0])
+			continue;
+		if (!b->bad[0] && f->full)
+			continue;	/* whole again: let out below */
+		if (b->quar[0] && !b->bad[0])
+			note(f, 1, "blob %s: quarantined (%s): no new image uses it (mkimg fsck"
+			     " --full lets it out if it verifies again)", b->hex, b->quar);
+		if (b->bad[0] && b->quar[0] && strcmp(b->bad, b->quar))
+			snprintf(why, sizeof(why), "%s; quarantined: %s", b->bad, b->quar);
+		else if (b->quar[0])
+			snprintf(why, sizeof(why), "quarantined: %s", b->quar);
+		else
+			snprintf(why, sizeof(why), "%s", b->bad);
+		u.why = why;
+		ret = quar_users(f->st, b->id, blob_user, &u, err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* full: the verdicts into the quarantine, in one transaction. */
+static void update_quarantine(struct fsck *f, uint64_t stale)
+{
+	sqlite3_stmt *add = NULL, *lift = NULL;
+	struct bs_store *st = f->st;
+	char err[512];
+	int64_t now = time(NULL);
+	size_t i;
+
+	if (!quar_table(st) || reg_begin(st, err, sizeof(err)) ||
+	    reg_prepare(st, "INSERT OR REPLACE INTO quarantine VALUES(?,?,?)", &add,
+			err, sizeof(err)) ||
+	    reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &lift, err, sizeof(err)))
+		goto fail;
+	for (i = 0; i < f->nblobs; i++) {
+		struct fblob *b = &f->blobs[i];
+		sqlite3_stmt *q = b->bad[0] ? add : lift;
+
+		if (!b->bad[0] && !b->quar[0])
+			continue;
+		if (b->bad[0] && !strcmp(b->bad, b->quar))
+			continue;	/* already, for the same reason */
+		sqlite3_bind_text(q, 1, b->hex, -1, SQLITE_STATIC);
+		if (q == add) {
+			sqlite3_bind_text(q, 2, b->bad, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 3, now);
+		}
+		if (sqlite3_step(q) != SQLITE_DONE) {
+			reg_fail(st, err, sizeof(err), "updating the quarantine");
+			goto fail;
+		}
+		sqlite3_reset(q);
+		if (q == add)
+			note(f, 0, "blob %s: quarantined: no new image will use it", b->hex);
+		else
+			note(f, 0, "blob %s: verifies again (size and sha256): let out of the"
+			     " quarantine", b->hex);
+	}
+	if (stale && reg_exec(st, "DELETE FROM quarantine WHERE digest NOT IN"
+			      " (SELECT digest FROM blobs)", err, sizeof(err)))
+		goto fail;
+	sqlite3_finalize(add);
+	sqlite3_finalize(lift);
+	if (!reg_commit(st, err, sizeof(err)))
+		return;
+	note(f, 1, "cannot update the quarantine: %s", err);
+	return;
+fail:
+	sqlite3_finalize(add);
+	sqlite3_finalize(lift);
+	reg_rollback(st);
+	note(f, 1, "cannot update the quarantine: %s", err);
+}
+
 int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
 		  char *err, size_t errlen)
 {
 	struct fsck f = { .st = st, .full = full, .report = report, .ctx = ctx };
+	uint64_t stale = 0;
 	size_t i;
 	int lock, ret;
 
@@ -473,6 +641,8 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		goto out;
 	ret = check_blobs(&f, err, errlen);
 	if (!ret)
+		ret = load_quarantine(&f, &stale, err, errlen);
+	if (!ret)
 		ret = check_images(&f, err, errlen);
 	if (!ret)
 		ret = check_layers(&f, err, errlen);
@@ -482,6 +652,8 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		ret = check_file_rows(&f, err, errlen);
 	if (!ret)
 		ret = check_chunk_rows(&f, err, errlen);
+	if (!ret)
+		ret = check_blob_users(&f, err, errlen);
 	if (!ret) {
 		check_garbage(&f, ST_SHA256, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?");
 		check_garbage(&f, ST_IMAGES, "images", "SELECT 1 FROM images WHERE digest=?");
@@ -490,6 +662,8 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		check_garbage(&f, ST_TMP, "tmp", NULL);
 	}
 	reg_rollback(st);
+	if (!ret && full)
+		update_quarantine(&f, stale);
 out:
 	for (i = 0; i < f.nblobs; i++)
 		if (f.blobs[i].fd >= 0)

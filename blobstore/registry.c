@@ -59,7 +59,13 @@ static const char schema[] =
 	" image TEXT NOT NULL, idx INTEGER NOT NULL, diff_id TEXT NOT NULL,"
 	" PRIMARY KEY(image, idx)) WITHOUT ROWID;"
 	/* the registry's own facts: created (seconds), store_id */
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;";
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	/* version 2: blobs no new image may use (fsck --full found them
+	 * corrupt, or a conversion found them missing or of the wrong size),
+	 * by digest: blob ids can be reused after gc, digests cannot */
+	"CREATE TABLE IF NOT EXISTS quarantine("
+	" digest TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL)"
+	" WITHOUT ROWID;";
 
 /* A registry made before meta existed: created when its first object was
  * registered (objects older than that were never registered under it). */

@@ -83,5 +83,16 @@ int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen
  * it does not list (such an object was not left by a conversion under
  * this registry: the registry was lost and made again). */
 int reg_gc_guard(struct bs_store *st, char *err, size_t errlen);
+/* quarantine.c */
+/* The registry has the quarantine table (a read-only version-1 registry
+ * does not). */
+bool quar_table(struct bs_store *st);
+/* For each image a blob's damage reaches: name (NULL for an image without
+ * one), image digest, layer (NULL: the image uses the blob as a device;
+ * else the diff_id of its layer whose record refers to the blob), source. */
+typedef void (*quar_user_fn)(void *ctx, const char *name, const char *image,
+			     const char *layer, const char *source);
+int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
+	       char *err, size_t errlen);
 
 #endif

@@ -32,6 +32,7 @@ enum {
 	OPT_NAME,
 	OPT_MAX_BLOBS,
 	OPT_NO_CHUNKS,
+	OPT_TRUST_STORE_LAYERS,
 };
 
 static const struct option convert_opts[] = {
@@ -51,6 +52,7 @@ static const struct option convert_opts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "max-blobs", required_argument, NULL, OPT_MAX_BLOBS },
 	{ "no-chunks", no_argument, NULL, OPT_NO_CHUNKS },
+	{ "trust-store-layers", no_argument, NULL, OPT_TRUST_STORE_LAYERS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -66,7 +68,8 @@ static void convert_usage(FILE *f)
 "  oci:PATH:TAG         the manifest tagged TAG (org.opencontainers.image.ref.name)\n"
 "  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
 "  FILE...              layer tars in order, bottom first (tar, tar+gzip, tar+zstd)\n"
-"Every digest and diff_id is verified.\n"
+"Every digest and diff_id is verified, also of layers the store replays\n"
+"from their records (their blobs are hashed, not decompressed).\n"
 "\n"
 "Without -o the image goes into a store (default $MKIMG_STORE, else\n"
 BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
@@ -75,6 +78,8 @@ BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
 "  --max-blobs N       blobs one image may reference (default 32); data\n"
 "                      beyond that is copied into the new blob\n"
 "  --no-chunks         whole-file dedup only (no 64 KiB chunk lookups)\n"
+"  --trust-store-layers  replay layers the store has converted before\n"
+"                      without reading their blobs (no size or digest check)\n"
 "\n"
 "  --flatten           one image of all layers applied (default)\n"
 "  --per-layer         OUT is a directory of layer-NNN.erofs, bottom first, with\n"
@@ -101,6 +106,7 @@ struct layer_src {
 struct convert {
 	struct layout_params p;
 	bool per_layer, follow, quiet, json, durable, tty, no_chunks;
+	bool trust_layers;	/* replayed layers: blobs not verified */
 	const char *out, *blob, *store, *name;
 	const char *source;		/* as given, for the registry */
 	uint32_t max_blobs;
@@ -466,8 +472,24 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 			return ret;
 		}
 		if (ret) {
+			struct oci_blob_check *chk = NULL;
+
+			/* the blob is verified as a tar's would be, while the
+			 * record replays */
+			if (!c->trust_layers &&
+			    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
+						 &chk, err, sizeof(err))) {
+				close(fd);
+				cli_error("%s", err);
+				return -EINVAL;
+			}
 			c->reused++;
-			return replay_layer(c, a, i, t, fd) ? -EAGAIN : 0;
+			ret = replay_layer(c, a, i, t, fd) ? -EAGAIN : 0;
+			if (oci_blob_check_finish(chk, err, sizeof(err))) {
+				cli_error("%s", err);
+				return -EINVAL;
+			}
+			return ret;
 		}
 	}
 	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, err, sizeof(err));
@@ -493,11 +515,22 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	return ret;
 }
 
+/* A blob dedup could not use (the conversion wrote its data anew). */
+static void store_warn(void *ctx, const char *msg)
+{
+	struct convert *c = ctx;
+
+	if (c->tty && !c->quiet)
+		fputs("\r\033[K", stderr);
+	cli_warn("%s", msg);
+}
+
 /* Flattens every layer into an image of the store. */
 static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
-				     .no_chunks = c->no_chunks };
+				     .no_chunks = c->no_chunks, .warn = store_warn,
+				     .warn_ctx = c };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
@@ -682,6 +715,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_STORE: c.store = optarg; break;
 		case OPT_NAME: c.name = optarg; break;
 		case OPT_NO_CHUNKS: c.no_chunks = true; break;
+		case OPT_TRUST_STORE_LAYERS: c.trust_layers = true; break;
 		case OPT_MAX_BLOBS:
 			if (!cli_parse_u64(optarg, &v) || v < 2 || v > 65535) {
 				cli_error("--max-blobs must be 2 to 65535");

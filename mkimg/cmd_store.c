@@ -11,13 +11,14 @@
 #include "mkimg/oci.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_FULL, OPT_REPAIR };
+enum { OPT_STORE = 256, OPT_JSON, OPT_FULL, OPT_REPAIR, OPT_REHOME };
 
 static const struct option store_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
+	{ "rehome", no_argument, NULL, OPT_REHOME },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -31,7 +32,7 @@ const char *cli_store_dir(const char *opt)
 
 struct args {
 	const char *store;
-	bool json, full, repair;
+	bool json, full, repair, rehome;
 	int nargs;
 	char **args;
 };
@@ -57,6 +58,11 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 			if (!full_ok)
 				goto bad;
 			a->repair = true;
+			break;
+		case OPT_REHOME:
+			if (!full_ok)
+				goto bad;
+			a->rehome = true;
 			break;
 		case 'h':
 			printf("usage: %s\n", usage);
@@ -348,17 +354,40 @@ int cmd_fsck(int argc, char **argv)
 	struct bs_store *st;
 	struct args a;
 	char err[1024];
-	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full] [--repair]", 0, 0, true,
-			&a);
+	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full | --repair | --rehome]", 0,
+			0, true, &a);
 
 	if (ret >= 0)
 		return ret;
+	if (a.full + a.repair + a.rehome > 1) {
+		fprintf(stderr, "usage: mkimg fsck [--store DIR] [--full | --repair | --rehome]\n");
+		return 2;
+	}
 	if (a.repair)
 		return repair(&a);
-	/* the registry is opened (and checked) by the check itself */
-	st = open_store(a.store, BS_STORE_READONLY | BS_STORE_NO_REGISTRY);
+	/* the registry is opened (and checked) by the check itself; --full
+	 * quarantines what it finds bad, --rehome drops rows */
+	st = open_store(a.store, a.rehome ? 0 :
+			a.full ? BS_STORE_NO_REGISTRY : BS_STORE_READONLY | BS_STORE_NO_REGISTRY);
 	if (!st)
 		return 1;
+	if (a.rehome) {
+		struct bs_rehome_result r;
+
+		ret = bs_store_rehome(st, fsck_report, &o, &r, err, sizeof(err));
+		bs_store_close(st);
+		if (ret < 0) {
+			cli_error("%s", err);
+			return 1;
+		}
+		printf("%s: %llu quarantined blob%s, %llu whole again; %llu file and %llu chunk"
+		       " rows dropped; %llu image%s need%s a fresh conversion\n", a.store,
+		       (unsigned long long)r.blobs, r.blobs == 1 ? "" : "s",
+		       (unsigned long long)r.lifted, (unsigned long long)r.file_rows,
+		       (unsigned long long)r.chunk_rows, (unsigned long long)r.images,
+		       r.images == 1 ? "" : "s", r.images == 1 ? "s" : "");
+		return r.images ? 1 : 0;
+	}
 	ret = bs_store_fsck(st, a.full, fsck_report, &o, err, sizeof(err));
 	bs_store_close(st);
 	if (ret < 0) {

@@ -84,6 +84,11 @@ struct bs_conv_params {
 	uint32_t max_blobs;	/* 0: BS_STORE_DEFAULT_MAX_BLOBS */
 	bool durable;		/* fsync before publishing */
 	bool no_chunks;		/* whole-file dedup only */
+	/* Called once for each blob dedup found unusable (missing, of the
+	 * wrong size, not a regular file, unreadable), whose data is then
+	 * written anew; may be NULL. msg: one line. */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
 };
 
 struct bs_conv;
@@ -237,6 +242,30 @@ struct bs_repair_result {
 int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 		    bs_fsck_report_fn report, void *ctx, struct bs_repair_result *r,
 		    char *err, size_t errlen);
+
+/*
+ * Quarantine. fsck with full (the store opened read-write) quarantines
+ * every blob that is corrupt (its sha256 differs), missing, not a regular
+ * file or of the wrong size, and lifts the quarantine of one that is whole
+ * again; a conversion quarantines the missing and wrong-size blobs it
+ * meets. No conversion uses a quarantined blob's file or chunk rows.
+ *
+ * bs_store_rehome, for each quarantined blob (waiting for running
+ * conversions, as gc): if it is whole again (registered size and sha256),
+ * lifts its quarantine and keeps its images (note). Otherwise drops every
+ * file and chunk row with data in it (notes with the counts) and reports
+ * each image that uses it as a device as needing a fresh conversion from
+ * its source (error; images are not rewritten or removed), and each image
+ * whose layer record refers to it (note: that layer is read from its tar
+ * next time). Returns 0 or < 0; r counts blobs, lifted, rows, images.
+ */
+struct bs_rehome_result {
+	uint64_t blobs, lifted;		/* quarantined blobs; whole again */
+	uint64_t file_rows, chunk_rows;	/* rows dropped */
+	uint64_t images;		/* images needing a fresh conversion */
+};
+int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
+		    struct bs_rehome_result *r, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
