@@ -488,6 +488,105 @@ static void test_layout_tags_nested(void **state)
 	fixture_free(&f);
 }
 
+/* case 14: ambiguous selections are refused, naming the candidates */
+static void test_layout_ambiguous(void **state)
+{
+	static const char other_diff[] =
+		"sha256:1111111111111111111111111111111111111111111111111111111111111111";
+	struct fixture f;
+	struct oci_image *img;
+	char js[4096], err[1024], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
+	size_t alen, blen;
+	struct oci_selector sel = { .ref = "v1" };
+
+	fixture_dir(&f, "ambiguous");
+	make_image(&f, "linux", "amd64", f.diff_id);
+	memcpy(a, f.manifest, sizeof(a));
+	alen = f.manifest_len;
+	make_image(&f, "linux", "amd64", other_diff);
+	memcpy(b, f.manifest, sizeof(b));
+	blen = f.manifest_len;
+	assert_string_not_equal(a, b);
+
+	/* two manifests with one tag */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	img = NULL;
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_null(img);
+	assert_non_null(strstr(err, "tag \"v1\" is ambiguous"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	assert_null(strchr(err, '\n'));
+	/* by digest, either is fine */
+	sel.ref = b;
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, b);
+	oci_image_free(img);
+
+	/* two untagged manifests, no platform anywhere in the index, no selector */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	img = NULL;
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_null(img);
+	assert_non_null(strstr(err, "2 manifests and no platform in the index"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	/* both configs say linux/amd64: --platform does not tell them apart */
+	sel = (struct oci_selector){ .os = "linux", .arch = "amd64" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+
+	/* an index with two manifests for one platform (default linux/amd64) */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	/* another platform is not ambiguous (nothing matches) */
+	sel = (struct oci_selector){ .os = "linux", .arch = "arm64" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+
+	/* one manifest listed twice (two tags, or none) is one candidate */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 a, alen, a, alen, a, alen);
+	write_index(&f, js);
+	sel = (struct oci_selector){ .ref = "v1" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, a);
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, a);
+	oci_image_free(img);
+	fixture_free(&f);
+}
+
 static void test_layout_hostile(void **state)
 {
 	struct fixture f;
@@ -2237,6 +2336,7 @@ int main(void)
 		cmocka_unit_test(test_media_types),
 		cmocka_unit_test(test_layout_single),
 		cmocka_unit_test(test_layout_tags_nested),
+		cmocka_unit_test(test_layout_ambiguous),
 		cmocka_unit_test(test_layout_hostile),
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_tar_entries),
