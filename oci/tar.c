@@ -31,8 +31,10 @@ struct oci_tar {
 	uint64_t last_start;	/* its offset in the stream */
 	uint64_t given;		/* bytes given to libarchive */
 	bool eof;		/* end of archive seen */
+	bool src_eof;		/* the reader returned end of stream */
 	bool in_data;		/* current entry is a regular file with data */
 	uint64_t data_end;	/* size of the current regular file */
+	uint64_t data_seen;	/* end of the data given out for it so far */
 	char path[OCI_PATH_MAX + 1];
 	char link[OCI_PATH_MAX + 1];
 	struct oci_xattr *xattrs;
@@ -172,6 +174,8 @@ static la_ssize_t read_cb(struct archive *a, void *client, const void **buf)
 		archive_set_error(a, EIO, "read error");
 		return -1;
 	}
+	if (n == 0)
+		t->src_eof = true;
 	t->last = *buf;
 	t->last_len = n;
 	t->last_start = t->given;
@@ -389,6 +393,7 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			return terr(t, -EINVAL, "%s: negative size", t->shown);
 		t->e.size = (uint64_t)v;
 		t->data_end = t->e.size;
+		t->data_seen = 0;
 		t->in_data = true;
 	}
 	ret = get_xattrs(t, ae);
@@ -396,6 +401,22 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 		return ret;
 	*e = &t->e;
 	return 1;
+}
+
+/*
+ * The stream ended right after the current file's data, in the padding of
+ * its last block, which libarchive wants to skip before it reports the end
+ * of the data. Writers such as umoci 0.4.7's `insert` end a layer there,
+ * without the padding and the end-of-archive blocks; umoci, GNU tar and
+ * Go's archive/tar accept that, so it counts as the end of the archive.
+ * (A stream that ends at a block boundary between entries libarchive
+ * takes as the end itself.) An end inside a header or inside file data is
+ * still truncation.
+ */
+static bool ends_after_data(const struct oci_tar *t)
+{
+	return !t->read_err && t->src_eof && t->data_seen == t->data_end &&
+	       t->data_end % 512 != 0;
 }
 
 int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off)
@@ -411,13 +432,20 @@ int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off
 			t->in_data = false;
 			return 0;
 		}
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			if (ends_after_data(t)) {
+				t->in_data = false;
+				t->eof = true;
+				return 0;
+			}
 			return aerr(t, "data");
+		}
 		if (o < 0 || (uint64_t)o > t->data_end || *len > t->data_end - (uint64_t)o)
 			return terr(t, -EINVAL, "tar: %s: data beyond the file size", t->shown);
 		if (*len == 0)
 			continue;
 		*off = (uint64_t)o;
+		t->data_seen = (uint64_t)o + *len;
 		return 1;
 	}
 }

@@ -1079,6 +1079,65 @@ static void test_tar_pax_1g(void **state)
 /* applying                                                               */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * case 15: a layer that ends cleanly at an entry boundary (after a
+ * complete entry's data, with or without its padding, with or without the
+ * end-of-archive blocks; umoci 0.4.7 `insert` writes such layers) is
+ * accepted; an end inside a header or inside file data is refused.
+ */
+static void test_tar_short_end(void **state)
+{
+	static const struct {
+		size_t len;
+		int entries;	/* accepted with this many entries, or -1 */
+	} cut[] = {
+		{ 100, -1 },	/* inside a's header */
+		{ 512, -1 },	/* a's header, none of its data */
+		{ 515, -1 },	/* inside a's data */
+		{ 517, 1 },	/* a's data, no padding */
+		{ 700, 1 },	/* inside a's padding */
+		{ 1024, 1 },	/* a complete, no end-of-archive blocks */
+		{ 1300, -1 },	/* inside b's header */
+		{ 1536, -1 },	/* b's header, none of its data */
+		{ 2000, -1 },	/* inside b's data */
+		{ 2535, -1 },	/* one byte short of b's data */
+		{ 2536, 2 },	/* b's data, no padding */
+		{ 2537, 2 },	/* one byte of padding */
+		{ 3072, 2 },	/* b complete */
+		{ 3584, 2 },	/* one end-of-archive block */
+		{ 4096, 2 },	/* both */
+	};
+	static const size_t chunks[] = { 1, 7, 512, 65536 };
+	unsigned char *tar = calloc(1, 4096);
+	char err[512];
+	size_t i, j, n;
+	int ret;
+
+	ustar_hdr(tar, "a", 5, '0');
+	memcpy(tar + 512, "hello", 5);
+	ustar_hdr(tar + 1024, "b", 1000, '0');
+	memset(tar + 1536, 'b', 1000);
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		for (j = 0; j < sizeof(chunks) / sizeof(chunks[0]); j++) {
+			err[0] = 0;
+			ret = read_all_entries(tar, cut[i].len, chunks[j], err, sizeof(err), &n);
+			if (cut[i].entries < 0) {
+				if (ret >= 0)
+					fail_msg("cut at %zu (chunks of %zu): accepted", cut[i].len,
+						 chunks[j]);
+				assert_non_null(strstr(err, "tar: "));
+				assert_null(strchr(err, '\n'));
+			} else {
+				if (ret)
+					fail_msg("cut at %zu (chunks of %zu): %s", cut[i].len,
+						 chunks[j], err);
+				assert_int_equal(n, cut[i].entries);
+			}
+		}
+	}
+	free(tar);
+}
+
 struct env {
 	struct layout_tree *t;
 	struct bs_sink *sink;
@@ -2340,6 +2399,7 @@ int main(void)
 		cmocka_unit_test(test_layout_hostile),
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_tar_entries),
+		cmocka_unit_test(test_tar_short_end),
 		cmocka_unit_test(test_tar_pax_1g),
 		cmocka_unit_test(test_apply_flatten),
 		cmocka_unit_test(test_apply_hostile),
