@@ -653,6 +653,11 @@ static void print_store_result(struct convert *c)
 	}
 }
 
+static bool convert_stop(void *ctx)
+{
+	return cli_stopped();
+}
+
 int cmd_convert(int argc, char **argv)
 {
 	struct convert c = { .durable = true };
@@ -767,6 +772,10 @@ int cmd_convert(int argc, char **argv)
 		ao.entry_done = store_entry_done;
 		ao.ctx = &c;
 	}
+	ao.stop = convert_stop;
+	if (!ao.ctx)
+		ao.ctx = &c;
+	cli_catch_stop_signals();
 	ret = oci_applier_new(&ao, &a);
 	if (ret) {
 		cli_error("out of memory");
@@ -794,6 +803,10 @@ int cmd_convert(int argc, char **argv)
 		fputs("\r\033[K", stderr);
 	if (ret)
 		goto out;
+	if (c.st.overlay_xattrs)
+		cli_warn("dropped %llu trusted.overlay.* xattr%s of the input (overlayfs metadata "
+			 "is not taken from layers)", (unsigned long long)c.st.overlay_xattrs,
+			 c.st.overlay_xattrs == 1 ? "" : "s");
 	if (c.store) {
 		print_store_result(&c);
 	} else if (c.json) {
@@ -830,5 +843,6 @@ out:
 	oci_image_free(c.img);
 	free(c.layers);
 	free(name);
+	cli_exit_if_stopped();
 	return ret ? 1 : 0;
 }

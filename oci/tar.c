@@ -18,6 +18,8 @@
 
 #define MAX_XATTRS 4096
 
+struct xref;
+
 struct oci_tar {
 	struct archive *a;
 	oci_read_fn read;
@@ -38,6 +40,7 @@ struct oci_tar {
 	char path[OCI_PATH_MAX + 1];
 	char link[OCI_PATH_MAX + 1];
 	struct oci_xattr *xattrs;
+	struct xref *xrefs;	/* scratch for sorting them */
 	size_t xcap;
 	struct oci_entry e;
 	char shown[120];	/* raw name of the current entry, for messages */
@@ -225,55 +228,80 @@ void oci_tar_close(struct oci_tar *t)
 	if (t->a)
 		archive_read_free(t->a);
 	free(t->xattrs);
+	free(t->xrefs);
 	free(t);
 }
 
+struct xref {
+	struct oci_xattr x;
+	size_t pos;
+};
+
+static int xref_cmp(const void *a, const void *b)
+{
+	const struct xref *x = a, *y = b;
+	int c = strcmp(x->x.name, y->x.name);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * The entry's xattrs, sorted by name: of SCHILY.xattr and LIBARCHIVE.xattr
+ * records of one name the later one counts (a sort, not a search per
+ * name). trusted.overlay.* names are dropped and counted: overlayfs
+ * metadata is not a layer's to set (umoci: "ignoring forbidden xattr").
+ */
 static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 {
 	const char *name;
 	const void *value;
-	size_t size, n = 0;
+	size_t size, n = 0, i, o;
 	int count;
 
+	t->e.nxattrs = 0;
+	t->e.xattrs = NULL;
 	count = archive_entry_xattr_reset(ae);
-	if (count <= 0) {
-		t->e.nxattrs = 0;
-		t->e.xattrs = NULL;
+	if (count <= 0)
 		return 0;
-	}
 	if (count > MAX_XATTRS)
 		return terr(t, -E2BIG, "%s: more than %d xattrs", t->shown, MAX_XATTRS);
 	if ((size_t)count > t->xcap) {
 		struct oci_xattr *x = realloc(t->xattrs, count * sizeof(*x));
+		struct xref *r;
 
 		if (!x)
 			return -ENOMEM;
 		t->xattrs = x;
+		r = realloc(t->xrefs, count * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		t->xrefs = r;
 		t->xcap = count;
 	}
 	while (n < (size_t)count &&
 	       archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-		size_t i;
-
 		if (!name || !*name)
 			return terr(t, -EINVAL, "%s: xattr with an empty name", t->shown);
-		/* SCHILY.xattr and LIBARCHIVE.xattr records of one name: the
-		 * later one counts. */
-		for (i = 0; i < n; i++)
-			if (!strcmp(t->xattrs[i].name, name))
-				break;
-		if (i < n) {
-			t->xattrs[i].value = value;
-			t->xattrs[i].len = size;
+		if (!strncmp(name, "trusted.overlay.", 16)) {
+			t->e.dropped_xattrs++;
 			continue;
 		}
-		t->xattrs[n].name = name;
-		t->xattrs[n].value = value;
-		t->xattrs[n].len = size;
+		t->xrefs[n].x.name = name;
+		t->xrefs[n].x.value = value;
+		t->xrefs[n].x.len = size;
+		t->xrefs[n].pos = n;
 		n++;
 	}
-	t->e.nxattrs = n;
-	t->e.xattrs = t->xattrs;
+	qsort(t->xrefs, n, sizeof(*t->xrefs), xref_cmp);
+	for (i = 0, o = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(t->xrefs[i].x.name, t->xrefs[i + 1].x.name))
+			continue;
+		t->xattrs[o++] = t->xrefs[i].x;
+	}
+	t->e.nxattrs = o;
+	t->e.xattrs = o ? t->xattrs : NULL;
 	return 0;
 }
 
