@@ -202,6 +202,7 @@ static bool ptrmap_get(const struct ptrmap *m, const void *k, uintptr_t *v)
 struct oci_applier {
 	struct oci_apply_opts o;
 	uint32_t layer;			/* layers applied so far */
+	uint64_t hole_bytes;		/* holes of sparse files so far */
 	struct layout_tree *shadow;	/* per-layer mode */
 	struct ptrmap file_layer;	/* shadow regular inode -> layer + 1 */
 	struct ptrmap targets;		/* symlink inode -> char *target */
@@ -614,6 +615,27 @@ static bool stopped(const struct ctx *c)
 	return c->a->o.stop && c->a->o.stop(c->a->o.ctx);
 }
 
+/*
+ * Holes cost no input bytes but are hashed like data (a file's SHA-256 is
+ * its fingerprint and its dedup key): a 10 KiB tar can declare a 1 TiB
+ * sparse file. Their sum over the applier's layers is bounded.
+ */
+static int add_holes(struct ctx *c, uint64_t n)
+{
+	uint64_t max = c->a->o.max_hole_bytes ? c->a->o.max_hole_bytes
+					      : OCI_DEFAULT_MAX_HOLE_BYTES;
+
+	if (max == UINT64_MAX)
+		return 0;
+	if (n > max - c->a->hole_bytes)
+		return cerr(c, -EFBIG,
+			    "sparse files declare more than %.1f GiB of holes (data not in the "
+			    "input, but hashed; the limit can be raised)",
+			    max / 1073741824.0);
+	c->a->hole_bytes += n;
+	return 0;
+}
+
 /* Streams the current entry's data from the source through the sink. */
 static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode *ino)
 {
@@ -641,6 +663,9 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 			goto fail;
 		}
 		if (off > pos) {
+			ret = add_holes(c, off - pos);
+			if (ret)
+				goto fail;
 			ret = bs_file_hole(c->sink, off - pos);
 			if (ret)
 				goto sink_fail;
@@ -653,6 +678,9 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 	if (ret < 0)
 		goto fail;
 	if (pos < e->size) {
+		ret = add_holes(c, e->size - pos);
+		if (ret)
+			goto fail;
 		ret = bs_file_hole(c->sink, e->size - pos);
 		if (ret)
 			goto sink_fail;

@@ -317,8 +317,16 @@ struct oci_apply_opts {
 	 * signal, so the caller's abort path removes what it was writing.
 	 */
 	bool (*stop)(void *ctx);
+	/*
+	 * Most bytes of holes (sparse tar entries: data that is not in the
+	 * input but is hashed like data) over all layers this applier
+	 * applies; beyond it the apply fails with -EFBIG. 0: the default,
+	 * OCI_DEFAULT_MAX_HOLE_BYTES; UINT64_MAX: no limit.
+	 */
+	uint64_t max_hole_bytes;
 	void *ctx;
 };
+#define OCI_DEFAULT_MAX_HOLE_BYTES (1ull << 30)
 
 struct oci_apply_stats {
 	uint64_t entries, files, dirs, symlinks, hardlinks, specials;
