@@ -760,7 +760,7 @@ int cmd_convert(int argc, char **argv)
 		cli_error("--blob is for flattened images; --per-layer images are self-contained");
 		return 2;
 	}
-	if (access(c.out, F_OK) == 0 && c.per_layer) {
+	if (c.per_layer && c.out && access(c.out, F_OK) == 0) {
 		cli_error("%s: already exists", c.out);
 		return 1;
 	}
