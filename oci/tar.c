@@ -284,10 +284,6 @@ static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 	       archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
 		if (!name || !*name)
 			return terr(t, -EINVAL, "%s: xattr with an empty name", t->shown);
-		if (!strncmp(name, "trusted.overlay.", 16)) {
-			t->e.dropped_xattrs++;
-			continue;
-		}
 		t->xrefs[n].x.name = name;
 		t->xrefs[n].x.value = value;
 		t->xrefs[n].x.len = size;
@@ -298,6 +294,10 @@ static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 	for (i = 0, o = 0; i < n; i++) {
 		if (i + 1 < n && !strcmp(t->xrefs[i].x.name, t->xrefs[i + 1].x.name))
 			continue;
+		if (!strncmp(t->xrefs[i].x.name, "trusted.overlay.", 16)) {
+			t->e.dropped_xattrs++;	/* once per name */
+			continue;
+		}
 		t->xattrs[o++] = t->xrefs[i].x;
 	}
 	t->e.nxattrs = o;

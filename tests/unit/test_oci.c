@@ -1079,6 +1079,45 @@ static void test_tar_pax_1g(void **state)
 /* applying                                                               */
 /* ---------------------------------------------------------------------- */
 
+/* case 10: trusted.overlay.* dropped and counted; xattrs sorted, of two
+ * records of one name the later counts */
+static void test_tar_overlay_xattrs(void **state)
+{
+	struct tarb tb;
+	struct buf tar;
+	struct memrd m;
+	struct oci_tar *t;
+	const struct oci_entry *e;
+	struct archive_entry *ae;
+	char err[512];
+
+	tar_begin(&tb);
+	ae = archive_entry_new();
+	archive_entry_set_pathname(ae, "d");
+	archive_entry_set_filetype(ae, AE_IFDIR);
+	archive_entry_set_perm(ae, 0755);
+	archive_entry_xattr_add_entry(ae, "user.z", "1", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.overlay.opaque", "y", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.overlay.redirect", "/x", 2);
+	archive_entry_xattr_add_entry(ae, "user.a", "2", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.ok", "3", 1);
+	assert_int_equal(archive_write_header(tb.a, ae), ARCHIVE_OK);
+	archive_entry_free(ae);
+	tar_end(&tb, &tar);
+
+	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 4096 };
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_next(t, &e), 1);
+	assert_int_equal(e->dropped_xattrs, 2);
+	assert_int_equal(e->nxattrs, 3);
+	assert_string_equal(e->xattrs[0].name, "trusted.ok");
+	assert_string_equal(e->xattrs[1].name, "user.a");
+	assert_string_equal(e->xattrs[2].name, "user.z");
+	assert_int_equal(oci_tar_next(t, &e), 0);
+	oci_tar_close(t);
+	free(tar.p);
+}
+
 /*
  * case 15: a layer that ends cleanly at an entry boundary (after a
  * complete entry's data, with or without its padding, with or without the
@@ -2316,6 +2355,12 @@ static void test_record_writer_errors(void **state)
 	e.xattrs = &x;
 	assert_int_equal(oci_record_write(w, &e, NULL), -E2BIG);
 	oci_record_writer_free(w);
+	/* case 10: no record carries overlayfs metadata */
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	x = (struct oci_xattr){ .name = "trusted.overlay.opaque", .value = "y", .len = 1 };
+	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
+	assert_non_null(strstr(err, "overlayfs metadata"));
+	oci_record_writer_free(w);
 	close(fd);
 
 	/* a full disk: the message names the record */
@@ -2400,6 +2445,7 @@ int main(void)
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_tar_entries),
 		cmocka_unit_test(test_tar_short_end),
+		cmocka_unit_test(test_tar_overlay_xattrs),
 		cmocka_unit_test(test_tar_pax_1g),
 		cmocka_unit_test(test_apply_flatten),
 		cmocka_unit_test(test_apply_hostile),
