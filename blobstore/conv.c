@@ -1442,7 +1442,8 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		st_err(err, errlen, ret, "out of memory");
 		goto out;
 	}
-	qsort(keys.v, keys.n, sizeof(*keys.v), cmp_u64);
+	if (keys.n)
+		qsort(keys.v, keys.n, sizeof(*keys.v), cmp_u64);
 
 	/* publish: data first, the image last, the registry after all */
 	if (res->blob_sha256[0]) {

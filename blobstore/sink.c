@@ -751,12 +751,18 @@ static int view_read(struct bs_sink *s, const struct file_view *v, uint64_t off,
 	return 0;
 }
 
+/* Entry e's extents in the pool (NULL for none: the pool may not exist). */
+static struct layout_extent *ent_extents(const struct bs_sink *s, const struct dedup_ent *e)
+{
+	return e->nextents ? s->pool + e->ext_off : NULL;
+}
+
 /* The current file (not ended yet) has the same bytes as entry e:
  * 1 yes, 0 no. */
 static int confirm_same(struct bs_sink *s, const struct dedup_ent *e, uint64_t size)
 {
 	struct file_view old = {
-		.e = s->pool + e->ext_off, .n = e->nextents, .size = size,
+		.e = ent_extents(s, e), .n = e->nextents, .size = size,
 		.has_tail = e->has_tail, .tail_off = e->tail_off, .tail_len = e->tail_len,
 	};
 	struct file_view cur = {
@@ -800,7 +806,7 @@ static int find_whole(struct bs_sink *s, struct layout_filedata *fd)
 	if (*slot) {
 		hit = &s->ents[*slot - 1];
 		fd->nextents = hit->nextents;
-		fd->extents = s->pool + hit->ext_off;
+		fd->extents = ent_extents(s, hit);
 		fd->has_tail = hit->has_tail;
 		fd->tail_len = hit->tail_len;
 		fd->tail_off = hit->tail_off;
@@ -820,7 +826,7 @@ static int find_whole(struct bs_sink *s, struct layout_filedata *fd)
 	ret = dedup_record(s, fd);
 	if (ret)
 		return ret;
-	fd->extents = s->pool + s->ents[s->nents - 1].ext_off;
+	fd->extents = ent_extents(s, &s->ents[s->nents - 1]);
 	return 1;
 }
 

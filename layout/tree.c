@@ -313,14 +313,11 @@ static int xattr_find(const struct layout_inode *ino, const char *name)
 	return -1;
 }
 
-int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
-			   const char *name, const void *value, size_t len)
+/* A name and value the tree can store (the checks of set_xattr). */
+static int xattr_check(struct layout_tree *t, const char *name, size_t len)
 {
 	uint8_t idx;
 	size_t plen, nlen = strlen(name);
-	struct layout_xattr *x;
-	void *v;
-	int i;
 
 	if (!strcmp(name, LAYOUT_FINGERPRINT_NAME) ||
 	    !strncmp(name, "trusted." LAYOUT_FINGERPRINT_NAME,
@@ -335,32 +332,135 @@ int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
 		return layout_err(t, -EINVAL, "xattr name %s: empty or longer than 255 bytes", name);
 	if (len > 65535)
 		return layout_err(t, -E2BIG, "xattr %s: value of %zu bytes (max 65535)", name, len);
+	return 0;
+}
+
+/* Room for one more xattr: the array grows in powers of two (its
+ * capacity is the count rounded up to one), so n additions cost O(n). */
+static int xattr_grow(struct layout_tree *t, struct layout_inode *ino)
+{
+	uint32_t n = ino->nxattrs;
+	struct layout_xattr *x;
+
+	if (n & (n - 1))
+		return 0;	/* not a power of two: below the capacity */
+	x = realloc(ino->xattrs, sizeof(*x) * (n ? 2 * (size_t)n : 1));
+	if (!x)
+		return layout_err(t, -ENOMEM, "out of memory");
+	ino->xattrs = x;
+	return 0;
+}
+
+static int xattr_append(struct layout_tree *t, struct layout_inode *ino,
+			const char *name, const void *value, size_t len)
+{
+	struct layout_xattr *x;
+	void *v;
+	int ret;
+
+	ret = xattr_grow(t, ino);
+	if (ret)
+		return ret;
 	v = malloc(len ? len : 1);
 	if (!v)
 		return layout_err(t, -ENOMEM, "out of memory");
 	memcpy(v, value, len);
-	i = xattr_find(ino, name);
-	if (i >= 0) {
-		free(ino->xattrs[i].value);
-		ino->xattrs[i].value = v;
-		ino->xattrs[i].len = len;
-		return 0;
-	}
-	x = realloc(ino->xattrs, sizeof(*x) * (ino->nxattrs + 1));
-	if (!x) {
+	x = &ino->xattrs[ino->nxattrs];
+	x->name = strdup(name);
+	if (!x->name) {
 		free(v);
 		return layout_err(t, -ENOMEM, "out of memory");
 	}
-	ino->xattrs = x;
-	x[ino->nxattrs].name = strdup(name);
-	if (!x[ino->nxattrs].name) {
-		free(v);
-		return layout_err(t, -ENOMEM, "out of memory");
-	}
-	x[ino->nxattrs].value = v;
-	x[ino->nxattrs].len = len;
+	x->value = v;
+	x->len = len;
 	ino->nxattrs++;
 	return 0;
+}
+
+int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
+			   const char *name, const void *value, size_t len)
+{
+	void *v;
+	int i, ret;
+
+	ret = xattr_check(t, name, len);
+	if (ret)
+		return ret;
+	i = xattr_find(ino, name);
+	if (i < 0)
+		return xattr_append(t, ino, name, value, len);
+	v = malloc(len ? len : 1);
+	if (!v)
+		return layout_err(t, -ENOMEM, "out of memory");
+	memcpy(v, value, len);
+	free(ino->xattrs[i].value);
+	ino->xattrs[i].value = v;
+	ino->xattrs[i].len = len;
+	return 0;
+}
+
+struct xattr_ref {
+	const struct layout_xattr_in *x;
+	size_t pos;
+};
+
+static int xattr_ref_cmp(const void *a, const void *b)
+{
+	const struct xattr_ref *x = a, *y = b;
+	int c = strcmp(x->x->name, y->x->name);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+int layout_inode_set_xattrs(struct layout_tree *t, struct layout_inode *ino,
+			    const struct layout_xattr_in *x, size_t n)
+{
+	struct xattr_ref *r;
+	uint64_t body = 0;
+	size_t i;
+	int ret = 0;
+
+	if (ino->nxattrs)
+		return layout_err(t, -EINVAL, "xattrs set twice on one inode");
+	if (n == 0)
+		return 0;
+	r = malloc(n * sizeof(*r));
+	if (!r)
+		return layout_err(t, -ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		r[i].x = &x[i];
+		r[i].pos = i;
+	}
+	qsort(r, n, sizeof(*r), xattr_ref_cmp);
+	for (i = 0; i < n; i++) {
+		uint8_t idx;
+		size_t plen = 0;
+
+		/* of equal names the last counts */
+		if (i + 1 < n && !strcmp(r[i].x->name, r[i + 1].x->name))
+			continue;
+		ret = xattr_check(t, r[i].x->name, r[i].x->len);
+		if (ret)
+			break;
+		layout_xattr_short_index(r[i].x->name, &idx, &plen);
+		body += (sizeof(struct erofs_xattr_entry) + strlen(r[i].x->name) - plen +
+			 r[i].x->len + 3) & ~3u;
+		if (body > LAYOUT_MAX_XATTR_BODY) {
+			ret = layout_err(t, -E2BIG,
+					 "xattrs of one inode exceed %u bytes (what EROFS can hold inline)",
+					 (unsigned)LAYOUT_MAX_XATTR_BODY);
+			break;
+		}
+		ret = xattr_append(t, ino, r[i].x->name, r[i].x->value, r[i].x->len);
+		if (ret)
+			break;
+	}
+	free(r);
+	if (ret)
+		layout_inode_clear_xattrs(t, ino);
+	return ret;
 }
 
 int layout_inode_remove_xattr(struct layout_tree *t, struct layout_inode *ino,
@@ -380,8 +480,15 @@ int layout_inode_remove_xattr(struct layout_tree *t, struct layout_inode *ino,
 
 void layout_inode_clear_xattrs(struct layout_tree *t, struct layout_inode *ino)
 {
-	while (ino->nxattrs)
-		layout_inode_remove_xattr(t, ino, ino->xattrs[0].name);
+	uint32_t i;
+
+	for (i = 0; i < ino->nxattrs; i++) {
+		free(ino->xattrs[i].name);
+		free(ino->xattrs[i].value);
+	}
+	free(ino->xattrs);
+	ino->xattrs = NULL;
+	ino->nxattrs = 0;
 }
 
 size_t layout_inode_xattr_count(const struct layout_inode *ino)

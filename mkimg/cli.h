@@ -26,6 +26,15 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool cli_parse_u64(const char *s, uint64_t *out);
 /* True when stderr is a terminal (progress lines are shown). */
 bool cli_tty(void);
+/*
+ * SIGINT, SIGTERM and SIGHUP set a flag (the handler does nothing else):
+ * cli_stopped() is the libraries' stop hook, so a conversion or build
+ * stops, removes its temporary files through its usual abort path, and
+ * cli_exit_if_stopped() then ends the process by that signal.
+ */
+void cli_catch_stop_signals(void);
+bool cli_stopped(void);
+void cli_exit_if_stopped(void);
 /* Peak RSS of this process in KiB. */
 uint64_t cli_peak_rss_kib(void);
 

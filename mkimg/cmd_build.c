@@ -107,6 +107,11 @@ static void on_progress(void *ctx, const struct dirsource_stats *st)
 		st->bytes / 1048576.0, s > 0 ? st->bytes / 1e6 / s : 0.0);
 }
 
+static bool on_stop(void *ctx)
+{
+	return cli_stopped();
+}
+
 static void on_warn(void *ctx, const char *msg)
 {
 	cli_warn("%s", msg);
@@ -120,7 +125,9 @@ int cmd_build(int argc, char **argv)
 	struct bs_output_result ores;
 	struct dirsource_stats st;
 	struct progress_ctx pc = { .tty = cli_tty() };
-	struct dirsource_opts dopts = { .warn = on_warn, .progress = on_progress, .ctx = &pc };
+	struct dirsource_opts dopts = {
+		.warn = on_warn, .progress = on_progress, .stop = on_stop, .ctx = &pc,
+	};
 	const char *blob_path = NULL, *sde;
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
@@ -201,6 +208,7 @@ int cmd_build(int argc, char **argv)
 		cli_error("cannot create the tree: %s", strerror(-err));
 		return 1;
 	}
+	cli_catch_stop_signals();
 	err = bs_output_open(&out, t, argv[optind + 1], blob_path, msg, sizeof(msg));
 	if (err) {
 		cli_error("%s", msg);
@@ -248,5 +256,6 @@ int cmd_build(int argc, char **argv)
 out:
 	bs_output_abort(&out);
 	layout_tree_free(t);
+	cli_exit_if_stopped();
 	return rc;
 }

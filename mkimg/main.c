@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mkimg: command dispatch and small shared CLI helpers. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,52 @@ static const struct {
 	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data; --repair: rebuild the registry)" },
 	{ "stats", cmd_stats, "dedup and sharing figures of a store" },
 };
+
+/* The one piece of global state: the signal that asked us to stop (0:
+ * none). Only the handler writes it; conversions and builds poll it. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+void cli_catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: a blocking read returns EINTR */
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* an ignored signal stays ignored (nohup, background jobs) */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+bool cli_stopped(void)
+{
+	return stop_signal != 0;
+}
+
+void cli_exit_if_stopped(void)
+{
+	int sig = stop_signal;
+
+	if (!sig)
+		return;
+	/* die of the signal, as the shell expects from an interrupted job */
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
 
 static void usage(FILE *f)
 {

@@ -18,6 +18,7 @@
  * or with opts.follow_symlinks resolved inside the tree like securejoin.
  * The last component is never followed: it is replaced.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #define WH_PREFIX ".wh."
 #define WH_META ".wh..wh."
 #define WH_OPAQUE ".wh..wh..opq"
+#define OVERLAY_XATTR_PREFIX "trusted.overlay."
 #define XATTR_OPAQUE "trusted.overlay.opaque"
 #define XATTR_ORIGIN "trusted.overlay.origin"
 
@@ -200,6 +202,7 @@ static bool ptrmap_get(const struct ptrmap *m, const void *k, uintptr_t *v)
 struct oci_applier {
 	struct oci_apply_opts o;
 	uint32_t layer;			/* layers applied so far */
+	uint64_t hole_bytes;		/* holes of sparse files so far */
 	struct layout_tree *shadow;	/* per-layer mode */
 	struct ptrmap file_layer;	/* shadow regular inode -> layer + 1 */
 	struct ptrmap targets;		/* symlink inode -> char *target */
@@ -524,23 +527,61 @@ static void entry_attr(const struct oci_entry *e, struct layout_attr *a)
 	}
 }
 
+/* overlayfs metadata: set by mkimg itself (the markers of per-layer
+ * images), never taken from a layer, as umoci drops them ("ignoring
+ * forbidden xattr"): in a stack of layers they would hide lower files
+ * (opaque) or redirect a directory to another path (redirect). */
+static bool overlay_xattr(const char *name)
+{
+	return !strncmp(name, OVERLAY_XATTR_PREFIX, strlen(OVERLAY_XATTR_PREFIX));
+}
+
+/* The entry's xattrs on a fresh inode (trusted.overlay.* dropped: tar
+ * entries come without them; a layer record of an older mkimg may have
+ * them). Linear in their number, up to the sort of the tree's setter. */
 static int set_xattrs(struct ctx *c, struct layout_tree *t, struct layout_inode *ino)
 {
 	const struct oci_entry *e = c->e;
-	size_t i;
+	struct layout_xattr_in *x;
+	size_t i, n = 0;
 	int ret;
 
+	if (!e->nxattrs)
+		return 0;
+	x = malloc(e->nxattrs * sizeof(*x));
+	if (!x)
+		return cerr(c, -ENOMEM, "out of memory");
 	for (i = 0; i < e->nxattrs; i++) {
-		const struct oci_xattr *x = &e->xattrs[i];
+		const struct oci_xattr *ex = &e->xattrs[i];
 
-		if (!strcmp(x->name, LAYOUT_FINGERPRINT_NAME))
+		if (!strcmp(ex->name, LAYOUT_FINGERPRINT_NAME)) {
+			free(x);
 			return cerr(c, -EINVAL, "xattr %s is reserved (fingerprints are computed, never taken from input)",
-				    x->name);
-		ret = layout_inode_set_xattr(t, ino, x->name, x->value, x->len);
-		if (ret)
-			return tree_err(c, t, ret);
+				    ex->name);
+		}
+		if (overlay_xattr(ex->name))
+			continue;
+		x[n].name = ex->name;
+		x[n].value = ex->value;
+		x[n].len = ex->len;
+		n++;
 	}
-	return 0;
+	ret = layout_inode_set_xattrs(t, ino, x, n);
+	free(x);
+	return ret ? tree_err(c, t, ret) : 0;
+}
+
+/* One of the markers of a per-layer image (the only trusted.overlay.*
+ * xattrs mkimg writes). */
+static int set_marker(struct ctx *c, struct layout_tree *t, struct layout_inode *ino,
+		      const char *name)
+{
+	int ret;
+
+	assert(!strcmp(name, XATTR_OPAQUE) || !strcmp(name, XATTR_ORIGIN));
+	ret = layout_inode_set_xattr(t, ino, name, strcmp(name, XATTR_OPAQUE) ? "" : "y",
+				     strcmp(name, XATTR_OPAQUE) ? 0 : 1);
+	return ret ? tree_err(c, t, ret) : 0;
 }
 
 /* Data known by digest (a replayed layer record): no bytes, the sink
@@ -569,6 +610,32 @@ static int known_data(struct ctx *c)
 	return 0;
 }
 
+static bool stopped(const struct ctx *c)
+{
+	return c->a->o.stop && c->a->o.stop(c->a->o.ctx);
+}
+
+/*
+ * Holes cost no input bytes but are hashed like data (a file's SHA-256 is
+ * its fingerprint and its dedup key): a 10 KiB tar can declare a 1 TiB
+ * sparse file. Their sum over the applier's layers is bounded.
+ */
+static int add_holes(struct ctx *c, uint64_t n)
+{
+	uint64_t max = c->a->o.max_hole_bytes ? c->a->o.max_hole_bytes
+					      : OCI_DEFAULT_MAX_HOLE_BYTES;
+
+	if (max == UINT64_MAX)
+		return 0;
+	if (n > max - c->a->hole_bytes)
+		return cerr(c, -EFBIG,
+			    "sparse files declare more than %.1f GiB of holes (data not in the "
+			    "input, but hashed; the limit can be raised)",
+			    max / 1073741824.0);
+	c->a->hole_bytes += n;
+	return 0;
+}
+
 /* Streams the current entry's data from the source through the sink. */
 static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode *ino)
 {
@@ -584,6 +651,10 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 	if (ret)
 		return cerr(c, ret, "data sink: %s", strerror(-ret));
 	for (;;) {
+		if (stopped(c)) {
+			ret = cerr(c, -EINTR, "interrupted");
+			goto fail;
+		}
 		ret = c->src->data ? c->src->data(c->src->ctx, &buf, &len, &off) : 0;
 		if (ret <= 0)
 			break;
@@ -592,6 +663,9 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 			goto fail;
 		}
 		if (off > pos) {
+			ret = add_holes(c, off - pos);
+			if (ret)
+				goto fail;
 			ret = bs_file_hole(c->sink, off - pos);
 			if (ret)
 				goto sink_fail;
@@ -604,6 +678,9 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 	if (ret < 0)
 		goto fail;
 	if (pos < e->size) {
+		ret = add_holes(c, e->size - pos);
+		if (ret)
+			goto fail;
 		ret = bs_file_hole(c->sink, e->size - pos);
 		if (ret)
 			goto sink_fail;
@@ -741,9 +818,9 @@ static int update_dir(struct ctx *c, struct view *v, struct layout_inode *ino)
 	layout_inode_clear_xattrs(v->t, ino);
 	ret = set_xattrs(c, v->t, ino);
 	if (!ret && opaque)
-		ret = layout_inode_set_xattr(v->t, ino, XATTR_OPAQUE, "y", 1);
+		ret = set_marker(c, v->t, ino, XATTR_OPAQUE);
 	if (!ret && origin)
-		ret = layout_inode_set_xattr(v->t, ino, XATTR_ORIGIN, "", 0);
+		ret = set_marker(c, v->t, ino, XATTR_ORIGIN);
 	return ret;
 }
 
@@ -975,8 +1052,7 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 			if (ret)
 				return ret;
 			if (v->overlay) {
-				ret = layout_inode_set_xattr(v->t, dir, XATTR_OPAQUE, "y", 1);
-				return ret ? tree_err(c, v->t, ret) : 0;
+				return set_marker(c, v->t, dir, XATTR_OPAQUE);
 			}
 			memcpy(path, c->resolved, c->resolved_len + 1);
 			return opq_clear(c, v, dir, path, c->resolved_len, 0);
@@ -1002,9 +1078,9 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 			/* An entry of this layer stays; a directory of this
 			 * layer must hide the lower one. */
 			if (S_ISDIR(layout_inode_mode(old))) {
-				ret = layout_inode_set_xattr(v->t, old, XATTR_OPAQUE, "y", 1);
+				ret = set_marker(c, v->t, old, XATTR_OPAQUE);
 				if (ret)
-					return tree_err(c, v->t, ret);
+					return ret;
 			}
 			return 0;
 		}
@@ -1024,8 +1100,7 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 		ret = strset_add(&v->whiteouts, path, plen);
 		if (ret)
 			return ret;
-		ret = layout_inode_set_xattr(v->t, dir, XATTR_ORIGIN, "", 0);
-		return ret ? tree_err(c, v->t, ret) : 0;
+		return set_marker(c, v->t, dir, XATTR_ORIGIN);
 	}
 
 	ret = resolve_parent(c, v, e->path, e->pathlen, true, "", &dir);
@@ -1053,9 +1128,9 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 	if (ret)
 		return ret;
 	if (over_whiteout) {
-		ret = layout_inode_set_xattr(v->t, ino, XATTR_OPAQUE, "y", 1);
+		ret = set_marker(c, v->t, ino, XATTR_OPAQUE);
 		if (ret)
-			return tree_err(c, v->t, ret);
+			return ret;
 	}
 	if (!v->overlay && c->per_layer && e->type == OCI_ENTRY_REG) {
 		ret = ptrmap_set(&c->a->file_layer, ino, c->a->layer + 1, NULL);
@@ -1096,14 +1171,18 @@ static int copy_lower(struct ctx *c, struct layout_inode *lower)
 	if (ret)
 		return tree_err(c, c->ovl.t, ret);
 	n = layout_inode_xattr_count(lower);
-	for (i = 0; i < n; i++) {
-		const char *name;
-		const void *val;
-		size_t len;
+	if (n) {
+		struct layout_xattr_in *x = malloc(n * sizeof(*x));
 
-		ret = layout_inode_xattr_get(lower, i, &name, &val, &len);
-		if (!ret)
-			ret = layout_inode_set_xattr(c->ovl.t, ino, name, val, len);
+		if (!x)
+			return cerr(c, -ENOMEM, "out of memory");
+		for (i = 0; i < n; i++) {
+			layout_inode_xattr_get(lower, i, &x[i].name, &x[i].value, &x[i].len);
+			/* the flattened view never holds overlayfs markers */
+			assert(!overlay_xattr(x[i].name));
+		}
+		ret = layout_inode_set_xattrs(c->ovl.t, ino, x, n);
+		free(x);
 		if (ret)
 			return tree_err(c, c->ovl.t, ret);
 	}
@@ -1182,11 +1261,14 @@ static void count(struct ctx *c)
 {
 	const struct oci_entry *e = c->e;
 	const char *base = memrchr(e->path, '/', e->pathlen);
-	size_t blen;
+	size_t blen, i;
 
 	base = base ? base + 1 : e->path;
 	blen = e->path + e->pathlen - base;
 	c->st.entries++;
+	c->st.overlay_xattrs += e->dropped_xattrs;
+	for (i = 0; i < e->nxattrs; i++)
+		c->st.overlay_xattrs += overlay_xattr(e->xattrs[i].name);
 	if (blen == strlen(WH_OPAQUE) && !memcmp(base, WH_OPAQUE, blen)) {
 		c->st.opaques++;
 		return;
@@ -1286,6 +1368,10 @@ int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 	}
 	for (;;) {
 		c.e = NULL;
+		if (stopped(&c)) {
+			ret = cerr(&c, -EINTR, "interrupted");
+			break;
+		}
 		ret = src->next(src->ctx, &e);
 		if (ret <= 0)
 			break;
@@ -1337,6 +1423,7 @@ int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 		st->whiteouts += c.st.whiteouts;
 		st->opaques += c.st.opaques;
 		st->bytes += c.st.bytes;
+		st->overlay_xattrs += c.st.overlay_xattrs;
 	}
 	strset_clear(&c.flat.upper);
 	strset_clear(&c.flat.whiteouts);

@@ -114,6 +114,11 @@ static void path_pop(struct walk *w, size_t saved)
 	w->path[saved] = '\0';
 }
 
+static bool stopped(const struct walk *w)
+{
+	return w->o && w->o->stop && w->o->stop(w->o->ctx);
+}
+
 static void progress(struct walk *w, bool force)
 {
 	if (!w->o || !w->o->progress)
@@ -273,8 +278,13 @@ static int import_data(struct walk *w, int fd, const struct stat *s, struct layo
 			hole = size;
 		while (off < (uint64_t)hole) {
 			size_t want = (uint64_t)hole - off < READ_BUF ? (uint64_t)hole - off : READ_BUF;
-			ssize_t n = pread(fd, w->buf, want, off);
+			ssize_t n;
 
+			if (stopped(w)) {
+				bs_file_abort(w->sink);
+				return fail(w, -EINTR, "interrupted");
+			}
+			n = pread(fd, w->buf, want, off);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
@@ -332,6 +342,8 @@ static int import_entry(struct walk *w, int dirfd, const char *name, struct layo
 	struct stat s, s2;
 	int fd = -1, err;
 
+	if (stopped(w))
+		return fail(w, -EINTR, "interrupted");
 	if (fstatat(dirfd, name, &s, AT_SYMLINK_NOFOLLOW) < 0)
 		return fail(w, -errno, "stat: %s", strerror(errno));
 	if (strlen(name) > LAYOUT_MAX_NAME)

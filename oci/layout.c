@@ -682,6 +682,13 @@ struct cand {
 	uint64_t size;
 	char *os, *arch, *variant;	/* borrowed from descriptor lists */
 	bool has_platform;
+	size_t order;			/* position in the walk */
+};
+
+/* A descriptor the tag named directly (index or manifest). */
+struct refhit {
+	char digest[OCI_DIGEST_LEN + 1];
+	size_t order;
 };
 
 struct select_ctx {
@@ -691,6 +698,8 @@ struct select_ctx {
 	bool ref_seen;
 	struct cand *c;
 	size_t nc, cap;
+	struct refhit *hits;
+	size_t nhits, hitcap;
 	/* descriptor lists kept alive for the borrowed strings */
 	struct oci_descriptor **lists;
 	size_t *listlen;
@@ -728,6 +737,25 @@ static bool ref_matches(const struct select_ctx *x, const struct oci_descriptor 
 	return d->ref_name && !strcmp(d->ref_name, ref);
 }
 
+static int add_refhit(struct select_ctx *x, const char *digest)
+{
+	if (!x->sel || !x->sel->ref || x->ref_is_digest)
+		return 0;
+	if (x->nhits == x->hitcap) {
+		size_t cap = x->hitcap ? x->hitcap * 2 : 8;
+		struct refhit *h = realloc(x->hits, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		x->hits = h;
+		x->hitcap = cap;
+	}
+	snprintf(x->hits[x->nhits].digest, sizeof(x->hits[0].digest), "%s", digest);
+	x->hits[x->nhits].order = x->nhits;
+	x->nhits++;
+	return 0;
+}
+
 static int walk_index(struct select_ctx *x, const char *buf, size_t len, int depth,
 		      bool matched)
 {
@@ -749,8 +777,12 @@ static int walk_index(struct select_ctx *x, const char *buf, size_t len, int dep
 	for (i = 0; i < n; i++) {
 		bool m = matched || ref_matches(x, &d[i]);
 
-		if (m && !matched)
+		if (m && !matched) {
 			x->ref_seen = true;
+			ret = add_refhit(x, d[i].digest);
+			if (ret)
+				return ret;
+		}
 		if (d[i].is_index) {
 			char *sub;
 			size_t sublen;
@@ -786,6 +818,7 @@ static int walk_index(struct select_ctx *x, const char *buf, size_t len, int dep
 		x->c[x->nc].arch = d[i].arch;
 		x->c[x->nc].variant = d[i].variant;
 		x->c[x->nc].has_platform = d[i].os || d[i].arch;
+		x->c[x->nc].order = x->nc;
 		x->nc++;
 	}
 	return 0;
@@ -837,14 +870,182 @@ fail:
 	return ret;
 }
 
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	int c = strcmp(x->digest, y->digest);
+
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+	const struct refhit *x = a, *y = b;
+	int c = strcmp(x->digest, y->digest);
+
+	if (c)
+		return c;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* "d1, d2, ..." of n digests into out (shortened with "..." if long). */
+static void digest_list(const char *const *d, size_t n, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int w;
+
+	out[0] = '\0';
+	for (i = 0; i < n; i++) {
+		w = snprintf(out + o, outlen - o, "%s%s", i ? ", " : "", d[i]);
+		if (w < 0 || (size_t)w >= outlen - o) {
+			if (outlen >= 4)
+				memcpy(out + outlen - 4, "...", 4);
+			return;
+		}
+		o += w;
+	}
+}
+
+/* A tag naming more than one descriptor is refused, as umoci does ("tag
+ * is ambiguous"): which one is meant is not for mkimg to guess. */
+static int check_tag_unique(struct select_ctx *x, const char *dir)
+{
+	const char **d;
+	char list[1024], sh[120];
+	size_t i, n = 0;
+	int ret;
+
+	if (x->nhits < 2)
+		return 0;
+	qsort(x->hits, x->nhits, sizeof(*x->hits), hit_cmp);
+	d = malloc(x->nhits * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	for (i = 0; i < x->nhits; i++)
+		if (!n || strcmp(d[n - 1], x->hits[i].digest))
+			d[n++] = x->hits[i].digest;
+	ret = 0;
+	if (n > 1) {
+		digest_list(d, n, list, sizeof(list));
+		shorten(x->sel->ref, sh, sizeof(sh));
+		ret = errf(x->err, x->errlen, -EINVAL,
+			   "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
+			   "(select one by digest): %s", dir, sh, n, list);
+	}
+	free(d);
+	return ret;
+}
+
+/*
+ * The one manifest among the candidates: the only one when no platform is
+ * asked for, else the only one for the platform (--platform, or linux/amd64;
+ * a descriptor's platform, or the config's when the descriptor has none).
+ * More than one distinct manifest that fits is refused, naming them; so is
+ * a choice between manifests none of which declares a platform in the index
+ * when no platform was asked for.
+ */
+static int select_platform(struct select_ctx *x, const char *dir, struct oci_image **out)
+{
+	const struct oci_selector *sel = x->sel;
+	bool explicit_platform = sel->os || sel->arch, any_platform = false;
+	const char *wos = sel->os ? sel->os : "linux";
+	const char *warch = sel->arch ? sel->arch : "amd64";
+	const char *wvar = sel->variant;
+	struct oci_image *img = NULL, *gi;
+	const char **match;
+	char list[1024];
+	size_t i, j, k, ndistinct = 0, nmatch = 0;
+	int ret = 0;
+
+	*out = NULL;
+	qsort(x->c, x->nc, sizeof(*x->c), cand_cmp);
+	for (i = 0; i < x->nc; i++) {
+		if (!i || strcmp(x->c[i].digest, x->c[i - 1].digest))
+			ndistinct++;
+		any_platform |= x->c[i].has_platform;
+	}
+	if (!explicit_platform && ndistinct == 1)
+		return load_image(x->dirfd, &x->c[0], out, x->err, x->errlen);
+	match = malloc(ndistinct * sizeof(*match));
+	if (!match)
+		return -ENOMEM;
+	if (!explicit_platform && !any_platform) {
+		for (i = 0; i < x->nc; i++)
+			if (!i || strcmp(x->c[i].digest, x->c[i - 1].digest))
+				match[nmatch++] = x->c[i].digest;
+		digest_list(match, nmatch, list, sizeof(list));
+		ret = errf(x->err, x->errlen, -EINVAL,
+			   "OCI layout %s: %zu manifests and no platform in the index "
+			   "(select one by tag, digest or --platform): %s", dir, nmatch, list);
+		goto out;
+	}
+	for (i = 0; i < x->nc; i = j) {
+		bool ok = false;
+
+		for (j = i; j < x->nc && !strcmp(x->c[j].digest, x->c[i].digest); j++)
+			if (x->c[j].has_platform &&
+			    platform_matches(x->c[j].os, x->c[j].arch, x->c[j].variant,
+					     wos, warch, wvar))
+				ok = true;
+		gi = NULL;
+		for (k = i; k < j && !ok; k++) {
+			if (x->c[k].has_platform)
+				continue;
+			/* No platform in the descriptor: the config's counts. */
+			ret = load_image(x->dirfd, &x->c[k], &gi, x->err, x->errlen);
+			if (ret)
+				goto out;
+			ok = platform_matches(gi->os, gi->architecture, gi->variant,
+					      wos, warch, wvar);
+			if (!ok) {
+				oci_image_free(gi);
+				gi = NULL;
+			}
+			break;
+		}
+		if (!ok)
+			continue;
+		match[nmatch++] = x->c[i].digest;
+		if (!img && !gi) {
+			ret = load_image(x->dirfd, &x->c[i], &gi, x->err, x->errlen);
+			if (ret)
+				goto out;
+		}
+		if (!img)
+			img = gi;
+		else
+			oci_image_free(gi);
+	}
+	if (!nmatch) {
+		ret = errf(x->err, x->errlen, -ENOENT,
+			   "OCI layout %s: no image for platform %s/%s%s%s",
+			   dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
+		goto out;
+	}
+	if (nmatch > 1) {
+		digest_list(match, nmatch, list, sizeof(list));
+		ret = errf(x->err, x->errlen, -EINVAL,
+			   "OCI layout %s: %zu manifests for platform %s/%s%s%s "
+			   "(select one by digest): %s", dir, nmatch, wos, warch,
+			   wvar ? "/" : "", wvar ? wvar : "", list);
+		goto out;
+	}
+	*out = img;
+	img = NULL;
+out:
+	oci_image_free(img);
+	free(match);
+	return ret;
+}
+
 int oci_image_open(const char *dir, const struct oci_selector *sel,
 		   struct oci_image **out, char *err, size_t errlen)
 {
 	static const struct oci_selector nosel;
 	struct select_ctx x = { .dirfd = -1, .err = err, .errlen = errlen };
 	struct oci_image *img = NULL;
-	const char *wos, *warch, *wvar;
-	bool explicit_platform;
 	char *buf = NULL;
 	size_t len, i;
 	char msg[400];
@@ -894,46 +1095,19 @@ int oci_image_open(const char *dir, const struct oci_selector *sel,
 			   sel->ref ? " for that reference" : "");
 		goto out;
 	}
-	explicit_platform = sel->os || sel->arch;
-	wos = sel->os ? sel->os : "linux";
-	warch = sel->arch ? sel->arch : "amd64";
-	wvar = sel->variant;
-	if (!explicit_platform && x.nc == 1) {
-		ret = load_image(x.dirfd, &x.c[0], &img, err, errlen);
-		if (ret)
-			goto out;
-	}
-	for (i = 0; i < x.nc && !img; i++) {
-		if (x.c[i].has_platform) {
-			if (!platform_matches(x.c[i].os, x.c[i].arch, x.c[i].variant,
-					      wos, warch, wvar))
-				continue;
-			ret = load_image(x.dirfd, &x.c[i], &img, err, errlen);
-			if (ret)
-				goto out;
-			break;
-		}
-		/* No platform in the descriptor: the config's counts. */
-		ret = load_image(x.dirfd, &x.c[i], &img, err, errlen);
-		if (ret)
-			goto out;
-		if (!platform_matches(img->os, img->architecture, img->variant,
-				      wos, warch, wvar)) {
-			oci_image_free(img);
-			img = NULL;
-		}
-	}
-	if (!img) {
-		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image for platform %s/%s%s%s",
-			   dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
+	ret = check_tag_unique(&x, dir);
+	if (ret)
 		goto out;
-	}
+	ret = select_platform(&x, dir, &img);
+	if (ret)
+		goto out;
 	*out = img;
 	img = NULL;
 out:
 	oci_image_free(img);
 	free(buf);
 	free(x.c);
+	free(x.hits);
 	for (i = 0; i < x.nlists; i++)
 		oci_descriptors_free(x.lists[i], x.listlen[i]);
 	free(x.lists);

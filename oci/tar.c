@@ -18,6 +18,8 @@
 
 #define MAX_XATTRS 4096
 
+struct xref;
+
 struct oci_tar {
 	struct archive *a;
 	oci_read_fn read;
@@ -31,11 +33,14 @@ struct oci_tar {
 	uint64_t last_start;	/* its offset in the stream */
 	uint64_t given;		/* bytes given to libarchive */
 	bool eof;		/* end of archive seen */
+	bool src_eof;		/* the reader returned end of stream */
 	bool in_data;		/* current entry is a regular file with data */
 	uint64_t data_end;	/* size of the current regular file */
+	uint64_t data_seen;	/* end of the data given out for it so far */
 	char path[OCI_PATH_MAX + 1];
 	char link[OCI_PATH_MAX + 1];
 	struct oci_xattr *xattrs;
+	struct xref *xrefs;	/* scratch for sorting them */
 	size_t xcap;
 	struct oci_entry e;
 	char shown[120];	/* raw name of the current entry, for messages */
@@ -172,6 +177,8 @@ static la_ssize_t read_cb(struct archive *a, void *client, const void **buf)
 		archive_set_error(a, EIO, "read error");
 		return -1;
 	}
+	if (n == 0)
+		t->src_eof = true;
 	t->last = *buf;
 	t->last_len = n;
 	t->last_start = t->given;
@@ -221,55 +228,80 @@ void oci_tar_close(struct oci_tar *t)
 	if (t->a)
 		archive_read_free(t->a);
 	free(t->xattrs);
+	free(t->xrefs);
 	free(t);
 }
 
+struct xref {
+	struct oci_xattr x;
+	size_t pos;
+};
+
+static int xref_cmp(const void *a, const void *b)
+{
+	const struct xref *x = a, *y = b;
+	int c = strcmp(x->x.name, y->x.name);
+
+	if (c)
+		return c;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/*
+ * The entry's xattrs, sorted by name: of SCHILY.xattr and LIBARCHIVE.xattr
+ * records of one name the later one counts (a sort, not a search per
+ * name). trusted.overlay.* names are dropped and counted: overlayfs
+ * metadata is not a layer's to set (umoci: "ignoring forbidden xattr").
+ */
 static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 {
 	const char *name;
 	const void *value;
-	size_t size, n = 0;
+	size_t size, n = 0, i, o;
 	int count;
 
+	t->e.nxattrs = 0;
+	t->e.xattrs = NULL;
 	count = archive_entry_xattr_reset(ae);
-	if (count <= 0) {
-		t->e.nxattrs = 0;
-		t->e.xattrs = NULL;
+	if (count <= 0)
 		return 0;
-	}
 	if (count > MAX_XATTRS)
 		return terr(t, -E2BIG, "%s: more than %d xattrs", t->shown, MAX_XATTRS);
 	if ((size_t)count > t->xcap) {
 		struct oci_xattr *x = realloc(t->xattrs, count * sizeof(*x));
+		struct xref *r;
 
 		if (!x)
 			return -ENOMEM;
 		t->xattrs = x;
+		r = realloc(t->xrefs, count * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		t->xrefs = r;
 		t->xcap = count;
 	}
 	while (n < (size_t)count &&
 	       archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-		size_t i;
-
 		if (!name || !*name)
 			return terr(t, -EINVAL, "%s: xattr with an empty name", t->shown);
-		/* SCHILY.xattr and LIBARCHIVE.xattr records of one name: the
-		 * later one counts. */
-		for (i = 0; i < n; i++)
-			if (!strcmp(t->xattrs[i].name, name))
-				break;
-		if (i < n) {
-			t->xattrs[i].value = value;
-			t->xattrs[i].len = size;
-			continue;
-		}
-		t->xattrs[n].name = name;
-		t->xattrs[n].value = value;
-		t->xattrs[n].len = size;
+		t->xrefs[n].x.name = name;
+		t->xrefs[n].x.value = value;
+		t->xrefs[n].x.len = size;
+		t->xrefs[n].pos = n;
 		n++;
 	}
-	t->e.nxattrs = n;
-	t->e.xattrs = t->xattrs;
+	qsort(t->xrefs, n, sizeof(*t->xrefs), xref_cmp);
+	for (i = 0, o = 0; i < n; i++) {
+		if (i + 1 < n && !strcmp(t->xrefs[i].x.name, t->xrefs[i + 1].x.name))
+			continue;
+		if (!strncmp(t->xrefs[i].x.name, "trusted.overlay.", 16)) {
+			t->e.dropped_xattrs++;	/* once per name */
+			continue;
+		}
+		t->xattrs[o++] = t->xrefs[i].x;
+	}
+	t->e.nxattrs = o;
+	t->e.xattrs = o ? t->xattrs : NULL;
 	return 0;
 }
 
@@ -389,6 +421,7 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			return terr(t, -EINVAL, "%s: negative size", t->shown);
 		t->e.size = (uint64_t)v;
 		t->data_end = t->e.size;
+		t->data_seen = 0;
 		t->in_data = true;
 	}
 	ret = get_xattrs(t, ae);
@@ -396,6 +429,22 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 		return ret;
 	*e = &t->e;
 	return 1;
+}
+
+/*
+ * The stream ended right after the current file's data, in the padding of
+ * its last block, which libarchive wants to skip before it reports the end
+ * of the data. Writers such as umoci 0.4.7's `insert` end a layer there,
+ * without the padding and the end-of-archive blocks; umoci, GNU tar and
+ * Go's archive/tar accept that, so it counts as the end of the archive.
+ * (A stream that ends at a block boundary between entries libarchive
+ * takes as the end itself.) An end inside a header or inside file data is
+ * still truncation.
+ */
+static bool ends_after_data(const struct oci_tar *t)
+{
+	return !t->read_err && t->src_eof && t->data_seen == t->data_end &&
+	       t->data_end % 512 != 0;
 }
 
 int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off)
@@ -411,13 +460,20 @@ int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off
 			t->in_data = false;
 			return 0;
 		}
-		if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			if (ends_after_data(t)) {
+				t->in_data = false;
+				t->eof = true;
+				return 0;
+			}
 			return aerr(t, "data");
+		}
 		if (o < 0 || (uint64_t)o > t->data_end || *len > t->data_end - (uint64_t)o)
 			return terr(t, -EINVAL, "tar: %s: data beyond the file size", t->shown);
 		if (*len == 0)
 			continue;
 		*off = (uint64_t)o;
+		t->data_seen = (uint64_t)o + *len;
 		return 1;
 	}
 }

@@ -27,6 +27,43 @@ for t in $(find tests -name '*.trs' | sort); do
 	echo "  $r ${t%.trs}"
 	case $r in PASS) pass=$((pass+1));; SKIP) skip=$((skip+1));; *) fail=$((fail+1));; esac
 done
+# Second tier: the unit tests and a representative part of the end-to-end
+# tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
+# finding aborts), out of tree (VPATH) from a clean copy of the sources, so
+# the in-tree build above stays as it is. MKIMG_NO_SANITIZE=1 skips it.
+if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
+	san_start=$SECONDS
+	rm -rf build-san && mkdir -p build-san/src build-san/build
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z --cached --others --exclude-standard |
+			grep -zv '^build-san/' | tar --null -T - -cf - | tar -C build-san/src -xf -
+		(cd build-san/src && autoreconf -fi >/dev/null)
+	else
+		tar --exclude=./build-san --exclude=./.git -cf - . | tar -C build-san/src -xf -
+		(cd build-san/src && { [ ! -f Makefile ] || make -s distclean; })
+	fi
+	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
+	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci
+		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
+	(
+		cd build-san/build
+		../src/configure -q --enable-werror CC=clang CFLAGS="$san_flags" \
+			LDFLAGS='-fsanitize=address,undefined'
+		make -s -j"$(nproc)"
+		export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+		if ! make -s -j"$(nproc)" check TESTS="$(echo $san_tests)"; then
+			for t in $san_tests; do
+				grep -q '^:test-result: PASS\|^:test-result: SKIP' "$t.trs" 2>/dev/null ||
+					{ echo "==== sanitizers: $t.log"; tail -n 60 "$t.log"; }
+			done
+			exit 1
+		fi
+		for t in $san_tests; do
+			echo "  sanitizers: $(sed -n 's/^:test-result: //p' "$t.trs") $t"
+		done
+	) || { echo "sanitizer tier failed"; exit 1; }
+	echo "sanitizer tier (ASan+UBSan, out of tree): $((SECONDS - san_start)) s"
+fi
 if [ -x fuzz/run.sh ]; then
 	fuzz/run.sh "${MKIMG_FUZZ_SECONDS:-30}"
 fi

@@ -6,6 +6,7 @@
 #ifndef MKIMG_DIRSOURCE_H
 #define MKIMG_DIRSOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@ struct dirsource_opts {
 	void (*warn)(void *ctx, const char *msg);
 	/* Called every few MiB and per directory for progress (may be NULL). */
 	void (*progress)(void *ctx, const struct dirsource_stats *st);
+	/* Asked before each entry and each block of file data (may be
+	 * NULL): true stops the import with -EINTR ("interrupted"). */
+	bool (*stop)(void *ctx);
 	void *ctx;
 };
 

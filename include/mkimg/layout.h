@@ -140,6 +140,20 @@ const struct layout_filedata *layout_inode_data(const struct layout_inode *ino);
  */
 int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
 			   const char *name, const void *value, size_t len);
+/*
+ * All xattrs of an inode that has none yet, in O(n log n): of equal names
+ * the last counts; the checks of layout_inode_set_xattr, and -E2BIG when
+ * they exceed what one EROFS inode holds inline (LAYOUT_MAX_XATTR_BODY
+ * bytes of entries). On error the inode keeps no xattrs.
+ */
+struct layout_xattr_in {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+#define LAYOUT_MAX_XATTR_BODY (4u * 65534)
+int layout_inode_set_xattrs(struct layout_tree *t, struct layout_inode *ino,
+			    const struct layout_xattr_in *x, size_t n);
 int layout_inode_remove_xattr(struct layout_tree *t, struct layout_inode *ino,
 			      const char *name);	/* -ENODATA if absent */
 void layout_inode_clear_xattrs(struct layout_tree *t, struct layout_inode *ino);

@@ -234,6 +234,8 @@ struct oci_entry {
 	size_t linklen;
 	size_t nxattrs;
 	const struct oci_xattr *xattrs;
+	/* trusted.overlay.* xattrs the tar reader dropped from this entry */
+	size_t dropped_xattrs;
 	/* Regular files replayed from a layer record: the SHA-256 of the
 	 * content (found through bs_file_known, no data follows); NULL from
 	 * tar (the data follows as blocks). */
@@ -323,13 +325,30 @@ struct oci_apply_opts {
 	 */
 	int (*entry_done)(void *ctx, const struct oci_entry *e,
 			  const struct layout_filedata *fd);
+	/*
+	 * Asked before each entry and each block of file data (may be NULL):
+	 * true stops the apply with -EINTR ("interrupted"), e.g. after a
+	 * signal, so the caller's abort path removes what it was writing.
+	 */
+	bool (*stop)(void *ctx);
+	/*
+	 * Most bytes of holes (sparse tar entries: data that is not in the
+	 * input but is hashed like data) over all layers this applier
+	 * applies; beyond it the apply fails with -EFBIG. 0: the default,
+	 * OCI_DEFAULT_MAX_HOLE_BYTES; UINT64_MAX: no limit.
+	 */
+	uint64_t max_hole_bytes;
 	void *ctx;
 };
+#define OCI_DEFAULT_MAX_HOLE_BYTES (1ull << 30)
 
 struct oci_apply_stats {
 	uint64_t entries, files, dirs, symlinks, hardlinks, specials;
 	uint64_t whiteouts, opaques;
 	uint64_t bytes;			/* regular-file bytes */
+	/* trusted.overlay.* xattrs of the input, dropped (overlayfs
+	 * metadata is mkimg's to write, never a layer's) */
+	uint64_t overlay_xattrs;
 };
 
 struct oci_applier;

@@ -101,4 +101,141 @@ expect_reject "dotdot (zstd layer file, --per-layer)" "$T/out/pl" --per-layer -o
 head -c 100 "$good" > "$T/short.tar.gz"
 expect_reject "truncated gzip layer file" "$T/out/out.erofs" -o "$T/out/out.erofs" "$T/short.tar.gz"
 expect_reject "missing layer file" "$T/out/out.erofs" -o "$T/out/out.erofs" "$T/nope.tar"
+# --- case 13: hostile sizes cost time in proportion to real bytes -------------
+# A 10 KiB tar declaring a 4 GiB (and a 1 TiB) sparse file: holes are hashed
+# like data (fingerprints, dedup keys), so they are bounded (--max-holes,
+# default 1 GiB): refused at once, in a store and standalone.
+command -v tar >/dev/null || fail "GNU tar missing"
+mkdir -p "$T/sp4" "$T/sp1t" "$T/sp512"
+truncate -s 4G "$T/sp4/sparse" && echo hi >> "$T/sp4/sparse"
+truncate -s 1T "$T/sp1t/sparse" && echo hi >> "$T/sp1t/sparse"
+truncate -s 512M "$T/sp512/sparse" && echo hi >> "$T/sp512/sparse"
+for n in sp4 sp1t sp512; do
+	chmod 755 "$T/$n"
+	touch -d @1700000000 "$T/$n/sparse" "$T/$n"
+	tar --sparse -C "$T/$n" -cf "$T/$n.tar" . || fail "tar --sparse $n failed"
+	[ "$(stat -c %s "$T/$n.tar")" -le 20480 ] || fail "$n.tar is not a small sparse tar"
+done
+timed_reject() {	# description, expected message part, mkimg convert arguments...
+	local what=$1 msg=$2 start=$SECONDS
+	shift 2
+	expect_reject "$what" "$T/out/out.erofs" "$@"
+	[ $((SECONDS - start)) -le 20 ] || fail "$what: took $((SECONDS - start)) s"
+	grep -qF -- "$msg" "$T/err" || fail "$what: expected '$msg', got: $(cat "$T/err")"
+}
+timed_reject "case 13: 4 GiB sparse entry, standalone" "more than 1.0 GiB of holes" \
+	-o "$T/out/out.erofs" "$T/sp4.tar"
+timed_reject "case 13: 1 TiB sparse entry, standalone" "more than 1.0 GiB of holes" \
+	-o "$T/out/out.erofs" "$T/sp1t.tar"
+timed_reject "case 13: 1 TiB sparse entry, --max-holes 2G" "more than 2.0 GiB of holes" \
+	--max-holes 2G -o "$T/out/out.erofs" "$T/sp1t.tar"
+rm -rf "$T/st13"
+timed_reject "case 13: 1 TiB sparse entry into a store" "more than 1.0 GiB of holes" \
+	--store "$T/st13" --name sp "$T/sp1t.tar"
+# under the limit, and with the limit raised: converted, and correct
+start=$SECONDS
+timeout 20 "$MKIMG" convert -q -o "$T/sp512.erofs" "$T/sp512.tar" ||
+	fail "case 13: 512 MiB sparse entry refused (or over 20 s)"
+timeout 20 "$MKIMG" convert -q --max-holes 5G --fingerprint -o "$T/sp4.erofs" "$T/sp4.tar" ||
+	fail "case 13: 4 GiB sparse entry with --max-holes 5G refused (or over 20 s)"
+echo "ok: case 13: 512 MiB and (--max-holes 5G) 4 GiB sparse entries in $((SECONDS - start)) s"
+check_image "$T/sp512.erofs" "$T/sp512"
+NO_EXTRACT=1 check_image "$T/sp4.erofs" "$T/sp4"
+rm -rf "$T/sp4" "$T/sp1t" "$T/sp512" "$T"/sp*.erofs "$T/st13"
+
+# 300 entries with 4000 xattrs each (a search per name was quadratic: 45 s).
+# No reference tree: ext4 holds one block of xattrs per inode and tmpfs is
+# itself quadratic in xattrs; the image passes fsck.erofs 1.9 and its
+# xattrs are read back through a kernel mount.
+python3 - "$T/xa.tar" <<'EOF2'
+import io, sys, tarfile
+def rec(k, v):	# one pax record ("LEN key=value\n", LEN counting itself)
+    body = " %s=%s\n" % (k, v)
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n += 1
+    return ("%d%s" % (n, body)).encode()
+# pax headers written by hand: tarfile's own builder is quadratic here
+with tarfile.open(sys.argv[1], "w", format=tarfile.USTAR_FORMAT) as tf:
+    for i in range(300):
+        data = b"".join(rec("SCHILY.xattr.user.k%04d" % j, "v%d" % (i + j)) for j in range(4000))
+        x = tarfile.TarInfo("PaxHeaders/f%03d" % i)
+        x.type, x.size, x.mtime = tarfile.XHDTYPE, len(data), 1700000000
+        tf.addfile(x, io.BytesIO(data))
+        ti = tarfile.TarInfo("f%03d" % i)
+        ti.mtime, ti.mode = 1700000000, 0o644
+        tf.addfile(ti, io.BytesIO(b""))
+EOF2
+# CPU seconds, not wall time (the machine may be shared): today about 1 s
+# (4 s under ASan); a search per name took 13 s here.
+cpu_run() {	# mkimg arguments...: runs mkimg; its user+sys CPU seconds in $cpu
+	local TIMEFORMAT='%3U %3S' rc=0
+	{ time timeout 60 "$MKIMG" "$@" >/dev/null 2>"$T/cpu.err"; } 2>"$T/cpu.t" || rc=$?
+	cpu=$(awk '{ printf "%d", $1 + $2 + 0.999 }' "$T/cpu.t")
+	return "$rc"
+}
+cpu_run convert -q -o "$T/xa.erofs" "$T/xa.tar" ||
+	fail "case 13: 300 entries x 4000 xattrs: failed: $(cat "$T/cpu.err")"
+[ "$cpu" -le 8 ] || fail "case 13: 300 entries x 4000 xattrs: $cpu s of CPU"
+c1=$cpu
+rm -rf "$T/st13"
+cpu_run convert -q --store "$T/st13" --name xa "$T/xa.tar" ||
+	fail "case 13: 300 entries x 4000 xattrs into a store: failed: $(cat "$T/cpu.err")"
+[ "$cpu" -le 8 ] || fail "case 13: 300 entries x 4000 xattrs into a store: $cpu s of CPU"
+echo "ok: case 13: 300 entries x 4000 xattrs: at most $c1 s of CPU standalone, $cpu s into a store"
+"$ORACLE/fsck.erofs" "$T/xa.erofs" >"$T/fsck.log" 2>&1 ||
+	{ cat "$T/fsck.log"; fail "case 13: fsck.erofs failed on xa.erofs"; }
+mkdir -p "$T/mnt-xa"
+"$MKIMG" mount "$T/xa.erofs" "$T/mnt-xa" || fail "case 13: cannot mount xa.erofs"
+# (three files: the kernel looks each name up linearly in the inode)
+python3 - "$T/mnt-xa" <<'EOF2' || fail "case 13: the xattrs of xa.erofs differ from its tar"
+import os, sys
+for i in (0, 123, 299):
+    p = os.path.join(sys.argv[1], "f%03d" % i)
+    got = {k: os.getxattr(p, k) for k in os.listxattr(p)}
+    want = {"user.k%04d" % j: b"v%d" % (i + j) for j in range(4000)}
+    if got != want:
+        sys.exit("f%03d: %d xattrs, %d expected" % (i, len(got), len(want)))
+EOF2
+"$MKIMG" umount "$T/mnt-xa"
+echo "ok: case 13: xa.erofs passes fsck.erofs; mounted, the 4000 xattrs of f000, f123, f299 equal the tar's"
+# what one EROFS inode holds inline is the cap: 4096 xattrs of 100 bytes
+python3 - "$T/xbig.tar" <<'EOF2'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as tf:
+    ti = tarfile.TarInfo("f")
+    ti.pax_headers = {"SCHILY.xattr.user.k%04d" % j: "v" * 100 for j in range(4096)}
+    tf.addfile(ti, io.BytesIO(b""))
+EOF2
+timed_reject "case 13: xattrs beyond an inode's inline area" "what EROFS can hold inline" \
+	-o "$T/out/out.erofs" "$T/xbig.tar"
+rm -rf "$T/xa.tar" "$T/mnt-xa" "$T/xa.erofs" "$T/xbig.tar" "$T/st13"
+
+# --- case 14: ambiguous selections are refused, naming the candidates --------
+python3 - "$T" <<'EOF2'
+import json, sys
+T = sys.argv[1]
+a = [{"compression": "gzip", "entries": [{"path": "a", "content": "a\n"}]}]
+b = [{"compression": "gzip", "entries": [{"path": "b", "content": "b\n"}]}]
+specs = {
+    "same-tag": [{"tag": "t", "layers": a}, {"tag": "t", "layers": b}],
+    "same-platform": [{"tag": None, "layers": a}, {"tag": None, "layers": b}],
+}
+for name, images in specs.items():
+    with open("%s/%s.json" % (T, name), "w") as fp:
+        json.dump({"images": images}, fp)
+EOF2
+for name in same-tag same-platform; do
+	rm -rf "${T:?}/$name"
+	$MKOCI "$T/$name.json" "$T/$name" || fail "mkoci.py $name failed"
+	digests=$(python3 -c 'import json,sys; print(" ".join(m["digest"] for m in json.load(open(sys.argv[1]))["manifests"]))' "$T/$name/index.json")
+	ref="oci:$T/$name"
+	[ "$name" = same-tag ] && ref="$ref:t"
+	expect_reject "case 14: $name" "$T/out/out.erofs" -o "$T/out/out.erofs" "$ref"
+	for d in $digests; do
+		grep -qF "$d" "$T/err" || fail "case 14: $name: candidate $d not named: $(cat "$T/err")"
+	done
+done
+grep -qF "tag \"t\" is ambiguous" <("$MKIMG" convert -o "$T/out/out.erofs" "oci:$T/same-tag:t" 2>&1) ||
+	fail "case 14: same-tag: not called ambiguous"
 echo "PASS: convert-hostile"

@@ -488,6 +488,105 @@ static void test_layout_tags_nested(void **state)
 	fixture_free(&f);
 }
 
+/* case 14: ambiguous selections are refused, naming the candidates */
+static void test_layout_ambiguous(void **state)
+{
+	static const char other_diff[] =
+		"sha256:1111111111111111111111111111111111111111111111111111111111111111";
+	struct fixture f;
+	struct oci_image *img;
+	char js[4096], err[1024], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
+	size_t alen, blen;
+	struct oci_selector sel = { .ref = "v1" };
+
+	fixture_dir(&f, "ambiguous");
+	make_image(&f, "linux", "amd64", f.diff_id);
+	memcpy(a, f.manifest, sizeof(a));
+	alen = f.manifest_len;
+	make_image(&f, "linux", "amd64", other_diff);
+	memcpy(b, f.manifest, sizeof(b));
+	blen = f.manifest_len;
+	assert_string_not_equal(a, b);
+
+	/* two manifests with one tag */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	img = NULL;
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_null(img);
+	assert_non_null(strstr(err, "tag \"v1\" is ambiguous"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	assert_null(strchr(err, '\n'));
+	/* by digest, either is fine */
+	sel.ref = b;
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, b);
+	oci_image_free(img);
+
+	/* two untagged manifests, no platform anywhere in the index, no selector */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	img = NULL;
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_null(img);
+	assert_non_null(strstr(err, "2 manifests and no platform in the index"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	/* both configs say linux/amd64: --platform does not tell them apart */
+	sel = (struct oci_selector){ .os = "linux", .arch = "amd64" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+
+	/* an index with two manifests for one platform (default linux/amd64) */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
+		 a, alen, b, blen);
+	write_index(&f, js);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(err, a));
+	assert_non_null(strstr(err, b));
+	/* another platform is not ambiguous (nothing matches) */
+	sel = (struct oci_selector){ .os = "linux", .arch = "arm64" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+
+	/* one manifest listed twice (two tags, or none) is one candidate */
+	snprintf(js, sizeof(js),
+		 "{\"schemaVersion\":2,\"manifests\":["
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
+		 "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}},"
+		 "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
+		 a, alen, a, alen, a, alen);
+	write_index(&f, js);
+	sel = (struct oci_selector){ .ref = "v1" };
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, a);
+	oci_image_free(img);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_string_equal(img->manifest_digest, a);
+	oci_image_free(img);
+	fixture_free(&f);
+}
+
 static void test_layout_hostile(void **state)
 {
 	struct fixture f;
@@ -979,6 +1078,104 @@ static void test_tar_pax_1g(void **state)
 /* ---------------------------------------------------------------------- */
 /* applying                                                               */
 /* ---------------------------------------------------------------------- */
+
+/* case 10: trusted.overlay.* dropped and counted; xattrs sorted, of two
+ * records of one name the later counts */
+static void test_tar_overlay_xattrs(void **state)
+{
+	struct tarb tb;
+	struct buf tar;
+	struct memrd m;
+	struct oci_tar *t;
+	const struct oci_entry *e;
+	struct archive_entry *ae;
+	char err[512];
+
+	tar_begin(&tb);
+	ae = archive_entry_new();
+	archive_entry_set_pathname(ae, "d");
+	archive_entry_set_filetype(ae, AE_IFDIR);
+	archive_entry_set_perm(ae, 0755);
+	archive_entry_xattr_add_entry(ae, "user.z", "1", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.overlay.opaque", "y", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.overlay.redirect", "/x", 2);
+	archive_entry_xattr_add_entry(ae, "user.a", "2", 1);
+	archive_entry_xattr_add_entry(ae, "trusted.ok", "3", 1);
+	assert_int_equal(archive_write_header(tb.a, ae), ARCHIVE_OK);
+	archive_entry_free(ae);
+	tar_end(&tb, &tar);
+
+	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 4096 };
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_next(t, &e), 1);
+	assert_int_equal(e->dropped_xattrs, 2);
+	assert_int_equal(e->nxattrs, 3);
+	assert_string_equal(e->xattrs[0].name, "trusted.ok");
+	assert_string_equal(e->xattrs[1].name, "user.a");
+	assert_string_equal(e->xattrs[2].name, "user.z");
+	assert_int_equal(oci_tar_next(t, &e), 0);
+	oci_tar_close(t);
+	free(tar.p);
+}
+
+/*
+ * case 15: a layer that ends cleanly at an entry boundary (after a
+ * complete entry's data, with or without its padding, with or without the
+ * end-of-archive blocks; umoci 0.4.7 `insert` writes such layers) is
+ * accepted; an end inside a header or inside file data is refused.
+ */
+static void test_tar_short_end(void **state)
+{
+	static const struct {
+		size_t len;
+		int entries;	/* accepted with this many entries, or -1 */
+	} cut[] = {
+		{ 100, -1 },	/* inside a's header */
+		{ 512, -1 },	/* a's header, none of its data */
+		{ 515, -1 },	/* inside a's data */
+		{ 517, 1 },	/* a's data, no padding */
+		{ 700, 1 },	/* inside a's padding */
+		{ 1024, 1 },	/* a complete, no end-of-archive blocks */
+		{ 1300, -1 },	/* inside b's header */
+		{ 1536, -1 },	/* b's header, none of its data */
+		{ 2000, -1 },	/* inside b's data */
+		{ 2535, -1 },	/* one byte short of b's data */
+		{ 2536, 2 },	/* b's data, no padding */
+		{ 2537, 2 },	/* one byte of padding */
+		{ 3072, 2 },	/* b complete */
+		{ 3584, 2 },	/* one end-of-archive block */
+		{ 4096, 2 },	/* both */
+	};
+	static const size_t chunks[] = { 1, 7, 512, 65536 };
+	unsigned char *tar = calloc(1, 4096);
+	char err[512];
+	size_t i, j, n;
+	int ret;
+
+	ustar_hdr(tar, "a", 5, '0');
+	memcpy(tar + 512, "hello", 5);
+	ustar_hdr(tar + 1024, "b", 1000, '0');
+	memset(tar + 1536, 'b', 1000);
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		for (j = 0; j < sizeof(chunks) / sizeof(chunks[0]); j++) {
+			err[0] = 0;
+			ret = read_all_entries(tar, cut[i].len, chunks[j], err, sizeof(err), &n);
+			if (cut[i].entries < 0) {
+				if (ret >= 0)
+					fail_msg("cut at %zu (chunks of %zu): accepted", cut[i].len,
+						 chunks[j]);
+				assert_non_null(strstr(err, "tar: "));
+				assert_null(strchr(err, '\n'));
+			} else {
+				if (ret)
+					fail_msg("cut at %zu (chunks of %zu): %s", cut[i].len,
+						 chunks[j], err);
+				assert_int_equal(n, cut[i].entries);
+			}
+		}
+	}
+	free(tar);
+}
 
 struct env {
 	struct layout_tree *t;
@@ -2158,6 +2355,12 @@ static void test_record_writer_errors(void **state)
 	e.xattrs = &x;
 	assert_int_equal(oci_record_write(w, &e, NULL), -E2BIG);
 	oci_record_writer_free(w);
+	/* case 10: no record carries overlayfs metadata */
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	x = (struct oci_xattr){ .name = "trusted.overlay.opaque", .value = "y", .len = 1 };
+	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
+	assert_non_null(strstr(err, "overlayfs metadata"));
+	oci_record_writer_free(w);
 	close(fd);
 
 	/* a full disk: the message names the record */
@@ -2237,9 +2440,12 @@ int main(void)
 		cmocka_unit_test(test_media_types),
 		cmocka_unit_test(test_layout_single),
 		cmocka_unit_test(test_layout_tags_nested),
+		cmocka_unit_test(test_layout_ambiguous),
 		cmocka_unit_test(test_layout_hostile),
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_tar_entries),
+		cmocka_unit_test(test_tar_short_end),
+		cmocka_unit_test(test_tar_overlay_xattrs),
 		cmocka_unit_test(test_tar_pax_1g),
 		cmocka_unit_test(test_apply_flatten),
 		cmocka_unit_test(test_apply_hostile),
