@@ -32,6 +32,7 @@ enum {
 	OPT_NAME,
 	OPT_MAX_BLOBS,
 	OPT_NO_CHUNKS,
+	OPT_REPLACE,
 };
 
 static const struct option convert_opts[] = {
@@ -51,6 +52,7 @@ static const struct option convert_opts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "max-blobs", required_argument, NULL, OPT_MAX_BLOBS },
 	{ "no-chunks", no_argument, NULL, OPT_NO_CHUNKS },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -75,6 +77,8 @@ BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
 "  --max-blobs N       blobs one image may reference (default 32); data\n"
 "                      beyond that is copied into the new blob\n"
 "  --no-chunks         whole-file dedup only (no 64 KiB chunk lookups)\n"
+"  --replace           NAME may be taken: it moves to the new image (the old\n"
+"                      one stays while mounted or pinned, else gc frees it)\n"
 "\n"
 "  --flatten           one image of all layers applied (default)\n"
 "  --per-layer         OUT is a directory of layer-NNN.erofs, bottom first, with\n"
@@ -100,7 +104,7 @@ struct layer_src {
 
 struct convert {
 	struct layout_params p;
-	bool per_layer, follow, quiet, json, durable, tty, no_chunks;
+	bool per_layer, follow, quiet, json, durable, tty, no_chunks, replace;
 	const char *out, *blob, *store, *name;
 	const char *source;		/* as given, for the registry */
 	uint32_t max_blobs;
@@ -497,7 +501,7 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
-				     .no_chunks = c->no_chunks };
+				     .no_chunks = c->no_chunks, .replace = c->replace };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
@@ -510,6 +514,12 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 	if (ret) {
 		cli_error("%s", msg);
 		return ret;
+	}
+	/* refused again when registering (a conversion may take it meanwhile) */
+	if (!c->replace && bs_store_name_unused(st, c->name, msg, sizeof(msg))) {
+		cli_error("%s", msg);
+		ret = -EEXIST;
+		goto out;
 	}
 	bs_store_layout_params(st, &p);
 	p.fingerprint = c->p.fingerprint;
@@ -680,6 +690,7 @@ int cmd_convert(int argc, char **argv)
 		case OPT_STORE: c.store = optarg; break;
 		case OPT_NAME: c.name = optarg; break;
 		case OPT_NO_CHUNKS: c.no_chunks = true; break;
+		case OPT_REPLACE: c.replace = true; break;
 		case OPT_MAX_BLOBS:
 			if (!cli_parse_u64(optarg, &v) || v < 2 || v > 65535) {
 				cli_error("--max-blobs must be 2 to 65535");
@@ -708,8 +719,9 @@ int cmd_convert(int argc, char **argv)
 		cli_error("convert needs at least one SOURCE (see --help)");
 		return 2;
 	}
-	if (c.out && (c.store || c.name)) {
-		cli_error("-o writes a standalone image; --store and --name are for the store");
+	if (c.out && (c.store || c.name || c.replace)) {
+		cli_error("-o writes a standalone image; --store, --name and --replace are for "
+			  "the store");
 		return 2;
 	}
 	if (!c.out) {

@@ -71,6 +71,8 @@ struct bs_conv_params {
 	uint32_t max_blobs;	/* 0: BS_STORE_DEFAULT_MAX_BLOBS */
 	bool durable;		/* fsync before publishing */
 	bool no_chunks;		/* whole-file dedup only */
+	bool replace;		/* a name already in the store moves to the new
+				 * image (else bs_conv_commit fails, -EEXIST) */
 };
 
 struct bs_conv;
@@ -110,7 +112,11 @@ struct bs_conv_result {
 	struct bs_sink_stats data;
 };
 
+/* 0 if no image has this name, -EEXIST with a message if one has. */
+int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_t errlen);
+
 /* Writes the image, publishes blob, records and image, registers them.
+ * -EEXIST if name is taken and the parameters do not say replace.
  * Frees c (also on failure). */
 int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		   struct bs_conv_result *res, char *err, size_t errlen);
