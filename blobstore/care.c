@@ -454,7 +454,7 @@ static const char gc_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS dead_blobs(id INTEGER PRIMARY KEY, digest TEXT);"
 	"DELETE FROM dead_images; DELETE FROM dead_layers; DELETE FROM dead_blobs;"
 	"INSERT INTO dead_images SELECT digest FROM images"
-	" WHERE digest NOT IN (SELECT image FROM names);"
+	" WHERE digest NOT IN (SELECT image FROM names UNION SELECT digest FROM pinned);"
 	"DELETE FROM images WHERE digest IN (SELECT digest FROM dead_images);"
 	"DELETE FROM image_blobs WHERE image NOT IN (SELECT digest FROM images);"
 	"DELETE FROM image_layers WHERE image NOT IN (SELECT digest FROM images);"
@@ -505,6 +505,9 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 	lock = st_lock(st, true, err, errlen);
 	if (lock < 0)
 		return lock;
+	ret = pin_gc(st, &r->pins, err, errlen);	/* pinned images count as named */
+	if (ret)
+		goto out;
 	ret = reg_begin(st, err, errlen);
 	if (ret)
 		goto out;
