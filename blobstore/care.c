@@ -472,7 +472,7 @@ static const char gc_sql[] =
 	"CREATE TEMP TABLE IF NOT EXISTS dead_blobs(id INTEGER PRIMARY KEY, digest TEXT);"
 	"DELETE FROM dead_images; DELETE FROM dead_layers; DELETE FROM dead_blobs;"
 	"INSERT INTO dead_images SELECT digest FROM images"
-	" WHERE digest NOT IN (SELECT image FROM names);"
+	" WHERE digest NOT IN (SELECT image FROM names UNION SELECT digest FROM pinned);"
 	"DELETE FROM images WHERE digest IN (SELECT digest FROM dead_images);"
 	"DELETE FROM image_blobs WHERE image NOT IN (SELECT digest FROM images);"
 	"DELETE FROM image_layers WHERE image NOT IN (SELECT digest FROM images);"
@@ -573,6 +573,8 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 		return lock;
 	/* a lost registry made again would call every object garbage */
 	ret = reg_gc_guard(st, err, errlen);
+	if (!ret)	/* pinned images count as named */
+		ret = pin_gc(st, &r->pins, err, errlen);
 	if (ret) {
 		st_unlock(lock);
 		return ret;

@@ -1209,6 +1209,23 @@ out:
 	return ret;
 }
 
+int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int ret, rc;
+
+	ret = reg_prepare(st, "SELECT 1 FROM names WHERE name=?", &q, err, errlen);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc == SQLITE_ROW)
+		return st_err(err, errlen, -EEXIST, "an image named %s is already in %s "
+			      "(--replace replaces it)", name, st->dir);
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "looking up a name");
+}
+
 static int register_all(struct bs_conv *c, const char *name, const char *source,
 			const struct bs_conv_result *res, const struct keys *keys,
 			char *err, size_t errlen)
@@ -1223,6 +1240,13 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 	ret = reg_begin(st, err, errlen);
 	if (ret)
 		return ret;
+	if (!c->p.replace) {	/* in the transaction: no other conversion takes it now */
+		ret = bs_store_name_unused(st, name, err, errlen);
+		if (ret) {
+			reg_rollback(st);
+			return ret;
+		}
+	}
 #define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
 		ret = reg_prepare(st, sql, &q, err, errlen); if (ret) goto fail; } while (0)
 #define STEP(what) do { ret = step_done(st, q, err, errlen, what); if (ret) goto fail; } while (0)

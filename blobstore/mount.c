@@ -9,6 +9,7 @@
  * option. Kernels that refuse a regular file as the source get loop devices
  * (read-only, autoclear: they go away with the mount).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
@@ -18,11 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
+#include "mkimg/blobstore.h"
+#include "mkimg/layout.h"
 #include "mkimg/mount.h"
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
@@ -177,8 +182,9 @@ static int loop_attach(const char *path, char *dev, size_t devlen, int *lfdp)
 	return ret;
 }
 
-static int loop_mount(const struct bs_mount_opts *o, const char *target, char *err,
-		      size_t errlen)
+/* paths: the image and device paths to open (o's for messages) */
+static int loop_mount(const struct bs_mount_opts *o, const char *const *paths,
+		      const char *target, char *err, size_t errlen)
 {
 	char (*devs)[32] = calloc(o->ndevices + 1, sizeof(*devs));
 	const char **dp = calloc(o->ndevices + 1, sizeof(*dp));
@@ -195,12 +201,12 @@ static int loop_mount(const struct bs_mount_opts *o, const char *target, char *e
 	}
 	for (i = 0; i <= o->ndevices; i++)
 		lfds[i] = -1;
-	ret = loop_attach(o->image, devs[0], sizeof(devs[0]), &lfds[0]);
+	ret = loop_attach(paths[0], devs[0], sizeof(devs[0]), &lfds[0]);
 	if (ret)
 		seterr(err, errlen, "cannot attach %s to a loop device: %s", o->image,
 		       strerror(-ret));
 	for (i = 0; !ret && i < o->ndevices; i++) {
-		ret = loop_attach(o->devices[i], devs[i + 1], sizeof(devs[i + 1]), &lfds[i + 1]);
+		ret = loop_attach(paths[i + 1], devs[i + 1], sizeof(devs[i + 1]), &lfds[i + 1]);
 		if (ret)
 			seterr(err, errlen, "cannot attach %s to a loop device: %s",
 			       o->devices[i], strerror(-ret));
@@ -234,13 +240,128 @@ static bool want_loop_fallback(int ret, const char *step)
 	return ret == -ENOTBLK || (ret == -EINVAL && !strcmp(step, "directio"));
 }
 
+static bool is_hex_tag(const char *tag)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)tag[i]))
+			return false;
+	return tag[64] == '\0';
+}
+
+/* Size of a regular file or block device. */
+static int dev_size(int fd, const struct stat *sb, uint64_t *size)
+{
+	if (S_ISREG(sb->st_mode)) {
+		*size = sb->st_size;
+		return 0;
+	}
+	if (S_ISBLK(sb->st_mode)) {
+		off_t end = lseek(fd, 0, SEEK_END);
+
+		if (end < 0)
+			return -errno;
+		*size = end;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Opens the image and each device (fds[0], fds[1..]) and checks the devices
+ * against the image's device table (see enum bs_mount_verify).
+ */
+static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size_t errlen)
+{
+	struct layout_probe p;
+	struct stat sb;
+	uint64_t size = 0, want;
+	uint8_t sha[32];
+	char hex[65];
+	size_t i;
+	int ret;
+
+	fds[0] = open(o->image, O_RDONLY | O_CLOEXEC);
+	if (fds[0] < 0) {
+		ret = -errno;
+		seterr(err, errlen, "%s: %s", o->image, strerror(-ret));
+		return ret;
+	}
+	ret = layout_probe(fds[0], &p);
+	if (ret) {
+		seterr(err, errlen, "%s: %s", o->image,
+		       ret == -EUCLEAN ? "not an EROFS image" : strerror(-ret));
+		return ret;
+	}
+	if (p.ndevices != o->ndevices) {
+		seterr(err, errlen, "%s: its device table lists %u device%s, %zu given",
+		       o->image, p.ndevices, p.ndevices == 1 ? "" : "s", o->ndevices);
+		ret = -EMEDIUMTYPE;
+		goto out;
+	}
+	for (i = 0; i < o->ndevices; i++) {
+		const char *path = o->devices[i], *tag = p.devices[i].tag, *base;
+
+		fds[i + 1] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i + 1] < 0 || fstat(fds[i + 1], &sb) < 0) {
+			ret = -errno;
+			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
+			goto out;
+		}
+		ret = dev_size(fds[i + 1], &sb, &size);
+		if (ret) {
+			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, ret == -EINVAL ?
+			       "not a regular file or block device" : strerror(-ret));
+			goto out;
+		}
+		want = p.devices[i].blocks << p.blkszbits;
+		if (size != want) {
+			seterr(err, errlen, "device %zu (%s): %llu bytes, the image's device table "
+			       "says %llu (%llu blocks of %u bytes)", i + 1, path,
+			       (unsigned long long)size, (unsigned long long)want,
+			       (unsigned long long)p.devices[i].blocks, 1u << p.blkszbits);
+			ret = -EMEDIUMTYPE;
+			goto out;
+		}
+		if (!is_hex_tag(tag) || o->verify == BS_MOUNT_VERIFY_SIZE)
+			continue;
+		if (o->verify == BS_MOUNT_VERIFY_NAME) {
+			base = strrchr(path, '/');
+			base = base ? base + 1 : path;
+			if (strcasecmp(base, tag)) {
+				seterr(err, errlen, "device %zu (%s): its name is not its tag %s "
+				       "in the image's device table", i + 1, path, tag);
+				ret = -EMEDIUMTYPE;
+				goto out;
+			}
+			continue;
+		}
+		ret = bs_sha256_fd(fds[i + 1], sha, NULL);
+		if (ret) {
+			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
+			goto out;
+		}
+		bs_hex(sha, hex);
+		if (strcasecmp(hex, tag)) {
+			seterr(err, errlen, "device %zu (%s): sha256 %s, the image's device table "
+			       "says %s", i + 1, path, hex, tag);
+			ret = -EMEDIUMTYPE;
+			goto out;
+		}
+	}
+out:
+	layout_probe_free(&p);
+	return ret;
+}
+
 int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen)
 {
 	const char *force = getenv("MKIMG_FORCE_LOOP");
-	char abs[PATH_MAX];
-	const char *source = o->image, *step = "";
-	struct stat st;
-	int ret;
+	char abs[PATH_MAX], (*fdpath)[32] = NULL;
+	const char **paths = NULL, *source = o->image, *step = "";
+	struct bs_mount_opts fo = *o;
+	int *fds = NULL, ret;
 	size_t i;
 
 	if (err && errlen)
@@ -249,38 +370,49 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 		seterr(err, errlen, "no image or mount point given");
 		return -EINVAL;
 	}
-	if (stat(o->image, &st) < 0) {
-		ret = -errno;
-		seterr(err, errlen, "%s: %s", o->image, strerror(-ret));
-		return ret;
+	fds = malloc(sizeof(*fds) * (o->ndevices + 1));
+	fdpath = calloc(o->ndevices + 1, sizeof(*fdpath));
+	paths = calloc(o->ndevices + 1, sizeof(*paths));
+	if (!fds || !fdpath || !paths) {
+		seterr(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out;
 	}
-	for (i = 0; i < o->ndevices; i++) {
-		if (stat(o->devices[i], &st) < 0) {
-			ret = -errno;
-			seterr(err, errlen, "%s: %s", o->devices[i], strerror(-ret));
-			return ret;
-		}
+	for (i = 0; i <= o->ndevices; i++)
+		fds[i] = -1;
+	ret = open_checked(o, fds, err, errlen);
+	if (ret)
+		goto out;
+	/* mount what was checked: the open files, by their /proc/self/fd names */
+	for (i = 0; i <= o->ndevices; i++) {
+		snprintf(fdpath[i], sizeof(fdpath[i]), "/proc/self/fd/%d", fds[i]);
+		paths[i] = fdpath[i];
 	}
+	fo.devices = paths + 1;
 	if (force && !strcmp(force, "1")) {
 		if (!o->allow_loop) {
 			seterr(err, errlen, "MKIMG_FORCE_LOOP set but loop devices not allowed");
-			return -EINVAL;
+			ret = -EINVAL;
+			goto out;
 		}
-		return loop_mount(o, target, err, errlen);
+		ret = loop_mount(o, paths, target, err, errlen);
+		goto out;
 	}
-	/* an absolute source reads better in /proc/self/mountinfo */
+	/* an absolute source reads better in /proc/self/mountinfo (and is
+	 * how a store finds the pins of its mounts) */
 	if (realpath(o->image, abs))
 		source = abs;
-	ret = fs_mount(o, source, o->devices, target, &step, err, errlen);
+	ret = fs_mount(&fo, source, fo.devices, target, &step, err, errlen);
 	if (ret && o->allow_loop && want_loop_fallback(ret, step)) {
 		char err2[512] = "";
-		int ret2 = loop_mount(o, target, err2, sizeof(err2));
+		int ret2 = loop_mount(o, paths, target, err2, sizeof(err2));
 		size_t used;
 
 		if (ret2 == 0) {
 			if (err && errlen)
 				err[0] = '\0';
-			return 0;
+			ret = 0;
+			goto out;
 		}
 		if (err && errlen) {
 			used = strlen(err);
@@ -289,6 +421,13 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 					 err2[0] ? err2 : strerror(-ret2));
 		}
 	}
+out:
+	for (i = 0; fds && i <= o->ndevices; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	free(fdpath);
+	free(paths);
 	return ret;
 }
 
@@ -339,4 +478,153 @@ int bs_mount_probe_inode_share(void)
 		ret = errno == EINVAL ? 0 : -errno;
 	close(fd);
 	return ret;
+}
+
+/* ---- the mounts of this mount namespace ---- */
+
+/* mountinfo's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) */
+static char *unescape(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A loop device's backing file (/dev/loopN), NULL if it has none. */
+static char *loop_backing_file(const char *dev)
+{
+	char path[96], buf[PATH_MAX + 16];
+	ssize_t n;
+	int fd;
+
+	if (strncmp(dev, "/dev/loop", 9) || strchr(dev + 9, '/'))
+		return NULL;
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", dev + 5);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return strdup(buf);
+}
+
+void bs_mount_table_free(struct bs_mount_table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		free(t->v[i].target);
+		free(t->v[i].source);
+	}
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+/* One mountinfo line: "ID PARENT MAJ:MIN ROOT TARGET OPTS [TAGS...] - TYPE SOURCE SUPER" */
+static int table_add(struct bs_mount_table *t, char *line)
+{
+	char *f[6], *save, *tok, *type = NULL, *source = NULL;
+	struct bs_mount_entry *x, e = { 0 };
+	int i = 0;
+
+	for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		if (i < 6) {
+			f[i++] = tok;
+		} else if (!strcmp(tok, "-")) {
+			type = strtok_r(NULL, " \n", &save);
+			source = type ? strtok_r(NULL, " \n", &save) : NULL;
+			break;
+		}
+	}
+	if (i < 6 || !type || !source)
+		return 0;
+	e.mnt_id = strtoull(f[0], NULL, 10);
+	e.erofs = !strcmp(type, "erofs");
+	e.target = unescape(f[4]);
+	e.source = unescape(source);
+	if (e.source && e.erofs) {
+		char *backing = loop_backing_file(e.source);
+
+		if (backing) {
+			free(e.source);
+			e.source = backing;
+		}
+	}
+	x = e.target && e.source ? realloc(t->v, sizeof(*x) * (t->n + 1)) : NULL;
+	if (!x) {
+		free(e.target);
+		free(e.source);
+		return -ENOMEM;
+	}
+	t->v = x;
+	t->v[t->n++] = e;
+	return 0;
+}
+
+int bs_mount_table_read(struct bs_mount_table *t, char *err, size_t errlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int ret = 0;
+
+	t->v = NULL;
+	t->n = 0;
+	if (!f) {
+		ret = -errno;
+		seterr(err, errlen, "/proc/self/mountinfo: %s", strerror(-ret));
+		return ret;
+	}
+	while (!ret && getline(&line, &cap, f) > 0)
+		ret = table_add(t, line);
+	if (!ret && ferror(f))
+		ret = -EIO;
+	free(line);
+	fclose(f);
+	if (ret) {
+		seterr(err, errlen, "/proc/self/mountinfo: %s", strerror(-ret));
+		bs_mount_table_free(t);
+	}
+	return ret;
+}
+
+const struct bs_mount_entry *bs_mount_table_find(const struct bs_mount_table *t,
+						 const char *target)
+{
+	size_t i;
+
+	for (i = t->n; i-- > 0;)	/* the last one mounted there is on top */
+		if (!strcmp(t->v[i].target, target))
+			return t->v[i].erofs ? &t->v[i] : NULL;
+	return NULL;
+}
+
+int bs_mount_id(const char *target, uint64_t *id)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, target, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0)
+		return -errno;
+	if (!(sx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
+	*id = sx.stx_mnt_id;
+	return 0;
 }

@@ -60,6 +60,13 @@ int reg_begin(struct bs_store *st, char *err, size_t errlen);
 int reg_commit(struct bs_store *st, char *err, size_t errlen);
 void reg_rollback(struct bs_store *st);
 
+/* pin.c: for gc, under its exclusive lock. Fills the temporary table
+ * pinned(digest) with the images of live pins (and of pins whose holder
+ * cannot be checked), removes the pins whose holder is gone (counted in
+ * *dropped) and what interrupted pin writes left; fails on a pin file it
+ * cannot read. */
+int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen);
+
 /* Packed file extents in the registry: blob id, nblks, lblk, pblk (LE). */
 #define REG_EXTENT_SIZE 24
 struct reg_extent {

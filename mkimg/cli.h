@@ -15,6 +15,9 @@ int cmd_rm(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_pin(int argc, char **argv);
+int cmd_unpin(int argc, char **argv);
+int cmd_pins(int argc, char **argv);
 
 /* --store, else $MKIMG_STORE, else the default store. */
 const char *cli_store_dir(const char *opt);
@@ -37,5 +40,16 @@ bool cli_stopped(void);
 void cli_exit_if_stopped(void);
 /* Peak RSS of this process in KiB. */
 uint64_t cli_peak_rss_kib(void);
+
+struct json_object;
+struct bs_pin;
+/* Prints o as one line of JSON on stdout and frees it. */
+void cli_print_json(struct json_object *o);
+/* A JSON number written with this many decimals. */
+struct json_object *cli_json_fixed(double v, int decimals);
+/* A pin as JSON (mkimg pins, ls, inspect). */
+struct json_object *cli_pin_json(const struct bs_pin *p);
+/* "live", "gone" or "other namespace" */
+const char *cli_pin_state(const struct bs_pin *p);
 
 #endif

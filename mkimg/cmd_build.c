@@ -2,6 +2,7 @@
 /* mkimg build: a directory tree into an EROFS image (optionally + one blob). */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,23 +226,33 @@ int cmd_build(int argc, char **argv)
 	}
 	rc = 0;
 	if (json) {
-		printf("{\"image\":\"%s\",\"image_bytes\":%llu,\"inodes\":%llu,"
-		       "\"files\":%llu,\"dirs\":%llu,\"symlinks\":%llu,\"specials\":%llu,"
-		       "\"hardlinks\":%llu,\"logical_bytes\":%llu,\"data_bytes\":%llu,"
-		       "\"hole_bytes\":%llu,\"dedup_files\":%llu,\"dedup_bytes\":%llu,"
-		       "\"fingerprints\":%llu,\"seconds\":%.3f,\"peak_rss_kib\":%llu",
-		       argv[optind + 1], (unsigned long long)ores.layout.image_bytes,
-		       (unsigned long long)ores.layout.inodes, (unsigned long long)st.files,
-		       (unsigned long long)st.dirs, (unsigned long long)st.symlinks,
-		       (unsigned long long)st.specials, (unsigned long long)st.hardlinks,
-		       (unsigned long long)ores.data.logical_bytes, (unsigned long long)ores.data.written_bytes,
-		       (unsigned long long)ores.data.hole_bytes, (unsigned long long)ores.data.dedup_files,
-		       (unsigned long long)ores.data.dedup_bytes, (unsigned long long)ores.layout.fingerprints,
-		       elapsed(&pc.start), (unsigned long long)cli_peak_rss_kib());
-		if (blob_path)
-			printf(",\"blob\":\"%s\",\"blob_sha256\":\"%s\",\"blob_bytes\":%llu",
-			       blob_path, ores.blob_sha256, (unsigned long long)ores.blob_bytes);
-		printf("}\n");
+		json_object *o = json_object_new_object();
+
+#define U64(k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+		json_object_object_add(o, "image", json_object_new_string(argv[optind + 1]));
+		U64("image_bytes", ores.layout.image_bytes);
+		U64("inodes", ores.layout.inodes);
+		U64("files", st.files);
+		U64("dirs", st.dirs);
+		U64("symlinks", st.symlinks);
+		U64("specials", st.specials);
+		U64("hardlinks", st.hardlinks);
+		U64("logical_bytes", ores.data.logical_bytes);
+		U64("data_bytes", ores.data.written_bytes);
+		U64("hole_bytes", ores.data.hole_bytes);
+		U64("dedup_files", ores.data.dedup_files);
+		U64("dedup_bytes", ores.data.dedup_bytes);
+		U64("fingerprints", ores.layout.fingerprints);
+		json_object_object_add(o, "seconds", cli_json_fixed(elapsed(&pc.start), 3));
+		U64("peak_rss_kib", cli_peak_rss_kib());
+		if (blob_path) {
+			json_object_object_add(o, "blob", json_object_new_string(blob_path));
+			json_object_object_add(o, "blob_sha256",
+					       json_object_new_string(ores.blob_sha256));
+			U64("blob_bytes", ores.blob_bytes);
+		}
+#undef U64
+		cli_print_json(o);
 	} else if (!quiet) {
 		printf("%s: %llu inodes (%llu files, %llu dirs), %.1f MiB of file data, "
 		       "%.1f MiB written, %llu duplicate files, image %.1f MiB",

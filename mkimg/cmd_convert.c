@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ enum {
 	OPT_NO_CHUNKS,
 	OPT_TRUST_STORE_LAYERS,
 	OPT_MAX_HOLES,
+	OPT_REPLACE,
 };
 
 static const struct option convert_opts[] = {
@@ -55,6 +57,7 @@ static const struct option convert_opts[] = {
 	{ "no-chunks", no_argument, NULL, OPT_NO_CHUNKS },
 	{ "trust-store-layers", no_argument, NULL, OPT_TRUST_STORE_LAYERS },
 	{ "max-holes", required_argument, NULL, OPT_MAX_HOLES },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -82,6 +85,8 @@ BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
 "  --no-chunks         whole-file dedup only (no 64 KiB chunk lookups)\n"
 "  --trust-store-layers  replay layers the store has converted before\n"
 "                      without reading their blobs (no size or digest check)\n"
+"  --replace           NAME may be taken: it moves to the new image (the old\n"
+"                      one stays while mounted or pinned, else gc frees it)\n"
 "\n"
 "  --flatten           one image of all layers applied (default)\n"
 "  --per-layer         OUT is a directory of layer-NNN.erofs, bottom first, with\n"
@@ -110,7 +115,7 @@ struct layer_src {
 
 struct convert {
 	struct layout_params p;
-	bool per_layer, follow, quiet, json, durable, tty, no_chunks;
+	bool per_layer, follow, quiet, json, durable, tty, no_chunks, replace;
 	bool trust_layers;	/* replayed layers: blobs not verified */
 	const char *out, *blob, *store, *name;
 	const char *source;		/* as given, for the registry */
@@ -534,8 +539,8 @@ static void store_warn(void *ctx, const char *msg)
 static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
-				     .no_chunks = c->no_chunks, .warn = store_warn,
-				     .warn_ctx = c };
+				     .no_chunks = c->no_chunks, .replace = c->replace,
+				     .warn = store_warn, .warn_ctx = c };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
@@ -548,6 +553,12 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 	if (ret) {
 		cli_error("%s", msg);
 		return ret;
+	}
+	/* refused again when registering (a conversion may take it meanwhile) */
+	if (!c->replace && bs_store_name_unused(st, c->name, msg, sizeof(msg))) {
+		cli_error("%s", msg);
+		ret = -EEXIST;
+		goto out;
 	}
 	bs_store_layout_params(st, &p);
 	p.fingerprint = c->p.fingerprint;
@@ -666,20 +677,28 @@ static void print_store_result(struct convert *c)
 	double sec = elapsed(&c->start);
 
 	if (c->json) {
-		printf("{\"name\":\"%s\",\"store\":\"%s\",\"image\":\"%s\",\"layers\":%zu,"
-		       "\"layers_reused\":%u,\"tar_bytes\":%llu,\"files\":%llu,"
-		       "\"logical_bytes\":%llu,\"new_bytes\":%llu,\"shared_bytes\":%llu,"
-		       "\"store_files\":%llu,\"chunk_hits\":%llu,\"image_bytes\":%llu,"
-		       "\"devices\":%u,\"blob_sha256\":\"%s\",\"seconds\":%.3f,"
-		       "\"peak_rss_kib\":%llu}\n",
-		       r->name, c->store, r->image, c->nlayers, r->layers_reused,
-		       (unsigned long long)c->bytes_out, (unsigned long long)r->layout.files,
-		       (unsigned long long)r->layout.file_bytes,
-		       (unsigned long long)r->blob_bytes, (unsigned long long)shared,
-		       (unsigned long long)r->data.store_files,
-		       (unsigned long long)r->data.chunk_hits,
-		       (unsigned long long)r->layout.image_bytes, r->devices, r->blob_sha256,
-		       sec, (unsigned long long)cli_peak_rss_kib());
+		json_object *o = json_object_new_object();
+
+#define U64(k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+		json_object_object_add(o, "name", json_object_new_string(r->name));
+		json_object_object_add(o, "store", json_object_new_string(c->store));
+		json_object_object_add(o, "image", json_object_new_string(r->image));
+		U64("layers", c->nlayers);
+		U64("layers_reused", r->layers_reused);
+		U64("tar_bytes", c->bytes_out);
+		U64("files", r->layout.files);
+		U64("logical_bytes", r->layout.file_bytes);
+		U64("new_bytes", r->blob_bytes);
+		U64("shared_bytes", shared);
+		U64("store_files", r->data.store_files);
+		U64("chunk_hits", r->data.chunk_hits);
+		U64("image_bytes", r->layout.image_bytes);
+		U64("devices", r->devices);
+		json_object_object_add(o, "blob_sha256", json_object_new_string(r->blob_sha256));
+		json_object_object_add(o, "seconds", cli_json_fixed(sec, 3));
+		U64("peak_rss_kib", cli_peak_rss_kib());
+#undef U64
+		cli_print_json(o);
 	} else if (!c->quiet) {
 		printf("%s: %zu layer%s (%u reused), %llu files, %.1f MiB of data: %.1f MiB new, "
 		       "%.1f MiB shared (%llu files from the store, %llu chunks); image %.1f MiB, "
@@ -733,6 +752,7 @@ int cmd_convert(int argc, char **argv)
 			}
 			ao.max_hole_bytes = v ? v : UINT64_MAX;
 			break;
+		case OPT_REPLACE: c.replace = true; break;
 		case OPT_MAX_BLOBS:
 			if (!cli_parse_u64(optarg, &v) || v < 2 || v > 65535) {
 				cli_error("--max-blobs must be 2 to 65535");
@@ -761,8 +781,9 @@ int cmd_convert(int argc, char **argv)
 		cli_error("convert needs at least one SOURCE (see --help)");
 		return 2;
 	}
-	if (c.out && (c.store || c.name)) {
-		cli_error("-o writes a standalone image; --store and --name are for the store");
+	if (c.out && (c.store || c.name || c.replace)) {
+		cli_error("-o writes a standalone image; --store, --name and --replace are for "
+			  "the store");
 		return 2;
 	}
 	if (!c.out) {
@@ -872,25 +893,34 @@ int cmd_convert(int argc, char **argv)
 		print_store_result(&c);
 	} else if (c.json) {
 		double sec = elapsed(&c.start);
+		json_object *o = json_object_new_object();
 
-		printf("{\"output\":\"%s\",\"layers\":%zu,\"per_layer\":%s,"
-		       "\"compressed_bytes\":%llu,\"tar_bytes\":%llu,\"entries\":%llu,"
-		       "\"files\":%llu,\"whiteouts\":%llu,\"image_bytes\":%llu,"
-		       "\"data_bytes\":%llu,\"dedup_files\":%llu,\"seconds\":%.3f,"
-		       "\"tar_mb_per_s\":%.1f,\"peak_rss_kib\":%llu",
-		       c.out, c.nlayers, c.per_layer ? "true" : "false",
-		       (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out,
-		       (unsigned long long)c.st.entries, (unsigned long long)c.st.files,
-		       (unsigned long long)c.st.whiteouts, (unsigned long long)c.image_bytes,
-		       (unsigned long long)c.data_bytes, (unsigned long long)c.dedup_files,
-		       sec, sec > 0 ? c.bytes_out / 1e6 / sec : 0.0,
-		       (unsigned long long)cli_peak_rss_kib());
+#define U64(k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
+		json_object_object_add(o, "output", json_object_new_string(c.out));
+		U64("layers", c.nlayers);
+		json_object_object_add(o, "per_layer", json_object_new_boolean(c.per_layer));
+		U64("compressed_bytes", c.bytes_in);
+		U64("tar_bytes", c.bytes_out);
+		U64("entries", c.st.entries);
+		U64("files", c.st.files);
+		U64("whiteouts", c.st.whiteouts);
+		U64("image_bytes", c.image_bytes);
+		U64("data_bytes", c.data_bytes);
+		U64("dedup_files", c.dedup_files);
+		json_object_object_add(o, "seconds", cli_json_fixed(sec, 3));
+		json_object_object_add(o, "tar_mb_per_s",
+				       cli_json_fixed(sec > 0 ? c.bytes_out / 1e6 / sec : 0.0, 1));
+		U64("peak_rss_kib", cli_peak_rss_kib());
 		if (c.img)
-			printf(",\"manifest\":\"%s\"", c.img->manifest_digest);
-		if (c.blob)
-			printf(",\"blob\":\"%s\",\"blob_sha256\":\"%s\",\"blob_bytes\":%llu", c.blob,
-			       c.blob_hex, (unsigned long long)c.blob_bytes);
-		printf("}\n");
+			json_object_object_add(o, "manifest",
+					       json_object_new_string(c.img->manifest_digest));
+		if (c.blob) {
+			json_object_object_add(o, "blob", json_object_new_string(c.blob));
+			json_object_object_add(o, "blob_sha256", json_object_new_string(c.blob_hex));
+			U64("blob_bytes", c.blob_bytes);
+		}
+#undef U64
+		cli_print_json(o);
 	} else if (!c.quiet) {
 		printf("%s: %zu layer%s, %.1f MiB of tar (%.1f MiB compressed), %llu entries, "
 		       "%llu duplicate files, %s %.1f MiB in %.1f s\n",

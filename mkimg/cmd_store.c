@@ -94,12 +94,14 @@ static struct bs_store *open_store(const char *dir, unsigned int flags)
 	return st;
 }
 
-static json_object *info_json(const struct bs_image_info *ii)
+static json_object *info_json(const struct bs_image_info *ii, const struct bs_pin *pins,
+			      size_t npins)
 {
 	json_object *o = json_object_new_object(), *d = json_object_new_array();
-	json_object *l = json_object_new_array();
+	json_object *l = json_object_new_array(), *p = json_object_new_array();
 	uint64_t shared = ii->logical_bytes > ii->new_bytes ? ii->logical_bytes - ii->new_bytes : 0;
 	uint32_t i;
+	size_t j;
 
 	json_object_object_add(o, "name", json_object_new_string(ii->name));
 	json_object_object_add(o, "image", json_object_new_string(ii->image));
@@ -119,14 +121,21 @@ static json_object *info_json(const struct bs_image_info *ii)
 	json_object_object_add(o, "new_data_bytes", json_object_new_int64(ii->new_bytes));
 	json_object_object_add(o, "image_bytes", json_object_new_int64(ii->image_bytes));
 	json_object_object_add(o, "shared_bytes", json_object_new_int64(shared));
+	for (j = 0; j < npins; j++)
+		if (!strcmp(pins[j].image, ii->sha256))
+			json_object_array_add(p, cli_pin_json(&pins[j]));
+	json_object_object_add(o, "pins", p);
 	return o;
 }
 
-static void print_json(json_object *o)
+/* Live pins (and those kept from other namespaces) of an image. */
+static size_t pins_of(const char *sha256, const struct bs_pin *pins, size_t npins)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-					     JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
+	size_t n = 0, i;
+
+	for (i = 0; i < npins; i++)
+		n += !strcmp(pins[i].image, sha256) && pins[i].state != BS_PIN_GONE;
+	return n;
 }
 
 static double mib(uint64_t b)
@@ -137,10 +146,11 @@ static double mib(uint64_t b)
 int cmd_ls(int argc, char **argv)
 {
 	struct bs_image_info *v;
+	struct bs_pin *pins = NULL;
 	struct bs_store *st;
 	struct args a;
 	char err[1024];
-	size_t n, i;
+	size_t n, npins = 0, i, j;
 	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--json]", 0, 0, false, &a);
 
 	if (ret >= 0)
@@ -149,6 +159,14 @@ int cmd_ls(int argc, char **argv)
 	if (!st)
 		return 1;
 	ret = bs_store_images(st, &v, &n, err, sizeof(err));
+	if (!ret) {
+		ret = bs_store_pins(st, &pins, &npins, err, sizeof(err));
+		if (ret) {
+			for (i = 0; i < n; i++)
+				bs_image_info_free(&v[i]);
+			free(v);
+		}
+	}
 	bs_store_close(st);
 	if (ret) {
 		cli_error("%s", err);
@@ -158,33 +176,47 @@ int cmd_ls(int argc, char **argv)
 		json_object *arr = json_object_new_array();
 
 		for (i = 0; i < n; i++)
-			json_object_array_add(arr, info_json(&v[i]));
-		print_json(arr);
+			json_object_array_add(arr, info_json(&v[i], pins, npins));
+		cli_print_json(arr);
 	} else if (n) {
-		printf("%-32s %8s %10s %10s %10s %5s  %s\n", "NAME", "FILES", "DATA MiB",
-		       "NEW MiB", "IMAGE MiB", "BLOBS", "CREATED");
+		printf("%-32s %8s %10s %10s %10s %5s %4s  %s\n", "NAME", "FILES", "DATA MiB",
+		       "NEW MiB", "IMAGE MiB", "BLOBS", "PINS", "CREATED");
 		for (i = 0; i < n; i++) {
 			char when[32];
 			time_t t = v[i].created;
 
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", gmtime(&t));
-			printf("%-32s %8llu %10.1f %10.1f %10.1f %5u  %s\n", v[i].name,
+			printf("%-32s %8llu %10.1f %10.1f %10.1f %5u %4zu  %s\n", v[i].name,
 			       (unsigned long long)v[i].files, mib(v[i].logical_bytes),
-			       mib(v[i].new_bytes), mib(v[i].image_bytes), v[i].ndevices, when);
+			       mib(v[i].new_bytes), mib(v[i].image_bytes), v[i].ndevices,
+			       pins_of(v[i].sha256, pins, npins), when);
 		}
+	}
+	/* images only pins hold (their names removed) */
+	for (i = 0; !a.json && i < npins; i++) {
+		bool named = false;
+
+		for (j = 0; j < n && !named; j++)
+			named = !strcmp(v[j].sha256, pins[i].image);
+		if (!named && pins[i].state != BS_PIN_GONE)
+			printf("pinned without a name: sha256:%s (pin %s, was %s)\n", pins[i].image,
+			       pins[i].id, pins[i].name[0] ? pins[i].name : "-");
 	}
 	for (i = 0; i < n; i++)
 		bs_image_info_free(&v[i]);
 	free(v);
+	bs_pins_free(pins, npins);
 	return 0;
 }
 
 int cmd_inspect(int argc, char **argv)
 {
 	struct bs_image_info ii;
+	struct bs_pin *pins = NULL;
 	struct bs_store *st;
 	struct args a;
 	char err[1024];
+	size_t npins = 0, j;
 	uint32_t i;
 	int ret = parse(argc, argv, "mkimg inspect [--store DIR] [--json] NAME", 1, 1, false, &a);
 
@@ -194,13 +226,15 @@ int cmd_inspect(int argc, char **argv)
 	if (!st)
 		return 1;
 	ret = bs_store_image(st, a.args[0], &ii, err, sizeof(err));
+	if (!ret && (ret = bs_store_pins(st, &pins, &npins, err, sizeof(err))))
+		bs_image_info_free(&ii);
 	bs_store_close(st);
 	if (ret) {
 		cli_error("%s", err);
 		return 1;
 	}
 	if (a.json) {
-		print_json(info_json(&ii));
+		cli_print_json(info_json(&ii, pins, npins));
 	} else {
 		printf("name:    %s\nimage:   %s\nsource:  %s\nfiles:   %llu\n"
 		       "data:    %.1f MiB (%.1f MiB new when converted, %.1f MiB shared)\n"
@@ -212,8 +246,24 @@ int cmd_inspect(int argc, char **argv)
 		printf("layers:\n");
 		for (i = 0; i < ii.nlayers; i++)
 			printf("  %s\n", ii.layers[i]);
+		printf("pins:\n");
+		for (j = 0; j < npins; j++) {
+			const struct bs_pin *p = &pins[j];
+
+			if (strcmp(p->image, ii.sha256))
+				continue;
+			printf("  %s %s: ", p->id, cli_pin_state(p));
+			if (p->target)
+				printf("mounted on %s%s", p->target, p->pid ? ", " : "");
+			if (p->pid)
+				printf("process %lld (%s)", (long long)p->pid, p->what);
+			else if (!p->target)
+				printf("%s", p->what);
+			putchar('\n');
+		}
 	}
 	bs_image_info_free(&ii);
+	bs_pins_free(pins, npins);
 	return 0;
 }
 
@@ -261,17 +311,27 @@ int cmd_gc(int argc, char **argv)
 		cli_error("%s", err);
 		return 1;
 	}
-	if (a.json)
-		printf("{\"blobs\":%llu,\"blob_bytes\":%llu,\"images\":%llu,\"layers\":%llu,"
-		       "\"tmp\":%llu,\"bytes\":%llu}\n", (unsigned long long)r.blobs,
-		       (unsigned long long)r.blob_bytes, (unsigned long long)r.images,
-		       (unsigned long long)r.layers, (unsigned long long)r.tmp,
-		       (unsigned long long)r.bytes);
-	else
+	if (a.json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "blobs", json_object_new_int64(r.blobs));
+		json_object_object_add(o, "blob_bytes", json_object_new_int64(r.blob_bytes));
+		json_object_object_add(o, "images", json_object_new_int64(r.images));
+		json_object_object_add(o, "layers", json_object_new_int64(r.layers));
+		json_object_object_add(o, "tmp", json_object_new_int64(r.tmp));
+		json_object_object_add(o, "bytes", json_object_new_int64(r.bytes));
+		json_object_object_add(o, "pins_dropped", json_object_new_int64(r.pins));
+		cli_print_json(o);
+	} else {
 		printf("removed %llu blobs (%.1f MiB), %llu images, %llu layer records, "
-		       "%llu temporary files: %.1f MiB freed\n", (unsigned long long)r.blobs,
+		       "%llu temporary files: %.1f MiB freed", (unsigned long long)r.blobs,
 		       mib(r.blob_bytes), (unsigned long long)r.images,
 		       (unsigned long long)r.layers, (unsigned long long)r.tmp, mib(r.bytes));
+		if (r.pins)
+			printf("; %llu pin%s dropped (holder gone)", (unsigned long long)r.pins,
+			       r.pins == 1 ? "" : "s");
+		putchar('\n');
+	}
 	return 0;
 }
 
@@ -424,18 +484,26 @@ int cmd_stats(int argc, char **argv)
 	ratio = s.blob_bytes ? (double)s.logical_bytes / s.blob_bytes : 0;
 	saved = s.logical_bytes > s.blob_bytes ? s.logical_bytes - s.blob_bytes : 0;
 	if (a.json) {
-		printf("{\"store\":\"%s\",\"images\":%llu,\"blobs\":%llu,\"layers\":%llu,"
-		       "\"files\":%llu,\"chunks\":%llu,\"image_files\":%llu,"
-		       "\"shareable_files\":%llu,\"logical_bytes\":%llu,\"blob_bytes\":%llu,"
-		       "\"image_bytes\":%llu,\"layer_bytes\":%llu,\"registry_bytes\":%llu,"
-		       "\"store_bytes\":%llu,\"saved_bytes\":%llu,\"dedup_ratio\":%.3f}\n",
-		       a.store, (unsigned long long)s.images, (unsigned long long)s.blobs,
-		       (unsigned long long)s.layers, (unsigned long long)s.files,
-		       (unsigned long long)s.chunks, (unsigned long long)s.image_files,
-		       (unsigned long long)s.shareable_files, (unsigned long long)s.logical_bytes,
-		       (unsigned long long)s.blob_bytes, (unsigned long long)s.image_bytes,
-		       (unsigned long long)s.layer_bytes, (unsigned long long)s.registry_bytes,
-		       (unsigned long long)s.store_bytes, (unsigned long long)saved, ratio);
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "store", json_object_new_string(a.store));
+		json_object_object_add(o, "images", json_object_new_int64(s.images));
+		json_object_object_add(o, "blobs", json_object_new_int64(s.blobs));
+		json_object_object_add(o, "layers", json_object_new_int64(s.layers));
+		json_object_object_add(o, "files", json_object_new_int64(s.files));
+		json_object_object_add(o, "chunks", json_object_new_int64(s.chunks));
+		json_object_object_add(o, "image_files", json_object_new_int64(s.image_files));
+		json_object_object_add(o, "shareable_files",
+				       json_object_new_int64(s.shareable_files));
+		json_object_object_add(o, "logical_bytes", json_object_new_int64(s.logical_bytes));
+		json_object_object_add(o, "blob_bytes", json_object_new_int64(s.blob_bytes));
+		json_object_object_add(o, "image_bytes", json_object_new_int64(s.image_bytes));
+		json_object_object_add(o, "layer_bytes", json_object_new_int64(s.layer_bytes));
+		json_object_object_add(o, "registry_bytes", json_object_new_int64(s.registry_bytes));
+		json_object_object_add(o, "store_bytes", json_object_new_int64(s.store_bytes));
+		json_object_object_add(o, "saved_bytes", json_object_new_int64(saved));
+		json_object_object_add(o, "dedup_ratio", cli_json_fixed(ratio, 3));
+		cli_print_json(o);
 		return 0;
 	}
 	printf("store %s: %llu images, %llu blobs, %llu layer records\n", a.store,

@@ -2,6 +2,7 @@
 /* mkimg: command dispatch and small shared CLI helpers. */
 #include <errno.h>
 #include <signal.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,9 @@ static const struct {
 	{ "gc", cmd_gc, "delete blobs, images and records no image name references" },
 	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data; --repair: rebuild the registry)" },
 	{ "stats", cmd_stats, "dedup and sharing figures of a store" },
+	{ "pin", cmd_pin, "keep a store image through gc while a process runs" },
+	{ "unpin", cmd_unpin, "drop pins" },
+	{ "pins", cmd_pins, "list a store's pins and whether their holders live" },
 };
 
 /* The one piece of global state: the signal that asked us to stop (0:
@@ -141,6 +145,21 @@ uint64_t cli_peak_rss_kib(void)
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		return 0;
 	return ru.ru_maxrss;
+}
+
+void cli_print_json(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+					     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+struct json_object *cli_json_fixed(double v, int decimals)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	return json_object_new_double_s(v, buf);
 }
 
 int main(int argc, char **argv)

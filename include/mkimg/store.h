@@ -9,8 +9,10 @@
  *   DIR/registry.db          SQLite (WAL): blobs, whole files, chunks,
  *                            images by name, layers, and their references
  *   DIR/tmp/                 files being written
- *   DIR/lock                 flock: shared while converting or checking,
- *                            exclusive for gc
+ *   DIR/pins/<id>            pins: an image in use by a mount or a process
+ *                            (gc keeps it, even without a name)
+ *   DIR/lock                 flock: shared while converting, checking or
+ *                            pinning, exclusive for gc
  *
  * A conversion writes its new data to one new blob and its image under
  * temporary names, publishes both (fsync, rename, fsync dir) and only then
@@ -32,8 +34,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "mkimg/blobstore.h"
 #include "mkimg/layout.h"
+#include "mkimg/mount.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,6 +94,8 @@ struct bs_conv_params {
 	 * written anew; may be NULL. msg: one line. */
 	void (*warn)(void *ctx, const char *msg);
 	void *warn_ctx;
+	bool replace;		/* a name already in the store moves to the new
+				 * image (else bs_conv_commit fails, -EEXIST) */
 };
 
 struct bs_conv;
@@ -128,7 +135,11 @@ struct bs_conv_result {
 	struct bs_sink_stats data;
 };
 
+/* 0 if no image has this name, -EEXIST with a message if one has. */
+int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_t errlen);
+
 /* Writes the image, publishes blob, records and image, registers them.
+ * -EEXIST if name is taken and the parameters do not say replace.
  * Frees c (also on failure). */
 int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		   struct bs_conv_result *res, char *err, size_t errlen);
@@ -184,6 +195,7 @@ struct bs_gc_result {
 	uint64_t blobs, blob_bytes;	/* blob files removed */
 	uint64_t images, layers, tmp;	/* other files removed */
 	uint64_t bytes;			/* all bytes freed */
+	uint64_t pins;			/* pins dropped (their holder is gone) */
 };
 /* Waits for running conversions; removes what no image references.
  * Refuses (-EUCLEAN) a damaged registry, or one younger than an object
@@ -266,6 +278,75 @@ struct bs_rehome_result {
 };
 int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 		    struct bs_rehome_result *r, char *err, size_t errlen);
+/* ---------------------------------------------------------------------- */
+/* Pins                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A pin keeps an image (with its blobs and layer records) through gc while
+ * its holder lives, even after rm of its name. A holder is a process (pid
+ * and start time, so a reused pid is not taken for it) or a mount (mount
+ * point, image and mount id as /proc/self/mountinfo shows them). gc drops
+ * the pins whose holder is gone; a holder in another pid or mount namespace
+ * cannot be checked from there, and its pin is kept.
+ *
+ *   bs_store_pin(st, "name", "my snapshotter", 0, id, err, len);  // this process
+ *   ... use the image's files ...
+ *   bs_store_unpin(st, id, err, len);
+ */
+#define BS_PIN_ID_LEN 32
+
+enum bs_pin_state {
+	BS_PIN_LIVE = 0,
+	BS_PIN_GONE,			/* the holder is gone: gc drops the pin */
+	BS_PIN_FOREIGN,			/* in another namespace: kept */
+};
+
+struct bs_pin {
+	char id[BS_PIN_ID_LEN + 1];
+	char image[65];			/* sha256 of the pinned image */
+	char name[BS_STORE_NAME_MAX + 1];	/* its name when pinned */
+	char *what;			/* the holder, in words */
+	int64_t created;		/* seconds since 1970 */
+	int64_t pid;			/* 0: no process holder */
+	uint64_t start;			/* its start time (/proc/PID/stat field 22) */
+	char *target;			/* mount point; NULL: no mount holder */
+	char *source;			/* the mounted image file */
+	uint64_t mnt_id;		/* 0: not known yet (mount under way) */
+	enum bs_pin_state state;	/* when listed */
+};
+
+/* Pins image (a name, or "sha256:" and the image's digest) for process pid
+ * (0: the caller) while it runs; what describes the holder (may be NULL).
+ * id (may be NULL) gets the pin's id. -ENOENT if there is no such image,
+ * -ESRCH if there is no such process. */
+int bs_store_pin(struct bs_store *st, const char *image, const char *what, pid_t pid,
+		 char id[BS_PIN_ID_LEN + 1], char *err, size_t errlen);
+/* Drops a pin; -ENOENT if there is none with this id. */
+int bs_store_unpin(struct bs_store *st, const char *id, char *err, size_t errlen);
+/* Every pin, with the state of its holder. Free with bs_pins_free. */
+int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n,
+		  char *err, size_t errlen);
+void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
+
+/*
+ * Mounts the store image name at target (see bs_mount; o gives domain,
+ * directio and loop fallback, image and devices come from the store) and
+ * pins it for as long as the mount exists. Under the store lock (shared,
+ * so gc sees the pin or waits): the image is looked up, its blobs checked
+ * (sizes against the registry and the device table, names against the
+ * tags), the pin written, the image mounted, and the pin completed with
+ * the mount id, or removed if the mount failed. A crash in between leaves
+ * a pin whose holder is gone (gc drops it) or one of a mount that exists.
+ * pin (may be NULL) gets the pin's id.
+ */
+int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
+		   const char *target, char pin[BS_PIN_ID_LEN + 1], char *err, size_t errlen);
+/* Unmounts target (as bs_umount) and drops the pin of that mount when its
+ * image is a store's (store: that store's directory; NULL: the directory
+ * the mounted image is in). A pin that cannot be removed is left to gc
+ * (its mount is gone). */
+int bs_store_umount(const char *target, const char *store, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
