@@ -509,6 +509,10 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
 	if (ret)
 		goto out;
 	ret = reg_exec(st, gc_sql, err, errlen);
+	/* a removed blob's quarantine goes with it */
+	if (!ret && quar_table(st))
+		ret = reg_exec(st, "DELETE FROM quarantine WHERE digest IN"
+			       " (SELECT digest FROM dead_blobs)", err, errlen);
 	if (!ret)
 		ret = drop_files_of_dead_blobs(st, err, errlen);
 	if (ret) {
