@@ -554,6 +554,10 @@ static int drop_dead(struct bs_store *st, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	ret = reg_exec(st, gc_sql, err, errlen);
+	/* a removed blob's quarantine goes with it */
+	if (!ret && quar_table(st))
+		ret = reg_exec(st, "DELETE FROM quarantine WHERE digest IN"
+			       " (SELECT digest FROM dead_blobs)", err, errlen);
 	if (!ret)
 		ret = drop_files_of_dead_blobs(st, err, errlen);
 	if (ret) {

@@ -114,6 +114,8 @@ grep -q "^error: image a: needs a fresh conversion from its source ($T/a.tar)" "
 grep -q "^error: image a[+~-]" "$T/rehome.out" && fail "case 8: rehome names good images"
 "$MKIMG" rm --store "$S" a
 "$MKIMG" gc --store "$S" >/dev/null
+[ -z "$(sqlite3 "$S/registry.db" 'SELECT digest FROM quarantine')" ] ||
+	fail "case 8: gc removed the quarantined blob but kept its quarantine row"
 "$MKIMG" fsck --store "$S" --full >"$T/fsck.out" 2>&1 || { cat "$T/fsck.out"; fail "case 8: fsck fails after rm and gc of the damaged image"; }
 check_named "$S" a+ "$T/a+"
 echo "ok: case 8: fsck names the images of a corrupt blob; --rehome names the one to convert again"
