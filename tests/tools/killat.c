@@ -5,7 +5,8 @@
  *   KILLAT=source       at fsconfig(..., "source", ...): pinned, not mounted
  *   KILLAT=move_mount   right after a successful move_mount: mounted, the
  *                       pin not yet completed with the mount id
- *   KILLAT=rename[:N]   before the Nth rename() onto a path under "/pins/"
+ *   KILLAT=rename[:N]   before the Nth rename(), renameat2() or link() onto a
+ *                       path under "/pins/"
  *                       (1: the pin's first write; 2: its rewrite)
  *
  * Built by the test that uses it: cc -shared -fPIC -o killat.so killat.c -ldl
@@ -57,13 +58,39 @@ int move_mount(int from_dfd, const char *from, int to_dfd, const char *to, unsig
 	return ret;
 }
 
+/* publishing a file under pins/: rename, renameat2 or link (one count) */
+static int publish_calls;
+
+static void publishing(const char *to)
+{
+	if (want("rename") && strstr(to, "/pins/") && ++publish_calls == nth())
+		kill(getpid(), SIGKILL);
+}
+
 int rename(const char *from, const char *to)
 {
-	static int calls;
 	int (*real)(const char *, const char *) =
 		(int (*)(const char *, const char *))dlsym(RTLD_NEXT, "rename");
 
-	if (want("rename") && strstr(to, "/pins/") && ++calls == nth())
-		kill(getpid(), SIGKILL);
+	publishing(to);
+	return real(from, to);
+}
+
+int renameat2(int ofd, const char *from, int nfd, const char *to, unsigned int flags)
+{
+	int (*real)(int, const char *, int, const char *, unsigned int) =
+		(int (*)(int, const char *, int, const char *, unsigned int))
+		dlsym(RTLD_NEXT, "renameat2");
+
+	publishing(to);
+	return real(ofd, from, nfd, to, flags);
+}
+
+int link(const char *from, const char *to)
+{
+	int (*real)(const char *, const char *) =
+		(int (*)(const char *, const char *))dlsym(RTLD_NEXT, "link");
+
+	publishing(to);
 	return real(from, to);
 }
