@@ -634,6 +634,7 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	struct bs_mount_opts mo = *o;
 	struct pin_file f = { 0 };
 	char abs_t[PATH_MAX], abs_s[PATH_MAX];
+	bool unpinned = false;
 	int lock, ret;
 
 	if (err && errlen)
@@ -671,8 +672,16 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 		ret = st_err(err, errlen, -EIO, "cannot read this process's start time from /proc");
 		goto out;
 	}
-	/* the pin first: held by this process until the mount is known */
+	/* the pin first: held by this process until the mount is known. A
+	 * store that cannot be written (full, read-only, not the caller's to
+	 * write) cannot take a pin: the image is mounted unpinned (pin "")
+	 * so that reading works on such a store, as every reader does */
 	ret = pin_write(st, &f, err, errlen);
+	if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS || ret == -EACCES ||
+	    ret == -EPERM) {
+		unpinned = true;
+		ret = 0;
+	}
 	if (ret)
 		goto out;
 	mo.image = ii.image;
@@ -681,7 +690,13 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	mo.verify = BS_MOUNT_VERIFY_NAME;	/* blobs are named by their digest */
 	ret = bs_mount(&mo, abs_t, err, errlen);
 	if (ret) {
-		pin_remove(st, f.p.id);
+		if (!unpinned)
+			pin_remove(st, f.p.id);
+		goto out;
+	}
+	if (unpinned) {
+		if (pin)
+			pin[0] = '\0';
 		goto out;
 	}
 	if (pin)

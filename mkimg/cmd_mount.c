@@ -288,7 +288,7 @@ int cmd_mount(int argc, char **argv)
 	struct bs_store *st = NULL;
 	struct stat sb;
 	int c, print = 0, err, rc = 1;
-	char msg[1024];
+	char msg[1024], pin[BS_PIN_ID_LEN + 1];
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", mount_opts, NULL)) != -1) {
@@ -361,10 +361,14 @@ int cmd_mount(int argc, char **argv)
 			o.ndevices = ii.ndevices;
 			rc = print_mount(&o, argv[optind + 1]);
 		}
-	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], NULL, msg,
+	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, msg,
 					 sizeof(msg)))) {
 		cli_error("%s", msg);
 	} else {
+		if (!pin[0])
+			cli_error("warning: %s: mounted without a pin (the store cannot be"
+				  " written): gc after rm of %s could free it", argv[optind + 1],
+				  o.image);
 		rc = 0;
 	}
 	bs_image_info_free(&ii);

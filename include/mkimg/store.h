@@ -338,7 +338,10 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  * tags), the pin written, the image mounted, and the pin completed with
  * the mount id, or removed if the mount failed. A crash in between leaves
  * a pin whose holder is gone (gc drops it) or one of a mount that exists.
- * pin (may be NULL) gets the pin's id.
+ * pin (may be NULL) gets the pin's id, or "" when the store cannot be
+ * written (a full or read-only file system, a reader without write
+ * access): the image is then mounted without a pin (gc cannot run on a
+ * read-only store; on a full one an rm and gc may free it).
  */
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
 		   const char *target, char pin[BS_PIN_ID_LEN + 1], char *err, size_t errlen);
