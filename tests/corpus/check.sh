@@ -4,19 +4,27 @@
 # flattened image passes fsck.erofs 1.9 and, mounted, equals umoci's rootfs;
 # the per-layer images stacked with overlayfs equal it too. Not part of
 # `make check` (the corpus takes minutes to build); run by hand or from
-# bench/. Usage: tests/corpus/check.sh [--store] [IMAGE...]
+# bench/. Usage: tests/corpus/check.sh [--store [--repair]] [IMAGE...]
 # --store: all images into one store (at most 1060 MiB for all 10), then
 # each image (mounted by name, with its blobs for fsck.erofs) against umoci.
+# --repair: after the conversions the registry is deleted and rebuilt with
+# `mkimg fsck --repair` (timed): every name must come back, the checks above
+# run on the repaired store, and one more image (the first image's rootfs
+# with one file changed, as a plain layer tar) must dedup against it.
 . "$(dirname "$0")/../e2e/lib.sh"
 require_root
 require_oracle
 corpus=${CORPUS_OUT:-/var/tmp/mkimg-corpus}/oci
 [ -d "$corpus" ] || { echo "SKIP: no corpus at $corpus (run shared/corpus/make-corpus.sh)"; exit 77; }
-store=""
+store="" repair=0
 if [ "${1:-}" = --store ]; then
 	# all images into one store: its size, then each image as below
 	store=$T/store
 	shift
+	if [ "${1:-}" = --repair ]; then
+		repair=1
+		shift
+	fi
 fi
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=($(ls "$corpus"))
@@ -36,6 +44,16 @@ if [ -n "$store" ]; then
 	[ ${#images[@]} -lt 10 ] || [ "$bytes" -le $((1060 * 1048576)) ] ||
 		fail "the store takes more than 1060 MiB"
 	"$MKIMG" fsck --store "$store" --full | tail -1
+	if [ $repair = 1 ]; then
+		"$MKIMG" ls --store "$store" >"$T/names.before"
+		rm -f "$store"/registry.db "$store"/registry.db-wal "$store"/registry.db-shm
+		"$MKIMG" gc --store "$store" >/dev/null 2>&1 && fail "gc ran without a registry"
+		/usr/bin/time -f "  repair: %e s wall, %U+%S s CPU, %M KiB peak RSS" \
+			"$MKIMG" fsck --store "$store" --repair || fail "repair failed"
+		"$MKIMG" ls --store "$store" >"$T/names.after"
+		diff "$T/names.before" "$T/names.after" || fail "names differ after the repair"
+		"$MKIMG" fsck --store "$store" --full | tail -1
+	fi
 	for name in "${images[@]}"; do
 		layout=$corpus/$name
 		src=$(src_of "$name")
@@ -66,6 +84,25 @@ if [ -n "$store" ]; then
 	done
 	"$MKIMG" umount "$T/ma"
 	"$MKIMG" umount "$T/mb"
+	if [ $repair = 1 ]; then
+		# one more image after the repair: a's rootfs with one file changed
+		rm -rf "$T/bundle"
+		umoci unpack --image "$(src_of "$a" | sed 's/^oci://')" "$T/bundle" >/dev/null
+		echo "changed after the repair" >"$T/bundle/rootfs/etc/motd"
+		tar --xattrs --xattrs-include='*' --numeric-owner --sort=name \
+			-C "$T/bundle/rootfs" -cf "$T/extra.tar" .
+		j=$("$MKIMG" convert --store "$store" --name extra --json "$T/extra.tar")
+		new=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["new_bytes"])' "$j")
+		echo "extra image after the repair: $new bytes of new data"
+		[ "$new" -le 65536 ] || fail "the image after the repair stored $new new bytes"
+		j=$("$MKIMG" inspect --store "$store" --json extra)
+		img=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")
+		devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
+		rm -rf "$T/ref" && mkdir "$T/ref"
+		tar --xattrs --xattrs-include='*' --numeric-owner -xpf "$T/extra.tar" -C "$T/ref"
+		# shellcheck disable=SC2086
+		check_image "$img" "$T/ref" $devs
+	fi
 	echo "PASS: corpus store"
 	exit 0
 fi
