@@ -21,6 +21,9 @@ int cmd_pins(int argc, char **argv);
 
 /* --store, else $MKIMG_STORE, else the default store. */
 const char *cli_store_dir(const char *opt);
+struct bs_store;
+/* Opens a store (bs_store_open flags); prints the error and gives NULL. */
+struct bs_store *cli_open_store(const char *dir, unsigned int flags);
 
 /* Prints "mkimg: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -104,18 +104,6 @@ struct json_object *cli_pin_json(const struct bs_pin *p)
 	return o;
 }
 
-static struct bs_store *open_store(const char *dir, unsigned int flags)
-{
-	struct bs_store *st;
-	char err[1024];
-
-	if (bs_store_open(dir, flags, &st, err, sizeof(err))) {
-		cli_error("%s", err);
-		return NULL;
-	}
-	return st;
-}
-
 int cmd_pin(int argc, char **argv)
 {
 	static const char usage[] =
@@ -132,7 +120,7 @@ int cmd_pin(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, 0);
+	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
 	ret = bs_store_pin(st, argv[optind], a.what, a.pid ? (pid_t)a.pid : getppid(), id, err,
@@ -156,7 +144,7 @@ int cmd_unpin(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, 0);
+	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
 	for (i = optind; i < argc; i++)
@@ -184,7 +172,7 @@ int cmd_pins(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, BS_STORE_READONLY);
+	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_pins(st, &v, &n, err, sizeof(err));

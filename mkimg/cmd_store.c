@@ -82,7 +82,7 @@ bad:
 	return 2;
 }
 
-static struct bs_store *open_store(const char *dir, unsigned int flags)
+struct bs_store *cli_open_store(const char *dir, unsigned int flags)
 {
 	struct bs_store *st;
 	char err[1024];
@@ -155,7 +155,7 @@ int cmd_ls(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, BS_STORE_READONLY);
+	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_images(st, &v, &n, err, sizeof(err));
@@ -222,7 +222,7 @@ int cmd_inspect(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, BS_STORE_READONLY);
+	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_image(st, a.args[0], &ii, err, sizeof(err));
@@ -276,7 +276,7 @@ int cmd_rm(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, 0);
+	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
 	for (i = 0; i < a.nargs; i++)
@@ -298,7 +298,7 @@ int cmd_gc(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, 0);
+	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
 	if (cli_tty())
@@ -386,7 +386,7 @@ static int repair(const struct args *a)
 	double secs;
 	int ret;
 
-	st = open_store(a->store, BS_STORE_NO_REGISTRY);
+	st = cli_open_store(a->store, BS_STORE_NO_REGISTRY);
 	if (!st)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -427,7 +427,7 @@ int cmd_fsck(int argc, char **argv)
 		return repair(&a);
 	/* the registry is opened (and checked) by the check itself; --full
 	 * quarantines what it finds bad, --rehome drops rows */
-	st = open_store(a.store, a.rehome ? 0 :
+	st = cli_open_store(a.store, a.rehome ? 0 :
 			a.full ? BS_STORE_NO_REGISTRY : BS_STORE_READONLY | BS_STORE_NO_REGISTRY);
 	if (!st)
 		return 1;
@@ -472,7 +472,7 @@ int cmd_stats(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
-	st = open_store(a.store, BS_STORE_READONLY);
+	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
 	ret = bs_store_stats(st, &s, err, sizeof(err));
