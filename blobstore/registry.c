@@ -288,7 +288,7 @@ static int reg_damaged(struct bs_store *st, char *err, size_t errlen)
 
 int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 {
-	bool ro = st->flags & BS_STORE_READONLY;
+	bool ro = st->flags & BS_STORE_READONLY, may_create;
 	sqlite3_stmt *q;
 	char *path;
 	int ret, version = 0, fresh;
@@ -297,6 +297,9 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 	fresh = reg_presence(st, create, err, errlen);
 	if (fresh < 0)
 		return fresh;
+	/* version 0 below: this open's or a concurrent new store's schema
+	 * is still to be written; only a store without objects may do that */
+	may_create = create;
 	create = fresh;
 	if (!ro && faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0)
 		return st_err(err, errlen, -errno, "%s: cannot write the store: %s", st->dir,
@@ -342,7 +345,7 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 			      "%s/registry.db: version %d is newer than this mkimg (%d)",
 			      st->dir, version, REG_VERSION);
 	/* version 0: a registry never set up; only a new store may do that */
-	if (!version && !create)
+	if (!version && !(may_create && !has_objects(st)))
 		return st_err(err, errlen, -EUCLEAN,
 			      "%s/registry.db has no tables (run mkimg fsck --repair)", st->dir);
 	if (ro)		/* an older registry is read as it is */
