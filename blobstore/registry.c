@@ -18,6 +18,8 @@
 #include "store_internal.h"
 
 #define REG_VERSION 2
+/* tries at 10 ms of switching a new registry to WAL: 600 s, the busy timeout */
+#define REG_WAL_TRIES 60000
 #define REG_STR(x) #x
 #define REG_XSTR(x) REG_STR(x)
 #define REG_VERSION_STR REG_XSTR(REG_VERSION)
@@ -291,7 +293,7 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 	bool ro = st->flags & BS_STORE_READONLY, may_create;
 	sqlite3_stmt *q;
 	char *path;
-	int ret, version = 0, fresh;
+	int ret, version = 0, fresh, i;
 
 	/* only a new store creates its registry; a lost one is repaired */
 	fresh = reg_presence(st, create, err, errlen);
@@ -328,9 +330,20 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 		if (ret)
 			return ret;
 	}
+	/* switching a new registry to WAL needs it to itself for a moment, and
+	 * SQLite calls no busy handler for that: concurrent first conversions
+	 * into a new store wait for each other here (bounded as the busy
+	 * timeout) */
+	for (i = 0; !ro; i++) {
+		ret = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		if ((ret != SQLITE_BUSY && ret != SQLITE_LOCKED) || i == REG_WAL_TRIES)
+			break;
+		usleep(10000);
+	}
+	if (!ro && ret != SQLITE_OK)
+		return reg_damaged(st, err, errlen);
 	ret = reg_exec(st, ro ? "PRAGMA foreign_keys=OFF;" :
-		       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		       " PRAGMA foreign_keys=OFF;", err, errlen);
+		       "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", err, errlen);
 	if (ret)
 		return reg_damaged(st, err, errlen);
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
