@@ -565,6 +565,15 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 	int64_t now = time(NULL);
 	size_t i;
 
+	if (st->flags & BS_STORE_READONLY) {
+		for (i = 0; i < f->nblobs; i++)
+			if (!!f->blobs[i].bad[0] != !!f->blobs[i].quar[0]) {
+				note(f, 0, "the quarantine is not updated: the store cannot be"
+				     " written now (full or read-only)");
+				break;
+			}
+		return;
+	}
 	if (!quar_table(st) || reg_begin(st, err, sizeof(err)) ||
 	    reg_prepare(st, "INSERT OR REPLACE INTO quarantine VALUES(?,?,?)", &add,
 			err, sizeof(err)) ||
@@ -628,6 +637,11 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 	}
 	/* a missing or damaged registry is an error, never an empty store */
 	if (!st->db) {
+		/* --full on a store that cannot be written now checks read-only
+		 * (a writer short of space would lock readers out), and leaves
+		 * the quarantine as it is */
+		if (reg_cannot_write(st))
+			st->flags |= BS_STORE_READONLY;
 		ret = reg_open(st, false, err, errlen);
 		if (ret)
 			goto out;

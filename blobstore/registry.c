@@ -152,6 +152,11 @@ static bool low_space(const struct bs_store *st)
 	return (v.f_flag & ST_RDONLY) || (uint64_t)v.f_bavail * v.f_frsize < REG_LOW_SPACE;
 }
 
+bool reg_cannot_write(const struct bs_store *st)
+{
+	return low_space(st) || faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0;
+}
+
 static bool exists(const struct bs_store *st, const char *name, off_t *size)
 {
 	struct stat sb;

@@ -48,6 +48,9 @@ void st_reserve_make(struct bs_store *st);
  * (pointing to mkimg fsck --repair) unless create is set and the store
  * holds no objects yet; a version-1 registry is migrated. */
 int reg_open(struct bs_store *st, bool create, char *err, size_t errlen);
+/* The store is short of space (REG_LOW_SPACE), read-only or not ours to
+ * write: a writer would hold the registry to itself (no -shm) or fail. */
+bool reg_cannot_write(const struct bs_store *st);
 /* The schema on an empty database (the repair's new registry). */
 int reg_init_schema(struct bs_store *st, char *err, size_t errlen);
 int reg_exec(struct bs_store *st, const char *sql, char *err, size_t errlen);
