@@ -495,6 +495,25 @@ static int cmp_pin(const void *a, const void *b)
 	       strcmp(x->id, y->id);
 }
 
+/* STORE/pins as a directory stream: 0 and *d (NULL if there are no pins
+ * yet), or < 0 with a message. */
+static int pins_dir_list(struct bs_store *st, DIR **d, char *err, size_t errlen)
+{
+	int dfd = pins_dir_open(st->dir, false, err, errlen);
+
+	*d = NULL;
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	*d = fdopendir(dfd);
+	if (!*d) {
+		close(dfd);
+		return st_err(err, errlen, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err, size_t errlen)
 {
 	struct bs_pin *v = NULL;
@@ -502,20 +521,13 @@ int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err
 	struct dirent *de;
 	size_t cnt = 0;
 	DIR *d;
-	int dfd, ret = 0;
+	int ret = 0;
 
 	*out = NULL;
 	*n = 0;
-	dfd = pins_dir_open(st->dir, false, err, errlen);
-	if (dfd == -ENOENT)
-		return 0;
-	if (dfd < 0)
-		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	}
+	ret = pins_dir_list(st, &d, err, errlen);
+	if (ret || !d)
+		return ret;
 	env_init(&e);
 	while ((de = readdir(d))) {
 		struct pin_file f;
@@ -557,22 +569,15 @@ int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen)
 	struct pin_env e;
 	struct dirent *de;
 	DIR *d;
-	int dfd, ret;
+	int ret;
 
 	ret = reg_exec(st, "CREATE TEMP TABLE IF NOT EXISTS pinned(digest TEXT PRIMARY KEY);"
 		       " DELETE FROM pinned;", err, errlen);
 	if (ret)
 		return ret;
-	dfd = pins_dir_open(st->dir, false, err, errlen);
-	if (dfd == -ENOENT)
-		return 0;
-	if (dfd < 0)
-		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	}
+	ret = pins_dir_list(st, &d, err, errlen);
+	if (ret || !d)
+		return ret;
 	ret = reg_prepare(st, "INSERT OR IGNORE INTO pinned VALUES(?)", &ins, err, errlen);
 	env_init(&e);
 	while (!ret && (de = readdir(d))) {
