@@ -194,6 +194,10 @@ static int check_entry(const struct oci_entry *e, const uint8_t *sha256,
 		if (x->len > OCI_RECORD_MAX_XATTR_VALUE)
 			return bad(msg, msglen, -E2BIG, "xattr value longer than %d bytes",
 				   OCI_RECORD_MAX_XATTR_VALUE);
+		/* overlayfs metadata never comes from a layer (the tar reader
+		 * drops it), so no record carries it */
+		if (!strncmp(x->name, "trusted.overlay.", 16))
+			return bad(msg, msglen, -EINVAL, "xattr %s is overlayfs metadata", x->name);
 	}
 	return 0;
 }
@@ -378,16 +382,8 @@ int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
 		return werr(w, ret, "entry %llu%s: %s", (unsigned long long)w->count, sh, msg);
 	}
 	body = FIXED_LEN + (sha256 ? 32 : 0) + 4 + e->pathlen + 1 + 4 + e->linklen + 1 + 4;
-	for (i = 0; i < e->nxattrs; i++) {
-		/* overlayfs metadata never comes from a layer (the tar reader
-		 * drops it), so no record carries it */
-		if (!strncmp(e->xattrs[i].name, "trusted.overlay.", 16)) {
-			entry_name(e->path, e->pathlen, sh, sizeof(sh));
-			return werr(w, -EINVAL, "entry %llu%s: xattr %s is overlayfs metadata",
-				    (unsigned long long)w->count, sh, e->xattrs[i].name);
-		}
+	for (i = 0; i < e->nxattrs; i++)
 		body += 2 + strlen(e->xattrs[i].name) + 1 + 4 + e->xattrs[i].len;
-	}
 	if (body > OCI_RECORD_MAX_ENTRY) {
 		entry_name(e->path, e->pathlen, sh, sizeof(sh));
 		return werr(w, -E2BIG, "entry %llu%s: %llu bytes (max %u)",

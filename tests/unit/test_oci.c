@@ -2225,6 +2225,10 @@ static void test_record_hostile(void **state)
 	e.nx = 1;
 	e.xname = "user.x";
 	assert_int_equal(raw_read(&e, err, sizeof(err)), 0);
+	/* the reader refuses what the writer refuses: overlayfs metadata */
+	e.xname = "trusted.overlay.opaque";
+	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "xattr trusted.overlay.opaque is overlayfs metadata"));
 	e.xname = "";
 	assert_int_equal(raw_read(&e, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "xattr name of 0 bytes"));
