@@ -86,7 +86,9 @@ int mkimg_err_wrap(struct mkimg_err *e, int code, const char *fmt, ...)
 	va_end(ap);
 	one_line(ctx);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s: %s", ctx, old[0] ? old : strerror(-e->code));
+	/* a message too long is cut; the context stays in front */
+	if (snprintf(e->msg, sizeof(e->msg), "%s: %s", ctx, old[0] ? old : strerror(-e->code)) < 0)
+		e->msg[0] = '\0';
 	return code;
 }
 
