@@ -142,9 +142,10 @@ interrupt() {	# description, signal, mkimg arguments...
 	local what=$1 sig=$2 rc=0 pid i
 	shift 2
 	rm -rf "$T/out16" && mkdir -p "$T/out16"
-	# job control: the background job gets SIGINT (else it is ignored)
+	# job control: the background job gets SIGINT (else it is ignored);
+	# and a signal ignored where the test runs (nohup) is caught again
 	set -m
-	"$MKIMG" "$@" 2>"$T/err16" >/dev/null &
+	env --default-signal="$sig" "$MKIMG" "$@" 2>"$T/err16" >/dev/null &
 	pid=$!
 	set +m
 	for i in $(seq 1 400); do
