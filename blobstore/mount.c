@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
 #include "mkimg/blobstore.h"
 #include "mkimg/layout.h"
 #include "mkimg/mount.h"
@@ -337,7 +337,7 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 			}
 			continue;
 		}
-		ret = bs_sha256_fd(fds[i + 1], sha, NULL);
+		ret = util_sha256_fd(fds[i + 1], sha, NULL);
 		if (ret) {
 			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
 			goto out;
