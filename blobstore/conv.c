@@ -153,7 +153,7 @@ static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
 	}
 	ret = layout_tree_add_device(c->t, d->hex, d->blocks, id);
 	if (ret)
-		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", layout_tree_errmsg(c->t));
+		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 	if (*id != c->ndevs + 2)
 		return st_err(c->errmsg, sizeof(c->errmsg), -EINVAL,
 			      "device ids out of step (%u, expected %zu)", *id, c->ndevs + 2);
@@ -1423,7 +1423,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		ret = layout_tree_remove_device(c->t, 1);
 	}
 	if (ret) {
-		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
 	res->devices = layout_tree_device_count(c->t);
@@ -1444,7 +1444,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	}
 	ret = layout_write(c->t, c->img.fd, &res->layout);
 	if (ret) {
-		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
 	ret = util_sha256_fd(c->img.fd, sha, NULL);

@@ -84,7 +84,7 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	if (!ret)
 		ret = layout_write(t, o->img.fd, &res->layout);
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", img_path, layout_tree_errmsg(t));
+		snprintf(err, errlen, "%s: %s", img_path, mkimg_err_msg(layout_tree_err(t)));
 		goto out;
 	}
 	/* the blob first: an image is never visible before its data */

@@ -232,7 +232,8 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 	struct layout_probe probe;
 	struct rimg *im, *x;
 	uint8_t *buf = NULL, d[32];
-	char hex[65], msg[256];
+	char hex[65];
+	struct mkimg_err rerr = MKIMG_ERR_INIT;
 	uint32_t i;
 	int fd = -1, ret = 0;
 
@@ -266,12 +267,12 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 	}
 	im->good = true;
 	rp->cur = im;
-	ret = layout_read_walk(buf, sb->st_size, &probe, img_file, rp, &im->stats, msg,
-			       sizeof(msg));
+	ret = layout_read_walk(buf, sb->st_size, &probe, img_file, rp, &im->stats, &rerr);
 	if (ret == -ENOMEM)
 		goto out;
 	if (ret) {
-		say(rp, 1, "image %s: not a readable store image: %s; not registered", name, msg);
+		say(rp, 1, "image %s: not a readable store image: %s; not registered", name,
+		    mkimg_err_msg(&rerr));
 		im->good = false;
 		ret = 0;
 		goto out;

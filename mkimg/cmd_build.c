@@ -133,6 +133,7 @@ int cmd_build(int argc, char **argv)
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
 	char msg[1024];
+	struct mkimg_err terr = MKIMG_ERR_INIT;
 
 	layout_params_preset(&p);
 	optind = 1;
@@ -204,7 +205,8 @@ int cmd_build(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &pc.start);
 
-	err = layout_tree_new(&p, &t);
+	p.tmpdir = getenv("TMPDIR");
+	err = layout_tree_new(&p, &terr, &t);
 	if (err) {
 		cli_error("cannot create the tree: %s", strerror(-err));
 		return 1;

@@ -83,7 +83,7 @@ static int fail(struct walk *w, int err, const char *fmt, ...)
 
 static int tree_fail(struct walk *w, int err)
 {
-	const char *m = layout_tree_errmsg(w->t);
+	const char *m = mkimg_err_msg(layout_tree_err(w->t));
 
 	return fail(w, err, "%s", *m ? m : strerror(-err));
 }
