@@ -605,6 +605,7 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	sp.dedup = &c->ops;
 	sp.dedup_ctx = c;
 	sp.chunk_min = 2 * BS_HOLE_UNIT;
+	sp.no_direct = p->no_direct;
 	ret = bs_sink_new(&sp, &c->sink);
 	if (ret)
 		goto nomem;

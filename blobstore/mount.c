@@ -357,7 +357,6 @@ out:
 
 int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen)
 {
-	const char *force = getenv("MKIMG_FORCE_LOOP");
 	char abs[PATH_MAX], (*fdpath)[32] = NULL;
 	const char **paths = NULL, *source = o->image, *step = "";
 	struct bs_mount_opts fo = *o;
@@ -389,7 +388,7 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 		paths[i] = fdpath[i];
 	}
 	fo.devices = paths + 1;
-	if (force && !strcmp(force, "1")) {
+	if (o->force_loop) {
 		if (!o->allow_loop) {
 			seterr(err, errlen, "MKIMG_FORCE_LOOP set but loop devices not allowed");
 			ret = -EINVAL;

@@ -8,10 +8,12 @@
 #include "mkimg/blobstore.h"
 
 int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
-		   const char *blob, char *err, size_t errlen)
+		   const char *blob, const struct bs_output_params *op,
+		   char *err, size_t errlen)
 {
 	const struct layout_params *p = layout_tree_params(t);
-	struct bs_sink_params sp = { .blkszbits = p->blkszbits };
+	struct bs_sink_params sp = { .blkszbits = p->blkszbits,
+				     .no_direct = op && op->no_direct };
 	int ret;
 
 	memset(o, 0, sizeof(*o));

@@ -199,10 +199,9 @@ static int hasher_stop(struct bs_sink *s)
 /* The target reopened with O_DIRECT, when allowed. */
 static void direct_open(struct bs_sink *s)
 {
-	const char *no = getenv("MKIMG_NO_DIRECT");
 	char path[64];
 
-	if (s->p.hash_target || (no && *no == '1') || s->p.blkszbits < 12)
+	if (s->p.hash_target || s->p.no_direct || s->p.blkszbits < 12)
 		return;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->p.fd);
 	s->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);

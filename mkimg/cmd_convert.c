@@ -367,6 +367,7 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 	struct layout_tree *t = NULL;
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result res;
+	struct bs_output_params op = { .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
 	struct mkimg_err terr = MKIMG_ERR_INIT;
 	char msg[1024];
 	size_t i;
@@ -377,7 +378,7 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 		cli_error("out of memory");
 		return ret;
 	}
-	ret = bs_output_open(&out, t, path, blob, msg, sizeof(msg));
+	ret = bs_output_open(&out, t, path, blob, &op, msg, sizeof(msg));
 	if (ret) {
 		cli_error("%s", msg);
 		goto out;
@@ -541,7 +542,8 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
 				     .no_chunks = c->no_chunks, .replace = c->replace,
-				     .warn = store_warn, .warn_ctx = c };
+				     .warn = store_warn, .warn_ctx = c,
+				     .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
