@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "layout_internal.h"
+#include "util/io.h"
 
 void layout_params_preset(struct layout_params *p)
 {
@@ -767,7 +768,7 @@ int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 			   uint64_t *off)
 {
 	const char *dir = t->p.tmpdir && *t->p.tmpdir ? t->p.tmpdir : "/var/tmp";
-	ssize_t n;
+	int ret;
 
 	if (t->spill_fd < 0) {
 		t->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -775,10 +776,9 @@ int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 			return mkimg_err_errno(t->err, -errno,
 					       "cannot create a temporary file in %s", dir);
 	}
-	n = pwrite(t->spill_fd, buf, len, t->spill_len);
-	if (n != (ssize_t)len)
-		return mkimg_err_set(t->err, n < 0 ? -errno : -EIO, "writing temporary file: %s",
-				     n < 0 ? strerror(errno) : "short write");
+	ret = util_pwrite_all(t->spill_fd, buf, len, t->spill_len);
+	if (ret)
+		return mkimg_err_errno(t->err, ret, "writing temporary file");
 	*off = t->spill_len;
 	t->spill_len += len;
 	return 0;
@@ -786,12 +786,9 @@ int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 
 int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len)
 {
-	ssize_t n;
-
 	if (t->spill_fd < 0 || off + len > t->spill_len)
 		return -EINVAL;
-	n = pread(t->spill_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	return util_pread_all(t->spill_fd, buf, len, off);
 }
 
 int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,

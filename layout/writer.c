@@ -458,11 +458,9 @@ static int plan_place(struct plan *pl)
 
 static int read_tail(struct layout_tree *t, const struct layout_filedata *fd, uint8_t *buf)
 {
-	ssize_t n = pread(t->spill_fd, buf, fd->tail_len, fd->tail_off);
+	int ret = util_pread_all(t->spill_fd, buf, fd->tail_len, fd->tail_off);
 
-	if (n != (ssize_t)fd->tail_len)
-		return mkimg_err_set(t->err, n < 0 ? -errno : -EIO, "reading back an inline tail");
-	return 0;
+	return ret ? mkimg_err_set(t->err, ret, "reading back an inline tail") : 0;
 }
 
 static void write_chunk_indexes(struct plan *pl, struct wbuf *w, const struct layout_inode *ino)
