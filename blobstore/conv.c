@@ -33,7 +33,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "io.h"
+#include "util/io.h"
 #include "names.h"
 #include "store_internal.h"
 
@@ -153,7 +153,7 @@ static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
 	}
 	ret = layout_tree_add_device(c->t, d->hex, d->blocks, id);
 	if (ret)
-		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", layout_tree_errmsg(c->t));
+		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 	if (*id != c->ndevs + 2)
 		return st_err(c->errmsg, sizeof(c->errmsg), -EINVAL,
 			      "device ids out of step (%u, expected %zu)", *id, c->ndevs + 2);
@@ -456,7 +456,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	if (ret)
 		return hook_fail(c, ret);
 	/* a key is a hint: only equal bytes are shared */
-	ret = bs_read_full(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
+	ret = util_pread_all(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
 	if (ret) {
 		st_err(c->errmsg, sizeof(c->errmsg), ret, "blob %s: cannot read a chunk: %s",
 		       d->hex, strerror(-ret));
@@ -605,6 +605,7 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	sp.dedup = &c->ops;
 	sp.dedup_ctx = c;
 	sp.chunk_min = 2 * BS_HOLE_UNIT;
+	sp.no_direct = p->no_direct;
 	ret = bs_sink_new(&sp, &c->sink);
 	if (ret)
 		goto nomem;
@@ -725,7 +726,7 @@ int st_zstd_copy(int src, int dst, bool compress)
 				ret = -EBADMSG;
 				goto out;
 			}
-			ret = bs_write_full(dst, outb, ob.pos, woff);
+			ret = util_pwrite_all(dst, outb, ob.pos, woff);
 			if (ret)
 				goto out;
 			woff += ob.pos;
@@ -816,7 +817,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 			     path, strerror(errno));
 		goto out;
 	}
-	ret = bs_sha256_fd(src, sha, NULL);
+	ret = util_sha256_fd(src, sha, NULL);
 	bs_hex(sha, shahex);
 	if (!ret && strcmp(shahex, want))
 		ret = -EUCLEAN;
@@ -936,7 +937,7 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 	free(path);
 	ret = st_zstd_copy(l->fd, l->out.fd, true);
 	if (!ret)
-		ret = bs_sha256_fd(l->out.fd, sha, &l->size);
+		ret = util_sha256_fd(l->out.fd, sha, &l->size);
 	if (ret)
 		return st_err(err, errlen, ret, "writing a layer record: %s", strerror(-ret));
 	bs_hex(sha, l->sha256);
@@ -1423,7 +1424,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		ret = layout_tree_remove_device(c->t, 1);
 	}
 	if (ret) {
-		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
 	res->devices = layout_tree_device_count(c->t);
@@ -1444,10 +1445,10 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	}
 	ret = layout_write(c->t, c->img.fd, &res->layout);
 	if (ret) {
-		st_err(err, errlen, ret, "%s", layout_tree_errmsg(c->t));
+		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
-	ret = bs_sha256_fd(c->img.fd, sha, NULL);
+	ret = util_sha256_fd(c->img.fd, sha, NULL);
 	if (ret) {
 		st_err(err, errlen, ret, "reading back the image: %s", strerror(-ret));
 		goto out;

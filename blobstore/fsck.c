@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "io.h"
+#include "util/io.h"
 #include "store_internal.h"
 
 struct fsck {
@@ -103,7 +103,7 @@ static int check_file(struct fsck *f, const char *sub, const char *name, const c
 		uint8_t d[32];
 		char hex[65];
 
-		ret = bs_sha256_fd(fd, d, NULL);
+		ret = util_sha256_fd(fd, d, NULL);
 		if (ret) {
 			if (why)
 				snprintf(why, whylen, "unreadable: %s", strerror(-ret));
@@ -419,7 +419,7 @@ static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
 		}
 		if (!f->full || b->fd < 0)
 			continue;
-		if (bs_read_full(b->fd, f->buf, BS_HOLE_UNIT, off)) {
+		if (util_pread_all(b->fd, f->buf, BS_HOLE_UNIT, off)) {
 			note(f, 1, "chunk in blob %s at %llu cannot be read", b->hex,
 			     (unsigned long long)off);
 			continue;

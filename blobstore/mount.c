@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
 #include "mkimg/blobstore.h"
 #include "mkimg/layout.h"
 #include "mkimg/mount.h"
@@ -337,7 +337,7 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 			}
 			continue;
 		}
-		ret = bs_sha256_fd(fds[i + 1], sha, NULL);
+		ret = util_sha256_fd(fds[i + 1], sha, NULL);
 		if (ret) {
 			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
 			goto out;
@@ -357,7 +357,6 @@ out:
 
 int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen)
 {
-	const char *force = getenv("MKIMG_FORCE_LOOP");
 	char abs[PATH_MAX], (*fdpath)[32] = NULL;
 	const char **paths = NULL, *source = o->image, *step = "";
 	struct bs_mount_opts fo = *o;
@@ -389,7 +388,7 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 		paths[i] = fdpath[i];
 	}
 	fo.devices = paths + 1;
-	if (force && !strcmp(force, "1")) {
+	if (o->force_loop) {
 		if (!o->allow_loop) {
 			seterr(err, errlen, "MKIMG_FORCE_LOOP set but loop devices not allowed");
 			ret = -EINVAL;

@@ -8,7 +8,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "io.h"
+#include "util/io.h"
+#include "util/hex.h"
 #include "names.h"
 #include "store_internal.h"
 
@@ -21,21 +22,9 @@ void names_entry_free(struct names_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static bool is_hex64(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len != 64)
-		return false;
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static bool is_diff_id(const char *s, size_t len)
 {
-	return len == 71 && !memcmp(s, "sha256:", 7) && is_hex64(s + 7, 64);
+	return len == 71 && !memcmp(s, "sha256:", 7) && util_is_hex(s + 7, 64);
 }
 
 /* ---- writing ---- */
@@ -98,7 +87,7 @@ int names_format(const struct names_entry *e, char **line, size_t *len)
 	*line = NULL;
 	if (!e->name[0] || strlen(e->name) > BS_STORE_NAME_MAX)
 		return -EINVAL;
-	if (e->add && (!is_hex64(e->image, strlen(e->image)) || e->nlayers > NAMES_MAX_LAYERS))
+	if (e->add && (!util_is_hex64(e->image) || e->nlayers > NAMES_MAX_LAYERS))
 		return -EINVAL;
 	for (i = 0; e->add && i < e->nlayers; i++)
 		if (!is_diff_id(e->layers[i], strnlen(e->layers[i], 72)))
@@ -193,15 +182,6 @@ out:
 
 /* ---- parsing ---- */
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* An escaped field "=..." into out (cap bytes with the NUL). */
 static int unescape(const char *s, size_t len, char *out, size_t cap)
 {
@@ -217,8 +197,8 @@ static int unescape(const char *s, size_t len, char *out, size_t cap)
 
 			if (i + 2 >= len)
 				return -EINVAL;
-			h = unhex(s[i + 1]);
-			l = unhex(s[i + 2]);
+			h = util_hex_digit(s[i + 1], true);
+			l = util_hex_digit(s[i + 2], true);
 			if (h < 0 || l < 0)
 				return -EINVAL;
 			c = h << 4 | l;
@@ -293,7 +273,7 @@ int names_parse(const char *line, size_t len, struct names_entry *e)
 		return -EINVAL;
 	e->add = true;
 	if (unescape(f[1], fl[1], e->name, sizeof(e->name)) || !e->name[0] ||
-	    !is_hex64(f[2], fl[2]) || parse_i64(f[3], fl[3], &e->created))
+	    !(fl[2] == 64 && util_is_hex(f[2], 64)) || parse_i64(f[3], fl[3], &e->created))
 		goto bad;
 	memcpy(e->image, f[2], 64);
 	e->image[64] = '\0';

@@ -8,10 +8,12 @@
 #include "mkimg/blobstore.h"
 
 int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
-		   const char *blob, char *err, size_t errlen)
+		   const char *blob, const struct bs_output_params *op,
+		   char *err, size_t errlen)
 {
 	const struct layout_params *p = layout_tree_params(t);
-	struct bs_sink_params sp = { .blkszbits = p->blkszbits };
+	struct bs_sink_params sp = { .blkszbits = p->blkszbits,
+				     .no_direct = op && op->no_direct };
 	int ret;
 
 	memset(o, 0, sizeof(*o));
@@ -84,7 +86,7 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	if (!ret)
 		ret = layout_write(t, o->img.fd, &res->layout);
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", img_path, layout_tree_errmsg(t));
+		snprintf(err, errlen, "%s: %s", img_path, mkimg_err_msg(layout_tree_err(t)));
 		goto out;
 	}
 	/* the blob first: an image is never visible before its data */

@@ -36,7 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
+#include "util/hex.h"
 #include "store_internal.h"
 
 #define PIN_VERSION 1
@@ -55,19 +56,9 @@ struct pin_env {
 	bool have_mounts;
 };
 
-static bool is_hex(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[len] == '\0';
-}
-
 static bool is_pin_name(const char *name)
 {
-	return is_hex(name, BS_PIN_ID_LEN);
+	return util_is_hex(name, BS_PIN_ID_LEN) && !name[BS_PIN_ID_LEN];
 }
 
 /* ".<id>.tmp-XXXXXX": what bs_tmpfile_open names a pin being written. */
@@ -213,7 +204,7 @@ static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_fi
 		ret = st_err(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = bs_read_full(fd, buf, sb.st_size, 0);
+	ret = util_pread_all(fd, buf, sb.st_size, 0);
 	if (ret) {
 		st_err(err, errlen, ret, "%s/pins/%s: %s", dir, name, strerror(-ret));
 		goto out;
@@ -222,7 +213,7 @@ static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_fi
 	o = json_tokener_parse(buf);
 	image = o ? jstr(o, "image") : NULL;
 	if (!o || !json_object_is_type(o, json_type_object) || jint(o, "version") != PIN_VERSION ||
-	    !image || !is_hex(image, 64)) {
+	    !image || !util_is_hex64(image)) {
 		ret = -EUCLEAN;
 		goto bad;
 	}
@@ -312,7 +303,7 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 	path = st_path(st, "pins", f->p.id);
 	ret = path && text ? bs_tmpfile_open(path, &tf) : -ENOMEM;
 	if (!ret)
-		ret = bs_write_full(tf.fd, text, strlen(text), 0);
+		ret = util_pwrite_all(tf.fd, text, strlen(text), 0);
 	if (!ret)
 		ret = bs_tmpfile_commit(&tf, true);
 	else
@@ -414,7 +405,7 @@ static int resolve_image(struct bs_store *st, const char *image, char hex[65],
 		bs_image_info_free(&ii);
 		return 0;
 	}
-	if (!is_hex(image + 7, 64))
+	if (!util_is_hex64(image + 7))
 		return st_err(err, errlen, -EINVAL, "%s: not an image digest", image);
 	ret = reg_prepare(st, "SELECT 1 FROM images WHERE digest=?", &q, err, errlen);
 	if (ret)
@@ -729,7 +720,7 @@ static char *store_of(const char *source)
 	char *dir;
 	size_t len;
 
-	if (!base || !is_hex(base + 1, 64))
+	if (!base || !util_is_hex64(base + 1))
 		return NULL;
 	len = base - source;
 	if (len < 7 || strncmp(source + len - 7, "/images", 7))

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
 #include "store_internal.h"
 
 bool quar_table(struct bs_store *st)
@@ -106,7 +106,7 @@ static bool blob_whole(struct bs_store *st, const char *hex, uint64_t size)
 	if (fd < 0)
 		return false;
 	if (!fstat(fd, &sb) && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
-	    !bs_sha256_fd(fd, d, NULL)) {
+	    !util_sha256_fd(fd, d, NULL)) {
 		bs_hex(d, got);
 		ok = !strcmp(got, hex);
 	}

@@ -35,7 +35,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "io.h"
+#include "util/io.h"
+#include "util/hex.h"
 #include "names.h"
 #include "store_internal.h"
 
@@ -110,16 +111,6 @@ static void say(struct repair *rp, int sev, const char *fmt, ...)
 		rp->report(rp->ctx, sev, msg);
 }
 
-static bool hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[64] == '\0';
-}
-
 static int cmp_blob(const void *a, const void *b)
 {
 	return strcmp(((const struct rblob *)a)->hex, ((const struct rblob *)b)->hex);
@@ -158,7 +149,7 @@ static int list_dir(struct repair *rp, const char *sub,
 			continue;	/* ., .. and temporary files */
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (strlen(de->d_name) != 64 || !hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
+		if (strlen(de->d_name) != 64 || !util_is_hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
 			say(rp, 0, "%s/%s: not a name the store uses; left alone", path,
 			    de->d_name);
 			continue;
@@ -241,7 +232,8 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 	struct layout_probe probe;
 	struct rimg *im, *x;
 	uint8_t *buf = NULL, d[32];
-	char hex[65], msg[256];
+	char hex[65];
+	struct mkimg_err rerr = MKIMG_ERR_INIT;
 	uint32_t i;
 	int fd = -1, ret = 0;
 
@@ -262,7 +254,7 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 	if (!buf)
 		return -ENOMEM;
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || bs_read_full(fd, buf, sb->st_size, 0)) {
+	if (fd < 0 || util_pread_all(fd, buf, sb->st_size, 0)) {
 		say(rp, 1, "image %s: cannot be read; not registered", name);
 		goto out;
 	}
@@ -275,12 +267,12 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 	}
 	im->good = true;
 	rp->cur = im;
-	ret = layout_read_walk(buf, sb->st_size, &probe, img_file, rp, &im->stats, msg,
-			       sizeof(msg));
+	ret = layout_read_walk(buf, sb->st_size, &probe, img_file, rp, &im->stats, &rerr);
 	if (ret == -ENOMEM)
 		goto out;
 	if (ret) {
-		say(rp, 1, "image %s: not a readable store image: %s; not registered", name, msg);
+		say(rp, 1, "image %s: not a readable store image: %s; not registered", name,
+		    mkimg_err_msg(&rerr));
 		im->good = false;
 		ret = 0;
 		goto out;
@@ -297,7 +289,7 @@ static int add_image(struct repair *rp, int dfd, const char *name, const struct 
 		goto out;
 	}
 	for (i = 0; i < im->ndevs; i++) {
-		struct rblob *b = hex64(probe.devices[i].tag) ? blob_find(rp, probe.devices[i].tag)
+		struct rblob *b = util_is_hex64(probe.devices[i].tag) ? blob_find(rp, probe.devices[i].tag)
 							       : NULL;
 
 		if (!b || probe.devices[i].blocks << BS_STORE_BLKSZBITS != b->size) {
@@ -423,7 +415,7 @@ static int hash_blob(struct repair *rp, struct rblob *b)
 				continue;
 			if (uo + BS_HOLE_UNIT <= off + (uint64_t)r) {
 				unit_key(rp->buf + (uo - off), b->keys[u]);
-			} else if (!bs_read_full(fd, unit, BS_HOLE_UNIT, uo)) {
+			} else if (!util_pread_all(fd, unit, BS_HOLE_UNIT, uo)) {
 				unit_key(unit, b->keys[u]);
 			} else {
 				say(rp, 1, "blob %s: a chunk at block %llu lies past its end", b->hex,
@@ -741,7 +733,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 
 	snprintf(diff_id, sizeof(diff_id), "sha256:%s", name);
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || bs_sha256_fd(fd, d, &size)) {
+	if (fd < 0 || util_sha256_fd(fd, d, &size)) {
 		say(rp, 0, "layer record %s: cannot be read; not registered", name);
 		goto out;
 	}
@@ -833,7 +825,7 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, cha
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (strlen(de->d_name) != 64 || !hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
+		if (strlen(de->d_name) != 64 || !util_is_hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
 			say(rp, 0, "%s/%s: not a name the store uses; left alone", path,
 			    de->d_name);
 			continue;

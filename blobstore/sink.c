@@ -40,7 +40,8 @@
 #include <xxhash.h>
 
 #include "mkimg/blobstore.h"
-#include "io.h"
+#include "util/io.h"
+#include "util/hex.h"
 
 #define OBUF_SIZE (4u << 20)
 
@@ -115,14 +116,7 @@ static const uint8_t zero_unit[BS_HOLE_UNIT];
 
 void bs_hex(const uint8_t d[32], char out[65])
 {
-	static const char hx[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hx[d[i] >> 4];
-		out[2 * i + 1] = hx[d[i] & 15];
-	}
-	out[64] = '\0';
+	util_hex(d, 32, out);
 }
 
 static void *hasher_main(void *arg)
@@ -205,10 +199,9 @@ static int hasher_stop(struct bs_sink *s)
 /* The target reopened with O_DIRECT, when allowed. */
 static void direct_open(struct bs_sink *s)
 {
-	const char *no = getenv("MKIMG_NO_DIRECT");
 	char path[64];
 
-	if (s->p.hash_target || (no && *no == '1') || s->p.blkszbits < 12)
+	if (s->p.hash_target || s->p.no_direct || s->p.blkszbits < 12)
 		return;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->p.fd);
 	s->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
@@ -291,7 +284,7 @@ static int obuf_flush(struct bs_sink *s)
 	if (!s->olen)
 		return 0;
 	if (s->dfd >= 0) {
-		err = bs_write_full(s->dfd, s->obuf, s->olen, off);
+		err = util_pwrite_all(s->dfd, s->obuf, s->olen, off);
 		if (!err) {
 			s->oblk += s->olen >> s->p.blkszbits;
 			s->olen = 0;
@@ -302,7 +295,7 @@ static int obuf_flush(struct bs_sink *s)
 		close(s->dfd);
 		s->dfd = -1;
 	}
-	err = bs_write_full(s->p.fd, s->obuf, s->olen, off);
+	err = util_pwrite_all(s->p.fd, s->obuf, s->olen, off);
 	if (err)
 		return err;
 	/* write-behind: start writeback now, wait for the batch before */
@@ -679,7 +672,7 @@ static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len
 
 			if (off < ob && off + n > ob)
 				n = ob - off;
-			ret = bs_read_full(s->p.fd, buf, n, off);
+			ret = util_pread_all(s->p.fd, buf, n, off);
 			if (ret)
 				return ret;
 		}

@@ -11,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
+#include "util/hex.h"
 #include "store_internal.h"
 
 int st_err(char *err, size_t errlen, int ret, const char *fmt, ...)
@@ -95,16 +96,6 @@ void st_unlock(int fd)
 		close(fd);	/* drops the flock */
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
 static bool is_base(const char *s, size_t n, const char *word)
 {
 	return n == strlen(word) && !memcmp(s, word, n);
@@ -116,7 +107,7 @@ int st_own_name(int sub, const char *name)
 	size_t len = strlen(name), n, i;
 	const char *base = name + 1;
 
-	if (sub != ST_TMP && len == 64 && is_hex(name, 64))
+	if (sub != ST_TMP && len == 64 && util_is_hex(name, 64))
 		return 1;
 	/* bs_tmpfile_open: ".<final name>.tmp-XXXXXX" (mkostemp) */
 	if (name[0] != '.' || len < 1 + 1 + 5 + 6 || memcmp(name + len - 11, tmp, 5))
@@ -130,7 +121,7 @@ int st_own_name(int sub, const char *name)
 		return 2;
 	if (sub == ST_TMP)	/* the conversion's blob and image (conv.c) */
 		return is_base(base, n, "blob") || is_base(base, n, "image") ? 2 : 0;
-	return n == 64 && is_hex(base, 64) ? 2 : 0;
+	return n == 64 && util_is_hex(base, 64) ? 2 : 0;
 }
 
 int st_reserve_release(struct bs_store *st)
@@ -184,7 +175,7 @@ static int write_new(const char *path, const char *text)
 	ret = bs_tmpfile_open(path, &tf);
 	if (ret)
 		return ret;
-	ret = bs_write_full(tf.fd, text, strlen(text), 0);
+	ret = util_pwrite_all(tf.fd, text, strlen(text), 0);
 	if (ret) {
 		bs_tmpfile_abort(&tf);
 		return ret;

@@ -9,12 +9,12 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_OUT:-/var/tmp/mkimg-fuzz}
 mkdir -p "$out"
 CC=${CC:-clang}
-CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -I$src/include -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -I$src/include -I$src -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 LIBS="-larchive -lisal -lzstd -lcrypto -ljson-c"
 targets="fuzz_oci_index fuzz_tar_entry fuzz_record"
 for t in $targets; do
 	$CC $CFLAGS -o "$out/$t" "$src/fuzz/$t.c" "$src/oci/layout.c" "$src/oci/stream.c" \
-		"$src/oci/tar.c" "$src/oci/record.c" $LIBS
+		"$src/oci/tar.c" "$src/oci/record.c" "$src/util/hex.c" "$src/util/error.c" $LIBS
 done
 rc=0
 for t in $targets; do

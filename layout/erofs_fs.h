@@ -2,13 +2,15 @@
 /*
  * EROFS on-disk structures, written from the format description in
  * shared/docs/erofs-format.md. All fields are little-endian; the encoder
- * fills them with the put_le* helpers below, so the structs are used for
+ * fills them with the put_le* helpers of util/le.h, so the structs are used for
  * sizes and offsets and are packed to match the disk exactly.
  */
 #ifndef MKIMG_EROFS_FS_H
 #define MKIMG_EROFS_FS_H
 
 #include <stdint.h>
+
+#include "util/le.h"
 
 #define EROFS_SUPER_MAGIC 0xE0F5E1E2u
 #define EROFS_SUPER_OFFSET 1024
@@ -177,46 +179,6 @@ _Static_assert(__builtin_offsetof(struct erofs_super_block, ishare_xattr_prefix_
 	       "ishare_xattr_prefix_id offset");
 _Static_assert(__builtin_offsetof(struct erofs_super_block, feature_incompat) == 80,
 	       "feature_incompat offset");
-
-/* Little-endian stores into a byte buffer. */
-static inline void put_le16(void *p, uint16_t v)
-{
-	uint8_t *b = p;
-	b[0] = v;
-	b[1] = v >> 8;
-}
-
-static inline void put_le32(void *p, uint32_t v)
-{
-	uint8_t *b = p;
-	b[0] = v;
-	b[1] = v >> 8;
-	b[2] = v >> 16;
-	b[3] = v >> 24;
-}
-
-static inline void put_le64(void *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint16_t get_le16(const void *p)
-{
-	const uint8_t *b = p;
-	return b[0] | (uint16_t)b[1] << 8;
-}
-
-static inline uint32_t get_le32(const void *p)
-{
-	const uint8_t *b = p;
-	return b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static inline uint64_t get_le64(const void *p)
-{
-	return get_le32(p) | (uint64_t)get_le32((const uint8_t *)p + 4) << 32;
-}
 
 #define EROFS_FIELD(s, f) __builtin_offsetof(struct s, f)
 

@@ -98,12 +98,8 @@ struct layout_tree {
 	/* tail spill */
 	int spill_fd;
 	uint64_t spill_len;
-	char errmsg[512];
+	struct mkimg_err *err;	/* given to layout_tree_new; may be NULL */
 };
-
-/* errmsg.c */
-int layout_err(struct layout_tree *t, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /* crc32c.c: CRC32C as EROFS uses it (seed ~0, no final inversion). */
 uint32_t layout_crc32c(uint32_t seed, const void *buf, size_t len);

@@ -25,8 +25,7 @@ struct rd {
 	uint16_t ndevs;
 	const uint64_t *devblocks;	/* [ndevs], blocks of device k + 1 */
 	int fp_index;			/* e_name_index of the fingerprint, or -1 */
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;
 	/* visited nids: open addressing, 0 = empty (nid + 1 stored) */
 	uint64_t *seen;
 	size_t seencap, nseen;
@@ -40,11 +39,9 @@ static int rd_err(struct rd *r, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (r->err && r->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(r->err, r->errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	mkimg_err_vset(r->err, -EUCLEAN, fmt, ap);
+	va_end(ap);
 	return -EUCLEAN;
 }
 
@@ -410,9 +407,9 @@ static int read_prefixes(struct rd *r, const uint8_t *sb)
 
 int layout_read_walk(const uint8_t *buf, size_t len, struct layout_probe *probe,
 		     int (*cb)(void *ctx, const struct layout_read_file *f), void *ctx,
-		     struct layout_read_stats *stats, char *err, size_t errlen)
+		     struct layout_read_stats *stats, struct mkimg_err *err)
 {
-	struct rd r = { .buf = buf, .len = len, .err = err, .errlen = errlen };
+	struct rd r = { .buf = buf, .len = len, .err = err };
 	struct layout_read_stats s = { 0 };
 	struct queue dirs = { 0 };
 	uint64_t *devblocks = NULL;
@@ -485,7 +482,7 @@ int layout_read_walk(const uint8_t *buf, size_t len, struct layout_probe *probe,
 		*stats = s;
 out:
 	if (ret == -ENOMEM)
-		rd_err(&r, "out of memory");
+		mkimg_err_set(r.err, ret, "out of memory");
 	if (ret && probe)
 		layout_probe_free(probe);
 	free(devblocks);

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "layout_internal.h"
+#include "util/io.h"
 
 void layout_params_preset(struct layout_params *p)
 {
@@ -117,11 +118,11 @@ int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
 	struct layout_inode *ino;
 
 	if (!attr_valid(a))
-		return layout_err(t, -EINVAL, "invalid file mode %#o or mtime nsec %u",
+		return mkimg_err_set(t->err, -EINVAL, "invalid file mode %#o or mtime nsec %u",
 				  a->mode, a->mtime_nsec);
 	ino = inode_alloc(t);
 	if (!ino)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	attr_apply(ino, a);
 	ino->serial = t->next_serial++;
 	inode_list_add(t, ino);
@@ -129,17 +130,20 @@ int layout_inode_new(struct layout_tree *t, const struct layout_attr *a,
 	return 0;
 }
 
-int layout_tree_new(const struct layout_params *p, struct layout_tree **out)
+int layout_tree_new(const struct layout_params *p, struct mkimg_err *e,
+		    struct layout_tree **out)
 {
 	struct layout_tree *t;
 	struct layout_attr ra = { .mode = S_IFDIR | 0755 };
 	int err;
 
 	if (p->blkszbits < 9 || p->blkszbits > 12)
-		return -EINVAL;
+		return mkimg_err_set(e, -EINVAL, "block size 2^%u (must be 2^9..2^12)",
+				     p->blkszbits);
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return -ENOMEM;
+		return mkimg_err_set(e, -ENOMEM, "out of memory");
+	t->err = e;
 	t->p = *p;
 	t->p.volume_name[sizeof(t->p.volume_name) - 1] = '\0';
 	t->spill_fd = -1;
@@ -147,7 +151,7 @@ int layout_tree_new(const struct layout_params *p, struct layout_tree **out)
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->buckets) {
 		free(t);
-		return -ENOMEM;
+		return mkimg_err_set(e, -ENOMEM, "out of memory");
 	}
 	err = layout_inode_new(t, &ra, &t->root);
 	if (err) {
@@ -195,6 +199,11 @@ const struct layout_params *layout_tree_params(const struct layout_tree *t)
 	return &t->p;
 }
 
+struct mkimg_err *layout_tree_err(const struct layout_tree *t)
+{
+	return t->err;
+}
+
 struct layout_inode *layout_tree_root(struct layout_tree *t)
 {
 	return t->root;
@@ -215,7 +224,7 @@ int layout_inode_set_attr(struct layout_tree *t, struct layout_inode *ino,
 			  const struct layout_attr *a)
 {
 	if (!attr_valid(a) || (a->mode & S_IFMT) != (ino->mode & S_IFMT))
-		return layout_err(t, -EINVAL, "cannot change file type or invalid mode %#o",
+		return mkimg_err_set(t->err, -EINVAL, "cannot change file type or invalid mode %#o",
 				  a->mode);
 	attr_apply(ino, a);
 	return 0;
@@ -237,13 +246,13 @@ int layout_inode_set_symlink(struct layout_tree *t, struct layout_inode *ino,
 	char *s;
 
 	if (!S_ISLNK(ino->mode))
-		return layout_err(t, -EINVAL, "not a symlink");
+		return mkimg_err_set(t->err, -EINVAL, "not a symlink");
 	if (len == 0 || len >= 4096 || memchr(target, 0, len))
-		return layout_err(t, -ENAMETOOLONG,
+		return mkimg_err_set(t->err, -ENAMETOOLONG,
 				  "symlink target of %zu bytes (must be 1..4095, no NUL)", len);
 	s = malloc(len + 1);
 	if (!s)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	memcpy(s, target, len);
 	s[len] = '\0';
 	free(ino->u.sym.target);
@@ -260,13 +269,13 @@ int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
 	uint32_t i;
 
 	if (!S_ISREG(ino->mode))
-		return layout_err(t, -EINVAL, "file data for a non-regular inode");
+		return mkimg_err_set(t->err, -EINVAL, "file data for a non-regular inode");
 	nblocks = (fd->size + blksz - 1) >> t->p.blkszbits;
 	for (i = 0; i < fd->nextents; i++) {
 		const struct layout_extent *x = &fd->extents[i];
 
 		if (!x->nblks || x->lblk < prev_end || x->lblk + x->nblks > nblocks)
-			return layout_err(t, -EINVAL, "invalid extent list");
+			return mkimg_err_set(t->err, -EINVAL, "invalid extent list");
 		prev_end = x->lblk + x->nblks;
 	}
 	if (fd->has_tail) {
@@ -275,14 +284,14 @@ int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
 		    (fd->nextents == 1 && (fd->extents[0].lblk || fd->extents[0].device ||
 					   fd->extents[0].nblks != fd->size / blksz)) ||
 		    (fd->nextents == 0 && fd->size >= blksz))
-			return layout_err(t, -EINVAL, "invalid inline tail");
+			return mkimg_err_set(t->err, -EINVAL, "invalid inline tail");
 	}
 	if (fd->nextents == 1) {
 		e = &ino->u.reg.one;
 	} else if (fd->nextents) {
 		e = malloc(sizeof(*e) * fd->nextents);
 		if (!e)
-			return layout_err(t, -ENOMEM, "out of memory");
+			return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	}
 	if (e)
 		memmove(e, fd->extents, sizeof(*e) * fd->nextents);
@@ -322,16 +331,16 @@ static int xattr_check(struct layout_tree *t, const char *name, size_t len)
 	if (!strcmp(name, LAYOUT_FINGERPRINT_NAME) ||
 	    !strncmp(name, "trusted." LAYOUT_FINGERPRINT_NAME,
 		     sizeof("trusted." LAYOUT_FINGERPRINT_NAME) - 1))
-		return layout_err(t, -EINVAL,
+		return mkimg_err_set(t->err, -EINVAL,
 				  "xattr %s: fingerprint xattrs are computed, never taken from input",
 				  name);
 	if (layout_xattr_short_index(name, &idx, &plen))
-		return layout_err(t, -EINVAL, "xattr %s: not in a namespace EROFS can store", name);
+		return mkimg_err_set(t->err, -EINVAL, "xattr %s: not in a namespace EROFS can store", name);
 	if (nlen - plen > 255 || (nlen == plen && idx != EROFS_XATTR_INDEX_POSIX_ACL_ACCESS &&
 				  idx != EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT))
-		return layout_err(t, -EINVAL, "xattr name %s: empty or longer than 255 bytes", name);
+		return mkimg_err_set(t->err, -EINVAL, "xattr name %s: empty or longer than 255 bytes", name);
 	if (len > 65535)
-		return layout_err(t, -E2BIG, "xattr %s: value of %zu bytes (max 65535)", name, len);
+		return mkimg_err_set(t->err, -E2BIG, "xattr %s: value of %zu bytes (max 65535)", name, len);
 	return 0;
 }
 
@@ -346,7 +355,7 @@ static int xattr_grow(struct layout_tree *t, struct layout_inode *ino)
 		return 0;	/* not a power of two: below the capacity */
 	x = realloc(ino->xattrs, sizeof(*x) * (n ? 2 * (size_t)n : 1));
 	if (!x)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	ino->xattrs = x;
 	return 0;
 }
@@ -363,13 +372,13 @@ static int xattr_append(struct layout_tree *t, struct layout_inode *ino,
 		return ret;
 	v = malloc(len ? len : 1);
 	if (!v)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	memcpy(v, value, len);
 	x = &ino->xattrs[ino->nxattrs];
 	x->name = strdup(name);
 	if (!x->name) {
 		free(v);
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	}
 	x->value = v;
 	x->len = len;
@@ -391,7 +400,7 @@ int layout_inode_set_xattr(struct layout_tree *t, struct layout_inode *ino,
 		return xattr_append(t, ino, name, value, len);
 	v = malloc(len ? len : 1);
 	if (!v)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	memcpy(v, value, len);
 	free(ino->xattrs[i].value);
 	ino->xattrs[i].value = v;
@@ -423,12 +432,12 @@ int layout_inode_set_xattrs(struct layout_tree *t, struct layout_inode *ino,
 	int ret = 0;
 
 	if (ino->nxattrs)
-		return layout_err(t, -EINVAL, "xattrs set twice on one inode");
+		return mkimg_err_set(t->err, -EINVAL, "xattrs set twice on one inode");
 	if (n == 0)
 		return 0;
 	r = malloc(n * sizeof(*r));
 	if (!r)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		r[i].x = &x[i];
 		r[i].pos = i;
@@ -448,7 +457,7 @@ int layout_inode_set_xattrs(struct layout_tree *t, struct layout_inode *ino,
 		body += (sizeof(struct erofs_xattr_entry) + strlen(r[i].x->name) - plen +
 			 r[i].x->len + 3) & ~3u;
 		if (body > LAYOUT_MAX_XATTR_BODY) {
-			ret = layout_err(t, -E2BIG,
+			ret = mkimg_err_set(t->err, -E2BIG,
 					 "xattrs of one inode exceed %u bytes (what EROFS can hold inline)",
 					 (unsigned)LAYOUT_MAX_XATTR_BODY);
 			break;
@@ -517,11 +526,11 @@ static uint64_t name_hash(const struct layout_inode *dir, const char *name, size
 static int check_name(struct layout_tree *t, const char *name, size_t len)
 {
 	if (len == 0 || len > LAYOUT_MAX_NAME)
-		return layout_err(t, len ? -ENAMETOOLONG : -EINVAL,
+		return mkimg_err_set(t->err, len ? -ENAMETOOLONG : -EINVAL,
 				  "file name of %zu bytes (must be 1..255)", len);
 	if (memchr(name, '/', len) || memchr(name, '\0', len) ||
 	    (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
-		return layout_err(t, -EINVAL, "invalid file name \"%.*s\"", (int)len, name);
+		return mkimg_err_set(t->err, -EINVAL, "invalid file name \"%.*s\"", (int)len, name);
 	return 0;
 }
 
@@ -595,23 +604,23 @@ int layout_dir_link(struct layout_tree *t, struct layout_inode *dir,
 	int err;
 
 	if (!S_ISDIR(dir->mode))
-		return layout_err(t, -ENOTDIR, "not a directory");
+		return mkimg_err_set(t->err, -ENOTDIR, "not a directory");
 	err = check_name(t, name, len);
 	if (err)
 		return err;
 	if (S_ISDIR(ino->mode) && ino->nlink)
-		return layout_err(t, -EMLINK, "directory \"%.*s\" already linked", (int)len, name);
+		return mkimg_err_set(t->err, -EMLINK, "directory \"%.*s\" already linked", (int)len, name);
 	if (ino->nlink == UINT32_MAX)
-		return layout_err(t, -EMLINK, "too many links");
+		return mkimg_err_set(t->err, -EMLINK, "too many links");
 	if (t->nentries >= t->nbuckets && grow_buckets(t))
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	h = name_hash(dir, name, len);
 	pp = dentry_slot(t, dir, name, len, h);
 	if (*pp)
 		return -EEXIST;
 	d = malloc(sizeof(*d) + len);
 	if (!d)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	memcpy(d->name, name, len);
 	d->len = len;
 	d->hash = h;
@@ -719,15 +728,15 @@ int layout_tree_add_device(struct layout_tree *t, const char *tag, uint64_t bloc
 	size_t len = strlen(tag);
 
 	if (len > 64)
-		return layout_err(t, -EINVAL, "device tag longer than 64 bytes");
+		return mkimg_err_set(t->err, -EINVAL, "device tag longer than 64 bytes");
 	if (t->ndevs >= 65535)
-		return layout_err(t, -E2BIG, "more than 65535 devices");
+		return mkimg_err_set(t->err, -E2BIG, "more than 65535 devices");
 	if (t->ndevs == t->devcap) {
 		uint32_t cap = t->devcap ? t->devcap * 2 : 8;
 		struct layout_device *d = realloc(t->devs, sizeof(*d) * cap);
 
 		if (!d)
-			return layout_err(t, -ENOMEM, "out of memory");
+			return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 		t->devs = d;
 		t->devcap = cap;
 	}
@@ -758,20 +767,18 @@ void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk)
 int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 			   uint64_t *off)
 {
-	const char *dir = getenv("TMPDIR");
-	ssize_t n;
+	const char *dir = t->p.tmpdir && *t->p.tmpdir ? t->p.tmpdir : "/var/tmp";
+	int ret;
 
 	if (t->spill_fd < 0) {
-		t->spill_fd = open(dir && *dir ? dir : "/var/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC,
-				   0600);
+		t->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (t->spill_fd < 0)
-			return layout_err(t, -errno, "cannot create a temporary file in %s: %s",
-					  dir && *dir ? dir : "/var/tmp", strerror(errno));
+			return mkimg_err_errno(t->err, -errno,
+					       "cannot create a temporary file in %s", dir);
 	}
-	n = pwrite(t->spill_fd, buf, len, t->spill_len);
-	if (n != (ssize_t)len)
-		return layout_err(t, n < 0 ? -errno : -EIO, "writing temporary file: %s",
-				  n < 0 ? strerror(errno) : "short write");
+	ret = util_pwrite_all(t->spill_fd, buf, len, t->spill_len);
+	if (ret)
+		return mkimg_err_errno(t->err, ret, "writing temporary file");
 	*off = t->spill_len;
 	t->spill_len += len;
 	return 0;
@@ -779,12 +786,9 @@ int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
 
 int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len)
 {
-	ssize_t n;
-
 	if (t->spill_fd < 0 || off + len > t->spill_len)
 		return -EINVAL;
-	n = pread(t->spill_fd, buf, len, off);
-	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	return util_pread_all(t->spill_fd, buf, len, off);
 }
 
 int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
@@ -793,9 +797,9 @@ int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
 	size_t len = strlen(tag);
 
 	if (!id || id > t->ndevs)
-		return layout_err(t, -ENOENT, "no device %u", id);
+		return mkimg_err_set(t->err, -ENOENT, "no device %u", id);
 	if (len > 64)
-		return layout_err(t, -EINVAL, "device tag longer than 64 bytes");
+		return mkimg_err_set(t->err, -EINVAL, "device tag longer than 64 bytes");
 	memcpy(t->devs[id - 1].tag, tag, len + 1);
 	t->devs[id - 1].blocks = blocks;
 	return 0;
@@ -826,9 +830,9 @@ static uint64_t device_extents(struct layout_tree *t, uint16_t id, bool shift)
 int layout_tree_remove_device(struct layout_tree *t, uint16_t id)
 {
 	if (!id || id > t->ndevs)
-		return layout_err(t, -ENOENT, "no device %u", id);
+		return mkimg_err_set(t->err, -ENOENT, "no device %u", id);
 	if (device_extents(t, id, false))
-		return layout_err(t, -EBUSY, "device %u still holds file data", id);
+		return mkimg_err_set(t->err, -EBUSY, "device %u still holds file data", id);
 	device_extents(t, id, true);
 	memmove(&t->devs[id - 1], &t->devs[id], sizeof(*t->devs) * (t->ndevs - id));
 	t->ndevs--;

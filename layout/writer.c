@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "layout_internal.h"
+#include "util/io.h"
 
 #define WBUF_SIZE (1u << 20)
 
@@ -36,18 +37,12 @@ struct wbuf {
 
 static int wbuf_flush(struct wbuf *w)
 {
-	size_t done = 0;
+	int ret;
 
-	while (!w->err && done < w->len) {
-		ssize_t n = pwrite(w->fd, w->buf + done, w->len - done, w->off + done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			w->err = layout_err(w->t, -errno, "writing image: %s", strerror(errno));
-		} else {
-			done += n;
-		}
+	if (!w->err && w->len) {
+		ret = util_pwrite_all(w->fd, w->buf, w->len, w->off);
+		if (ret)
+			w->err = mkimg_err_errno(w->t->err, ret, "writing image");
 	}
 	w->off += w->len;
 	w->len = 0;
@@ -93,21 +88,9 @@ static void wbuf_zero_to(struct wbuf *w, uint64_t pos)
 
 static int pwrite_all(struct layout_tree *t, int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
+	int ret = util_pwrite_all(fd, buf, len, off);
 
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return layout_err(t, -errno, "writing image: %s", strerror(errno));
-		}
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return ret ? mkimg_err_errno(t->err, ret, "writing image") : 0;
 }
 
 /* ---- planning ---- */
@@ -154,7 +137,7 @@ static int sort_dir(struct plan *pl, struct layout_inode *dir)
 		return 0;
 	v = malloc(sizeof(*v) * n);
 	if (!v)
-		return layout_err(pl->t, -ENOMEM, "out of memory");
+		return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 	for (i = 0, d = dir->u.dir.first; d; d = d->next)
 		v[i++] = d;
 	qsort(v, n, sizeof(*v), dentry_cmp);
@@ -178,7 +161,7 @@ static int dir_entries(struct plan *pl, struct layout_inode *dir, size_t *count)
 		struct layout_dirent_src *e = realloc(pl->ents, sizeof(*e) * n);
 
 		if (!e)
-			return layout_err(pl->t, -ENOMEM, "out of memory");
+			return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 		pl->ents = e;
 		pl->entcap = n;
 	}
@@ -206,7 +189,7 @@ static int plan_order(struct plan *pl)
 		memset(&ino->plan, 0, sizeof(ino->plan));
 	pl->order = malloc(sizeof(*pl->order) * cap);
 	if (!pl->order)
-		return layout_err(t, -ENOMEM, "out of memory");
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 	pl->order[0] = t->root;
 	t->root->plan.placed = 1;
 	pl->n = 1;
@@ -226,7 +209,7 @@ static int plan_order(struct plan *pl)
 				struct layout_inode **o = realloc(pl->order, sizeof(*o) * cap * 2);
 
 				if (!o)
-					return layout_err(t, -ENOMEM, "out of memory");
+					return mkimg_err_set(t->err, -ENOMEM, "out of memory");
 				pl->order = o;
 				cap *= 2;
 			}
@@ -235,7 +218,7 @@ static int plan_order(struct plan *pl)
 		}
 	}
 	if (pl->n > UINT32_MAX)
-		return layout_err(t, -E2BIG, "too many inodes");
+		return mkimg_err_set(t->err, -E2BIG, "too many inodes");
 	return 0;
 }
 
@@ -272,7 +255,7 @@ static int plan_epoch(struct plan *pl)
 	uint64_t i, j, best = 0;
 
 	if (!v)
-		return layout_err(pl->t, -ENOMEM, "out of memory");
+		return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 	for (i = 0; i < pl->n; i++)
 		effective_mtime(&pl->t->p, pl->order[i], &v[i].s, &v[i].ns);
 	qsort(v, pl->n, sizeof(*v), tpair_cmp);
@@ -357,7 +340,7 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 		pn->fingerprint = pl->px.fingerprint_id >= 0 && pn->size > 0;
 	} else if (S_ISLNK(ino->mode)) {
 		if (!ino->u.sym.target)
-			return layout_err(pl->t, -EINVAL, "symlink without a target");
+			return mkimg_err_set(pl->t->err, -EINVAL, "symlink without a target");
 		pn->size = ino->u.sym.len;
 	} else if (S_ISDIR(ino->mode)) {
 		size_t n;
@@ -369,7 +352,7 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 	}
 	pn->xattr_size = layout_xattr_body_size(&pl->px, ino, pn->fingerprint);
 	if (pn->xattr_size > sizeof(struct erofs_xattr_ibody_header) + 4u * 65534)
-		return layout_err(pl->t, -E2BIG, "xattrs of one inode exceed %u bytes",
+		return mkimg_err_set(pl->t->err, -E2BIG, "xattrs of one inode exceed %u bytes",
 				  (unsigned)(sizeof(struct erofs_xattr_ibody_header) + 4u * 65534));
 	if (pn->xattr_size)
 		pl->any_xattrs = true;
@@ -387,10 +370,10 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 
 		for (k = 0; k < fd->nextents; k++) {
 			if (fd->extents[k].device > pl->t->ndevs)
-				return layout_err(pl->t, -EINVAL, "extent on unknown device %u",
+				return mkimg_err_set(pl->t->err, -EINVAL, "extent on unknown device %u",
 						  fd->extents[k].device);
 			if (fd->extents[k].pblk + fd->extents[k].nblks > EROFS_NULL_ADDR)
-				return layout_err(pl->t, -EFBIG,
+				return mkimg_err_set(pl->t->err, -EFBIG,
 						  "data block address beyond 32 bits");
 		}
 
@@ -398,7 +381,7 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 			pn->data_blk = 0;
 		} else if (fd->has_tail) {
 			if (fd->tail_len > room || !pl->t->p.inline_data)
-				return layout_err(pl->t, -EFBIG,
+				return mkimg_err_set(pl->t->err, -EFBIG,
 						  "inline tail of %u bytes does not fit its inode",
 						  fd->tail_len);
 			pn->datalayout = EROFS_INODE_FLAT_INLINE;
@@ -416,7 +399,7 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 			pl->any_chunked = true;
 		}
 		if (pn->data_blk != EROFS_NULL_ADDR && pn->data_blk > EROFS_NULL_ADDR)
-			return layout_err(pl->t, -EFBIG, "data block address beyond 32 bits");
+			return mkimg_err_set(pl->t->err, -EFBIG, "data block address beyond 32 bits");
 	} else if (S_ISDIR(ino->mode) || S_ISLNK(ino->mode)) {
 		uint32_t tail = pn->size % pl->blksz;
 
@@ -450,7 +433,7 @@ static int plan_place(struct plan *pl)
 	}
 	pl->meta_end = pos;
 	if (pl->t->root->plan.nid > UINT16_MAX)
-		return layout_err(pl->t, -EFBIG, "root inode beyond the 16-bit nid range");
+		return mkimg_err_set(pl->t->err, -EFBIG, "root inode beyond the 16-bit nid range");
 	blk = nblocks_of(pl, pos);
 	for (i = 0; i < pl->n; i++) {
 		struct layout_inode *ino = pl->order[i];
@@ -467,7 +450,7 @@ static int plan_place(struct plan *pl)
 	}
 	pl->total_blocks = blk;
 	if (blk > EROFS_NULL_ADDR)
-		return layout_err(pl->t, -EFBIG, "image larger than 2^32 blocks");
+		return mkimg_err_set(pl->t->err, -EFBIG, "image larger than 2^32 blocks");
 	return 0;
 }
 
@@ -475,11 +458,9 @@ static int plan_place(struct plan *pl)
 
 static int read_tail(struct layout_tree *t, const struct layout_filedata *fd, uint8_t *buf)
 {
-	ssize_t n = pread(t->spill_fd, buf, fd->tail_len, fd->tail_off);
+	int ret = util_pread_all(t->spill_fd, buf, fd->tail_len, fd->tail_off);
 
-	if (n != (ssize_t)fd->tail_len)
-		return layout_err(t, n < 0 ? -errno : -EIO, "reading back an inline tail");
-	return 0;
+	return ret ? mkimg_err_set(t->err, ret, "reading back an inline tail") : 0;
 }
 
 static void write_chunk_indexes(struct plan *pl, struct wbuf *w, const struct layout_inode *ino)
@@ -517,7 +498,7 @@ static int write_small_data(struct plan *pl, struct wbuf *w, const struct layout
 	int err;
 
 	if (!buf)
-		return layout_err(pl->t, -ENOMEM, "out of memory");
+		return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 	memcpy(buf, data, size);
 	if (w->uuid_ctx)
 		SHA256_Update(w->uuid_ctx, buf, full);
@@ -555,7 +536,7 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 		uint8_t *xb = pn->xattr_size <= pl->blksz ? scratch : malloc(pn->xattr_size);
 
 		if (!xb)
-			return layout_err(pl->t, -ENOMEM, "out of memory");
+			return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 		layout_xattr_body_encode(&pl->px, ino,
 					 pn->fingerprint ? ino->u.reg.fd.sha256 : NULL, xb);
 		wbuf_put(w, xb, pn->xattr_size);
@@ -589,7 +570,7 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 			return err;
 		db = calloc(1, alloc);
 		if (!db)
-			return layout_err(pl->t, -ENOMEM, "out of memory");
+			return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 		layout_dir_encode(pl->ents, n, pl->blksz, db);
 		err = write_small_data(pl, w, ino, db, pn->size);
 		free(db);
@@ -665,10 +646,10 @@ static int write_checksum(struct plan *pl, int fd)
 	int err = 0;
 
 	if (!buf)
-		return layout_err(pl->t, -ENOMEM, "out of memory");
+		return mkimg_err_set(pl->t->err, -ENOMEM, "out of memory");
 	n = pread(fd, buf, len, EROFS_SUPER_OFFSET);
 	if (n < 0) {
-		err = layout_err(pl->t, -errno, "reading back the superblock: %s", strerror(errno));
+		err = mkimg_err_errno(pl->t->err, -errno, "reading back the superblock");
 	} else {
 		/* the image may end before the block does: the rest reads as zeros */
 		put_le32(buf + EROFS_FIELD(erofs_super_block, checksum), 0);
@@ -699,7 +680,6 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	uint64_t i;
 	int err;
 
-	t->errmsg[0] = '\0';
 	pl.blkbits = t->p.blkszbits;
 	pl.blksz = 1ull << pl.blkbits;
 	err = plan_order(&pl);
@@ -715,7 +695,7 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	if (t->data_end > layout_tree_data_start(t)) {
 		/* a data area was written: metadata goes after it */
 		if (pl.head_len > layout_tree_data_start(t) * pl.blksz) {
-			err = layout_err(t, -EINVAL, "block-0 tables overlap the data area");
+			err = mkimg_err_set(t->err, -EINVAL, "block-0 tables overlap the data area");
 			goto out;
 		}
 		pl.meta_start = t->data_end * pl.blksz;
@@ -726,7 +706,7 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	if (pl.meta_start % pl.blksz == 0)
 		pl.meta_start += EROFS_SLOTSIZE;	/* keep nid 0 unused */
 	if (pl.meta_blkaddr > EROFS_NULL_ADDR) {
-		err = layout_err(t, -EFBIG, "data area beyond 2^32 blocks");
+		err = mkimg_err_set(t->err, -EFBIG, "data area beyond 2^32 blocks");
 		goto out;
 	}
 	for (i = 0; i < pl.n; i++) {
@@ -738,14 +718,14 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	if (err)
 		goto out;
 	if (uniaddr_end(&pl) > EROFS_NULL_ADDR) {
-		err = layout_err(t, -EFBIG, "image and devices exceed 2^32 blocks");
+		err = mkimg_err_set(t->err, -EFBIG, "image and devices exceed 2^32 blocks");
 		goto out;
 	}
 
 	scratch = malloc(pl.blksz > 4096 ? pl.blksz : 4096);
 	w.buf = malloc(WBUF_SIZE);
 	if (!scratch || !w.buf) {
-		err = layout_err(t, -ENOMEM, "out of memory");
+		err = mkimg_err_set(t->err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (!t->p.have_uuid) {
@@ -774,14 +754,14 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	}
 	head = calloc(1, pl.head_len);
 	if (!head) {
-		err = layout_err(t, -ENOMEM, "out of memory");
+		err = mkimg_err_set(t->err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	encode_head(&pl, head, uuid);
 	err = pwrite_all(t, fd, head + EROFS_SUPER_OFFSET, pl.head_len - EROFS_SUPER_OFFSET,
 			 EROFS_SUPER_OFFSET);
 	if (!err && ftruncate(fd, pl.total_blocks * pl.blksz) < 0)
-		err = layout_err(t, -errno, "sizing the image: %s", strerror(errno));
+		err = mkimg_err_errno(t->err, -errno, "sizing the image");
 	if (!err)
 		err = write_checksum(&pl, fd);
 	if (err)

@@ -30,6 +30,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses an integer with an optional K/M/G suffix; false if invalid. */
 bool cli_parse_u64(const char *s, uint64_t *out);
+/* An environment switch such as MKIMG_NO_DIRECT=1: set and starting
+ * with '1'. The CLI reads the environment; the libraries take parameters. */
+bool cli_env_is_1(const char *name);
 /* True when stderr is a terminal (progress lines are shown). */
 bool cli_tty(void);
 /*

@@ -128,11 +128,14 @@ int cmd_build(int argc, char **argv)
 	struct progress_ctx pc = { .tty = cli_tty() };
 	struct dirsource_opts dopts = {
 		.warn = on_warn, .progress = on_progress, .stop = on_stop, .ctx = &pc,
+		.no_prefetch = getenv("MKIMG_NO_PREFETCH") != NULL,
 	};
 	const char *blob_path = NULL, *sde;
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
 	char msg[1024];
+	struct mkimg_err terr = MKIMG_ERR_INIT;
+	struct bs_output_params op = { .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
 
 	layout_params_preset(&p);
 	optind = 1;
@@ -204,13 +207,14 @@ int cmd_build(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &pc.start);
 
-	err = layout_tree_new(&p, &t);
+	p.tmpdir = getenv("TMPDIR");
+	err = layout_tree_new(&p, &terr, &t);
 	if (err) {
 		cli_error("cannot create the tree: %s", strerror(-err));
 		return 1;
 	}
 	cli_catch_stop_signals();
-	err = bs_output_open(&out, t, argv[optind + 1], blob_path, msg, sizeof(msg));
+	err = bs_output_open(&out, t, argv[optind + 1], blob_path, &op, msg, sizeof(msg));
 	if (err) {
 		cli_error("%s", msg);
 		goto out;

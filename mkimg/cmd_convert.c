@@ -367,16 +367,18 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 	struct layout_tree *t = NULL;
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result res;
+	struct bs_output_params op = { .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
+	struct mkimg_err terr = MKIMG_ERR_INIT;
 	char msg[1024];
 	size_t i;
 	int ret;
 
-	ret = layout_tree_new(&c->p, &t);
+	ret = layout_tree_new(&c->p, &terr, &t);
 	if (ret) {
 		cli_error("out of memory");
 		return ret;
 	}
-	ret = bs_output_open(&out, t, path, blob, msg, sizeof(msg));
+	ret = bs_output_open(&out, t, path, blob, &op, msg, sizeof(msg));
 	if (ret) {
 		cli_error("%s", msg);
 		goto out;
@@ -540,11 +542,13 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 {
 	struct bs_conv_params cp = { .max_blobs = c->max_blobs, .durable = c->durable,
 				     .no_chunks = c->no_chunks, .replace = c->replace,
-				     .warn = store_warn, .warn_ctx = c };
+				     .warn = store_warn, .warn_ctx = c,
+				     .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
 	struct layout_params p;
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
 	struct bs_conv *conv = NULL;
+	struct mkimg_err terr = MKIMG_ERR_INIT;
 	char msg[1024];
 	size_t i;
 	int ret;
@@ -565,7 +569,8 @@ static int write_store_image(struct convert *c, struct oci_applier *a)
 	p.fixed_time = c->p.fixed_time;
 	p.clamp_time = c->p.clamp_time;
 	p.time = c->p.time;
-	ret = layout_tree_new(&p, &t);
+	p.tmpdir = c->p.tmpdir;
+	ret = layout_tree_new(&p, &terr, &t);
 	if (ret) {
 		cli_error("out of memory");
 		goto out;
@@ -728,6 +733,7 @@ int cmd_convert(int argc, char **argv)
 	uint64_t v;
 
 	layout_params_preset(&c.p);
+	c.p.tmpdir = getenv("TMPDIR");
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "o:b:qh", convert_opts, NULL)) != -1) {
 		switch (opt) {

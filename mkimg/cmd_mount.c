@@ -282,7 +282,8 @@ out:
 
 int cmd_mount(int argc, char **argv)
 {
-	struct bs_mount_opts o = { .allow_loop = true };
+	const char *force = getenv("MKIMG_FORCE_LOOP");
+	struct bs_mount_opts o = { .allow_loop = true, .force_loop = force && !strcmp(force, "1") };
 	const char **devs = NULL, *store = NULL;
 	struct bs_image_info ii = { 0 };
 	struct bs_store *st = NULL;

@@ -111,6 +111,13 @@ void cli_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+bool cli_env_is_1(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v == '1';
+}
+
 bool cli_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -204,6 +204,7 @@ struct oci_applier {
 	uint32_t layer;			/* layers applied so far */
 	uint64_t hole_bytes;		/* holes of sparse files so far */
 	struct layout_tree *shadow;	/* per-layer mode */
+	struct mkimg_err shadow_err;	/* the shadow tree's error object */
 	struct ptrmap file_layer;	/* shadow regular inode -> layer + 1 */
 	struct ptrmap targets;		/* symlink inode -> char *target */
 };
@@ -267,9 +268,12 @@ static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 
 static int tree_err(struct ctx *c, struct layout_tree *t, int ret)
 {
-	const char *m = layout_tree_errmsg(t);
+	const char *m = mkimg_err_msg(layout_tree_err(t));
 
-	return cerr(c, ret, "%s", *m ? m : strerror(-ret));
+	ret = cerr(c, ret, "%s", *m ? m : strerror(-ret));
+	/* reported: a tree that lives on (the shadow) starts clean */
+	mkimg_err_clear(layout_tree_err(t));
+	return ret;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1356,7 +1360,8 @@ int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 
 	if (c.per_layer) {
 		if (!a->shadow) {
-			ret = layout_tree_new(layout_tree_params(t), &a->shadow);
+			ret = layout_tree_new(layout_tree_params(t), &a->shadow_err,
+					      &a->shadow);
 			if (ret)
 				return ret;
 		}

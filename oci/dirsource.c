@@ -83,7 +83,7 @@ static int fail(struct walk *w, int err, const char *fmt, ...)
 
 static int tree_fail(struct walk *w, int err)
 {
-	const char *m = layout_tree_errmsg(w->t);
+	const char *m = mkimg_err_msg(layout_tree_err(w->t));
 
 	return fail(w, err, "%s", *m ? m : strerror(-err));
 }
@@ -533,10 +533,6 @@ static void prefetch_start(struct prefetch *pf, int rootfd)
 	pf->rootfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pf->rootfd < 0)
 		return;
-	if (getenv("MKIMG_NO_PREFETCH")) {
-		close(pf->rootfd);
-		return;
-	}
 	if (pthread_create(&pf->thread, NULL, prefetch_main, pf) == 0)
 		pf->running = true;
 	else
@@ -621,7 +617,8 @@ int dirsource_import(const char *path, struct layout_tree *t, struct bs_sink *si
 	}
 	ret = import_xattrs(&w, fd, -1, NULL, root);
 	if (!ret) {
-		prefetch_start(&w.pf, fd);
+		if (!o || !o->no_prefetch)
+			prefetch_start(&w.pf, fd);
 		ret = import_dir(&w, fd, root);
 		prefetch_stop(&w.pf);
 	}

@@ -21,6 +21,7 @@
 
 #include "mkimg/oci.h"
 #include "oci_internal.h"
+#include "util/hex.h"
 
 #define MT_OCI_INDEX	"application/vnd.oci.image.index.v1+json"
 #define MT_OCI_MANIFEST	"application/vnd.oci.image.manifest.v1+json"
@@ -616,15 +617,8 @@ static int read_all(int fd, const char *what, size_t max, char **out, size_t *ou
 
 void oci_digest_format(const unsigned char md[32], char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
 	memcpy(out, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[8 + 2 * i] = hex[md[i] & 15];
-	}
-	out[OCI_DIGEST_LEN] = '\0';
+	util_hex(md, 32, out + 7);
 }
 
 static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])

@@ -66,6 +66,7 @@
 #include "mkimg/layout.h"
 #include "mkimg/oci.h"
 #include "oci_internal.h"
+#include "util/le.h"
 
 #define REC_MAGIC	"mkimg-lr"
 #define REC_VERSION	1u
@@ -290,25 +291,25 @@ static int wput_u8(struct oci_record_writer *w, uint8_t v)
 
 static int wput_u16(struct oci_record_writer *w, uint16_t v)
 {
-	uint8_t b[2] = { v, v >> 8 };
+	uint8_t b[2];
 
+	put_le16(b, v);
 	return wput(w, b, 2);
 }
 
 static int wput_u32(struct oci_record_writer *w, uint32_t v)
 {
-	uint8_t b[4] = { v, v >> 8, v >> 16, v >> 24 };
+	uint8_t b[4];
 
+	put_le32(b, v);
 	return wput(w, b, 4);
 }
 
 static int wput_u64(struct oci_record_writer *w, uint64_t v)
 {
 	uint8_t b[8];
-	int i;
 
-	for (i = 0; i < 8; i++)
-		b[i] = v >> (8 * i);
+	put_le64(b, v);
 	return wput(w, b, 8);
 }
 
@@ -575,21 +576,6 @@ static int get(struct oci_record *r, void *dst, size_t n, const char *what)
 	return 0;
 }
 
-static uint16_t le16(const uint8_t *p)
-{
-	return p[0] | (uint16_t)p[1] << 8;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
 static int open_common(struct oci_record *r, const char *name, const uint8_t *expect,
 		       char *err, size_t errlen)
 {
@@ -617,12 +603,12 @@ static int open_common(struct oci_record *r, const char *name, const uint8_t *ex
 		return ret;
 	if (memcmp(h, REC_MAGIC, 8))
 		return rerr(r, -EINVAL, "not a layer record (bad magic)");
-	v = le32(h + 8);
+	v = get_le32(h + 8);
 	if (v != REC_VERSION)
 		return rerr(r, -ENOTSUP, "unsupported version %u (this mkimg reads %u)",
 			    v, REC_VERSION);
-	if (le32(h + 12))
-		return rerr(r, -ENOTSUP, "unknown header flags 0x%x", le32(h + 12));
+	if (get_le32(h + 12))
+		return rerr(r, -ENOTSUP, "unknown header flags 0x%x", get_le32(h + 12));
 	return 0;
 }
 
@@ -710,7 +696,7 @@ static int take_str(struct oci_record *r, struct cur *c, size_t max, const char 
 
 	if (!p)
 		return rerr(r, -EINVAL, "entry %llu%s: body too short", (unsigned long long)r->count, sh);
-	n = le32(p);
+	n = get_le32(p);
 	if (n > max)
 		return rerr(r, -ENAMETOOLONG, "entry %llu%s: %s of %u bytes (max %zu)",
 			    (unsigned long long)r->count, sh, what, n, max);
@@ -745,16 +731,16 @@ static int parse_entry(struct oci_record *r, size_t len)
 			    (unsigned long long)r->count, p[0]);
 	e->type = (enum oci_entry_type)p[0];
 	flags = p[1];
-	if ((flags & ~FLAG_DIGEST) || le16(p + 2))
+	if ((flags & ~FLAG_DIGEST) || get_le16(p + 2))
 		return rerr(r, -EINVAL, "entry %llu: unknown flags", (unsigned long long)r->count);
-	e->mode = le32(p + 4);
-	e->uid = le32(p + 8);
-	e->gid = le32(p + 12);
-	e->mtime = (int64_t)le64(p + 16);
-	e->mtime_nsec = le32(p + 24);
-	e->rdev_major = le32(p + 28);
-	e->rdev_minor = le32(p + 32);
-	e->size = le64(p + 36);
+	e->mode = get_le32(p + 4);
+	e->uid = get_le32(p + 8);
+	e->gid = get_le32(p + 12);
+	e->mtime = (int64_t)get_le64(p + 16);
+	e->mtime_nsec = get_le32(p + 24);
+	e->rdev_major = get_le32(p + 28);
+	e->rdev_minor = get_le32(p + 32);
+	e->size = get_le64(p + 36);
 	if (flags & FLAG_DIGEST) {
 		e->sha256 = take(&c, 32);
 		if (!e->sha256)
@@ -774,7 +760,7 @@ static int parse_entry(struct oci_record *r, size_t len)
 	if (!p)
 		return rerr(r, -EINVAL, "entry %llu%s: body too short",
 			    (unsigned long long)r->count, sh);
-	nx = le32(p);
+	nx = get_le32(p);
 	/* each xattr takes at least 8 bytes: no table bigger than the body */
 	if (nx > OCI_RECORD_MAX_XATTRS || nx > c.left / 8)
 		return rerr(r, -EINVAL, "entry %llu%s: invalid xattr count %u",
@@ -795,7 +781,7 @@ static int parse_entry(struct oci_record *r, size_t len)
 		p = take(&c, 2);
 		if (!p)
 			goto short_body;
-		nl = le16(p);
+		nl = get_le16(p);
 		if (nl == 0 || nl > OCI_RECORD_MAX_XATTR_NAME)
 			return rerr(r, -EINVAL, "entry %llu%s: xattr name of %u bytes",
 				    (unsigned long long)r->count, sh, nl);
@@ -809,7 +795,7 @@ static int parse_entry(struct oci_record *r, size_t len)
 		p = take(&c, 4);
 		if (!p)
 			goto short_body;
-		vl = le32(p);
+		vl = get_le32(p);
 		if (vl > OCI_RECORD_MAX_XATTR_VALUE)
 			return rerr(r, -E2BIG, "entry %llu%s: xattr value of %u bytes",
 				    (unsigned long long)r->count, sh, vl);
@@ -842,7 +828,7 @@ static int read_trailer(struct oci_record *r)
 	ret = get(r, b, 8, "the trailer");
 	if (ret)
 		return ret;
-	n = le64(b);
+	n = get_le64(b);
 	before = r->sha;
 	SHA256_Final(want, &before);
 	ret = get(r, got, 32, "the trailer");
@@ -900,7 +886,7 @@ int oci_record_next(struct oci_record *r, const struct oci_entry **e)
 	ret = get(r, b, 4, "an entry");
 	if (ret)
 		return ret;
-	len = le32(b);
+	len = get_le32(b);
 	if (len < FIXED_LEN || len > OCI_RECORD_MAX_ENTRY)
 		return rerr(r, -EINVAL, "entry %llu: invalid length %u",
 			    (unsigned long long)r->count, len);

@@ -75,6 +75,10 @@ struct bs_sink_params {
 	 * (its first 16 bytes are the key).
 	 */
 	bool fast_keys;
+	/* Never write the target through O_DIRECT (otherwise used for 4 KiB
+	 * blocks when the target is not hashed); the CLI sets it from
+	 * MKIMG_NO_DIRECT=1. */
+	bool no_direct;
 };
 
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out);
@@ -182,9 +186,15 @@ struct bs_output_result {
 	uint64_t blob_bytes;
 };
 
-/* err gets one line naming the failing file. */
+struct bs_output_params {
+	bool no_direct;		/* as bs_sink_params.no_direct */
+};
+
+/* p may be NULL (all fields false). err gets one line naming the failing
+ * file. */
 int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
-		   const char *blob, char *err, size_t errlen);
+		   const char *blob, const struct bs_output_params *p,
+		   char *err, size_t errlen);
 int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 		     struct bs_output_result *res, char *err, size_t errlen);
 /* Removes the temporary files; safe after commit or a failed open. */

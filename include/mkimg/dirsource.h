@@ -32,6 +32,9 @@ struct dirsource_opts {
 	 * NULL): true stops the import with -EINTR ("interrupted"). */
 	bool (*stop)(void *ctx);
 	void *ctx;
+	/* No read-ahead thread warming the page cache with the tree's
+	 * metadata (the CLI sets it from MKIMG_NO_PREFETCH). */
+	bool no_prefetch;
 };
 
 /*

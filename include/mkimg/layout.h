@@ -5,17 +5,20 @@
  *
  * Typical use:
  *
+ *   struct mkimg_err err = MKIMG_ERR_INIT;
  *   struct layout_params p;
  *   layout_params_preset(&p);
  *   struct layout_tree *t;
- *   layout_tree_new(&p, &t);
+ *   layout_tree_new(&p, &err, &t);
  *   ... layout_inode_new / layout_dir_link / layout_inode_set_data ...
  *   layout_write(t, fd, &result);
  *   layout_tree_free(t);
  *
- * Errors are negative errno values. The library never prints; functions that
- * fail for a reason a user must see fill the tree's error message, readable
- * with layout_tree_errmsg().
+ * Errors are negative errno values. The library never prints: a tree keeps
+ * the error object given to layout_tree_new, and every call on the tree
+ * that fails for a reason a user must see fills it (mkimg/error.h: the
+ * first failure recorded wins, so a caller that handles a failure and goes
+ * on clears it with mkimg_err_clear).
  *
  * Memory: the tree holds metadata only (names, attributes, xattrs, symlink
  * targets, and for regular files a short extent list). File data lives in the
@@ -29,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "mkimg/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,9 +57,13 @@ struct layout_params {
 	bool have_uuid;		/* else derived from the image content */
 	uint8_t uuid[16];
 	char volume_name[16];	/* NUL-terminated, at most 15 chars */
+	/* Directory of the tail spill file (layout_tree_spill_tail); NULL or
+	 * "" means /var/tmp. Not copied: must outlive the tree. */
+	const char *tmpdir;
 };
 
-/* Defaults: 4 KiB blocks, no fingerprints, inline data, real mtimes. */
+/* Defaults: 4 KiB blocks, no fingerprints, inline data, real mtimes,
+ * tails spilled to /var/tmp. */
 void layout_params_preset(struct layout_params *p);
 
 /* ---------------------------------------------------------------------- */
@@ -102,13 +111,16 @@ struct layout_filedata {
 	uint32_t tail_len;
 };
 
-/* Creates an empty tree whose root is a directory 0755 root:root, mtime 0. */
-int layout_tree_new(const struct layout_params *p, struct layout_tree **out);
+/* Creates an empty tree whose root is a directory 0755 root:root, mtime 0.
+ * err (may be NULL) is kept by the tree and filled by any call on it that
+ * fails, and by this one; it must outlive the tree. */
+int layout_tree_new(const struct layout_params *p, struct mkimg_err *err,
+		    struct layout_tree **out);
 /* Frees the tree; accepts NULL. */
 void layout_tree_free(struct layout_tree *t);
 const struct layout_params *layout_tree_params(const struct layout_tree *t);
-/* Last error message set by a failing call, "" if none. */
-const char *layout_tree_errmsg(const struct layout_tree *t);
+/* The error object the tree was created with (may be NULL). */
+struct mkimg_err *layout_tree_err(const struct layout_tree *t);
 
 struct layout_inode *layout_tree_root(struct layout_tree *t);
 
@@ -295,13 +307,13 @@ struct layout_read_stats {
 
 /*
  * Reads the image in buf (len bytes, the whole image file) and calls
- * cb for every regular-file inode once. -EUCLEAN with a message in err for
+ * cb for every regular-file inode once. -EUCLEAN, err (may be NULL) filled, for
  * an image that is not valid; a non-zero return of cb stops the walk and
  * is returned. probe (may be NULL) receives the device table.
  */
 int layout_read_walk(const uint8_t *buf, size_t len, struct layout_probe *probe,
 		     int (*cb)(void *ctx, const struct layout_read_file *f), void *ctx,
-		     struct layout_read_stats *stats, char *err, size_t errlen);
+		     struct layout_read_stats *stats, struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@ struct bs_mount_opts {
 	const char *domain_id;		/* NULL: none; else inode_share,domain_id= */
 	bool directio;			/* "directio" (file-backed mounts only) */
 	bool allow_loop;		/* fall back to loop devices */
+	bool force_loop;		/* loop devices only (needs allow_loop) */
 	enum bs_mount_verify verify;
 };
 
@@ -48,9 +49,9 @@ struct bs_mount_opts {
  * 6.12, or a backing file system without read_folio such as tmpfs) or an
  * unknown "directio" is retried on read-only autoclear loop devices for the
  * image and each blob (directio is dropped there).
- * MKIMG_FORCE_LOOP=1 in the environment skips the file-backed attempt and
- * uses loop devices directly (for tests; fails with EINVAL without
- * allow_loop).
+ * force_loop skips the file-backed attempt and uses loop devices directly
+ * (for tests; the CLI sets it from MKIMG_FORCE_LOOP=1; fails with EINVAL
+ * without allow_loop).
  */
 int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen);
 /* Unmounts target; loop devices set up by bs_mount detach by themselves

@@ -96,6 +96,7 @@ struct bs_conv_params {
 	void *warn_ctx;
 	bool replace;		/* a name already in the store moves to the new
 				 * image (else bs_conv_commit fails, -EEXIST) */
+	bool no_direct;		/* as bs_sink_params.no_direct */
 };
 
 struct bs_conv;

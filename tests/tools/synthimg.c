@@ -31,6 +31,7 @@ static int die(const char *what, int err)
 
 int main(int argc, char **argv)
 {
+	struct mkimg_err terr = MKIMG_ERR_INIT;
 	struct layout_params p;
 	struct layout_tree *t;
 	struct layout_inode *root, *dir = NULL, *prev = NULL, *ino;
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 	n = strtoull(argv[a], NULL, 10);
 	layout_params_preset(&p);
 	p.fingerprint = blob != NULL;
-	if ((err = layout_tree_new(&p, &t)))
+	if ((err = layout_tree_new(&p, &terr, &t)))
 		die("tree", err);
 	root = layout_tree_root(t);
 	layout_inode_set_attr(t, root, &da);
@@ -123,7 +124,7 @@ int main(int argc, char **argv)
 		layout_tree_set_data_end(t, end);
 	}
 	if ((err = layout_write(t, imgfd, &res)))
-		die(layout_tree_errmsg(t), err);
+		die(mkimg_err_msg(&terr), err);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"entries\":%llu,\"inodes\":%llu,\"image_bytes\":%llu,\"peak_rss_kib\":%ld}\n",
 	       (unsigned long long)n, (unsigned long long)res.inodes,

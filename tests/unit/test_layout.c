@@ -187,7 +187,7 @@ static void test_xattr_body(void **state)
 	uint32_t size, filter;
 
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	assert_int_equal(layout_inode_new(t, &a, &ino), 0);
 	assert_int_equal(layout_inode_set_xattr(t, ino, "user.foo", "bar", 3), 0);
 	assert_int_equal(layout_inode_set_xattr(t, ino, "trusted.overlay.opaque", "y", 1), 0);
@@ -265,7 +265,7 @@ static void test_tree_names(void **state)
 	char longname[257];
 
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	root = layout_tree_root(t);
 	assert_int_equal(layout_inode_new(t, &fa, &f), 0);
 	assert_int_equal(layout_dir_link(t, root, "f", 1, f), 0);
@@ -312,7 +312,7 @@ static struct layout_tree *sample_tree(int n, bool fingerprint)
 
 	layout_params_preset(&p);
 	p.fingerprint = fingerprint;
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	root = layout_tree_root(t);
 	assert_int_equal(layout_inode_set_attr(t, root, &da), 0);
 	assert_int_equal(layout_inode_new(t, &da, &sub), 0);

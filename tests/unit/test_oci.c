@@ -1192,7 +1192,7 @@ static void env_new(struct env *v, enum oci_apply_mode mode, bool follow)
 	char path[300];
 
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &v->t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &v->t), 0);
 	snprintf(path, sizeof(path), "%s/data-XXXXXX", tmpdir);
 	v->fd = mkstemp(path);
 	assert_true(v->fd >= 0);
@@ -1476,7 +1476,7 @@ static void test_apply_per_layer_lower_link(void **state)
 	assert_int_equal(apply_tar(&v, &l1, err, sizeof(err)), 0);
 	/* without a way to copy: a clear error */
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t2), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t2), 0);
 	{
 		struct layout_tree *t1 = v.t;
 		int ret;
@@ -1494,7 +1494,7 @@ static void test_apply_per_layer_lower_link(void **state)
 	o.ctx = &seen;
 	assert_int_equal(oci_applier_new(&o, &v.a), 0);
 	assert_int_equal(apply_tar(&v, &l1, err, sizeof(err)), 0);
-	assert_int_equal(layout_tree_new(&p, &t2), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t2), 0);
 	{
 		struct layout_tree *t1 = v.t;
 
@@ -1812,8 +1812,8 @@ static void record_roundtrip(enum oci_apply_mode mode)
 	assert_int_equal(oci_applier_new(&o, &a2), 0);
 	for (i = 0; i < 2; i++) {
 		if (i == 0 || per_layer) {
-			assert_int_equal(layout_tree_new(&p, &t1[i]), 0);
-			assert_int_equal(layout_tree_new(&p, &t2[i]), 0);
+			assert_int_equal(layout_tree_new(&p, NULL, &t1[i]), 0);
+			assert_int_equal(layout_tree_new(&p, NULL, &t2[i]), 0);
 		} else {
 			t1[i] = t1[0];
 			t2[i] = t2[0];
@@ -1931,7 +1931,7 @@ static void rec_bytes(struct buf *out, uint8_t digest[32])
 
 	rec_layers(&tar[0], &tar[1]);
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	sink = rec_sink(dfd);
 	assert_int_equal(oci_applier_new(&o, &a), 0);
 	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, err, sizeof(err)), 0);

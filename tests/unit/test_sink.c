@@ -167,7 +167,7 @@ static void test_inline_tail(void **state)
 	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .device = 0 };
 
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	sp.tree = t;
 	assert_int_equal(bs_sink_new(&sp, &s), 0);
 	fill(data, sizeof(data), 6);
@@ -221,7 +221,7 @@ static void test_fast_keys(void **state)
 	memcpy(other, data, 200000);
 	other[BS_HOLE_UNIT + 5000] ^= 1;	/* one byte differs */
 	layout_params_preset(&p);
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	sp.tree = t;
 	assert_int_equal(bs_sink_new(&sp, &s), 0);
 	/* with an inline tail, then the same bytes again: found */

@@ -224,6 +224,7 @@ static int count_file(void *ctx, const struct layout_read_file *f)
 /* A store-like image: dirs, files in device 1 (one sparse), a hard link. */
 static uint8_t *make_image(size_t *len)
 {
+	struct mkimg_err terr = MKIMG_ERR_INIT;
 	struct layout_attr da = { .mode = 040755 }, fa = { .mode = 0100644, .mtime = 5 };
 	struct layout_extent ext[2] = {
 		{ .lblk = 0, .pblk = 0, .nblks = 256, .device = 1 },
@@ -246,7 +247,7 @@ static uint8_t *make_image(size_t *len)
 	p.blkszbits = 9;
 	p.fingerprint = true;
 	p.inline_data = false;
-	assert_int_equal(layout_tree_new(&p, &t), 0);
+	assert_int_equal(layout_tree_new(&p, &terr, &t), 0);
 	assert_int_equal(layout_tree_add_device(t, IMG, 300, &id), 0);
 	root = layout_tree_root(t);
 	assert_int_equal(layout_inode_new(t, &da, &d), 0);
@@ -264,7 +265,7 @@ static uint8_t *make_image(size_t *len)
 	}
 	assert_int_equal(layout_dir_link(t, root, "hard", 4, g), 0);
 	if (layout_write(t, fdesc, &res))
-		fail_msg("layout_write: %s", layout_tree_errmsg(t));
+		fail_msg("layout_write: %s", mkimg_err_msg(&terr));
 	layout_tree_free(t);
 	*len = res.image_bytes;
 	buf = malloc(*len);
@@ -280,13 +281,12 @@ static void test_read_hostile(void **state)
 	struct layout_probe probe;
 	struct seen s = { 0 };
 	uint32_t seed = 1;
-	char err[256];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t len, i;
 	uint8_t *img = make_image(&len), *m;
 
 	(void)state;
-	assert_int_equal(layout_read_walk(img, len, &probe, count_file, &s, &st, err,
-					  sizeof(err)), 0);
+	assert_int_equal(layout_read_walk(img, len, &probe, count_file, &s, &st, &err), 0);
 	assert_int_equal(s.files, 40);		/* the hard link once */
 	assert_int_equal(st.files, 40);
 	assert_int_equal(probe.ndevices, 1);
@@ -297,9 +297,13 @@ static void test_read_hostile(void **state)
 	assert_non_null(m);
 	/* every truncation, and random byte flips: an error or a walk, no crash */
 	for (i = 0; i < len; i += 7) {
-		int ret = layout_read_walk(img, i, NULL, count_file, &s, NULL, err, sizeof(err));
+		int ret;
 
+		mkimg_err_clear(&err);
+		ret = layout_read_walk(img, i, NULL, count_file, &s, NULL, &err);
 		assert_true(ret == 0 || ret == -EUCLEAN);
+		/* a refused image says why */
+		assert_true(ret == 0 ? !err.code : err.code == -EUCLEAN && err.msg[0]);
 	}
 	for (i = 0; i < 20000; i++) {
 		size_t k, n = 1 + i % 4;
@@ -310,8 +314,10 @@ static void test_read_hostile(void **state)
 			seed = seed * 1103515245u + 12345u;
 			m[(seed >> 8) % len] ^= 1u << (seed % 8);
 		}
-		ret = layout_read_walk(m, len, NULL, count_file, &s, NULL, err, sizeof(err));
+		mkimg_err_clear(&err);
+		ret = layout_read_walk(m, len, NULL, count_file, &s, NULL, &err);
 		assert_true(ret == 0 || ret == -EUCLEAN);
+		assert_true(ret == 0 ? !err.code : err.code == -EUCLEAN && err.msg[0]);
 	}
 	free(m);
 	free(img);

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "util/io.h"
 
-int bs_write_full(int fd, const void *buf, size_t len, uint64_t off)
+int util_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
@@ -26,7 +26,7 @@ int bs_write_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int bs_read_full(int fd, void *buf, size_t len, uint64_t off)
+int util_pread_all(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
@@ -44,7 +44,7 @@ int bs_read_full(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int bs_sha256_fd(int fd, uint8_t digest[32], uint64_t *size)
+int util_sha256_fd(int fd, uint8_t digest[32], uint64_t *size)
 {
 	const size_t bufsz = 1u << 20;
 	uint8_t *buf = malloc(bufsz);
