@@ -82,7 +82,8 @@ static int oci_source(struct convert *c)
 		snprintf(l->label, sizeof(l->label), "layer %.19s", l->oci->digest);
 		l->name = l->label;
 	}
-	snprintf(c->res->manifest, sizeof(c->res->manifest), "%s", c->img->manifest_digest);
+	_Static_assert(MKIMG_CONVERT_DIGEST_LEN == OCI_DIGEST_LEN, "digest length");
+	memcpy(c->res->manifest, c->img->manifest_digest, sizeof(c->res->manifest));
 out:
 	free(plat);
 	free(path);
