@@ -43,7 +43,7 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 		(cd build-san/src && { [ ! -f Makefile ] || make -s distclean; })
 	fi
 	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
-	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci tests/unit/test_util
+	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci tests/unit/test_util tests/unit/test_convert
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
 	(
 		cd build-san/build

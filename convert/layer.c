@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One layer through the pipeline: stream -> tar -> apply -> finish. */
+#include <errno.h>
+#include <stdarg.h>
+
+#include "convert_internal.h"
+
+int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
+			struct layout_tree *t, struct bs_sink *sink, char *diff_id)
+{
+	const struct convert_layer *l = &c->layers[i];
+	struct oci_stream_params sp = { .path = l->path, .name = l->name };
+	struct oci_stream *s = NULL;
+	struct oci_tar *tar = NULL;
+	char err[1024] = "";
+	int ret;
+
+	if (l->oci) {
+		sp.comp = l->oci->comp;
+		sp.digest = l->oci->digest;
+		sp.check_size = true;
+		sp.size = l->oci->size;
+		sp.diff_id = l->oci->diff_id;
+	} else {
+		sp.detect = true;
+		/* nothing to verify; a store needs the diff_id to record it */
+		sp.no_digests = c->p->mode != MKIMG_CONVERT_STORE;
+	}
+	ret = oci_stream_open(&sp, &s, err, sizeof(err));
+	if (!ret)
+		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, err, sizeof(err));
+	if (!ret)
+		ret = oci_apply_layer(a, t, sink, tar, &c->st, err, sizeof(err));
+	if (!ret)
+		ret = oci_tar_drain(tar);
+	if (!ret)
+		ret = oci_stream_finish(s, NULL, diff_id);
+	if (ret) {
+		/* an empty message: mkimg_err_msg gives strerror */
+		mkimg_err_set(c->err, ret, "%s", err);
+	} else {
+		c->res->compressed_bytes += oci_stream_bytes_in(s);
+		c->res->tar_bytes += oci_stream_bytes_out(s);
+		convert_progress(c, i);
+	}
+	oci_tar_close(tar);
+	oci_stream_free(s);
+	return ret;
+}
+
+void convert_progress(struct convert *c, size_t i)
+{
+	struct mkimg_convert_progress pr = {
+		.done = i + 1, .layers = c->nlayers, .tar_bytes = c->res->tar_bytes,
+	};
+
+	if (c->p->progress)
+		c->p->progress(c->p->ctx, &pr);
+}
+
+/* Formatted as an error message is (one line), handed to the warn hook. */
+void convert_warn(struct convert *c, const char *fmt, ...)
+{
+	struct mkimg_err w = MKIMG_ERR_INIT;
+	va_list ap;
+
+	if (!c->p->warn)
+		return;
+	va_start(ap, fmt);
+	mkimg_err_vset(&w, -EIO, fmt, ap);
+	va_end(ap);
+	c->p->warn(c->p->ctx, w.msg);
+}
