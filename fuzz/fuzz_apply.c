@@ -15,6 +15,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -99,8 +100,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		ret = fuzz_image_close(&im, NULL, NULL, &rs);
 		/* the applier's checks leave the writer nothing to refuse */
-		if (ret)
+		if (ret) {
+			fprintf(stderr, "fuzz: the writer refused the tree: %s\n", layout_tree_errmsg(t));
 			__builtin_trap();
+		}
 	} else {
 		bs_sink_free(im.sink);
 		close(im.fd);
