@@ -35,8 +35,8 @@ PASS:*) pass=$((pass+1));; SKIP:*) skip=$((skip+1));;
 *) fail=$((fail+1)); echo "==== tests/vm/run.log"; tail -n 60 tests/vm/run.log;;
 esac
 echo "  ${vm%%:*} tests/vm/run.sh"
-# Second tier: the unit tests and a representative part of the end-to-end
-# tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
+# Second tier: the unit tests, the fuzz corpora and a representative part of
+# the end-to-end tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
 # finding aborts), out of tree (VPATH) from a clean copy of the sources, so
 # the in-tree build above stays as it is. MKIMG_NO_SANITIZE=1 skips it.
 if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
@@ -52,6 +52,8 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 	fi
 	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
 	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci
+		fuzz/fuzz_oci_index fuzz/fuzz_tar_entry fuzz/fuzz_record fuzz/fuzz_stream
+		fuzz/fuzz_apply fuzz/fuzz_encode
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
 	(
 		cd build-san/build
