@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds mkimg and runs the whole test suite:
-# cmocka unit tests, end-to-end tests (fsck.erofs 1.9, kernel mounts, tree
-# comparison), and each libFuzzer target for a bounded time.
+# cmocka unit tests, the fuzz targets' corpora replayed, end-to-end tests
+# (fsck.erofs 1.9, kernel mounts, tree comparison), the VM test (make
+# check-vm), and each libFuzzer target for a bounded time.
 # Usage: scripts/test.sh            (as root on Debian 12)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ fi
 [ -f Makefile ] && [ config.status -nt configure ] || ./configure -q --enable-werror
 make -s -j"$(nproc)"
 if ! make -s -j"$(nproc)" check; then
-	for f in tests/unit/*.log tests/e2e/*.log; do
+	for f in tests/unit/*.log tests/e2e/*.log fuzz/*.log; do
 		[ -f "$f" ] || continue
 		if ! grep -q '^PASS\|^SKIP' "${f%.log}.trs" 2>/dev/null; then
 			echo "==== $f"; tail -n 60 "$f"
@@ -22,13 +23,20 @@ if ! make -s -j"$(nproc)" check; then
 fi
 # A summary line per test (automake's .trs files), then the totals.
 pass=0 fail=0 skip=0
-for t in $(find tests -name '*.trs' | sort); do
+for t in $(find tests fuzz -name '*.trs' | sort); do
 	r=$(sed -n 's/^:test-result: //p' "$t")
 	echo "  $r ${t%.trs}"
 	case $r in PASS) pass=$((pass+1));; SKIP) skip=$((skip+1));; *) fail=$((fail+1));; esac
 done
-# Second tier: the unit tests and a representative part of the end-to-end
-# tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
+# The VM test (kernel download, qemu), outside make check.
+vm=$(make -s check-vm 2>&1 | tee tests/vm/run.log | tail -n 1) || true
+case $vm in
+PASS:*) pass=$((pass+1));; SKIP:*) skip=$((skip+1));;
+*) fail=$((fail+1)); echo "==== tests/vm/run.log"; tail -n 60 tests/vm/run.log;;
+esac
+echo "  ${vm%%:*} tests/vm/run.sh"
+# Second tier: the unit tests, the fuzz corpora and a representative part of
+# the end-to-end tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
 # finding aborts), out of tree (VPATH) from a clean copy of the sources, so
 # the in-tree build above stays as it is. MKIMG_NO_SANITIZE=1 skips it.
 if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
@@ -44,6 +52,8 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 	fi
 	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
 	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci tests/unit/test_util tests/unit/test_convert
+		fuzz/fuzz_oci_index fuzz/fuzz_tar_entry fuzz/fuzz_record fuzz/fuzz_stream
+		fuzz/fuzz_apply fuzz/fuzz_encode
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
 	(
 		cd build-san/build

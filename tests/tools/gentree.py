@@ -11,6 +11,12 @@ boundaries, setuid/setgid/sticky and 0000 modes, uid/gid above 65535, and
 mtimes with nanoseconds before 1970 and after 2038. --big adds a directory of
 50 000 entries and a sparse file of 4 GiB + 12345 bytes. The same seed gives
 the same tree (contents, names, attributes).
+
+Not run as root, the tree leaves out what needs privileges: owners stay the
+caller's, no char or block devices, only user. xattrs, and every mode keeps
+the owner's read and write bits (and search on directories), so that the
+caller can read the tree back. The rest (names, contents, times, the other
+types) is the same as root's tree.
 """
 import os
 import random
@@ -21,7 +27,39 @@ import sys
 CAP = bytes.fromhex("01000002" "00200000" "00000000" "00000000" "00000000")
 
 
+def unprivileged():
+    """Leaves out, without changing the random sequence, what needs root."""
+    real_mknod, real_setxattr, real_chmod, real_utime = os.mknod, os.setxattr, os.chmod, os.utime
+
+    def mknod(p, mode=0o600, device=0):
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return
+        real_mknod(p, mode, device)
+
+    def setxattr(p, name, value, *a, **kw):
+        if name.startswith("user.") and os.path.lexists(p):
+            real_setxattr(p, name, value, *a, **kw)
+
+    def missing_ok(f):
+        def g(p, *a, **kw):
+            if os.path.lexists(p):
+                f(p, *a, **kw)
+        return g
+
+    os.chown = lambda *a, **kw: None
+    os.mknod = mknod
+    os.setxattr = setxattr
+    def chmod(p, mode, *a, **kw):
+        if os.path.lexists(p):
+            real_chmod(p, mode | (0o700 if os.path.isdir(p) else 0o600), *a, **kw)
+
+    os.chmod = chmod
+    os.utime = missing_ok(real_utime)
+
+
 def main():
+    if os.geteuid() != 0:
+        unprivileged()
     args = sys.argv[1:]
     seed, size = None, "medium"
     dest = None
