@@ -469,6 +469,7 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	const struct layer_src *l = &c->layers[i];
 	uint64_t entries = c->st.entries;
 	char err[1024] = "", diff_id[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e = MKIMG_ERR_INIT;
 	int fd, ret;
 
 	if (l->oci && !c->no_reuse) {
@@ -488,15 +489,15 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 			 * record replays */
 			if (!c->trust_layers &&
 			    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
-						 &chk, err, sizeof(err))) {
+						 &chk, &e)) {
 				close(fd);
-				cli_error("%s", err);
+				cli_error("%s", mkimg_err_msg(&e));
 				return -EINVAL;
 			}
 			c->reused++;
 			ret = replay_layer(c, a, i, t, fd) ? -EAGAIN : 0;
-			if (oci_blob_check_finish(chk, err, sizeof(err))) {
-				cli_error("%s", err);
+			if (oci_blob_check_finish(chk, &e)) {
+				cli_error("%s", mkimg_err_msg(&e));
 				return -EINVAL;
 			}
 			return ret;

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mkimg/error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -170,14 +172,14 @@ void oci_stream_free(struct oci_stream *s);	/* accepts NULL */
  * record): start opens path (a regular file; symlinks are followed as a
  * layer stream follows them) and checks its size at once, then hashes it
  * on a thread of its own; finish waits and checks the digest. Both fill
- * err with one line naming name ("layer sha256:ab..") on failure; finish
+ * err with a message naming name ("layer sha256:ab..") on failure; finish
  * frees the check (accepts NULL; with err NULL it only waits and frees).
  */
 struct oci_blob_check;
 
 int oci_blob_check_start(const char *path, const char *name, const char *digest,
-			 uint64_t size, struct oci_blob_check **out, char *err, size_t errlen);
-int oci_blob_check_finish(struct oci_blob_check *c, char *err, size_t errlen);
+			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err);
+int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Paths                                                                  */
