@@ -323,7 +323,8 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	struct oci_stream_params sp = { .path = l->path, .name = l->name };
 	struct oci_stream *s = NULL;
 	struct oci_tar *tar = NULL;
-	char err[1024];
+	struct mkimg_err e = MKIMG_ERR_INIT;
+	char err[1024] = "";
 	int ret;
 
 	if (l->oci) {
@@ -339,7 +340,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	}
 	ret = oci_stream_open(&sp, &s, err, sizeof(err));
 	if (!ret)
-		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, err, sizeof(err));
+		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, &e);
 	if (!ret)
 		ret = oci_apply_layer(a, t, sink, tar, &c->st, err, sizeof(err));
 	if (!ret)
@@ -349,7 +350,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	if (ret) {
 		if (c->tty && !c->quiet)
 			fputs("\r\033[K", stderr);
-		cli_error("%s", err[0] ? err : strerror(-ret));
+		cli_error("%s", e.code ? mkimg_err_msg(&e) : err[0] ? err : strerror(-ret));
 	} else {
 		c->bytes_in += oci_stream_bytes_in(s);
 		c->bytes_out += oci_stream_bytes_out(s);

@@ -114,15 +114,16 @@ static int bad(char *msg, size_t msglen, int ret, const char *fmt, ...)
 /* A normalized path other than the root. */
 static int check_path(const char *p, size_t len, const char *what, char *msg, size_t msglen)
 {
-	char norm[OCI_PATH_MAX + 1], why[200];
+	struct mkimg_err why = MKIMG_ERR_INIT;
+	char norm[OCI_PATH_MAX + 1];
 	size_t nl;
 	int ret;
 
 	if (len > OCI_PATH_MAX)
 		return bad(msg, msglen, -ENAMETOOLONG, "%slonger than %d bytes", what, OCI_PATH_MAX);
-	ret = oci_path_normalize(p, len, 0, norm, &nl, why, sizeof(why));
+	ret = oci_path_normalize(p, len, 0, norm, &nl, &why);
 	if (ret)
-		return bad(msg, msglen, ret, "%s%s", what, why);
+		return bad(msg, msglen, ret, "%s%s", what, mkimg_err_msg(&why));
 	if (nl != len || memcmp(norm, p, nl))
 		return bad(msg, msglen, -EINVAL, "%snot normalized", what);
 	return 0;

@@ -198,7 +198,7 @@ int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err);
  * The message names the (shortened) path.
  */
 int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
-		       char *out, size_t *outlen, char *err, size_t errlen);
+		       char *out, size_t *outlen, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Tar entries                                                            */
@@ -253,8 +253,10 @@ ssize_t oci_stream_reader(void *stream, const void **buf);
 struct oci_tar;
 
 /* flags: OCI_PATH_* for entry names and hard-link targets. */
+/* The tar keeps err and fills it on later failures too (a reader's failure
+ * is the reader's message). */
 int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
-		 struct oci_tar **out, char *err, size_t errlen);
+		 struct oci_tar **out, struct mkimg_err *err);
 /* 1: *e is the next entry; 0: end of the archive; < 0: error. */
 int oci_tar_next(struct oci_tar *t, const struct oci_entry **e);
 /*

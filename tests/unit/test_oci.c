@@ -28,6 +28,13 @@
 
 static char tmpdir[256];
 
+/* For helpers that give a message back in a char buffer. */
+static void err_copy(const struct mkimg_err *e, char *err, size_t errlen)
+{
+	if (e->code)
+		snprintf(err, errlen, "%s", mkimg_err_msg(e));
+}
+
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                */
 /* ---------------------------------------------------------------------- */
@@ -201,9 +208,13 @@ static ssize_t mem_read(void *ctx, const void **b)
 
 static int norm(const char *in, unsigned int flags, char *out, char *err)
 {
+	struct mkimg_err e = MKIMG_ERR_INIT;
 	size_t len;
+	int ret;
 
-	return oci_path_normalize(in, strlen(in), flags, out, &len, err, 256);
+	ret = oci_path_normalize(in, strlen(in), flags, out, &len, &e);
+	err_copy(&e, err, 256);
+	return ret;
 }
 
 static void test_paths(void **state)
@@ -876,14 +887,17 @@ static int read_all_entries(const void *p, size_t len, size_t chunk, char *err, 
 			    size_t *nentries)
 {
 	struct memrd m = { .p = p, .len = len, .chunk = chunk };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	int ret;
 
 	*nentries = 0;
-	ret = oci_tar_open(mem_read, &m, 0, &t, err, errlen);
-	if (ret)
+	ret = oci_tar_open(mem_read, &m, 0, &t, &te);
+	if (ret) {
+		err_copy(&te, err, errlen);
 		return ret;
+	}
 	while ((ret = oci_tar_next(t, &e)) == 1) {
 		const void *b;
 		size_t l;
@@ -897,6 +911,7 @@ static int read_all_entries(const void *p, size_t len, size_t chunk, char *err, 
 	}
 	if (ret == 0)
 		ret = oci_tar_drain(t);
+	err_copy(&te, err, errlen);
 	oci_tar_close(t);
 	return ret;
 }
@@ -923,7 +938,7 @@ static void test_tar_entries(void **state)
 	tar_end(&tb, &tar);
 
 	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 100 };
-	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 	assert_int_equal(oci_tar_next(t, &e), 1);
 	assert_string_equal(e->path, "");
 	assert_int_equal(e->type, OCI_ENTRY_DIR);
@@ -1044,6 +1059,7 @@ static ssize_t bigpax_read(void *ctx, const void **b)
 static void test_tar_pax_1g(void **state)
 {
 	struct bigpax *bp = calloc(1, sizeof(*bp));
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	char err[512];
@@ -1055,13 +1071,13 @@ static void test_tar_pax_1g(void **state)
 	for (i = 0; i + 30 <= sizeof(bp->chunk); i += 30)
 		memcpy(bp->chunk + i, "30 path=aaaaaaaaaaaaaaaaaaaaa\n", 30);
 	bp->total = 512 + (1ull << 30) + 4096;
-	ret = oci_tar_open(bigpax_read, bp, 0, &t, err, sizeof(err));
+	ret = oci_tar_open(bigpax_read, bp, 0, &t, &te);
 	if (ret == 0) {
 		ret = oci_tar_next(t, &e);
 		oci_tar_close(t);
 	}
 	assert_true(ret < 0);
-	assert_true(strlen(err) > 0);
+	assert_true(strlen(te.msg) > 0);
 	/* and the short form from the e2e fixture */
 	{
 		unsigned char s[512 + 30 + 100];
@@ -1089,7 +1105,6 @@ static void test_tar_overlay_xattrs(void **state)
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	struct archive_entry *ae;
-	char err[512];
 
 	tar_begin(&tb);
 	ae = archive_entry_new();
@@ -1106,7 +1121,7 @@ static void test_tar_overlay_xattrs(void **state)
 	tar_end(&tb, &tar);
 
 	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 4096 };
-	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 	assert_int_equal(oci_tar_next(t, &e), 1);
 	assert_int_equal(e->dropped_xattrs, 2);
 	assert_int_equal(e->nxattrs, 3);
@@ -1216,15 +1231,16 @@ static void env_free(struct env *v)
 static int apply_tar(struct env *v, const struct buf *tar, char *err, size_t errlen)
 {
 	struct memrd m = { .p = tar->p, .len = tar->len, .chunk = 1000 };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	int ret;
 
-	ret = oci_tar_open(mem_read, &m, 0, &t, err, errlen);
-	if (ret)
-		return ret;
-	ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, err, errlen);
+	ret = oci_tar_open(mem_read, &m, 0, &t, &te);
+	if (!ret)
+		ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, err, errlen);
 	if (!ret)
 		ret = oci_tar_drain(t);
+	err_copy(&te, err, errlen);
 	oci_tar_close(t);
 	return ret;
 }
@@ -1826,7 +1842,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 
 		rfd[i] = tmpfd();
 		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, err, sizeof(err)), 0);
-		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, err, sizeof(err)), 0);
 		assert_int_equal(oci_tar_drain(t), 0);
 		oci_tar_close(t);
@@ -1903,15 +1919,16 @@ static int apply_tar_with(struct oci_applier *a, struct layout_tree *t, struct b
 			  const struct buf *tar, char *err, size_t errlen)
 {
 	struct memrd m = { .p = tar->p, .len = tar->len, .chunk = 1000 };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *ot;
 	int ret;
 
-	ret = oci_tar_open(mem_read, &m, 0, &ot, err, errlen);
-	if (ret)
-		return ret;
-	ret = oci_apply_layer(a, t, s, ot, NULL, err, errlen);
+	ret = oci_tar_open(mem_read, &m, 0, &ot, &te);
+	if (!ret)
+		ret = oci_apply_layer(a, t, s, ot, NULL, err, errlen);
 	if (!ret)
 		ret = oci_tar_drain(ot);
+	err_copy(&te, err, errlen);
 	oci_tar_close(ot);
 	return ret;
 }
