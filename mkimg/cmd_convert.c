@@ -338,7 +338,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 		/* nothing to verify; a store needs the diff_id to record it */
 		sp.no_digests = !c->store;
 	}
-	ret = oci_stream_open(&sp, &s, err, sizeof(err));
+	ret = oci_stream_open(&sp, &s, &e);
 	if (!ret)
 		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, &e);
 	if (!ret)

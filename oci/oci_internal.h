@@ -18,20 +18,29 @@ void oci_digest_format(const unsigned char md[32], char *out);
  * A failure of the thing called name: e gets "<name>: <message>" (unless
  * it already holds a failure, which names the cause). Returns code.
  */
+static inline int oci_err_vnamed(struct mkimg_err *e, int code, const char *name,
+				 const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 static inline int oci_err_named(struct mkimg_err *e, int code, const char *name,
 				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static inline int oci_err_vnamed(struct mkimg_err *e, int code, const char *name,
+				 const char *fmt, va_list ap)
+{
+	if (!e || e->code)
+		return code;
+	mkimg_err_vset(e, code, fmt, ap);
+	mkimg_err_wrap(e, code, "%s", name);
+	return code;
+}
 
 static inline int oci_err_named(struct mkimg_err *e, int code, const char *name,
 				const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!e || e->code)
-		return code;
 	va_start(ap, fmt);
-	mkimg_err_vset(e, code, fmt, ap);
+	code = oci_err_vnamed(e, code, name, fmt, ap);
 	va_end(ap);
-	mkimg_err_wrap(e, code, "%s", name);
 	return code;
 }
 

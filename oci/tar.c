@@ -72,13 +72,11 @@ static int perr(struct mkimg_err *err, int ret, const char *in, size_t inlen,
 	char sh[120];
 	va_list ap;
 
-	if (!err || err->code)
-		return ret;
 	oci_show_name(in, inlen, sh, sizeof(sh));
 	va_start(ap, fmt);
-	mkimg_err_vset(err, ret, fmt, ap);
+	ret = oci_err_vnamed(err, ret, sh, fmt, ap);
 	va_end(ap);
-	return mkimg_err_wrap(err, ret, "%s", sh);
+	return ret;
 }
 
 int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,

@@ -151,9 +151,10 @@ struct oci_stream_params {
 	bool no_digests;
 };
 
-/* The stream keeps err/errlen and fills it on later failures too. */
+/* The stream keeps err and fills it on later failures too (reads and
+ * finish), with messages that start with p->name. */
 int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
-		    char *err, size_t errlen);
+		    struct mkimg_err *err);
 /* Next chunk of uncompressed bytes: > 0 its length, 0 at the end, < 0 error. */
 ssize_t oci_stream_read(struct oci_stream *s, const void **buf);
 /*

@@ -739,14 +739,17 @@ static int stream_file(const char *path, bool detect, enum oci_compression comp,
 		.path = path, .name = "layer", .detect = detect, .comp = comp,
 		.digest = digest, .diff_id = diff_id,
 	};
+	struct mkimg_err se = MKIMG_ERR_INIT;
 	struct oci_stream *s;
 	const void *b;
 	ssize_t n;
 	int ret;
 
-	ret = oci_stream_open(&p, &s, err, errlen);
-	if (ret)
+	ret = oci_stream_open(&p, &s, &se);
+	if (ret) {
+		err_copy(&se, err, errlen);
 		return ret;
+	}
 	do
 		n = oci_stream_read(s, &b);
 	while (n > 0);
@@ -754,6 +757,7 @@ static int stream_file(const char *path, bool detect, enum oci_compression comp,
 	if (outbytes)
 		*outbytes = oci_stream_bytes_out(s);
 	oci_stream_free(s);
+	err_copy(&se, err, errlen);
 	return ret;
 }
 
@@ -783,11 +787,12 @@ static void test_streams(void **state)
 		struct oci_stream_params np = { .path = p, .name = "layer", .detect = true,
 						.no_digests = true };
 		char d1[OCI_DIGEST_LEN + 1] = "x", d2[OCI_DIGEST_LEN + 1] = "x";
+		struct mkimg_err se = MKIMG_ERR_INIT;
 		struct oci_stream *s;
 		const void *b;
 		ssize_t n;
 
-		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), 0);
+		assert_int_equal(oci_stream_open(&np, &s, &se), 0);
 		do
 			n = oci_stream_read(s, &b);
 		while (n > 0);
@@ -798,8 +803,8 @@ static void test_streams(void **state)
 		assert_int_equal(oci_stream_bytes_out(s), f.tar.len);
 		oci_stream_free(s);
 		np.digest = f.layer;
-		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "hashing turned off"));
+		assert_int_equal(oci_stream_open(&np, &s, &se), -EINVAL);
+		assert_non_null(strstr(mkimg_err_msg(&se), "hashing turned off"));
 	}
 	/* multi-member gzip: two members give the tar twice */
 	buf_add(&two, f.blob.p, f.blob.len);
@@ -867,10 +872,11 @@ static void test_streams(void **state)
 	{
 		struct oci_stream_params sp = { .path = p, .name = "layer x", .check_size = true,
 						.size = f.tar.len + 1 };
+		struct mkimg_err se = MKIMG_ERR_INIT;
 		struct oci_stream *s;
 
-		assert_int_equal(oci_stream_open(&sp, &s, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "size mismatch"));
+		assert_int_equal(oci_stream_open(&sp, &s, &se), -EINVAL);
+		assert_non_null(strstr(mkimg_err_msg(&se), "size mismatch"));
 	}
 	/* missing file */
 	snprintf(p, sizeof(p), "%s/nope", f.dir);
