@@ -73,13 +73,13 @@ static void one(const uint8_t *data, size_t size)
 	struct oci_entry_src src;
 	const struct oci_entry *e;
 	uint8_t dg[32], wdg[32], md[32];
-	char err[256], werr[256];
+	struct mkimg_err err = MKIMG_ERR_INIT, werr = MKIMG_ERR_INIT;
 	int ret, fd;
 
-	if (oci_record_open_reader(rd_read, &r, "fuzz", NULL, &rec, err, sizeof(err)))
+	if (oci_record_open_reader(rd_read, &r, "fuzz", NULL, &rec, &err))
 		return;
 	fd = memfd_create("fuzz-record", 0);
-	if (fd < 0 || oci_record_writer_open(fd, "again", &w, werr, sizeof(werr)))
+	if (fd < 0 || oci_record_writer_open(fd, "again", &w, &werr))
 		__builtin_trap();
 	oci_record_source(rec, &src);
 	while ((ret = src.next(src.ctx, &e)) == 1) {
@@ -111,7 +111,7 @@ static void one(const uint8_t *data, size_t size)
 		    pread(fd, back, size, 0) != (ssize_t)size || memcmp(back, data, size))
 			__builtin_trap();
 		free(back);
-	} else if (!err[0] || strchr(err, '\n')) {
+	} else if (!err.msg[0] || strchr(err.msg, '\n')) {
 		__builtin_trap();	/* one line */
 	}
 	oci_record_writer_free(w);

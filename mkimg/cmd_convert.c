@@ -446,17 +446,18 @@ static int replay_layer(struct convert *c, struct oci_applier *a, size_t i,
 	const struct layer_src *l = &c->layers[i];
 	struct oci_record *r = NULL;
 	struct oci_entry_src src;
+	struct mkimg_err e = MKIMG_ERR_INIT;
 	char err[1024] = "";
 	int ret;
 
-	ret = oci_record_open(fd, l->name, NULL, &r, err, sizeof(err));
+	ret = oci_record_open(fd, l->name, NULL, &r, &e);
 	if (!ret) {
 		oci_record_source(r, &src);
 		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, err, sizeof(err));
 	}
 	if (ret)
 		cli_warn("%s: replaying the layer's record failed (%s); converting every layer",
-			 l->name, err[0] ? err : strerror(-ret));
+			 l->name, e.code ? mkimg_err_msg(&e) : err[0] ? err : strerror(-ret));
 	else
 		progress(c, i, NULL);
 	oci_record_close(r);
@@ -506,16 +507,16 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	}
 	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, err, sizeof(err));
 	if (!ret)
-		ret = oci_record_writer_open(fd, l->name, &c->rec, err, sizeof(err));
+		ret = oci_record_writer_open(fd, l->name, &c->rec, &e);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", e.code ? mkimg_err_msg(&e) : err);
 		return ret;
 	}
 	ret = apply_one(c, a, i, t, bs_conv_sink(c->conv), diff_id);
 	if (!ret) {
 		ret = oci_record_writer_finish(c->rec, NULL);
 		if (ret)
-			cli_error("%s", err);
+			cli_error("%s", mkimg_err_msg(&e));
 	}
 	oci_record_writer_free(c->rec);
 	c->rec = NULL;

@@ -404,14 +404,14 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
  * are deterministic (the same entries give the same bytes).
  *
  * Writing, from the applier's entry_done hook:
- *   oci_record_writer_open(fd, name, &w, err, len);
+ *   oci_record_writer_open(fd, name, &w, &err);
  *   opts.entry_done = oci_record_entry_done; opts.ctx = w;
  *   ... oci_apply_layer ...
  *   oci_record_writer_finish(w, digest); oci_record_writer_free(w);
  * Replaying:
- *   oci_record_open(fd, name, digest, &r, err, len);
+ *   oci_record_open(fd, name, digest, &r, &err);
  *   oci_record_source(r, &src);
- *   oci_apply_source(applier, tree, sink, &src, &st, err, len);
+ *   oci_apply_source(applier, tree, sink, &src, &st, &err);
  *   oci_record_close(r);
  */
 #define OCI_RECORD_MAX_ENTRY	(16u << 20)	/* bytes of one entry */
@@ -422,10 +422,10 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 struct oci_record_writer;
 
 /* Writes the header to fd (at its current position; write(2), never
- * seeks). The writer keeps err/errlen and fills it on later failures
- * (name: for messages). It neither fsyncs nor closes fd. */
+ * seeks). The writer keeps err and fills it on later failures too
+ * ("layer record <name>: ..."). It neither fsyncs nor closes fd. */
 int oci_record_writer_open(int fd, const char *name, struct oci_record_writer **out,
-			   char *err, size_t errlen);
+			   struct mkimg_err *err);
 /*
  * Appends one entry. sha256: the content digest of a regular file whose
  * data was stored (an empty file's is the SHA-256 of nothing); NULL for
@@ -452,15 +452,15 @@ struct oci_record;
  * hostile input; the trailer (entry count, checksum, expect, end of file)
  * is checked when the last entry has been read: an entry source gives its
  * 0 (end) only then. Memory does not grow with the number of entries.
- * err: one line, kept for later failures too.
+ * err is kept and filled on later failures too ("layer record <name>: ...").
  */
 int oci_record_open(int fd, const char *name, const uint8_t *expect,
-		    struct oci_record **out, char *err, size_t errlen);
+		    struct oci_record **out, struct mkimg_err *err);
 /* The same over a reader of the record's bytes (its failures are its own
  * messages). */
 int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
 			   const uint8_t *expect, struct oci_record **out,
-			   char *err, size_t errlen);
+			   struct mkimg_err *err);
 /* 1: *e is the next entry (valid until the next call); 0: end, trailer
  * verified; < 0: error (sticky). */
 int oci_record_next(struct oci_record *r, const struct oci_entry **e);

@@ -28,6 +28,13 @@
 
 static char tmpdir[256];
 
+/* e, cleared: for a call that must fill it anew. */
+static struct mkimg_err *fresh(struct mkimg_err *e)
+{
+	mkimg_err_clear(e);
+	return e;
+}
+
 /* For helpers that give a message back in a char buffer. */
 static void err_copy(const struct mkimg_err *e, char *err, size_t errlen)
 {
@@ -1792,16 +1799,18 @@ static int apply_record_fd(struct oci_applier *a, struct layout_tree *t, struct 
 			   int fd, const uint8_t *expect, struct oci_apply_stats *st,
 			   char *err, size_t errlen)
 {
+	struct mkimg_err re = MKIMG_ERR_INIT;
 	struct oci_record *r;
 	struct oci_entry_src src;
 	int ret;
 
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	ret = oci_record_open(fd, "test", expect, &r, err, errlen);
-	if (ret)
-		return ret;
-	oci_record_source(r, &src);
-	ret = oci_apply_source(a, t, s, &src, st, err, errlen);
+	ret = oci_record_open(fd, "test", expect, &r, &re);
+	if (!ret) {
+		oci_record_source(r, &src);
+		ret = oci_apply_source(a, t, s, &src, st, err, errlen);
+	}
+	err_copy(&re, err, errlen);
 	oci_record_close(r);
 	return ret;
 }
@@ -1847,7 +1856,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 		struct oci_tar *t;
 
 		rfd[i] = tmpfd();
-		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, NULL), 0);
 		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, err, sizeof(err)), 0);
 		assert_int_equal(oci_tar_drain(t), 0);
@@ -1861,7 +1870,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 	/* replayed from the records (data by digest), recording again */
 	for (i = 0; i < 2; i++) {
 		rfd2[i] = tmpfd();
-		assert_int_equal(oci_record_writer_open(rfd2[i], "l", &h2.w, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(rfd2[i], "l", &h2.w, NULL), 0);
 		assert_int_equal(apply_record_fd(a2, t2[i], sink, rfd[i], dg[i], &st2,
 						 err, sizeof(err)), 0);
 		assert_int_equal(oci_record_writer_finish(h2.w, dg2[i]), 0);
@@ -1957,7 +1966,7 @@ static void rec_bytes(struct buf *out, uint8_t digest[32])
 	assert_int_equal(layout_tree_new(&p, &t), 0);
 	sink = rec_sink(dfd);
 	assert_int_equal(oci_applier_new(&o, &a), 0);
-	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, NULL), 0);
 	assert_int_equal(apply_tar_with(a, t, sink, &tar[0], err, sizeof(err)), 0);
 	assert_int_equal(oci_record_writer_finish(h.w, digest), 0);
 	oci_record_writer_free(h.w);
@@ -1975,20 +1984,24 @@ static int read_record(const void *p, size_t len, size_t chunk, const uint8_t *e
 		       char *err, size_t errlen, uint64_t *n)
 {
 	struct memrd m = { .p = p, .len = len, .chunk = chunk };
+	struct mkimg_err re = MKIMG_ERR_INIT;
 	struct oci_record *r;
 	const struct oci_entry *e;
 	int ret;
 
 	*n = 0;
 	err[0] = '\0';
-	ret = oci_record_open_reader(mem_read, &m, "test", expect, &r, err, errlen);
-	if (ret)
+	ret = oci_record_open_reader(mem_read, &m, "test", expect, &r, &re);
+	if (ret) {
+		err_copy(&re, err, errlen);
 		return ret;
+	}
 	while ((ret = oci_record_next(r, &e)) == 1)
 		(*n)++;
 	/* sticky */
 	if (ret < 0)
 		assert_int_equal(oci_record_next(r, &e), ret);
+	err_copy(&re, err, errlen);
 	oci_record_close(r);
 	return ret;
 }
@@ -2283,6 +2296,7 @@ static void test_record_hostile(void **state)
 	/* a file without a digest and with a size reads, but gives no data */
 	{
 		struct raw_ent f = ok;
+		struct mkimg_err re = MKIMG_ERR_INIT;
 		struct oci_record *r;
 		struct oci_entry_src src;
 		struct env v;
@@ -2292,12 +2306,11 @@ static void test_record_hostile(void **state)
 		raw_record(&b, &f, 1, 1);
 		m = (struct memrd){ .p = b.p, .len = b.len, .chunk = 64 };
 		env_new(&v, OCI_APPLY_FLATTEN, false);
-		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, err,
-							sizeof(err)), 0);
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, &re), 0);
 		oci_record_source(r, &src);
 		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
 				 -EINVAL);
-		assert_non_null(strstr(err, "a regular file without a digest"));
+		assert_non_null(strstr(mkimg_err_msg(&re), "a regular file without a digest"));
 		oci_record_close(r);
 		env_free(&v);
 		free(b.p);
@@ -2316,12 +2329,13 @@ static void test_record_many(void **state)
 	struct oci_record *r;
 	const struct oci_entry *e;
 	struct oci_entry in = { .type = OCI_ENTRY_REG, .mode = 0644 };
-	char err[512], path[32];
+	struct mkimg_err re = MKIMG_ERR_INIT;
+	char path[32];
 	uint8_t dg[32], dg2[32];
 	int fd = tmpfd(), ret;
 	uint64_t i, n = 0;
 
-	assert_int_equal(oci_record_writer_open(fd, "many", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "many", &w, &re), 0);
 	for (i = 0; i < 200000; i++) {
 		in.pathlen = snprintf(path, sizeof(path), "d%llu/f%llu",
 				      (unsigned long long)(i % 100), (unsigned long long)i);
@@ -2332,7 +2346,7 @@ static void test_record_many(void **state)
 	assert_int_equal(oci_record_writer_finish(w, dg), 0);
 	oci_record_writer_free(w);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(oci_record_open(fd, "many", dg, &r, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_open(fd, "many", dg, &r, &re), 0);
 	while ((ret = oci_record_next(r, &e)) == 1) {
 		assert_int_equal(e->mtime, (int64_t)n - 100000);
 		assert_memory_equal(e->sha256, empty, 32);
@@ -2355,27 +2369,28 @@ static void test_record_writer_errors(void **state)
 	struct oci_record_writer *w;
 	struct oci_entry e = { .path = "a", .pathlen = 1, .type = OCI_ENTRY_DIR, .mode = 0755 };
 	struct oci_xattr x = { .name = "user.x", .value = "v", .len = 70000 };
+	struct mkimg_err we;
 	char err[512];
 	int fd = tmpfd(), ret;
 	uint8_t dg[32];
 
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	assert_int_equal(oci_record_write(w, &e, NULL), 0);
 	e.type = 42;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "layer record w: entry 1 (a): invalid entry type 42"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "layer record w: entry 1 (a): invalid entry type 42"));
 	e.type = OCI_ENTRY_DIR;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);	/* sticky */
 	assert_int_equal(oci_record_writer_finish(w, dg), -EINVAL);
 	oci_record_writer_free(w);
 
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	e.path = "a/../b";
 	e.pathlen = 6;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "not normalized"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "not normalized"));
 	oci_record_writer_free(w);
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	e.path = "a";
 	e.pathlen = 1;
 	e.nxattrs = 1;
@@ -2383,21 +2398,21 @@ static void test_record_writer_errors(void **state)
 	assert_int_equal(oci_record_write(w, &e, NULL), -E2BIG);
 	oci_record_writer_free(w);
 	/* case 10: no record carries overlayfs metadata */
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	x = (struct oci_xattr){ .name = "trusted.overlay.opaque", .value = "y", .len = 1 };
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "overlayfs metadata"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "overlayfs metadata"));
 	oci_record_writer_free(w);
 	close(fd);
 
 	/* a full disk: the message names the record */
 	fd = open("/dev/full", O_WRONLY);
 	if (fd >= 0) {
-		assert_int_equal(oci_record_writer_open(fd, "full", &w, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(fd, "full", &w, fresh(&we)), 0);
 		e.nxattrs = 0;
 		assert_int_equal(oci_record_write(w, &e, NULL), 0);
 		assert_int_equal(oci_record_writer_finish(w, dg), -ENOSPC);
-		assert_non_null(strstr(err, "layer record full: write: "));
+		assert_non_null(strstr(mkimg_err_msg(&we), "layer record full: write: "));
 		oci_record_writer_free(w);
 		close(fd);
 	}
@@ -2426,6 +2441,7 @@ static void test_record_writer_errors(void **state)
 	{
 		struct buf r;
 		struct env v;
+		struct mkimg_err re = MKIMG_ERR_INIT;
 		struct oci_record *rd;
 		struct oci_entry_src src;
 		struct memrd m;
@@ -2433,8 +2449,7 @@ static void test_record_writer_errors(void **state)
 		rec_bytes(&r, dg);
 		env_new(&v, OCI_APPLY_FLATTEN, false);
 		m = (struct memrd){ .p = r.p, .len = r.len, .chunk = 100 };
-		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, err,
-							sizeof(err)), 0);
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, &re), 0);
 		oci_record_source(rd, &src);
 		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
 				 -ENOENT);
