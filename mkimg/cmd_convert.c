@@ -324,7 +324,6 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	struct oci_stream *s = NULL;
 	struct oci_tar *tar = NULL;
 	struct mkimg_err e = MKIMG_ERR_INIT;
-	char err[1024] = "";
 	int ret;
 
 	if (l->oci) {
@@ -342,7 +341,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	if (!ret)
 		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, &e);
 	if (!ret)
-		ret = oci_apply_layer(a, t, sink, tar, &c->st, err, sizeof(err));
+		ret = oci_apply_layer(a, t, sink, tar, &c->st, &e);
 	if (!ret)
 		ret = oci_tar_drain(tar);
 	if (!ret)
@@ -350,7 +349,7 @@ static int apply_one(struct convert *c, struct oci_applier *a, size_t i,
 	if (ret) {
 		if (c->tty && !c->quiet)
 			fputs("\r\033[K", stderr);
-		cli_error("%s", e.code ? mkimg_err_msg(&e) : err[0] ? err : strerror(-ret));
+		cli_error("%s", e.code ? mkimg_err_msg(&e) : strerror(-ret));
 	} else {
 		c->bytes_in += oci_stream_bytes_in(s);
 		c->bytes_out += oci_stream_bytes_out(s);
@@ -447,17 +446,16 @@ static int replay_layer(struct convert *c, struct oci_applier *a, size_t i,
 	struct oci_record *r = NULL;
 	struct oci_entry_src src;
 	struct mkimg_err e = MKIMG_ERR_INIT;
-	char err[1024] = "";
 	int ret;
 
 	ret = oci_record_open(fd, l->name, NULL, &r, &e);
 	if (!ret) {
 		oci_record_source(r, &src);
-		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, err, sizeof(err));
+		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, &e);
 	}
 	if (ret)
 		cli_warn("%s: replaying the layer's record failed (%s); converting every layer",
-			 l->name, e.code ? mkimg_err_msg(&e) : err[0] ? err : strerror(-ret));
+			 l->name, e.code ? mkimg_err_msg(&e) : strerror(-ret));
 	else
 		progress(c, i, NULL);
 	oci_record_close(r);

@@ -324,9 +324,9 @@ struct oci_apply_opts {
 	 * its data (sha256, size, extents valid during the call); NULL for
 	 * everything else (whiteout markers, hard links, non-files).
 	 * A non-zero return (a negative errno) aborts the apply with that
-	 * error. The applier clears err before the call: a hook may write
-	 * its own message there (e.g. a record writer opened with the same
-	 * buffer); otherwise the applier names the entry and the error.
+	 * error. A hook may set its own message in the apply's error object
+	 * (e.g. a record writer opened with the same object); otherwise the
+	 * applier names the entry and the error.
 	 */
 	int (*entry_done)(void *ctx, const struct oci_entry *e,
 			  const struct layout_filedata *fd);
@@ -364,7 +364,8 @@ void oci_applier_free(struct oci_applier *a);	/* accepts NULL */
 /*
  * Where the applier's entries come from: a tar (oci_apply_layer) or a
  * layer record (oci_record_source). next: like oci_tar_next (1, 0 at the
- * end, < 0 after writing its own message); data: like oci_tar_data, for
+ * end, < 0 after setting its own message, e.g. in the error object given
+ * to oci_tar_open, usually the apply's); data: like oci_tar_data, for
  * the current regular file when its sha256 is NULL (may be NULL when the
  * source never has data).
  */
@@ -380,16 +381,17 @@ struct oci_entry_src {
  * sink: streamed from src->data, or for entries with a sha256 (empty files
  * excepted) looked up with bs_file_known; data the sink does not know is an
  * error ("layer record refers to data missing from the store").
- * st (may be NULL) is added to.
+ * st (may be NULL) is added to. Failures of an entry are set in err as
+ * "<path>: ...".
  */
 int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 		     struct bs_sink *sink, const struct oci_entry_src *src,
-		     struct oci_apply_stats *st, char *err, size_t errlen);
+		     struct oci_apply_stats *st, struct mkimg_err *err);
 
 /* oci_apply_source with the entries of tar. */
 int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 		    struct bs_sink *sink, struct oci_tar *tar,
-		    struct oci_apply_stats *st, char *err, size_t errlen);
+		    struct oci_apply_stats *st, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Layer records                                                          */

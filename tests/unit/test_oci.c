@@ -1250,7 +1250,7 @@ static int apply_tar(struct env *v, const struct buf *tar, char *err, size_t err
 
 	ret = oci_tar_open(mem_read, &m, 0, &t, &te);
 	if (!ret)
-		ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, err, errlen);
+		ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, &te);
 	if (!ret)
 		ret = oci_tar_drain(t);
 	err_copy(&te, err, errlen);
@@ -1808,7 +1808,7 @@ static int apply_record_fd(struct oci_applier *a, struct layout_tree *t, struct 
 	ret = oci_record_open(fd, "test", expect, &r, &re);
 	if (!ret) {
 		oci_record_source(r, &src);
-		ret = oci_apply_source(a, t, s, &src, st, err, errlen);
+		ret = oci_apply_source(a, t, s, &src, st, &re);
 	}
 	err_copy(&re, err, errlen);
 	oci_record_close(r);
@@ -1858,7 +1858,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 		rfd[i] = tmpfd();
 		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, NULL), 0);
 		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
-		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, err, sizeof(err)), 0);
+		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, NULL), 0);
 		assert_int_equal(oci_tar_drain(t), 0);
 		oci_tar_close(t);
 		assert_int_equal(oci_record_writer_finish(h1.w, dg[i]), 0);
@@ -1940,7 +1940,7 @@ static int apply_tar_with(struct oci_applier *a, struct layout_tree *t, struct b
 
 	ret = oci_tar_open(mem_read, &m, 0, &ot, &te);
 	if (!ret)
-		ret = oci_apply_layer(a, t, s, ot, NULL, err, errlen);
+		ret = oci_apply_layer(a, t, s, ot, NULL, &te);
 	if (!ret)
 		ret = oci_tar_drain(ot);
 	err_copy(&te, err, errlen);
@@ -2308,8 +2308,7 @@ static void test_record_hostile(void **state)
 		env_new(&v, OCI_APPLY_FLATTEN, false);
 		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, &re), 0);
 		oci_record_source(r, &src);
-		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
-				 -EINVAL);
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, &re), -EINVAL);
 		assert_non_null(strstr(mkimg_err_msg(&re), "a regular file without a digest"));
 		oci_record_close(r);
 		env_free(&v);
@@ -2451,9 +2450,9 @@ static void test_record_writer_errors(void **state)
 		m = (struct memrd){ .p = r.p, .len = r.len, .chunk = 100 };
 		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, &re), 0);
 		oci_record_source(rd, &src);
-		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
-				 -ENOENT);
-		assert_non_null(strstr(err, "etc/passwd: layer record refers to data missing from the store"));
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, &re), -ENOENT);
+		assert_non_null(strstr(mkimg_err_msg(&re),
+				       "etc/passwd: layer record refers to data missing from the store"));
 		oci_record_close(rd);
 		env_free(&v);
 		free(r.p);
