@@ -132,6 +132,7 @@ int cmd_build(int argc, char **argv)
 	const char *blob_path = NULL, *sde;
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
+	struct mkimg_err derr = MKIMG_ERR_INIT;
 	char msg[1024];
 
 	layout_params_preset(&p);
@@ -215,7 +216,9 @@ int cmd_build(int argc, char **argv)
 		cli_error("%s", msg);
 		goto out;
 	}
-	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, msg, sizeof(msg));
+	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, &derr);
+	if (err)
+		snprintf(msg, sizeof(msg), "%s", mkimg_err_msg(&derr));
 	if (pc.tty)
 		fputs("\r\033[K", stderr);
 	if (!err)
