@@ -240,7 +240,7 @@ static int parse_oci_source(const char *src, char **path, char **ref)
 
 static int resolve_sources(struct convert *c, int n, char **srcs, const char *platform)
 {
-	char err[512];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t i;
 	int ret;
 
@@ -272,9 +272,9 @@ static int resolve_sources(struct convert *c, int n, char **srcs, const char *pl
 				return -EINVAL;
 			}
 		}
-		ret = oci_image_open(path, &sel, &c->img, err, sizeof(err));
+		ret = oci_image_open(path, &sel, &c->img, &err);
 		if (ret) {
-			cli_error("%s", err);
+			cli_error("%s", mkimg_err_msg(&err));
 		} else {
 			c->nlayers = c->img->nlayers;
 			c->layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*c->layers));

@@ -453,7 +453,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 	}
 	s->no_digests = p->no_digests;
 	if (p->digest) {
-		ret = oci_digest_validate(p->digest, NULL, 0);
+		ret = oci_digest_validate(p->digest, NULL);
 		if (ret) {
 			serr(s, ret, "invalid expected digest");
 			goto fail;
@@ -462,7 +462,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 		s->check_digest = true;
 	}
 	if (p->diff_id) {
-		ret = oci_digest_validate(p->diff_id, NULL, 0);
+		ret = oci_digest_validate(p->diff_id, NULL);
 		if (ret) {
 			serr(s, ret, "invalid expected diff_id");
 			goto fail;

@@ -85,7 +85,7 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 	*out = NULL;
 	if (!name)
 		name = path;
-	ret = oci_digest_validate(digest, NULL, 0);
+	ret = oci_digest_validate(digest, NULL);
 	if (ret)
 		return oci_err_named(err, ret, name, "invalid expected digest");
 	c = calloc(1, sizeof(*c));

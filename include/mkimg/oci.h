@@ -52,12 +52,12 @@ const char *oci_compression_name(enum oci_compression c); /* "none", "gzip", "zs
 
 /* 0 if s is "sha256:" + 64 lowercase hex (and nothing else); -EINVAL with a
  * message otherwise ("unsupported digest algorithm" for other algorithms). */
-int oci_digest_validate(const char *s, char *err, size_t errlen);
+int oci_digest_validate(const char *s, struct mkimg_err *err);
 
 /* Layer media type -> compression; -ENOTSUP with a message for foreign,
  * non-distributable, encrypted or unknown media types. */
 int oci_layer_media_type(const char *mt, enum oci_compression *c,
-			 char *err, size_t errlen);
+			 struct mkimg_err *err);
 
 /* Compression from a file's first bytes (gzip 1f 8b, zstd 28 b5 2f fd,
  * anything else: tar). */
@@ -100,7 +100,7 @@ struct oci_selector {
 /* Reads dir/index.json, nested indexes, the manifest and the config (each
  * verified against its descriptor's digest and size). */
 int oci_image_open(const char *dir, const struct oci_selector *sel,
-		   struct oci_image **out, char *err, size_t errlen);
+		   struct oci_image **out, struct mkimg_err *err);
 void oci_image_free(struct oci_image *img);	/* accepts NULL */
 
 /* dir/blobs/sha256/<hex> for a validated digest. -ENAMETOOLONG, -EINVAL. */
@@ -121,14 +121,14 @@ struct oci_descriptor {
 };
 
 int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
-		    size_t *ndescs, char *err, size_t errlen);
+		    size_t *ndescs, struct mkimg_err *err);
 void oci_descriptors_free(struct oci_descriptor *d, size_t n);
 /* A manifest: layers (diff_ids left empty) and the config digest. */
 int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
-		       char *err, size_t errlen);
+		       struct mkimg_err *err);
 /* A config: fills img->layers[*].diff_id (count must match) and platform. */
 int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
-		     char *err, size_t errlen);
+		     struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Layer streams                                                          */

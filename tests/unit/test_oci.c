@@ -262,45 +262,45 @@ static void test_paths(void **state)
 
 static void test_digests(void **state)
 {
-	char err[256];
+	struct mkimg_err e;
 	const char *good = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-	assert_int_equal(oci_digest_validate(good, err, sizeof(err)), 0);
-	assert_int_equal(oci_digest_validate("sha512:abcd", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "unsupported digest algorithm"));
+	assert_int_equal(oci_digest_validate(good, fresh(&e)), 0);
+	assert_int_equal(oci_digest_validate("sha512:abcd", fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported digest algorithm"));
 	assert_int_equal(oci_digest_validate("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
-					     err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate("sha256:../../../../etc/passwd", err, sizeof(err)), -EINVAL);
+					     fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate("sha256:../../../../etc/passwd", fresh(&e)), -EINVAL);
 	assert_int_equal(oci_digest_validate("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/",
-					     err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate("nocolon", err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate(NULL, err, sizeof(err)), -EINVAL);
+					     fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate("nocolon", fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate(NULL, fresh(&e)), -EINVAL);
 }
 
 static void test_media_types(void **state)
 {
 	enum oci_compression c;
-	char err[256];
+	struct mkimg_err e;
 
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_NONE);
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_GZIP);
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+zstd", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+zstd", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_ZSTD);
-	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_GZIP);
 	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "non-distributable"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "non-distributable"));
 	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "non-distributable"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "non-distributable"));
 	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "encrypted"));
-	assert_int_equal(oci_layer_media_type("text/plain", &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "unsupported layer media type"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "encrypted"));
+	assert_int_equal(oci_layer_media_type("text/plain", &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported layer media type"));
 
 	assert_int_equal(oci_detect_compression("\x1f\x8b\x08", 3), OCI_COMP_GZIP);
 	assert_int_equal(oci_detect_compression("\x28\xb5\x2f\xfd", 4), OCI_COMP_ZSTD);
@@ -392,7 +392,8 @@ static void test_layout_single(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[2048], err[512];
+	struct mkimg_err e;
+	char js[2048];
 
 	fixture_dir(&f, "single");
 	make_image(&f, "linux", "arm64", f.diff_id);
@@ -401,7 +402,7 @@ static void test_layout_single(void **state)
 		 "\"digest\":\"%s\",\"size\":%zu}]}", f.manifest, f.manifest_len);
 	write_index(&f, js);
 	/* exactly one manifest, no selector: taken whatever its platform */
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_int_equal(img->nlayers, 1);
 	assert_string_equal(img->layers[0].digest, f.layer);
 	assert_string_equal(img->layers[0].diff_id, f.diff_id);
@@ -415,22 +416,22 @@ static void test_layout_single(void **state)
 	{
 		struct oci_selector sel = { .os = "linux", .arch = "amd64" };
 
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
-		assert_non_null(strstr(err, "platform linux/amd64"));
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
+		assert_non_null(strstr(mkimg_err_msg(&e), "platform linux/amd64"));
 		sel.arch = "arm64";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 		oci_image_free(img);
 	}
 	/* by digest */
 	{
 		struct oci_selector sel = { .ref = f.manifest };
 
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 		oci_image_free(img);
 		sel.ref = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 		sel.ref = "sha256:../../x";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
 	}
 	fixture_free(&f);
 }
@@ -439,7 +440,8 @@ static void test_layout_tags_nested(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[512], amd[OCI_DIGEST_LEN + 1], arm[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], amd[OCI_DIGEST_LEN + 1], arm[OCI_DIGEST_LEN + 1];
 	char nested[OCI_DIGEST_LEN + 1];
 	size_t amdlen, armlen;
 	struct oci_selector sel = { .ref = "v1" };
@@ -481,26 +483,26 @@ static void test_layout_tags_nested(void **state)
 	}
 	write_index(&f, js);
 	/* tag v1 -> nested index -> default platform linux/amd64 */
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, amd);
 	oci_image_free(img);
 	sel.arch = "arm64";
 	sel.os = "linux";
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, arm);
 	oci_image_free(img);
 	/* a tag for one manifest: taken without a platform */
 	sel = (struct oci_selector){ .ref = "armonly" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, arm);
 	oci_image_free(img);
 	sel = (struct oci_selector){ .ref = "armonly", .os = "linux", .arch = "s390x" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 	sel = (struct oci_selector){ .ref = "nope" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "no image \"nope\""));
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
+	assert_non_null(strstr(mkimg_err_msg(&e), "no image \"nope\""));
 	/* no selector, two manifests reachable: linux/amd64 */
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, amd);
 	oci_image_free(img);
 	fixture_free(&f);
@@ -513,7 +515,8 @@ static void test_layout_ambiguous(void **state)
 		"sha256:1111111111111111111111111111111111111111111111111111111111111111";
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[1024], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
 	size_t alen, blen;
 	struct oci_selector sel = { .ref = "v1" };
 
@@ -536,15 +539,15 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, b, blen);
 	write_index(&f, js);
 	img = NULL;
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
 	assert_null(img);
-	assert_non_null(strstr(err, "tag \"v1\" is ambiguous"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
-	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(mkimg_err_msg(&e), "tag \"v1\" is ambiguous"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
+	assert_null(strchr(mkimg_err_msg(&e), '\n'));
 	/* by digest, either is fine */
 	sel.ref = b;
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, b);
 	oci_image_free(img);
 
@@ -556,17 +559,17 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, b, blen);
 	write_index(&f, js);
 	img = NULL;
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
 	assert_null(img);
-	assert_non_null(strstr(err, "2 manifests and no platform in the index"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests and no platform in the index"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 	/* both configs say linux/amd64: --platform does not tell them apart */
 	sel = (struct oci_selector){ .os = "linux", .arch = "amd64" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 
 	/* an index with two manifests for one platform (default linux/amd64) */
 	snprintf(js, sizeof(js),
@@ -577,13 +580,13 @@ static void test_layout_ambiguous(void **state)
 		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
 		 a, alen, b, blen);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 	/* another platform is not ambiguous (nothing matches) */
 	sel = (struct oci_selector){ .os = "linux", .arch = "arm64" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 
 	/* one manifest listed twice (two tags, or none) is one candidate */
 	snprintf(js, sizeof(js),
@@ -596,10 +599,10 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, a, alen, a, alen);
 	write_index(&f, js);
 	sel = (struct oci_selector){ .ref = "v1" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, a);
 	oci_image_free(img);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, a);
 	oci_image_free(img);
 	fixture_free(&f);
@@ -609,22 +612,23 @@ static void test_layout_hostile(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[512], self[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], self[OCI_DIGEST_LEN + 1];
 	char p[512];
 	int i;
 
 	fixture_dir(&f, "hostile");
 	/* not JSON */
 	write_index(&f, "{\"schemaVersion\": 2, \"manifests\": [ {\"digest\": \"sha256:");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not JSON"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "not JSON"));
 	/* a digest with a path in it */
 	write_index(&f, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:../../../etc/passwd\",\"size\":1}]}");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "invalid digest"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "invalid digest"));
 	write_index(&f, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"md5:abc\",\"size\":1}]}");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "unsupported digest algorithm"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported digest algorithm"));
 	/* digest mismatch of a manifest */
 	make_image(&f, "linux", "amd64", f.diff_id);
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", f.dir, f.manifest + 7);
@@ -641,15 +645,15 @@ static void test_layout_hostile(void **state)
 		 "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
 		 f.manifest, f.manifest_len);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "digest mismatch"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "digest mismatch"));
 	/* size mismatch */
 	make_image(&f, "linux", "amd64", f.diff_id);
 	snprintf(js, sizeof(js), "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\",\"size\":%zu}]}",
 		 f.manifest, f.manifest_len + 1);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "size mismatch"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "size mismatch"));
 	/* diff_id count mismatch */
 	{
 		struct oci_image *m;
@@ -657,9 +661,9 @@ static void test_layout_hostile(void **state)
 			"{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"size\":1},"
 			"\"layers\":[]}";
 
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), 0);
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), 0);
 		assert_int_equal(oci_parse_config("{\"rootfs\":{\"diff_ids\":[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]}}",
-						  113, m, err, sizeof(err)), -EINVAL);
+						  113, m, fresh(&e)), -EINVAL);
 		oci_image_free(m);
 	}
 	/* unsupported layer media type in a manifest */
@@ -671,11 +675,11 @@ static void test_layout_hostile(void **state)
 			 "{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":1},"
 			 "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"%s\",\"size\":3}]}",
 			 f.layer, f.layer);
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), -ENOTSUP);
-		assert_non_null(strstr(err, "encrypted"));
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), -ENOTSUP);
+		assert_non_null(strstr(mkimg_err_msg(&e), "encrypted"));
 		/* Docker schema 1 */
 		snprintf(man, sizeof(man), "{\"schemaVersion\":1,\"mediaType\":\"application/vnd.docker.distribution.manifest.v1+prettyjws\"}");
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), -ENOTSUP);
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), -ENOTSUP);
 	}
 	/* too many layers */
 	{
@@ -691,8 +695,8 @@ static void test_layout_hostile(void **state)
 			buf_add(&b, l, strlen(l));
 		}
 		buf_add(&b, "]}", 2);
-		assert_int_equal(oci_parse_manifest(b.p, b.len, &m, err, sizeof(err)), -E2BIG);
-		assert_non_null(strstr(err, "10000"));
+		assert_int_equal(oci_parse_manifest(b.p, b.len, &m, fresh(&e)), -E2BIG);
+		assert_non_null(strstr(mkimg_err_msg(&e), "10000"));
 		free(b.p);
 	}
 	/* nesting deeper than 8: an index that includes itself is impossible
@@ -715,8 +719,8 @@ static void test_layout_hostile(void **state)
 		snprintf(js, sizeof(js), "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
 			 child, childlen);
 		write_index(&f, js);
-		assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -ELOOP);
-		assert_non_null(strstr(err, "nested"));
+		assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -ELOOP);
+		assert_non_null(strstr(mkimg_err_msg(&e), "nested"));
 	}
 	/* index.json larger than 16 MiB */
 	{
@@ -728,7 +732,7 @@ static void test_layout_hostile(void **state)
 		big[OCI_MAX_JSON] = '}';
 		write_index(&f, big);
 		free(big);
-		assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EFBIG);
+		assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EFBIG);
 	}
 	fixture_free(&f);
 }
