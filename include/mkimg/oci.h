@@ -3,18 +3,25 @@
  * mkimg OCI sources: OCI image layouts, layer streams, tar entries, and
  * applying layers to a layout tree.
  *
- *   oci_image_open(dir, &sel, &img, err, len)     index -> manifest -> config
+ *   struct mkimg_err err = MKIMG_ERR_INIT;
+ *   oci_image_open(dir, &sel, &img, &err)         index -> manifest -> config
  *   for each img->layers[i]:
- *     oci_layer_blob_path(dir, layer->digest, path, sizeof(path))
- *     oci_stream_open(&sp, &stream, err, len)    decompress + hash
- *     oci_tar_open(oci_stream_reader, stream, &tar, err, len)
- *     oci_apply_layer(applier, tree, sink, tar, &st, err, len)
- *     oci_stream_finish(stream, NULL)             drain, verify digest/diff_id
+ *     oci_blob_path(dir, layer->digest, path, sizeof(path))
+ *     oci_stream_open(&sp, &stream, &err)         decompress + hash
+ *     oci_tar_open(oci_stream_reader, stream, 0, &tar, &err)
+ *     oci_apply_layer(applier, tree, sink, tar, &st, &err)
+ *     oci_stream_finish(stream, NULL, NULL)       drain, verify digest/diff_id
  *     oci_tar_close(tar); oci_stream_free(stream);
  *
- * Errors are negative errno values; failures that a user must see fill the
- * caller's error buffer with one line naming the failing thing. Nothing
- * here prints or keeps global state.
+ * Errors are negative errno values and, when an error object
+ * (mkimg/error.h) is given, one message naming the failing thing, set
+ * where the failure happens. A handle (stream, tar, record reader or
+ * writer) keeps the object given at its creation and fills it on later
+ * failures too, so one object given to a stream, its tar and the applier
+ * ends up with the first failure's message. Passing NULL is allowed. There
+ * are no warnings: what is not a failure is a field of a result (e.g.
+ * oci_entry.dropped_xattrs, oci_apply_stats.overlay_xattrs). Nothing here
+ * prints or keeps global state.
  */
 #ifndef MKIMG_OCI_H
 #define MKIMG_OCI_H
