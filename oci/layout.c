@@ -76,7 +76,7 @@ int oci_digest_validate(const char *s, struct mkimg_err *err)
 	if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6)) {
 		shorten(s, sh, sizeof(sh));
 		return mkimg_err_set(err, -EINVAL,
-			    "unsupported digest algorithm in \"%s\" (only sha256)", sh);
+				     "unsupported digest algorithm in \"%s\" (only sha256)", sh);
 	}
 	for (i = 0; i < 64; i++) {
 		char c = colon[1 + i];
@@ -87,7 +87,7 @@ int oci_digest_validate(const char *s, struct mkimg_err *err)
 	if (i != 64 || colon[65] != '\0') {
 		shorten(s, sh, sizeof(sh));
 		return mkimg_err_set(err, -EINVAL,
-			    "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
+				     "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
 	}
 	return 0;
 }
@@ -119,10 +119,10 @@ int oci_layer_media_type(const char *mt, enum oci_compression *c,
 	shorten(mt, sh, sizeof(sh));
 	if (strstr(mt, "+encrypted"))
 		return mkimg_err_set(err, -ENOTSUP,
-			    "encrypted layers are not supported (media type %s)", sh);
+				     "encrypted layers are not supported (media type %s)", sh);
 	if (strstr(mt, "nondistributable") || strstr(mt, "foreign"))
 		return mkimg_err_set(err, -ENOTSUP,
-			    "non-distributable (foreign) layers are not supported (media type %s)", sh);
+				     "non-distributable (foreign) layers are not supported (media type %s)", sh);
 	return mkimg_err_set(err, -ENOTSUP, "unsupported layer media type %s", sh);
 }
 
@@ -190,8 +190,8 @@ static int parse_json(const void *buf, size_t len, const char *what,
 		if (je == json_tokener_continue)
 			return mkimg_err_set(err, -EINVAL, "%s: not JSON (truncated)", what);
 		return mkimg_err_set(err, -EINVAL, "%s: not JSON (%s)", what,
-			    je == json_tokener_success ? "trailing data" :
-			    json_tokener_error_desc(je));
+				     je == json_tokener_success ? "trailing data" :
+				     json_tokener_error_desc(je));
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(o, json_type_object)) {
@@ -453,7 +453,7 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 	n = json_object_array_length(arr);
 	if (n > OCI_MAX_LAYERS) {
 		ret = mkimg_err_set(err, -E2BIG, "%s: %zu layers (at most %d supported)",
-			   what, n, OCI_MAX_LAYERS);
+				    what, n, OCI_MAX_LAYERS);
 		goto out;
 	}
 	img->layers = calloc(n ? n : 1, sizeof(*img->layers));
@@ -517,7 +517,7 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 	n = json_object_array_length(arr);
 	if (n != img->nlayers) {
 		ret = mkimg_err_set(err, -EINVAL,
-			   "%s: %zu diff_ids for %zu layers in the manifest", what, n, img->nlayers);
+				    "%s: %zu diff_ids for %zu layers in the manifest", what, n, img->nlayers);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -629,7 +629,7 @@ static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t s
 		return mkimg_err_set(err, -EINVAL, "%s: invalid digest", kind);
 	if (size > OCI_MAX_JSON)
 		return mkimg_err_set(err, -EFBIG, "%s: descriptor size %llu is larger than %u bytes",
-			    what, (unsigned long long)size, OCI_MAX_JSON);
+				     what, (unsigned long long)size, OCI_MAX_JSON);
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
@@ -640,7 +640,7 @@ static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t s
 		return ret;
 	if (*outlen != size) {
 		ret = mkimg_err_set(err, -EINVAL, "%s: size mismatch: blob has %zu bytes, descriptor says %llu",
-			   what, *outlen, (unsigned long long)size);
+				    what, *outlen, (unsigned long long)size);
 		goto fail;
 	}
 	sha256_digest(*out, *outlen, got);
@@ -916,8 +916,8 @@ static int check_tag_unique(struct select_ctx *x, const char *dir)
 		digest_list(d, n, list, sizeof(list));
 		shorten(x->sel->ref, sh, sizeof(sh));
 		ret = mkimg_err_set(x->err, -EINVAL,
-			   "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
-			   "(select one by digest): %s", dir, sh, n, list);
+				    "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
+				    "(select one by digest): %s", dir, sh, n, list);
 	}
 	free(d);
 	return ret;
@@ -962,8 +962,8 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 				match[nmatch++] = x->c[i].digest;
 		digest_list(match, nmatch, list, sizeof(list));
 		ret = mkimg_err_set(x->err, -EINVAL,
-			   "OCI layout %s: %zu manifests and no platform in the index "
-			   "(select one by tag, digest or --platform): %s", dir, nmatch, list);
+				    "OCI layout %s: %zu manifests and no platform in the index "
+				    "(select one by tag, digest or --platform): %s", dir, nmatch, list);
 		goto out;
 	}
 	for (i = 0; i < x->nc; i = j) {
@@ -1005,16 +1005,16 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 	}
 	if (!nmatch) {
 		ret = mkimg_err_set(x->err, -ENOENT,
-			   "OCI layout %s: no image for platform %s/%s%s%s",
-			   dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
+				    "OCI layout %s: no image for platform %s/%s%s%s",
+				    dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
 		goto out;
 	}
 	if (nmatch > 1) {
 		digest_list(match, nmatch, list, sizeof(list));
 		ret = mkimg_err_set(x->err, -EINVAL,
-			   "OCI layout %s: %zu manifests for platform %s/%s%s%s "
-			   "(select one by digest): %s", dir, nmatch, wos, warch,
-			   wvar ? "/" : "", wvar ? wvar : "", list);
+				    "OCI layout %s: %zu manifests for platform %s/%s%s%s "
+				    "(select one by digest): %s", dir, nmatch, wos, warch,
+				    wvar ? "/" : "", wvar ? wvar : "", list);
 		goto out;
 	}
 	*out = img;
@@ -1075,7 +1075,7 @@ int oci_image_open(const char *dir, const struct oci_selector *sel,
 	}
 	if (x.nc == 0) {
 		ret = mkimg_err_set(err, -ENOENT, "OCI layout %s: no image manifest%s", dir,
-			   sel->ref ? " for that reference" : "");
+				    sel->ref ? " for that reference" : "");
 		goto out;
 	}
 	ret = check_tag_unique(&x, dir);

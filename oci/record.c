@@ -178,10 +178,10 @@ static int check_entry(const struct oci_entry *e, const uint8_t *sha256,
 
 		if (n == 0 || n > OCI_RECORD_MAX_XATTR_NAME)
 			return mkimg_err_set(why, -EINVAL, "xattr name empty or longer than %d bytes",
-				   OCI_RECORD_MAX_XATTR_NAME);
+					     OCI_RECORD_MAX_XATTR_NAME);
 		if (x->len > OCI_RECORD_MAX_XATTR_VALUE)
 			return mkimg_err_set(why, -E2BIG, "xattr value longer than %d bytes",
-				   OCI_RECORD_MAX_XATTR_VALUE);
+					     OCI_RECORD_MAX_XATTR_VALUE);
 		/* overlayfs metadata never comes from a layer (the tar reader
 		 * drops it), so no record carries it */
 		if (!strncmp(x->name, "trusted.overlay.", 16))

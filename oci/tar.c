@@ -139,7 +139,7 @@ static int aerr(struct oci_tar *t, const char *where)
 	m = archive_error_string(t->a);
 	if (t->shown[0])
 		return mkimg_err_set(t->err, -EINVAL, "tar: %s: %s: %s", t->shown, where,
-			    m ? m : "invalid archive");
+				     m ? m : "invalid archive");
 	return mkimg_err_set(t->err, -EINVAL, "tar: %s: %s", where, m ? m : "invalid archive");
 }
 
@@ -352,8 +352,8 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			t->e.linklen = strlen(link);
 			if (t->e.linklen > OCI_PATH_MAX - 1)
 				return mkimg_err_set(t->err, -ENAMETOOLONG,
-					    "%s: symlink target longer than %d bytes",
-					    t->shown, OCI_PATH_MAX - 1);
+						     "%s: symlink target longer than %d bytes",
+						     t->shown, OCI_PATH_MAX - 1);
 			t->e.link = link;
 			break;
 		case AE_IFCHR:
@@ -369,7 +369,7 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			return mkimg_err_set(t->err, -ENOTSUP, "%s: sockets are not supported in layers", t->shown);
 		default:
 			return mkimg_err_set(t->err, -ENOTSUP, "%s: unsupported tar entry type (mode 0%o)",
-				    t->shown, (unsigned int)archive_entry_mode(ae));
+					     t->shown, (unsigned int)archive_entry_mode(ae));
 		}
 	}
 	if (t->e.pathlen == 0 && t->e.type != OCI_ENTRY_DIR)

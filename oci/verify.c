@@ -106,8 +106,8 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 	}
 	if ((uint64_t)st.st_size != size) {
 		ret = oci_err_named(err, -EINVAL, name,
-			   "size mismatch: blob has %llu bytes, descriptor says %llu",
-			   (unsigned long long)st.st_size, (unsigned long long)size);
+				    "size mismatch: blob has %llu bytes, descriptor says %llu",
+				    (unsigned long long)st.st_size, (unsigned long long)size);
 		goto fail;
 	}
 	sigfillset(&all);
@@ -116,7 +116,7 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		ret = oci_err_named(err, -ret, name, "cannot start the digest thread: %s",
-			   strerror(ret));
+				    strerror(ret));
 		goto fail;
 	}
 	c->started = true;
@@ -141,8 +141,8 @@ int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err)
 		ret = oci_err_named(err, c->result, c->name, "read: %s", strerror(-c->result));
 	else if (c->hashed != c->size)
 		ret = oci_err_named(err, -EINVAL, c->name,
-			   "size mismatch: blob has %llu bytes, descriptor says %llu",
-			   (unsigned long long)c->hashed, (unsigned long long)c->size);
+				    "size mismatch: blob has %llu bytes, descriptor says %llu",
+				    (unsigned long long)c->hashed, (unsigned long long)c->size);
 	else if (strcmp(c->got, c->digest))
 		ret = oci_err_named(err, -EINVAL, c->name, "digest mismatch: got %s", c->got);
 	close(c->fd);
