@@ -14,7 +14,7 @@ LIBS="-larchive -lisal -lzstd -lcrypto -ljson-c"
 targets="fuzz_oci_index fuzz_tar_entry fuzz_record"
 for t in $targets; do
 	$CC $CFLAGS -o "$out/$t" "$src/fuzz/$t.c" "$src/oci/layout.c" "$src/oci/stream.c" \
-		"$src/oci/tar.c" "$src/oci/record.c" $LIBS
+		"$src/oci/tar.c" "$src/oci/record.c" "$src/util/error.c" $LIBS
 done
 rc=0
 for t in $targets; do
