@@ -622,6 +622,10 @@ static void test_layout_hostile(void **state)
 	write_index(&f, "{\"schemaVersion\": 2, \"manifests\": [ {\"digest\": \"sha256:");
 	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
 	assert_non_null(strstr(mkimg_err_msg(&e), "not JSON"));
+	/* an index's own failure names the layout, and the code is kept */
+	snprintf(p, sizeof(p), "OCI layout %s: index: not JSON", f.dir);
+	assert_int_equal(strncmp(mkimg_err_msg(&e), p, strlen(p)), 0);
+	assert_int_equal(e.code, -EINVAL);
 	/* a digest with a path in it */
 	write_index(&f, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:../../../etc/passwd\",\"size\":1}]}");
 	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
@@ -647,6 +651,8 @@ static void test_layout_hostile(void **state)
 	write_index(&f, js);
 	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
 	assert_non_null(strstr(mkimg_err_msg(&e), "digest mismatch"));
+	/* a blob's failure names the blob, not the layout */
+	assert_int_equal(strncmp(mkimg_err_msg(&e), "manifest sha256:", 16), 0);
 	/* size mismatch */
 	make_image(&f, "linux", "amd64", f.diff_id);
 	snprintf(js, sizeof(js), "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\",\"size\":%zu}]}",
