@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One layer through the pipeline: stream -> tar -> apply -> finish. */
 #include <errno.h>
+#include <string.h>
 #include <stdarg.h>
 
 #include "convert_internal.h"
@@ -12,7 +13,6 @@ int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 	struct oci_stream_params sp = { .path = l->path, .name = l->name };
 	struct oci_stream *s = NULL;
 	struct oci_tar *tar = NULL;
-	char err[1024] = "";
 	int ret;
 
 	if (l->oci) {
@@ -26,18 +26,20 @@ int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 		/* nothing to verify; a store needs the diff_id to record it */
 		sp.no_digests = c->p->mode != MKIMG_CONVERT_STORE;
 	}
-	ret = oci_stream_open(&sp, &s, err, sizeof(err));
+	/* stream, tar and applier (and a store's record writer) fill the
+	 * conversion's error object: the first failure's message is kept */
+	ret = oci_stream_open(&sp, &s, c->err);
 	if (!ret)
-		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, err, sizeof(err));
+		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, c->err);
 	if (!ret)
-		ret = oci_apply_layer(a, t, sink, tar, &c->st, err, sizeof(err));
+		ret = oci_apply_layer(a, t, sink, tar, &c->st, c->err);
 	if (!ret)
 		ret = oci_tar_drain(tar);
 	if (!ret)
 		ret = oci_stream_finish(s, NULL, diff_id);
 	if (ret) {
-		/* an empty message: mkimg_err_msg gives strerror */
-		mkimg_err_set(c->err, ret, "%s", err);
+		/* a failure nothing described: its strerror */
+		mkimg_err_set(c->err, ret, "%s", strerror(-ret));
 	} else {
 		c->res->compressed_bytes += oci_stream_bytes_in(s);
 		c->res->tar_bytes += oci_stream_bytes_out(s);

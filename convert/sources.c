@@ -31,7 +31,6 @@ static int oci_source(struct convert *c)
 	const char *platform = c->p->platform;
 	struct oci_selector sel = { 0 };
 	char *path = NULL, *ref = NULL, *plat = NULL;
-	char err[512];
 	size_t i;
 	int ret;
 
@@ -59,11 +58,9 @@ static int oci_source(struct convert *c)
 			goto out;
 		}
 	}
-	ret = oci_image_open(path, &sel, &c->img, err, sizeof(err));
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", err);
+	ret = oci_image_open(path, &sel, &c->img, c->err);
+	if (ret)
 		goto out;
-	}
 	c->nlayers = c->img->nlayers;
 	c->layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*c->layers));
 	if (!c->layers) {

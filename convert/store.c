@@ -31,17 +31,17 @@ static int replay_layer(struct convert *c, struct oci_applier *a, size_t i,
 	const struct convert_layer *l = &c->layers[i];
 	struct oci_record *r = NULL;
 	struct oci_entry_src src;
-	char err[1024] = "";
+	struct mkimg_err e = MKIMG_ERR_INIT;	/* a failure here is a warning */
 	int ret;
 
-	ret = oci_record_open(fd, l->name, NULL, &r, err, sizeof(err));
+	ret = oci_record_open(fd, l->name, NULL, &r, &e);
 	if (!ret) {
 		oci_record_source(r, &src);
-		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, err, sizeof(err));
+		ret = oci_apply_source(a, t, bs_conv_sink(c->conv), &src, &c->st, &e);
 	}
 	if (ret)
 		convert_warn(c, "%s: replaying the layer's record failed (%s); converting every layer",
-			     l->name, err[0] ? err : strerror(-ret));
+			     l->name, e.code ? mkimg_err_msg(&e) : strerror(-ret));
 	else
 		convert_progress(c, i);
 	oci_record_close(r);
@@ -69,14 +69,14 @@ static int reuse_layer(struct convert *c, struct oci_applier *a, size_t i,
 	/* the blob is verified as a tar's would be, while the record replays */
 	if (!c->p->trust_store_layers &&
 	    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
-				 &chk, err, sizeof(err))) {
+				 &chk, c->err)) {
 		close(fd);
-		return mkimg_err_set(c->err, -EINVAL, "%s", err);
+		return mkimg_err_set(c->err, -EINVAL, "%s", strerror(EINVAL));
 	}
 	if (replay_layer(c, a, i, t, fd))
 		c->replay_failed = true;
-	if (oci_blob_check_finish(chk, err, sizeof(err)))
-		return mkimg_err_set(c->err, -EINVAL, "%s", err);
+	if (oci_blob_check_finish(chk, c->err))
+		return mkimg_err_set(c->err, -EINVAL, "%s", strerror(EINVAL));
 	return c->replay_failed ? -EAGAIN : 1;
 }
 
@@ -94,16 +94,14 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 			return ret < 0 ? ret : 0;
 	}
 	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, err, sizeof(err));
-	if (!ret)
-		ret = oci_record_writer_open(fd, l->name, &c->rec, err, sizeof(err));
 	if (ret)
 		return mkimg_err_set(c->err, ret, "%s", err);
+	ret = oci_record_writer_open(fd, l->name, &c->rec, c->err);
+	if (ret)
+		return ret;
 	ret = convert_layer_apply(c, a, i, t, bs_conv_sink(c->conv), diff_id);
-	if (!ret) {
+	if (!ret)
 		ret = oci_record_writer_finish(c->rec, NULL);
-		if (ret)
-			mkimg_err_set(c->err, ret, "%s", err);
-	}
 	oci_record_writer_free(c->rec);
 	c->rec = NULL;
 	if (!ret) {

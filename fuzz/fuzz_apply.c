@@ -49,14 +49,14 @@ static int apply(struct oci_applier *a, struct fuzz_image *im, const uint8_t *da
 {
 	struct rd r = { .p = data, .len = size };
 	struct oci_tar *tar;
-	char err[512];
+	struct mkimg_err e = MKIMG_ERR_INIT;
+	const char *err = e.msg;
 	int ret;
 
-	err[0] = 0;
-	ret = oci_tar_open(rd_read, &r, flags, &tar, err, sizeof(err));
+	ret = oci_tar_open(rd_read, &r, flags, &tar, &e);
 	if (ret)
 		return ret;
-	ret = oci_apply_layer(a, im->t, im->sink, tar, st, err, sizeof(err));
+	ret = oci_apply_layer(a, im->t, im->sink, tar, st, &e);
 	if (!ret)
 		ret = oci_tar_drain(tar);
 	oci_tar_close(tar);

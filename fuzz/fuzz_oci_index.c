@@ -13,18 +13,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct oci_descriptor *d;
 	struct oci_image *img;
 	size_t n, i;
-	char err[256];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 
-	if (oci_parse_index(data, size, &d, &n, err, sizeof(err)) == 0) {
+	if (oci_parse_index(data, size, &d, &n, &err) == 0) {
 		for (i = 0; i < n; i++)
-			if (oci_digest_validate(d[i].digest, NULL, 0))
+			if (oci_digest_validate(d[i].digest, NULL))
 				__builtin_trap();
 		oci_descriptors_free(d, n);
 	}
-	if (oci_parse_manifest(data, size, &img, err, sizeof(err)) == 0) {
+	mkimg_err_clear(&err);
+	if (oci_parse_manifest(data, size, &img, &err) == 0) {
 		if (img->nlayers > OCI_MAX_LAYERS)
 			__builtin_trap();
-		oci_parse_config(data, size, img, err, sizeof(err));
+		oci_parse_config(data, size, img, &err);
 		oci_image_free(img);
 	}
 	return 0;

@@ -38,7 +38,7 @@ static ssize_t rd_read(void *ctx, const void **buf)
 
 static void check(const struct oci_entry *e)
 {
-	char again[OCI_PATH_MAX + 1], err[256];
+	char again[OCI_PATH_MAX + 1];
 	size_t al, i;
 
 	if (e->type > OCI_ENTRY_FIFO || e->pathlen > OCI_PATH_MAX ||
@@ -47,7 +47,7 @@ static void check(const struct oci_entry *e)
 	if (e->pathlen == 0 && e->type != OCI_ENTRY_DIR)
 		__builtin_trap();
 	/* a path handed out normalizes to itself */
-	if (e->pathlen && (oci_path_normalize(e->path, e->pathlen, 0, again, &al, err, sizeof(err)) ||
+	if (e->pathlen && (oci_path_normalize(e->path, e->pathlen, 0, again, &al, NULL) ||
 			   al != e->pathlen || memcmp(again, e->path, al)))
 		__builtin_trap();
 	if ((e->link != NULL) != (e->type == OCI_ENTRY_SYMLINK || e->type == OCI_ENTRY_HARDLINK))
@@ -73,13 +73,13 @@ static void one(const uint8_t *data, size_t size)
 	struct oci_entry_src src;
 	const struct oci_entry *e;
 	uint8_t dg[32], wdg[32], md[32];
-	char err[256], werr[256];
+	struct mkimg_err err = MKIMG_ERR_INIT, werr = MKIMG_ERR_INIT;
 	int ret, fd;
 
-	if (oci_record_open_reader(rd_read, &r, "fuzz", NULL, &rec, err, sizeof(err)))
+	if (oci_record_open_reader(rd_read, &r, "fuzz", NULL, &rec, &err))
 		return;
 	fd = memfd_create("fuzz-record", 0);
-	if (fd < 0 || oci_record_writer_open(fd, "again", &w, werr, sizeof(werr)))
+	if (fd < 0 || oci_record_writer_open(fd, "again", &w, &werr))
 		__builtin_trap();
 	oci_record_source(rec, &src);
 	while ((ret = src.next(src.ctx, &e)) == 1) {
@@ -111,7 +111,7 @@ static void one(const uint8_t *data, size_t size)
 		    pread(fd, back, size, 0) != (ssize_t)size || memcmp(back, data, size))
 			__builtin_trap();
 		free(back);
-	} else if (!err[0] || strchr(err, '\n')) {
+	} else if (!err.msg[0] || strchr(err.msg, '\n')) {
 		__builtin_trap();	/* one line */
 	}
 	oci_record_writer_free(w);

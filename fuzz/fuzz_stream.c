@@ -45,7 +45,9 @@ static bool one_line(const char *err)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct oci_stream_params p = { .name = "fuzz" };
-	char path[64], err[512], want[OCI_DIGEST_LEN + 1];
+	char path[64], want[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e = MKIMG_ERR_INIT;
+	const char *err = e.msg;	/* the message the object holds */
 	char got[OCI_DIGEST_LEN + 1], got_diff[OCI_DIGEST_LEN + 1];
 	struct oci_stream *s;
 	enum oci_compression comp;
@@ -77,8 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.check_size = mode & 48;
 	p.size = size + (size_wrong ? 1 : 0);
 	p.diff_id = mode & 64 ? want : NULL;
-	err[0] = 0;
-	if (oci_stream_open(&p, &s, err, sizeof(err))) {
+	if (oci_stream_open(&p, &s, &e)) {
 		/* only a wrong size is refused at open */
 		if (!size_wrong || !one_line(err))
 			__builtin_trap();

@@ -32,11 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rd r = { .p = data, .len = size };
 	const struct oci_entry *e;
 	struct oci_tar *t;
-	char err[256], again[OCI_PATH_MAX + 1];
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char again[OCI_PATH_MAX + 1];
 	int ret;
 
 	if (oci_tar_open(rd_read, &r, size && (data[0] & 1) ? OCI_PATH_ALLOW_ABSOLUTE : 0,
-			 &t, err, sizeof(err)))
+			 &t, &err))
 		return 0;
 	while ((ret = oci_tar_next(t, &e)) == 1) {
 		const void *b;
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (e->pathlen > OCI_PATH_MAX || strlen(e->path) != e->pathlen)
 			__builtin_trap();
 		if (e->pathlen) {
-			if (oci_path_normalize(e->path, e->pathlen, 0, again, &al, err, sizeof(err)) ||
+			if (oci_path_normalize(e->path, e->pathlen, 0, again, &al, NULL) ||
 			    al != e->pathlen || memcmp(again, e->path, al))
 				__builtin_trap();
 		}

@@ -356,20 +356,26 @@ static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
 		       int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
 		       void *fctx, char *err, size_t errlen)
 {
+	struct mkimg_err re = MKIMG_ERR_INIT;
 	const struct oci_entry *e;
 	struct oci_record *r;
 	int ret;
 
 	(void)ctx;
-	ret = oci_record_open(fd, name, NULL, &r, err, errlen);
-	if (ret)
+	ret = oci_record_open(fd, name, NULL, &r, &re);
+	if (ret) {
+		if (re.code)
+			snprintf(err, errlen, "%s", mkimg_err_msg(&re));
 		return ret;
+	}
 	while ((ret = oci_record_next(r, &e)) == 1)
 		if (e->type == OCI_ENTRY_REG && e->sha256) {
 			ret = file(fctx, e->sha256, e->size);
 			if (ret)
 				break;
 		}
+	if (re.code)
+		snprintf(err, errlen, "%s", mkimg_err_msg(&re));
 	*entries = oci_record_count(r);
 	oci_record_close(r);
 	return ret;

@@ -223,8 +223,7 @@ struct ctx {
 	const struct oci_entry_src *src;
 	struct oci_apply_stats st;
 	const struct oci_entry *e;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;		/* the caller's */
 	struct view flat;		/* the flattened tree (or the shadow) */
 	struct view ovl;		/* per-layer tree */
 	bool per_layer;
@@ -243,25 +242,19 @@ struct ctx {
 static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-
+/* A failure: "<entry path>: ..." while an entry is applied. */
 static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 {
 	char sh[160];
 	va_list ap;
-	int n;
 
-	if (!c->err || !c->errlen)
-		return ret;
+	va_start(ap, fmt);
 	if (c->e) {
 		oci_show_name(c->e->path, c->e->pathlen, sh, sizeof(sh));
-		n = snprintf(c->err, c->errlen, "%s: ", c->e->pathlen ? sh : "/");
-		if (n < 0 || (size_t)n >= c->errlen)
-			return ret;
+		oci_err_vnamed(c->err, ret, c->e->pathlen ? sh : "/", fmt, ap);
 	} else {
-		n = 0;
+		mkimg_err_vset(c->err, ret, fmt, ap);
 	}
-	va_start(ap, fmt);
-	vsnprintf(c->err + n, c->errlen - n, fmt, ap);
 	va_end(ap);
 	return ret;
 }
@@ -1335,24 +1328,21 @@ static int entry_done(struct ctx *c)
 
 	if (c->e->type == OCI_ENTRY_REG && c->have_fd)
 		fd = &c->fd;
-	if (c->err && c->errlen)
-		c->err[0] = '\0';
 	ret = c->a->o.entry_done(c->a->o.ctx, c->e, fd);
 	if (!ret)
 		return 0;
 	if (ret > 0)
 		ret = -ECANCELED;
-	if (c->err && c->errlen && !c->err[0])
-		cerr(c, ret, "after applying: %s", strerror(-ret));
-	return ret;
+	/* unless the hook set a message of its own */
+	return cerr(c, ret, "after applying: %s", strerror(-ret));
 }
 
 int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 		     struct bs_sink *sink, const struct oci_entry_src *src,
-		     struct oci_apply_stats *st, char *err, size_t errlen)
+		     struct oci_apply_stats *st, struct mkimg_err *err)
 {
 	struct ctx c = {
-		.a = a, .sink = sink, .src = src, .err = err, .errlen = errlen,
+		.a = a, .sink = sink, .src = src, .err = err,
 		.per_layer = a->o.mode == OCI_APPLY_PER_LAYER,
 	};
 	const struct oci_entry *e;
@@ -1452,11 +1442,11 @@ static int tar_src_data(void *ctx, const void **buf, size_t *len, uint64_t *off)
 
 int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 		    struct bs_sink *sink, struct oci_tar *tar,
-		    struct oci_apply_stats *st, char *err, size_t errlen)
+		    struct oci_apply_stats *st, struct mkimg_err *err)
 {
 	const struct oci_entry_src src = {
 		.next = tar_src_next, .data = tar_src_data, .ctx = tar,
 	};
 
-	return oci_apply_source(a, t, sink, &src, st, err, errlen);
+	return oci_apply_source(a, t, sink, &src, st, err);
 }

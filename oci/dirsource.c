@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "mkimg/dirsource.h"
+#include "oci_internal.h"
 
 #define READ_BUF (1u << 20)
 #define PREFETCH_AHEAD (128ull << 20)
@@ -58,8 +59,7 @@ struct walk {
 	size_t xnamecap, xvalcap;
 	struct hl_ent *hl;
 	size_t hlsize, hlused;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;	/* the caller's */
 	struct prefetch pf;
 	uint64_t consumed_total;	/* sizes of the files imported so far */
 };
@@ -67,16 +67,13 @@ struct walk {
 static int fail(struct walk *w, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A failure: "<current path>: ..." in the caller's error object. */
 static int fail(struct walk *w, int err, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	n = snprintf(w->err, w->errlen, "%s: ", w->path);
-	if (n < 0 || (size_t)n >= w->errlen)
-		return err;
 	va_start(ap, fmt);
-	vsnprintf(w->err + n, w->errlen - n, fmt, ap);
+	oci_err_vnamed(w->err, err, w->path, fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -573,15 +570,14 @@ static int import_dir(struct walk *w, int dirfd, struct layout_inode *dir)
 
 int dirsource_import(const char *path, struct layout_tree *t, struct bs_sink *sink,
 		     const struct dirsource_opts *o, struct dirsource_stats *st,
-		     char *err, size_t errlen)
+		     struct mkimg_err *err)
 {
-	struct walk w = { .t = t, .sink = sink, .o = o, .err = err, .errlen = errlen };
+	struct walk w = { .t = t, .sink = sink, .o = o, .err = err };
 	struct layout_inode *root = layout_tree_root(t);
 	struct layout_attr a;
 	struct stat s;
 	int fd, ret;
 
-	err[0] = '\0';
 	w.pathcap = strlen(path) + 256;
 	w.path = malloc(w.pathcap);
 	w.buf = malloc(READ_BUF);
@@ -593,8 +589,7 @@ int dirsource_import(const char *path, struct layout_tree *t, struct bs_sink *si
 		free(w.xval);
 		free(w.path);
 		free(w.buf);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	}
 	strcpy(w.path, path);
 	w.pathlen = strlen(path);

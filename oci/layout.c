@@ -31,21 +31,6 @@
 #define MT_DOCKER_V1S	"application/vnd.docker.distribution.manifest.v1+prettyjws"
 #define ANN_REF_NAME	"org.opencontainers.image.ref.name"
 
-static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 /* A short, printable rendering of untrusted text for messages. */
 static void shorten(const char *s, char *out, size_t outlen)
 {
@@ -76,23 +61,23 @@ const char *oci_compression_name(enum oci_compression c)
 	}
 }
 
-int oci_digest_validate(const char *s, char *err, size_t errlen)
+int oci_digest_validate(const char *s, struct mkimg_err *err)
 {
 	char sh[80];
 	const char *colon;
 	int i;
 
 	if (!s)
-		return errf(err, errlen, -EINVAL, "missing digest");
+		return mkimg_err_set(err, -EINVAL, "missing digest");
 	colon = strchr(s, ':');
 	if (!colon || colon == s) {
 		shorten(s, sh, sizeof(sh));
-		return errf(err, errlen, -EINVAL, "invalid digest \"%s\"", sh);
+		return mkimg_err_set(err, -EINVAL, "invalid digest \"%s\"", sh);
 	}
 	if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6)) {
 		shorten(s, sh, sizeof(sh));
-		return errf(err, errlen, -EINVAL,
-			    "unsupported digest algorithm in \"%s\" (only sha256)", sh);
+		return mkimg_err_set(err, -EINVAL,
+				     "unsupported digest algorithm in \"%s\" (only sha256)", sh);
 	}
 	for (i = 0; i < 64; i++) {
 		char c = colon[1 + i];
@@ -102,14 +87,14 @@ int oci_digest_validate(const char *s, char *err, size_t errlen)
 	}
 	if (i != 64 || colon[65] != '\0') {
 		shorten(s, sh, sizeof(sh));
-		return errf(err, errlen, -EINVAL,
-			    "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
+		return mkimg_err_set(err, -EINVAL,
+				     "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
 	}
 	return 0;
 }
 
 int oci_layer_media_type(const char *mt, enum oci_compression *c,
-			 char *err, size_t errlen)
+			 struct mkimg_err *err)
 {
 	static const struct {
 		const char *mt;
@@ -125,7 +110,7 @@ int oci_layer_media_type(const char *mt, enum oci_compression *c,
 	size_t i;
 
 	if (!mt)
-		return errf(err, errlen, -EINVAL, "layer without a media type");
+		return mkimg_err_set(err, -EINVAL, "layer without a media type");
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
 		if (!strcmp(mt, known[i].mt)) {
 			*c = known[i].c;
@@ -134,12 +119,12 @@ int oci_layer_media_type(const char *mt, enum oci_compression *c,
 	}
 	shorten(mt, sh, sizeof(sh));
 	if (strstr(mt, "+encrypted"))
-		return errf(err, errlen, -ENOTSUP,
-			    "encrypted layers are not supported (media type %s)", sh);
+		return mkimg_err_set(err, -ENOTSUP,
+				     "encrypted layers are not supported (media type %s)", sh);
 	if (strstr(mt, "nondistributable") || strstr(mt, "foreign"))
-		return errf(err, errlen, -ENOTSUP,
-			    "non-distributable (foreign) layers are not supported (media type %s)", sh);
-	return errf(err, errlen, -ENOTSUP, "unsupported layer media type %s", sh);
+		return mkimg_err_set(err, -ENOTSUP,
+				     "non-distributable (foreign) layers are not supported (media type %s)", sh);
+	return mkimg_err_set(err, -ENOTSUP, "unsupported layer media type %s", sh);
 }
 
 enum oci_compression oci_detect_compression(const void *buf, size_t len)
@@ -157,7 +142,7 @@ int oci_blob_path(const char *dir, const char *digest, char *buf, size_t len)
 {
 	int n;
 
-	if (oci_digest_validate(digest, NULL, 0))
+	if (oci_digest_validate(digest, NULL))
 		return -EINVAL;
 	n = snprintf(buf, len, "%s/blobs/sha256/%s", dir, digest + 7);
 	if (n < 0 || (size_t)n >= len)
@@ -170,18 +155,18 @@ int oci_blob_path(const char *dir, const char *digest, char *buf, size_t len)
 /* ---------------------------------------------------------------------- */
 
 static int parse_json(const void *buf, size_t len, const char *what,
-		      struct json_object **out, char *err, size_t errlen)
+		      struct json_object **out, struct mkimg_err *err)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
 	enum json_tokener_error je;
 
 	if (len > OCI_MAX_JSON)
-		return errf(err, errlen, -EFBIG, "%s: larger than %u bytes", what, OCI_MAX_JSON);
+		return mkimg_err_set(err, -EFBIG, "%s: larger than %u bytes", what, OCI_MAX_JSON);
 	if (len == 0)
-		return errf(err, errlen, -EINVAL, "%s: empty", what);
+		return mkimg_err_set(err, -EINVAL, "%s: empty", what);
 	if (memchr(buf, '\0', len))
-		return errf(err, errlen, -EINVAL, "%s: not JSON (NUL byte)", what);
+		return mkimg_err_set(err, -EINVAL, "%s: not JSON (NUL byte)", what);
 	tok = json_tokener_new_ex(64);
 	if (!tok)
 		return -ENOMEM;
@@ -204,15 +189,15 @@ static int parse_json(const void *buf, size_t len, const char *what,
 		json_object_put(o);
 		json_tokener_free(tok);
 		if (je == json_tokener_continue)
-			return errf(err, errlen, -EINVAL, "%s: not JSON (truncated)", what);
-		return errf(err, errlen, -EINVAL, "%s: not JSON (%s)", what,
-			    je == json_tokener_success ? "trailing data" :
-			    json_tokener_error_desc(je));
+			return mkimg_err_set(err, -EINVAL, "%s: not JSON (truncated)", what);
+		return mkimg_err_set(err, -EINVAL, "%s: not JSON (%s)", what,
+				     je == json_tokener_success ? "trailing data" :
+				     json_tokener_error_desc(je));
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		return errf(err, errlen, -EINVAL, "%s: not a JSON object", what);
+		return mkimg_err_set(err, -EINVAL, "%s: not a JSON object", what);
 	}
 	*out = o;
 	return 0;
@@ -220,7 +205,7 @@ static int parse_json(const void *buf, size_t len, const char *what,
 
 /* A string member: NULL if absent; -EINVAL if present but not a string. */
 static int get_str(struct json_object *o, const char *key, const char **out,
-		   const char *what, char *err, size_t errlen)
+		   const char *what, struct mkimg_err *err)
 {
 	struct json_object *v;
 
@@ -228,10 +213,10 @@ static int get_str(struct json_object *o, const char *key, const char **out,
 	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return errf(err, errlen, -EINVAL, "%s: \"%s\" is not a string", what, key);
+		return mkimg_err_set(err, -EINVAL, "%s: \"%s\" is not a string", what, key);
 	*out = json_object_get_string(v);
 	if (strlen(*out) != (size_t)json_object_get_string_len(v))
-		return errf(err, errlen, -EINVAL, "%s: \"%s\" contains a NUL byte", what, key);
+		return mkimg_err_set(err, -EINVAL, "%s: \"%s\" contains a NUL byte", what, key);
 	return 0;
 }
 
@@ -247,36 +232,35 @@ static int dup_str(const char *s, char **out)
 /* A descriptor object: digest (validated), size, mediaType. */
 static int parse_descriptor(struct json_object *o, const char *what, const char **mt,
 			    char digest[OCI_DIGEST_LEN + 1], uint64_t *size,
-			    char *err, size_t errlen)
+			    struct mkimg_err *err)
 {
 	struct json_object *v;
 	const char *d;
-	char msg[200];
 	int64_t sz;
 	int ret;
 
 	if (!json_object_is_type(o, json_type_object))
-		return errf(err, errlen, -EINVAL, "%s: descriptor is not an object", what);
-	ret = get_str(o, "mediaType", mt, what, err, errlen);
+		return mkimg_err_set(err, -EINVAL, "%s: descriptor is not an object", what);
+	ret = get_str(o, "mediaType", mt, what, err);
 	if (ret)
 		return ret;
-	ret = get_str(o, "digest", &d, what, err, errlen);
+	ret = get_str(o, "digest", &d, what, err);
 	if (ret)
 		return ret;
 	if (!d)
-		return errf(err, errlen, -EINVAL, "%s: descriptor without a digest", what);
-	if (oci_digest_validate(d, msg, sizeof(msg)))
-		return errf(err, errlen, -EINVAL, "%s: %s", what, msg);
+		return mkimg_err_set(err, -EINVAL, "%s: descriptor without a digest", what);
+	if (oci_digest_validate(d, err))
+		return mkimg_err_wrap(err, -EINVAL, "%s", what);
 	memcpy(digest, d, OCI_DIGEST_LEN + 1);
 	if (!json_object_object_get_ex(o, "size", &v))
-		return errf(err, errlen, -EINVAL, "%s: descriptor %s without a size", what, d);
+		return mkimg_err_set(err, -EINVAL, "%s: descriptor %s without a size", what, d);
 	if (!json_object_is_type(v, json_type_int))
-		return errf(err, errlen, -EINVAL, "%s: descriptor %s: size is not an integer", what, d);
+		return mkimg_err_set(err, -EINVAL, "%s: descriptor %s: size is not an integer", what, d);
 	errno = 0;
 	sz = json_object_get_int64(v);
 	if (sz < 0 || errno == EINVAL ||
 	    (sz == INT64_MAX && json_object_get_uint64(v) > (uint64_t)INT64_MAX))
-		return errf(err, errlen, -EINVAL, "%s: descriptor %s: invalid size", what, d);
+		return mkimg_err_set(err, -EINVAL, "%s: descriptor %s: invalid size", what, d);
 	*size = (uint64_t)sz;
 	return 0;
 }
@@ -307,7 +291,7 @@ void oci_descriptors_free(struct oci_descriptor *d, size_t n)
 }
 
 int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
-		    size_t *ndescs, char *err, size_t errlen)
+		    size_t *ndescs, struct mkimg_err *err)
 {
 	const char *what = "index";
 	struct json_object *root, *arr, *v;
@@ -318,32 +302,32 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 
 	*descs = NULL;
 	*ndescs = 0;
-	ret = parse_json(buf, len, what, &root, err, errlen);
+	ret = parse_json(buf, len, what, &root, err);
 	if (ret)
 		return ret;
 	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
 	    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 2) {
-		ret = errf(err, errlen, -EINVAL, "%s: schemaVersion is not 2", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: schemaVersion is not 2", what);
 		goto out;
 	}
-	ret = get_str(root, "mediaType", &mt, what, err, errlen);
+	ret = get_str(root, "mediaType", &mt, what, err);
 	if (ret)
 		goto out;
 	if (mt && !is_index_type(mt)) {
 		char sh[120];
 
 		shorten(mt, sh, sizeof(sh));
-		ret = errf(err, errlen, -EINVAL, "%s: unexpected media type %s", what, sh);
+		ret = mkimg_err_set(err, -EINVAL, "%s: unexpected media type %s", what, sh);
 		goto out;
 	}
 	if (!json_object_object_get_ex(root, "manifests", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		ret = errf(err, errlen, -EINVAL, "%s: no \"manifests\" array", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: no \"manifests\" array", what);
 		goto out;
 	}
 	n = json_object_array_length(arr);
 	if (n > 100000) {
-		ret = errf(err, errlen, -E2BIG, "%s: too many manifests (%zu)", what, n);
+		ret = mkimg_err_set(err, -E2BIG, "%s: too many manifests (%zu)", what, n);
 		goto out;
 	}
 	d = calloc(n ? n : 1, sizeof(*d));
@@ -355,7 +339,7 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 		struct json_object *e = json_object_array_get_idx(arr, i), *p, *ann;
 		const char *s;
 
-		ret = parse_descriptor(e, what, &mt, d[i].digest, &d[i].size, err, errlen);
+		ret = parse_descriptor(e, what, &mt, d[i].digest, &d[i].size, err);
 		if (ret)
 			goto out;
 		d[i].is_index = is_index_type(mt);
@@ -364,7 +348,7 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 			goto out;
 		if (json_object_object_get_ex(e, "annotations", &ann) &&
 		    json_object_is_type(ann, json_type_object)) {
-			ret = get_str(ann, ANN_REF_NAME, &s, what, err, errlen);
+			ret = get_str(ann, ANN_REF_NAME, &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].ref_name);
 			if (ret)
@@ -372,15 +356,15 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 		}
 		if (json_object_object_get_ex(e, "platform", &p) &&
 		    json_object_is_type(p, json_type_object)) {
-			ret = get_str(p, "os", &s, what, err, errlen);
+			ret = get_str(p, "os", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].os);
 			if (!ret)
-				ret = get_str(p, "architecture", &s, what, err, errlen);
+				ret = get_str(p, "architecture", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].arch);
 			if (!ret)
-				ret = get_str(p, "variant", &s, what, err, errlen);
+				ret = get_str(p, "variant", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].variant);
 			if (ret)
@@ -418,7 +402,7 @@ void oci_image_free(struct oci_image *img)
 }
 
 int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
-		       char *err, size_t errlen)
+		       struct mkimg_err *err)
 {
 	const char *what = "manifest";
 	struct json_object *root, *v, *arr;
@@ -429,24 +413,24 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 	int ret;
 
 	*out = NULL;
-	ret = parse_json(buf, len, what, &root, err, errlen);
+	ret = parse_json(buf, len, what, &root, err);
 	if (ret)
 		return ret;
-	ret = get_str(root, "mediaType", &mt, what, err, errlen);
+	ret = get_str(root, "mediaType", &mt, what, err);
 	if (ret)
 		goto out;
 	if (mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1S))) {
-		ret = errf(err, errlen, -ENOTSUP, "%s: Docker schema 1 manifests are not supported", what);
+		ret = mkimg_err_set(err, -ENOTSUP, "%s: Docker schema 1 manifests are not supported", what);
 		goto out;
 	}
 	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
 	    !json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 2) {
-		ret = errf(err, errlen, -ENOTSUP, "%s: schemaVersion is not 2", what);
+		ret = mkimg_err_set(err, -ENOTSUP, "%s: schemaVersion is not 2", what);
 		goto out;
 	}
 	if (mt && strcmp(mt, MT_OCI_MANIFEST) && strcmp(mt, MT_DOCKER_V2)) {
 		shorten(mt, sh, sizeof(sh));
-		ret = errf(err, errlen, -ENOTSUP, "%s: unsupported media type %s", what, sh);
+		ret = mkimg_err_set(err, -ENOTSUP, "%s: unsupported media type %s", what, sh);
 		goto out;
 	}
 	img = calloc(1, sizeof(*img));
@@ -455,22 +439,22 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 		goto out;
 	}
 	if (!json_object_object_get_ex(root, "config", &v)) {
-		ret = errf(err, errlen, -EINVAL, "%s: no config descriptor", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: no config descriptor", what);
 		goto out;
 	}
 	ret = parse_descriptor(v, "manifest config", &cmt, img->config_digest,
-			       &img->config_size, err, errlen);
+			       &img->config_size, err);
 	if (ret)
 		goto out;
 	if (!json_object_object_get_ex(root, "layers", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		ret = errf(err, errlen, -EINVAL, "%s: no \"layers\" array", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: no \"layers\" array", what);
 		goto out;
 	}
 	n = json_object_array_length(arr);
 	if (n > OCI_MAX_LAYERS) {
-		ret = errf(err, errlen, -E2BIG, "%s: %zu layers (at most %d supported)",
-			   what, n, OCI_MAX_LAYERS);
+		ret = mkimg_err_set(err, -E2BIG, "%s: %zu layers (at most %d supported)",
+				    what, n, OCI_MAX_LAYERS);
 		goto out;
 	}
 	img->layers = calloc(n ? n : 1, sizeof(*img->layers));
@@ -480,16 +464,15 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 	}
 	for (i = 0; i < n; i++) {
 		struct oci_layer *l = &img->layers[i];
-		char msg[200];
 
 		img->nlayers = i + 1;
 		ret = parse_descriptor(json_object_array_get_idx(arr, i), "manifest layer",
-				       &mt, l->digest, &l->size, err, errlen);
+				       &mt, l->digest, &l->size, err);
 		if (ret)
 			goto out;
-		ret = oci_layer_media_type(mt, &l->comp, msg, sizeof(msg));
+		ret = oci_layer_media_type(mt, &l->comp, err);
 		if (ret) {
-			errf(err, errlen, ret, "layer %s: %s", l->digest, msg);
+			mkimg_err_wrap(err, ret, "layer %s", l->digest);
 			goto out;
 		}
 		ret = dup_str(mt, &l->media_type);
@@ -507,7 +490,7 @@ out:
 }
 
 int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
-		     char *err, size_t errlen)
+		     struct mkimg_err *err)
 {
 	const char *what = "config";
 	struct json_object *root, *rootfs, *arr;
@@ -515,40 +498,39 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 	size_t n, i;
 	int ret;
 
-	ret = parse_json(buf, len, what, &root, err, errlen);
+	ret = parse_json(buf, len, what, &root, err);
 	if (ret)
 		return ret;
 	if (!json_object_object_get_ex(root, "rootfs", &rootfs) ||
 	    !json_object_is_type(rootfs, json_type_object) ||
 	    !json_object_object_get_ex(rootfs, "diff_ids", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		ret = errf(err, errlen, -EINVAL, "%s: no rootfs.diff_ids array", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: no rootfs.diff_ids array", what);
 		goto out;
 	}
-	ret = get_str(rootfs, "type", &s, what, err, errlen);
+	ret = get_str(rootfs, "type", &s, what, err);
 	if (ret)
 		goto out;
 	if (s && strcmp(s, "layers")) {
-		ret = errf(err, errlen, -EINVAL, "%s: rootfs.type is not \"layers\"", what);
+		ret = mkimg_err_set(err, -EINVAL, "%s: rootfs.type is not \"layers\"", what);
 		goto out;
 	}
 	n = json_object_array_length(arr);
 	if (n != img->nlayers) {
-		ret = errf(err, errlen, -EINVAL,
-			   "%s: %zu diff_ids for %zu layers in the manifest", what, n, img->nlayers);
+		ret = mkimg_err_set(err, -EINVAL,
+				    "%s: %zu diff_ids for %zu layers in the manifest", what, n, img->nlayers);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		struct json_object *v = json_object_array_get_idx(arr, i);
-		char msg[200];
 
 		if (!json_object_is_type(v, json_type_string)) {
-			ret = errf(err, errlen, -EINVAL, "%s: diff_ids[%zu] is not a string", what, i);
+			ret = mkimg_err_set(err, -EINVAL, "%s: diff_ids[%zu] is not a string", what, i);
 			goto out;
 		}
 		s = json_object_get_string(v);
-		if (oci_digest_validate(s, msg, sizeof(msg))) {
-			ret = errf(err, errlen, -EINVAL, "%s: diff_ids[%zu]: %s", what, i, msg);
+		if (oci_digest_validate(s, err)) {
+			ret = mkimg_err_wrap(err, -EINVAL, "%s: diff_ids[%zu]", what, i);
 			goto out;
 		}
 		memcpy(img->layers[i].diff_id, s, OCI_DIGEST_LEN + 1);
@@ -557,15 +539,15 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 	free(img->architecture);
 	free(img->variant);
 	img->os = img->architecture = img->variant = NULL;
-	ret = get_str(root, "os", &s, what, err, errlen);
+	ret = get_str(root, "os", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->os);
 	if (!ret)
-		ret = get_str(root, "architecture", &s, what, err, errlen);
+		ret = get_str(root, "architecture", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->architecture);
 	if (!ret)
-		ret = get_str(root, "variant", &s, what, err, errlen);
+		ret = get_str(root, "variant", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->variant);
 out:
@@ -578,18 +560,18 @@ out:
 /* ---------------------------------------------------------------------- */
 
 static int read_all(int fd, const char *what, size_t max, char **out, size_t *outlen,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	struct stat st;
 	char *buf;
 	size_t len = 0;
 
 	if (fstat(fd, &st) < 0)
-		return errf(err, errlen, -errno, "%s: %s", what, strerror(errno));
+		return mkimg_err_set(err, -errno, "%s: %s", what, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return errf(err, errlen, -EINVAL, "%s: not a regular file", what);
+		return mkimg_err_set(err, -EINVAL, "%s: not a regular file", what);
 	if ((uint64_t)st.st_size > max)
-		return errf(err, errlen, -EFBIG, "%s: larger than %zu bytes", what, max);
+		return mkimg_err_set(err, -EFBIG, "%s: larger than %zu bytes", what, max);
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf)
 		return -ENOMEM;
@@ -600,7 +582,7 @@ static int read_all(int fd, const char *what, size_t max, char **out, size_t *ou
 			if (errno == EINTR)
 				continue;
 			free(buf);
-			return errf(err, errlen, -errno, "%s: %s", what, strerror(errno));
+			return mkimg_err_set(err, -errno, "%s: %s", what, strerror(errno));
 		}
 		if (r == 0)
 			break;
@@ -608,7 +590,7 @@ static int read_all(int fd, const char *what, size_t max, char **out, size_t *ou
 	}
 	if (len != (size_t)st.st_size) {
 		free(buf);
-		return errf(err, errlen, -EIO, "%s: changed while read", what);
+		return mkimg_err_set(err, -EIO, "%s: changed while read", what);
 	}
 	*out = buf;
 	*outlen = len;
@@ -631,33 +613,33 @@ static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN +
 
 /* Reads the blob of a (validated) descriptor and verifies it. */
 static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t size,
-		     char **out, size_t *outlen, char *err, size_t errlen)
+		     char **out, size_t *outlen, struct mkimg_err *err)
 {
 	char path[80], what[120], got[OCI_DIGEST_LEN + 1];
 	int fd, ret;
 
 	snprintf(what, sizeof(what), "%s %.19s...", kind, digest);
-	if (oci_digest_validate(digest, NULL, 0))
-		return errf(err, errlen, -EINVAL, "%s: invalid digest", kind);
+	if (oci_digest_validate(digest, NULL))
+		return mkimg_err_set(err, -EINVAL, "%s: invalid digest", kind);
 	if (size > OCI_MAX_JSON)
-		return errf(err, errlen, -EFBIG, "%s: descriptor size %llu is larger than %u bytes",
-			    what, (unsigned long long)size, OCI_MAX_JSON);
+		return mkimg_err_set(err, -EFBIG, "%s: descriptor size %llu is larger than %u bytes",
+				     what, (unsigned long long)size, OCI_MAX_JSON);
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return errf(err, errlen, -errno, "%s: blob %s: %s", what, path, strerror(errno));
-	ret = read_all(fd, what, OCI_MAX_JSON, out, outlen, err, errlen);
+		return mkimg_err_set(err, -errno, "%s: blob %s: %s", what, path, strerror(errno));
+	ret = read_all(fd, what, OCI_MAX_JSON, out, outlen, err);
 	close(fd);
 	if (ret)
 		return ret;
 	if (*outlen != size) {
-		ret = errf(err, errlen, -EINVAL, "%s: size mismatch: blob has %zu bytes, descriptor says %llu",
-			   what, *outlen, (unsigned long long)size);
+		ret = mkimg_err_set(err, -EINVAL, "%s: size mismatch: blob has %zu bytes, descriptor says %llu",
+				    what, *outlen, (unsigned long long)size);
 		goto fail;
 	}
 	sha256_digest(*out, *outlen, got);
 	if (strcmp(got, digest)) {
-		ret = errf(err, errlen, -EINVAL, "%s %s: digest mismatch: got %s", kind, digest, got);
+		ret = mkimg_err_set(err, -EINVAL, "%s %s: digest mismatch: got %s", kind, digest, got);
 		goto fail;
 	}
 	return 0;
@@ -698,8 +680,8 @@ struct select_ctx {
 	struct oci_descriptor **lists;
 	size_t *listlen;
 	size_t nlists;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;		/* the caller's */
+	bool bad_index;			/* the failure is an index's own */
 };
 
 static int keep_list(struct select_ctx *x, struct oci_descriptor *d, size_t n)
@@ -757,12 +739,16 @@ static int walk_index(struct select_ctx *x, const char *buf, size_t len, int dep
 	size_t n, i;
 	int ret;
 
-	if (depth > OCI_MAX_INDEX_DEPTH)
-		return errf(x->err, x->errlen, -ELOOP,
-			    "index: nested more than %d levels deep", OCI_MAX_INDEX_DEPTH);
-	ret = oci_parse_index(buf, len, &d, &n, x->err, x->errlen);
-	if (ret)
+	if (depth > OCI_MAX_INDEX_DEPTH) {
+		x->bad_index = true;
+		return mkimg_err_set(x->err, -ELOOP,
+				     "index: nested more than %d levels deep", OCI_MAX_INDEX_DEPTH);
+	}
+	ret = oci_parse_index(buf, len, &d, &n, x->err);
+	if (ret) {
+		x->bad_index = true;
 		return ret;
+	}
 	ret = keep_list(x, d, n);
 	if (ret) {
 		oci_descriptors_free(d, n);
@@ -783,7 +769,7 @@ static int walk_index(struct select_ctx *x, const char *buf, size_t len, int dep
 
 			/* Without a match, only look inside for nested refs. */
 			ret = read_blob(x->dirfd, "index", d[i].digest, d[i].size,
-					&sub, &sublen, x->err, x->errlen);
+					&sub, &sublen, x->err);
 			if (ret)
 				return ret;
 			ret = walk_index(x, sub, sublen, depth + 1, m);
@@ -830,31 +816,30 @@ static bool platform_matches(const char *os, const char *arch, const char *varia
 
 /* Manifest and config of a candidate, both verified. */
 static int load_image(int dirfd, const struct cand *c, struct oci_image **out,
-		      char *err, size_t errlen)
+		      struct mkimg_err *err)
 {
 	struct oci_image *img;
 	char *buf;
 	size_t len;
-	char msg[400];
 	int ret;
 
 	*out = NULL;
-	ret = read_blob(dirfd, "manifest", c->digest, c->size, &buf, &len, err, errlen);
+	ret = read_blob(dirfd, "manifest", c->digest, c->size, &buf, &len, err);
 	if (ret)
 		return ret;
-	ret = oci_parse_manifest(buf, len, &img, msg, sizeof(msg));
+	ret = oci_parse_manifest(buf, len, &img, err);
 	free(buf);
 	if (ret)
-		return errf(err, errlen, ret, "manifest %s: %s", c->digest, msg);
+		return mkimg_err_wrap(err, ret, "manifest %s", c->digest);
 	memcpy(img->manifest_digest, c->digest, sizeof(c->digest));
 	ret = read_blob(dirfd, "config", img->config_digest, img->config_size,
-			&buf, &len, err, errlen);
+			&buf, &len, err);
 	if (ret)
 		goto fail;
-	ret = oci_parse_config(buf, len, img, msg, sizeof(msg));
+	ret = oci_parse_config(buf, len, img, err);
 	free(buf);
 	if (ret) {
-		errf(err, errlen, ret, "config %s: %s", img->config_digest, msg);
+		mkimg_err_wrap(err, ret, "config %s", img->config_digest);
 		goto fail;
 	}
 	*out = img;
@@ -924,9 +909,9 @@ static int check_tag_unique(struct select_ctx *x, const char *dir)
 	if (n > 1) {
 		digest_list(d, n, list, sizeof(list));
 		shorten(x->sel->ref, sh, sizeof(sh));
-		ret = errf(x->err, x->errlen, -EINVAL,
-			   "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
-			   "(select one by digest): %s", dir, sh, n, list);
+		ret = mkimg_err_set(x->err, -EINVAL,
+				    "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
+				    "(select one by digest): %s", dir, sh, n, list);
 	}
 	free(d);
 	return ret;
@@ -961,7 +946,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 		any_platform |= x->c[i].has_platform;
 	}
 	if (!explicit_platform && ndistinct == 1)
-		return load_image(x->dirfd, &x->c[0], out, x->err, x->errlen);
+		return load_image(x->dirfd, &x->c[0], out, x->err);
 	match = malloc(ndistinct * sizeof(*match));
 	if (!match)
 		return -ENOMEM;
@@ -970,9 +955,9 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			if (!i || strcmp(x->c[i].digest, x->c[i - 1].digest))
 				match[nmatch++] = x->c[i].digest;
 		digest_list(match, nmatch, list, sizeof(list));
-		ret = errf(x->err, x->errlen, -EINVAL,
-			   "OCI layout %s: %zu manifests and no platform in the index "
-			   "(select one by tag, digest or --platform): %s", dir, nmatch, list);
+		ret = mkimg_err_set(x->err, -EINVAL,
+				    "OCI layout %s: %zu manifests and no platform in the index "
+				    "(select one by tag, digest or --platform): %s", dir, nmatch, list);
 		goto out;
 	}
 	for (i = 0; i < x->nc; i = j) {
@@ -988,7 +973,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			if (x->c[k].has_platform)
 				continue;
 			/* No platform in the descriptor: the config's counts. */
-			ret = load_image(x->dirfd, &x->c[k], &gi, x->err, x->errlen);
+			ret = load_image(x->dirfd, &x->c[k], &gi, x->err);
 			if (ret)
 				goto out;
 			ok = platform_matches(gi->os, gi->architecture, gi->variant,
@@ -1003,7 +988,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			continue;
 		match[nmatch++] = x->c[i].digest;
 		if (!img && !gi) {
-			ret = load_image(x->dirfd, &x->c[i], &gi, x->err, x->errlen);
+			ret = load_image(x->dirfd, &x->c[i], &gi, x->err);
 			if (ret)
 				goto out;
 		}
@@ -1013,17 +998,17 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			oci_image_free(gi);
 	}
 	if (!nmatch) {
-		ret = errf(x->err, x->errlen, -ENOENT,
-			   "OCI layout %s: no image for platform %s/%s%s%s",
-			   dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
+		ret = mkimg_err_set(x->err, -ENOENT,
+				    "OCI layout %s: no image for platform %s/%s%s%s",
+				    dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
 		goto out;
 	}
 	if (nmatch > 1) {
 		digest_list(match, nmatch, list, sizeof(list));
-		ret = errf(x->err, x->errlen, -EINVAL,
-			   "OCI layout %s: %zu manifests for platform %s/%s%s%s "
-			   "(select one by digest): %s", dir, nmatch, wos, warch,
-			   wvar ? "/" : "", wvar ? wvar : "", list);
+		ret = mkimg_err_set(x->err, -EINVAL,
+				    "OCI layout %s: %zu manifests for platform %s/%s%s%s "
+				    "(select one by digest): %s", dir, nmatch, wos, warch,
+				    wvar ? "/" : "", wvar ? wvar : "", list);
 		goto out;
 	}
 	*out = img;
@@ -1035,14 +1020,13 @@ out:
 }
 
 int oci_image_open(const char *dir, const struct oci_selector *sel,
-		   struct oci_image **out, char *err, size_t errlen)
+		   struct oci_image **out, struct mkimg_err *err)
 {
 	static const struct oci_selector nosel;
-	struct select_ctx x = { .dirfd = -1, .err = err, .errlen = errlen };
+	struct select_ctx x = { .dirfd = -1, .err = err };
 	struct oci_image *img = NULL;
 	char *buf = NULL;
 	size_t len, i;
-	char msg[400];
 	int fd, ret;
 
 	*out = NULL;
@@ -1050,43 +1034,42 @@ int oci_image_open(const char *dir, const struct oci_selector *sel,
 		sel = &nosel;
 	x.sel = sel;
 	if (sel->ref && !strncmp(sel->ref, "sha256:", 7)) {
-		ret = oci_digest_validate(sel->ref, msg, sizeof(msg));
+		ret = oci_digest_validate(sel->ref, err);
 		if (ret)
-			return errf(err, errlen, ret, "%s", msg);
+			return ret;
 		x.ref_is_digest = true;
 	}
 	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (x.dirfd < 0)
-		return errf(err, errlen, -errno, "OCI layout %s: %s", dir, strerror(errno));
+		return mkimg_err_set(err, -errno, "OCI layout %s: %s", dir, strerror(errno));
 	fd = openat(x.dirfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		ret = errf(err, errlen, -errno, "OCI layout %s: index.json: %s", dir, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "OCI layout %s: index.json: %s", dir, strerror(errno));
 		goto out;
 	}
-	ret = read_all(fd, "index.json", OCI_MAX_JSON, &buf, &len, msg, sizeof(msg));
+	ret = read_all(fd, "index.json", OCI_MAX_JSON, &buf, &len, err);
 	close(fd);
 	if (ret) {
-		errf(err, errlen, ret, "OCI layout %s: %s", dir, msg);
+		mkimg_err_wrap(err, ret, "OCI layout %s", dir);
 		goto out;
 	}
 	ret = walk_index(&x, buf, len, 0, false);
 	if (ret) {
-		if (err && errlen && !strncmp(err, "index:", 6)) {
-			snprintf(msg, sizeof(msg), "%s", err);
-			errf(err, errlen, ret, "OCI layout %s: %s", dir, msg);
-		}
+		/* an index itself is wrong (not one of its blobs): say where */
+		if (x.bad_index && err && err->code)
+			mkimg_err_wrap(err, ret, "OCI layout %s", dir);
 		goto out;
 	}
 	if (sel->ref && !x.ref_seen) {
 		char sh[120];
 
 		shorten(sel->ref, sh, sizeof(sh));
-		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image \"%s\"", dir, sh);
+		ret = mkimg_err_set(err, -ENOENT, "OCI layout %s: no image \"%s\"", dir, sh);
 		goto out;
 	}
 	if (x.nc == 0) {
-		ret = errf(err, errlen, -ENOENT, "OCI layout %s: no image manifest%s", dir,
-			   sel->ref ? " for that reference" : "");
+		ret = mkimg_err_set(err, -ENOENT, "OCI layout %s: no image manifest%s", dir,
+				    sel->ref ? " for that reference" : "");
 		goto out;
 	}
 	ret = check_tag_unique(&x, dir);

@@ -99,68 +99,56 @@ static void entry_name(const char *path, size_t len, char *out, size_t outlen)
 	snprintf(out, outlen, " (%s)", len ? sh : "/");
 }
 
-static int bad(char *msg, size_t msglen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int bad(char *msg, size_t msglen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 /* A normalized path other than the root. */
-static int check_path(const char *p, size_t len, const char *what, char *msg, size_t msglen)
+static int check_path(const char *p, size_t len, const char *what, struct mkimg_err *why)
 {
-	char norm[OCI_PATH_MAX + 1], why[200];
+	struct mkimg_err bad = MKIMG_ERR_INIT;
+	char norm[OCI_PATH_MAX + 1];
 	size_t nl;
 	int ret;
 
 	if (len > OCI_PATH_MAX)
-		return bad(msg, msglen, -ENAMETOOLONG, "%slonger than %d bytes", what, OCI_PATH_MAX);
-	ret = oci_path_normalize(p, len, 0, norm, &nl, why, sizeof(why));
+		return mkimg_err_set(why, -ENAMETOOLONG, "%slonger than %d bytes", what, OCI_PATH_MAX);
+	ret = oci_path_normalize(p, len, 0, norm, &nl, &bad);
 	if (ret)
-		return bad(msg, msglen, ret, "%s%s", what, why);
+		return mkimg_err_set(why, ret, "%s%s", what, mkimg_err_msg(&bad));
 	if (nl != len || memcmp(norm, p, nl))
-		return bad(msg, msglen, -EINVAL, "%snot normalized", what);
+		return mkimg_err_set(why, -EINVAL, "%snot normalized", what);
 	return 0;
 }
 
 /*
- * What a reader accepts. msg gets the reason (without a prefix); the
+ * What a reader accepts. why gets the reason (without a prefix); the
  * caller adds which record and entry. Strings are checked by length (the
  * reader checks the NULs of the encoding itself).
  */
 static int check_entry(const struct oci_entry *e, const uint8_t *sha256,
-		       char *msg, size_t msglen)
+		       struct mkimg_err *why)
 {
 	size_t i;
 	int ret;
 
 	if ((unsigned int)e->type > OCI_ENTRY_FIFO)
-		return bad(msg, msglen, -EINVAL, "invalid entry type %u", (unsigned int)e->type);
+		return mkimg_err_set(why, -EINVAL, "invalid entry type %u", (unsigned int)e->type);
 	if (e->mode & ~07777u)
-		return bad(msg, msglen, -EINVAL, "invalid mode 0%o", e->mode);
+		return mkimg_err_set(why, -EINVAL, "invalid mode 0%o", e->mode);
 	if (e->uid == UINT32_MAX || e->gid == UINT32_MAX)
-		return bad(msg, msglen, -ERANGE, "uid or gid out of range");
+		return mkimg_err_set(why, -ERANGE, "uid or gid out of range");
 	if (e->mtime_nsec >= 1000000000u)
-		return bad(msg, msglen, -ERANGE, "mtime nanoseconds out of range");
+		return mkimg_err_set(why, -ERANGE, "mtime nanoseconds out of range");
 	if (e->type != OCI_ENTRY_CHR && e->type != OCI_ENTRY_BLK &&
 	    (e->rdev_major || e->rdev_minor))
-		return bad(msg, msglen, -EINVAL, "device numbers on a non-device");
+		return mkimg_err_set(why, -EINVAL, "device numbers on a non-device");
 	if (e->type != OCI_ENTRY_REG && (e->size || sha256))
-		return bad(msg, msglen, -EINVAL, "size or digest on a non-file");
+		return mkimg_err_set(why, -EINVAL, "size or digest on a non-file");
 	if (sha256 && e->size == 0 && memcmp(sha256, sha256_empty, 32))
-		return bad(msg, msglen, -EINVAL, "an empty file with the digest of data");
+		return mkimg_err_set(why, -EINVAL, "an empty file with the digest of data");
 
 	if (e->pathlen == 0) {
 		if (e->type != OCI_ENTRY_DIR)
-			return bad(msg, msglen, -EINVAL, "the root must be a directory");
+			return mkimg_err_set(why, -EINVAL, "the root must be a directory");
 	} else {
-		ret = check_path(e->path, e->pathlen, "path ", msg, msglen);
+		ret = check_path(e->path, e->pathlen, "path ", why);
 		if (ret)
 			return ret;
 	}
@@ -169,36 +157,36 @@ static int check_entry(const struct oci_entry *e, const uint8_t *sha256,
 	case OCI_ENTRY_SYMLINK:
 		if (e->linklen == 0 || e->linklen > OCI_PATH_MAX - 1 ||
 		    memchr(e->link, '\0', e->linklen))
-			return bad(msg, msglen, -EINVAL, "invalid symlink target");
+			return mkimg_err_set(why, -EINVAL, "invalid symlink target");
 		break;
 	case OCI_ENTRY_HARDLINK:
 		if (e->linklen == 0)
-			return bad(msg, msglen, -EINVAL, "hard link to the root directory");
-		ret = check_path(e->link, e->linklen, "hard link target ", msg, msglen);
+			return mkimg_err_set(why, -EINVAL, "hard link to the root directory");
+		ret = check_path(e->link, e->linklen, "hard link target ", why);
 		if (ret)
 			return ret;
 		break;
 	default:
 		if (e->linklen)
-			return bad(msg, msglen, -EINVAL, "link target on a non-link");
+			return mkimg_err_set(why, -EINVAL, "link target on a non-link");
 	}
 
 	if (e->nxattrs > OCI_RECORD_MAX_XATTRS)
-		return bad(msg, msglen, -E2BIG, "more than %d xattrs", OCI_RECORD_MAX_XATTRS);
+		return mkimg_err_set(why, -E2BIG, "more than %d xattrs", OCI_RECORD_MAX_XATTRS);
 	for (i = 0; i < e->nxattrs; i++) {
 		const struct oci_xattr *x = &e->xattrs[i];
 		size_t n = strnlen(x->name, OCI_RECORD_MAX_XATTR_NAME + 1);
 
 		if (n == 0 || n > OCI_RECORD_MAX_XATTR_NAME)
-			return bad(msg, msglen, -EINVAL, "xattr name empty or longer than %d bytes",
-				   OCI_RECORD_MAX_XATTR_NAME);
+			return mkimg_err_set(why, -EINVAL, "xattr name empty or longer than %d bytes",
+					     OCI_RECORD_MAX_XATTR_NAME);
 		if (x->len > OCI_RECORD_MAX_XATTR_VALUE)
-			return bad(msg, msglen, -E2BIG, "xattr value longer than %d bytes",
-				   OCI_RECORD_MAX_XATTR_VALUE);
+			return mkimg_err_set(why, -E2BIG, "xattr value longer than %d bytes",
+					     OCI_RECORD_MAX_XATTR_VALUE);
 		/* overlayfs metadata never comes from a layer (the tar reader
 		 * drops it), so no record carries it */
 		if (!strncmp(x->name, "trusted.overlay.", 16))
-			return bad(msg, msglen, -EINVAL, "xattr %s is overlayfs metadata", x->name);
+			return mkimg_err_set(why, -EINVAL, "xattr %s is overlayfs metadata", x->name);
 	}
 	return 0;
 }
@@ -210,8 +198,7 @@ static int check_entry(const struct oci_entry *e, const uint8_t *sha256,
 struct oci_record_writer {
 	int fd;
 	char *name;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;	/* the caller's */
 	uint8_t *buf;
 	size_t len;
 	SHA256_CTX sha;		/* every byte written */
@@ -223,21 +210,18 @@ struct oci_record_writer {
 static int werr(struct oci_record_writer *w, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A failure (sticky): "layer record <name>: ..." in the caller's object. */
 static int werr(struct oci_record_writer *w, int ret, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	w->failed = ret;
-	if (!w->err || !w->errlen)
-		return ret;
-	n = snprintf(w->err, w->errlen, "layer record %s: ", w->name);
-	if (n < 0 || (size_t)n >= w->errlen)
+	if (!w->err || w->err->code)
 		return ret;
 	va_start(ap, fmt);
-	vsnprintf(w->err + n, w->errlen - n, fmt, ap);
+	mkimg_err_vset(w->err, ret, fmt, ap);
 	va_end(ap);
-	return ret;
+	return mkimg_err_wrap(w->err, ret, "layer record %s", w->name);
 }
 
 static int wflush(struct oci_record_writer *w)
@@ -324,7 +308,7 @@ static int wput_str(struct oci_record_writer *w, const char *s, size_t len)
 }
 
 int oci_record_writer_open(int fd, const char *name, struct oci_record_writer **out,
-			   char *err, size_t errlen)
+			   struct mkimg_err *err)
 {
 	struct oci_record_writer *w;
 	int ret;
@@ -335,7 +319,6 @@ int oci_record_writer_open(int fd, const char *name, struct oci_record_writer **
 		return -ENOMEM;
 	w->fd = fd;
 	w->err = err;
-	w->errlen = errlen;
 	w->name = strdup(name ? name : "");
 	w->buf = malloc(IO_BUF);
 	if (!w->name || !w->buf) {
@@ -368,7 +351,8 @@ void oci_record_writer_free(struct oci_record_writer *w)
 int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
 		     const uint8_t *sha256)
 {
-	char msg[300], sh[128];
+	struct mkimg_err why = MKIMG_ERR_INIT;
+	char sh[128];
 	uint64_t body;
 	size_t i;
 	int ret;
@@ -377,10 +361,11 @@ int oci_record_write(struct oci_record_writer *w, const struct oci_entry *e,
 		return w->failed;
 	if (w->finished)
 		return werr(w, -EINVAL, "entry after the trailer");
-	ret = check_entry(e, sha256, msg, sizeof(msg));
+	ret = check_entry(e, sha256, &why);
 	if (ret) {
 		entry_name(e->path, e->pathlen, sh, sizeof(sh));
-		return werr(w, ret, "entry %llu%s: %s", (unsigned long long)w->count, sh, msg);
+		return werr(w, ret, "entry %llu%s: %s", (unsigned long long)w->count, sh,
+			    mkimg_err_msg(&why));
 	}
 	body = FIXED_LEN + (sha256 ? 32 : 0) + 4 + e->pathlen + 1 + 4 + e->linklen + 1 + 4;
 	for (i = 0; i < e->nxattrs; i++)
@@ -469,8 +454,7 @@ struct oci_record {
 	int fd;			/* oci_record_open: read here into fdbuf */
 	uint8_t *fdbuf;
 	char *name;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;	/* the caller's */
 	bool has_expect;
 	uint8_t expect[32];
 
@@ -495,21 +479,18 @@ struct oci_record {
 static int rerr(struct oci_record *r, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A failure (sticky): "layer record <name>: ..." in the caller's object. */
 static int rerr(struct oci_record *r, int ret, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	r->failed = ret;
-	if (!r->err || !r->errlen)
-		return ret;
-	n = snprintf(r->err, r->errlen, "layer record %s: ", r->name);
-	if (n < 0 || (size_t)n >= r->errlen)
+	if (!r->err || r->err->code)
 		return ret;
 	va_start(ap, fmt);
-	vsnprintf(r->err + n, r->errlen - n, fmt, ap);
+	mkimg_err_vset(r->err, ret, fmt, ap);
 	va_end(ap);
-	return ret;
+	return mkimg_err_wrap(r->err, ret, "layer record %s", r->name);
 }
 
 static ssize_t fd_read(void *ctx, const void **buf)
@@ -577,14 +558,13 @@ static int get(struct oci_record *r, void *dst, size_t n, const char *what)
 }
 
 static int open_common(struct oci_record *r, const char *name, const uint8_t *expect,
-		       char *err, size_t errlen)
+		       struct mkimg_err *err)
 {
 	uint8_t h[REC_HDR_LEN];
 	uint32_t v;
 	int ret;
 
 	r->err = err;
-	r->errlen = errlen;
 	r->name = strdup(name ? name : "");
 	if (!r->name)
 		return -ENOMEM;
@@ -614,7 +594,7 @@ static int open_common(struct oci_record *r, const char *name, const uint8_t *ex
 
 int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
 			   const uint8_t *expect, struct oci_record **out,
-			   char *err, size_t errlen)
+			   struct mkimg_err *err)
 {
 	struct oci_record *r;
 	int ret;
@@ -626,7 +606,7 @@ int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
 	r->read = read;
 	r->rctx = ctx;
 	r->fd = -1;
-	ret = open_common(r, name, expect, err, errlen);
+	ret = open_common(r, name, expect, err);
 	if (ret) {
 		oci_record_close(r);
 		return ret;
@@ -636,7 +616,7 @@ int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
 }
 
 int oci_record_open(int fd, const char *name, const uint8_t *expect,
-		    struct oci_record **out, char *err, size_t errlen)
+		    struct oci_record **out, struct mkimg_err *err)
 {
 	struct oci_record *r;
 	int ret;
@@ -649,7 +629,7 @@ int oci_record_open(int fd, const char *name, const uint8_t *expect,
 	r->rctx = r;
 	r->fd = fd;
 	r->fdbuf = malloc(IO_BUF);
-	ret = r->fdbuf ? open_common(r, name, expect, err, errlen) : -ENOMEM;
+	ret = r->fdbuf ? open_common(r, name, expect, err) : -ENOMEM;
 	if (ret) {
 		oci_record_close(r);
 		return ret;
@@ -717,7 +697,8 @@ static int parse_entry(struct oci_record *r, size_t len)
 	struct oci_entry *e = &r->e;
 	struct cur c = { .p = r->body, .left = len };
 	uint8_t *p, flags;
-	char msg[300], sh[128];
+	struct mkimg_err why = MKIMG_ERR_INIT;
+	char sh[128];
 	uint32_t nx, i;
 	int ret;
 
@@ -809,9 +790,10 @@ static int parse_entry(struct oci_record *r, size_t len)
 	if (c.left)
 		return rerr(r, -EINVAL, "entry %llu%s: %zu bytes after the entry",
 			    (unsigned long long)r->count, sh, c.left);
-	ret = check_entry(e, e->sha256, msg, sizeof(msg));
+	ret = check_entry(e, e->sha256, &why);
 	if (ret)
-		return rerr(r, ret, "entry %llu%s: %s", (unsigned long long)r->count, sh, msg);
+		return rerr(r, ret, "entry %llu%s: %s", (unsigned long long)r->count, sh,
+			    mkimg_err_msg(&why));
 	r->no_data = e->type == OCI_ENTRY_REG && !e->sha256;
 	return 0;
 short_body:

@@ -16,10 +16,10 @@
  * valid until the next read), and hashed of them went into the diff_id
  * (hbusy: one is being hashed, unlocked). The worker fills slot pub,
  * unlocked, once slot pub - NSLOTS is both released and hashed. Its last
- * slot (end of data or an error) sets done and result; the error's
- * message waits in wmsg and is given to the caller's buffer by the read
- * that reaches it, after the data before it. Only the caller's thread
- * touches the caller's error buffer.
+ * slot (end of data or an error) sets done and result; the error waits in
+ * the worker's own error object (werr) and goes to the caller's by the
+ * read that reaches it, after the data before it. Only the caller's thread
+ * touches the caller's error object.
  *
  * Before the worker starts and after it is joined, every field belongs to
  * the caller's thread.
@@ -58,8 +58,7 @@ struct oci_stream {
 	/* Fixed at open. */
 	char *name;
 	enum oci_compression comp;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;		/* the caller's */
 	bool check_digest, check_size, check_diff_id, no_digests;
 	char digest[OCI_DIGEST_LEN + 1], diff_id[OCI_DIGEST_LEN + 1];
 	uint64_t size;
@@ -75,7 +74,7 @@ struct oci_stream {
 	bool gz_member_done;		/* between gzip members */
 	ZSTD_DStream *zs;
 	size_t zs_hint;			/* last ZSTD_decompressStream result */
-	char wmsg[256];			/* the worker's error, without the name */
+	struct mkimg_err werr;		/* the worker's error, without the name */
 
 	/* Shared, under lock. */
 	pthread_mutex_t lock;
@@ -100,36 +99,18 @@ struct oci_stream {
 static int serr(struct oci_stream *s, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* A failure in the caller's thread: sticky, and "<name>: ..." in s->err. */
 static int serr(struct oci_stream *s, int ret, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	s->failed = ret;
-	if (!s->err || !s->errlen)
-		return ret;
-	n = snprintf(s->err, s->errlen, "%s: ", s->name);
-	if (n < 0 || (size_t)n >= s->errlen)
-		return ret;
 	va_start(ap, fmt);
-	vsnprintf(s->err + n, s->errlen - n, fmt, ap);
+	oci_err_vnamed(s->err, ret, s->name, fmt, ap);
 	va_end(ap);
 	return ret;
 }
 
-/* The worker's failures: the message waits in wmsg for the caller. */
-static int werr(struct oci_stream *s, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int werr(struct oci_stream *s, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->wmsg, sizeof(s->wmsg), fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 static void hexdigest(SHA256_CTX *c, char out[OCI_DIGEST_LEN + 1])
 {
@@ -146,8 +127,9 @@ static int got_input(struct oci_stream *s, const uint8_t *p, size_t n)
 		SHA256_Update(&s->in_sha, p, n);
 	s->in_bytes += n;
 	if (s->check_size && s->in_bytes > s->size)
-		return werr(s, -EINVAL, "size mismatch: blob is larger than the %llu bytes of its descriptor",
-			    (unsigned long long)s->size);
+		return mkimg_err_set(&s->werr, -EINVAL,
+				     "size mismatch: blob is larger than the %llu bytes of its descriptor",
+				     (unsigned long long)s->size);
 	return 0;
 }
 
@@ -161,7 +143,7 @@ static ssize_t read_input(struct oci_stream *s, uint8_t *buf, size_t n)
 		r = read(s->fd, buf, n);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		return werr(s, -errno, "read: %s", strerror(errno));
+		return mkimg_err_set(&s->werr, -errno, "read: %s", strerror(errno));
 	if (r == 0)
 		s->in_eof = true;
 	return r;
@@ -239,7 +221,7 @@ static int fill_gzip(struct oci_stream *s, struct slot *sl)
 			s->gz_member_done = false;
 		}
 		if (s->in_pos == s->in_len && s->in_eof)
-			return werr(s, -EINVAL, "gzip: unexpected end of data (truncated)");
+			return mkimg_err_set(&s->werr, -EINVAL, "gzip: unexpected end of data (truncated)");
 		z->next_in = s->in + s->in_pos;
 		z->avail_in = (uint32_t)(s->in_len - s->in_pos);
 		z->next_out = sl->buf + sl->len;
@@ -248,14 +230,15 @@ static int fill_gzip(struct oci_stream *s, struct slot *sl)
 		r = isal_inflate(z);
 		s->in_pos = s->in_len - z->avail_in;
 		if (r != ISAL_DECOMP_OK)
-			return werr(s, -EINVAL, "gzip: %s (corrupt data) at offset about %llu",
-				    isal_msg(r), (unsigned long long)(s->in_bytes - (s->in_len - s->in_pos)));
+			return mkimg_err_set(&s->werr, -EINVAL,
+					     "gzip: %s (corrupt data) at offset about %llu", isal_msg(r),
+					     (unsigned long long)(s->in_bytes - (s->in_len - s->in_pos)));
 		if (z->block_state == ISAL_BLOCK_FINISH)
 			s->gz_member_done = true;
 		made = (uint32_t)(SLOT_BUF - sl->len) - z->avail_out;
 		sl->len += made;
 		if (!made && !s->gz_member_done && z->avail_in == avail && avail != 0)
-			return werr(s, -EINVAL, "gzip: decompressor made no progress");
+			return mkimg_err_set(&s->werr, -EINVAL, "gzip: decompressor made no progress");
 	}
 	return 0;
 }
@@ -274,7 +257,8 @@ static int fill_zstd(struct oci_stream *s, struct slot *sl)
 				return ret;
 			if (s->in_pos == s->in_len && s->in_eof) {
 				if (s->zs_hint != 0)
-					return werr(s, -EINVAL, "zstd: unexpected end of data (truncated)");
+					return mkimg_err_set(&s->werr, -EINVAL,
+							     "zstd: unexpected end of data (truncated)");
 				return 1;
 			}
 		}
@@ -287,7 +271,8 @@ static int fill_zstd(struct oci_stream *s, struct slot *sl)
 		r = ZSTD_decompressStream(s->zs, &out, &in);
 		s->in_pos = in.pos;
 		if (ZSTD_isError(r))
-			return werr(s, -EINVAL, "zstd: %s (corrupt data)", ZSTD_getErrorName(r));
+			return mkimg_err_set(&s->werr, -EINVAL, "zstd: %s (corrupt data)",
+					     ZSTD_getErrorName(r));
 		s->zs_hint = r;
 		sl->len = out.pos;
 	}
@@ -427,7 +412,7 @@ static int worker_start(struct oci_stream *s)
 }
 
 int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	struct oci_stream *s;
 	struct stat st;
@@ -440,7 +425,6 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 		return -ENOMEM;
 	s->fd = -1;
 	s->err = err;
-	s->errlen = errlen;
 	s->name = strdup(p->name ? p->name : p->path);
 	if (!s->name) {
 		free(s);
@@ -469,7 +453,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 	}
 	s->no_digests = p->no_digests;
 	if (p->digest) {
-		ret = oci_digest_validate(p->digest, NULL, 0);
+		ret = oci_digest_validate(p->digest, NULL);
 		if (ret) {
 			serr(s, ret, "invalid expected digest");
 			goto fail;
@@ -478,7 +462,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 		s->check_digest = true;
 	}
 	if (p->diff_id) {
-		ret = oci_digest_validate(p->diff_id, NULL, 0);
+		ret = oci_digest_validate(p->diff_id, NULL);
 		if (ret) {
 			serr(s, ret, "invalid expected diff_id");
 			goto fail;
@@ -524,7 +508,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 	if (p->detect) {
 		ret = fill(s);
 		if (ret) {
-			serr(s, ret, "%s", s->wmsg);
+			serr(s, ret, "%s", mkimg_err_msg(&s->werr));
 			goto fail;
 		}
 		s->comp = oci_detect_compression(s->in, s->in_len);
@@ -632,7 +616,7 @@ ssize_t oci_stream_read(struct oci_stream *s, const void **buf)
 	ret = s->result;
 	pthread_mutex_unlock(&s->lock);
 	if (ret < 0)
-		return serr(s, ret, "%s", s->wmsg);
+		return serr(s, ret, "%s", mkimg_err_msg(&s->werr));
 	s->out_eof = true;
 	return 0;
 }
@@ -670,7 +654,7 @@ int oci_stream_finish(struct oci_stream *s, char *digest, char *diff_id)
 	if (s->in_pos != s->in_len || !s->in_eof) {
 		ret = fill(s);
 		if (ret)
-			return serr(s, ret, "%s", s->wmsg);
+			return serr(s, ret, "%s", mkimg_err_msg(&s->werr));
 		if (s->in_pos != s->in_len)
 			return serr(s, -EINVAL, "%s: trailing data after the compressed stream",
 				    oci_compression_name(s->comp));

@@ -25,8 +25,7 @@ struct oci_tar {
 	oci_read_fn read;
 	void *ctx;
 	unsigned int flags;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;	/* the caller's, given at open */
 	int read_err;		/* the reader's error (it wrote the message) */
 	const unsigned char *last;	/* last buffer given to libarchive */
 	size_t last_len;
@@ -63,44 +62,39 @@ void oci_show_name(const char *s, size_t len, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-static int perr(char *err, size_t errlen, int ret, const char *in, size_t inlen,
-		const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int perr(struct mkimg_err *err, int ret, const char *in, size_t inlen,
+		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static int perr(char *err, size_t errlen, int ret, const char *in, size_t inlen,
+/* A failure naming the (shortened) path: "<path>: <message>". */
+static int perr(struct mkimg_err *err, int ret, const char *in, size_t inlen,
 		const char *fmt, ...)
 {
 	char sh[120];
 	va_list ap;
-	int n;
 
-	if (!err || !errlen)
-		return ret;
 	oci_show_name(in, inlen, sh, sizeof(sh));
-	n = snprintf(err, errlen, "%s: ", sh);
-	if (n < 0 || (size_t)n >= errlen)
-		return ret;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	ret = oci_err_vnamed(err, ret, sh, fmt, ap);
 	va_end(ap);
 	return ret;
 }
 
 int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
-		       char *out, size_t *outlen, char *err, size_t errlen)
+		       char *out, size_t *outlen, struct mkimg_err *err)
 {
 	size_t i = 0, o = 0;
 
 	*outlen = 0;
 	out[0] = '\0';
 	if (inlen == 0)
-		return perr(err, errlen, -EINVAL, "\"\"", 2, "empty name");
+		return perr(err, -EINVAL, "\"\"", 2, "empty name");
 	if (memchr(in, '\0', inlen))
-		return perr(err, errlen, -EINVAL, in, inlen, "NUL byte in name");
+		return perr(err, -EINVAL, in, inlen, "NUL byte in name");
 	if (inlen > OCI_PATH_MAX)
-		return perr(err, errlen, -ENAMETOOLONG, in, inlen,
+		return perr(err, -ENAMETOOLONG, in, inlen,
 			    "path longer than %d bytes (%zu)", OCI_PATH_MAX, inlen);
 	if (in[0] == '/' && !(flags & OCI_PATH_ALLOW_ABSOLUTE))
-		return perr(err, errlen, -EINVAL, in, inlen, "absolute path in a layer");
+		return perr(err, -EINVAL, in, inlen, "absolute path in a layer");
 	while (i < inlen) {
 		size_t start, len;
 
@@ -113,11 +107,11 @@ int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
 		if (len == 0 || (len == 1 && in[start] == '.'))
 			continue;
 		if (len > OCI_NAME_MAX)
-			return perr(err, errlen, -ENAMETOOLONG, in, inlen,
+			return perr(err, -ENAMETOOLONG, in, inlen,
 				    "path component longer than %d bytes", OCI_NAME_MAX);
 		if (len == 2 && in[start] == '.' && in[start + 1] == '.') {
 			if (o == 0)
-				return perr(err, errlen, -EINVAL, in, inlen,
+				return perr(err, -EINVAL, in, inlen,
 					    "path escapes the image root");
 			while (o > 0 && out[o - 1] != '/')
 				o--;
@@ -135,21 +129,6 @@ int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
 	return 0;
 }
 
-static int terr(struct oci_tar *t, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int terr(struct oci_tar *t, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (t->err && t->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(t->err, t->errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 /* A libarchive failure: the reader's error if it failed, else libarchive's. */
 static int aerr(struct oci_tar *t, const char *where)
 {
@@ -159,9 +138,9 @@ static int aerr(struct oci_tar *t, const char *where)
 		return t->read_err;
 	m = archive_error_string(t->a);
 	if (t->shown[0])
-		return terr(t, -EINVAL, "tar: %s: %s: %s", t->shown, where,
-			    m ? m : "invalid archive");
-	return terr(t, -EINVAL, "tar: %s: %s", where, m ? m : "invalid archive");
+		return mkimg_err_set(t->err, -EINVAL, "tar: %s: %s: %s", t->shown, where,
+				     m ? m : "invalid archive");
+	return mkimg_err_set(t->err, -EINVAL, "tar: %s: %s", where, m ? m : "invalid archive");
 }
 
 static la_ssize_t read_cb(struct archive *a, void *client, const void **buf)
@@ -187,7 +166,7 @@ static la_ssize_t read_cb(struct archive *a, void *client, const void **buf)
 }
 
 int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
-		 struct oci_tar **out, char *err, size_t errlen)
+		 struct oci_tar **out, struct mkimg_err *err)
 {
 	struct oci_tar *t;
 	int r;
@@ -200,7 +179,6 @@ int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
 	t->ctx = ctx;
 	t->flags = flags;
 	t->err = err;
-	t->errlen = errlen;
 	t->a = archive_read_new();
 	if (!t->a) {
 		free(t);
@@ -266,7 +244,7 @@ static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 	if (count <= 0)
 		return 0;
 	if (count > MAX_XATTRS)
-		return terr(t, -E2BIG, "%s: more than %d xattrs", t->shown, MAX_XATTRS);
+		return mkimg_err_set(t->err, -E2BIG, "%s: more than %d xattrs", t->shown, MAX_XATTRS);
 	if ((size_t)count > t->xcap) {
 		struct oci_xattr *x = realloc(t->xattrs, count * sizeof(*x));
 		struct xref *r;
@@ -283,7 +261,7 @@ static int get_xattrs(struct oci_tar *t, struct archive_entry *ae)
 	while (n < (size_t)count &&
 	       archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
 		if (!name || !*name)
-			return terr(t, -EINVAL, "%s: xattr with an empty name", t->shown);
+			return mkimg_err_set(t->err, -EINVAL, "%s: xattr with an empty name", t->shown);
 		t->xrefs[n].x.name = name;
 		t->xrefs[n].x.value = value;
 		t->xrefs[n].x.len = size;
@@ -332,11 +310,10 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 	if (!name)
 		name = archive_entry_pathname_utf8(ae);
 	if (!name)
-		return terr(t, -EINVAL, "tar: entry without a name");
+		return mkimg_err_set(t->err, -EINVAL, "tar: entry without a name");
 	len = strlen(name);
 	oci_show_name(name, len, t->shown, sizeof(t->shown));
-	ret = oci_path_normalize(name, len, t->flags, t->path, &t->e.pathlen,
-				 t->err, t->errlen);
+	ret = oci_path_normalize(name, len, t->flags, t->path, &t->e.pathlen, t->err);
 	if (ret)
 		return ret;
 	t->e.path = t->path;
@@ -346,14 +323,15 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 		link = archive_entry_hardlink_utf8(ae);
 	if (link) {
 		size_t ll = strlen(link), nl;
-		char msg[200];
+		struct mkimg_err why = MKIMG_ERR_INIT;
 
 		t->e.type = OCI_ENTRY_HARDLINK;
-		ret = oci_path_normalize(link, ll, t->flags, t->link, &nl, msg, sizeof(msg));
+		ret = oci_path_normalize(link, ll, t->flags, t->link, &nl, &why);
 		if (ret)
-			return terr(t, ret, "%s: hard link target %s", t->shown, msg);
+			return mkimg_err_set(t->err, ret, "%s: hard link target %s", t->shown,
+					     mkimg_err_msg(&why));
 		if (nl == 0)
-			return terr(t, -EINVAL, "%s: hard link to the root directory", t->shown);
+			return mkimg_err_set(t->err, -EINVAL, "%s: hard link to the root directory", t->shown);
 		t->e.link = t->link;
 		t->e.linklen = nl;
 	} else {
@@ -370,12 +348,12 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			if (!link)
 				link = archive_entry_symlink_utf8(ae);
 			if (!link || !*link)
-				return terr(t, -EINVAL, "%s: symlink with an empty target", t->shown);
+				return mkimg_err_set(t->err, -EINVAL, "%s: symlink with an empty target", t->shown);
 			t->e.linklen = strlen(link);
 			if (t->e.linklen > OCI_PATH_MAX - 1)
-				return terr(t, -ENAMETOOLONG,
-					    "%s: symlink target longer than %d bytes",
-					    t->shown, OCI_PATH_MAX - 1);
+				return mkimg_err_set(t->err, -ENAMETOOLONG,
+						     "%s: symlink target longer than %d bytes",
+						     t->shown, OCI_PATH_MAX - 1);
 			t->e.link = link;
 			break;
 		case AE_IFCHR:
@@ -388,22 +366,22 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 			t->e.type = OCI_ENTRY_FIFO;
 			break;
 		case AE_IFSOCK:
-			return terr(t, -ENOTSUP, "%s: sockets are not supported in layers", t->shown);
+			return mkimg_err_set(t->err, -ENOTSUP, "%s: sockets are not supported in layers", t->shown);
 		default:
-			return terr(t, -ENOTSUP, "%s: unsupported tar entry type (mode 0%o)",
-				    t->shown, (unsigned int)archive_entry_mode(ae));
+			return mkimg_err_set(t->err, -ENOTSUP, "%s: unsupported tar entry type (mode 0%o)",
+					     t->shown, (unsigned int)archive_entry_mode(ae));
 		}
 	}
 	if (t->e.pathlen == 0 && t->e.type != OCI_ENTRY_DIR)
-		return terr(t, -EINVAL, "%s: the root must be a directory", t->shown);
+		return mkimg_err_set(t->err, -EINVAL, "%s: the root must be a directory", t->shown);
 	t->e.mode = archive_entry_perm(ae) & 07777;
 	v = archive_entry_uid(ae);
 	if (v < 0 || v > UINT32_MAX - 1)
-		return terr(t, -ERANGE, "%s: uid %lld out of range", t->shown, (long long)v);
+		return mkimg_err_set(t->err, -ERANGE, "%s: uid %lld out of range", t->shown, (long long)v);
 	t->e.uid = (uint32_t)v;
 	v = archive_entry_gid(ae);
 	if (v < 0 || v > UINT32_MAX - 1)
-		return terr(t, -ERANGE, "%s: gid %lld out of range", t->shown, (long long)v);
+		return mkimg_err_set(t->err, -ERANGE, "%s: gid %lld out of range", t->shown, (long long)v);
 	t->e.gid = (uint32_t)v;
 	if (archive_entry_mtime_is_set(ae)) {
 		long ns = archive_entry_mtime_nsec(ae);
@@ -418,7 +396,7 @@ int oci_tar_next(struct oci_tar *t, const struct oci_entry **e)
 	if (t->e.type == OCI_ENTRY_REG) {
 		v = archive_entry_size(ae);
 		if (v < 0)
-			return terr(t, -EINVAL, "%s: negative size", t->shown);
+			return mkimg_err_set(t->err, -EINVAL, "%s: negative size", t->shown);
 		t->e.size = (uint64_t)v;
 		t->data_end = t->e.size;
 		t->data_seen = 0;
@@ -469,7 +447,7 @@ int oci_tar_data(struct oci_tar *t, const void **buf, size_t *len, uint64_t *off
 			return aerr(t, "data");
 		}
 		if (o < 0 || (uint64_t)o > t->data_end || *len > t->data_end - (uint64_t)o)
-			return terr(t, -EINVAL, "tar: %s: data beyond the file size", t->shown);
+			return mkimg_err_set(t->err, -EINVAL, "tar: %s: data beyond the file size", t->shown);
 		if (*len == 0)
 			continue;
 		*off = (uint64_t)o;
@@ -497,18 +475,18 @@ int oci_tar_drain(struct oci_tar *t)
 	if (t->read_err)
 		return t->read_err;
 	if (!t->eof)
-		return terr(t, -EINVAL, "tar: drained before the end of the archive");
+		return mkimg_err_set(t->err, -EINVAL, "tar: drained before the end of the archive");
 	/* Only zeros may follow the end-of-archive blocks (padding). */
 	pos = (uint64_t)archive_filter_bytes(t->a, 0);
 	if (t->last && pos >= t->last_start && pos < t->last_start + t->last_len &&
 	    !all_zero(t->last + (pos - t->last_start), t->last_start + t->last_len - pos))
-		return terr(t, -EINVAL, "tar: data after the end-of-archive marker");
+		return mkimg_err_set(t->err, -EINVAL, "tar: data after the end-of-archive marker");
 	for (;;) {
 		n = t->read(t->ctx, &b);
 		if (n <= 0)
 			break;
 		if (!all_zero(b, n))
-			return terr(t, -EINVAL, "tar: data after the end-of-archive marker");
+			return mkimg_err_set(t->err, -EINVAL, "tar: data after the end-of-archive marker");
 	}
 	if (n < 0)
 		t->read_err = (int)n;

@@ -74,27 +74,8 @@ static void *check_main(void *arg)
 	return NULL;
 }
 
-static int cerr(char *err, size_t errlen, const char *name, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static int cerr(char *err, size_t errlen, const char *name, int ret, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (!err || !errlen)
-		return ret;
-	n = snprintf(err, errlen, "%s: ", name);
-	if (n < 0 || (size_t)n >= errlen)
-		return ret;
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 int oci_blob_check_start(const char *path, const char *name, const char *digest,
-			 uint64_t size, struct oci_blob_check **out, char *err, size_t errlen)
+			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err)
 {
 	struct oci_blob_check *c;
 	sigset_t all, old;
@@ -104,29 +85,29 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 	*out = NULL;
 	if (!name)
 		name = path;
-	ret = oci_digest_validate(digest, NULL, 0);
+	ret = oci_digest_validate(digest, NULL);
 	if (ret)
-		return cerr(err, errlen, name, ret, "invalid expected digest");
+		return oci_err_named(err, ret, name, "invalid expected digest");
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return cerr(err, errlen, name, -ENOMEM, "out of memory");
+		return oci_err_named(err, -ENOMEM, name, "out of memory");
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	memcpy(c->digest, digest, OCI_DIGEST_LEN + 1);
 	c->size = size;
 	/* as a layer stream opens it: no FIFO blocks, no tty is taken */
 	c->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (c->fd < 0 || fstat(c->fd, &st) < 0) {
-		ret = cerr(err, errlen, name, -errno, "%s: %s", path, strerror(errno));
+		ret = oci_err_named(err, -errno, name, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = cerr(err, errlen, name, -EINVAL, "%s: not a regular file", path);
+		ret = oci_err_named(err, -EINVAL, name, "%s: not a regular file", path);
 		goto fail;
 	}
 	if ((uint64_t)st.st_size != size) {
-		ret = cerr(err, errlen, name, -EINVAL,
-			   "size mismatch: blob has %llu bytes, descriptor says %llu",
-			   (unsigned long long)st.st_size, (unsigned long long)size);
+		ret = oci_err_named(err, -EINVAL, name,
+				    "size mismatch: blob has %llu bytes, descriptor says %llu",
+				    (unsigned long long)st.st_size, (unsigned long long)size);
 		goto fail;
 	}
 	sigfillset(&all);
@@ -134,8 +115,8 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 	ret = pthread_create(&c->thread, NULL, check_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		ret = cerr(err, errlen, name, -ret, "cannot start the digest thread: %s",
-			   strerror(ret));
+		ret = oci_err_named(err, -ret, name, "cannot start the digest thread: %s",
+				    strerror(ret));
 		goto fail;
 	}
 	c->started = true;
@@ -148,7 +129,7 @@ fail:
 	return ret;
 }
 
-int oci_blob_check_finish(struct oci_blob_check *c, char *err, size_t errlen)
+int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err)
 {
 	int ret = 0;
 
@@ -157,13 +138,13 @@ int oci_blob_check_finish(struct oci_blob_check *c, char *err, size_t errlen)
 	if (c->started)
 		pthread_join(c->thread, NULL);
 	if (c->result)
-		ret = cerr(err, errlen, c->name, c->result, "read: %s", strerror(-c->result));
+		ret = oci_err_named(err, c->result, c->name, "read: %s", strerror(-c->result));
 	else if (c->hashed != c->size)
-		ret = cerr(err, errlen, c->name, -EINVAL,
-			   "size mismatch: blob has %llu bytes, descriptor says %llu",
-			   (unsigned long long)c->hashed, (unsigned long long)c->size);
+		ret = oci_err_named(err, -EINVAL, c->name,
+				    "size mismatch: blob has %llu bytes, descriptor says %llu",
+				    (unsigned long long)c->hashed, (unsigned long long)c->size);
 	else if (strcmp(c->got, c->digest))
-		ret = cerr(err, errlen, c->name, -EINVAL, "digest mismatch: got %s", c->got);
+		ret = oci_err_named(err, -EINVAL, c->name, "digest mismatch: got %s", c->got);
 	close(c->fd);
 	free(c);
 	return ret;

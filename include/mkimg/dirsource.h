@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "mkimg/blobstore.h"
+#include "mkimg/error.h"
 #include "mkimg/layout.h"
 
 #ifdef __cplusplus
@@ -40,11 +41,12 @@ struct dirsource_opts {
 /*
  * Imports the tree at path into t (the root takes path's attributes).
  * Errors (unreadable entries, files that change while read, names the
- * format cannot hold) fail the import with -errno and one line in err.
+ * format cannot hold) fail the import with -errno, set in err as
+ * "<path>: ...".
  */
 int dirsource_import(const char *path, struct layout_tree *t, struct bs_sink *sink,
 		     const struct dirsource_opts *o, struct dirsource_stats *st,
-		     char *err, size_t errlen);
+		     struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

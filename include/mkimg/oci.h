@@ -3,18 +3,25 @@
  * mkimg OCI sources: OCI image layouts, layer streams, tar entries, and
  * applying layers to a layout tree.
  *
- *   oci_image_open(dir, &sel, &img, err, len)     index -> manifest -> config
+ *   struct mkimg_err err = MKIMG_ERR_INIT;
+ *   oci_image_open(dir, &sel, &img, &err)         index -> manifest -> config
  *   for each img->layers[i]:
- *     oci_layer_blob_path(dir, layer->digest, path, sizeof(path))
- *     oci_stream_open(&sp, &stream, err, len)    decompress + hash
- *     oci_tar_open(oci_stream_reader, stream, &tar, err, len)
- *     oci_apply_layer(applier, tree, sink, tar, &st, err, len)
- *     oci_stream_finish(stream, NULL)             drain, verify digest/diff_id
+ *     oci_blob_path(dir, layer->digest, path, sizeof(path))
+ *     oci_stream_open(&sp, &stream, &err)         decompress + hash
+ *     oci_tar_open(oci_stream_reader, stream, 0, &tar, &err)
+ *     oci_apply_layer(applier, tree, sink, tar, &st, &err)
+ *     oci_stream_finish(stream, NULL, NULL)       drain, verify digest/diff_id
  *     oci_tar_close(tar); oci_stream_free(stream);
  *
- * Errors are negative errno values; failures that a user must see fill the
- * caller's error buffer with one line naming the failing thing. Nothing
- * here prints or keeps global state.
+ * Errors are negative errno values and, when an error object
+ * (mkimg/error.h) is given, one message naming the failing thing, set
+ * where the failure happens. A handle (stream, tar, record reader or
+ * writer) keeps the object given at its creation and fills it on later
+ * failures too, so one object given to a stream, its tar and the applier
+ * ends up with the first failure's message. Passing NULL is allowed. There
+ * are no warnings: what is not a failure is a field of a result (e.g.
+ * oci_entry.dropped_xattrs, oci_apply_stats.overlay_xattrs). Nothing here
+ * prints or keeps global state.
  */
 #ifndef MKIMG_OCI_H
 #define MKIMG_OCI_H
@@ -23,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "mkimg/error.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,12 +59,12 @@ const char *oci_compression_name(enum oci_compression c); /* "none", "gzip", "zs
 
 /* 0 if s is "sha256:" + 64 lowercase hex (and nothing else); -EINVAL with a
  * message otherwise ("unsupported digest algorithm" for other algorithms). */
-int oci_digest_validate(const char *s, char *err, size_t errlen);
+int oci_digest_validate(const char *s, struct mkimg_err *err);
 
 /* Layer media type -> compression; -ENOTSUP with a message for foreign,
  * non-distributable, encrypted or unknown media types. */
 int oci_layer_media_type(const char *mt, enum oci_compression *c,
-			 char *err, size_t errlen);
+			 struct mkimg_err *err);
 
 /* Compression from a file's first bytes (gzip 1f 8b, zstd 28 b5 2f fd,
  * anything else: tar). */
@@ -98,7 +107,7 @@ struct oci_selector {
 /* Reads dir/index.json, nested indexes, the manifest and the config (each
  * verified against its descriptor's digest and size). */
 int oci_image_open(const char *dir, const struct oci_selector *sel,
-		   struct oci_image **out, char *err, size_t errlen);
+		   struct oci_image **out, struct mkimg_err *err);
 void oci_image_free(struct oci_image *img);	/* accepts NULL */
 
 /* dir/blobs/sha256/<hex> for a validated digest. -ENAMETOOLONG, -EINVAL. */
@@ -119,14 +128,14 @@ struct oci_descriptor {
 };
 
 int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
-		    size_t *ndescs, char *err, size_t errlen);
+		    size_t *ndescs, struct mkimg_err *err);
 void oci_descriptors_free(struct oci_descriptor *d, size_t n);
 /* A manifest: layers (diff_ids left empty) and the config digest. */
 int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
-		       char *err, size_t errlen);
+		       struct mkimg_err *err);
 /* A config: fills img->layers[*].diff_id (count must match) and platform. */
 int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
-		     char *err, size_t errlen);
+		     struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Layer streams                                                          */
@@ -149,9 +158,10 @@ struct oci_stream_params {
 	bool no_digests;
 };
 
-/* The stream keeps err/errlen and fills it on later failures too. */
+/* The stream keeps err and fills it on later failures too (reads and
+ * finish), with messages that start with p->name. */
 int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
-		    char *err, size_t errlen);
+		    struct mkimg_err *err);
 /* Next chunk of uncompressed bytes: > 0 its length, 0 at the end, < 0 error. */
 ssize_t oci_stream_read(struct oci_stream *s, const void **buf);
 /*
@@ -170,14 +180,14 @@ void oci_stream_free(struct oci_stream *s);	/* accepts NULL */
  * record): start opens path (a regular file; symlinks are followed as a
  * layer stream follows them) and checks its size at once, then hashes it
  * on a thread of its own; finish waits and checks the digest. Both fill
- * err with one line naming name ("layer sha256:ab..") on failure; finish
+ * err with a message naming name ("layer sha256:ab..") on failure; finish
  * frees the check (accepts NULL; with err NULL it only waits and frees).
  */
 struct oci_blob_check;
 
 int oci_blob_check_start(const char *path, const char *name, const char *digest,
-			 uint64_t size, struct oci_blob_check **out, char *err, size_t errlen);
-int oci_blob_check_finish(struct oci_blob_check *c, char *err, size_t errlen);
+			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err);
+int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Paths                                                                  */
@@ -196,7 +206,7 @@ int oci_blob_check_finish(struct oci_blob_check *c, char *err, size_t errlen);
  * The message names the (shortened) path.
  */
 int oci_path_normalize(const char *in, size_t inlen, unsigned int flags,
-		       char *out, size_t *outlen, char *err, size_t errlen);
+		       char *out, size_t *outlen, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Tar entries                                                            */
@@ -251,8 +261,10 @@ ssize_t oci_stream_reader(void *stream, const void **buf);
 struct oci_tar;
 
 /* flags: OCI_PATH_* for entry names and hard-link targets. */
+/* The tar keeps err and fills it on later failures too (a reader's failure
+ * is the reader's message). */
 int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
-		 struct oci_tar **out, char *err, size_t errlen);
+		 struct oci_tar **out, struct mkimg_err *err);
 /* 1: *e is the next entry; 0: end of the archive; < 0: error. */
 int oci_tar_next(struct oci_tar *t, const struct oci_entry **e);
 /*
@@ -319,9 +331,9 @@ struct oci_apply_opts {
 	 * its data (sha256, size, extents valid during the call); NULL for
 	 * everything else (whiteout markers, hard links, non-files).
 	 * A non-zero return (a negative errno) aborts the apply with that
-	 * error. The applier clears err before the call: a hook may write
-	 * its own message there (e.g. a record writer opened with the same
-	 * buffer); otherwise the applier names the entry and the error.
+	 * error. A hook may set its own message in the apply's error object
+	 * (e.g. a record writer opened with the same object); otherwise the
+	 * applier names the entry and the error.
 	 */
 	int (*entry_done)(void *ctx, const struct oci_entry *e,
 			  const struct layout_filedata *fd);
@@ -359,7 +371,8 @@ void oci_applier_free(struct oci_applier *a);	/* accepts NULL */
 /*
  * Where the applier's entries come from: a tar (oci_apply_layer) or a
  * layer record (oci_record_source). next: like oci_tar_next (1, 0 at the
- * end, < 0 after writing its own message); data: like oci_tar_data, for
+ * end, < 0 after setting its own message, e.g. in the error object given
+ * to oci_tar_open, usually the apply's); data: like oci_tar_data, for
  * the current regular file when its sha256 is NULL (may be NULL when the
  * source never has data).
  */
@@ -375,16 +388,17 @@ struct oci_entry_src {
  * sink: streamed from src->data, or for entries with a sha256 (empty files
  * excepted) looked up with bs_file_known; data the sink does not know is an
  * error ("layer record refers to data missing from the store").
- * st (may be NULL) is added to.
+ * st (may be NULL) is added to. Failures of an entry are set in err as
+ * "<path>: ...".
  */
 int oci_apply_source(struct oci_applier *a, struct layout_tree *t,
 		     struct bs_sink *sink, const struct oci_entry_src *src,
-		     struct oci_apply_stats *st, char *err, size_t errlen);
+		     struct oci_apply_stats *st, struct mkimg_err *err);
 
 /* oci_apply_source with the entries of tar. */
 int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 		    struct bs_sink *sink, struct oci_tar *tar,
-		    struct oci_apply_stats *st, char *err, size_t errlen);
+		    struct oci_apply_stats *st, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Layer records                                                          */
@@ -399,14 +413,14 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
  * are deterministic (the same entries give the same bytes).
  *
  * Writing, from the applier's entry_done hook:
- *   oci_record_writer_open(fd, name, &w, err, len);
+ *   oci_record_writer_open(fd, name, &w, &err);
  *   opts.entry_done = oci_record_entry_done; opts.ctx = w;
  *   ... oci_apply_layer ...
  *   oci_record_writer_finish(w, digest); oci_record_writer_free(w);
  * Replaying:
- *   oci_record_open(fd, name, digest, &r, err, len);
+ *   oci_record_open(fd, name, digest, &r, &err);
  *   oci_record_source(r, &src);
- *   oci_apply_source(applier, tree, sink, &src, &st, err, len);
+ *   oci_apply_source(applier, tree, sink, &src, &st, &err);
  *   oci_record_close(r);
  */
 #define OCI_RECORD_MAX_ENTRY	(16u << 20)	/* bytes of one entry */
@@ -417,10 +431,10 @@ int oci_apply_layer(struct oci_applier *a, struct layout_tree *t,
 struct oci_record_writer;
 
 /* Writes the header to fd (at its current position; write(2), never
- * seeks). The writer keeps err/errlen and fills it on later failures
- * (name: for messages). It neither fsyncs nor closes fd. */
+ * seeks). The writer keeps err and fills it on later failures too
+ * ("layer record <name>: ..."). It neither fsyncs nor closes fd. */
 int oci_record_writer_open(int fd, const char *name, struct oci_record_writer **out,
-			   char *err, size_t errlen);
+			   struct mkimg_err *err);
 /*
  * Appends one entry. sha256: the content digest of a regular file whose
  * data was stored (an empty file's is the SHA-256 of nothing); NULL for
@@ -447,15 +461,15 @@ struct oci_record;
  * hostile input; the trailer (entry count, checksum, expect, end of file)
  * is checked when the last entry has been read: an entry source gives its
  * 0 (end) only then. Memory does not grow with the number of entries.
- * err: one line, kept for later failures too.
+ * err is kept and filled on later failures too ("layer record <name>: ...").
  */
 int oci_record_open(int fd, const char *name, const uint8_t *expect,
-		    struct oci_record **out, char *err, size_t errlen);
+		    struct oci_record **out, struct mkimg_err *err);
 /* The same over a reader of the record's bytes (its failures are its own
  * messages). */
 int oci_record_open_reader(oci_read_fn read, void *ctx, const char *name,
 			   const uint8_t *expect, struct oci_record **out,
-			   char *err, size_t errlen);
+			   struct mkimg_err *err);
 /* 1: *e is the next entry (valid until the next call); 0: end, trailer
  * verified; < 0: error (sticky). */
 int oci_record_next(struct oci_record *r, const struct oci_entry **e);

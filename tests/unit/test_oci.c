@@ -28,6 +28,20 @@
 
 static char tmpdir[256];
 
+/* e, cleared: for a call that must fill it anew. */
+static struct mkimg_err *fresh(struct mkimg_err *e)
+{
+	mkimg_err_clear(e);
+	return e;
+}
+
+/* For helpers that give a message back in a char buffer. */
+static void err_copy(const struct mkimg_err *e, char *err, size_t errlen)
+{
+	if (e->code)
+		snprintf(err, errlen, "%s", mkimg_err_msg(e));
+}
+
 /* ---------------------------------------------------------------------- */
 /* helpers                                                                */
 /* ---------------------------------------------------------------------- */
@@ -201,9 +215,13 @@ static ssize_t mem_read(void *ctx, const void **b)
 
 static int norm(const char *in, unsigned int flags, char *out, char *err)
 {
+	struct mkimg_err e = MKIMG_ERR_INIT;
 	size_t len;
+	int ret;
 
-	return oci_path_normalize(in, strlen(in), flags, out, &len, err, 256);
+	ret = oci_path_normalize(in, strlen(in), flags, out, &len, &e);
+	err_copy(&e, err, 256);
+	return ret;
 }
 
 static void test_paths(void **state)
@@ -244,45 +262,45 @@ static void test_paths(void **state)
 
 static void test_digests(void **state)
 {
-	char err[256];
+	struct mkimg_err e;
 	const char *good = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-	assert_int_equal(oci_digest_validate(good, err, sizeof(err)), 0);
-	assert_int_equal(oci_digest_validate("sha512:abcd", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "unsupported digest algorithm"));
+	assert_int_equal(oci_digest_validate(good, fresh(&e)), 0);
+	assert_int_equal(oci_digest_validate("sha512:abcd", fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported digest algorithm"));
 	assert_int_equal(oci_digest_validate("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
-					     err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate("sha256:../../../../etc/passwd", err, sizeof(err)), -EINVAL);
+					     fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate("sha256:../../../../etc/passwd", fresh(&e)), -EINVAL);
 	assert_int_equal(oci_digest_validate("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/",
-					     err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate("nocolon", err, sizeof(err)), -EINVAL);
-	assert_int_equal(oci_digest_validate(NULL, err, sizeof(err)), -EINVAL);
+					     fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate("nocolon", fresh(&e)), -EINVAL);
+	assert_int_equal(oci_digest_validate(NULL, fresh(&e)), -EINVAL);
 }
 
 static void test_media_types(void **state)
 {
 	enum oci_compression c;
-	char err[256];
+	struct mkimg_err e;
 
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_NONE);
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_GZIP);
-	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+zstd", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+zstd", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_ZSTD);
-	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip", &c, err, 256), 0);
+	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip", &c, fresh(&e)), 0);
 	assert_int_equal(c, OCI_COMP_GZIP);
 	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "non-distributable"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "non-distributable"));
 	assert_int_equal(oci_layer_media_type("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "non-distributable"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "non-distributable"));
 	assert_int_equal(oci_layer_media_type("application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
-					      &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "encrypted"));
-	assert_int_equal(oci_layer_media_type("text/plain", &c, err, 256), -ENOTSUP);
-	assert_non_null(strstr(err, "unsupported layer media type"));
+					      &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "encrypted"));
+	assert_int_equal(oci_layer_media_type("text/plain", &c, fresh(&e)), -ENOTSUP);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported layer media type"));
 
 	assert_int_equal(oci_detect_compression("\x1f\x8b\x08", 3), OCI_COMP_GZIP);
 	assert_int_equal(oci_detect_compression("\x28\xb5\x2f\xfd", 4), OCI_COMP_ZSTD);
@@ -374,7 +392,8 @@ static void test_layout_single(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[2048], err[512];
+	struct mkimg_err e;
+	char js[2048];
 
 	fixture_dir(&f, "single");
 	make_image(&f, "linux", "arm64", f.diff_id);
@@ -383,7 +402,7 @@ static void test_layout_single(void **state)
 		 "\"digest\":\"%s\",\"size\":%zu}]}", f.manifest, f.manifest_len);
 	write_index(&f, js);
 	/* exactly one manifest, no selector: taken whatever its platform */
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_int_equal(img->nlayers, 1);
 	assert_string_equal(img->layers[0].digest, f.layer);
 	assert_string_equal(img->layers[0].diff_id, f.diff_id);
@@ -397,22 +416,22 @@ static void test_layout_single(void **state)
 	{
 		struct oci_selector sel = { .os = "linux", .arch = "amd64" };
 
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
-		assert_non_null(strstr(err, "platform linux/amd64"));
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
+		assert_non_null(strstr(mkimg_err_msg(&e), "platform linux/amd64"));
 		sel.arch = "arm64";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 		oci_image_free(img);
 	}
 	/* by digest */
 	{
 		struct oci_selector sel = { .ref = f.manifest };
 
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 		oci_image_free(img);
 		sel.ref = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 		sel.ref = "sha256:../../x";
-		assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+		assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
 	}
 	fixture_free(&f);
 }
@@ -421,7 +440,8 @@ static void test_layout_tags_nested(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[512], amd[OCI_DIGEST_LEN + 1], arm[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], amd[OCI_DIGEST_LEN + 1], arm[OCI_DIGEST_LEN + 1];
 	char nested[OCI_DIGEST_LEN + 1];
 	size_t amdlen, armlen;
 	struct oci_selector sel = { .ref = "v1" };
@@ -463,26 +483,26 @@ static void test_layout_tags_nested(void **state)
 	}
 	write_index(&f, js);
 	/* tag v1 -> nested index -> default platform linux/amd64 */
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, amd);
 	oci_image_free(img);
 	sel.arch = "arm64";
 	sel.os = "linux";
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, arm);
 	oci_image_free(img);
 	/* a tag for one manifest: taken without a platform */
 	sel = (struct oci_selector){ .ref = "armonly" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, arm);
 	oci_image_free(img);
 	sel = (struct oci_selector){ .ref = "armonly", .os = "linux", .arch = "s390x" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 	sel = (struct oci_selector){ .ref = "nope" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
-	assert_non_null(strstr(err, "no image \"nope\""));
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
+	assert_non_null(strstr(mkimg_err_msg(&e), "no image \"nope\""));
 	/* no selector, two manifests reachable: linux/amd64 */
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, amd);
 	oci_image_free(img);
 	fixture_free(&f);
@@ -495,7 +515,8 @@ static void test_layout_ambiguous(void **state)
 		"sha256:1111111111111111111111111111111111111111111111111111111111111111";
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[1024], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], a[OCI_DIGEST_LEN + 1], b[OCI_DIGEST_LEN + 1];
 	size_t alen, blen;
 	struct oci_selector sel = { .ref = "v1" };
 
@@ -518,15 +539,15 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, b, blen);
 	write_index(&f, js);
 	img = NULL;
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
 	assert_null(img);
-	assert_non_null(strstr(err, "tag \"v1\" is ambiguous"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
-	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(mkimg_err_msg(&e), "tag \"v1\" is ambiguous"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
+	assert_null(strchr(mkimg_err_msg(&e), '\n'));
 	/* by digest, either is fine */
 	sel.ref = b;
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, b);
 	oci_image_free(img);
 
@@ -538,17 +559,17 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, b, blen);
 	write_index(&f, js);
 	img = NULL;
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
 	assert_null(img);
-	assert_non_null(strstr(err, "2 manifests and no platform in the index"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests and no platform in the index"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 	/* both configs say linux/amd64: --platform does not tell them apart */
 	sel = (struct oci_selector){ .os = "linux", .arch = "amd64" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 
 	/* an index with two manifests for one platform (default linux/amd64) */
 	snprintf(js, sizeof(js),
@@ -559,13 +580,13 @@ static void test_layout_ambiguous(void **state)
 		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}",
 		 a, alen, b, blen);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "2 manifests for platform linux/amd64"));
-	assert_non_null(strstr(err, a));
-	assert_non_null(strstr(err, b));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "2 manifests for platform linux/amd64"));
+	assert_non_null(strstr(mkimg_err_msg(&e), a));
+	assert_non_null(strstr(mkimg_err_msg(&e), b));
 	/* another platform is not ambiguous (nothing matches) */
 	sel = (struct oci_selector){ .os = "linux", .arch = "arm64" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), -ENOENT);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), -ENOENT);
 
 	/* one manifest listed twice (two tags, or none) is one candidate */
 	snprintf(js, sizeof(js),
@@ -578,10 +599,10 @@ static void test_layout_ambiguous(void **state)
 		 a, alen, a, alen, a, alen);
 	write_index(&f, js);
 	sel = (struct oci_selector){ .ref = "v1" };
-	assert_int_equal(oci_image_open(f.dir, &sel, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, &sel, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, a);
 	oci_image_free(img);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), 0);
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), 0);
 	assert_string_equal(img->manifest_digest, a);
 	oci_image_free(img);
 	fixture_free(&f);
@@ -591,22 +612,27 @@ static void test_layout_hostile(void **state)
 {
 	struct fixture f;
 	struct oci_image *img;
-	char js[4096], err[512], self[OCI_DIGEST_LEN + 1];
+	struct mkimg_err e;
+	char js[4096], self[OCI_DIGEST_LEN + 1];
 	char p[512];
 	int i;
 
 	fixture_dir(&f, "hostile");
 	/* not JSON */
 	write_index(&f, "{\"schemaVersion\": 2, \"manifests\": [ {\"digest\": \"sha256:");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "not JSON"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "not JSON"));
+	/* an index's own failure names the layout, and the code is kept */
+	snprintf(p, sizeof(p), "OCI layout %s: index: not JSON", f.dir);
+	assert_int_equal(strncmp(mkimg_err_msg(&e), p, strlen(p)), 0);
+	assert_int_equal(e.code, -EINVAL);
 	/* a digest with a path in it */
 	write_index(&f, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"sha256:../../../etc/passwd\",\"size\":1}]}");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "invalid digest"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "invalid digest"));
 	write_index(&f, "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"md5:abc\",\"size\":1}]}");
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "unsupported digest algorithm"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "unsupported digest algorithm"));
 	/* digest mismatch of a manifest */
 	make_image(&f, "linux", "amd64", f.diff_id);
 	snprintf(p, sizeof(p), "%s/blobs/sha256/%s", f.dir, f.manifest + 7);
@@ -623,15 +649,17 @@ static void test_layout_hostile(void **state)
 		 "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
 		 f.manifest, f.manifest_len);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "digest mismatch"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "digest mismatch"));
+	/* a blob's failure names the blob, not the layout */
+	assert_int_equal(strncmp(mkimg_err_msg(&e), "manifest sha256:", 16), 0);
 	/* size mismatch */
 	make_image(&f, "linux", "amd64", f.diff_id);
 	snprintf(js, sizeof(js), "{\"schemaVersion\":2,\"manifests\":[{\"digest\":\"%s\",\"size\":%zu}]}",
 		 f.manifest, f.manifest_len + 1);
 	write_index(&f, js);
-	assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "size mismatch"));
+	assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&e), "size mismatch"));
 	/* diff_id count mismatch */
 	{
 		struct oci_image *m;
@@ -639,9 +667,9 @@ static void test_layout_hostile(void **state)
 			"{\"schemaVersion\":2,\"config\":{\"digest\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"size\":1},"
 			"\"layers\":[]}";
 
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), 0);
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), 0);
 		assert_int_equal(oci_parse_config("{\"rootfs\":{\"diff_ids\":[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]}}",
-						  113, m, err, sizeof(err)), -EINVAL);
+						  113, m, fresh(&e)), -EINVAL);
 		oci_image_free(m);
 	}
 	/* unsupported layer media type in a manifest */
@@ -653,11 +681,11 @@ static void test_layout_hostile(void **state)
 			 "{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":1},"
 			 "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip+encrypted\",\"digest\":\"%s\",\"size\":3}]}",
 			 f.layer, f.layer);
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), -ENOTSUP);
-		assert_non_null(strstr(err, "encrypted"));
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), -ENOTSUP);
+		assert_non_null(strstr(mkimg_err_msg(&e), "encrypted"));
 		/* Docker schema 1 */
 		snprintf(man, sizeof(man), "{\"schemaVersion\":1,\"mediaType\":\"application/vnd.docker.distribution.manifest.v1+prettyjws\"}");
-		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, err, sizeof(err)), -ENOTSUP);
+		assert_int_equal(oci_parse_manifest(man, strlen(man), &m, fresh(&e)), -ENOTSUP);
 	}
 	/* too many layers */
 	{
@@ -673,8 +701,8 @@ static void test_layout_hostile(void **state)
 			buf_add(&b, l, strlen(l));
 		}
 		buf_add(&b, "]}", 2);
-		assert_int_equal(oci_parse_manifest(b.p, b.len, &m, err, sizeof(err)), -E2BIG);
-		assert_non_null(strstr(err, "10000"));
+		assert_int_equal(oci_parse_manifest(b.p, b.len, &m, fresh(&e)), -E2BIG);
+		assert_non_null(strstr(mkimg_err_msg(&e), "10000"));
 		free(b.p);
 	}
 	/* nesting deeper than 8: an index that includes itself is impossible
@@ -697,8 +725,8 @@ static void test_layout_hostile(void **state)
 		snprintf(js, sizeof(js), "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu}]}",
 			 child, childlen);
 		write_index(&f, js);
-		assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -ELOOP);
-		assert_non_null(strstr(err, "nested"));
+		assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -ELOOP);
+		assert_non_null(strstr(mkimg_err_msg(&e), "nested"));
 	}
 	/* index.json larger than 16 MiB */
 	{
@@ -710,7 +738,7 @@ static void test_layout_hostile(void **state)
 		big[OCI_MAX_JSON] = '}';
 		write_index(&f, big);
 		free(big);
-		assert_int_equal(oci_image_open(f.dir, NULL, &img, err, sizeof(err)), -EFBIG);
+		assert_int_equal(oci_image_open(f.dir, NULL, &img, fresh(&e)), -EFBIG);
 	}
 	fixture_free(&f);
 }
@@ -728,14 +756,17 @@ static int stream_file(const char *path, bool detect, enum oci_compression comp,
 		.path = path, .name = "layer", .detect = detect, .comp = comp,
 		.digest = digest, .diff_id = diff_id,
 	};
+	struct mkimg_err se = MKIMG_ERR_INIT;
 	struct oci_stream *s;
 	const void *b;
 	ssize_t n;
 	int ret;
 
-	ret = oci_stream_open(&p, &s, err, errlen);
-	if (ret)
+	ret = oci_stream_open(&p, &s, &se);
+	if (ret) {
+		err_copy(&se, err, errlen);
 		return ret;
+	}
 	do
 		n = oci_stream_read(s, &b);
 	while (n > 0);
@@ -743,6 +774,7 @@ static int stream_file(const char *path, bool detect, enum oci_compression comp,
 	if (outbytes)
 		*outbytes = oci_stream_bytes_out(s);
 	oci_stream_free(s);
+	err_copy(&se, err, errlen);
 	return ret;
 }
 
@@ -772,11 +804,12 @@ static void test_streams(void **state)
 		struct oci_stream_params np = { .path = p, .name = "layer", .detect = true,
 						.no_digests = true };
 		char d1[OCI_DIGEST_LEN + 1] = "x", d2[OCI_DIGEST_LEN + 1] = "x";
+		struct mkimg_err se = MKIMG_ERR_INIT;
 		struct oci_stream *s;
 		const void *b;
 		ssize_t n;
 
-		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), 0);
+		assert_int_equal(oci_stream_open(&np, &s, &se), 0);
 		do
 			n = oci_stream_read(s, &b);
 		while (n > 0);
@@ -787,8 +820,8 @@ static void test_streams(void **state)
 		assert_int_equal(oci_stream_bytes_out(s), f.tar.len);
 		oci_stream_free(s);
 		np.digest = f.layer;
-		assert_int_equal(oci_stream_open(&np, &s, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "hashing turned off"));
+		assert_int_equal(oci_stream_open(&np, &s, &se), -EINVAL);
+		assert_non_null(strstr(mkimg_err_msg(&se), "hashing turned off"));
 	}
 	/* multi-member gzip: two members give the tar twice */
 	buf_add(&two, f.blob.p, f.blob.len);
@@ -856,10 +889,11 @@ static void test_streams(void **state)
 	{
 		struct oci_stream_params sp = { .path = p, .name = "layer x", .check_size = true,
 						.size = f.tar.len + 1 };
+		struct mkimg_err se = MKIMG_ERR_INIT;
 		struct oci_stream *s;
 
-		assert_int_equal(oci_stream_open(&sp, &s, err, sizeof(err)), -EINVAL);
-		assert_non_null(strstr(err, "size mismatch"));
+		assert_int_equal(oci_stream_open(&sp, &s, &se), -EINVAL);
+		assert_non_null(strstr(mkimg_err_msg(&se), "size mismatch"));
 	}
 	/* missing file */
 	snprintf(p, sizeof(p), "%s/nope", f.dir);
@@ -876,14 +910,17 @@ static int read_all_entries(const void *p, size_t len, size_t chunk, char *err, 
 			    size_t *nentries)
 {
 	struct memrd m = { .p = p, .len = len, .chunk = chunk };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	int ret;
 
 	*nentries = 0;
-	ret = oci_tar_open(mem_read, &m, 0, &t, err, errlen);
-	if (ret)
+	ret = oci_tar_open(mem_read, &m, 0, &t, &te);
+	if (ret) {
+		err_copy(&te, err, errlen);
 		return ret;
+	}
 	while ((ret = oci_tar_next(t, &e)) == 1) {
 		const void *b;
 		size_t l;
@@ -897,6 +934,7 @@ static int read_all_entries(const void *p, size_t len, size_t chunk, char *err, 
 	}
 	if (ret == 0)
 		ret = oci_tar_drain(t);
+	err_copy(&te, err, errlen);
 	oci_tar_close(t);
 	return ret;
 }
@@ -923,7 +961,7 @@ static void test_tar_entries(void **state)
 	tar_end(&tb, &tar);
 
 	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 100 };
-	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 	assert_int_equal(oci_tar_next(t, &e), 1);
 	assert_string_equal(e->path, "");
 	assert_int_equal(e->type, OCI_ENTRY_DIR);
@@ -1044,6 +1082,7 @@ static ssize_t bigpax_read(void *ctx, const void **b)
 static void test_tar_pax_1g(void **state)
 {
 	struct bigpax *bp = calloc(1, sizeof(*bp));
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	char err[512];
@@ -1055,13 +1094,13 @@ static void test_tar_pax_1g(void **state)
 	for (i = 0; i + 30 <= sizeof(bp->chunk); i += 30)
 		memcpy(bp->chunk + i, "30 path=aaaaaaaaaaaaaaaaaaaaa\n", 30);
 	bp->total = 512 + (1ull << 30) + 4096;
-	ret = oci_tar_open(bigpax_read, bp, 0, &t, err, sizeof(err));
+	ret = oci_tar_open(bigpax_read, bp, 0, &t, &te);
 	if (ret == 0) {
 		ret = oci_tar_next(t, &e);
 		oci_tar_close(t);
 	}
 	assert_true(ret < 0);
-	assert_true(strlen(err) > 0);
+	assert_true(strlen(te.msg) > 0);
 	/* and the short form from the e2e fixture */
 	{
 		unsigned char s[512 + 30 + 100];
@@ -1089,7 +1128,6 @@ static void test_tar_overlay_xattrs(void **state)
 	struct oci_tar *t;
 	const struct oci_entry *e;
 	struct archive_entry *ae;
-	char err[512];
 
 	tar_begin(&tb);
 	ae = archive_entry_new();
@@ -1106,7 +1144,7 @@ static void test_tar_overlay_xattrs(void **state)
 	tar_end(&tb, &tar);
 
 	m = (struct memrd){ .p = tar.p, .len = tar.len, .chunk = 4096 };
-	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
 	assert_int_equal(oci_tar_next(t, &e), 1);
 	assert_int_equal(e->dropped_xattrs, 2);
 	assert_int_equal(e->nxattrs, 3);
@@ -1216,15 +1254,16 @@ static void env_free(struct env *v)
 static int apply_tar(struct env *v, const struct buf *tar, char *err, size_t errlen)
 {
 	struct memrd m = { .p = tar->p, .len = tar->len, .chunk = 1000 };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *t;
 	int ret;
 
-	ret = oci_tar_open(mem_read, &m, 0, &t, err, errlen);
-	if (ret)
-		return ret;
-	ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, err, errlen);
+	ret = oci_tar_open(mem_read, &m, 0, &t, &te);
+	if (!ret)
+		ret = oci_apply_layer(v->a, v->t, v->sink, t, NULL, &te);
 	if (!ret)
 		ret = oci_tar_drain(t);
+	err_copy(&te, err, errlen);
 	oci_tar_close(t);
 	return ret;
 }
@@ -1770,16 +1809,18 @@ static int apply_record_fd(struct oci_applier *a, struct layout_tree *t, struct 
 			   int fd, const uint8_t *expect, struct oci_apply_stats *st,
 			   char *err, size_t errlen)
 {
+	struct mkimg_err re = MKIMG_ERR_INIT;
 	struct oci_record *r;
 	struct oci_entry_src src;
 	int ret;
 
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	ret = oci_record_open(fd, "test", expect, &r, err, errlen);
-	if (ret)
-		return ret;
-	oci_record_source(r, &src);
-	ret = oci_apply_source(a, t, s, &src, st, err, errlen);
+	ret = oci_record_open(fd, "test", expect, &r, &re);
+	if (!ret) {
+		oci_record_source(r, &src);
+		ret = oci_apply_source(a, t, s, &src, st, &re);
+	}
+	err_copy(&re, err, errlen);
 	oci_record_close(r);
 	return ret;
 }
@@ -1825,9 +1866,9 @@ static void record_roundtrip(enum oci_apply_mode mode)
 		struct oci_tar *t;
 
 		rfd[i] = tmpfd();
-		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, err, sizeof(err)), 0);
-		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, err, sizeof(err)), 0);
-		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(rfd[i], "l", &h1.w, NULL), 0);
+		assert_int_equal(oci_tar_open(mem_read, &m, 0, &t, NULL), 0);
+		assert_int_equal(oci_apply_layer(a1, t1[i], sink, t, &st1, NULL), 0);
 		assert_int_equal(oci_tar_drain(t), 0);
 		oci_tar_close(t);
 		assert_int_equal(oci_record_writer_finish(h1.w, dg[i]), 0);
@@ -1839,7 +1880,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 	/* replayed from the records (data by digest), recording again */
 	for (i = 0; i < 2; i++) {
 		rfd2[i] = tmpfd();
-		assert_int_equal(oci_record_writer_open(rfd2[i], "l", &h2.w, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(rfd2[i], "l", &h2.w, NULL), 0);
 		assert_int_equal(apply_record_fd(a2, t2[i], sink, rfd[i], dg[i], &st2,
 						 err, sizeof(err)), 0);
 		assert_int_equal(oci_record_writer_finish(h2.w, dg2[i]), 0);
@@ -1903,15 +1944,16 @@ static int apply_tar_with(struct oci_applier *a, struct layout_tree *t, struct b
 			  const struct buf *tar, char *err, size_t errlen)
 {
 	struct memrd m = { .p = tar->p, .len = tar->len, .chunk = 1000 };
+	struct mkimg_err te = MKIMG_ERR_INIT;
 	struct oci_tar *ot;
 	int ret;
 
-	ret = oci_tar_open(mem_read, &m, 0, &ot, err, errlen);
-	if (ret)
-		return ret;
-	ret = oci_apply_layer(a, t, s, ot, NULL, err, errlen);
+	ret = oci_tar_open(mem_read, &m, 0, &ot, &te);
+	if (!ret)
+		ret = oci_apply_layer(a, t, s, ot, NULL, &te);
 	if (!ret)
 		ret = oci_tar_drain(ot);
+	err_copy(&te, err, errlen);
 	oci_tar_close(ot);
 	return ret;
 }
@@ -1934,7 +1976,7 @@ static void rec_bytes(struct buf *out, uint8_t digest[32])
 	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
 	sink = rec_sink(dfd);
 	assert_int_equal(oci_applier_new(&o, &a), 0);
-	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(rfd, "l", &h.w, NULL), 0);
 	assert_int_equal(apply_tar_with(a, t, sink, &tar[0], err, sizeof(err)), 0);
 	assert_int_equal(oci_record_writer_finish(h.w, digest), 0);
 	oci_record_writer_free(h.w);
@@ -1952,20 +1994,24 @@ static int read_record(const void *p, size_t len, size_t chunk, const uint8_t *e
 		       char *err, size_t errlen, uint64_t *n)
 {
 	struct memrd m = { .p = p, .len = len, .chunk = chunk };
+	struct mkimg_err re = MKIMG_ERR_INIT;
 	struct oci_record *r;
 	const struct oci_entry *e;
 	int ret;
 
 	*n = 0;
 	err[0] = '\0';
-	ret = oci_record_open_reader(mem_read, &m, "test", expect, &r, err, errlen);
-	if (ret)
+	ret = oci_record_open_reader(mem_read, &m, "test", expect, &r, &re);
+	if (ret) {
+		err_copy(&re, err, errlen);
 		return ret;
+	}
 	while ((ret = oci_record_next(r, &e)) == 1)
 		(*n)++;
 	/* sticky */
 	if (ret < 0)
 		assert_int_equal(oci_record_next(r, &e), ret);
+	err_copy(&re, err, errlen);
 	oci_record_close(r);
 	return ret;
 }
@@ -2260,6 +2306,7 @@ static void test_record_hostile(void **state)
 	/* a file without a digest and with a size reads, but gives no data */
 	{
 		struct raw_ent f = ok;
+		struct mkimg_err re = MKIMG_ERR_INIT;
 		struct oci_record *r;
 		struct oci_entry_src src;
 		struct env v;
@@ -2269,12 +2316,10 @@ static void test_record_hostile(void **state)
 		raw_record(&b, &f, 1, 1);
 		m = (struct memrd){ .p = b.p, .len = b.len, .chunk = 64 };
 		env_new(&v, OCI_APPLY_FLATTEN, false);
-		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, err,
-							sizeof(err)), 0);
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", NULL, &r, &re), 0);
 		oci_record_source(r, &src);
-		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
-				 -EINVAL);
-		assert_non_null(strstr(err, "a regular file without a digest"));
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, &re), -EINVAL);
+		assert_non_null(strstr(mkimg_err_msg(&re), "a regular file without a digest"));
 		oci_record_close(r);
 		env_free(&v);
 		free(b.p);
@@ -2293,12 +2338,13 @@ static void test_record_many(void **state)
 	struct oci_record *r;
 	const struct oci_entry *e;
 	struct oci_entry in = { .type = OCI_ENTRY_REG, .mode = 0644 };
-	char err[512], path[32];
+	struct mkimg_err re = MKIMG_ERR_INIT;
+	char path[32];
 	uint8_t dg[32], dg2[32];
 	int fd = tmpfd(), ret;
 	uint64_t i, n = 0;
 
-	assert_int_equal(oci_record_writer_open(fd, "many", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "many", &w, &re), 0);
 	for (i = 0; i < 200000; i++) {
 		in.pathlen = snprintf(path, sizeof(path), "d%llu/f%llu",
 				      (unsigned long long)(i % 100), (unsigned long long)i);
@@ -2309,7 +2355,7 @@ static void test_record_many(void **state)
 	assert_int_equal(oci_record_writer_finish(w, dg), 0);
 	oci_record_writer_free(w);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
-	assert_int_equal(oci_record_open(fd, "many", dg, &r, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_open(fd, "many", dg, &r, &re), 0);
 	while ((ret = oci_record_next(r, &e)) == 1) {
 		assert_int_equal(e->mtime, (int64_t)n - 100000);
 		assert_memory_equal(e->sha256, empty, 32);
@@ -2332,27 +2378,28 @@ static void test_record_writer_errors(void **state)
 	struct oci_record_writer *w;
 	struct oci_entry e = { .path = "a", .pathlen = 1, .type = OCI_ENTRY_DIR, .mode = 0755 };
 	struct oci_xattr x = { .name = "user.x", .value = "v", .len = 70000 };
+	struct mkimg_err we;
 	char err[512];
 	int fd = tmpfd(), ret;
 	uint8_t dg[32];
 
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	assert_int_equal(oci_record_write(w, &e, NULL), 0);
 	e.type = 42;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "layer record w: entry 1 (a): invalid entry type 42"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "layer record w: entry 1 (a): invalid entry type 42"));
 	e.type = OCI_ENTRY_DIR;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);	/* sticky */
 	assert_int_equal(oci_record_writer_finish(w, dg), -EINVAL);
 	oci_record_writer_free(w);
 
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	e.path = "a/../b";
 	e.pathlen = 6;
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "not normalized"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "not normalized"));
 	oci_record_writer_free(w);
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	e.path = "a";
 	e.pathlen = 1;
 	e.nxattrs = 1;
@@ -2360,21 +2407,21 @@ static void test_record_writer_errors(void **state)
 	assert_int_equal(oci_record_write(w, &e, NULL), -E2BIG);
 	oci_record_writer_free(w);
 	/* case 10: no record carries overlayfs metadata */
-	assert_int_equal(oci_record_writer_open(fd, "w", &w, err, sizeof(err)), 0);
+	assert_int_equal(oci_record_writer_open(fd, "w", &w, fresh(&we)), 0);
 	x = (struct oci_xattr){ .name = "trusted.overlay.opaque", .value = "y", .len = 1 };
 	assert_int_equal(oci_record_write(w, &e, NULL), -EINVAL);
-	assert_non_null(strstr(err, "overlayfs metadata"));
+	assert_non_null(strstr(mkimg_err_msg(&we), "overlayfs metadata"));
 	oci_record_writer_free(w);
 	close(fd);
 
 	/* a full disk: the message names the record */
 	fd = open("/dev/full", O_WRONLY);
 	if (fd >= 0) {
-		assert_int_equal(oci_record_writer_open(fd, "full", &w, err, sizeof(err)), 0);
+		assert_int_equal(oci_record_writer_open(fd, "full", &w, fresh(&we)), 0);
 		e.nxattrs = 0;
 		assert_int_equal(oci_record_write(w, &e, NULL), 0);
 		assert_int_equal(oci_record_writer_finish(w, dg), -ENOSPC);
-		assert_non_null(strstr(err, "layer record full: write: "));
+		assert_non_null(strstr(mkimg_err_msg(&we), "layer record full: write: "));
 		oci_record_writer_free(w);
 		close(fd);
 	}
@@ -2403,6 +2450,7 @@ static void test_record_writer_errors(void **state)
 	{
 		struct buf r;
 		struct env v;
+		struct mkimg_err re = MKIMG_ERR_INIT;
 		struct oci_record *rd;
 		struct oci_entry_src src;
 		struct memrd m;
@@ -2410,12 +2458,11 @@ static void test_record_writer_errors(void **state)
 		rec_bytes(&r, dg);
 		env_new(&v, OCI_APPLY_FLATTEN, false);
 		m = (struct memrd){ .p = r.p, .len = r.len, .chunk = 100 };
-		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, err,
-							sizeof(err)), 0);
+		assert_int_equal(oci_record_open_reader(mem_read, &m, "test", dg, &rd, &re), 0);
 		oci_record_source(rd, &src);
-		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, err, sizeof(err)),
-				 -ENOENT);
-		assert_non_null(strstr(err, "etc/passwd: layer record refers to data missing from the store"));
+		assert_int_equal(oci_apply_source(v.a, v.t, v.sink, &src, NULL, &re), -ENOENT);
+		assert_non_null(strstr(mkimg_err_msg(&re),
+				       "etc/passwd: layer record refers to data missing from the store"));
 		oci_record_close(rd);
 		env_free(&v);
 		free(r.p);
