@@ -235,9 +235,8 @@ static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, s
 		uint64_t prev = 0;
 
 		for (k = 0; k < nk; k++) {
-			uint64_t key;
+			uint64_t key = reg_filekey(b, k);
 
-			memcpy(&key, b + k * 8, 8);
 			if (k && key == prev) {	/* sorted: a repeat in this image */
 				v[n - 1].count++;
 				continue;

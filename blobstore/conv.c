@@ -1469,6 +1469,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	}
 	if (keys.n)
 		qsort(keys.v, keys.n, sizeof(*keys.v), cmp_u64);
+	reg_filekeys_le(keys.v, keys.n);	/* from here on, bytes to store */
 
 	/* publish: data first, the image last, the registry after all */
 	if (res->blob_sha256[0]) {

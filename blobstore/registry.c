@@ -394,6 +394,30 @@ int reg_init_schema(struct bs_store *st, char *err, size_t errlen)
 	return ret ? ret : reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err, errlen);
 }
 
+void reg_filekeys_le(uint64_t *keys, size_t n)
+{
+	size_t i;
+	int j;
+
+	for (i = 0; i < n; i++) {
+		uint64_t v = keys[i];
+		uint8_t *p = (uint8_t *)&keys[i];
+
+		for (j = 0; j < 8; j++)
+			p[j] = v >> (8 * j);
+	}
+}
+
+uint64_t reg_filekey(const uint8_t *b, size_t k)
+{
+	uint64_t v = 0;
+	int j;
+
+	for (j = 7; j >= 0; j--)
+		v = v << 8 | b[k * 8 + j];
+	return v;
+}
+
 void reg_extent_pack(uint8_t *p, const struct reg_extent *e)
 {
 	uint64_t v[3] = { (uint64_t)e->blob | (uint64_t)e->nblks << 32, e->lblk, e->pblk };

@@ -574,6 +574,7 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 	if (ret)
 		goto out;
 	qsort(keys, nk, sizeof(*keys), cmp_key);
+	reg_filekeys_le(keys, nk);
 	sqlite3_bind_text(qi, 1, im->hex, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(qi, 2, (sqlite3_int64)im->size);
 	sqlite3_bind_int64(qi, 3, (sqlite3_int64)im->stats.files);

@@ -79,6 +79,16 @@ struct reg_extent {
 void reg_extent_pack(uint8_t *p, const struct reg_extent *e);
 void reg_extent_unpack(const uint8_t *p, struct reg_extent *e);
 
+/*
+ * images.filekeys: the sorted 8-byte keys of an image's files, each stored
+ * little-endian. (Registries written before this was explicit hold them in
+ * host order; every store so far was made on x86, so the bytes are the
+ * same and those registries stay valid.) reg_filekeys_le turns keys, in
+ * place, into the bytes to store; reg_filekey reads key k back.
+ */
+void reg_filekeys_le(uint64_t *keys, size_t n);
+uint64_t reg_filekey(const uint8_t *b, size_t k);
+
 /* conv.c: streams src (from its start) through zstd into dst. */
 int st_zstd_copy(int src, int dst, bool compress);
 

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * EROFS on-disk structures, written from the format description in
- * shared/docs/erofs-format.md. All fields are little-endian; the encoder
+ * EROFS on-disk structures, following the layout and names of the Linux
+ * kernel's fs/erofs/erofs_fs.h as of Linux 7.0, the first with the inode
+ * fingerprint fields (ishare_xattr_prefix_id, feature_compat
+ * ISHARE_XATTRS), which erofs-utils 1.9 carries as include/erofs_fs.h.
+ * Written anew, not copied; checked against fsck.erofs 1.9.4 and kernel
+ * mounts by the tests. Only what mkimg writes or reads is here (no
+ * compression, no 48-bit layout). All fields are little-endian; the encoder
  * fills them with the put_le* helpers of util/le.h, so the structs are used for
  * sizes and offsets and are packed to match the disk exactly.
  */
