@@ -815,6 +815,33 @@ static void test_repair_from_files(void **state)
 	assert_clean(c, true);
 }
 
+/* A conversion refused because its name is taken leaves the journal as
+ * it was: a repair gives the name back to the image that had it. */
+static void test_refused_name_not_journalled(void **state)
+{
+	struct ctx *c = *state;
+	struct bs_store *st = open_store(c, BS_STORE_CREATE);
+	struct bs_conv_result a, b;
+	struct bs_repair_result r;
+	struct bs_image_info ii;
+
+	convert(c, st, "a", 1, &a);
+	assert_int_equal(fx_convert(st, "a", 2, false, false, &b, c->err, sizeof(c->err)),
+			 -EEXIST);
+	assert_non_null(strstr(c->err, "already"));
+	assert_int_equal(sql(c, "SELECT count(*) FROM images"), 1);
+	bs_store_close(st);
+	lose_registry(c);
+	st = open_store(c, BS_STORE_NO_REGISTRY);
+	assert_int_equal(bs_store_repair(st, NULL, NULL, NULL, &r, c->err, sizeof(c->err)), 0);
+	bs_store_close(st);
+	st = open_store(c, 0);
+	assert_int_equal(bs_store_image(st, "a", &ii, c->err, sizeof(c->err)), 0);
+	assert_string_equal(ii.sha256, a.image_sha256);
+	bs_image_info_free(&ii);
+	bs_store_close(st);
+}
+
 static void test_repair_lost_found(void **state)
 {
 	struct ctx *c = *state;
@@ -861,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fsck_finds_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rehome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repair_from_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_name_not_journalled, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_repair_lost_found, setup, teardown),
 	};
 
