@@ -413,7 +413,8 @@ static int collect(struct bs_store *st, const char *sql, struct strlist *l,
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return reg_fail(st, err, errlen, "reading the registry");
-	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	if (l->n)	/* v is NULL for an empty list */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
 	return 0;
 }
 
