@@ -96,7 +96,8 @@ static void write_data(struct layout_tree *t, struct bs_sink *s, struct built *b
 		b->fd[i] = fd;
 		b->ext[i] = calloc(fd.nextents + 1, sizeof(*fd.extents));
 		assert_non_null(b->ext[i]);
-		memcpy(b->ext[i], fd.extents, fd.nextents * sizeof(*fd.extents));
+		if (fd.nextents)
+			memcpy(b->ext[i], fd.extents, fd.nextents * sizeof(*fd.extents));
 		b->fd[i].extents = b->ext[i];
 	}
 	free(buf);
