@@ -44,6 +44,8 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 	fi
 	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
 	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci
+		tests/unit/test_store tests/unit/test_registry tests/unit/test_determinism
+		tests/unit/test_fault
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
 	(
 		cd build-san/build
