@@ -412,7 +412,8 @@ static int collect(struct bs_store *st, const char *sql, struct strlist *l,
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
 		return reg_fail(st, err, errlen, "reading the registry");
-	qsort(l->v, l->n, sizeof(*l->v), cmp_str);
+	if (l->n)	/* v is NULL for an empty list */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
 	return 0;
 }
 
@@ -441,15 +442,20 @@ static int drop_files_of_dead_blobs(struct bs_store *st, char *err, size_t errle
 		size_t n = sqlite3_column_bytes(q, 2) / REG_EXTENT_SIZE, i;
 		bool dead = false;
 
-		for (i = 0; i < n && !dead; i++) {
+		for (i = 0; i < n && !dead && !ret; i++) {
 			struct reg_extent e;
+			int lrc;
 
 			reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
 			sqlite3_bind_int64(live, 1, e.blob);
-			dead = sqlite3_step(live) != SQLITE_ROW;
+			lrc = sqlite3_step(live);
+			/* a blob that cannot be looked up is not taken for dead */
+			if (lrc != SQLITE_ROW && lrc != SQLITE_DONE)
+				ret = reg_fail(st, err, errlen, "reading blob rows");
+			dead = lrc == SQLITE_DONE;
 			sqlite3_reset(live);
 		}
-		if (!dead)
+		if (!dead || ret)
 			continue;
 		sqlite3_bind_blob(d, 1, sqlite3_column_blob(q, 0), 32, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(d, 2, sqlite3_column_int64(q, 1));
@@ -554,7 +560,9 @@ static int drop_dead(struct bs_store *st, char *err, size_t errlen)
 		return ret;
 	ret = reg_exec(st, gc_sql, err, errlen);
 	/* a removed blob's quarantine goes with it */
-	if (!ret && quar_table(st))
+	if (!ret)
+		ret = quar_table(st, err, errlen);
+	if (ret > 0)
 		ret = reg_exec(st, "DELETE FROM quarantine WHERE digest IN"
 			       " (SELECT digest FROM dead_blobs)", err, errlen);
 	if (!ret)

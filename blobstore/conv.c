@@ -1227,6 +1227,9 @@ int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_
 	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "looking up a name");
 }
 
+static int journal_name(struct bs_conv *c, const char *name, const char *source,
+			const struct bs_conv_result *res, char *err, size_t errlen);
+
 static int register_all(struct bs_conv *c, const char *name, const char *source,
 			const struct bs_conv_result *res, const struct keys *keys,
 			char *err, size_t errlen)
@@ -1247,6 +1250,13 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 			reg_rollback(st);
 			return ret;
 		}
+	}
+	/* journalled once the name is ours, before the commit: a name refused
+	 * here must not reach the journal (a repair would move it) */
+	ret = journal_name(c, name, source, res, err, errlen);
+	if (ret) {
+		reg_rollback(st);
+		return ret;
 	}
 #define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
 		ret = reg_prepare(st, sql, &q, err, errlen); if (ret) goto fail; } while (0)
@@ -1368,7 +1378,8 @@ fail:
 	return ret;
 }
 
-/* The name goes to the names journal before the registry lists it. */
+/* The name goes to the names journal before the registry lists it (in
+ * register_all's transaction, once the name is known to be free). */
 static int journal_name(struct bs_conv *c, const char *name, const char *source,
 			const struct bs_conv_result *res, char *err, size_t errlen)
 {
@@ -1497,9 +1508,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		st_err(err, errlen, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
 		goto out;
 	}
-	ret = journal_name(c, name, source, res, err, errlen);
-	if (!ret)
-		ret = register_all(c, name, source, res, &keys, err, errlen);
+	ret = register_all(c, name, source, res, &keys, err, errlen);
 out:
 	free(keys.v);
 	bs_conv_abort(c);

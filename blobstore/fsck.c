@@ -478,8 +478,9 @@ static int load_quarantine(struct fsck *f, uint64_t *stale, char *err, size_t er
 	int ret, rc;
 
 	*stale = 0;
-	if (!quar_table(f->st))
-		return 0;
+	ret = quar_table(f->st, err, errlen);
+	if (ret <= 0)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT q.digest, q.reason, b.id FROM quarantine q"
 			  " LEFT JOIN blobs b ON b.digest = q.digest", &q, err, errlen);
 	if (ret)
@@ -574,7 +575,7 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 			}
 		return;
 	}
-	if (!quar_table(st) || reg_begin(st, err, sizeof(err)) ||
+	if (quar_table(st, err, sizeof(err)) <= 0 || reg_begin(st, err, sizeof(err)) ||
 	    reg_prepare(st, "INSERT OR REPLACE INTO quarantine VALUES(?,?,?)", &add,
 			err, sizeof(err)) ||
 	    reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &lift, err, sizeof(err)))

@@ -260,6 +260,7 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 	uint8_t rnd[BS_PIN_ID_LEN / 2];
 	const char *text;
 	char *path = NULL;
+	bool fresh = !f->p.id[0];
 	size_t i;
 	int dfd, ret;
 
@@ -304,10 +305,15 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 	ret = path && text ? bs_tmpfile_open(path, &tf) : -ENOMEM;
 	if (!ret)
 		ret = util_pwrite_all(tf.fd, text, strlen(text), 0);
-	if (!ret)
+	if (!ret) {
 		ret = bs_tmpfile_commit(&tf, true);
-	else
+		/* renamed into place, then the directory's fsync failed: a pin
+		 * reported as not taken must not hold its image */
+		if (ret && fresh)
+			unlink(path);
+	} else {
 		bs_tmpfile_abort(&tf);
+	}
 	if (ret)
 		st_err(err, errlen, ret, "%s/pins: cannot write a pin: %s", st->dir,
 		       strerror(-ret));

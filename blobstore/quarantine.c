@@ -22,17 +22,20 @@
 #include "util/io.h"
 #include "store_internal.h"
 
-bool quar_table(struct bs_store *st)
+int quar_table(struct bs_store *st, char *err, size_t errlen)
 {
 	sqlite3_stmt *q;
-	bool ok;
+	int ret, rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type='table'"
-			       " AND name='quarantine'", -1, &q, NULL) != SQLITE_OK)
-		return false;
-	ok = sqlite3_step(q) == SQLITE_ROW;
+	ret = reg_prepare(st, "SELECT 1 FROM sqlite_master WHERE type='table'"
+			  " AND name='quarantine'", &q, err, errlen);
+	if (ret)
+		return ret;
+	rc = sqlite3_step(q);
+	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 :
+	      reg_fail(st, err, errlen, "reading the schema");
 	sqlite3_finalize(q);
-	return ok;
+	return ret;
 }
 
 int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
@@ -195,8 +198,9 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 	int lock, ret, rc;
 
 	memset(r, 0, sizeof(*r));
-	if (!quar_table(st))
-		return 0;	/* a registry older than quarantines has none */
+	ret = quar_table(st, err, errlen);
+	if (ret <= 0)
+		return ret;	/* 0: a registry older than quarantines has none */
 	/* like gc: no conversion may hold a blob it checked before */
 	lock = st_lock(st, true, err, errlen);
 	if (lock < 0)

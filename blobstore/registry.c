@@ -353,9 +353,12 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 		return reg_damaged(st, err, errlen);
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
 		return reg_damaged(st, err, errlen);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	ret = sqlite3_step(q);
+	if (ret == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
+	if (ret != SQLITE_ROW)	/* not read: not taken for a registry never set up */
+		return reg_damaged(st, err, errlen);
 	if (version == REG_VERSION)
 		return 0;
 	if (version > REG_VERSION)

@@ -219,8 +219,10 @@ static int img_file(void *ctx, const struct layout_read_file *f)
 	rf->size = f->size;
 	rf->next = f->nextents;
 	rf->extoff = im->next;
-	memcpy(im->ext + im->next, f->extents, sizeof(*f->extents) * f->nextents);
-	im->next += f->nextents;
+	if (f->nextents) {	/* an empty file has no extents (NULL) */
+		memcpy(im->ext + im->next, f->extents, sizeof(*f->extents) * f->nextents);
+		im->next += f->nextents;
+	}
 	if (f->size && !f->has_fingerprint)
 		say(rp, 0, "image %s: inode %llu has no fingerprint; its content cannot be"
 		    " found by digest", im->hex, (unsigned long long)f->nid);

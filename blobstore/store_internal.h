@@ -104,9 +104,9 @@ int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen
  * this registry: the registry was lost and made again). */
 int reg_gc_guard(struct bs_store *st, char *err, size_t errlen);
 /* quarantine.c */
-/* The registry has the quarantine table (a read-only version-1 registry
- * does not). */
-bool quar_table(struct bs_store *st);
+/* 1 if the registry has the quarantine table (a read-only version-1
+ * registry does not), 0 if not, < 0 with a message if it cannot be read. */
+int quar_table(struct bs_store *st, char *err, size_t errlen);
 /* For each image a blob's damage reaches: name (NULL for an image without
  * one), image digest, layer (NULL: the image uses the blob as a device;
  * else the diff_id of its layer whose record refers to the blob), source. */

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Store fixtures for the unit tests (see fixture.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fixture.h"
+
+char *fx_tmpdir(const char *what)
+{
+	const char *base = getenv("TMPDIR");
+	char *dir;
+
+	if (!base || !*base)
+		base = "/var/tmp";
+	if (asprintf(&dir, "%s/mkimg-%s-XXXXXX", base, what) < 0)
+		return NULL;
+	if (!mkdtemp(dir)) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void rm_at(int dfd, const char *name)
+{
+	struct stat sb;
+	int fd;
+	DIR *d;
+	struct dirent *de;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISDIR(sb.st_mode)) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rm_at(dirfd(d), de->d_name);
+	closedir(d);
+	unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void fx_rm_rf(const char *path)
+{
+	if (path)
+		rm_at(AT_FDCWD, path);
+}
+
+char *fx_path(const char *dir, const char *sub)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", dir, sub) < 0)
+		return NULL;
+	return p;
+}
+
+size_t fx_count(const char *dir, const char *sub, bool dots)
+{
+	char *p = fx_path(dir, sub);
+	DIR *d = p ? opendir(p) : NULL;
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d)))
+		if (de->d_type == DT_REG && (dots || de->d_name[0] != '.'))
+			n++;
+	if (d)
+		closedir(d);
+	free(p);
+	return n;
+}
+
+bool fx_exists(const char *dir, const char *sub)
+{
+	char *p = fx_path(dir, sub);
+	struct stat sb;
+	bool ok = p && lstat(p, &sb) == 0;
+
+	free(p);
+	return ok;
+}
+
+void fx_fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	size_t i;
+
+	seed = seed * 2654435761u + 1;
+	for (i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = seed >> 16;
+	}
+}
+
+/* One regular file: its data through the sink, in pieces of 7000 bytes. */
+static int add_file(struct layout_tree *t, struct bs_sink *s, struct layout_inode *dir,
+		    const char *name, const uint8_t *data, size_t size)
+{
+	struct layout_attr a = { .mode = 0100644, .mtime = 1700000000 };
+	struct layout_filedata fd;
+	struct layout_inode *ino;
+	size_t off, n;
+	int ret;
+
+	ret = layout_inode_new(t, &a, &ino);
+	if (ret)
+		return ret;
+	ret = layout_dir_link(t, dir, name, strlen(name), ino);
+	if (ret)
+		return ret;
+	ret = bs_file_begin(s, 0);
+	for (off = 0; !ret && off < size; off += n) {
+		n = size - off < 7000 ? size - off : 7000;
+		ret = bs_file_write(s, data + off, n);
+	}
+	if (!ret)
+		ret = bs_file_end(s, &fd);
+	if (ret) {
+		bs_file_abort(s);
+		return ret;
+	}
+	return layout_inode_set_data(t, ino, &fd);
+}
+
+static int fill_tree(struct layout_tree *t, struct bs_sink *s, uint32_t variant)
+{
+	struct layout_attr da = { .mode = 040755, .mtime = 1700000000 };
+	struct layout_attr la = { .mode = 0120777, .mtime = 1700000000 };
+	struct layout_inode *root = layout_tree_root(t), *dir, *lnk;
+	const size_t unit = BS_HOLE_UNIT;
+	uint8_t *buf = malloc(4 * unit);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	fx_fill(buf, 5000, 1);				/* the same in every variant */
+	ret = add_file(t, s, root, "shared", buf, 5000);
+	if (!ret) {
+		fx_fill(buf, 3000 + variant, 1000 + variant);
+		ret = add_file(t, s, root, "own", buf, 3000 + variant);
+	}
+	if (!ret) {						/* units 0, 1 shared */
+		fx_fill(buf, unit, 7);
+		fx_fill(buf + unit, unit, 8);
+		fx_fill(buf + 2 * unit, 2 * unit, 2000 + variant);
+		ret = add_file(t, s, root, "big", buf, 4 * unit);
+	}
+	if (!ret)
+		ret = add_file(t, s, root, "empty", buf, 0);
+	if (!ret)
+		ret = layout_inode_new(t, &da, &dir);
+	if (!ret)
+		ret = layout_dir_link(t, root, "dir", 3, dir);
+	if (!ret) {
+		fx_fill(buf, 100, 3000 + variant);
+		ret = add_file(t, s, dir, "x", buf, 100);
+	}
+	if (!ret)
+		ret = layout_inode_new(t, &la, &lnk);
+	if (!ret)
+		ret = layout_inode_set_symlink(t, lnk, "shared", 6);
+	if (!ret)
+		ret = layout_dir_link(t, root, "link", 4, lnk);
+	free(buf);
+	return ret;
+}
+
+int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
+	       bool durable, struct bs_conv_result *res, char *err, size_t errlen)
+{
+	struct bs_conv_params cp = { .durable = durable, .replace = replace };
+	struct bs_conv_result r;
+	struct layout_params p;
+	struct layout_tree *t = NULL;
+	struct mkimg_err terr = MKIMG_ERR_INIT;
+	struct bs_conv *c = NULL;
+	int ret;
+
+	if (!res)
+		res = &r;
+	err[0] = '\0';
+	bs_store_layout_params(st, &p);
+	ret = layout_tree_new(&p, &terr, &t);
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	ret = bs_conv_begin(st, t, &cp, &c, err, errlen);
+	if (!ret) {
+		ret = fill_tree(t, bs_conv_sink(c), variant);
+		if (ret) {
+			snprintf(err, errlen, "filling the tree: %s", strerror(-ret));
+			bs_conv_abort(c);
+		} else {
+			ret = bs_conv_commit(c, name, "fixture", res, err, errlen);
+		}
+	}
+	layout_tree_free(t);
+	return ret;
+}
+
+static void report(void *ctx, int severity, const char *msg)
+{
+	uint64_t *notes = ((uint64_t **)ctx)[0];
+	bool show = ((uint64_t **)ctx)[1] != NULL;
+
+	if (!severity && notes)
+		(*notes)++;
+	if (show)
+		fprintf(stderr, "fsck: %s: %s\n", severity ? "error" : "note", msg);
+}
+
+int fx_fsck(const char *dir, bool full, uint64_t *notes, bool show)
+{
+	struct bs_store *st = NULL;
+	uint64_t one = 1;
+	void *ctx[2] = { notes, show ? &one : NULL };
+	char err[1024];
+	int ret;
+
+	if (notes)
+		*notes = 0;
+	ret = bs_store_open(dir, full ? BS_STORE_NO_REGISTRY :
+			    BS_STORE_READONLY | BS_STORE_NO_REGISTRY, &st, err, sizeof(err));
+	if (!ret)
+		ret = bs_store_fsck(st, full, report, ctx, err, sizeof(err));
+	if (ret < 0 && show)
+		fprintf(stderr, "fsck: %s\n", err);
+	bs_store_close(st);
+	return ret;
+}
+
+int64_t fx_sql_int(const char *dir, const char *sql)
+{
+	char *path = fx_path(dir, "registry.db");
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int64_t v = -1;
+
+	if (path && sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(path);
+	return v;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Store fixtures for the unit tests: scratch directories, small images
+ * converted into a store in-process (the tree built by hand, file data
+ * through the conversion's sink, as a layer applier feeds it), and the
+ * store's own fsck as the judge of consistency.
+ */
+#ifndef MKIMG_TESTS_FIXTURE_H
+#define MKIMG_TESTS_FIXTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mkimg/store.h"
+
+/* A fresh directory under $TMPDIR (else /var/tmp); the caller frees. */
+char *fx_tmpdir(const char *what);
+/* Removes a directory tree (no symlink followed); ignores errors. */
+void fx_rm_rf(const char *path);
+/* "dir/sub" joined; the caller frees. */
+char *fx_path(const char *dir, const char *sub);
+/* Regular files in dir/sub (dot files counted only with dots). */
+size_t fx_count(const char *dir, const char *sub, bool dots);
+bool fx_exists(const char *dir, const char *sub);
+
+/* Deterministic bytes. */
+void fx_fill(uint8_t *p, size_t n, uint32_t seed);
+
+/*
+ * Converts one image into st under name. variant picks the content: every
+ * variant shares one small file (whole-file dedup) and the first two 64 KiB
+ * units of a 256 KiB file (chunk dedup); the rest is the variant's own.
+ * durable: fsync before publishing. res may be NULL.
+ */
+int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
+	       bool durable, struct bs_conv_result *res, char *err, size_t errlen);
+
+/* The store's fsck (opened as mkimg fsck opens it): errors found (>= 0),
+ * or < 0 if it could not run; notes (may be NULL) gets the notes. When
+ * show is set, findings are printed (for a failing test's log). */
+int fx_fsck(const char *dir, bool full, uint64_t *notes, bool show);
+
+/* One integer from an SQL query on dir/registry.db (opened read-only
+ * through SQLite directly); -1 on error. */
+int64_t fx_sql_int(const char *dir, const char *sql);
+
+#endif
