@@ -39,13 +39,13 @@ static char *col_dup(sqlite3_stmt *q, int i)
 }
 
 /* Devices and layers of an image already named in ii->sha256. */
-static int image_refs(struct bs_store *st, struct bs_image_info *ii, char *err, size_t errlen)
+static int image_refs(struct bs_store *st, struct bs_image_info *ii, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
 	ret = reg_prepare(st, "SELECT b.digest, b.size FROM image_blobs i JOIN blobs b"
-			  " ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, err, errlen);
+			  " ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, ii->sha256, -1, SQLITE_STATIC);
@@ -61,15 +61,15 @@ static int image_refs(struct bs_store *st, struct bs_image_info *ii, char *err, 
 		    !(d[ii->ndevices] = st_path(st, "blobs/sha256",
 						 (const char *)sqlite3_column_text(q, 0)))) {
 			sqlite3_finalize(q);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 		b[ii->ndevices++] = sqlite3_column_int64(q, 1);
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
-		return reg_fail(st, err, errlen, "reading an image's blobs");
+		return reg_fail(st, err, "reading an image's blobs");
 	ret = reg_prepare(st, "SELECT diff_id FROM image_layers WHERE image=? ORDER BY idx", &q,
-			  err, errlen);
+			  err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, ii->sha256, -1, SQLITE_STATIC);
@@ -80,20 +80,20 @@ static int image_refs(struct bs_store *st, struct bs_image_info *ii, char *err, 
 			if (l)
 				ii->layers = l;
 			sqlite3_finalize(q);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 		ii->layers = l;
 		ii->nlayers++;
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "reading an image's layers");
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, "reading an image's layers");
 }
 
 #define INFO_COLS "n.name, n.image, n.source, n.created, i.size, i.files, i.logical," \
 		  " i.new_bytes FROM names n JOIN images i ON i.digest = n.image"
 
 static int info_row(struct bs_store *st, sqlite3_stmt *q, struct bs_image_info *ii,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	const char *digest = (const char *)sqlite3_column_text(q, 1);
 
@@ -108,28 +108,28 @@ static int info_row(struct bs_store *st, sqlite3_stmt *q, struct bs_image_info *
 	ii->logical_bytes = sqlite3_column_int64(q, 6);
 	ii->new_bytes = sqlite3_column_int64(q, 7);
 	if (!ii->image || !ii->source)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	return image_refs(st, ii, err, errlen);
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	return image_refs(st, ii, err);
 }
 
 int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *ii,
-		   char *err, size_t errlen)
+		   struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
 	memset(ii, 0, sizeof(*ii));
-	ret = reg_prepare(st, "SELECT " INFO_COLS " WHERE n.name=?", &q, err, errlen);
+	ret = reg_prepare(st, "SELECT " INFO_COLS " WHERE n.name=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
-		ret = info_row(st, q, ii, err, errlen);
+		ret = info_row(st, q, ii, err);
 	else if (rc == SQLITE_DONE)
-		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
+		ret = mkimg_err_set(err, -ENOENT, "no image named %s in %s", name, st->dir);
 	else
-		ret = reg_fail(st, err, errlen, "looking up an image");
+		ret = reg_fail(st, err, "looking up an image");
 	sqlite3_finalize(q);
 	if (ret)
 		bs_image_info_free(ii);
@@ -137,7 +137,7 @@ int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *
 }
 
 int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	struct bs_image_info *v = NULL;
 	sqlite3_stmt *q;
@@ -146,23 +146,23 @@ int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,
 
 	*out = NULL;
 	*n = 0;
-	ret = reg_prepare(st, "SELECT " INFO_COLS " ORDER BY n.name", &q, err, errlen);
+	ret = reg_prepare(st, "SELECT " INFO_COLS " ORDER BY n.name", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct bs_image_info *x = realloc(v, sizeof(*x) * (cnt + 1));
 
 		if (!x) {
-			ret = st_err(err, errlen, -ENOMEM, "out of memory");
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 			break;
 		}
 		v = x;
-		ret = info_row(st, q, &v[cnt++], err, errlen);
+		ret = info_row(st, q, &v[cnt++], err);
 		if (ret)
 			break;
 	}
 	if (!ret && rc != SQLITE_DONE)
-		ret = reg_fail(st, err, errlen, "listing images");
+		ret = reg_fail(st, err, "listing images");
 	sqlite3_finalize(q);
 	if (ret) {
 		for (i = 0; i < cnt; i++)
@@ -189,17 +189,17 @@ static uint64_t file_bytes(const struct bs_store *st, const char *name)
 	return n;
 }
 
-static int query_u64(struct bs_store *st, const char *sql, uint64_t *v, char *err, size_t errlen)
+static int query_u64(struct bs_store *st, const char *sql, uint64_t *v, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
-	int ret = reg_prepare(st, sql, &q, err, errlen);
+	int ret = reg_prepare(st, sql, &q, err);
 
 	if (ret)
 		return ret;
 	if (sqlite3_step(q) == SQLITE_ROW)
 		*v = sqlite3_column_int64(q, 0);
 	else
-		ret = reg_fail(st, err, errlen, "reading totals");
+		ret = reg_fail(st, err, "reading totals");
 	sqlite3_finalize(q);
 	return ret;
 }
@@ -217,7 +217,7 @@ static int cmp_keyref(const void *a, const void *b)
 }
 
 /* Regular files whose content is in two or more named images. */
-static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen)
+static int shareable(struct bs_store *st, struct bs_store_stats *s, struct mkimg_err *err)
 {
 	struct keyref *v = NULL;
 	size_t n = 0, cap = 0, i, j;
@@ -226,7 +226,7 @@ static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, s
 	int ret, rc;
 
 	ret = reg_prepare(st, "SELECT i.filekeys FROM images i WHERE i.digest IN"
-			  " (SELECT image FROM names)", &q, err, errlen);
+			  " (SELECT image FROM names)", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -247,7 +247,7 @@ static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, s
 				cap = cap ? cap * 2 : 4096;
 				x = realloc(v, sizeof(*x) * cap);
 				if (!x) {
-					ret = st_err(err, errlen, -ENOMEM, "out of memory");
+					ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 					goto out;
 				}
 				v = x;
@@ -258,7 +258,7 @@ static int shareable(struct bs_store *st, struct bs_store_stats *s, char *err, s
 		img++;
 	}
 	if (rc != SQLITE_DONE) {
-		ret = reg_fail(st, err, errlen, "reading image file keys");
+		ret = reg_fail(st, err, "reading image file keys");
 		goto out;
 	}
 	qsort(v, n, sizeof(*v), cmp_keyref);
@@ -276,37 +276,37 @@ out:
 	return ret;
 }
 
-int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen)
+int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, struct mkimg_err *err)
 {
 	int ret;
 
 	memset(s, 0, sizeof(*s));
-	ret = query_u64(st, "SELECT count(*) FROM names", &s->images, err, errlen);
+	ret = query_u64(st, "SELECT count(*) FROM names", &s->images, err);
 	if (!ret)
-		ret = query_u64(st, "SELECT count(*) FROM blobs", &s->blobs, err, errlen);
+		ret = query_u64(st, "SELECT count(*) FROM blobs", &s->blobs, err);
 	if (!ret)
-		ret = query_u64(st, "SELECT count(*) FROM layers", &s->layers, err, errlen);
+		ret = query_u64(st, "SELECT count(*) FROM layers", &s->layers, err);
 	if (!ret)
-		ret = query_u64(st, "SELECT count(*) FROM files", &s->files, err, errlen);
+		ret = query_u64(st, "SELECT count(*) FROM files", &s->files, err);
 	if (!ret)
-		ret = query_u64(st, "SELECT count(*) FROM chunks", &s->chunks, err, errlen);
+		ret = query_u64(st, "SELECT count(*) FROM chunks", &s->chunks, err);
 	if (!ret)
 		ret = query_u64(st, "SELECT coalesce(sum(i.logical), 0) FROM names n JOIN images i"
-				" ON i.digest = n.image", &s->logical_bytes, err, errlen);
+				" ON i.digest = n.image", &s->logical_bytes, err);
 	if (!ret)
 		ret = query_u64(st, "SELECT coalesce(sum(i.files), 0) FROM names n JOIN images i"
-				" ON i.digest = n.image", &s->image_files, err, errlen);
+				" ON i.digest = n.image", &s->image_files, err);
 	if (!ret)
 		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM blobs", &s->blob_bytes,
-				err, errlen);
+				err);
 	if (!ret)
 		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM images", &s->image_bytes,
-				err, errlen);
+				err);
 	if (!ret)
 		ret = query_u64(st, "SELECT coalesce(sum(size), 0) FROM layers", &s->layer_bytes,
-				err, errlen);
+				err);
 	if (!ret)
-		ret = shareable(st, s, err, errlen);
+		ret = shareable(st, s, err);
 	if (ret)
 		return ret;
 	s->registry_bytes = file_bytes(st, "registry.db") + file_bytes(st, "registry.db-wal") +
@@ -317,7 +317,7 @@ int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, siz
 
 /* ---- rm ---- */
 
-static int rm_name(struct bs_store *st, const char *name, char *err, size_t errlen)
+static int rm_name(struct bs_store *st, const char *name, struct mkimg_err *err)
 {
 	struct names_entry e = { .add = false, .created = time(NULL) };
 	sqlite3_stmt *q;
@@ -325,28 +325,28 @@ static int rm_name(struct bs_store *st, const char *name, char *err, size_t errl
 
 	/* journalled first: a repair must not bring the name back */
 	snprintf(e.name, sizeof(e.name), "%s", name);
-	ret = names_append(st->dir, &e, err, errlen);
+	ret = names_append(st->dir, &e, err);
 	if (ret)
 		return ret;
-	ret = reg_prepare(st, "DELETE FROM names WHERE name=?", &q, err, errlen);
+	ret = reg_prepare(st, "DELETE FROM names WHERE name=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
-		ret = reg_fail(st, err, errlen, "removing a name");
+		ret = reg_fail(st, err, "removing a name");
 	else if (!sqlite3_changes(st->db))
-		ret = st_err(err, errlen, -ENOENT, "no image named %s in %s", name, st->dir);
+		ret = mkimg_err_set(err, -ENOENT, "no image named %s in %s", name, st->dir);
 	sqlite3_finalize(q);
 	return ret;
 }
 
-int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen)
+int bs_store_rm(struct bs_store *st, const char *name, struct mkimg_err *err)
 {
-	int ret = rm_name(st, name, err, errlen);
+	int ret = rm_name(st, name, err);
 
 	/* a full file system: the store's reserve makes room (gc restores it) */
 	if (ret == -ENOSPC && st_reserve_release(st))
-		ret = rm_name(st, name, err, errlen);
+		ret = rm_name(st, name, err);
 	return ret;
 }
 
@@ -396,42 +396,42 @@ static bool strlist_has(const struct strlist *l, const char *s)
 
 /* Column 0 of every row of sql into l (sorted). */
 static int collect(struct bs_store *st, const char *sql, struct strlist *l,
-		   char *err, size_t errlen)
+		   struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(st, sql, &q, err, errlen);
+	ret = reg_prepare(st, sql, &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		if (strlist_add(l, (const char *)sqlite3_column_text(q, 0))) {
 			sqlite3_finalize(q);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
-		return reg_fail(st, err, errlen, "reading the registry");
+		return reg_fail(st, err, "reading the registry");
 	if (l->n)	/* v is NULL for an empty list */
 		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
 	return 0;
 }
 
 /* Deletes file rows whose extents use a blob that is going away. */
-static int drop_files_of_dead_blobs(struct bs_store *st, char *err, size_t errlen)
+static int drop_files_of_dead_blobs(struct bs_store *st, struct mkimg_err *err)
 {
 	sqlite3_stmt *q, *d, *live;
 	int ret, rc;
 
-	ret = reg_prepare(st, "SELECT sha256, size, extents FROM files", &q, err, errlen);
+	ret = reg_prepare(st, "SELECT sha256, size, extents FROM files", &q, err);
 	if (ret)
 		return ret;
-	ret = reg_prepare(st, "DELETE FROM files WHERE sha256=? AND size=?", &d, err, errlen);
+	ret = reg_prepare(st, "DELETE FROM files WHERE sha256=? AND size=?", &d, err);
 	if (ret) {
 		sqlite3_finalize(q);
 		return ret;
 	}
-	ret = reg_prepare(st, "SELECT 1 FROM blobs WHERE id=?", &live, err, errlen);
+	ret = reg_prepare(st, "SELECT 1 FROM blobs WHERE id=?", &live, err);
 	if (ret) {
 		sqlite3_finalize(q);
 		sqlite3_finalize(d);
@@ -451,7 +451,7 @@ static int drop_files_of_dead_blobs(struct bs_store *st, char *err, size_t errle
 			lrc = sqlite3_step(live);
 			/* a blob that cannot be looked up is not taken for dead */
 			if (lrc != SQLITE_ROW && lrc != SQLITE_DONE)
-				ret = reg_fail(st, err, errlen, "reading blob rows");
+				ret = reg_fail(st, err, "reading blob rows");
 			dead = lrc == SQLITE_DONE;
 			sqlite3_reset(live);
 		}
@@ -460,11 +460,11 @@ static int drop_files_of_dead_blobs(struct bs_store *st, char *err, size_t errle
 		sqlite3_bind_blob(d, 1, sqlite3_column_blob(q, 0), 32, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(d, 2, sqlite3_column_int64(q, 1));
 		if (sqlite3_step(d) != SQLITE_DONE)
-			ret = reg_fail(st, err, errlen, "removing a file row");
+			ret = reg_fail(st, err, "removing a file row");
 		sqlite3_reset(d);
 	}
 	if (!ret && rc != SQLITE_DONE)
-		ret = reg_fail(st, err, errlen, "reading file rows");
+		ret = reg_fail(st, err, "reading file rows");
 	sqlite3_finalize(q);
 	sqlite3_finalize(d);
 	sqlite3_finalize(live);
@@ -526,17 +526,17 @@ static void sweep(struct bs_store *st, int sub, const struct strlist *keep,
 }
 
 /* Removes the files the registry does not list, and temporary files. */
-static int sweep_unlisted(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
+static int sweep_unlisted(struct bs_store *st, struct bs_gc_result *r, struct mkimg_err *err)
 {
 	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
 	uint64_t blob_bytes = 0;
 	int ret;
 
-	ret = collect(st, "SELECT digest FROM blobs", &blobs, err, errlen);
+	ret = collect(st, "SELECT digest FROM blobs", &blobs, err);
 	if (!ret)
-		ret = collect(st, "SELECT digest FROM images", &images, err, errlen);
+		ret = collect(st, "SELECT digest FROM images", &images, err);
 	if (!ret)
-		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err, errlen);
+		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err);
 	if (!ret) {
 		sweep(st, ST_SHA256, &blobs, &r->blobs, &blob_bytes);
 		r->blob_bytes += blob_bytes;
@@ -552,58 +552,58 @@ static int sweep_unlisted(struct bs_store *st, struct bs_gc_result *r, char *err
 }
 
 /* Drops the rows of everything no name needs, in one transaction. */
-static int drop_dead(struct bs_store *st, char *err, size_t errlen)
+static int drop_dead(struct bs_store *st, struct mkimg_err *err)
 {
-	int ret = reg_begin(st, err, errlen);
+	int ret = reg_begin(st, err);
 
 	if (ret)
 		return ret;
-	ret = reg_exec(st, gc_sql, err, errlen);
+	ret = reg_exec(st, gc_sql, err);
 	/* a removed blob's quarantine goes with it */
 	if (!ret)
-		ret = quar_table(st, err, errlen);
+		ret = quar_table(st, err);
 	if (ret > 0)
 		ret = reg_exec(st, "DELETE FROM quarantine WHERE digest IN"
-			       " (SELECT digest FROM dead_blobs)", err, errlen);
+			       " (SELECT digest FROM dead_blobs)", err);
 	if (!ret)
-		ret = drop_files_of_dead_blobs(st, err, errlen);
+		ret = drop_files_of_dead_blobs(st, err);
 	if (ret) {
 		reg_rollback(st);
 		return ret;
 	}
-	return reg_commit(st, err, errlen);
+	return reg_commit(st, err);
 }
 
-int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen)
+int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, struct mkimg_err *err)
 {
 	int lock, ret;
 
 	memset(r, 0, sizeof(*r));
-	lock = st_lock(st, true, err, errlen);
+	lock = st_lock(st, true, err);
 	if (lock < 0)
 		return lock;
 	/* a lost registry made again would call every object garbage */
-	ret = reg_gc_guard(st, err, errlen);
+	ret = reg_gc_guard(st, err);
 	if (!ret)	/* pinned images count as named */
-		ret = pin_gc(st, &r->pins, err, errlen);
+		ret = pin_gc(st, &r->pins, err);
 	if (ret) {
 		st_unlock(lock);
 		return ret;
 	}
-	ret = drop_dead(st, err, errlen);
+	ret = drop_dead(st, err);
 	if (ret == -ENOSPC) {
 		/* a full file system: the files no row lists go first (no
 		 * registry write needed), and the store's reserve, then the
 		 * rows again */
-		ret = sweep_unlisted(st, r, err, errlen);
+		ret = sweep_unlisted(st, r, err);
 		st_reserve_release(st);
 		if (!ret)
-			ret = drop_dead(st, err, errlen);
+			ret = drop_dead(st, err);
 	}
 	/* the registry no longer lists them: now the files go, and with them
 	 * whatever a crash or a failed conversion left behind */
 	if (!ret)
-		ret = sweep_unlisted(st, r, err, errlen);
+		ret = sweep_unlisted(st, r, err);
 	if (!ret) {
 		/* waits for readers' snapshots, but not long */
 		sqlite3_busy_timeout(st->db, 1000);

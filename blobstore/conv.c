@@ -86,7 +86,7 @@ struct bs_conv {
 	size_t nlayers, layercap;
 	struct conv_layer *cur;	/* the layer being recorded */
 	int err;
-	char errmsg[512];
+	struct mkimg_err emsg;
 };
 
 /* ---- devices ---- */
@@ -119,18 +119,18 @@ static int blob_lookup(struct bs_conv *c, uint32_t blob, struct conv_dev *d)
 		const char *hex = (const char *)sqlite3_column_text(c->q_blob, 0);
 
 		if (!hex || strlen(hex) != 64)
-			ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+			ret = mkimg_err_set(&c->emsg, -EUCLEAN,
 				     "%s/registry.db: blob %u has a bad digest", c->st->dir, blob);
 		else
 			memcpy(d->hex, hex, 65);
 		d->size = (uint64_t)sqlite3_column_int64(c->q_blob, 1);
 		d->blocks = d->size >> c->blkszbits;
 	} else if (rc == SQLITE_DONE) {
-		ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+		ret = mkimg_err_set(&c->emsg, -EUCLEAN,
 			     "%s/registry.db: blob %u is referenced but not listed", c->st->dir,
 			     blob);
 	} else {
-		ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a blob");
+		ret = reg_fail(c->st, &c->emsg, "looking up a blob");
 	}
 	sqlite3_reset(c->q_blob);
 	d->blob = blob;
@@ -153,9 +153,9 @@ static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
 	}
 	ret = layout_tree_add_device(c->t, d->hex, d->blocks, id);
 	if (ret)
-		return st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
+		return mkimg_err_set(&c->emsg, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 	if (*id != c->ndevs + 2)
-		return st_err(c->errmsg, sizeof(c->errmsg), -EINVAL,
+		return mkimg_err_set(&c->emsg, -EINVAL,
 			      "device ids out of step (%u, expected %zu)", *id, c->ndevs + 2);
 	c->devs[c->ndevs++] = *d;
 	return 0;
@@ -174,7 +174,7 @@ static int dev_open(struct bs_conv *c, struct conv_dev *d)
 	if (d->fd < 0) {
 		int ret = -errno;
 
-		st_err(c->errmsg, sizeof(c->errmsg), ret,
+		mkimg_err_set(&c->emsg, ret,
 		       "%s: listed in the registry but cannot be opened: %s (run mkimg fsck)",
 		       path, strerror(errno));
 		free(path);
@@ -189,15 +189,16 @@ static void conv_warn(struct bs_conv *c, const char *fmt, ...)
 
 static void conv_warn(struct bs_conv *c, const char *fmt, ...)
 {
-	char msg[512];
+	/* the error object formats the line; nothing failed */
+	struct mkimg_err line = MKIMG_ERR_INIT;
 	va_list ap;
 
 	if (!c->p.warn)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mkimg_err_vset(&line, -EIO, fmt, ap);
 	va_end(ap);
-	c->p.warn(c->p.warn_ctx, msg);
+	c->p.warn(c->p.warn_ctx, line.msg);
 }
 
 /* 1 if the blob's digest is quarantined, 0 if not, < 0 on error. */
@@ -212,7 +213,7 @@ static int quarantined(struct bs_conv *c, const char *hex)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up the quarantine");
+	return reg_fail(c->st, &c->emsg, "looking up the quarantine");
 }
 
 /* Checks a looked-up blob: s->bad and s->damage set, s->d.fd kept open
@@ -325,8 +326,8 @@ static int dev_adopt(struct bs_conv *c, struct conv_dev *d, uint16_t *id)
 
 static int hook_fail(struct bs_conv *c, int ret)
 {
-	if (!c->errmsg[0])
-		st_err(c->errmsg, sizeof(c->errmsg), ret, "%s", strerror(-ret));
+	if (!c->emsg.code)
+		mkimg_err_set(&c->emsg, ret, "%s", strerror(-ret));
 	return c->err = ret;
 }
 
@@ -345,13 +346,13 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 	if (rc == SQLITE_DONE)
 		goto out;
 	if (rc != SQLITE_ROW) {
-		ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a file");
+		ret = reg_fail(c->st, &c->emsg, "looking up a file");
 		goto out;
 	}
 	blob = sqlite3_column_blob(c->q_file, 0);
 	n = sqlite3_column_bytes(c->q_file, 0);
 	if (n % REG_EXTENT_SIZE || !n) {
-		ret = st_err(c->errmsg, sizeof(c->errmsg), -EUCLEAN,
+		ret = mkimg_err_set(&c->emsg, -EUCLEAN,
 			     "%s/registry.db: a file row has bad extents", c->st->dir);
 		goto out;
 	}
@@ -435,7 +436,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	rc = sqlite3_step(c->q_chunk);
 	if (rc != SQLITE_ROW) {
 		if (rc != SQLITE_DONE)
-			ret = reg_fail(c->st, c->errmsg, sizeof(c->errmsg), "looking up a chunk");
+			ret = reg_fail(c->st, &c->emsg, "looking up a chunk");
 		sqlite3_reset(c->q_chunk);
 		return ret < 0 ? hook_fail(c, ret) : 0;
 	}
@@ -458,7 +459,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	/* a key is a hint: only equal bytes are shared */
 	ret = util_pread_all(d->fd, c->cbuf, BS_HOLE_UNIT, pblk << c->blkszbits);
 	if (ret) {
-		st_err(c->errmsg, sizeof(c->errmsg), ret, "blob %s: cannot read a chunk: %s",
+		mkimg_err_set(&c->emsg, ret, "blob %s: cannot read a chunk: %s",
 		       d->hex, strerror(-ret));
 		return hook_fail(c, ret);
 	}
@@ -508,16 +509,16 @@ static int new_file(void *ctx, const struct layout_filedata *fd,
 }
 
 /* An unnamed temporary file in the store's tmp/. */
-static int tmpfile_in(struct bs_conv *c, char *err, size_t errlen)
+static int tmpfile_in(struct bs_conv *c, struct mkimg_err *err)
 {
 	char *path = st_path(c->st, "tmp", NULL);
 	int fd;
 
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
-		fd = st_err(err, errlen, -errno, "%s: cannot create a temporary file: %s", path,
+		fd = mkimg_err_set(err, -errno, "%s: cannot create a temporary file: %s", path,
 			    strerror(errno));
 	free(path);
 	return fd;
@@ -527,7 +528,7 @@ static int tmpfile_in(struct bs_conv *c, char *err, size_t errlen)
 
 int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 		  const struct bs_conv_params *p, struct bs_conv **out,
-		  char *err, size_t errlen)
+		  struct mkimg_err *err)
 {
 	const struct layout_params *lp = layout_tree_params(t);
 	struct bs_sink_params sp = { 0 };
@@ -537,17 +538,17 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	int ret, fd;
 
 	if (lp->blkszbits != BS_STORE_BLKSZBITS)
-		return st_err(err, errlen, -EINVAL, "store images use %u-byte blocks",
+		return mkimg_err_set(err, -EINVAL, "store images use %u-byte blocks",
 			      1u << BS_STORE_BLKSZBITS);
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	c->st = st;
 	c->t = t;
 	c->p = *p;
 	c->blkszbits = lp->blkszbits;
 	c->blob.fd = c->img.fd = -1;
-	c->lockfd = st_lock(st, false, err, errlen);
+	c->lockfd = st_lock(st, false, err);
 	if (c->lockfd < 0) {
 		ret = c->lockfd;
 		free(c);
@@ -560,12 +561,12 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 		goto nomem;
 	ret = bs_tmpfile_open(path, &c->blob);
 	if (ret) {
-		st_err(err, errlen, ret, "%s: cannot create: %s", path, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: cannot create: %s", path, strerror(-ret));
 		goto fail;
 	}
 	free(path);
 	path = NULL;
-	fd = tmpfile_in(c, err, errlen);
+	fd = tmpfile_in(c, err);
 	if (fd < 0) {
 		ret = fd;
 		goto fail;
@@ -576,22 +577,22 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 		goto nomem;
 	}
 	ret = reg_prepare(st, "SELECT extents FROM files WHERE sha256=? AND size=?",
-			  &c->q_file, err, errlen);
+			  &c->q_file, err);
 	if (!ret)
 		ret = reg_prepare(st, "SELECT blob, pblk FROM chunks WHERE key=?", &c->q_chunk,
-				  err, errlen);
+				  err);
 	if (!ret)
 		ret = reg_prepare(st, "SELECT digest, size FROM blobs WHERE id=?", &c->q_blob,
-				  err, errlen);
+				  err);
 	if (!ret)
 		ret = reg_prepare(st, "SELECT 1 FROM quarantine WHERE digest=?", &c->q_quar,
-				  err, errlen);
+				  err);
 	if (ret)
 		goto fail;
 	/* device 1: the new blob, tagged at commit */
 	ret = layout_tree_add_device(t, "", 0, &id);
 	if (ret || id != 1) {
-		ret = st_err(err, errlen, ret ? ret : -EINVAL,
+		ret = mkimg_err_set(err, ret ? ret : -EINVAL,
 			     "the tree must have no devices before a store conversion");
 		goto fail;
 	}
@@ -612,7 +613,7 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	*out = c;
 	return 0;
 nomem:
-	st_err(err, errlen, -ENOMEM, "out of memory");
+	mkimg_err_set(err, -ENOMEM, "out of memory");
 	ret = -ENOMEM;
 fail:
 	free(path);
@@ -752,7 +753,7 @@ static const char *digest_hex(const char *diff_id)
 }
 
 int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
-		       char *err, size_t errlen)
+		       struct mkimg_err *err)
 {
 	const char *hex = digest_hex(diff_id);
 	sqlite3_stmt *q = NULL;
@@ -766,7 +767,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	*fd = -1;
 	if (!hex || strlen(hex) != 64)
 		return 0;
-	ret = reg_prepare(c->st, "SELECT sha256 FROM layers WHERE diff_id=?", &q, err, errlen);
+	ret = reg_prepare(c->st, "SELECT sha256 FROM layers WHERE diff_id=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, diff_id, -1, SQLITE_STATIC);
@@ -774,12 +775,12 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) == 64)
 		memcpy(want, sqlite3_column_text(q, 0), 65);
 	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		ret = reg_fail(c->st, err, errlen, "looking up a layer");
+		ret = reg_fail(c->st, err, "looking up a layer");
 	sqlite3_finalize(q);
 	if (ret || !want[0])
 		return ret;
 	/* would its blobs push the image past the bound? Then convert it. */
-	ret = reg_prepare(c->st, "SELECT blob FROM layer_blobs WHERE diff_id=?", &q, err, errlen);
+	ret = reg_prepare(c->st, "SELECT blob FROM layer_blobs WHERE diff_id=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, diff_id, -1, SQLITE_STATIC);
@@ -798,21 +799,21 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	}
 	sqlite3_finalize(q);
 	if (ret < 0)
-		return st_err(err, errlen, ret, "%s", c->errmsg[0] ? c->errmsg : strerror(-ret));
+		return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&c->emsg));
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc != SQLITE_DONE)
-		return reg_fail(c->st, err, errlen, "looking up a layer's blobs");
+		return reg_fail(c->st, err, "looking up a layer's blobs");
 	ret = 0;
 	if (1 + c->ndevs + nnew > max_devices(c))
 		return 0;
 
 	path = st_path(c->st, "layers", hex);
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	src = open(path, O_RDONLY | O_CLOEXEC);
 	if (src < 0) {
-		ret = st_err(err, errlen, -errno,
+		ret = mkimg_err_set(err, -errno,
 			     "%s: listed in the registry but cannot be opened: %s (run mkimg fsck)",
 			     path, strerror(errno));
 		goto out;
@@ -822,11 +823,11 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	if (!ret && strcmp(shahex, want))
 		ret = -EUCLEAN;
 	if (ret) {
-		st_err(err, errlen, ret, "%s: layer record is corrupt (run mkimg fsck --full)",
+		mkimg_err_set(err, ret, "%s: layer record is corrupt (run mkimg fsck --full)",
 		       path);
 		goto out;
 	}
-	*fd = tmpfile_in(c, err, errlen);
+	*fd = tmpfile_in(c, err);
 	if (*fd < 0) {
 		ret = *fd;
 		*fd = -1;
@@ -834,7 +835,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	}
 	ret = st_zstd_copy(src, *fd, false);
 	if (ret) {
-		st_err(err, errlen, ret, "%s: cannot decompress the layer record: %s", path,
+		mkimg_err_set(err, ret, "%s: cannot decompress the layer record: %s", path,
 		       strerror(-ret));
 		close(*fd);
 		*fd = -1;
@@ -844,7 +845,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	if (!l) {
 		close(*fd);
 		*fd = -1;
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	l->reused = true;
@@ -857,15 +858,15 @@ out:
 }
 
 int bs_conv_layer_begin(struct bs_conv *c, const char *diff_id, int *fd,
-			char *err, size_t errlen)
+			struct mkimg_err *err)
 {
 	struct conv_layer *l = layer_add(c, diff_id ? diff_id : "");
 
 	*fd = -1;
 	c->cur = NULL;
 	if (!l)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	l->fd = tmpfile_in(c, err, errlen);
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	l->fd = tmpfile_in(c, err);
 	if (l->fd < 0) {
 		int ret = l->fd;
 
@@ -904,7 +905,7 @@ void bs_conv_layer_note(struct bs_conv *c, const struct layout_filedata *fd)
 }
 
 int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
-		      char *err, size_t errlen)
+		      struct mkimg_err *err)
 {
 	struct conv_layer *l = c->cur;
 	const char *hex;
@@ -914,7 +915,7 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 
 	c->cur = NULL;
 	if (!l)
-		return st_err(err, errlen, -EINVAL, "no layer record is being written");
+		return mkimg_err_set(err, -EINVAL, "no layer record is being written");
 	if (diff_id)
 		snprintf(l->diff_id, sizeof(l->diff_id), "%s", diff_id);
 	hex = digest_hex(l->diff_id);
@@ -927,10 +928,10 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 	}
 	path = st_path(c->st, "layers", hex);
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	ret = bs_tmpfile_open(path, &l->out);
 	if (ret) {
-		st_err(err, errlen, ret, "%s: cannot create: %s", path, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: cannot create: %s", path, strerror(-ret));
 		free(path);
 		return ret;
 	}
@@ -939,7 +940,7 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 	if (!ret)
 		ret = util_sha256_fd(l->out.fd, sha, &l->size);
 	if (ret)
-		return st_err(err, errlen, ret, "writing a layer record: %s", strerror(-ret));
+		return mkimg_err_set(err, ret, "writing a layer record: %s", strerror(-ret));
 	bs_hex(sha, l->sha256);
 	close(l->fd);
 	l->fd = -1;
@@ -992,14 +993,14 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int step_done(struct bs_store *st, sqlite3_stmt *q, char *err, size_t errlen,
+static int step_done(struct bs_store *st, sqlite3_stmt *q, struct mkimg_err *err,
 		     const char *what)
 {
 	int rc = sqlite3_step(q);
 
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : reg_fail(st, err, errlen, what);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : reg_fail(st, err, what);
 }
 
 /* Registry id of device dev (ids as the sink saw them). */
@@ -1016,13 +1017,13 @@ struct quar_ids {
 	size_t n;
 };
 
-static int quar_ids_load(struct bs_store *st, struct quar_ids *q, char *err, size_t errlen)
+static int quar_ids_load(struct bs_store *st, struct quar_ids *q, struct mkimg_err *err)
 {
 	sqlite3_stmt *s;
 	int ret, rc;
 
 	ret = reg_prepare(st, "SELECT b.id FROM blobs b JOIN quarantine q ON q.digest = b.digest"
-			  " ORDER BY b.id", &s, err, errlen);
+			  " ORDER BY b.id", &s, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1030,13 +1031,13 @@ static int quar_ids_load(struct bs_store *st, struct quar_ids *q, char *err, siz
 
 		if (!x) {
 			sqlite3_finalize(s);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 		q->v = x;
 		q->v[q->n++] = sqlite3_column_int64(s, 0);
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "reading the quarantine");
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, "reading the quarantine");
 }
 
 static bool quar_has(const struct quar_ids *q, uint32_t id)
@@ -1063,7 +1064,7 @@ static bool quar_has(const struct quar_ids *q, uint32_t id)
  */
 static int replace_quarantined(struct bs_conv *c, const struct quar_ids *qi, bool file,
 			       const uint8_t *key, uint64_t size, const uint8_t *ext, size_t extlen,
-			       uint32_t blob, uint64_t pblk, char *err, size_t errlen)
+			       uint32_t blob, uint64_t pblk, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	bool stale = false;
@@ -1072,7 +1073,7 @@ static int replace_quarantined(struct bs_conv *c, const struct quar_ids *qi, boo
 	if (!qi->n || sqlite3_changes(c->st->db))
 		return 0;
 	ret = reg_prepare(c->st, file ? "SELECT extents FROM files WHERE sha256=? AND size=?"
-				      : "SELECT blob FROM chunks WHERE key=?", &q, err, errlen);
+				      : "SELECT blob FROM chunks WHERE key=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_blob(q, 1, key, file ? 32 : 16, SQLITE_STATIC);
@@ -1094,11 +1095,11 @@ static int replace_quarantined(struct bs_conv *c, const struct quar_ids *qi, boo
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return reg_fail(c->st, err, errlen, "looking up a row to replace");
+		return reg_fail(c->st, err, "looking up a row to replace");
 	if (!stale)
 		return 0;
 	ret = reg_prepare(c->st, file ? "UPDATE files SET extents=? WHERE sha256=? AND size=?"
-				      : "UPDATE chunks SET blob=?, pblk=? WHERE key=?", &q, err, errlen);
+				      : "UPDATE chunks SET blob=?, pblk=? WHERE key=?", &q, err);
 	if (ret)
 		return ret;
 	if (file) {
@@ -1110,13 +1111,13 @@ static int replace_quarantined(struct bs_conv *c, const struct quar_ids *qi, boo
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)pblk);
 		sqlite3_bind_blob(q, 3, key, 16, SQLITE_STATIC);
 	}
-	ret = step_done(c->st, q, err, errlen, "replacing a row in a quarantined blob");
+	ret = step_done(c->st, q, err, "replacing a row in a quarantined blob");
 	sqlite3_finalize(q);
 	return ret;
 }
 
 /* The spilled files and chunks of the new blob become rows. */
-static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t errlen)
+static int register_spill(struct bs_conv *c, uint32_t newblob, struct mkimg_err *err)
 {
 	sqlite3_stmt *qf = NULL, *qc = NULL;
 	struct quar_ids qi = { 0 };
@@ -1124,16 +1125,16 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 	size_t extcap = 0;
 	int ret, ch;
 
-	ret = reg_prepare(c->st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err, errlen);
+	ret = reg_prepare(c->st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err);
 	if (!ret)
 		ret = reg_prepare(c->st, "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &qc,
-				  err, errlen);
+				  err);
 	if (!ret)
-		ret = quar_ids_load(c->st, &qi, err, errlen);
+		ret = quar_ids_load(c->st, &qi, err);
 	if (ret)
 		goto out;
 	if (fflush(c->spill) || fseeko(c->spill, 0, SEEK_SET)) {
-		ret = st_err(err, errlen, -EIO, "reading back the conversion's spill file");
+		ret = mkimg_err_set(err, -EIO, "reading back the conversion's spill file");
 		goto out;
 	}
 	while ((ch = getc(c->spill)) != EOF) {
@@ -1149,7 +1150,7 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 				uint8_t *x = realloc(ext, (size_t)n * REG_EXTENT_SIZE);
 
 				if (!x) {
-					ret = st_err(err, errlen, -ENOMEM, "out of memory");
+					ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 					goto out;
 				}
 				ext = x;
@@ -1166,7 +1167,7 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 					goto trunc;
 				e.blob = dev_blob(c, newblob, dev);
 				if (!e.blob) {
-					ret = st_err(err, errlen, -EINVAL,
+					ret = mkimg_err_set(err, -EINVAL,
 						     "a stored file uses unknown device %u", dev);
 					goto out;
 				}
@@ -1175,10 +1176,10 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 			sqlite3_bind_blob(qf, 1, sha, 32, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(qf, 2, (sqlite3_int64)size);
 			sqlite3_bind_blob(qf, 3, ext, n * REG_EXTENT_SIZE, SQLITE_TRANSIENT);
-			ret = step_done(c->st, qf, err, errlen, "registering a file");
+			ret = step_done(c->st, qf, err, "registering a file");
 			if (!ret)
 				ret = replace_quarantined(c, &qi, true, sha, size, ext,
-							  n * REG_EXTENT_SIZE, 0, 0, err, errlen);
+							  n * REG_EXTENT_SIZE, 0, 0, err);
 		} else if (ch == 'C') {
 			uint8_t key[16];
 			uint64_t pblk;
@@ -1188,10 +1189,10 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 			sqlite3_bind_blob(qc, 1, key, 16, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(qc, 2, newblob);
 			sqlite3_bind_int64(qc, 3, (sqlite3_int64)pblk);
-			ret = step_done(c->st, qc, err, errlen, "registering a chunk");
+			ret = step_done(c->st, qc, err, "registering a chunk");
 			if (!ret)
 				ret = replace_quarantined(c, &qi, false, key, 0, NULL, 0, newblob,
-							  pblk, err, errlen);
+							  pblk, err);
 		} else {
 			break;
 		}
@@ -1200,7 +1201,7 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, char *err, size_t
 	}
 	if (!feof(c->spill)) {
 trunc:
-		ret = st_err(err, errlen, -EIO, "the conversion's spill file is damaged");
+		ret = mkimg_err_set(err, -EIO, "the conversion's spill file is damaged");
 	}
 out:
 	sqlite3_finalize(qf);
@@ -1210,29 +1211,29 @@ out:
 	return ret;
 }
 
-int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_t errlen)
+int bs_store_name_unused(struct bs_store *st, const char *name, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(st, "SELECT 1 FROM names WHERE name=?", &q, err, errlen);
+	ret = reg_prepare(st, "SELECT 1 FROM names WHERE name=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc == SQLITE_ROW)
-		return st_err(err, errlen, -EEXIST, "an image named %s is already in %s "
+		return mkimg_err_set(err, -EEXIST, "an image named %s is already in %s "
 			      "(--replace replaces it)", name, st->dir);
-	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "looking up a name");
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, "looking up a name");
 }
 
 static int journal_name(struct bs_conv *c, const char *name, const char *source,
-			const struct bs_conv_result *res, char *err, size_t errlen);
+			const struct bs_conv_result *res, struct mkimg_err *err);
 
 static int register_all(struct bs_conv *c, const char *name, const char *source,
 			const struct bs_conv_result *res, const struct keys *keys,
-			char *err, size_t errlen)
+			struct mkimg_err *err)
 {
 	struct bs_store *st = c->st;
 	sqlite3_stmt *q = NULL;
@@ -1241,11 +1242,11 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 	size_t i, j;
 	int ret;
 
-	ret = reg_begin(st, err, errlen);
+	ret = reg_begin(st, err);
 	if (ret)
 		return ret;
 	if (!c->p.replace) {	/* in the transaction: no other conversion takes it now */
-		ret = bs_store_name_unused(st, name, err, errlen);
+		ret = bs_store_name_unused(st, name, err);
 		if (ret) {
 			reg_rollback(st);
 			return ret;
@@ -1253,14 +1254,14 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 	}
 	/* journalled once the name is ours, before the commit: a name refused
 	 * here must not reach the journal (a repair would move it) */
-	ret = journal_name(c, name, source, res, err, errlen);
+	ret = journal_name(c, name, source, res, err);
 	if (ret) {
 		reg_rollback(st);
 		return ret;
 	}
 #define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
-		ret = reg_prepare(st, sql, &q, err, errlen); if (ret) goto fail; } while (0)
-#define STEP(what) do { ret = step_done(st, q, err, errlen, what); if (ret) goto fail; } while (0)
+		ret = reg_prepare(st, sql, &q, err); if (ret) goto fail; } while (0)
+#define STEP(what) do { ret = step_done(st, q, err, what); if (ret) goto fail; } while (0)
 	/* blobs this conversion found damaged: no later one tries them */
 	PREP("INSERT OR IGNORE INTO quarantine VALUES(?,?,?)");
 	for (i = 0; i < c->nseen; i++) {
@@ -1284,11 +1285,11 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 		PREP("SELECT id FROM blobs WHERE digest=?");
 		sqlite3_bind_text(q, 1, res->blob_sha256, -1, SQLITE_STATIC);
 		if (sqlite3_step(q) != SQLITE_ROW) {
-			ret = reg_fail(st, err, errlen, "registering the blob");
+			ret = reg_fail(st, err, "registering the blob");
 			goto fail;
 		}
 		newblob = sqlite3_column_int64(q, 0);
-		ret = register_spill(c, newblob, err, errlen);
+		ret = register_spill(c, newblob, err);
 		if (ret)
 			goto fail;
 	}
@@ -1367,7 +1368,7 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 #undef PREP
 #undef STEP
 	sqlite3_finalize(q);
-	ret = reg_commit(st, err, errlen);
+	ret = reg_commit(st, err);
 	/* no checkpoint here: a TRUNCATE one waits for every reader's
 	 * snapshot; SQLite's own (passive) checkpoints and gc keep the WAL
 	 * small */
@@ -1381,7 +1382,7 @@ fail:
 /* The name goes to the names journal before the registry lists it (in
  * register_all's transaction, once the name is known to be free). */
 static int journal_name(struct bs_conv *c, const char *name, const char *source,
-			const struct bs_conv_result *res, char *err, size_t errlen)
+			const struct bs_conv_result *res, struct mkimg_err *err)
 {
 	struct names_entry e = { .add = true, .created = time(NULL) };
 	size_t i;
@@ -1392,17 +1393,17 @@ static int journal_name(struct bs_conv *c, const char *name, const char *source,
 	e.source = (char *)(source ? source : "");
 	e.layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*e.layers));
 	if (!e.layers)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	for (i = 0; i < c->nlayers; i++)	/* as image_layers lists them */
 		if (c->layers[i].reused || c->layers[i].sha256[0])
 			memcpy(e.layers[e.nlayers++], c->layers[i].diff_id, 72);
-	ret = names_append(c->st->dir, &e, err, errlen);
+	ret = names_append(c->st->dir, &e, err);
 	free(e.layers);
 	return ret;
 }
 
 int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
-		   struct bs_conv_result *res, char *err, size_t errlen)
+		   struct bs_conv_result *res, struct mkimg_err *err)
 {
 	struct keys keys = { 0 };
 	uint8_t sha[32];
@@ -1412,16 +1413,16 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 
 	memset(res, 0, sizeof(*res));
 	snprintf(res->name, sizeof(res->name), "%s", name);
-	ret = bs_store_name_valid(name, err, errlen);
+	ret = bs_store_name_valid(name, err);
 	if (ret)
 		goto out;
 	if (c->err) {
-		ret = st_err(err, errlen, c->err, "%s", c->errmsg);
+		ret = mkimg_err_set(err, c->err, "%s", mkimg_err_msg(&c->emsg));
 		goto out;
 	}
 	ret = bs_sink_finish(c->sink, &end, sha, &res->data);
 	if (ret) {
-		st_err(err, errlen, ret, "%s", c->errmsg[0] ? c->errmsg : strerror(-ret));
+		mkimg_err_set(err, ret, "%s", mkimg_err_msg(&c->emsg));
 		goto out;
 	}
 	if (end) {
@@ -1435,7 +1436,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		ret = layout_tree_remove_device(c->t, 1);
 	}
 	if (ret) {
-		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
+		mkimg_err_set(err, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
 	res->devices = layout_tree_device_count(c->t);
@@ -1450,18 +1451,18 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		free(tmp);
 	}
 	if (ret) {
-		st_err(err, errlen, ret, "%s/tmp: cannot create the image: %s", c->st->dir,
+		mkimg_err_set(err, ret, "%s/tmp: cannot create the image: %s", c->st->dir,
 		       strerror(-ret));
 		goto out;
 	}
 	ret = layout_write(c->t, c->img.fd, &res->layout);
 	if (ret) {
-		st_err(err, errlen, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
+		mkimg_err_set(err, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;
 	}
 	ret = util_sha256_fd(c->img.fd, sha, NULL);
 	if (ret) {
-		st_err(err, errlen, ret, "reading back the image: %s", strerror(-ret));
+		mkimg_err_set(err, ret, "reading back the image: %s", strerror(-ret));
 		goto out;
 	}
 	bs_hex(sha, res->image_sha256);
@@ -1475,7 +1476,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	if (!ret)
 		ret = layout_tree_foreach_file(c->t, collect_key, &keys);
 	if (ret) {
-		st_err(err, errlen, ret, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 		goto out;
 	}
 	if (keys.n)
@@ -1486,7 +1487,7 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	if (res->blob_sha256[0]) {
 		ret = bs_tmpfile_commit(&c->blob, c->p.durable);
 		if (ret) {
-			st_err(err, errlen, ret, "%s/blobs: cannot publish the blob: %s",
+			mkimg_err_set(err, ret, "%s/blobs: cannot publish the blob: %s",
 			       c->st->dir, strerror(-ret));
 			goto out;
 		}
@@ -1498,17 +1499,17 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 			continue;
 		ret = bs_tmpfile_commit(&l->out, c->p.durable);
 		if (ret) {
-			st_err(err, errlen, ret, "%s/layers: cannot publish a layer record: %s",
+			mkimg_err_set(err, ret, "%s/layers: cannot publish a layer record: %s",
 			       c->st->dir, strerror(-ret));
 			goto out;
 		}
 	}
 	ret = bs_tmpfile_commit(&c->img, c->p.durable);
 	if (ret) {
-		st_err(err, errlen, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
 		goto out;
 	}
-	ret = register_all(c, name, source, res, &keys, err, errlen);
+	ret = register_all(c, name, source, res, &keys, err);
 out:
 	free(keys.v);
 	bs_conv_abort(c);

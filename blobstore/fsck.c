@@ -53,15 +53,16 @@ static void note(struct fsck *f, int sev, const char *fmt, ...)
 
 static void note(struct fsck *f, int sev, const char *fmt, ...)
 {
-	char msg[1024];
+	/* the error object formats the line; nothing failed */
+	struct mkimg_err line = MKIMG_ERR_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mkimg_err_vset(&line, -EIO, fmt, ap);
 	va_end(ap);
 	if (sev)
 		f->errors++;
-	f->report(f->ctx, sev, msg);
+	f->report(f->ctx, sev, line.msg);
 }
 
 #define FSCK_BUF (1u << 20)
@@ -147,12 +148,12 @@ static struct fblob *blob_by_id(struct fsck *f, uint32_t id)
 	return NULL;
 }
 
-static int check_blobs(struct fsck *f, char *err, size_t errlen)
+static int check_blobs(struct fsck *f, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(f->st, "SELECT id, digest, size FROM blobs ORDER BY id", &q, err, errlen);
+	ret = reg_prepare(f->st, "SELECT id, digest, size FROM blobs ORDER BY id", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -161,7 +162,7 @@ static int check_blobs(struct fsck *f, char *err, size_t errlen)
 
 		if (!b) {
 			sqlite3_finalize(q);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 		f->blobs = b;
 		b = &f->blobs[f->nblobs++];
@@ -176,7 +177,7 @@ static int check_blobs(struct fsck *f, char *err, size_t errlen)
 	}
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
-		ret = reg_fail(f->st, err, errlen, "reading blobs");
+		ret = reg_fail(f->st, err, "reading blobs");
 	return ret;
 }
 
@@ -194,7 +195,7 @@ static void check_devices(struct fsck *f, const char *digest, int fd)
 		return;
 	}
 	if (reg_prepare(f->st, "SELECT b.digest, b.size FROM image_blobs i LEFT JOIN blobs b"
-			" ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, NULL, 0)) {
+			" ON b.id = i.blob WHERE i.image=? ORDER BY i.slot", &q, NULL)) {
 		layout_probe_free(&p);
 		return;
 	}
@@ -218,12 +219,12 @@ static void check_devices(struct fsck *f, const char *digest, int fd)
 	layout_probe_free(&p);
 }
 
-static int check_images(struct fsck *f, char *err, size_t errlen)
+static int check_images(struct fsck *f, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(f->st, "SELECT digest, size FROM images", &q, err, errlen);
+	ret = reg_prepare(f->st, "SELECT digest, size FROM images", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -241,16 +242,16 @@ static int check_images(struct fsck *f, char *err, size_t errlen)
 	}
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
-		ret = reg_fail(f->st, err, errlen, "reading images");
+		ret = reg_fail(f->st, err, "reading images");
 	return ret;
 }
 
-static int check_layers(struct fsck *f, char *err, size_t errlen)
+static int check_layers(struct fsck *f, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(f->st, "SELECT diff_id, sha256, size FROM layers", &q, err, errlen);
+	ret = reg_prepare(f->st, "SELECT diff_id, sha256, size FROM layers", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -268,7 +269,7 @@ static int check_layers(struct fsck *f, char *err, size_t errlen)
 	}
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
-		ret = reg_fail(f->st, err, errlen, "reading layers");
+		ret = reg_fail(f->st, err, "reading layers");
 	return ret;
 }
 
@@ -288,7 +289,7 @@ static const struct {
 	  "chunk", "in a blob the registry does not list" },
 };
 
-static int check_refs(struct fsck *f, char *err, size_t errlen)
+static int check_refs(struct fsck *f, struct mkimg_err *err)
 {
 	size_t i;
 	int ret;
@@ -296,7 +297,7 @@ static int check_refs(struct fsck *f, char *err, size_t errlen)
 	for (i = 0; i < sizeof(dangling) / sizeof(dangling[0]); i++) {
 		sqlite3_stmt *q;
 
-		ret = reg_prepare(f->st, dangling[i].sql, &q, err, errlen);
+		ret = reg_prepare(f->st, dangling[i].sql, &q, err);
 		if (ret)
 			return ret;
 		while (sqlite3_step(q) == SQLITE_ROW)
@@ -308,13 +309,13 @@ static int check_refs(struct fsck *f, char *err, size_t errlen)
 }
 
 /* Extents inside their blobs; with full, the bytes have the digest. */
-static int check_file_rows(struct fsck *f, char *err, size_t errlen)
+static int check_file_rows(struct fsck *f, struct mkimg_err *err)
 {
 	unsigned int bits = BS_STORE_BLKSZBITS;
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(f->st, "SELECT sha256, size, extents FROM files", &q, err, errlen);
+	ret = reg_prepare(f->st, "SELECT sha256, size, extents FROM files", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -393,15 +394,15 @@ static int check_file_rows(struct fsck *f, char *err, size_t errlen)
 		}
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading files");
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, "reading files");
 }
 
-static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
+static int check_chunk_rows(struct fsck *f, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(f->st, "SELECT key, blob, pblk FROM chunks", &q, err, errlen);
+	ret = reg_prepare(f->st, "SELECT key, blob, pblk FROM chunks", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -430,7 +431,7 @@ static int check_chunk_rows(struct fsck *f, char *err, size_t errlen)
 			     (unsigned long long)off);
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading chunks");
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, "reading chunks");
 }
 
 /* Files no row lists: garbage from crashes or failed conversions. */
@@ -441,7 +442,7 @@ static void check_garbage(struct fsck *f, int subi, const char *sub, const char 
 	struct dirent *de;
 	sqlite3_stmt *q = NULL;
 
-	if (sql && reg_prepare(f->st, sql, &q, NULL, 0))
+	if (sql && reg_prepare(f->st, sql, &q, NULL))
 		q = NULL;
 	while (d && (de = readdir(d))) {
 		bool known = false;
@@ -472,17 +473,17 @@ static void check_garbage(struct fsck *f, int subi, const char *sub, const char 
 
 /* Quarantine reasons of the registered blobs; rows of blobs no longer
  * registered are stale (gc removed them). */
-static int load_quarantine(struct fsck *f, uint64_t *stale, char *err, size_t errlen)
+static int load_quarantine(struct fsck *f, uint64_t *stale, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
 	*stale = 0;
-	ret = quar_table(f->st, err, errlen);
+	ret = quar_table(f->st, err);
 	if (ret <= 0)
 		return ret;
 	ret = reg_prepare(f->st, "SELECT q.digest, q.reason, b.id FROM quarantine q"
-			  " LEFT JOIN blobs b ON b.digest = q.digest", &q, err, errlen);
+			  " LEFT JOIN blobs b ON b.digest = q.digest", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -498,7 +499,7 @@ static int load_quarantine(struct fsck *f, uint64_t *stale, char *err, size_t er
 				 (const char *)sqlite3_column_text(q, 1));
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, errlen, "reading the quarantine");
+	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, "reading the quarantine");
 }
 
 struct users {
@@ -526,7 +527,7 @@ static void blob_user(void *ctx, const char *name, const char *image, const char
 }
 
 /* The images each bad, missing or quarantined blob reaches. */
-static int check_blob_users(struct fsck *f, char *err, size_t errlen)
+static int check_blob_users(struct fsck *f, struct mkimg_err *err)
 {
 	size_t i;
 	int ret;
@@ -550,7 +551,7 @@ static int check_blob_users(struct fsck *f, char *err, size_t errlen)
 		else
 			snprintf(why, sizeof(why), "%s", b->bad);
 		u.why = why;
-		ret = quar_users(f->st, b->id, blob_user, &u, err, errlen);
+		ret = quar_users(f->st, b->id, blob_user, &u, err);
 		if (ret)
 			return ret;
 	}
@@ -562,7 +563,7 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 {
 	sqlite3_stmt *add = NULL, *lift = NULL;
 	struct bs_store *st = f->st;
-	char err[512];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int64_t now = time(NULL);
 	size_t i;
 
@@ -575,10 +576,10 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 			}
 		return;
 	}
-	if (quar_table(st, err, sizeof(err)) <= 0 || reg_begin(st, err, sizeof(err)) ||
+	if (quar_table(st, &err) <= 0 || reg_begin(st, &err) ||
 	    reg_prepare(st, "INSERT OR REPLACE INTO quarantine VALUES(?,?,?)", &add,
-			err, sizeof(err)) ||
-	    reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &lift, err, sizeof(err)))
+			&err) ||
+	    reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &lift, &err))
 		goto fail;
 	for (i = 0; i < f->nblobs; i++) {
 		struct fblob *b = &f->blobs[i];
@@ -594,7 +595,7 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 			sqlite3_bind_int64(q, 3, now);
 		}
 		if (sqlite3_step(q) != SQLITE_DONE) {
-			reg_fail(st, err, sizeof(err), "updating the quarantine");
+			reg_fail(st, &err, "updating the quarantine");
 			goto fail;
 		}
 		sqlite3_reset(q);
@@ -605,35 +606,35 @@ static void update_quarantine(struct fsck *f, uint64_t stale)
 			     " quarantine", b->hex);
 	}
 	if (stale && reg_exec(st, "DELETE FROM quarantine WHERE digest NOT IN"
-			      " (SELECT digest FROM blobs)", err, sizeof(err)))
+			      " (SELECT digest FROM blobs)", &err))
 		goto fail;
 	sqlite3_finalize(add);
 	sqlite3_finalize(lift);
-	if (!reg_commit(st, err, sizeof(err)))
+	if (!reg_commit(st, &err))
 		return;
-	note(f, 1, "cannot update the quarantine: %s", err);
+	note(f, 1, "cannot update the quarantine: %s", mkimg_err_msg(&err));
 	return;
 fail:
 	sqlite3_finalize(add);
 	sqlite3_finalize(lift);
 	reg_rollback(st);
-	note(f, 1, "cannot update the quarantine: %s", err);
+	note(f, 1, "cannot update the quarantine: %s", mkimg_err_msg(&err));
 }
 
 int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
-		  char *err, size_t errlen)
+		  struct mkimg_err *err)
 {
 	struct fsck f = { .st = st, .full = full, .report = report, .ctx = ctx };
 	uint64_t stale = 0;
 	size_t i;
 	int lock, ret;
 
-	lock = st_lock(st, false, err, errlen);
+	lock = st_lock(st, false, err);
 	if (lock < 0)
 		return lock;
 	f.buf = malloc(FSCK_BUF);
 	if (!f.buf) {
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	/* a missing or damaged registry is an error, never an empty store */
@@ -643,32 +644,32 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		 * the quarantine as it is */
 		if (reg_cannot_write(st))
 			st->flags |= BS_STORE_READONLY;
-		ret = reg_open(st, false, err, errlen);
+		ret = reg_open(st, false, err);
 		if (ret)
 			goto out;
 	}
-	ret = reg_check_integrity(st, full, err, errlen);
+	ret = reg_check_integrity(st, full, err);
 	if (ret)
 		goto out;
 	/* one snapshot of the registry for all checks */
-	ret = reg_exec(st, "BEGIN", err, errlen);
+	ret = reg_exec(st, "BEGIN", err);
 	if (ret)
 		goto out;
-	ret = check_blobs(&f, err, errlen);
+	ret = check_blobs(&f, err);
 	if (!ret)
-		ret = load_quarantine(&f, &stale, err, errlen);
+		ret = load_quarantine(&f, &stale, err);
 	if (!ret)
-		ret = check_images(&f, err, errlen);
+		ret = check_images(&f, err);
 	if (!ret)
-		ret = check_layers(&f, err, errlen);
+		ret = check_layers(&f, err);
 	if (!ret)
-		ret = check_refs(&f, err, errlen);
+		ret = check_refs(&f, err);
 	if (!ret)
-		ret = check_file_rows(&f, err, errlen);
+		ret = check_file_rows(&f, err);
 	if (!ret)
-		ret = check_chunk_rows(&f, err, errlen);
+		ret = check_chunk_rows(&f, err);
 	if (!ret)
-		ret = check_blob_users(&f, err, errlen);
+		ret = check_blob_users(&f, err);
 	if (!ret) {
 		check_garbage(&f, ST_SHA256, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?");
 		check_garbage(&f, ST_IMAGES, "images", "SELECT 1 FROM images WHERE digest=?");

@@ -30,20 +30,6 @@
 #include "mkimg/layout.h"
 #include "mkimg/mount.h"
 
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * The kernel's log for the fs context: one message per read(), "e msg",
  * "w msg" or "i msg". Keeps the last error (else the last message) as one
@@ -70,7 +56,7 @@ static void read_fc_log(int fd, char *buf, size_t len)
 
 static int fs_mount(const struct bs_mount_opts *o, const char *source,
 		    const char *const *devices, const char *target, const char **stepp,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	char klog[512] = "";
 	const char *step = "fsopen";
@@ -81,7 +67,7 @@ static int fs_mount(const struct bs_mount_opts *o, const char *source,
 	fsfd = fsopen("erofs", FSOPEN_CLOEXEC);
 	if (fsfd < 0) {
 		ret = -errno;
-		seterr(err, errlen, "cannot open an erofs context: %s%s", strerror(-ret),
+		mkimg_err_set(err, ret, "cannot open an erofs context: %s%s", strerror(-ret),
 		       ret == -ENODEV ? " (no EROFS in this kernel)" : "");
 		return ret;
 	}
@@ -126,8 +112,7 @@ fail:
 	ret = -errno;
 	*stepp = step;
 	read_fc_log(fsfd, klog, sizeof(klog));
-	if (err && errlen)
-		snprintf(err, errlen, "mounting %s on %s failed at %s: %s%s%s", o->image, target,
+	mkimg_err_set(err, ret, "mounting %s on %s failed at %s: %s%s%s", o->image, target,
 			 step, strerror(-ret), klog[0] ? ": " : "", klog);
 	if (mfd >= 0)
 		close(mfd);
@@ -184,7 +169,7 @@ static int loop_attach(const char *path, char *dev, size_t devlen, int *lfdp)
 
 /* paths: the image and device paths to open (o's for messages) */
 static int loop_mount(const struct bs_mount_opts *o, const char *const *paths,
-		      const char *target, char *err, size_t errlen)
+		      const char *target, struct mkimg_err *err)
 {
 	char (*devs)[32] = calloc(o->ndevices + 1, sizeof(*devs));
 	const char **dp = calloc(o->ndevices + 1, sizeof(*dp));
@@ -203,12 +188,12 @@ static int loop_mount(const struct bs_mount_opts *o, const char *const *paths,
 		lfds[i] = -1;
 	ret = loop_attach(paths[0], devs[0], sizeof(devs[0]), &lfds[0]);
 	if (ret)
-		seterr(err, errlen, "cannot attach %s to a loop device: %s", o->image,
+		mkimg_err_set(err, ret, "cannot attach %s to a loop device: %s", o->image,
 		       strerror(-ret));
 	for (i = 0; !ret && i < o->ndevices; i++) {
 		ret = loop_attach(paths[i + 1], devs[i + 1], sizeof(devs[i + 1]), &lfds[i + 1]);
 		if (ret)
-			seterr(err, errlen, "cannot attach %s to a loop device: %s",
+			mkimg_err_set(err, ret, "cannot attach %s to a loop device: %s",
 			       o->devices[i], strerror(-ret));
 		dp[i] = devs[i + 1];
 	}
@@ -216,7 +201,7 @@ static int loop_mount(const struct bs_mount_opts *o, const char *const *paths,
 		const char *step;
 
 		lo.directio = false;	/* file-backed only */
-		ret = fs_mount(&lo, devs[0], dp, target, &step, err, errlen);
+		ret = fs_mount(&lo, devs[0], dp, target, &step, err);
 	}
 	/* the mount holds the devices now; on failure the last close
 	 * detaches them (autoclear) */
@@ -272,7 +257,7 @@ static int dev_size(int fd, const struct stat *sb, uint64_t *size)
  * Opens the image and each device (fds[0], fds[1..]) and checks the devices
  * against the image's device table (see enum bs_mount_verify).
  */
-static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size_t errlen)
+static int open_checked(const struct bs_mount_opts *o, int *fds, struct mkimg_err *err)
 {
 	struct layout_probe p;
 	struct stat sb;
@@ -285,17 +270,17 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 	fds[0] = open(o->image, O_RDONLY | O_CLOEXEC);
 	if (fds[0] < 0) {
 		ret = -errno;
-		seterr(err, errlen, "%s: %s", o->image, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: %s", o->image, strerror(-ret));
 		return ret;
 	}
 	ret = layout_probe(fds[0], &p);
 	if (ret) {
-		seterr(err, errlen, "%s: %s", o->image,
+		mkimg_err_set(err, ret, "%s: %s", o->image,
 		       ret == -EUCLEAN ? "not an EROFS image" : strerror(-ret));
 		return ret;
 	}
 	if (p.ndevices != o->ndevices) {
-		seterr(err, errlen, "%s: its device table lists %u device%s, %zu given",
+		mkimg_err_set(err, -EMEDIUMTYPE, "%s: its device table lists %u device%s, %zu given",
 		       o->image, p.ndevices, p.ndevices == 1 ? "" : "s", o->ndevices);
 		ret = -EMEDIUMTYPE;
 		goto out;
@@ -306,18 +291,18 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 		fds[i + 1] = open(path, O_RDONLY | O_CLOEXEC);
 		if (fds[i + 1] < 0 || fstat(fds[i + 1], &sb) < 0) {
 			ret = -errno;
-			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
+			mkimg_err_set(err, ret, "device %zu (%s): %s", i + 1, path, strerror(-ret));
 			goto out;
 		}
 		ret = dev_size(fds[i + 1], &sb, &size);
 		if (ret) {
-			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, ret == -EINVAL ?
+			mkimg_err_set(err, ret, "device %zu (%s): %s", i + 1, path, ret == -EINVAL ?
 			       "not a regular file or block device" : strerror(-ret));
 			goto out;
 		}
 		want = p.devices[i].blocks << p.blkszbits;
 		if (size != want) {
-			seterr(err, errlen, "device %zu (%s): %llu bytes, the image's device table "
+			mkimg_err_set(err, -EMEDIUMTYPE, "device %zu (%s): %llu bytes, the image's device table "
 			       "says %llu (%llu blocks of %u bytes)", i + 1, path,
 			       (unsigned long long)size, (unsigned long long)want,
 			       (unsigned long long)p.devices[i].blocks, 1u << p.blkszbits);
@@ -330,7 +315,7 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 			base = strrchr(path, '/');
 			base = base ? base + 1 : path;
 			if (strcasecmp(base, tag)) {
-				seterr(err, errlen, "device %zu (%s): its name is not its tag %s "
+				mkimg_err_set(err, -EMEDIUMTYPE, "device %zu (%s): its name is not its tag %s "
 				       "in the image's device table", i + 1, path, tag);
 				ret = -EMEDIUMTYPE;
 				goto out;
@@ -339,12 +324,12 @@ static int open_checked(const struct bs_mount_opts *o, int *fds, char *err, size
 		}
 		ret = util_sha256_fd(fds[i + 1], sha, NULL);
 		if (ret) {
-			seterr(err, errlen, "device %zu (%s): %s", i + 1, path, strerror(-ret));
+			mkimg_err_set(err, ret, "device %zu (%s): %s", i + 1, path, strerror(-ret));
 			goto out;
 		}
 		bs_hex(sha, hex);
 		if (strcasecmp(hex, tag)) {
-			seterr(err, errlen, "device %zu (%s): sha256 %s, the image's device table "
+			mkimg_err_set(err, -EMEDIUMTYPE, "device %zu (%s): sha256 %s, the image's device table "
 			       "says %s", i + 1, path, hex, tag);
 			ret = -EMEDIUMTYPE;
 			goto out;
@@ -355,7 +340,7 @@ out:
 	return ret;
 }
 
-int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen)
+int bs_mount(const struct bs_mount_opts *o, const char *target, struct mkimg_err *err)
 {
 	char abs[PATH_MAX], (*fdpath)[32] = NULL;
 	const char **paths = NULL, *source = o->image, *step = "";
@@ -363,23 +348,21 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 	int *fds = NULL, ret;
 	size_t i;
 
-	if (err && errlen)
-		err[0] = '\0';
 	if (!o->image || !target || (o->ndevices && !o->devices)) {
-		seterr(err, errlen, "no image or mount point given");
+		mkimg_err_set(err, -EINVAL, "no image or mount point given");
 		return -EINVAL;
 	}
 	fds = malloc(sizeof(*fds) * (o->ndevices + 1));
 	fdpath = calloc(o->ndevices + 1, sizeof(*fdpath));
 	paths = calloc(o->ndevices + 1, sizeof(*paths));
 	if (!fds || !fdpath || !paths) {
-		seterr(err, errlen, "out of memory");
+		mkimg_err_set(err, -ENOMEM, "out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (i = 0; i <= o->ndevices; i++)
 		fds[i] = -1;
-	ret = open_checked(o, fds, err, errlen);
+	ret = open_checked(o, fds, err);
 	if (ret)
 		goto out;
 	/* mount what was checked: the open files, by their /proc/self/fd names */
@@ -390,34 +373,34 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_
 	fo.devices = paths + 1;
 	if (o->force_loop) {
 		if (!o->allow_loop) {
-			seterr(err, errlen, "MKIMG_FORCE_LOOP set but loop devices not allowed");
+			mkimg_err_set(err, -EINVAL, "MKIMG_FORCE_LOOP set but loop devices not allowed");
 			ret = -EINVAL;
 			goto out;
 		}
-		ret = loop_mount(o, paths, target, err, errlen);
+		ret = loop_mount(o, paths, target, err);
 		goto out;
 	}
 	/* an absolute source reads better in /proc/self/mountinfo (and is
 	 * how a store finds the pins of its mounts) */
 	if (realpath(o->image, abs))
 		source = abs;
-	ret = fs_mount(&fo, source, fo.devices, target, &step, err, errlen);
+	ret = fs_mount(&fo, source, fo.devices, target, &step, err);
 	if (ret && o->allow_loop && want_loop_fallback(ret, step)) {
-		char err2[512] = "";
-		int ret2 = loop_mount(o, paths, target, err2, sizeof(err2));
-		size_t used;
+		struct mkimg_err err2 = MKIMG_ERR_INIT;
+		int ret2 = loop_mount(o, paths, target, &err2);
 
 		if (ret2 == 0) {
-			if (err && errlen)
-				err[0] = '\0';
+			mkimg_err_clear(err);
 			ret = 0;
 			goto out;
 		}
-		if (err && errlen) {
-			used = strlen(err);
-			if (used < errlen)
-				snprintf(err + used, errlen - used, "; on loop devices: %s",
-					 err2[0] ? err2 : strerror(-ret2));
+		if (err && err->code) {
+			size_t used = strlen(err->msg);
+
+			/* both attempts in one line: the direct mount's reason,
+			 * then the loop devices' */
+			snprintf(err->msg + used, sizeof(err->msg) - used, "; on loop devices: %s",
+				 mkimg_err_msg(&err2));
 		}
 	}
 out:
@@ -430,14 +413,14 @@ out:
 	return ret;
 }
 
-int bs_umount(const char *target, char *err, size_t errlen)
+int bs_umount(const char *target, struct mkimg_err *err)
 {
 	int ret;
 
 	if (umount2(target, 0) == 0)
 		return 0;
 	ret = -errno;
-	seterr(err, errlen, "cannot unmount %s: %s", target, strerror(-ret));
+	mkimg_err_set(err, ret, "cannot unmount %s: %s", target, strerror(-ret));
 	return ret;
 }
 
@@ -578,7 +561,7 @@ static int table_add(struct bs_mount_table *t, char *line)
 	return 0;
 }
 
-int bs_mount_table_read(struct bs_mount_table *t, char *err, size_t errlen)
+int bs_mount_table_read(struct bs_mount_table *t, struct mkimg_err *err)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
@@ -589,7 +572,7 @@ int bs_mount_table_read(struct bs_mount_table *t, char *err, size_t errlen)
 	t->n = 0;
 	if (!f) {
 		ret = -errno;
-		seterr(err, errlen, "/proc/self/mountinfo: %s", strerror(-ret));
+		mkimg_err_set(err, ret, "/proc/self/mountinfo: %s", strerror(-ret));
 		return ret;
 	}
 	while (!ret && getline(&line, &cap, f) > 0)
@@ -599,7 +582,7 @@ int bs_mount_table_read(struct bs_mount_table *t, char *err, size_t errlen)
 	free(line);
 	fclose(f);
 	if (ret) {
-		seterr(err, errlen, "/proc/self/mountinfo: %s", strerror(-ret));
+		mkimg_err_set(err, ret, "/proc/self/mountinfo: %s", strerror(-ret));
 		bs_mount_table_free(t);
 	}
 	return ret;

@@ -124,7 +124,7 @@ int names_format(const struct names_entry *e, char **line, size_t *len)
 	return 0;
 }
 
-int names_append(const char *dir, const struct names_entry *e, char *err, size_t errlen)
+int names_append(const char *dir, const struct names_entry *e, struct mkimg_err *err)
 {
 	char *path = NULL, *line = NULL;
 	size_t len = 0;
@@ -133,12 +133,12 @@ int names_append(const char *dir, const struct names_entry *e, char *err, size_t
 
 	ret = names_format(e, &line, &len);
 	if (ret) {
-		st_err(err, errlen, ret, "name %s: cannot be journalled", e->name);
+		mkimg_err_set(err, ret, "name %s: cannot be journalled", e->name);
 		goto out;
 	}
 	if (asprintf(&path, "%s/%s", dir, NAMES_LOG) < 0) {
 		path = NULL;
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
@@ -147,7 +147,7 @@ int names_append(const char *dir, const struct names_entry *e, char *err, size_t
 		created = true;
 	}
 	if (fd < 0) {
-		ret = st_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	/* one write: appends of concurrent conversions never interleave */
@@ -155,13 +155,13 @@ int names_append(const char *dir, const struct names_entry *e, char *err, size_t
 		ssize_t n = write(fd, line, len);
 
 		if (n != (ssize_t)len) {
-			ret = st_err(err, errlen, n < 0 ? -errno : -EIO, "%s: cannot append: %s",
+			ret = mkimg_err_set(err, n < 0 ? -errno : -EIO, "%s: cannot append: %s",
 				     path, n < 0 ? strerror(errno) : "short write");
 			goto out;
 		}
 	}
 	if (fsync(fd) < 0) {
-		ret = st_err(err, errlen, -errno, "%s: fsync: %s", path, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: fsync: %s", path, strerror(errno));
 		goto out;
 	}
 	if (created) {
@@ -335,7 +335,7 @@ void names_state_free(struct names_state *s)
 	memset(s, 0, sizeof(*s));
 }
 
-int names_replay(const char *dir, struct names_state *s, char *err, size_t errlen)
+int names_replay(const char *dir, struct names_state *s, struct mkimg_err *err)
 {
 	struct ent_seq *v = NULL;
 	size_t n = 0, cap = 0, i, j, linecap = 0;
@@ -346,12 +346,12 @@ int names_replay(const char *dir, struct names_state *s, char *err, size_t errle
 
 	memset(s, 0, sizeof(*s));
 	if (asprintf(&path, "%s/%s", dir, NAMES_LOG) < 0)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	{
 		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 		if (fd < 0) {
-			ret = errno == ENOENT ? 0 : st_err(err, errlen, -errno, "%s: %s", path,
+			ret = errno == ENOENT ? 0 : mkimg_err_set(err, -errno, "%s: %s", path,
 							    strerror(errno));
 			free(path);
 			return ret;
@@ -360,7 +360,7 @@ int names_replay(const char *dir, struct names_state *s, char *err, size_t errle
 		if (!f) {
 			close(fd);
 			free(path);
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		}
 	}
 	while ((len = getline(&line, &linecap, f)) > 0) {
@@ -378,7 +378,7 @@ int names_replay(const char *dir, struct names_state *s, char *err, size_t errle
 
 			if (!x) {
 				names_entry_free(&e);
-				ret = st_err(err, errlen, -ENOMEM, "out of memory");
+				ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 				goto out;
 			}
 			v = x;
@@ -389,14 +389,14 @@ int names_replay(const char *dir, struct names_state *s, char *err, size_t errle
 		n++;
 	}
 	if (ferror(f)) {
-		ret = st_err(err, errlen, -EIO, "%s: read error", path);
+		ret = mkimg_err_set(err, -EIO, "%s: read error", path);
 		goto out;
 	}
 	qsort(v, n, sizeof(*v), cmp_ent);
 	s->v = calloc(n ? n : 1, sizeof(*s->v));
 	s->images = calloc(n ? n : 1, sizeof(*s->images));
 	if (!s->v || !s->images) {
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++)
@@ -426,16 +426,16 @@ out:
 
 /* ---- a registry made before the journal ---- */
 
-int names_bootstrap(struct bs_store *st, char *err, size_t errlen)
+int names_bootstrap(struct bs_store *st, struct mkimg_err *err)
 {
 	sqlite3_stmt *q = NULL, *ql = NULL;
 	int ret, rc;
 
 	ret = reg_prepare(st, "SELECT name, image, source, created FROM names ORDER BY name", &q,
-			  err, errlen);
+			  err);
 	if (!ret)
 		ret = reg_prepare(st, "SELECT diff_id FROM image_layers WHERE image=? ORDER BY idx",
-				  &ql, err, errlen);
+				  &ql, err);
 	while (!ret && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct names_entry e = { .add = true };
 		const char *name = (const char *)sqlite3_column_text(q, 0);
@@ -447,7 +447,7 @@ int names_bootstrap(struct bs_store *st, char *err, size_t errlen)
 		e.created = sqlite3_column_int64(q, 3);
 		e.source = strdup(src ? src : "");
 		if (!e.source) {
-			ret = st_err(err, errlen, -ENOMEM, "out of memory");
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 			break;
 		}
 		sqlite3_bind_text(ql, 1, e.image, -1, SQLITE_STATIC);
@@ -464,9 +464,9 @@ int names_bootstrap(struct bs_store *st, char *err, size_t errlen)
 		}
 		sqlite3_reset(ql);
 		if (!ret)
-			ret = names_append(st->dir, &e, err, errlen);
+			ret = names_append(st->dir, &e, err);
 		else
-			st_err(err, errlen, ret, "out of memory");
+			mkimg_err_set(err, ret, "out of memory");
 		names_entry_free(&e);
 	}
 	sqlite3_finalize(q);

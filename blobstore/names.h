@@ -48,7 +48,7 @@ int names_format(const struct names_entry *e, char **line, size_t *len);
 int names_parse(const char *line, size_t len, struct names_entry *e);
 
 /* Appends e to DIR/names.log and fsyncs it. */
-int names_append(const char *dir, const struct names_entry *e, char *err, size_t errlen);
+int names_append(const char *dir, const struct names_entry *e, struct mkimg_err *err);
 
 struct names_state {
 	struct names_entry *v;		/* surviving names (adds), sorted by name */
@@ -58,7 +58,7 @@ struct names_state {
 	uint64_t lines, bad;		/* lines read, lines skipped */
 };
 /* Replays DIR/names.log (a missing log is an empty one). */
-int names_replay(const char *dir, struct names_state *s, char *err, size_t errlen);
+int names_replay(const char *dir, struct names_state *s, struct mkimg_err *err);
 void names_state_free(struct names_state *s);
 
 #endif

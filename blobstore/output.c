@@ -9,7 +9,7 @@
 
 int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
 		   const char *blob, const struct bs_output_params *op,
-		   char *err, size_t errlen)
+		   struct mkimg_err *err)
 {
 	const struct layout_params *p = layout_tree_params(t);
 	struct bs_sink_params sp = { .blkszbits = p->blkszbits,
@@ -18,20 +18,20 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 
 	memset(o, 0, sizeof(*o));
 	o->img.fd = o->blob.fd = -1;
-	ret = bs_publish_check(image, err, errlen);
+	ret = bs_publish_check(image, err);
 	if (!ret && blob)
-		ret = bs_publish_check(blob, err, errlen);
+		ret = bs_publish_check(blob, err);
 	if (ret)
 		return ret;
 	ret = bs_tmpfile_open(image, &o->img);
 	if (ret) {
-		snprintf(err, errlen, "%s: cannot create: %s", image, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: cannot create: %s", image, strerror(-ret));
 		return ret;
 	}
 	if (blob) {
 		ret = bs_tmpfile_open(blob, &o->blob);
 		if (ret) {
-			snprintf(err, errlen, "%s: cannot create: %s", blob, strerror(-ret));
+			mkimg_err_set(err, ret, "%s: cannot create: %s", blob, strerror(-ret));
 			bs_output_abort(o);
 			return ret;
 		}
@@ -47,14 +47,14 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 	sp.fast_keys = !p->fingerprint;
 	ret = bs_sink_new(&sp, &o->sink);
 	if (ret) {
-		snprintf(err, errlen, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 		bs_output_abort(o);
 	}
 	return ret;
 }
 
 int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
-		     struct bs_output_result *res, char *err, size_t errlen)
+		     struct bs_output_result *res, struct mkimg_err *err)
 {
 	/* copies: committing frees the tmpfile's names */
 	char *data_path = strdup(o->has_blob ? o->blob.path : o->img.path);
@@ -66,12 +66,12 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	memset(res, 0, sizeof(*res));
 	if (!data_path || !img_path) {
 		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 		goto out;
 	}
 	ret = bs_sink_finish(o->sink, &end, sha, &res->data);
 	if (ret) {
-		snprintf(err, errlen, "%s: writing data: %s", data_path, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: writing data: %s", data_path, strerror(-ret));
 		goto out;
 	}
 	if (o->has_blob) {
@@ -86,22 +86,22 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	if (!ret)
 		ret = layout_write(t, o->img.fd, &res->layout);
 	if (ret) {
-		snprintf(err, errlen, "%s: %s", img_path, mkimg_err_msg(layout_tree_err(t)));
+		mkimg_err_set(err, ret, "%s: %s", img_path, mkimg_err_msg(layout_tree_err(t)));
 		goto out;
 	}
 	/* the blob first: an image is never visible before its data */
 	if (o->has_blob) {
 		ret = bs_tmpfile_commit(&o->blob, durable);
 		if (ret) {
-			if (ret != -EEXIST || !bs_publish_check(data_path, err, errlen))
-				snprintf(err, errlen, "%s: cannot publish: %s", data_path,
+			if (ret != -EEXIST || !bs_publish_check(data_path, err))
+				mkimg_err_set(err, ret, "%s: cannot publish: %s", data_path,
 					 strerror(-ret));
 			goto out;
 		}
 	}
 	ret = bs_tmpfile_commit(&o->img, durable);
-	if (ret && (ret != -EEXIST || !bs_publish_check(img_path, err, errlen)))
-		snprintf(err, errlen, "%s: cannot publish: %s", img_path, strerror(-ret));
+	if (ret && (ret != -EEXIST || !bs_publish_check(img_path, err)))
+		mkimg_err_set(err, ret, "%s: cannot publish: %s", img_path, strerror(-ret));
 out:
 	free(data_path);
 	free(img_path);

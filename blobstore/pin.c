@@ -144,21 +144,21 @@ static int proc_start(pid_t pid, uint64_t *start)
 /* ---- the pin files ---- */
 
 /* Opens STORE/pins (creating it if asked), never through a symlink. */
-static int pins_dir_open(const char *store, bool create, char *err, size_t errlen)
+static int pins_dir_open(const char *store, bool create, struct mkimg_err *err)
 {
 	char *path;
 	int fd;
 
 	if (asprintf(&path, "%s/pins", store) < 0)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	if (create && mkdir(path, 0755) < 0 && errno != EEXIST) {
-		fd = st_err(err, errlen, -errno, "%s: cannot create: %s", path, strerror(errno));
+		fd = mkimg_err_set(err, -errno, "%s: cannot create: %s", path, strerror(errno));
 		free(path);
 		return fd;
 	}
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		fd = st_err(err, errlen, -errno, "%s: %s", path,
+		fd = mkimg_err_set(err, -errno, "%s: %s", path,
 			    errno == ELOOP ? "a symlink, not the store's own directory" :
 			    strerror(errno));
 	free(path);
@@ -183,7 +183,7 @@ static int64_t jint(json_object *o, const char *key)
 
 /* Reads pins/<name> into f; -EUCLEAN with a message if it is not a pin. */
 static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_file *f,
-		       char *err, size_t errlen)
+		       struct mkimg_err *err)
 {
 	json_object *o = NULL;
 	const char *image, *s;
@@ -194,19 +194,19 @@ static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_fi
 	memset(f, 0, sizeof(*f));
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return st_err(err, errlen, -errno, "%s/pins/%s: %s", dir, name, strerror(errno));
+		return mkimg_err_set(err, -errno, "%s/pins/%s: %s", dir, name, strerror(errno));
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > PIN_MAX_BYTES) {
 		ret = -EUCLEAN;
 		goto bad;
 	}
 	buf = malloc(sb.st_size + 1);
 	if (!buf) {
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	ret = util_pread_all(fd, buf, sb.st_size, 0);
 	if (ret) {
-		st_err(err, errlen, ret, "%s/pins/%s: %s", dir, name, strerror(-ret));
+		mkimg_err_set(err, ret, "%s/pins/%s: %s", dir, name, strerror(-ret));
 		goto out;
 	}
 	buf[sb.st_size] = '\0';
@@ -232,7 +232,7 @@ static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_fi
 		f->mntns = jint(o, "mntns");
 	}
 	if (!f->p.what || (f->p.target && !f->p.source)) {
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (f->p.pid < 0 || (!f->p.pid && !f->p.target)) {
@@ -241,7 +241,7 @@ static int pin_read_at(int dfd, const char *dir, const char *name, struct pin_fi
 	}
 	goto out;
 bad:
-	st_err(err, errlen, ret, "%s/pins/%s: not a pin mkimg wrote (remove it if no one "
+	mkimg_err_set(err, ret, "%s/pins/%s: not a pin mkimg wrote (remove it if no one "
 	       "holds it)", dir, name);
 out:
 	if (ret)
@@ -253,7 +253,7 @@ out:
 }
 
 /* Writes f as pins/<id> (a new random id if f has none), whole. */
-static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t errlen)
+static int pin_write(struct bs_store *st, struct pin_file *f, struct mkimg_err *err)
 {
 	json_object *o = json_object_new_object();
 	struct bs_tmpfile tf = { .fd = -1 };
@@ -265,8 +265,8 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 	int dfd, ret;
 
 	if (!o)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
-	dfd = pins_dir_open(st->dir, true, err, errlen);
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	dfd = pins_dir_open(st->dir, true, err);
 	if (dfd < 0) {
 		json_object_put(o);
 		return dfd;
@@ -274,7 +274,7 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 	close(dfd);
 	if (!f->p.id[0]) {
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-			ret = st_err(err, errlen, -errno, "cannot make a pin id: %s",
+			ret = mkimg_err_set(err, -errno, "cannot make a pin id: %s",
 				     strerror(errno));
 			goto out;
 		}
@@ -315,7 +315,7 @@ static int pin_write(struct bs_store *st, struct pin_file *f, char *err, size_t 
 		bs_tmpfile_abort(&tf);
 	}
 	if (ret)
-		st_err(err, errlen, ret, "%s/pins: cannot write a pin: %s", st->dir,
+		mkimg_err_set(err, ret, "%s/pins: cannot write a pin: %s", st->dir,
 		       strerror(-ret));
 out:
 	free(path);
@@ -355,7 +355,7 @@ static bool process_lives(const struct bs_pin *p)
 }
 
 static int pin_judge(const struct pin_file *f, struct pin_env *e, enum bs_pin_state *state,
-		     char *err, size_t errlen)
+		     struct mkimg_err *err)
 {
 	const struct bs_pin *p = &f->p;
 	bool foreign = false;
@@ -374,7 +374,7 @@ static int pin_judge(const struct pin_file *f, struct pin_env *e, enum bs_pin_st
 			foreign = true;
 		} else {
 			if (!e->have_mounts) {
-				ret = bs_mount_table_read(&e->mounts, err, errlen);
+				ret = bs_mount_table_read(&e->mounts, err);
 				if (ret)
 					return ret;
 				e->have_mounts = true;
@@ -397,14 +397,14 @@ static int pin_judge(const struct pin_file *f, struct pin_env *e, enum bs_pin_st
 
 /* The digest of image (a name, or "sha256:<hex>") into hex. */
 static int resolve_image(struct bs_store *st, const char *image, char hex[65],
-			 char *err, size_t errlen)
+			 struct mkimg_err *err)
 {
 	struct bs_image_info ii;
 	sqlite3_stmt *q;
 	int ret, rc;
 
 	if (strncmp(image, "sha256:", 7)) {
-		ret = bs_store_image(st, image, &ii, err, errlen);
+		ret = bs_store_image(st, image, &ii, err);
 		if (ret)
 			return ret;
 		memcpy(hex, ii.sha256, 65);
@@ -412,23 +412,23 @@ static int resolve_image(struct bs_store *st, const char *image, char hex[65],
 		return 0;
 	}
 	if (!util_is_hex64(image + 7))
-		return st_err(err, errlen, -EINVAL, "%s: not an image digest", image);
-	ret = reg_prepare(st, "SELECT 1 FROM images WHERE digest=?", &q, err, errlen);
+		return mkimg_err_set(err, -EINVAL, "%s: not an image digest", image);
+	ret = reg_prepare(st, "SELECT 1 FROM images WHERE digest=?", &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_text(q, 1, image + 7, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc == SQLITE_DONE)
-		return st_err(err, errlen, -ENOENT, "no image %s in %s", image, st->dir);
+		return mkimg_err_set(err, -ENOENT, "no image %s in %s", image, st->dir);
 	if (rc != SQLITE_ROW)
-		return reg_fail(st, err, errlen, "looking up an image");
+		return reg_fail(st, err, "looking up an image");
 	memcpy(hex, image + 7, 65);
 	return 0;
 }
 
 int bs_store_pin(struct bs_store *st, const char *image, const char *what, pid_t pid,
-		 char id[BS_PIN_ID_LEN + 1], char *err, size_t errlen)
+		 char id[BS_PIN_ID_LEN + 1], struct mkimg_err *err)
 {
 	struct pin_file f = { 0 };
 	int lock, ret;
@@ -436,11 +436,11 @@ int bs_store_pin(struct bs_store *st, const char *image, const char *what, pid_t
 	if (!pid)
 		pid = getpid();
 	if (pid < 0)
-		return st_err(err, errlen, -EINVAL, "pid %d: not a process", (int)pid);
-	lock = st_lock(st, false, err, errlen);
+		return mkimg_err_set(err, -EINVAL, "pid %d: not a process", (int)pid);
+	lock = st_lock(st, false, err);
 	if (lock < 0)
 		return lock;
-	ret = resolve_image(st, image, f.p.image, err, errlen);
+	ret = resolve_image(st, image, f.p.image, err);
 	if (ret)
 		goto out;
 	if (strncmp(image, "sha256:", 7))
@@ -449,13 +449,13 @@ int bs_store_pin(struct bs_store *st, const char *image, const char *what, pid_t
 	f.pidns = ns_id("pid");
 	ret = proc_start(pid, &f.p.start);
 	if (ret <= 0) {
-		ret = st_err(err, errlen, ret ? ret : -ESRCH, "process %d: %s", (int)pid,
+		ret = mkimg_err_set(err, ret ? ret : -ESRCH, "process %d: %s", (int)pid,
 			     ret ? strerror(-ret) : "not running");
 		goto out;
 	}
 	f.p.what = strdup(what ? what : "process");
-	ret = f.p.what ? pin_write(st, &f, err, errlen) :
-			 st_err(err, errlen, -ENOMEM, "out of memory");
+	ret = f.p.what ? pin_write(st, &f, err) :
+			 mkimg_err_set(err, -ENOMEM, "out of memory");
 	if (!ret && id)
 		memcpy(id, f.p.id, sizeof(f.p.id));
 out:
@@ -464,19 +464,19 @@ out:
 	return ret;
 }
 
-int bs_store_unpin(struct bs_store *st, const char *id, char *err, size_t errlen)
+int bs_store_unpin(struct bs_store *st, const char *id, struct mkimg_err *err)
 {
 	int dfd, ret = 0;
 
 	if (!is_pin_name(id))
-		return st_err(err, errlen, -EINVAL, "%s: not a pin id (%d hex digits)", id,
+		return mkimg_err_set(err, -EINVAL, "%s: not a pin id (%d hex digits)", id,
 			      BS_PIN_ID_LEN);
-	dfd = pins_dir_open(st->dir, false, err, errlen);
+	dfd = pins_dir_open(st->dir, false, err);
 	if (dfd < 0 && dfd != -ENOENT)
 		return dfd;
 	if (dfd < 0 || unlinkat(dfd, id, 0) < 0) {
 		ret = dfd < 0 || errno == ENOENT ? -ENOENT : -errno;
-		st_err(err, errlen, ret, "%s: %s", id, ret == -ENOENT ?
+		mkimg_err_set(err, ret, "%s: %s", id, ret == -ENOENT ?
 		       "no such pin in this store" : strerror(-ret));
 	}
 	if (dfd >= 0)
@@ -494,9 +494,9 @@ static int cmp_pin(const void *a, const void *b)
 
 /* STORE/pins as a directory stream: 0 and *d (NULL if there are no pins
  * yet), or < 0 with a message. */
-static int pins_dir_list(struct bs_store *st, DIR **d, char *err, size_t errlen)
+static int pins_dir_list(struct bs_store *st, DIR **d, struct mkimg_err *err)
 {
-	int dfd = pins_dir_open(st->dir, false, err, errlen);
+	int dfd = pins_dir_open(st->dir, false, err);
 
 	*d = NULL;
 	if (dfd == -ENOENT)
@@ -506,12 +506,12 @@ static int pins_dir_list(struct bs_store *st, DIR **d, char *err, size_t errlen)
 	*d = fdopendir(dfd);
 	if (!*d) {
 		close(dfd);
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
-int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err, size_t errlen)
+int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, struct mkimg_err *err)
 {
 	struct bs_pin *v = NULL;
 	struct pin_env e;
@@ -522,7 +522,7 @@ int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err
 
 	*out = NULL;
 	*n = 0;
-	ret = pins_dir_list(st, &d, err, errlen);
+	ret = pins_dir_list(st, &d, err);
 	if (ret || !d)
 		return ret;
 	env_init(&e);
@@ -532,13 +532,13 @@ int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err
 
 		if (!is_pin_name(de->d_name))
 			continue;
-		ret = pin_read_at(dirfd(d), st->dir, de->d_name, &f, err, errlen);
+		ret = pin_read_at(dirfd(d), st->dir, de->d_name, &f, err);
 		if (ret == -ENOENT)	/* unpinned meanwhile */
 			continue;
 		if (!ret)
-			ret = pin_judge(&f, &e, &f.p.state, err, errlen);
+			ret = pin_judge(&f, &e, &f.p.state, err);
 		if (!ret && !(x = realloc(v, sizeof(*x) * (cnt + 1))))
-			ret = st_err(err, errlen, -ENOMEM, "out of memory");
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		if (ret) {
 			pin_clear(&f.p);
 			break;
@@ -560,7 +560,7 @@ int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, char *err
 }
 
 /* gc, under its exclusive lock: see store_internal.h. */
-int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen)
+int pin_gc(struct bs_store *st, uint64_t *dropped, struct mkimg_err *err)
 {
 	sqlite3_stmt *ins = NULL;
 	struct pin_env e;
@@ -569,13 +569,13 @@ int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen)
 	int ret;
 
 	ret = reg_exec(st, "CREATE TEMP TABLE IF NOT EXISTS pinned(digest TEXT PRIMARY KEY);"
-		       " DELETE FROM pinned;", err, errlen);
+		       " DELETE FROM pinned;", err);
 	if (ret)
 		return ret;
-	ret = pins_dir_list(st, &d, err, errlen);
+	ret = pins_dir_list(st, &d, err);
 	if (ret || !d)
 		return ret;
-	ret = reg_prepare(st, "INSERT OR IGNORE INTO pinned VALUES(?)", &ins, err, errlen);
+	ret = reg_prepare(st, "INSERT OR IGNORE INTO pinned VALUES(?)", &ins, err);
 	env_init(&e);
 	while (!ret && (de = readdir(d))) {
 		enum bs_pin_state state;
@@ -587,16 +587,16 @@ int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen)
 		}
 		if (!is_pin_name(de->d_name))
 			continue;
-		ret = pin_read_at(dirfd(d), st->dir, de->d_name, &f, err, errlen);
+		ret = pin_read_at(dirfd(d), st->dir, de->d_name, &f, err);
 		if (!ret)
-			ret = pin_judge(&f, &e, &state, err, errlen);
+			ret = pin_judge(&f, &e, &state, err);
 		if (!ret && state == BS_PIN_GONE) {
 			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 				(*dropped)++;
 		} else if (!ret) {
 			sqlite3_bind_text(ins, 1, f.p.image, -1, SQLITE_STATIC);
 			if (sqlite3_step(ins) != SQLITE_DONE)
-				ret = reg_fail(st, err, errlen, "noting a pinned image");
+				ret = reg_fail(st, err, "noting a pinned image");
 			sqlite3_reset(ins);
 		}
 		pin_clear(&f.p);
@@ -610,17 +610,17 @@ int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen)
 /* ---- pinned mounts ---- */
 
 /* Blobs as the registry lists them: each file of the size registered. */
-static int check_blob_sizes(const struct bs_image_info *ii, char *err, size_t errlen)
+static int check_blob_sizes(const struct bs_image_info *ii, struct mkimg_err *err)
 {
 	struct stat sb;
 	uint32_t i;
 
 	for (i = 0; i < ii->ndevices; i++) {
 		if (stat(ii->devices[i], &sb) < 0)
-			return st_err(err, errlen, -errno, "blob %u (%s): %s", i + 1,
+			return mkimg_err_set(err, -errno, "blob %u (%s): %s", i + 1,
 				      ii->devices[i], strerror(errno));
 		if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != ii->device_bytes[i])
-			return st_err(err, errlen, -EMEDIUMTYPE, "blob %u (%s): %s%llu bytes, "
+			return mkimg_err_set(err, -EMEDIUMTYPE, "blob %u (%s): %s%llu bytes, "
 				      "the registry says %llu", i + 1, ii->devices[i],
 				      S_ISREG(sb.st_mode) ? "" : "not a regular file, ",
 				      (unsigned long long)sb.st_size,
@@ -630,7 +630,7 @@ static int check_blob_sizes(const struct bs_image_info *ii, char *err, size_t er
 }
 
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
-		   const char *target, char pin[BS_PIN_ID_LEN + 1], char *err, size_t errlen)
+		   const char *target, char pin[BS_PIN_ID_LEN + 1], struct mkimg_err *err)
 {
 	struct bs_image_info ii = { 0 };
 	struct bs_mount_opts mo = *o;
@@ -639,23 +639,21 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	bool unpinned = false;
 	int lock, ret;
 
-	if (err && errlen)
-		err[0] = '\0';
-	lock = st_lock(st, false, err, errlen);
+	lock = st_lock(st, false, err);
 	if (lock < 0)
 		return lock;
-	ret = bs_store_image(st, name, &ii, err, errlen);
+	ret = bs_store_image(st, name, &ii, err);
 	if (ret)
 		goto out;
-	ret = check_blob_sizes(&ii, err, errlen);
+	ret = check_blob_sizes(&ii, err);
 	if (ret)
 		goto out;
 	if (!realpath(target, abs_t)) {
-		ret = st_err(err, errlen, -errno, "%s: %s", target, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: %s", target, strerror(errno));
 		goto out;
 	}
 	if (!realpath(ii.image, abs_s)) {
-		ret = st_err(err, errlen, -errno, "%s: %s", ii.image, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: %s", ii.image, strerror(errno));
 		goto out;
 	}
 	memcpy(f.p.image, ii.sha256, sizeof(ii.sha256));
@@ -667,18 +665,18 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	f.pidns = ns_id("pid");
 	f.mntns = ns_id("mnt");
 	if (!f.p.what || !f.p.target || !f.p.source) {
-		ret = st_err(err, errlen, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (proc_start(f.p.pid, &f.p.start) != 1) {
-		ret = st_err(err, errlen, -EIO, "cannot read this process's start time from /proc");
+		ret = mkimg_err_set(err, -EIO, "cannot read this process's start time from /proc");
 		goto out;
 	}
 	/* the pin first: held by this process until the mount is known. A
 	 * store that cannot be written (full, read-only, not the caller's to
 	 * write) cannot take a pin: the image is mounted unpinned (pin "")
 	 * so that reading works on such a store, as every reader does */
-	ret = pin_write(st, &f, err, errlen);
+	ret = pin_write(st, &f, err);
 	if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS || ret == -EACCES ||
 	    ret == -EPERM) {
 		unpinned = true;
@@ -690,7 +688,7 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	mo.devices = (const char *const *)ii.devices;
 	mo.ndevices = ii.ndevices;
 	mo.verify = BS_MOUNT_VERIFY_NAME;	/* blobs are named by their digest */
-	ret = bs_mount(&mo, abs_t, err, errlen);
+	ret = bs_mount(&mo, abs_t, err);
 	if (ret) {
 		if (!unpinned)
 			pin_remove(st, f.p.id);
@@ -706,11 +704,11 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	/* now held by the mount; if this rewrite fails, the pin written
 	 * above still finds the mount by its target and source */
 	if (bs_mount_id(abs_t, &f.p.mnt_id) == 0) {
-		char ignored[256];
+		struct mkimg_err ignored = MKIMG_ERR_INIT;
 
 		f.p.pid = 0;
 		f.p.start = 0;
-		pin_write(st, &f, ignored, sizeof(ignored));
+		pin_write(st, &f, &ignored);
 	}
 out:
 	pin_clear(&f.p);
@@ -739,8 +737,8 @@ static char *store_of(const char *source)
 static void drop_mount_pins(const char *dir, const struct bs_mount_entry *m)
 {
 	struct dirent *de;
-	char ignored[256];
-	int dfd = pins_dir_open(dir, false, ignored, sizeof(ignored));
+	struct mkimg_err ignored = MKIMG_ERR_INIT;
+	int dfd = pins_dir_open(dir, false, &ignored);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 
 	if (!d) {
@@ -752,7 +750,7 @@ static void drop_mount_pins(const char *dir, const struct bs_mount_entry *m)
 		struct pin_file f;
 
 		if (!is_pin_name(de->d_name) ||
-		    pin_read_at(dirfd(d), dir, de->d_name, &f, ignored, sizeof(ignored)))
+		    pin_read_at(dirfd(d), dir, de->d_name, &f, &ignored))
 			continue;
 		/* a pin without a mount id may be a mount still under way */
 		if (f.p.target && !strcmp(f.p.target, m->target) &&
@@ -764,7 +762,7 @@ static void drop_mount_pins(const char *dir, const struct bs_mount_entry *m)
 	closedir(d);
 }
 
-int bs_store_umount(const char *target, const char *store, char *err, size_t errlen)
+int bs_store_umount(const char *target, const char *store, struct mkimg_err *err)
 {
 	struct bs_mount_table t = { 0 };
 	struct bs_mount_entry m = { 0 };
@@ -772,21 +770,21 @@ int bs_store_umount(const char *target, const char *store, char *err, size_t err
 	char abs[PATH_MAX], *dir = NULL;
 	int ret;
 
-	if (realpath(target, abs) && bs_mount_table_read(&t, err, errlen) == 0 &&
+	if (realpath(target, abs) && bs_mount_table_read(&t, err) == 0 &&
 	    (e = bs_mount_table_find(&t, abs))) {
 		m.mnt_id = e->mnt_id;
 		m.target = strdup(e->target);
 		m.source = strdup(e->source);
 	}
 	bs_mount_table_free(&t);
-	ret = bs_umount(target, err, errlen);
+	ret = bs_umount(target, err);
 	if (!ret && m.target && m.source) {
 		dir = store ? strdup(store) : store_of(m.source);
 		if (dir)
 			drop_mount_pins(dir, &m);
 	}
-	if (err && errlen && !ret)
-		err[0] = '\0';
+	if (!ret)
+		mkimg_err_clear(err);
 	free(dir);
 	free(m.target);
 	free(m.source);

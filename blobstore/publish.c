@@ -43,16 +43,16 @@ static int target_state(const char *path, struct stat *sb)
 	return S_ISREG(sb->st_mode) ? 1 : -EEXIST;
 }
 
-int bs_publish_check(const char *path, char *err, size_t errlen)
+int bs_publish_check(const char *path, struct mkimg_err *err)
 {
 	struct stat sb;
 	int ret = target_state(path, &sb);
 
 	if (ret == -EEXIST)
-		snprintf(err, errlen, "%s: is %s; only a regular file is replaced", path,
+		mkimg_err_set(err, ret, "%s: is %s; only a regular file is replaced", path,
 			 kind(sb.st_mode));
 	else if (ret < 0)
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: %s", path, strerror(-ret));
 	return ret < 0 ? ret : 0;
 }
 

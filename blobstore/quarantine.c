@@ -22,24 +22,24 @@
 #include "util/io.h"
 #include "store_internal.h"
 
-int quar_table(struct bs_store *st, char *err, size_t errlen)
+int quar_table(struct bs_store *st, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	int ret, rc;
 
 	ret = reg_prepare(st, "SELECT 1 FROM sqlite_master WHERE type='table'"
-			  " AND name='quarantine'", &q, err, errlen);
+			  " AND name='quarantine'", &q, err);
 	if (ret)
 		return ret;
 	rc = sqlite3_step(q);
 	ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 :
-	      reg_fail(st, err, errlen, "reading the schema");
+	      reg_fail(st, err, "reading the schema");
 	sqlite3_finalize(q);
 	return ret;
 }
 
 int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
-	       char *err, size_t errlen)
+	       struct mkimg_err *err)
 {
 	/* images with the blob as a device; then images whose layer record
 	 * refers to data in it (and that do not use it themselves) */
@@ -55,7 +55,7 @@ int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
 	sqlite3_stmt *q;
 	int ret, rc;
 
-	ret = reg_prepare(st, sql, &q, err, errlen);
+	ret = reg_prepare(st, sql, &q, err);
 	if (ret)
 		return ret;
 	sqlite3_bind_int64(q, 1, blob);
@@ -65,7 +65,7 @@ int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
 		   (const char *)sqlite3_column_text(q, 2),
 		   (const char *)sqlite3_column_text(q, 3));
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "looking up a blob's images");
+	return rc == SQLITE_DONE ? 0 : reg_fail(st, err, "looking up a blob's images");
 }
 
 /* ---- re-homing ---- */
@@ -83,13 +83,14 @@ static void say(struct rehome *h, int sev, const char *fmt, ...)
 
 static void say(struct rehome *h, int sev, const char *fmt, ...)
 {
-	char msg[1024];
+	/* the error object formats the line; nothing failed */
+	struct mkimg_err line = MKIMG_ERR_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mkimg_err_vset(&line, -EIO, fmt, ap);
 	va_end(ap);
-	h->report(h->ctx, sev, msg);
+	h->report(h->ctx, sev, line.msg);
 }
 
 /* The blob file is whole again: the registered size and its digest. */
@@ -140,16 +141,15 @@ static void user(void *ctx, const char *name, const char *image, const char *lay
 }
 
 /* Drops the file rows with an extent in blob (a scan of all rows). */
-static int drop_file_rows(struct bs_store *st, uint32_t blob, uint64_t *n, char *err,
-			  size_t errlen)
+static int drop_file_rows(struct bs_store *st, uint32_t blob, uint64_t *n, struct mkimg_err *err)
 {
 	sqlite3_stmt *q, *del;
 	int ret, rc;
 
-	ret = reg_prepare(st, "SELECT sha256, size, extents FROM files", &q, err, errlen);
+	ret = reg_prepare(st, "SELECT sha256, size, extents FROM files", &q, err);
 	if (ret)
 		return ret;
-	ret = reg_prepare(st, "DELETE FROM files WHERE sha256=? AND size=?", &del, err, errlen);
+	ret = reg_prepare(st, "DELETE FROM files WHERE sha256=? AND size=?", &del, err);
 	if (ret) {
 		sqlite3_finalize(q);
 		return ret;
@@ -177,14 +177,14 @@ static int drop_file_rows(struct bs_store *st, uint32_t blob, uint64_t *n, char 
 			break;
 		(*n)++;
 	}
-	ret = rc == SQLITE_DONE ? 0 : reg_fail(st, err, errlen, "dropping file rows");
+	ret = rc == SQLITE_DONE ? 0 : reg_fail(st, err, "dropping file rows");
 	sqlite3_finalize(del);
 	sqlite3_finalize(q);
 	return ret;
 }
 
 int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
-		    struct bs_rehome_result *r, char *err, size_t errlen)
+		    struct bs_rehome_result *r, struct mkimg_err *err)
 {
 	struct rehome h = { .st = st, .report = report, .ctx = ctx, .r = r };
 	struct qblob {
@@ -198,25 +198,25 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 	int lock, ret, rc;
 
 	memset(r, 0, sizeof(*r));
-	ret = quar_table(st, err, errlen);
+	ret = quar_table(st, err);
 	if (ret <= 0)
 		return ret;	/* 0: a registry older than quarantines has none */
 	/* like gc: no conversion may hold a blob it checked before */
-	lock = st_lock(st, true, err, errlen);
+	lock = st_lock(st, true, err);
 	if (lock < 0)
 		return lock;
-	ret = reg_begin(st, err, errlen);
+	ret = reg_begin(st, err);
 	if (ret)
 		goto out;
 	ret = reg_prepare(st, "SELECT b.id, b.size, b.digest, q.reason FROM quarantine q"
-			  " JOIN blobs b ON b.digest = q.digest ORDER BY b.id", &q, err, errlen);
+			  " JOIN blobs b ON b.digest = q.digest ORDER BY b.id", &q, err);
 	if (ret)
 		goto fail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct qblob *x = realloc(v, sizeof(*x) * (n + 1));
 
 		if (!x) {
-			ret = st_err(err, errlen, -ENOMEM, "out of memory");
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 			goto fail;
 		}
 		v = x;
@@ -229,7 +229,7 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 	sqlite3_finalize(q);
 	q = NULL;
 	if (rc != SQLITE_DONE) {
-		ret = reg_fail(st, err, errlen, "reading the quarantine");
+		ret = reg_fail(st, err, "reading the quarantine");
 		goto fail;
 	}
 	for (i = 0; i < n; i++) {
@@ -240,8 +240,7 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 		h.hex = v[i].hex;
 		h.reason = v[i].reason;
 		if (blob_whole(st, v[i].hex, v[i].size)) {
-			ret = reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &q, err,
-					  errlen);
+			ret = reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &q, err);
 			if (ret)
 				goto fail;
 			sqlite3_bind_text(q, 1, v[i].hex, -1, SQLITE_STATIC);
@@ -249,7 +248,7 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 			sqlite3_finalize(q);
 			q = NULL;
 			if (rc != SQLITE_DONE) {
-				ret = reg_fail(st, err, errlen, "lifting a quarantine");
+				ret = reg_fail(st, err, "lifting a quarantine");
 				goto fail;
 			}
 			r->lifted++;
@@ -257,10 +256,10 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 			    " lifted, its images keep it", v[i].hex);
 			continue;
 		}
-		ret = drop_file_rows(st, v[i].id, &files, err, errlen);
+		ret = drop_file_rows(st, v[i].id, &files, err);
 		if (ret)
 			goto fail;
-		ret = reg_prepare(st, "DELETE FROM chunks WHERE blob=?", &q, err, errlen);
+		ret = reg_prepare(st, "DELETE FROM chunks WHERE blob=?", &q, err);
 		if (ret)
 			goto fail;
 		sqlite3_bind_int64(q, 1, v[i].id);
@@ -268,7 +267,7 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 		sqlite3_finalize(q);
 		q = NULL;
 		if (rc != SQLITE_DONE) {
-			ret = reg_fail(st, err, errlen, "dropping chunk rows");
+			ret = reg_fail(st, err, "dropping chunk rows");
 			goto fail;
 		}
 		chunks = sqlite3_changes(st->db);
@@ -277,11 +276,11 @@ int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 		say(&h, 0, "blob %s (%s): %llu file and %d chunk rows dropped; it stays quarantined"
 		    " until no image uses it (then gc removes it)", v[i].hex, v[i].reason,
 		    (unsigned long long)files, chunks);
-		ret = quar_users(st, v[i].id, user, &h, err, errlen);
+		ret = quar_users(st, v[i].id, user, &h, err);
 		if (ret)
 			goto fail;
 	}
-	ret = reg_commit(st, err, errlen);
+	ret = reg_commit(st, err);
 	goto out;
 fail:
 	sqlite3_finalize(q);

@@ -15,7 +15,7 @@
 
 #include "store_internal.h"
 
-int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen)
+int reg_check_integrity(struct bs_store *st, bool full, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
 	char first[256] = "";
@@ -38,22 +38,22 @@ int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen
 	}
 	if (!bad)
 		return 0;
-	return st_err(err, errlen, -EUCLEAN,
+	return mkimg_err_set(err, -EUCLEAN,
 		      "%s/registry.db is damaged: %s%s (run mkimg fsck --repair)", st->dir, first,
 		      bad > 1 ? ", ..." : "");
 }
 
-static int registry_created(struct bs_store *st, int64_t *created, char *err, size_t errlen)
+static int registry_created(struct bs_store *st, int64_t *created, struct mkimg_err *err)
 {
 	sqlite3_stmt *q;
-	int ret = reg_prepare(st, "SELECT value FROM meta WHERE key='created'", &q, err, errlen);
+	int ret = reg_prepare(st, "SELECT value FROM meta WHERE key='created'", &q, err);
 
 	if (ret)
 		return ret;
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
 		*created = sqlite3_column_int64(q, 0);
 	else
-		ret = st_err(err, errlen, -EUCLEAN,
+		ret = mkimg_err_set(err, -EUCLEAN,
 			     "%s/registry.db does not say when it was created"
 			     " (run mkimg fsck --repair)", st->dir);
 	sqlite3_finalize(q);
@@ -62,7 +62,7 @@ static int registry_created(struct bs_store *st, int64_t *created, char *err, si
 
 /* An unlisted file in DIR/sub older than the registry: -EUCLEAN. */
 static int older_unlisted(struct bs_store *st, const char *sub, const char *sql,
-			  int64_t created, char *err, size_t errlen)
+			  int64_t created, struct mkimg_err *err)
 {
 	char *path = st_path(st, sub, NULL);
 	DIR *d = path ? opendir(path) : NULL;
@@ -71,14 +71,14 @@ static int older_unlisted(struct bs_store *st, const char *sub, const char *sql,
 	int ret = 0;
 
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	if (!d) {
-		ret = errno == ENOENT ? 0 : st_err(err, errlen, -errno, "%s: %s", path,
+		ret = errno == ENOENT ? 0 : mkimg_err_set(err, -errno, "%s: %s", path,
 						    strerror(errno));
 		free(path);
 		return ret;
 	}
-	ret = reg_prepare(st, sql, &q, err, errlen);
+	ret = reg_prepare(st, sql, &q, err);
 	while (!ret && (de = readdir(d))) {
 		struct stat sb;
 		int rc;
@@ -95,9 +95,9 @@ static int older_unlisted(struct bs_store *st, const char *sub, const char *sql,
 		if (rc == SQLITE_ROW)
 			continue;
 		if (rc != SQLITE_DONE)
-			ret = reg_fail(st, err, errlen, "reading the registry");
+			ret = reg_fail(st, err, "reading the registry");
 		else
-			ret = st_err(err, errlen, -EUCLEAN,
+			ret = mkimg_err_set(err, -EUCLEAN,
 				     "%s/%s is older than %s/registry.db and not registered: the"
 				     " registry was made again after its objects; gc refuses to"
 				     " run (run mkimg fsck --repair)", path, de->d_name, st->dir);
@@ -108,22 +108,22 @@ static int older_unlisted(struct bs_store *st, const char *sub, const char *sql,
 	return ret;
 }
 
-int reg_gc_guard(struct bs_store *st, char *err, size_t errlen)
+int reg_gc_guard(struct bs_store *st, struct mkimg_err *err)
 {
 	int64_t created = 0;
-	int ret = reg_check_integrity(st, false, err, errlen);
+	int ret = reg_check_integrity(st, false, err);
 
 	if (!ret)
-		ret = registry_created(st, &created, err, errlen);
+		ret = registry_created(st, &created, err);
 	if (!ret)
 		ret = older_unlisted(st, "blobs/sha256", "SELECT 1 FROM blobs WHERE digest=?",
-				     created, err, errlen);
+				     created, err);
 	if (!ret)
 		ret = older_unlisted(st, "images", "SELECT 1 FROM images WHERE digest=?", created,
-				     err, errlen);
+				     err);
 	if (!ret)
 		ret = older_unlisted(st, "layers",
 				     "SELECT 1 FROM layers WHERE diff_id='sha256:'||?", created,
-				     err, errlen);
+				     err);
 	return ret;
 }

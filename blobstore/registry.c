@@ -77,12 +77,10 @@ static const char meta_init[] =
 	" UNION ALL SELECT min(created) FROM names);"
 	"INSERT OR IGNORE INTO meta VALUES('store_id', lower(hex(randomblob(16))));";
 
-int reg_fail(struct bs_store *st, char *err, size_t errlen, const char *what)
+/* The errno for the last sqlite failure on st->db. */
+static int reg_code(struct bs_store *st)
 {
-	int code = sqlite3_errcode(st->db);
-
-	st_err(err, errlen, 0, "%s/registry.db: %s: %s", st->dir, what, sqlite3_errmsg(st->db));
-	switch (code) {
+	switch (sqlite3_errcode(st->db)) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return -EBUSY;
@@ -101,29 +99,35 @@ int reg_fail(struct bs_store *st, char *err, size_t errlen, const char *what)
 	}
 }
 
-int reg_exec(struct bs_store *st, const char *sql, char *err, size_t errlen)
+int reg_fail(struct bs_store *st, struct mkimg_err *err, const char *what)
+{
+	return mkimg_err_set(err, reg_code(st), "%s/registry.db: %s: %s", st->dir, what,
+			     sqlite3_errmsg(st->db));
+}
+
+int reg_exec(struct bs_store *st, const char *sql, struct mkimg_err *err)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return reg_fail(st, err, errlen, "query failed");
+		return reg_fail(st, err, "query failed");
 	return 0;
 }
 
 int reg_prepare(struct bs_store *st, const char *sql, sqlite3_stmt **out,
-		char *err, size_t errlen)
+		struct mkimg_err *err)
 {
 	if (sqlite3_prepare_v2(st->db, sql, -1, out, NULL) != SQLITE_OK)
-		return reg_fail(st, err, errlen, "preparing a query");
+		return reg_fail(st, err, "preparing a query");
 	return 0;
 }
 
-int reg_begin(struct bs_store *st, char *err, size_t errlen)
+int reg_begin(struct bs_store *st, struct mkimg_err *err)
 {
-	return reg_exec(st, "BEGIN IMMEDIATE", err, errlen);
+	return reg_exec(st, "BEGIN IMMEDIATE", err);
 }
 
-int reg_commit(struct bs_store *st, char *err, size_t errlen)
+int reg_commit(struct bs_store *st, struct mkimg_err *err)
 {
-	int ret = reg_exec(st, "COMMIT", err, errlen);
+	int ret = reg_exec(st, "COMMIT", err);
 
 	if (ret)
 		reg_rollback(st);
@@ -207,7 +211,7 @@ static char *reg_uri(const struct bs_store *st, const char *param)
  * alone (immutable). An immutable reader does not see a conversion that
  * starts while it reads.
  */
-static int reg_open_ro(struct bs_store *st, char *err, size_t errlen)
+static int reg_open_ro(struct bs_store *st, struct mkimg_err *err)
 {
 	int fl = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
 	char *path = NULL;
@@ -223,7 +227,7 @@ static int reg_open_ro(struct bs_store *st, char *err, size_t errlen)
 		path = st_path(st, "registry.db", NULL);
 	}
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	ret = sqlite3_open_v2(path, &st->db, fl, NULL);
 	free(path);
 	return ret;
@@ -260,14 +264,14 @@ static bool has_objects(const struct bs_store *st)
 /* Refuses a registry that is missing or empty unless it may be created
  * (create, and the store holds no objects yet): 1 if it may, 0 if it is
  * there. */
-static int reg_presence(struct bs_store *st, bool create, char *err, size_t errlen)
+static int reg_presence(struct bs_store *st, bool create, struct mkimg_err *err)
 {
 	off_t size = 0, wal = 0;
 
 	if (!exists(st, "registry.db", &size)) {
 		if (create && !has_objects(st))
 			return 1;
-		return st_err(err, errlen, -ENOENT,
+		return mkimg_err_set(err, -ENOENT,
 			      "%s/registry.db is missing: the store's objects are not registered"
 			      " (run mkimg fsck --repair)", st->dir);
 	}
@@ -275,25 +279,28 @@ static int reg_presence(struct bs_store *st, bool create, char *err, size_t errl
 		return 0;
 	if (create && !has_objects(st))
 		return 1;
-	return st_err(err, errlen, -EUCLEAN, "%s/registry.db is empty (run mkimg fsck --repair)",
+	return mkimg_err_set(err, -EUCLEAN, "%s/registry.db is empty (run mkimg fsck --repair)",
 		      st->dir);
 }
 
-static int reg_damaged(struct bs_store *st, char *err, size_t errlen)
+static int reg_damaged(struct bs_store *st, struct mkimg_err *err)
 {
-	int ret = reg_fail(st, err, errlen, "cannot read");
+	int ret = reg_fail(st, err, "cannot read");
 
 	if (ret == -EUCLEAN || ret == -EIO) {
-		char msg[512];
+		if (err) {
+			size_t n = strlen(err->msg);
 
-		snprintf(msg, sizeof(msg), "%s", err ? err : "");
-		st_err(err, errlen, -EUCLEAN, "%s (run mkimg fsck --repair)", msg);
+			/* the sqlite reason, then what to do about it */
+			err->code = -EUCLEAN;
+			snprintf(err->msg + n, sizeof(err->msg) - n, " (run mkimg fsck --repair)");
+		}
 		return -EUCLEAN;
 	}
 	return ret;
 }
 
-int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
+int reg_open(struct bs_store *st, bool create, struct mkimg_err *err)
 {
 	bool ro = st->flags & BS_STORE_READONLY, may_create;
 	sqlite3_stmt *q;
@@ -301,7 +308,7 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 	int ret, version = 0, fresh, i;
 
 	/* only a new store creates its registry; a lost one is repaired */
-	fresh = reg_presence(st, create, err, errlen);
+	fresh = reg_presence(st, create, err);
 	if (fresh < 0)
 		return fresh;
 	/* version 0 below: this open's or a concurrent new store's schema
@@ -309,14 +316,14 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 	may_create = create;
 	create = fresh;
 	if (!ro && faccessat(st->dfd, ".", W_OK, AT_EACCESS) < 0)
-		return st_err(err, errlen, -errno, "%s: cannot write the store: %s", st->dir,
+		return mkimg_err_set(err, -errno, "%s: cannot write the store: %s", st->dir,
 			      strerror(errno));
 	if (ro) {
-		ret = reg_open_ro(st, err, errlen);
+		ret = reg_open_ro(st, err);
 	} else {
 		path = st_path(st, "registry.db", NULL);
 		if (!path)
-			return st_err(err, errlen, -ENOMEM, "out of memory");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
 		ret = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
 				      (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX,
 				      NULL);
@@ -324,14 +331,14 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 	}
 	if (ret != SQLITE_OK) {
 		if (!st->db)
-			return st_err(err, errlen, -ENOMEM, "out of memory");
-		return reg_fail(st, err, errlen, "cannot open");
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
+		return reg_fail(st, err, "cannot open");
 	}
 	sqlite3_busy_timeout(st->db, 600 * 1000);
 	/* a writer short of space keeps the WAL index in its own memory (no
 	 * -shm; see REG_LOW_SPACE), holding the registry to itself meanwhile */
 	if (!ro && low_space(st)) {
-		ret = reg_exec(st, "PRAGMA locking_mode=EXCLUSIVE", err, errlen);
+		ret = reg_exec(st, "PRAGMA locking_mode=EXCLUSIVE", err);
 		if (ret)
 			return ret;
 	}
@@ -346,55 +353,55 @@ int reg_open(struct bs_store *st, bool create, char *err, size_t errlen)
 		usleep(10000);
 	}
 	if (!ro && ret != SQLITE_OK)
-		return reg_damaged(st, err, errlen);
+		return reg_damaged(st, err);
 	ret = reg_exec(st, ro ? "PRAGMA foreign_keys=OFF;" :
-		       "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", err, errlen);
+		       "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;", err);
 	if (ret)
-		return reg_damaged(st, err, errlen);
+		return reg_damaged(st, err);
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
-		return reg_damaged(st, err, errlen);
+		return reg_damaged(st, err);
 	ret = sqlite3_step(q);
 	if (ret == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
 	sqlite3_finalize(q);
 	if (ret != SQLITE_ROW)	/* not read: not taken for a registry never set up */
-		return reg_damaged(st, err, errlen);
+		return reg_damaged(st, err);
 	if (version == REG_VERSION)
 		return 0;
 	if (version > REG_VERSION)
-		return st_err(err, errlen, -EPROTONOSUPPORT,
+		return mkimg_err_set(err, -EPROTONOSUPPORT,
 			      "%s/registry.db: version %d is newer than this mkimg (%d)",
 			      st->dir, version, REG_VERSION);
 	/* version 0: a registry never set up; only a new store may do that */
 	if (!version && !(may_create && !has_objects(st)))
-		return st_err(err, errlen, -EUCLEAN,
+		return mkimg_err_set(err, -EUCLEAN,
 			      "%s/registry.db has no tables (run mkimg fsck --repair)", st->dir);
 	if (ro)		/* an older registry is read as it is */
 		return 0;
-	ret = reg_begin(st, err, errlen);
+	ret = reg_begin(st, err);
 	if (ret)
 		return ret;
-	ret = reg_exec(st, schema, err, errlen);
+	ret = reg_exec(st, schema, err);
 	if (!ret)
-		ret = reg_exec(st, meta_init, err, errlen);
+		ret = reg_exec(st, meta_init, err);
 	if (!ret)
-		ret = reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err, errlen);
+		ret = reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err);
 	if (ret) {
 		reg_rollback(st);
 		return ret;
 	}
-	ret = reg_commit(st, err, errlen);
+	ret = reg_commit(st, err);
 	if (!ret && version == 1)
-		ret = names_bootstrap(st, err, errlen);
+		ret = names_bootstrap(st, err);
 	return ret;
 }
 
 /* Creates the tables of a new registry (the repair's; no meta rows). */
-int reg_init_schema(struct bs_store *st, char *err, size_t errlen)
+int reg_init_schema(struct bs_store *st, struct mkimg_err *err)
 {
-	int ret = reg_exec(st, schema, err, errlen);
+	int ret = reg_exec(st, schema, err);
 
-	return ret ? ret : reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err, errlen);
+	return ret ? ret : reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err);
 }
 
 void reg_filekeys_le(uint64_t *keys, size_t n)

@@ -99,16 +99,17 @@ static void say(struct repair *rp, int sev, const char *fmt, ...)
 
 static void say(struct repair *rp, int sev, const char *fmt, ...)
 {
-	char msg[1024];
+	/* the error object formats the line; nothing failed */
+	struct mkimg_err line = MKIMG_ERR_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mkimg_err_vset(&line, -EIO, fmt, ap);
 	va_end(ap);
 	if (sev)
 		rp->r->errors++;
 	if (rp->report)
-		rp->report(rp->ctx, sev, msg);
+		rp->report(rp->ctx, sev, line.msg);
 }
 
 static int cmp_blob(const void *a, const void *b)
@@ -127,7 +128,7 @@ static struct rblob *blob_find(struct repair *rp, const char *hex)
 /* Regular files named by 64 hex digits in DIR/sub: fn for each. */
 static int list_dir(struct repair *rp, const char *sub,
 		    int (*fn)(struct repair *, int dfd, const char *name, const struct stat *sb),
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	char *path = st_path(rp->st, sub, NULL);
 	DIR *d = path ? opendir(path) : NULL;
@@ -135,9 +136,9 @@ static int list_dir(struct repair *rp, const char *sub,
 	int ret = 0;
 
 	if (!path)
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	if (!d) {
-		ret = errno == ENOENT ? 0 : st_err(err, errlen, -errno, "%s: %s", path,
+		ret = errno == ENOENT ? 0 : mkimg_err_set(err, -errno, "%s: %s", path,
 						    strerror(errno));
 		free(path);
 		return ret;
@@ -449,14 +450,14 @@ out:
 
 #define OUT(rp) (&(rp)->out)
 
-static int exec_bind(struct repair *rp, sqlite3_stmt *q, char *err, size_t errlen,
+static int exec_bind(struct repair *rp, sqlite3_stmt *q, struct mkimg_err *err,
 		     const char *what)
 {
 	int rc = sqlite3_step(q);
 
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(OUT(rp), err, errlen, what);
+	return rc == SQLITE_DONE ? 0 : reg_fail(OUT(rp), err, what);
 }
 
 static int cmp_mtime_blob(const void *a, const void *b)
@@ -477,7 +478,7 @@ static int cmp_mtime_img(const void *a, const void *b)
 	return strcmp(x->hex, y->hex);
 }
 
-static int write_blobs(struct repair *rp, char *err, size_t errlen)
+static int write_blobs(struct repair *rp, struct mkimg_err *err)
 {
 	struct rblob **v = calloc(rp->nblobs ? rp->nblobs : 1, sizeof(*v));
 	sqlite3_stmt *q = NULL;
@@ -491,20 +492,20 @@ static int write_blobs(struct repair *rp, char *err, size_t errlen)
 		if (rp->blobs[i].good)
 			v[n++] = &rp->blobs[i];
 	qsort(v, n, sizeof(*v), cmp_mtime_blob);
-	ret = reg_prepare(OUT(rp), "INSERT INTO blobs VALUES(?,?,?,?)", &q, err, errlen);
+	ret = reg_prepare(OUT(rp), "INSERT INTO blobs VALUES(?,?,?,?)", &q, err);
 	for (i = 0; !ret && i < n; i++) {
 		v[i]->id = id++;
 		sqlite3_bind_int64(q, 1, v[i]->id);
 		sqlite3_bind_text(q, 2, v[i]->hex, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 3, (sqlite3_int64)v[i]->size);
 		sqlite3_bind_int64(q, 4, v[i]->mtime);
-		ret = exec_bind(rp, q, err, errlen, "registering a blob");
+		ret = exec_bind(rp, q, err, "registering a blob");
 		rp->r->blobs++;
 	}
 	sqlite3_finalize(q);
 	if (ret)
 		goto out;
-	ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &q, err, errlen);
+	ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &q, err);
 	for (i = 0; !ret && i < n; i++) {
 		size_t u;
 
@@ -512,7 +513,7 @@ static int write_blobs(struct repair *rp, char *err, size_t errlen)
 			sqlite3_bind_blob(q, 1, v[i]->keys[u], 16, SQLITE_STATIC);
 			sqlite3_bind_int64(q, 2, v[i]->id);
 			sqlite3_bind_int64(q, 3, (sqlite3_int64)v[i]->units[u]);
-			ret = exec_bind(rp, q, err, errlen, "registering a chunk");
+			ret = exec_bind(rp, q, err, "registering a chunk");
 		}
 	}
 	sqlite3_finalize(q);
@@ -527,7 +528,7 @@ static int cmp_key(const void *a, const void *b)
 }
 
 static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sqlite3_stmt *qi,
-		       sqlite3_stmt *qb, uint64_t new_bytes, char *err, size_t errlen)
+		       sqlite3_stmt *qb, uint64_t new_bytes, struct mkimg_err *err)
 {
 	uint64_t *keys = calloc(im->nfiles ? im->nfiles : 1, sizeof(*keys));
 	uint8_t *ext = NULL;
@@ -569,7 +570,7 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 		sqlite3_bind_blob(qf, 1, f->sha256, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(qf, 2, (sqlite3_int64)f->size);
 		sqlite3_bind_blob(qf, 3, ext, f->next * REG_EXTENT_SIZE, SQLITE_STATIC);
-		ret = exec_bind(rp, qf, err, errlen, "registering a file");
+		ret = exec_bind(rp, qf, err, "registering a file");
 		if (!ret && sqlite3_changes(OUT(rp)->db))
 			rp->r->files++;
 	}
@@ -583,12 +584,12 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 	sqlite3_bind_int64(qi, 4, (sqlite3_int64)im->stats.file_bytes);
 	sqlite3_bind_int64(qi, 5, (sqlite3_int64)new_bytes);
 	sqlite3_bind_blob(qi, 6, keys, nk * 8, SQLITE_STATIC);
-	ret = exec_bind(rp, qi, err, errlen, "registering an image");
+	ret = exec_bind(rp, qi, err, "registering an image");
 	for (i = 0; !ret && i < im->ndevs; i++) {
 		sqlite3_bind_text(qb, 1, im->hex, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(qb, 2, i + 1);
 		sqlite3_bind_int64(qb, 3, rp->blobs[im->dev[i]].id);
-		ret = exec_bind(rp, qb, err, errlen, "registering an image's blobs");
+		ret = exec_bind(rp, qb, err, "registering an image's blobs");
 	}
 	rp->r->images++;
 out:
@@ -597,7 +598,7 @@ out:
 	return ret;
 }
 
-static int write_images(struct repair *rp, char *err, size_t errlen)
+static int write_images(struct repair *rp, struct mkimg_err *err)
 {
 	struct rimg **v = calloc(rp->nimgs ? rp->nimgs : 1, sizeof(*v));
 	bool *owned = calloc(rp->nblobs ? rp->nblobs : 1, sizeof(*owned));
@@ -611,13 +612,11 @@ static int write_images(struct repair *rp, char *err, size_t errlen)
 		if (rp->imgs[i].good)
 			v[n++] = &rp->imgs[i];
 	qsort(v, n, sizeof(*v), cmp_mtime_img);
-	ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err, errlen);
+	ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err);
 	if (!ret)
-		ret = reg_prepare(OUT(rp), "INSERT INTO images VALUES(?,?,?,?,?,?)", &qi, err,
-				  errlen);
+		ret = reg_prepare(OUT(rp), "INSERT INTO images VALUES(?,?,?,?,?,?)", &qi, err);
 	if (!ret)
-		ret = reg_prepare(OUT(rp), "INSERT INTO image_blobs VALUES(?,?,?)", &qb, err,
-				  errlen);
+		ret = reg_prepare(OUT(rp), "INSERT INTO image_blobs VALUES(?,?,?)", &qb, err);
 	for (i = 0; !ret && i < n; i++) {
 		uint64_t new_bytes = 0;
 
@@ -627,7 +626,7 @@ static int write_images(struct repair *rp, char *err, size_t errlen)
 			owned[v[i]->dev[0]] = true;
 			new_bytes = rp->blobs[v[i]->dev[0]].size;
 		}
-		ret = write_image(rp, v[i], qf, qi, qb, new_bytes, err, errlen);
+		ret = write_image(rp, v[i], qf, qi, qb, new_bytes, err);
 	}
 out:
 	sqlite3_finalize(qf);
@@ -720,8 +719,7 @@ static void record_aside(struct repair *rp, int dfd, const char *name, const cha
 struct layer_ctx {
 	const struct bs_repair_params *p;
 	sqlite3_stmt *ql, *qlb;
-	char *err;
-	size_t errlen;
+	struct mkimg_err *err;
 };
 
 static int add_layer(struct repair *rp, int dfd, const char *name, const struct stat *sb,
@@ -729,6 +727,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 {
 	struct layer_scan ls = { .rp = rp };
 	char diff_id[72], hex[65], msg[512] = "";
+	struct mkimg_err why = MKIMG_ERR_INIT;
 	uint64_t entries = 0, size;
 	uint8_t d[32];
 	int fd, tmp = -1, ret = 0;
@@ -748,7 +747,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 		free(t);
 	}
 	if (tmp < 0) {
-		ret = st_err(lc->err, lc->errlen, -errno, "%s/tmp: cannot create a temporary file",
+		ret = mkimg_err_set(lc->err, -errno, "%s/tmp: cannot create a temporary file",
 			     rp->st->dir);
 		goto out;
 	}
@@ -757,16 +756,15 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 		goto out;
 	}
 	ret = reg_prepare(OUT(rp), "SELECT extents FROM files WHERE sha256=? AND size=?", &ls.q,
-			  lc->err, lc->errlen);
+			  lc->err);
 	if (ret)
 		goto out;
-	if (lc->p->layer_scan(lc->p->layer_ctx, tmp, name, &entries, layer_file, &ls, msg,
-			      sizeof(msg))) {
+	if (lc->p->layer_scan(lc->p->layer_ctx, tmp, name, &entries, layer_file, &ls, &why)) {
 		if (ls.err) {
-			ret = st_err(lc->err, lc->errlen, ls.err, "reading the new registry");
+			ret = mkimg_err_set(lc->err, ls.err, "reading the new registry");
 			goto out;
 		}
-		record_aside(rp, dfd, name, msg);
+		record_aside(rp, dfd, name, mkimg_err_msg(&why));
 		goto out;
 	}
 	if (ls.missing) {
@@ -780,11 +778,11 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 	sqlite3_bind_int64(lc->ql, 3, (sqlite3_int64)size);
 	sqlite3_bind_int64(lc->ql, 4, (sqlite3_int64)entries);
 	sqlite3_bind_int64(lc->ql, 5, sb->st_mtime);
-	ret = exec_bind(rp, lc->ql, lc->err, lc->errlen, "registering a layer");
+	ret = exec_bind(rp, lc->ql, lc->err, "registering a layer");
 	for (i = 0; !ret && i < ls.nblobs; i++) {
 		sqlite3_bind_text(lc->qlb, 1, diff_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(lc->qlb, 2, ls.blobs[i]);
-		ret = exec_bind(rp, lc->qlb, lc->err, lc->errlen, "registering a layer's blobs");
+		ret = exec_bind(rp, lc->qlb, lc->err, "registering a layer's blobs");
 	}
 	if (!ret)
 		rp->r->layers++;
@@ -798,10 +796,9 @@ out:
 	return ret;
 }
 
-static int write_layers(struct repair *rp, const struct bs_repair_params *p, char *err,
-			size_t errlen)
+static int write_layers(struct repair *rp, const struct bs_repair_params *p, struct mkimg_err *err)
 {
-	struct layer_ctx lc = { .p = p, .err = err, .errlen = errlen };
+	struct layer_ctx lc = { .p = p, .err = err };
 	char *path = st_path(rp->st, "layers", NULL);
 	DIR *d = path ? opendir(path) : NULL;
 	struct dirent *de;
@@ -817,10 +814,10 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, cha
 		free(path);
 		return 0;
 	}
-	ret = reg_prepare(OUT(rp), "INSERT INTO layers VALUES(?,?,?,?,?)", &lc.ql, err, errlen);
+	ret = reg_prepare(OUT(rp), "INSERT INTO layers VALUES(?,?,?,?,?)", &lc.ql, err);
 	if (!ret)
 		ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO layer_blobs VALUES(?,?)", &lc.qlb,
-				  err, errlen);
+				  err);
 	while (!ret && (de = readdir(d))) {
 		struct stat sb;
 
@@ -861,20 +858,18 @@ static int cmp_hex65(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-static int write_names(struct repair *rp, char *err, size_t errlen)
+static int write_names(struct repair *rp, struct mkimg_err *err)
 {
 	sqlite3_stmt *qn = NULL, *ql = NULL, *qk = NULL;
 	int64_t now = time(NULL);
 	size_t i, j;
 	int ret;
 
-	ret = reg_prepare(OUT(rp), "INSERT INTO names VALUES(?,?,?,?)", &qn, err, errlen);
+	ret = reg_prepare(OUT(rp), "INSERT INTO names VALUES(?,?,?,?)", &qn, err);
 	if (!ret)
-		ret = reg_prepare(OUT(rp), "INSERT INTO image_layers VALUES(?,?,?)", &ql, err,
-				  errlen);
+		ret = reg_prepare(OUT(rp), "INSERT INTO image_layers VALUES(?,?,?)", &ql, err);
 	if (!ret)
-		ret = reg_prepare(OUT(rp), "SELECT 1 FROM layers WHERE diff_id=?", &qk, err,
-				  errlen);
+		ret = reg_prepare(OUT(rp), "SELECT 1 FROM layers WHERE diff_id=?", &qk, err);
 	for (i = 0; !ret && i < rp->names.n; i++) {
 		const struct names_entry *e = &rp->names.v[i];
 		struct rimg *im = img_find(rp, e->image);
@@ -888,7 +883,7 @@ static int write_names(struct repair *rp, char *err, size_t errlen)
 		sqlite3_bind_text(qn, 2, e->image, -1, SQLITE_STATIC);
 		sqlite3_bind_text(qn, 3, e->source ? e->source : "", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(qn, 4, e->created);
-		ret = exec_bind(rp, qn, err, errlen, "registering a name");
+		ret = exec_bind(rp, qn, err, "registering a name");
 		rp->r->names++;
 		if (im->named)
 			continue;
@@ -904,7 +899,7 @@ static int write_names(struct repair *rp, char *err, size_t errlen)
 			sqlite3_bind_text(ql, 1, e->image, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(ql, 2, j);
 			sqlite3_bind_text(ql, 3, e->layers[j], -1, SQLITE_STATIC);
-			ret = exec_bind(rp, ql, err, errlen, "registering an image's layers");
+			ret = exec_bind(rp, ql, err, "registering an image's layers");
 		}
 	}
 	/* images no journal line ever named: kept under lost+found/ */
@@ -924,7 +919,7 @@ static int write_names(struct repair *rp, char *err, size_t errlen)
 		sqlite3_bind_text(qn, 2, im->hex, -1, SQLITE_STATIC);
 		sqlite3_bind_text(qn, 3, "", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(qn, 4, now);
-		ret = exec_bind(rp, qn, err, errlen, "registering a name");
+		ret = exec_bind(rp, qn, err, "registering a name");
 		say(rp, 0, "image %s: no name in %s; restored as %s", im->hex, NAMES_LOG, name);
 		rp->r->lost_found++;
 		rp->r->names++;
@@ -968,34 +963,34 @@ static int fsync_path(const char *path, bool dir)
 	return ret;
 }
 
-static int swap_in(struct repair *rp, const char *newpath, char *err, size_t errlen)
+static int swap_in(struct repair *rp, const char *newpath, struct mkimg_err *err)
 {
 	char *reg = st_path(rp->st, "registry.db", NULL), *wal = NULL, *shm = NULL, *old = NULL;
 	int ret = -ENOMEM;
 
 	if (!reg || asprintf(&wal, "%s-wal", reg) < 0 || asprintf(&shm, "%s-shm", reg) < 0 ||
 	    asprintf(&old, "%s/tmp/.registry.db.old-%d", rp->st->dir, (int)getpid()) < 0) {
-		st_err(err, errlen, ret, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 		goto out;
 	}
 	/* the old registry goes first, then its WAL (never to be replayed
 	 * into the new one), then the new registry takes its name */
 	if (rename(reg, old) < 0 && errno != ENOENT) {
-		ret = st_err(err, errlen, -errno, "%s: cannot move aside: %s", reg, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: cannot move aside: %s", reg, strerror(errno));
 		goto out;
 	}
 	if ((unlink(wal) < 0 && errno != ENOENT) || (unlink(shm) < 0 && errno != ENOENT)) {
-		ret = st_err(err, errlen, -errno, "%s: cannot remove: %s", wal, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "%s: cannot remove: %s", wal, strerror(errno));
 		goto out;
 	}
 	if (rename(newpath, reg) < 0) {
-		ret = st_err(err, errlen, -errno, "%s: cannot rename to %s: %s", newpath, reg,
+		ret = mkimg_err_set(err, -errno, "%s: cannot rename to %s: %s", newpath, reg,
 			     strerror(errno));
 		goto out;
 	}
 	ret = fsync_path(rp->st->dir, true);
 	if (ret)
-		st_err(err, errlen, ret, "%s: fsync: %s", rp->st->dir, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: fsync: %s", rp->st->dir, strerror(-ret));
 	unlink(old);
 out:
 	free(reg);
@@ -1006,7 +1001,7 @@ out:
 }
 
 static int build(struct repair *rp, const struct bs_repair_params *p, const char *path,
-		 char *err, size_t errlen)
+		 struct mkimg_err *err)
 {
 	char id[65], sql[256];
 	int64_t now = time(NULL), created;
@@ -1014,22 +1009,22 @@ static int build(struct repair *rp, const struct bs_repair_params *p, const char
 
 	if (sqlite3_open_v2(path, &rp->out.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
-		return rp->out.db ? reg_fail(OUT(rp), err, errlen, "cannot open")
-				  : st_err(err, errlen, -ENOMEM, "out of memory");
-	ret = reg_exec(OUT(rp), "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", err, errlen);
+		return rp->out.db ? reg_fail(OUT(rp), err, "cannot open")
+				  : mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = reg_exec(OUT(rp), "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", err);
 	if (!ret)
-		ret = reg_init_schema(OUT(rp), err, errlen);
+		ret = reg_init_schema(OUT(rp), err);
 	if (!ret)
-		ret = reg_begin(OUT(rp), err, errlen);
+		ret = reg_begin(OUT(rp), err);
 	if (ret)
 		return ret;
-	ret = write_blobs(rp, err, errlen);
+	ret = write_blobs(rp, err);
 	if (!ret)
-		ret = write_images(rp, err, errlen);
+		ret = write_images(rp, err);
 	if (!ret)
-		ret = write_layers(rp, p, err, errlen);
+		ret = write_layers(rp, p, err);
 	if (!ret)
-		ret = write_names(rp, err, errlen);
+		ret = write_names(rp, err);
 	/* every object here now is older than the registry: one the repair
 	 * did not register is never taken for a crash leftover by gc */
 	created = (rp->newest > now ? rp->newest : now) + 1;
@@ -1043,28 +1038,28 @@ static int build(struct repair *rp, const struct bs_repair_params *p, const char
 			 "INSERT INTO meta VALUES('store_id', %s%s%s);", (long long)created,
 			 (long long)now, id[0] ? "'" : "lower(hex(randomblob(16)))",
 			 id[0] ? id : "", id[0] ? "'" : "");
-		ret = reg_exec(OUT(rp), sql, err, errlen);
+		ret = reg_exec(OUT(rp), sql, err);
 	}
 	if (ret) {
 		reg_rollback(OUT(rp));
-		return ret == -ENOMEM ? st_err(err, errlen, ret, "out of memory") : ret;
+		return ret == -ENOMEM ? mkimg_err_set(err, ret, "out of memory") : ret;
 	}
-	ret = reg_commit(OUT(rp), err, errlen);
+	ret = reg_commit(OUT(rp), err);
 	if (!ret)
-		ret = reg_exec(OUT(rp), "PRAGMA journal_mode=WAL", err, errlen);
+		ret = reg_exec(OUT(rp), "PRAGMA journal_mode=WAL", err);
 	sqlite3_close(rp->out.db);
 	rp->out.db = NULL;
 	if (!ret) {
 		ret = fsync_path(path, false);
 		if (ret)
-			st_err(err, errlen, ret, "%s: fsync: %s", path, strerror(-ret));
+			mkimg_err_set(err, ret, "%s: fsync: %s", path, strerror(-ret));
 	}
 	return ret;
 }
 
 int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 		    bs_fsck_report_fn report, void *ctx, struct bs_repair_result *r,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	struct repair rp = { .st = st, .report = report, .ctx = ctx, .r = r };
 	struct bs_tmpfile tf = { .fd = -1 };
@@ -1073,7 +1068,7 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 
 	memset(r, 0, sizeof(*r));
 	rp.out.dir = st->dir;
-	lock = st_lock(st, true, err, errlen);
+	lock = st_lock(st, true, err);
 	if (lock < 0)
 		return lock;
 	/* the old registry is not used for anything but its store id */
@@ -1086,17 +1081,17 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = names_replay(st->dir, &rp.names, err, errlen);
+	ret = names_replay(st->dir, &rp.names, err);
 	if (ret)
 		goto out;
 	if (rp.names.bad)
 		say(&rp, 0, "%s/%s: %llu damaged line%s skipped", st->dir, NAMES_LOG,
 		    (unsigned long long)rp.names.bad, rp.names.bad == 1 ? "" : "s");
-	ret = list_dir(&rp, "blobs/sha256", add_blob, err, errlen);
+	ret = list_dir(&rp, "blobs/sha256", add_blob, err);
 	if (ret)
 		goto out;
 	qsort(rp.blobs, rp.nblobs, sizeof(*rp.blobs), cmp_blob);
-	ret = list_dir(&rp, "images", add_image, err, errlen);
+	ret = list_dir(&rp, "images", add_image, err);
 	if (ret)
 		goto out;
 	for (i = 0; !ret && i < rp.nimgs; i++)
@@ -1123,19 +1118,19 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 		ret = t ? bs_tmpfile_open(t, &tf) : -ENOMEM;
 		free(t);
 		if (ret) {
-			st_err(err, errlen, ret, "%s/tmp: cannot create the new registry: %s",
+			mkimg_err_set(err, ret, "%s/tmp: cannot create the new registry: %s",
 			       st->dir, strerror(-ret));
 			goto out;
 		}
 		close(tf.fd);
 		tf.fd = -1;
 	}
-	ret = build(&rp, p, tf.tmppath, err, errlen);
+	ret = build(&rp, p, tf.tmppath, err);
 	if (!ret)
-		ret = swap_in(&rp, tf.tmppath, err, errlen);
+		ret = swap_in(&rp, tf.tmppath, err);
 out:
 	if (ret == -ENOMEM)
-		st_err(err, errlen, ret, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 	if (rp.out.db)
 		sqlite3_close(rp.out.db);
 	if (tf.tmppath)
@@ -1157,6 +1152,6 @@ out:
 	free(rp.buf);
 	st_unlock(lock);
 	if (!ret)
-		ret = reg_open(st, false, err, errlen);
+		ret = reg_open(st, false, err);
 	return ret ? ret : (int)(r->errors > INT32_MAX ? INT32_MAX : r->errors);
 }

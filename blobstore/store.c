@@ -15,16 +15,6 @@
 #include "util/hex.h"
 #include "store_internal.h"
 
-int st_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 char *st_path(const struct bs_store *st, const char *sub, const char *name)
 {
 	char *p;
@@ -68,7 +58,7 @@ static const char *const own_files[] = {
 	STORE_MARKER, "lock", "reserve", "registry.db", "registry.db-wal", "registry.db-shm",
 };
 
-int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen)
+int st_lock(const struct bs_store *st, bool exclusive, struct mkimg_err *err)
 {
 	int fd, ret;
 
@@ -78,12 +68,12 @@ int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen)
 		fd = openat(st->dfd, "lock", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 			    O_CLOEXEC, 0644);
 	if (fd < 0)
-		return st_err(err, errlen, -errno, "%s/lock: %s", st->dir, strerror(errno));
+		return mkimg_err_set(err, -errno, "%s/lock: %s", st->dir, strerror(errno));
 	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
 		if (errno == EINTR)
 			continue;
 		ret = -errno;
-		st_err(err, errlen, ret, "%s/lock: cannot lock: %s", st->dir, strerror(errno));
+		mkimg_err_set(err, ret, "%s/lock: cannot lock: %s", st->dir, strerror(errno));
 		close(fd);
 		return ret;
 	}
@@ -183,7 +173,7 @@ static int write_new(const char *path, const char *text)
 	return bs_tmpfile_commit_new(&tf, true);
 }
 
-static int parse_marker(struct bs_store *st, const char *buf, char *err, size_t errlen)
+static int parse_marker(struct bs_store *st, const char *buf, struct mkimg_err *err)
 {
 	unsigned int version;
 	char id[33];
@@ -192,7 +182,7 @@ static int parse_marker(struct bs_store *st, const char *buf, char *err, size_t 
 	if (sscanf(buf, STORE_MARKER " %u%n", &version, &n) != 1 || buf[n] != '\n')
 		goto bad;
 	if (version > STORE_FORMAT)
-		return st_err(err, errlen, -EPROTONOSUPPORT,
+		return mkimg_err_set(err, -EPROTONOSUPPORT,
 			      "%s/" STORE_MARKER ": store format %u is newer than this mkimg (%d)",
 			      st->dir, version, STORE_FORMAT);
 	if (version != STORE_FORMAT || sscanf(buf + n + 1, "id %32[0-9a-f]", id) != 1 ||
@@ -201,19 +191,19 @@ static int parse_marker(struct bs_store *st, const char *buf, char *err, size_t 
 	memcpy(st->id, id, sizeof(st->id));
 	return 0;
 bad:
-	return st_err(err, errlen, -EUCLEAN, "%s/" STORE_MARKER ": not a mkimg store file",
+	return mkimg_err_set(err, -EUCLEAN, "%s/" STORE_MARKER ": not a mkimg store file",
 		      st->dir);
 }
 
-static int read_marker(struct bs_store *st, char *err, size_t errlen)
+static int read_marker(struct bs_store *st, struct mkimg_err *err)
 {
 	char buf[256];
 	int n = read_small(st->dfd, STORE_MARKER, buf, sizeof(buf));
 
 	if (n < 0)
-		return n == -ENOENT ? n : st_err(err, errlen, n, "%s/" STORE_MARKER ": %s",
+		return n == -ENOENT ? n : mkimg_err_set(err, n, "%s/" STORE_MARKER ": %s",
 						 st->dir, strerror(-n));
-	return parse_marker(st, buf, err, errlen);
+	return parse_marker(st, buf, err);
 }
 
 /* 1 if DIR/registry.db is a registry mkimg wrote (its tables, a version). */
@@ -262,7 +252,7 @@ static int dir_empty(int dfd)
 }
 
 /* A directory without a marker: made a store only by BS_STORE_CREATE. */
-static int init_marker(struct bs_store *st, bool *fresh, char *err, size_t errlen)
+static int init_marker(struct bs_store *st, bool *fresh, struct mkimg_err *err)
 {
 	uint8_t rnd[16];
 	char text[64], *path;
@@ -271,7 +261,7 @@ static int init_marker(struct bs_store *st, bool *fresh, char *err, size_t errle
 	int ret, n;
 
 	if (!(st->flags & BS_STORE_CREATE))
-		return st_err(err, errlen, -ENOENT, "%s: not a mkimg store (no " STORE_MARKER
+		return mkimg_err_set(err, -ENOENT, "%s: not a mkimg store (no " STORE_MARKER
 			      " file; mkimg convert creates one%s)", st->dir,
 			      fstatat(st->dfd, "registry.db", &sb, AT_SYMLINK_NOFOLLOW) ? "" :
 			      ", and adds it to a store of an older mkimg");
@@ -279,20 +269,20 @@ static int init_marker(struct bs_store *st, bool *fresh, char *err, size_t errle
 		/* a store of an older mkimg, which wrote no marker: adopted
 		 * if its registry is mkimg's (only here, when converting) */
 		if (!S_ISREG(sb.st_mode) || !is_registry(st))
-			return st_err(err, errlen, -EEXIST, "%s: not a mkimg store, and its"
+			return mkimg_err_set(err, -EEXIST, "%s: not a mkimg store, and its"
 				      " registry.db is not mkimg's; refusing to use it", st->dir);
 	} else {
 		ret = dir_empty(st->dfd);
 		if (ret < 0)
-			return st_err(err, errlen, ret, "%s: %s", st->dir, strerror(-ret));
+			return mkimg_err_set(err, ret, "%s: %s", st->dir, strerror(-ret));
 		if (!ret)
-			return st_err(err, errlen, -EEXIST, "%s: not empty and not a mkimg store;"
+			return mkimg_err_set(err, -EEXIST, "%s: not empty and not a mkimg store;"
 				      " refusing to make it one (mkimg convert creates a store in"
 				      " a new or empty directory)", st->dir);
 		*fresh = true;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return st_err(err, errlen, -EIO, "no random bytes for the store id: %s",
+		return mkimg_err_set(err, -EIO, "no random bytes for the store id: %s",
 			      strerror(errno));
 	n = snprintf(text, sizeof(text), STORE_MARKER " %d\nid ", STORE_FORMAT);
 	for (i = 0; i < sizeof(rnd); i++)
@@ -302,21 +292,21 @@ static int init_marker(struct bs_store *st, bool *fresh, char *err, size_t errle
 	ret = path ? write_new(path, text) : -ENOMEM;
 	free(path);
 	if (ret == -EEXIST)	/* created meanwhile by another conversion */
-		return read_marker(st, err, errlen);
+		return read_marker(st, err);
 	if (ret)
-		return st_err(err, errlen, ret, "%s/" STORE_MARKER ": cannot create: %s",
+		return mkimg_err_set(err, ret, "%s/" STORE_MARKER ": cannot create: %s",
 			      st->dir, strerror(-ret));
-	return read_marker(st, err, errlen);
+	return read_marker(st, err);
 }
 
 /* Refuses a directory that is, or is inside, another store's subdirectory. */
-static int check_not_inside(struct bs_store *st, char *err, size_t errlen)
+static int check_not_inside(struct bs_store *st, struct mkimg_err *err)
 {
 	char buf[64];
 	int pfd, n;
 
 	if (read_small(st->dfd, SUB_MARKER, buf, sizeof(buf)) != -ENOENT)
-		return st_err(err, errlen, -EEXIST, "%s: a directory of another mkimg store"
+		return mkimg_err_set(err, -EEXIST, "%s: a directory of another mkimg store"
 			      " (it holds " SUB_MARKER "); refusing to use it as a store", st->dir);
 	pfd = openat(st->dfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
@@ -324,13 +314,13 @@ static int check_not_inside(struct bs_store *st, char *err, size_t errlen)
 	n = read_small(pfd, SUB_MARKER, buf, sizeof(buf));
 	close(pfd);
 	if (n != -ENOENT)
-		return st_err(err, errlen, -EEXIST, "%s: inside a directory of another mkimg"
+		return mkimg_err_set(err, -EEXIST, "%s: inside a directory of another mkimg"
 			      " store; refusing to use it as a store", st->dir);
 	return 0;
 }
 
 static int open_sub(struct bs_store *st, int i, const struct stat *top, struct stat *sb,
-		    char *err, size_t errlen)
+		    struct mkimg_err *err)
 {
 	int parent = subdirs[i].parent < 0 ? st->dfd : st->sub[subdirs[i].parent];
 	const char *name = subdirs[i].name, *path = subdirs[i].path;
@@ -340,24 +330,24 @@ static int open_sub(struct bs_store *st, int i, const struct stat *top, struct s
 	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT && (st->flags & BS_STORE_CREATE)) {
 		if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-			return st_err(err, errlen, -errno, "%s/%s: cannot create: %s", st->dir,
+			return mkimg_err_set(err, -errno, "%s/%s: cannot create: %s", st->dir,
 				      path, strerror(errno));
 		fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0) {
 		if (errno == ELOOP || errno == ENOTDIR)
-			return st_err(err, errlen, -ENOTDIR, "%s/%s: not a directory (a symbolic"
+			return mkimg_err_set(err, -ENOTDIR, "%s/%s: not a directory (a symbolic"
 				      " link?); refusing to use the store", st->dir, path);
 		if (errno == ENOENT)
-			return st_err(err, errlen, -ENOENT, "%s/%s: missing; the store is"
+			return mkimg_err_set(err, -ENOENT, "%s/%s: missing; the store is"
 				      " damaged", st->dir, path);
-		return st_err(err, errlen, -errno, "%s/%s: %s", st->dir, path, strerror(errno));
+		return mkimg_err_set(err, -errno, "%s/%s: %s", st->dir, path, strerror(errno));
 	}
 	st->sub[i] = fd;
 	if (fstat(fd, sb) < 0)
-		return st_err(err, errlen, -errno, "%s/%s: %s", st->dir, path, strerror(errno));
+		return mkimg_err_set(err, -errno, "%s/%s: %s", st->dir, path, strerror(errno));
 	if (sb->st_dev != top->st_dev)
-		return st_err(err, errlen, -EXDEV, "%s/%s: on another file system than the"
+		return mkimg_err_set(err, -EXDEV, "%s/%s: on another file system than the"
 			      " store (a mount point?); refusing to use the store", st->dir, path);
 	n = read_small(fd, SUB_MARKER, buf, sizeof(buf));
 	if (n == -ENOENT && (st->flags & BS_STORE_CREATE)) {
@@ -368,19 +358,19 @@ static int open_sub(struct bs_store *st, int i, const struct stat *top, struct s
 		n = mp ? write_new(mp, text) : -ENOMEM;
 		free(mp);
 		if (n && n != -EEXIST)
-			return st_err(err, errlen, n, "%s/%s/" SUB_MARKER ": cannot create: %s",
+			return mkimg_err_set(err, n, "%s/%s/" SUB_MARKER ": cannot create: %s",
 				      st->dir, path, strerror(-n));
 		/* read back through the descriptor: the file we checked */
 		n = read_small(fd, SUB_MARKER, buf, sizeof(buf));
 	}
 	if (n == -ENOENT)
-		return st_err(err, errlen, -EUCLEAN, "%s/%s: no " SUB_MARKER " (mkimg convert"
+		return mkimg_err_set(err, -EUCLEAN, "%s/%s: no " SUB_MARKER " (mkimg convert"
 			      " into the store adds it); refusing to use the store", st->dir, path);
 	if (n < 0)
-		return st_err(err, errlen, n, "%s/%s/" SUB_MARKER ": %s", st->dir, path,
+		return mkimg_err_set(err, n, "%s/%s/" SUB_MARKER ": %s", st->dir, path,
 			      strerror(-n));
 	if (n < 32 || memcmp(buf, st->id, 32) || (buf[32] && buf[32] != '\n'))
-		return st_err(err, errlen, -EXDEV, "%s/%s: belongs to another mkimg store (its "
+		return mkimg_err_set(err, -EXDEV, "%s/%s: belongs to another mkimg store (its "
 			      SUB_MARKER " does not hold this store's id %s); refusing to use"
 			      " the store", st->dir, path, st->id);
 	return 0;
@@ -411,14 +401,14 @@ static bool holds_objects(const struct bs_store *st)
 }
 
 static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
-		      char *err, size_t errlen)
+		      struct mkimg_err *err)
 {
 	struct stat sb[ST_NSUB], fb;
 	size_t i, j;
 	int ret;
 
 	for (i = 0; i < ST_NSUB; i++) {
-		ret = open_sub(st, i, top, &sb[i], err, errlen);
+		ret = open_sub(st, i, top, &sb[i], err);
 		if (ret)
 			return ret;
 	}
@@ -428,7 +418,7 @@ static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
 			const struct stat *o = j < i ? &sb[j] : top;
 
 			if (sb[i].st_ino == o->st_ino && sb[i].st_dev == o->st_dev)
-				return st_err(err, errlen, -EXDEV, "%s/%s: the same directory as"
+				return mkimg_err_set(err, -EXDEV, "%s/%s: the same directory as"
 					      " %s/%s; refusing to use the store", st->dir,
 					      subdirs[i].path, st->dir, j < i ? subdirs[j].path : ".");
 		}
@@ -436,11 +426,11 @@ static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
 		if (fstatat(st->dfd, own_files[i], &fb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;
-			return st_err(err, errlen, -errno, "%s/%s: %s", st->dir, own_files[i],
+			return mkimg_err_set(err, -errno, "%s/%s: %s", st->dir, own_files[i],
 				      strerror(errno));
 		}
 		if (!S_ISREG(fb.st_mode) || fb.st_dev != top->st_dev)
-			return st_err(err, errlen, -EEXIST, "%s/%s: not a regular file of the"
+			return mkimg_err_set(err, -EEXIST, "%s/%s: not a regular file of the"
 				      " store (a symbolic link?); refusing to use the store",
 				      st->dir, own_files[i]);
 	}
@@ -449,7 +439,7 @@ static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
 	ret = openat(st->dfd, "lock", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 		     O_CLOEXEC, 0644);
 	if (ret < 0)
-		return st_err(err, errlen, -errno, "%s/lock: cannot create: %s", st->dir,
+		return mkimg_err_set(err, -errno, "%s/lock: cannot create: %s", st->dir,
 			      strerror(errno));
 	close(ret);
 	st_reserve_make(st);
@@ -457,14 +447,14 @@ static int check_dirs(struct bs_store *st, const struct stat *top, bool fresh,
 	 * without their registry are not an empty store */
 	if (!fresh && fstatat(st->dfd, "registry.db", &fb, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    errno == ENOENT && holds_objects(st))
-		return st_err(err, errlen, -ENOENT, "%s/registry.db: missing, and the store"
+		return mkimg_err_set(err, -ENOENT, "%s/registry.db: missing, and the store"
 			      " holds blobs or images; not creating an empty registry over them",
 			      st->dir);
 	return 0;
 }
 
 int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
-		  char *err, size_t errlen)
+		  struct mkimg_err *err)
 {
 	struct bs_store *st;
 	bool fresh = false;
@@ -475,7 +465,7 @@ int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 	st = calloc(1, sizeof(*st));
 	if (!st || !(st->dir = strdup(dir))) {
 		free(st);
-		return st_err(err, errlen, -ENOMEM, "out of memory");
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	}
 	st->flags = flags;
 	for (i = 0; i < ST_NSUB; i++)
@@ -483,7 +473,7 @@ int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 	st->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dfd < 0 && errno == ENOENT && (flags & BS_STORE_CREATE)) {
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			ret = st_err(err, errlen, -errno, "store %s: cannot create: %s", dir,
+			ret = mkimg_err_set(err, -errno, "store %s: cannot create: %s", dir,
 				     strerror(errno));
 			goto fail;
 		}
@@ -491,27 +481,27 @@ int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
 	}
 	if (st->dfd < 0) {
 		ret = errno == ENOTDIR ?
-		      st_err(err, errlen, -ENOTDIR, "store %s: not a directory", dir) :
-		      st_err(err, errlen, -errno, "store %s: %s", dir, strerror(errno));
+		      mkimg_err_set(err, -ENOTDIR, "store %s: not a directory", dir) :
+		      mkimg_err_set(err, -errno, "store %s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	if (fstat(st->dfd, &top) < 0) {
-		ret = st_err(err, errlen, -errno, "store %s: %s", dir, strerror(errno));
+		ret = mkimg_err_set(err, -errno, "store %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	ret = check_not_inside(st, err, errlen);
+	ret = check_not_inside(st, err);
 	if (ret)
 		goto fail;
-	ret = read_marker(st, err, errlen);
+	ret = read_marker(st, err);
 	if (ret == -ENOENT)
-		ret = init_marker(st, &fresh, err, errlen);
+		ret = init_marker(st, &fresh, err);
 	if (ret)
 		goto fail;
-	ret = check_dirs(st, &top, fresh, err, errlen);
+	ret = check_dirs(st, &top, fresh, err);
 	if (ret)
 		goto fail;
 	if (!(flags & BS_STORE_NO_REGISTRY)) {
-		ret = reg_open(st, flags & BS_STORE_CREATE, err, errlen);
+		ret = reg_open(st, flags & BS_STORE_CREATE, err);
 		if (ret)
 			goto fail;
 	}
@@ -557,19 +547,19 @@ void bs_store_layout_params(const struct bs_store *st, struct layout_params *p)
 	p->inline_data = false;
 }
 
-int bs_store_name_valid(const char *name, char *err, size_t errlen)
+int bs_store_name_valid(const char *name, struct mkimg_err *err)
 {
 	size_t len = strlen(name), i;
 
 	if (!len || len > BS_STORE_NAME_MAX)
-		return st_err(err, errlen, -EINVAL, "image name must be 1 to %d bytes",
+		return mkimg_err_set(err, -EINVAL, "image name must be 1 to %d bytes",
 			      BS_STORE_NAME_MAX);
 	for (i = 0; i < len; i++)
 		if ((unsigned char)name[i] <= ' ' || name[i] == 0x7f)
-			return st_err(err, errlen, -EINVAL,
+			return mkimg_err_set(err, -EINVAL,
 				      "image name %s: no spaces or control characters", name);
 	if (name[0] == '/' || name[len - 1] == '/' || name[0] == '-')
-		return st_err(err, errlen, -EINVAL,
+		return mkimg_err_set(err, -EINVAL,
 			      "image name %s: may not start with '/' or '-' or end with '/'",
 			      name);
 	return 0;

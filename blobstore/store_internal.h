@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
+#include "mkimg/error.h"
 #include "mkimg/store.h"
 
 /* The store's subdirectories, in the order they are created. */
@@ -21,12 +22,10 @@ struct bs_store {
 };
 
 /* store.c */
-int st_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 /* DIR/<sub>/<hex> (sub: "blobs/sha256", "images", "layers", "tmp") */
 char *st_path(const struct bs_store *st, const char *sub, const char *name);
 /* Opens DIR/lock and takes a shared or exclusive flock; returns the fd. */
-int st_lock(const struct bs_store *st, bool exclusive, char *err, size_t errlen);
+int st_lock(const struct bs_store *st, bool exclusive, struct mkimg_err *err);
 void st_unlock(int fd);
 /* What gc may remove from subdirectory sub (ST_SHA256, ST_IMAGES, ST_LAYERS,
  * ST_TMP): 1 for an object name (64 lowercase hex; not in tmp/), 2 for a
@@ -47,20 +46,20 @@ void st_reserve_make(struct bs_store *st);
 /* Opens DIR/registry.db. A missing or empty registry is refused
  * (pointing to mkimg fsck --repair) unless create is set and the store
  * holds no objects yet; a version-1 registry is migrated. */
-int reg_open(struct bs_store *st, bool create, char *err, size_t errlen);
+int reg_open(struct bs_store *st, bool create, struct mkimg_err *err);
 /* The store is short of space (REG_LOW_SPACE), read-only or not ours to
  * write: a writer would hold the registry to itself (no -shm) or fail. */
 bool reg_cannot_write(const struct bs_store *st);
 /* The schema on an empty database (the repair's new registry). */
-int reg_init_schema(struct bs_store *st, char *err, size_t errlen);
-int reg_exec(struct bs_store *st, const char *sql, char *err, size_t errlen);
+int reg_init_schema(struct bs_store *st, struct mkimg_err *err);
+int reg_exec(struct bs_store *st, const char *sql, struct mkimg_err *err);
 int reg_prepare(struct bs_store *st, const char *sql, sqlite3_stmt **out,
-		char *err, size_t errlen);
+		struct mkimg_err *err);
 /* A failed sqlite call: the message names the registry and the reason. */
-int reg_fail(struct bs_store *st, char *err, size_t errlen, const char *what);
+int reg_fail(struct bs_store *st, struct mkimg_err *err, const char *what);
 /* BEGIN IMMEDIATE (waits for other writers) / COMMIT / ROLLBACK */
-int reg_begin(struct bs_store *st, char *err, size_t errlen);
-int reg_commit(struct bs_store *st, char *err, size_t errlen);
+int reg_begin(struct bs_store *st, struct mkimg_err *err);
+int reg_commit(struct bs_store *st, struct mkimg_err *err);
 void reg_rollback(struct bs_store *st);
 
 /* pin.c: for gc, under its exclusive lock. Fills the temporary table
@@ -68,7 +67,7 @@ void reg_rollback(struct bs_store *st);
  * cannot be checked), removes the pins whose holder is gone (counted in
  * *dropped) and what interrupted pin writes left; fails on a pin file it
  * cannot read. */
-int pin_gc(struct bs_store *st, uint64_t *dropped, char *err, size_t errlen);
+int pin_gc(struct bs_store *st, uint64_t *dropped, struct mkimg_err *err);
 
 /* Packed file extents in the registry: blob id, nblks, lblk, pblk (LE). */
 #define REG_EXTENT_SIZE 24
@@ -94,25 +93,25 @@ int st_zstd_copy(int src, int dst, bool compress);
 
 /* names.c: appends every name of a registry to the names journal (a
  * registry made before the journal existed). */
-int names_bootstrap(struct bs_store *st, char *err, size_t errlen);
+int names_bootstrap(struct bs_store *st, struct mkimg_err *err);
 
 /* regcheck.c: SQLite's integrity check (quick_check, or integrity_check
  * with full): -EUCLEAN with one line naming the registry if it fails. */
-int reg_check_integrity(struct bs_store *st, bool full, char *err, size_t errlen);
+int reg_check_integrity(struct bs_store *st, bool full, struct mkimg_err *err);
 /* gc's guard: refuses a damaged registry, and one younger than an object
  * it does not list (such an object was not left by a conversion under
  * this registry: the registry was lost and made again). */
-int reg_gc_guard(struct bs_store *st, char *err, size_t errlen);
+int reg_gc_guard(struct bs_store *st, struct mkimg_err *err);
 /* quarantine.c */
 /* 1 if the registry has the quarantine table (a read-only version-1
  * registry does not), 0 if not, < 0 with a message if it cannot be read. */
-int quar_table(struct bs_store *st, char *err, size_t errlen);
+int quar_table(struct bs_store *st, struct mkimg_err *err);
 /* For each image a blob's damage reaches: name (NULL for an image without
  * one), image digest, layer (NULL: the image uses the blob as a device;
  * else the diff_id of its layer whose record refers to the blob), source. */
 typedef void (*quar_user_fn)(void *ctx, const char *name, const char *image,
 			     const char *layer, const char *source);
 int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
-	       char *err, size_t errlen);
+	       struct mkimg_err *err);
 
 #endif

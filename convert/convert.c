@@ -9,7 +9,7 @@
 
 static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *err)
 {
-	char msg[512];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int ret;
 
 	switch (p->mode) {
@@ -22,9 +22,9 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 					     "store's blobs: no output image or blob");
 		if (!p->name)
 			return mkimg_err_set(err, -EINVAL, "a store image needs a name");
-		ret = bs_store_name_valid(p->name, msg, sizeof(msg));
+		ret = bs_store_name_valid(p->name, &msg);
 		if (ret)
-			return mkimg_err_set(err, ret, "%s", msg);
+			return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
 		if (p->max_blobs && (p->max_blobs < 2 || p->max_blobs > 65535))
 			return mkimg_err_set(err, -EINVAL, "max_blobs must be 2 to 65535");
 		break;
@@ -52,7 +52,7 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 /* Before any work: outputs that must not be there, or only as files. */
 static int check_outputs(const struct mkimg_convert_params *p, struct mkimg_err *err)
 {
-	char msg[1024];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	struct stat sb;
 	int ret;
 
@@ -61,11 +61,11 @@ static int check_outputs(const struct mkimg_convert_params *p, struct mkimg_err 
 			return mkimg_err_set(err, -EEXIST, "%s: already exists", p->output);
 	} else if (p->mode == MKIMG_CONVERT_IMAGE) {
 		/* only a regular file is replaced */
-		ret = bs_publish_check(p->output, msg, sizeof(msg));
+		ret = bs_publish_check(p->output, &msg);
 		if (!ret && p->blob)
-			ret = bs_publish_check(p->blob, msg, sizeof(msg));
+			ret = bs_publish_check(p->blob, &msg);
 		if (ret)
-			return mkimg_err_set(err, ret, "%s", msg);
+			return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
 	}
 	return 0;
 }

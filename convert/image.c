@@ -84,25 +84,25 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 	struct bs_output_result res;
 	struct bs_output_params op = { .no_direct = c->p->no_direct };
 	struct mkimg_err terr = MKIMG_ERR_INIT;
-	char msg[1024];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	size_t i;
 	int ret;
 
 	ret = layout_tree_new(&c->lp, &terr, &t);
 	if (ret)
 		return mkimg_err_set(c->err, ret, "out of memory");
-	ret = bs_output_open(&out, t, path, blob, &op, msg, sizeof(msg));
+	ret = bs_output_open(&out, t, path, blob, &op, &msg);
 	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", msg);
+		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	for (i = from; i < to && !ret; i++)
 		ret = convert_layer_apply(c, a, i, t, out.sink, NULL);
 	if (ret)
 		goto out;
-	ret = bs_output_commit(&out, t, c->durable, &res, msg, sizeof(msg));
+	ret = bs_output_commit(&out, t, c->durable, &res, &msg);
 	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", msg);
+		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	if (blob) {

@@ -55,17 +55,17 @@ static int reuse_layer(struct convert *c, struct oci_applier *a, size_t i,
 {
 	const struct convert_layer *l = &c->layers[i];
 	struct oci_blob_check *chk = NULL;
-	char err[1024] = "";
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int fd, ret;
 
-	ret = bs_conv_layer_find(c->conv, l->oci->diff_id, &fd, err, sizeof(err));
+	ret = bs_conv_layer_find(c->conv, l->oci->diff_id, &fd, &err);
 	if (ret == -EUCLEAN || ret == -ENOENT || ret == -EBADMSG) {
 		/* a damaged or missing record: the tar is still here */
-		convert_warn(c, "%s; converting the layer from its tar", err);
+		convert_warn(c, "%s; converting the layer from its tar", mkimg_err_msg(&err));
 		return 0;
 	}
 	if (ret <= 0)
-		return ret ? mkimg_err_set(c->err, ret, "%s", err) : 0;
+		return ret ? mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err)) : 0;
 	/* the blob is verified as a tar's would be, while the record replays */
 	if (!c->p->trust_store_layers &&
 	    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
@@ -85,7 +85,8 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 {
 	const struct convert_layer *l = &c->layers[i];
 	uint64_t entries = c->st.entries;
-	char err[1024] = "", diff_id[OCI_DIGEST_LEN + 1];
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char diff_id[OCI_DIGEST_LEN + 1];
 	int fd, ret;
 
 	if (l->oci && !c->no_reuse) {
@@ -93,9 +94,9 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}
-	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, err, sizeof(err));
+	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, &err);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", err);
+		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
 	ret = oci_record_writer_open(fd, l->name, &c->rec, c->err);
 	if (ret)
 		return ret;
@@ -105,9 +106,9 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	oci_record_writer_free(c->rec);
 	c->rec = NULL;
 	if (!ret) {
-		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, err, sizeof(err));
+		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, &err);
 		if (ret)
-			mkimg_err_set(c->err, ret, "%s", err);
+			mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
 	}
 	return ret;
 }
@@ -154,16 +155,16 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	struct bs_store *st = NULL;
 	struct layout_tree *t = NULL;
 	struct bs_conv *conv = NULL;
-	char msg[1024];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	size_t i;
 	int ret;
 
-	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, msg, sizeof(msg));
+	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, &msg);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", msg);
+		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
 	/* refused again when registering (a conversion may take it meanwhile) */
-	if (!p->replace && bs_store_name_unused(st, p->name, msg, sizeof(msg))) {
-		ret = mkimg_err_set(c->err, -EEXIST, "%s", msg);
+	if (!p->replace && bs_store_name_unused(st, p->name, &msg)) {
+		ret = mkimg_err_set(c->err, -EEXIST, "%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	bs_store_layout_params(st, &lp);
@@ -177,9 +178,9 @@ int convert_store(struct convert *c, struct oci_applier *a)
 		mkimg_err_set(c->err, ret, "out of memory");
 		goto out;
 	}
-	ret = bs_conv_begin(st, t, &cp, &conv, msg, sizeof(msg));
+	ret = bs_conv_begin(st, t, &cp, &conv, &msg);
 	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", msg);
+		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	c->conv = conv;
@@ -188,10 +189,10 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	c->conv = NULL;
 	if (ret)
 		goto out;
-	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, msg, sizeof(msg));
+	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, &msg);
 	conv = NULL;
 	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", msg);
+		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	store_result(c, &sres);

@@ -134,7 +134,7 @@ int cmd_build(int argc, char **argv)
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
 	struct mkimg_err derr = MKIMG_ERR_INIT;
-	char msg[1024];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	struct mkimg_err terr = MKIMG_ERR_INIT;
 	struct bs_output_params op = { .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
 
@@ -215,20 +215,20 @@ int cmd_build(int argc, char **argv)
 		return 1;
 	}
 	cli_catch_stop_signals();
-	err = bs_output_open(&out, t, argv[optind + 1], blob_path, &op, msg, sizeof(msg));
+	err = bs_output_open(&out, t, argv[optind + 1], blob_path, &op, &msg);
 	if (err) {
-		cli_error("%s", msg);
+		cli_error("%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, &derr);
 	if (err)
-		snprintf(msg, sizeof(msg), "%s", mkimg_err_msg(&derr));
+		mkimg_err_set(&msg, err, "%s", mkimg_err_msg(&derr));
 	if (pc.tty)
 		fputs("\r\033[K", stderr);
 	if (!err)
-		err = bs_output_commit(&out, t, durable, &ores, msg, sizeof(msg));
+		err = bs_output_commit(&out, t, durable, &ores, &msg);
 	if (err) {
-		cli_error("%s", msg);
+		cli_error("%s", mkimg_err_msg(&msg));
 		goto out;
 	}
 	rc = 0;

@@ -250,7 +250,8 @@ int cmd_convert(int argc, char **argv)
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	bool per_layer = false, json = false;
 	const char *store = NULL;
-	char *name = NULL, msg[512];
+	char *name = NULL;
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int opt, ret;
 	uint64_t v;
 
@@ -326,8 +327,8 @@ int cmd_convert(int argc, char **argv)
 			cli_error("out of memory");
 			return 1;
 		}
-		if (bs_store_name_valid(p.name, msg, sizeof(msg))) {
-			cli_error("%s", msg);
+		if (bs_store_name_valid(p.name, &msg)) {
+			cli_error("%s", mkimg_err_msg(&msg));
 			free(name);
 			return 2;
 		}

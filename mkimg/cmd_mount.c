@@ -289,7 +289,8 @@ int cmd_mount(int argc, char **argv)
 	struct bs_store *st = NULL;
 	struct stat sb;
 	int c, print = 0, err, rc = 1;
-	char msg[1024], pin[BS_PIN_ID_LEN + 1];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
+	char pin[BS_PIN_ID_LEN + 1];
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", mount_opts, NULL)) != -1) {
@@ -333,8 +334,8 @@ int cmd_mount(int argc, char **argv)
 		/* an image file, its devices given */
 		if (print)
 			rc = print_mount(&o, argv[optind + 1]);
-		else if ((err = bs_mount(&o, argv[optind + 1], msg, sizeof(msg))))
-			cli_error("%s", msg);
+		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
+			cli_error("%s", mkimg_err_msg(&msg));
 		else
 			rc = 0;
 		free(devs);
@@ -345,26 +346,25 @@ int cmd_mount(int argc, char **argv)
 		cli_error("--device is for image files; a store image has its devices");
 		return 2;
 	}
-	err = bs_store_open(cli_store_dir(store), BS_STORE_READONLY, &st, msg, sizeof(msg));
+	err = bs_store_open(cli_store_dir(store), BS_STORE_READONLY, &st, &msg);
 	if (err) {
-		cli_error("%s", msg);
+		cli_error("%s", mkimg_err_msg(&msg));
 		return 1;
 	}
 	if (!o.domain_id && bs_mount_probe_inode_share() == 1)
 		o.domain_id = "mkimg";
 	if (print) {
-		err = bs_store_image(st, o.image, &ii, msg, sizeof(msg));
+		err = bs_store_image(st, o.image, &ii, &msg);
 		if (err) {
-			cli_error("%s", msg);
+			cli_error("%s", mkimg_err_msg(&msg));
 		} else {
 			o.image = ii.image;
 			o.devices = (const char *const *)ii.devices;
 			o.ndevices = ii.ndevices;
 			rc = print_mount(&o, argv[optind + 1]);
 		}
-	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, msg,
-					 sizeof(msg)))) {
-		cli_error("%s", msg);
+	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
+		cli_error("%s", mkimg_err_msg(&msg));
 	} else {
 		if (!pin[0])
 			cli_error("warning: %s: mounted without a pin (the store cannot be"
@@ -389,7 +389,7 @@ int cmd_umount(int argc, char **argv)
 			    "(drops the pin of a store image's mount; DIR: the store, else the\n"
 			    "one the mounted image is in)\n";
 	const char *store = NULL;
-	char msg[512];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int c;
 
 	optind = 1;
@@ -408,8 +408,8 @@ int cmd_umount(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (bs_store_umount(argv[optind], store, msg, sizeof(msg))) {
-		cli_error("%s", msg);
+	if (bs_store_umount(argv[optind], store, &msg)) {
+		cli_error("%s", mkimg_err_msg(&msg));
 		return 1;
 	}
 	return 0;

@@ -113,7 +113,8 @@ int cmd_pin(int argc, char **argv)
 "(default: the process that runs mkimg pin, e.g. the shell): gc keeps the\n"
 "image, its blobs and layer records, even after rm of its name. Prints the\n"
 "pin's id (for mkimg unpin). TEXT describes the holder in mkimg pins.\n";
-	char err[1024], id[BS_PIN_ID_LEN + 1];
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char id[BS_PIN_ID_LEN + 1];
 	struct pin_args a;
 	struct bs_store *st;
 	int ret = parse(argc, argv, usage, "p", 1, 1, &a);
@@ -123,11 +124,10 @@ int cmd_pin(int argc, char **argv)
 	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
-	ret = bs_store_pin(st, argv[optind], a.what, a.pid ? (pid_t)a.pid : getppid(), id, err,
-			   sizeof(err));
+	ret = bs_store_pin(st, argv[optind], a.what, a.pid ? (pid_t)a.pid : getppid(), id, &err);
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	printf("%s\n", id);
@@ -139,7 +139,7 @@ int cmd_unpin(int argc, char **argv)
 	static const char usage[] = "usage: mkimg unpin [--store DIR] ID...\n";
 	struct pin_args a;
 	struct bs_store *st;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int i, rc = 0, ret = parse(argc, argv, usage, "", 1, 1 << 20, &a);
 
 	if (ret >= 0)
@@ -148,8 +148,8 @@ int cmd_unpin(int argc, char **argv)
 	if (!st)
 		return 1;
 	for (i = optind; i < argc; i++)
-		if (bs_store_unpin(st, argv[i], err, sizeof(err))) {
-			cli_error("%s", err);
+		if (bs_store_unpin(st, argv[i], &err)) {
+			cli_error("%s", mkimg_err_msg(&err));
 			rc = 1;
 		}
 	bs_store_close(st);
@@ -166,7 +166,7 @@ int cmd_pins(int argc, char **argv)
 	struct pin_args a;
 	struct bs_store *st;
 	struct bs_pin *v;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t n, i;
 	int ret = parse(argc, argv, usage, "j", 0, 0, &a);
 
@@ -175,10 +175,10 @@ int cmd_pins(int argc, char **argv)
 	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
-	ret = bs_store_pins(st, &v, &n, err, sizeof(err));
+	ret = bs_store_pins(st, &v, &n, &err);
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	if (a.json) {

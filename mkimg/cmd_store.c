@@ -85,10 +85,10 @@ bad:
 struct bs_store *cli_open_store(const char *dir, unsigned int flags)
 {
 	struct bs_store *st;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 
-	if (bs_store_open(dir, flags, &st, err, sizeof(err))) {
-		cli_error("%s", err);
+	if (bs_store_open(dir, flags, &st, &err)) {
+		cli_error("%s", mkimg_err_msg(&err));
 		return NULL;
 	}
 	return st;
@@ -149,7 +149,7 @@ int cmd_ls(int argc, char **argv)
 	struct bs_pin *pins = NULL;
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t n, npins = 0, i, j;
 	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--json]", 0, 0, false, &a);
 
@@ -158,9 +158,9 @@ int cmd_ls(int argc, char **argv)
 	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
-	ret = bs_store_images(st, &v, &n, err, sizeof(err));
+	ret = bs_store_images(st, &v, &n, &err);
 	if (!ret) {
-		ret = bs_store_pins(st, &pins, &npins, err, sizeof(err));
+		ret = bs_store_pins(st, &pins, &npins, &err);
 		if (ret) {
 			for (i = 0; i < n; i++)
 				bs_image_info_free(&v[i]);
@@ -169,7 +169,7 @@ int cmd_ls(int argc, char **argv)
 	}
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	if (a.json) {
@@ -215,7 +215,7 @@ int cmd_inspect(int argc, char **argv)
 	struct bs_pin *pins = NULL;
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t npins = 0, j;
 	uint32_t i;
 	int ret = parse(argc, argv, "mkimg inspect [--store DIR] [--json] NAME", 1, 1, false, &a);
@@ -225,12 +225,12 @@ int cmd_inspect(int argc, char **argv)
 	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
-	ret = bs_store_image(st, a.args[0], &ii, err, sizeof(err));
-	if (!ret && (ret = bs_store_pins(st, &pins, &npins, err, sizeof(err))))
+	ret = bs_store_image(st, a.args[0], &ii, &err);
+	if (!ret && (ret = bs_store_pins(st, &pins, &npins, &err)))
 		bs_image_info_free(&ii);
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	if (a.json) {
@@ -271,7 +271,7 @@ int cmd_rm(int argc, char **argv)
 {
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int i, ret = parse(argc, argv, "mkimg rm [--store DIR] NAME...", 1, 1 << 20, false, &a);
 
 	if (ret >= 0)
@@ -280,8 +280,8 @@ int cmd_rm(int argc, char **argv)
 	if (!st)
 		return 1;
 	for (i = 0; i < a.nargs; i++)
-		if (bs_store_rm(st, a.args[i], err, sizeof(err))) {
-			cli_error("%s", err);
+		if (bs_store_rm(st, a.args[i], &err)) {
+			cli_error("%s", mkimg_err_msg(&err));
 			ret = 1;
 		}
 	bs_store_close(st);
@@ -293,7 +293,7 @@ int cmd_gc(int argc, char **argv)
 	struct bs_gc_result r;
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int ret = parse(argc, argv, "mkimg gc [--store DIR] [--json]", 0, 0, false, &a);
 
 	if (ret >= 0)
@@ -303,12 +303,12 @@ int cmd_gc(int argc, char **argv)
 		return 1;
 	if (cli_tty())
 		fprintf(stderr, "waiting for running conversions...\r");
-	ret = bs_store_gc(st, &r, err, sizeof(err));
+	ret = bs_store_gc(st, &r, &err);
 	if (cli_tty())
 		fputs("\033[K", stderr);
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	if (a.json) {
@@ -354,7 +354,7 @@ static void fsck_report(void *ctx, int severity, const char *msg)
 /* The repair's reader of layer records: entries, and each file's digest. */
 static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
 		       int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
-		       void *fctx, char *err, size_t errlen)
+		       void *fctx, struct mkimg_err *err)
 {
 	struct mkimg_err re = MKIMG_ERR_INIT;
 	const struct oci_entry *e;
@@ -365,7 +365,7 @@ static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
 	ret = oci_record_open(fd, name, NULL, &r, &re);
 	if (ret) {
 		if (re.code)
-			snprintf(err, errlen, "%s", mkimg_err_msg(&re));
+			mkimg_err_set(err, re.code, "%s", mkimg_err_msg(&re));
 		return ret;
 	}
 	while ((ret = oci_record_next(r, &e)) == 1)
@@ -375,7 +375,7 @@ static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
 				break;
 		}
 	if (re.code)
-		snprintf(err, errlen, "%s", mkimg_err_msg(&re));
+		mkimg_err_set(err, re.code, "%s", mkimg_err_msg(&re));
 	*entries = oci_record_count(r);
 	oci_record_close(r);
 	return ret;
@@ -388,7 +388,7 @@ static int repair(const struct args *a)
 	struct fsck_out o = { 0 };
 	struct timespec t0, t1;
 	struct bs_store *st;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	double secs;
 	int ret;
 
@@ -396,11 +396,11 @@ static int repair(const struct args *a)
 	if (!st)
 		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ret = bs_store_repair(st, &p, fsck_report, &o, &r, err, sizeof(err));
+	ret = bs_store_repair(st, &p, fsck_report, &o, &r, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	bs_store_close(st);
 	if (ret < 0) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -419,7 +419,7 @@ int cmd_fsck(int argc, char **argv)
 	struct fsck_out o = { 0 };
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full | --repair | --rehome]", 0,
 			0, true, &a);
 
@@ -440,10 +440,10 @@ int cmd_fsck(int argc, char **argv)
 	if (a.rehome) {
 		struct bs_rehome_result r;
 
-		ret = bs_store_rehome(st, fsck_report, &o, &r, err, sizeof(err));
+		ret = bs_store_rehome(st, fsck_report, &o, &r, &err);
 		bs_store_close(st);
 		if (ret < 0) {
-			cli_error("%s", err);
+			cli_error("%s", mkimg_err_msg(&err));
 			return 1;
 		}
 		printf("%s: %llu quarantined blob%s, %llu whole again; %llu file and %llu chunk"
@@ -454,10 +454,10 @@ int cmd_fsck(int argc, char **argv)
 		       r.images == 1 ? "" : "s", r.images == 1 ? "s" : "");
 		return r.images ? 1 : 0;
 	}
-	ret = bs_store_fsck(st, a.full, fsck_report, &o, err, sizeof(err));
+	ret = bs_store_fsck(st, a.full, fsck_report, &o, &err);
 	bs_store_close(st);
 	if (ret < 0) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	printf("%s: %d error%s, %llu note%s%s\n", a.store, ret, ret == 1 ? "" : "s",
@@ -471,7 +471,7 @@ int cmd_stats(int argc, char **argv)
 	struct bs_store_stats s;
 	struct bs_store *st;
 	struct args a;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	double ratio;
 	uint64_t saved;
 	int ret = parse(argc, argv, "mkimg stats [--store DIR] [--json]", 0, 0, false, &a);
@@ -481,10 +481,10 @@ int cmd_stats(int argc, char **argv)
 	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;
-	ret = bs_store_stats(st, &s, err, sizeof(err));
+	ret = bs_store_stats(st, &s, &err);
 	bs_store_close(st);
 	if (ret) {
-		cli_error("%s", err);
+		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
 	ratio = s.blob_bytes ? (double)s.logical_bytes / s.blob_bytes : 0;

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mkimg/error.h"
 #include "mkimg/layout.h"
 
 #ifdef __cplusplus
@@ -146,7 +147,7 @@ struct bs_tmpfile {
  * bs_publish_check: 0 if path may be published to, else -EEXIST (or the
  * lstat error) with a message naming what is there.
  */
-int bs_publish_check(const char *path, char *err, size_t errlen);
+int bs_publish_check(const char *path, struct mkimg_err *err);
 /* Creates the temporary file (mode 0644). */
 int bs_tmpfile_open(const char *path, struct bs_tmpfile *tf);
 /* fsync (if durable), rename over path, fsync the directory. Closes. */
@@ -194,9 +195,9 @@ struct bs_output_params {
  * file. */
 int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image,
 		   const char *blob, const struct bs_output_params *p,
-		   char *err, size_t errlen);
+		   struct mkimg_err *err);
 int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
-		     struct bs_output_result *res, char *err, size_t errlen);
+		     struct bs_output_result *res, struct mkimg_err *err);
 /* Removes the temporary files; safe after commit or a failed open. */
 void bs_output_abort(struct bs_output *o);
 

@@ -55,8 +55,8 @@
  *   if (oci_image_open("layout", NULL, &img, &e) < 0)
  *           fprintf(stderr, "prog: %s\n", mkimg_err_msg(&e));
  *
- * The store and mount functions (store.h, mount.h, bs_output_*) still
- * take a char buffer (char *err, size_t errlen) for the same line.
+ * The store and mount functions (store.h, mount.h, bs_output_*) take the
+ * same struct mkimg_err *.
  *
  * Never compare message text: the code is the contract, the message is
  * for people.

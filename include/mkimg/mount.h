@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mkimg/error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -53,10 +55,10 @@ struct bs_mount_opts {
  * (for tests; the CLI sets it from MKIMG_FORCE_LOOP=1; fails with EINVAL
  * without allow_loop).
  */
-int bs_mount(const struct bs_mount_opts *o, const char *target, char *err, size_t errlen);
+int bs_mount(const struct bs_mount_opts *o, const char *target, struct mkimg_err *err);
 /* Unmounts target; loop devices set up by bs_mount detach by themselves
  * (autoclear). */
-int bs_umount(const char *target, char *err, size_t errlen);
+int bs_umount(const char *target, struct mkimg_err *err);
 /* "ro,device=/a,device=/b[,inode_share,domain_id=D][,directio]" into buf;
  * 0, or -ENAMETOOLONG when it does not fit in len (buf then truncated). */
 int bs_mount_options_string(const struct bs_mount_opts *o, char *buf, size_t len);
@@ -81,7 +83,7 @@ struct bs_mount_table {
 };
 
 /* Reads /proc/self/mountinfo (fields unescaped). */
-int bs_mount_table_read(struct bs_mount_table *t, char *err, size_t errlen);
+int bs_mount_table_read(struct bs_mount_table *t, struct mkimg_err *err);
 void bs_mount_table_free(struct bs_mount_table *t);	/* accepts an empty t */
 /* The topmost mount at target (an absolute path) if it is erofs, else NULL. */
 const struct bs_mount_entry *bs_mount_table_find(const struct bs_mount_table *t,

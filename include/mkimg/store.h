@@ -71,7 +71,7 @@ struct bs_store;
  * nothing, and works on a read-only or full file system.
  */
 int bs_store_open(const char *dir, unsigned int flags, struct bs_store **out,
-		  char *err, size_t errlen);
+		  struct mkimg_err *err);
 void bs_store_close(struct bs_store *st);	/* accepts NULL */
 const char *bs_store_dir(const struct bs_store *st);
 /* The store's id: 32 lowercase hex digits, from DIR/mkimg-store. */
@@ -79,7 +79,7 @@ const char *bs_store_id(const struct bs_store *st);
 /* Layout parameters for images of this store (blocks, fingerprints). */
 void bs_store_layout_params(const struct bs_store *st, struct layout_params *p);
 /* Checks an image name: 1..255 printable bytes, no "/" at either end. */
-int bs_store_name_valid(const char *name, char *err, size_t errlen);
+int bs_store_name_valid(const char *name, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Conversions                                                            */
@@ -103,7 +103,7 @@ struct bs_conv;
 
 int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 		  const struct bs_conv_params *p, struct bs_conv **out,
-		  char *err, size_t errlen);
+		  struct mkimg_err *err);
 struct bs_sink *bs_conv_sink(struct bs_conv *c);
 
 /*
@@ -115,14 +115,14 @@ struct bs_sink *bs_conv_sink(struct bs_conv *c);
  * it, then bs_conv_layer_end with the record writer's digest.
  */
 int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
-		       char *err, size_t errlen);
+		       struct mkimg_err *err);
 int bs_conv_layer_begin(struct bs_conv *c, const char *diff_id, int *fd,
-			char *err, size_t errlen);
+			struct mkimg_err *err);
 void bs_conv_layer_note(struct bs_conv *c, const struct layout_filedata *fd);
 /* diff_id: as computed while reading the layer (may differ from the one
  * given to bs_conv_layer_begin only when that was NULL). */
 int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
-		      char *err, size_t errlen);
+		      struct mkimg_err *err);
 
 struct bs_conv_result {
 	char name[BS_STORE_NAME_MAX + 1];
@@ -137,13 +137,13 @@ struct bs_conv_result {
 };
 
 /* 0 if no image has this name, -EEXIST with a message if one has. */
-int bs_store_name_unused(struct bs_store *st, const char *name, char *err, size_t errlen);
+int bs_store_name_unused(struct bs_store *st, const char *name, struct mkimg_err *err);
 
 /* Writes the image, publishes blob, records and image, registers them.
  * -EEXIST if name is taken and the parameters do not say replace.
  * Frees c (also on failure). */
 int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
-		   struct bs_conv_result *res, char *err, size_t errlen);
+		   struct bs_conv_result *res, struct mkimg_err *err);
 void bs_conv_abort(struct bs_conv *c);	/* accepts NULL */
 
 /* ---------------------------------------------------------------------- */
@@ -170,10 +170,10 @@ struct bs_image_info {
 void bs_image_info_free(struct bs_image_info *ii);
 /* -ENOENT with a message if no image has this name. */
 int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *ii,
-		   char *err, size_t errlen);
+		   struct mkimg_err *err);
 /* Every image, by name. */
 int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,
-		    char *err, size_t errlen);
+		    struct mkimg_err *err);
 
 struct bs_store_stats {
 	uint64_t images, blobs, layers, files, chunks;
@@ -183,14 +183,14 @@ struct bs_store_stats {
 	uint64_t shareable_files;	/* files whose content is in 2+ images */
 	uint64_t image_files;		/* sum of images' regular files */
 };
-int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, char *err, size_t errlen);
+int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Store care                                                             */
 /* ---------------------------------------------------------------------- */
 
 /* Removes a name (its files go at the next gc). */
-int bs_store_rm(struct bs_store *st, const char *name, char *err, size_t errlen);
+int bs_store_rm(struct bs_store *st, const char *name, struct mkimg_err *err);
 
 struct bs_gc_result {
 	uint64_t blobs, blob_bytes;	/* blob files removed */
@@ -201,7 +201,7 @@ struct bs_gc_result {
 /* Waits for running conversions; removes what no image references.
  * Refuses (-EUCLEAN) a damaged registry, or one younger than an object
  * file it does not list (the registry was lost and made again). */
-int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t errlen);
+int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, struct mkimg_err *err);
 
 /* fsck: report(ctx, severity, message) for each finding; severity 0 is a
  * note (garbage gc removes), 1 an error. Returns the number of errors, or
@@ -211,7 +211,7 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, char *err, size_t e
  * images and layer records. */
 typedef void (*bs_fsck_report_fn)(void *ctx, int severity, const char *msg);
 int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void *ctx,
-		  char *err, size_t errlen);
+		  struct mkimg_err *err);
 
 /*
  * Registry repair (mkimg fsck --repair): a new registry made from the
@@ -241,7 +241,7 @@ struct bs_repair_params {
 	 */
 	int (*layer_scan)(void *ctx, int fd, const char *name, uint64_t *entries,
 			  int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
-			  void *fctx, char *err, size_t errlen);
+			  void *fctx, struct mkimg_err *err);
 	void *layer_ctx;
 };
 
@@ -254,7 +254,7 @@ struct bs_repair_result {
 
 int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 		    bs_fsck_report_fn report, void *ctx, struct bs_repair_result *r,
-		    char *err, size_t errlen);
+		    struct mkimg_err *err);
 
 /*
  * Quarantine. fsck with full (the store opened read-write) quarantines
@@ -278,7 +278,7 @@ struct bs_rehome_result {
 	uint64_t images;		/* images needing a fresh conversion */
 };
 int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
-		    struct bs_rehome_result *r, char *err, size_t errlen);
+		    struct bs_rehome_result *r, struct mkimg_err *err);
 /* ---------------------------------------------------------------------- */
 /* Pins                                                                   */
 /* ---------------------------------------------------------------------- */
@@ -322,12 +322,12 @@ struct bs_pin {
  * id (may be NULL) gets the pin's id. -ENOENT if there is no such image,
  * -ESRCH if there is no such process. */
 int bs_store_pin(struct bs_store *st, const char *image, const char *what, pid_t pid,
-		 char id[BS_PIN_ID_LEN + 1], char *err, size_t errlen);
+		 char id[BS_PIN_ID_LEN + 1], struct mkimg_err *err);
 /* Drops a pin; -ENOENT if there is none with this id. */
-int bs_store_unpin(struct bs_store *st, const char *id, char *err, size_t errlen);
+int bs_store_unpin(struct bs_store *st, const char *id, struct mkimg_err *err);
 /* Every pin, with the state of its holder. Free with bs_pins_free. */
 int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n,
-		  char *err, size_t errlen);
+		  struct mkimg_err *err);
 void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
 
 /*
@@ -345,12 +345,12 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  * read-only store; on a full one an rm and gc may free it).
  */
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
-		   const char *target, char pin[BS_PIN_ID_LEN + 1], char *err, size_t errlen);
+		   const char *target, char pin[BS_PIN_ID_LEN + 1], struct mkimg_err *err);
 /* Unmounts target (as bs_umount) and drops the pin of that mount when its
  * image is a store's (store: that store's directory; NULL: the directory
  * the mounted image is in). A pin that cannot be removed is left to gc
  * (its mount is gone). */
-int bs_store_umount(const char *target, const char *store, char *err, size_t errlen);
+int bs_store_umount(const char *target, const char *store, struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result res;
 	struct mkimg_err e = MKIMG_ERR_INIT;
-	char msg[1024] = "";
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int ret;
 
 	if (argc >= 4 && !strcmp(argv[1], "--convert"))
@@ -67,15 +67,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "convert-demo: tree: %s\n", strerror(-ret));
 		return 1;
 	}
-	ret = bs_output_open(&out, t, argv[2], argc == 4 ? argv[3] : NULL, NULL, msg, sizeof(msg));
+	ret = bs_output_open(&out, t, argv[2], argc == 4 ? argv[3] : NULL, NULL, &msg);
 	if (!ret && (ret = dirsource_import(argv[1], t, out.sink, NULL, NULL, &e)))
 		snprintf(msg, sizeof(msg), "%s", mkimg_err_msg(&e));
 	if (!ret)
-		ret = bs_output_commit(&out, t, true, &res, msg, sizeof(msg));
+		ret = bs_output_commit(&out, t, true, &res, &msg);
 	bs_output_abort(&out);
 	layout_tree_free(t);
 	if (ret) {
-		fprintf(stderr, "convert-demo: %s\n", msg);
+		fprintf(stderr, "convert-demo: %s\n", mkimg_err_msg(&msg));
 		return 1;
 	}
 	printf("%s %s: %llu bytes, %llu inodes\n", mkimg_version_string(), argv[2],

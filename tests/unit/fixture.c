@@ -181,7 +181,7 @@ static int fill_tree(struct layout_tree *t, struct bs_sink *s, uint32_t variant)
 }
 
 int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
-	       bool durable, struct bs_conv_result *res, char *err, size_t errlen)
+	       bool durable, struct bs_conv_result *res, struct mkimg_err *err)
 {
 	struct bs_conv_params cp = { .durable = durable, .replace = replace };
 	struct bs_conv_result r;
@@ -193,21 +193,21 @@ int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool rep
 
 	if (!res)
 		res = &r;
-	err[0] = '\0';
+	mkimg_err_clear(err);
 	bs_store_layout_params(st, &p);
 	ret = layout_tree_new(&p, &terr, &t);
 	if (ret) {
-		snprintf(err, errlen, "out of memory");
+		mkimg_err_set(err, ret, "out of memory");
 		return ret;
 	}
-	ret = bs_conv_begin(st, t, &cp, &c, err, errlen);
+	ret = bs_conv_begin(st, t, &cp, &c, err);
 	if (!ret) {
 		ret = fill_tree(t, bs_conv_sink(c), variant);
 		if (ret) {
-			snprintf(err, errlen, "filling the tree: %s", strerror(-ret));
+			mkimg_err_set(err, ret, "filling the tree: %s", strerror(-ret));
 			bs_conv_abort(c);
 		} else {
-			ret = bs_conv_commit(c, name, "fixture", res, err, errlen);
+			ret = bs_conv_commit(c, name, "fixture", res, err);
 		}
 	}
 	layout_tree_free(t);
@@ -230,17 +230,17 @@ int fx_fsck(const char *dir, bool full, uint64_t *notes, bool show)
 	struct bs_store *st = NULL;
 	uint64_t one = 1;
 	void *ctx[2] = { notes, show ? &one : NULL };
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	int ret;
 
 	if (notes)
 		*notes = 0;
 	ret = bs_store_open(dir, full ? BS_STORE_NO_REGISTRY :
-			    BS_STORE_READONLY | BS_STORE_NO_REGISTRY, &st, err, sizeof(err));
+			    BS_STORE_READONLY | BS_STORE_NO_REGISTRY, &st, &err);
 	if (!ret)
-		ret = bs_store_fsck(st, full, report, ctx, err, sizeof(err));
+		ret = bs_store_fsck(st, full, report, ctx, &err);
 	if (ret < 0 && show)
-		fprintf(stderr, "fsck: %s\n", err);
+		fprintf(stderr, "fsck: %s\n", mkimg_err_msg(&err));
 	bs_store_close(st);
 	return ret;
 }

@@ -14,6 +14,13 @@
 
 #include "mkimg/store.h"
 
+/* The error object, emptied for the next call (a test reuses one). */
+static inline struct mkimg_err *fx_err(struct mkimg_err *e)
+{
+	mkimg_err_clear(e);
+	return e;
+}
+
 /* A fresh directory under $TMPDIR (else /var/tmp); the caller frees. */
 char *fx_tmpdir(const char *what);
 /* Removes a directory tree (no symlink followed); ignores errors. */
@@ -34,7 +41,7 @@ void fx_fill(uint8_t *p, size_t n, uint32_t seed);
  * durable: fsync before publishing. res may be NULL.
  */
 int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
-	       bool durable, struct bs_conv_result *res, char *err, size_t errlen);
+	       bool durable, struct bs_conv_result *res, struct mkimg_err *err);
 
 /* The store's fsck (opened as mkimg fsck opens it): errors found (>= 0),
  * or < 0 if it could not run; notes (may be NULL) gets the notes. When

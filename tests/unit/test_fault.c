@@ -221,7 +221,7 @@ struct op {
 	/* makes the store the operation starts from, in dir/s */
 	void (*setup)(const char *store);
 	/* the operation; 0 or < 0 with a message in err */
-	int (*run)(const char *store, char *err, size_t errlen);
+	int (*run)(const char *store, struct mkimg_err *err);
 	/* after a failed run: nothing of it is in the registry */
 	check_fn no_trace;
 	/* after a successful run (the second, or one that did without the
@@ -248,17 +248,17 @@ static void must(int ret, const char *what, const char *err)
 static struct bs_store *open_or_fail(const char *store, unsigned int flags)
 {
 	struct bs_store *st = NULL;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 
-	must(bs_store_open(store, flags, &st, err, sizeof(err)), "opening the store", err);
+	must(bs_store_open(store, flags, &st, fx_err(&err)), "opening the store", mkimg_err_msg(&err));
 	return st;
 }
 
 static void convert_quiet(struct bs_store *st, const char *name, uint32_t variant)
 {
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 
-	must(fx_convert(st, name, variant, false, false, NULL, err, sizeof(err)), name, err);
+	must(fx_convert(st, name, variant, false, false, NULL, fx_err(&err)), name, mkimg_err_msg(&err));
 }
 
 static int64_t count_name(const char *store, const char *name)
@@ -282,13 +282,14 @@ static void setup_a(const char *store)
 static void setup_abc(const char *store)
 {
 	struct bs_store *st = open_or_fail(store, BS_STORE_CREATE);
-	char err[1024], *p;
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char *p;
 	int fd;
 
 	convert_quiet(st, "a", 1);
 	convert_quiet(st, "b", 2);
 	convert_quiet(st, "c", 3);
-	must(bs_store_rm(st, "c", err, sizeof(err)), "rm c", err);
+	must(bs_store_rm(st, "c", fx_err(&err)), "rm c", mkimg_err_msg(&err));
 	bs_store_close(st);
 	p = fx_path(store, "tmp/.image.tmp-AbCdEf");
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -298,14 +299,14 @@ static void setup_abc(const char *store)
 }
 
 /* convert b (durable) into the store */
-static int run_convert(const char *store, char *err, size_t errlen)
+static int run_convert(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
 	struct bs_conv_result r;
-	int ret = bs_store_open(store, BS_STORE_CREATE, &st, err, errlen);
+	int ret = bs_store_open(store, BS_STORE_CREATE, &st, err);
 
 	if (!ret)
-		ret = fx_convert(st, "b", 2, false, true, &r, err, errlen);
+		ret = fx_convert(st, "b", 2, false, true, &r, err);
 	if (!ret && !want_image[0])	/* the fault-free run */
 		memcpy(want_image, r.image_sha256, sizeof(want_image));
 	bs_store_close(st);
@@ -333,13 +334,13 @@ static void setup_none(const char *store)
 	(void)store;
 }
 
-static int run_rm(const char *store, char *err, size_t errlen)
+static int run_rm(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
-	int ret = bs_store_open(store, 0, &st, err, errlen);
+	int ret = bs_store_open(store, 0, &st, err);
 
 	if (!ret)
-		ret = bs_store_rm(st, "a", err, errlen);
+		ret = bs_store_rm(st, "a", err);
 	bs_store_close(st);
 	return ret;
 }
@@ -356,14 +357,14 @@ static const char *no_a(const char *store)
 	return count_name(store, "b") == 1 ? NULL : "b is gone";
 }
 
-static int run_gc(const char *store, char *err, size_t errlen)
+static int run_gc(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
 	struct bs_gc_result r;
-	int ret = bs_store_open(store, 0, &st, err, errlen);
+	int ret = bs_store_open(store, 0, &st, err);
 
 	if (!ret)
-		ret = bs_store_gc(st, &r, err, errlen);
+		ret = bs_store_gc(st, &r, err);
 	bs_store_close(st);
 	return ret;
 }
@@ -390,14 +391,14 @@ static const char *gc_done(const char *store)
 	return NULL;
 }
 
-static int run_pin(const char *store, char *err, size_t errlen)
+static int run_pin(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
 	char id[BS_PIN_ID_LEN + 1];
-	int ret = bs_store_open(store, 0, &st, err, errlen);
+	int ret = bs_store_open(store, 0, &st, err);
 
 	if (!ret)
-		ret = bs_store_pin(st, "a", "fault test", 0, id, err, errlen);
+		ret = bs_store_pin(st, "a", "fault test", 0, id, err);
 	bs_store_close(st);
 	return ret;
 }
@@ -413,10 +414,10 @@ static const char *one_pin(const char *store)
 	struct bs_store *st = open_or_fail(store, BS_STORE_READONLY);
 	struct bs_pin *v;
 	size_t n;
-	char err[1024];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	const char *why = NULL;
 
-	must(bs_store_pins(st, &v, &n, err, sizeof(err)), "listing pins", err);
+	must(bs_store_pins(st, &v, &n, fx_err(&err)), "listing pins", mkimg_err_msg(&err));
 	if (n != 1 || v[0].pid != getpid() || v[0].state != BS_PIN_LIVE)
 		why = "not one live pin of this process";
 	bs_pins_free(v, n);
@@ -427,27 +428,28 @@ static const char *one_pin(const char *store)
 static void setup_pinned(const char *store)
 {
 	struct bs_store *st;
-	char err[1024], id[BS_PIN_ID_LEN + 1];
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char id[BS_PIN_ID_LEN + 1];
 
 	setup_a(store);
 	st = open_or_fail(store, 0);
-	must(bs_store_pin(st, "a", NULL, 0, id, err, sizeof(err)), "pin", err);
+	must(bs_store_pin(st, "a", NULL, 0, id, fx_err(&err)), "pin", mkimg_err_msg(&err));
 	bs_store_close(st);
 }
 
-static int run_unpin(const char *store, char *err, size_t errlen)
+static int run_unpin(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
 	struct bs_pin *v = NULL;
 	size_t n = 0;
-	int ret = bs_store_open(store, 0, &st, err, errlen);
+	int ret = bs_store_open(store, 0, &st, err);
 
 	if (!ret)
-		ret = bs_store_pins(st, &v, &n, err, errlen);
+		ret = bs_store_pins(st, &v, &n, err);
 	if (!ret && n != 1)
 		ret = -ENOENT;
 	if (!ret)
-		ret = bs_store_unpin(st, v[0].id, err, errlen);
+		ret = bs_store_unpin(st, v[0].id, err);
 	bs_pins_free(v, n);
 	bs_store_close(st);
 	return ret;
@@ -482,16 +484,16 @@ static void setup_lost(const char *store)
 	}
 }
 
-static int run_repair(const char *store, char *err, size_t errlen)
+static int run_repair(const char *store, struct mkimg_err *err)
 {
 	struct bs_store *st = NULL;
 	struct bs_repair_result r;
-	int ret = bs_store_open(store, BS_STORE_NO_REGISTRY, &st, err, errlen);
+	int ret = bs_store_open(store, BS_STORE_NO_REGISTRY, &st, err);
 
 	if (!ret)
-		ret = bs_store_repair(st, NULL, NULL, NULL, &r, err, errlen);
+		ret = bs_store_repair(st, NULL, NULL, NULL, &r, err);
 	if (ret > 0) {
-		snprintf(err, errlen, "repair: %d errors", ret);
+		mkimg_err_set(err, -EIO, "repair: %d errors", ret);
 		ret = -EIO;
 	}
 	bs_store_close(st);
@@ -570,7 +572,8 @@ static void check(check_fn fn, const char *store, const char *when)
 
 static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 {
-	char *dir = fx_tmpdir("unit-fault"), *store, msg[1024], when[512];
+	char *dir = fx_tmpdir("unit-fault"), *store, when[512];
+	struct mkimg_err msg = MKIMG_ERR_INIT;
 	long n, steps;
 	int ret;
 
@@ -579,9 +582,9 @@ static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 	/* the fault-free run: counts the steps */
 	o->setup(store);
 	arm(0, 0, 0);
-	ret = o->run(store, msg, sizeof(msg));
+	ret = o->run(store, fx_err(&msg));
 	steps = disarm();
-	must(ret, o->name, msg);
+	must(ret, o->name, mkimg_err_msg(&msg));
 	check(o->done, store, o->name);
 	check_store(store, o->name);
 	assert_true(steps > 0);
@@ -589,9 +592,9 @@ static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 	t->steps += steps;
 	for (n = 1; n <= steps; n++) {
 		o->setup(store);
-		msg[0] = '\0';
+		mkimg_err_clear(&msg);
 		arm(n, err, sqlerr);
-		ret = o->run(store, msg, sizeof(msg));
+		ret = o->run(store, fx_err(&msg));
 		disarm();
 		snprintf(when, sizeof(when), "%s, step %ld/%ld %s failed (%s)", o->name, n,
 			 steps, fi.what, strerror(err));
@@ -599,8 +602,8 @@ static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 			fail_msg("%s: the step did not happen again", when);
 		if (ret) {
 			t->failed++;
-			if (ret > 0 || !msg[0])
-				fail_msg("%s: returned %d, message \"%s\"", when, ret, msg);
+			if (ret > 0 || !msg.code)
+				fail_msg("%s: returned %d, message \"%s\"", when, ret, mkimg_err_msg(&msg));
 			check(o->no_trace, store, when);
 			if (o->may_lack_registry && no_registry(store)) {
 				/* fsck says so, with one line */
@@ -612,9 +615,9 @@ static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 				check_store(store, when);
 			}
 			/* and again, without the fault */
-			ret = o->run(store, msg, sizeof(msg));
+			ret = o->run(store, fx_err(&msg));
 			if (ret)
-				fail_msg("%s: the rerun failed: %d %s", when, ret, msg);
+				fail_msg("%s: the rerun failed: %d %s", when, ret, mkimg_err_msg(&msg));
 		} else {
 			/* done without the failed step: only a cleanup or a
 			 * best-effort one may be skipped */
@@ -623,8 +626,8 @@ static void one_pass(const struct op *o, int err, int sqlerr, struct tally *t)
 				fprintf(stderr, "tolerated: %s\n", when);
 			if (!best_effort(fi.what) && !(o->enospc_retry && err == ENOSPC))
 				fail_msg("%s: succeeded without it", when);
-			if (o->idempotent && o->run(store, msg, sizeof(msg)))
-				fail_msg("%s: the rerun failed: %s", when, msg);
+			if (o->idempotent && o->run(store, fx_err(&msg)))
+				fail_msg("%s: the rerun failed: %s", when, mkimg_err_msg(&msg));
 		}
 		check(o->done, store, when);
 		if (fx_fsck(store, false, NULL, false))

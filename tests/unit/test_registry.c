@@ -29,7 +29,7 @@
 struct ctx {
 	char *dir;		/* a scratch directory holding the store */
 	char *store;		/* dir/s */
-	char err[1024];
+	struct mkimg_err err;
 };
 
 static int setup(void **state)
@@ -60,20 +60,20 @@ static int teardown(void **state)
 static struct bs_store *open_store(struct ctx *c, unsigned int flags)
 {
 	struct bs_store *st = NULL;
-	int ret = bs_store_open(c->store, flags, &st, c->err, sizeof(c->err));
+	int ret = bs_store_open(c->store, flags, &st, fx_err(&c->err));
 
 	if (ret)
-		fail_msg("bs_store_open(%s): %d %s", c->store, ret, c->err);
+		fail_msg("bs_store_open(%s): %d %s", c->store, ret, mkimg_err_msg(&c->err));
 	return st;
 }
 
 static void convert(struct ctx *c, struct bs_store *st, const char *name, uint32_t variant,
 		    struct bs_conv_result *res)
 {
-	int ret = fx_convert(st, name, variant, false, false, res, c->err, sizeof(c->err));
+	int ret = fx_convert(st, name, variant, false, false, res, fx_err(&c->err));
 
 	if (ret)
-		fail_msg("converting %s: %d %s", name, ret, c->err);
+		fail_msg("converting %s: %d %s", name, ret, mkimg_err_msg(&c->err));
 }
 
 static void assert_clean(struct ctx *c, bool full)
@@ -113,17 +113,16 @@ static void test_open_refuses_non_stores(void **state)
 	int fd;
 
 	/* missing: only CREATE makes it */
-	assert_int_equal(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)), -ENOENT);
+	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)), -ENOENT);
 	assert_null(st);
-	assert_true(c->err[0]);
+	assert_true(c->err.code);
 	assert_false(fx_exists(c->store, "."));
-	assert_int_equal(bs_store_open(c->store, BS_STORE_READONLY, &st, c->err,
-				       sizeof(c->err)), -ENOENT);
+	assert_int_equal(bs_store_open(c->store, BS_STORE_READONLY, &st, fx_err(&c->err)), -ENOENT);
 	assert_false(fx_exists(c->store, "."));
 	/* empty: refused without CREATE, and still empty */
 	assert_int_equal(mkdir(c->store, 0755), 0);
-	assert_int_equal(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)), -ENOENT);
-	assert_non_null(strstr(c->err, "not a mkimg store"));
+	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)), -ENOENT);
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "not a mkimg store"));
 	assert_int_equal(fx_count(c->store, ".", true), 0);
 	assert_false(fx_exists(c->store, "blobs"));
 	/* not empty, not a store: refused even with CREATE, left alone */
@@ -131,8 +130,7 @@ static void test_open_refuses_non_stores(void **state)
 	fd = open(f, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(bs_store_open(c->store, BS_STORE_CREATE, &st, c->err,
-				       sizeof(c->err)), -EEXIST);
+	assert_int_equal(bs_store_open(c->store, BS_STORE_CREATE, &st, fx_err(&c->err)), -EEXIST);
 	assert_null(st);
 	assert_int_equal(fx_count(c->store, ".", true), 1);
 	assert_false(fx_exists(c->store, "mkimg-store"));
@@ -144,8 +142,7 @@ static void test_open_refuses_non_stores(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "not sqlite", 10), 10);
 	close(fd);
-	assert_int_equal(bs_store_open(c->store, BS_STORE_CREATE, &st, c->err,
-				       sizeof(c->err)), -EEXIST);
+	assert_int_equal(bs_store_open(c->store, BS_STORE_CREATE, &st, fx_err(&c->err)), -EEXIST);
 	assert_false(fx_exists(c->store, "mkimg-store"));
 	free(f);
 }
@@ -214,15 +211,15 @@ static void test_refuses_another_stores_subdir(void **state)
 	close(fd);
 	free(p);
 	st = NULL;
-	assert_int_equal(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)), -EXDEV);
-	assert_non_null(strstr(c->err, "another mkimg store"));
+	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)), -EXDEV);
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "another mkimg store"));
 	assert_null(st);
 	/* a symbolic link for a subdirectory */
 	p = fx_path(c->store, "images");
 	other = fx_path(c->dir, "elsewhere");
 	assert_int_equal(rename(p, other), 0);
 	assert_int_equal(symlink(other, p), 0);
-	assert_int_equal(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)), -ENOTDIR);
+	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)), -ENOTDIR);
 	assert_null(st);
 	free(p);
 	free(other);
@@ -233,18 +230,17 @@ static void test_name_valid(void **state)
 	struct ctx *c = *state;
 	char longname[BS_STORE_NAME_MAX + 2];
 
-	assert_int_equal(bs_store_name_valid("a", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_name_valid("registry.example/app:1.0", c->err,
-					     sizeof(c->err)), 0);
-	assert_true(bs_store_name_valid("", c->err, sizeof(c->err)) < 0);
-	assert_true(bs_store_name_valid("/a", c->err, sizeof(c->err)) < 0);
-	assert_true(bs_store_name_valid("a/", c->err, sizeof(c->err)) < 0);
-	assert_true(bs_store_name_valid("a\nb", c->err, sizeof(c->err)) < 0);
+	assert_int_equal(bs_store_name_valid("a", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_name_valid("registry.example/app:1.0", fx_err(&c->err)), 0);
+	assert_true(bs_store_name_valid("", fx_err(&c->err)) < 0);
+	assert_true(bs_store_name_valid("/a", fx_err(&c->err)) < 0);
+	assert_true(bs_store_name_valid("a/", fx_err(&c->err)) < 0);
+	assert_true(bs_store_name_valid("a\nb", fx_err(&c->err)) < 0);
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_true(bs_store_name_valid(longname, c->err, sizeof(c->err)) < 0);
+	assert_true(bs_store_name_valid(longname, fx_err(&c->err)) < 0);
 	longname[BS_STORE_NAME_MAX] = '\0';
-	assert_int_equal(bs_store_name_valid(longname, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_name_valid(longname, fx_err(&c->err)), 0);
 }
 
 /* ---- the registry ---- */
@@ -283,9 +279,9 @@ static void test_registry_schema(void **state)
 		sqlite3_close(db);
 		free(path);
 	}
-	assert_int_equal(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)),
+	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)),
 			 -EPROTONOSUPPORT);
-	assert_non_null(strstr(c->err, "newer"));
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "newer"));
 	assert_int_equal(sql(c, "PRAGMA user_version"), 3);
 }
 
@@ -345,7 +341,7 @@ static void test_conversion_records(void **state)
 		 " AND source='fixture'", b.image_sha256);
 	assert_int_equal(sql(c, q), 1);
 	/* what the store says of them */
-	assert_int_equal(bs_store_image(st, "b", &ii, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, "b", &ii, fx_err(&c->err)), 0);
 	assert_string_equal(ii.sha256, b.image_sha256);
 	assert_string_equal(ii.image, b.image);
 	assert_string_equal(ii.source, "fixture");
@@ -354,15 +350,15 @@ static void test_conversion_records(void **state)
 	assert_non_null(strstr(ii.devices[1], a.blob_sha256));
 	assert_int_equal(ii.files, 5);
 	bs_image_info_free(&ii);
-	assert_int_equal(bs_store_image(st, "none", &ii, c->err, sizeof(c->err)), -ENOENT);
-	assert_int_equal(bs_store_images(st, &all, &n, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, "none", &ii, fx_err(&c->err)), -ENOENT);
+	assert_int_equal(bs_store_images(st, &all, &n, fx_err(&c->err)), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(all[0].name, "a");
 	assert_string_equal(all[1].name, "b");
 	bs_image_info_free(&all[0]);
 	bs_image_info_free(&all[1]);
 	free(all);
-	assert_int_equal(bs_store_stats(st, &ss, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_stats(st, &ss, fx_err(&c->err)), 0);
 	assert_int_equal(ss.images, 2);
 	assert_int_equal(ss.blobs, 2);
 	assert_int_equal(ss.blob_bytes, a.blob_bytes + b.blob_bytes);
@@ -382,20 +378,20 @@ static void test_names_and_journal(void **state)
 	int fd;
 
 	convert(c, st, "a", 1, &a);
-	assert_int_equal(bs_store_name_unused(st, "a", c->err, sizeof(c->err)), -EEXIST);
-	assert_int_equal(bs_store_name_unused(st, "b", c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_name_unused(st, "a", fx_err(&c->err)), -EEXIST);
+	assert_int_equal(bs_store_name_unused(st, "b", fx_err(&c->err)), 0);
 	/* replace moves the name */
-	assert_int_equal(fx_convert(st, "a", 2, true, false, &b, c->err, sizeof(c->err)), 0);
+	assert_int_equal(fx_convert(st, "a", 2, true, false, &b, fx_err(&c->err)), 0);
 	{
 		struct bs_image_info ii;
 
-		assert_int_equal(bs_store_image(st, "a", &ii, c->err, sizeof(c->err)), 0);
+		assert_int_equal(bs_store_image(st, "a", &ii, fx_err(&c->err)), 0);
 		assert_string_equal(ii.sha256, b.image_sha256);
 		bs_image_info_free(&ii);
 	}
-	assert_int_equal(bs_store_rm(st, "a", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_rm(st, "a", c->err, sizeof(c->err)), -ENOENT);
-	assert_non_null(strstr(c->err, "no image named a"));
+	assert_int_equal(bs_store_rm(st, "a", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "a", fx_err(&c->err)), -ENOENT);
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "no image named a"));
 	bs_store_close(st);
 	/* the journal: add, add (replace), rm */
 	log = fx_path(c->store, "names.log");
@@ -463,14 +459,14 @@ static void test_gc_keeps_and_removes(void **state)
 		close(fd);
 		free(p);
 	}
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.blobs, 0);
 	assert_int_equal(g.images, 0);
 	assert_int_equal(g.tmp, 1);
 	assert_true(fx_exists(c->store, "images/README"));
 	/* a is gone: its image goes, its blob stays (b uses it) */
-	assert_int_equal(bs_store_rm(st, "a", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "a", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 1);
 	assert_int_equal(g.blobs, 0);
 	snprintf(sub, sizeof(sub), "images/%s", a.image_sha256);
@@ -482,8 +478,8 @@ static void test_gc_keeps_and_removes(void **state)
 	assert_clean(c, true);
 	/* b is gone: everything goes, rows and files */
 	st = open_store(c, 0);
-	assert_int_equal(bs_store_rm(st, "b", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "b", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 1);
 	assert_int_equal(g.blobs, 2);
 	assert_int_equal(g.blob_bytes, a.blob_bytes + b.blob_bytes);
@@ -523,25 +519,24 @@ static void test_gc_refuses_a_lost_registry(void **state)
 	convert(c, st, "a", 1, NULL);
 	/* an unlisted object younger than the registry: a crash leftover */
 	make_file(c, "images/" ZERO64, 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 1);
 	assert_false(fx_exists(c->store, "images/" ZERO64));
 	/* one older than the registry: data of a lost registry, kept */
 	created = sql(c, "SELECT value FROM meta WHERE key='created'");
 	assert_true(created > 0);
 	make_file(c, "blobs/sha256/" ZERO64, created - 100);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), -EUCLEAN);
-	assert_non_null(strstr(c->err, "--repair"));
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), -EUCLEAN);
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "--repair"));
 	assert_true(fx_exists(c->store, "blobs/sha256/" ZERO64));
 	assert_int_equal(sql(c, "SELECT count(*) FROM images"), 1);
 	bs_store_close(st);
 	/* a lost registry: every command but convert into an empty store
 	 * refuses, and none makes one */
 	lose_registry(c);
-	assert_true(bs_store_open(c->store, 0, &st, c->err, sizeof(c->err)) < 0);
-	assert_non_null(strstr(c->err, "--repair"));
-	assert_true(bs_store_open(c->store, BS_STORE_CREATE, &st, c->err,
-				  sizeof(c->err)) < 0);
+	assert_true(bs_store_open(c->store, 0, &st, fx_err(&c->err)) < 0);
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "--repair"));
+	assert_true(bs_store_open(c->store, BS_STORE_CREATE, &st, fx_err(&c->err)) < 0);
 	assert_int_equal(fx_fsck(c->store, false, NULL, false), -ENOENT);
 	assert_false(fx_exists(c->store, "registry.db"));
 }
@@ -559,13 +554,13 @@ static void test_pins_keep_images(void **state)
 	size_t n;
 
 	convert(c, st, "a", 1, &a);
-	assert_int_equal(bs_store_pin(st, "nothing", NULL, 0, id, c->err, sizeof(c->err)),
+	assert_int_equal(bs_store_pin(st, "nothing", NULL, 0, id, fx_err(&c->err)),
 			 -ENOENT);
-	assert_int_equal(bs_store_pin(st, "a", NULL, 0x3ffffff0, id, c->err, sizeof(c->err)),
+	assert_int_equal(bs_store_pin(st, "a", NULL, 0x3ffffff0, id, fx_err(&c->err)),
 			 -ESRCH);
-	assert_int_equal(bs_store_pin(st, "a", "unit test", 0, id, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_pin(st, "a", "unit test", 0, id, fx_err(&c->err)), 0);
 	assert_int_equal(strlen(id), BS_PIN_ID_LEN);
-	assert_int_equal(bs_store_pins(st, &v, &n, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_pins(st, &v, &n, fx_err(&c->err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].id, id);
 	assert_string_equal(v[0].image, a.image_sha256);
@@ -579,22 +574,22 @@ static void test_pins_keep_images(void **state)
 		char id2[BS_PIN_ID_LEN + 1];
 
 		snprintf(img, sizeof(img), "sha256:%s", a.image_sha256);
-		assert_int_equal(bs_store_pin(st, img, NULL, 0, id2, c->err, sizeof(c->err)), 0);
-		assert_int_equal(bs_store_unpin(st, id2, c->err, sizeof(c->err)), 0);
-		assert_int_equal(bs_store_unpin(st, id2, c->err, sizeof(c->err)), -ENOENT);
+		assert_int_equal(bs_store_pin(st, img, NULL, 0, id2, fx_err(&c->err)), 0);
+		assert_int_equal(bs_store_unpin(st, id2, fx_err(&c->err)), 0);
+		assert_int_equal(bs_store_unpin(st, id2, fx_err(&c->err)), -ENOENT);
 	}
 	/* rm, gc: the pinned image stays */
-	assert_int_equal(bs_store_rm(st, "a", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "a", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 0);
 	assert_int_equal(g.pins, 0);
 	snprintf(sub, sizeof(sub), "images/%s", a.image_sha256);
 	assert_true(fx_exists(c->store, sub));
 	snprintf(sub, sizeof(sub), "blobs/sha256/%s", a.blob_sha256);
 	assert_true(fx_exists(c->store, sub));
-	assert_int_equal(bs_store_unpin(st, "xyz", c->err, sizeof(c->err)), -EINVAL);
-	assert_int_equal(bs_store_unpin(st, id, c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_unpin(st, "xyz", fx_err(&c->err)), -EINVAL);
+	assert_int_equal(bs_store_unpin(st, id, fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 1);
 	assert_int_equal(g.blobs, 1);
 	assert_false(fx_exists(c->store, sub));
@@ -620,11 +615,11 @@ static void test_gc_drops_dead_pins(void **state)
 		pause();
 		_exit(0);
 	}
-	assert_int_equal(bs_store_pin(st, "a", NULL, pid, id, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_pin(st, "a", NULL, pid, id, fx_err(&c->err)), 0);
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_int_equal(bs_store_rm(st, "a", c->err, sizeof(c->err)), 0);
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "a", fx_err(&c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.pins, 1);
 	assert_int_equal(g.images, 1);
 	assert_int_equal(fx_count(c->store, "pins", false), 0);
@@ -720,7 +715,7 @@ static void test_rehome(void **state)
 	assert_true(fx_fsck(c->store, true, NULL, false) > 0);
 	assert_int_equal(sql(c, "SELECT count(*) FROM quarantine"), 1);
 	st = open_store(c, 0);
-	assert_int_equal(bs_store_rehome(st, count_finding, &f, &r, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rehome(st, count_finding, &f, &r, fx_err(&c->err)), 0);
 	assert_int_equal(f.errors, 2);		/* one per image needing a conversion */
 	assert_int_equal(r.blobs, 1);
 	assert_int_equal(r.lifted, 0);
@@ -756,7 +751,7 @@ static void test_repair_from_files(void **state)
 	convert(c, st, "a", 1, &a);
 	convert(c, st, "b", 2, &b);
 	convert(c, st, "gone", 3, &d);
-	assert_int_equal(bs_store_rm(st, "gone", c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_rm(st, "gone", fx_err(&c->err)), 0);
 	bs_store_close(st);
 	files = sql(c, "SELECT count(*) FROM files");
 	chunks = sql(c, "SELECT count(*) FROM chunks");
@@ -778,7 +773,7 @@ static void test_repair_from_files(void **state)
 		free(p);
 		free(q);
 	}
-	assert_int_equal(bs_store_repair(st, NULL, count_finding, &f, &r, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_repair(st, NULL, count_finding, &f, &r, fx_err(&c->err)), 0);
 	assert_int_equal(r.errors, 0);
 	assert_int_equal(r.images, 3);
 	assert_int_equal(r.blobs, 3);
@@ -789,15 +784,15 @@ static void test_repair_from_files(void **state)
 	assert_int_equal(sql(c, "SELECT count(*) FROM files"), files);
 	assert_int_equal(sql(c, "SELECT count(*) FROM chunks"), chunks);
 	st = open_store(c, 0);
-	assert_int_equal(bs_store_image(st, "a", &ii, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, "a", &ii, fx_err(&c->err)), 0);
 	assert_string_equal(ii.sha256, a.image_sha256);
 	assert_int_equal(ii.ndevices, 1);
 	bs_image_info_free(&ii);
-	assert_int_equal(bs_store_image(st, "b", &ii, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, "b", &ii, fx_err(&c->err)), 0);
 	assert_string_equal(ii.sha256, b.image_sha256);
 	assert_int_equal(ii.ndevices, 2);
 	bs_image_info_free(&ii);
-	assert_int_equal(bs_store_image(st, "gone", &ii, c->err, sizeof(c->err)), -ENOENT);
+	assert_int_equal(bs_store_image(st, "gone", &ii, fx_err(&c->err)), -ENOENT);
 	/* the repaired registry dedups as the old one did */
 	{
 		struct bs_conv_result e;
@@ -809,7 +804,7 @@ static void test_repair_from_files(void **state)
 		assert_int_equal(e.devices, 2);
 	}
 	/* and gc trusts it: the unnamed image goes */
-	assert_int_equal(bs_store_gc(st, &g, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_gc(st, &g, fx_err(&c->err)), 0);
 	assert_int_equal(g.images, 1);
 	bs_store_close(st);
 	assert_clean(c, true);
@@ -826,17 +821,17 @@ static void test_refused_name_not_journalled(void **state)
 	struct bs_image_info ii;
 
 	convert(c, st, "a", 1, &a);
-	assert_int_equal(fx_convert(st, "a", 2, false, false, &b, c->err, sizeof(c->err)),
+	assert_int_equal(fx_convert(st, "a", 2, false, false, &b, fx_err(&c->err)),
 			 -EEXIST);
-	assert_non_null(strstr(c->err, "already"));
+	assert_non_null(strstr(mkimg_err_msg(&c->err), "already"));
 	assert_int_equal(sql(c, "SELECT count(*) FROM images"), 1);
 	bs_store_close(st);
 	lose_registry(c);
 	st = open_store(c, BS_STORE_NO_REGISTRY);
-	assert_int_equal(bs_store_repair(st, NULL, NULL, NULL, &r, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_repair(st, NULL, NULL, NULL, &r, fx_err(&c->err)), 0);
 	bs_store_close(st);
 	st = open_store(c, 0);
-	assert_int_equal(bs_store_image(st, "a", &ii, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, "a", &ii, fx_err(&c->err)), 0);
 	assert_string_equal(ii.sha256, a.image_sha256);
 	bs_image_info_free(&ii);
 	bs_store_close(st);
@@ -859,12 +854,12 @@ static void test_repair_lost_found(void **state)
 	assert_int_equal(unlink(p), 0);
 	free(p);
 	st = open_store(c, BS_STORE_NO_REGISTRY);
-	assert_int_equal(bs_store_repair(st, NULL, count_finding, &f, &r, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_repair(st, NULL, count_finding, &f, &r, fx_err(&c->err)), 0);
 	assert_int_equal(r.lost_found, 1);
 	bs_store_close(st);
 	st = open_store(c, 0);
 	snprintf(name, sizeof(name), "lost+found/%s", a.image_sha256);
-	assert_int_equal(bs_store_image(st, name, &ii, c->err, sizeof(c->err)), 0);
+	assert_int_equal(bs_store_image(st, name, &ii, fx_err(&c->err)), 0);
 	bs_image_info_free(&ii);
 	bs_store_close(st);
 	assert_clean(c, true);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "fixture.h"
 #include <xxhash.h>
 
 #include "mkimg/layout.h"
@@ -152,23 +154,24 @@ static void test_hostile_lines(void **state)
 static void append(const char *dir, bool add, const char *name, const char *img)
 {
 	struct names_entry e = { .add = add, .created = 1 };
-	char err[256];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	if (img)
 		memcpy(e.image, img, 65);
-	assert_int_equal(names_append(dir, &e, err, sizeof(err)), 0);
+	assert_int_equal(names_append(dir, &e, fx_err(&err)), 0);
 }
 
 static void test_replay(void **state)
 {
-	char dir[] = "/tmp/mkimg-names-XXXXXX", path[64], err[256];
+	char dir[] = "/tmp/mkimg-names-XXXXXX", path[64];
+	struct mkimg_err err = MKIMG_ERR_INIT;
 	struct names_state s;
 	int fd;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(names_replay(dir, &s, err, sizeof(err)), 0);	/* no log */
+	assert_int_equal(names_replay(dir, &s, fx_err(&err)), 0);	/* no log */
 	assert_int_equal(s.n, 0);
 	names_state_free(&s);
 	append(dir, true, "a", IMG);
@@ -189,7 +192,7 @@ static void test_replay(void **state)
 		assert_int_equal(write(fd, torn, strlen(torn)), (ssize_t)strlen(torn));
 	}
 	close(fd);
-	assert_int_equal(names_replay(dir, &s, err, sizeof(err)), 0);
+	assert_int_equal(names_replay(dir, &s, fx_err(&err)), 0);
 	assert_int_equal(s.lines, 9);
 	assert_int_equal(s.bad, 2);
 	assert_int_equal(s.n, 2);
