@@ -592,6 +592,7 @@ int bs_store_gc(struct bs_store *st, struct bs_gc_result *r, struct mkimg_err *e
 	}
 	ret = drop_dead(st, err);
 	if (ret == -ENOSPC) {
+		mkimg_err_clear(err);	/* retried below */
 		/* a full file system: the files no row lists go first (no
 		 * registry write needed), and the store's reserve, then the
 		 * rows again */

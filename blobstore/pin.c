@@ -533,8 +533,10 @@ int bs_store_pins(struct bs_store *st, struct bs_pin **out, size_t *n, struct mk
 		if (!is_pin_name(de->d_name))
 			continue;
 		ret = pin_read_at(dirfd(d), st->dir, de->d_name, &f, err);
-		if (ret == -ENOENT)	/* unpinned meanwhile */
+		if (ret == -ENOENT) {	/* unpinned meanwhile */
+			mkimg_err_clear(err);
 			continue;
+		}
 		if (!ret)
 			ret = pin_judge(&f, &e, &f.p.state, err);
 		if (!ret && !(x = realloc(v, sizeof(*x) * (cnt + 1))))
@@ -679,6 +681,8 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	ret = pin_write(st, &f, err);
 	if (ret == -ENOSPC || ret == -EDQUOT || ret == -EROFS || ret == -EACCES ||
 	    ret == -EPERM) {
+		/* not a failure: the mount's own, if any, is the one to show */
+		mkimg_err_clear(err);
 		unpinned = true;
 		ret = 0;
 	}
