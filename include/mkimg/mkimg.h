@@ -105,18 +105,17 @@
  *   struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
  *   struct bs_output_result res;
  *   struct mkimg_err e = MKIMG_ERR_INIT;   // the tree's failures too
- *   char msg[1024];
  *   int ret;
  *
  *   layout_params_preset(&p);
  *   ret = layout_tree_new(&p, &e, &t);
  *   if (ret)
  *           return ret;
- *   ret = bs_output_open(&out, t, "img.erofs", NULL, NULL, msg, sizeof(msg));
+ *   ret = bs_output_open(&out, t, "img.erofs", NULL, NULL, &e);
  *   if (!ret)
  *           ret = dirsource_import("rootfs", t, out.sink, NULL, NULL, &e);
  *   if (!ret)
- *           ret = bs_output_commit(&out, t, true, &res, msg, sizeof(msg));
+ *           ret = bs_output_commit(&out, t, true, &res, &e);
  *   bs_output_abort(&out);          // removes what a failure left
  *   layout_tree_free(t);
  *
@@ -135,12 +134,12 @@
  *   struct bs_conv_params cp = { .durable = true };
  *   struct bs_conv_result *r = calloc(1, sizeof(*r));
  *
- *   bs_store_open("/var/lib/mkimg", BS_STORE_CREATE, &st, msg, sizeof(msg));
+ *   bs_store_open("/var/lib/mkimg", BS_STORE_CREATE, &st, &e);
  *   bs_store_layout_params(st, &p);
  *   layout_tree_new(&p, &e, &t);
- *   bs_conv_begin(st, t, &cp, &c, msg, sizeof(msg));
+ *   bs_conv_begin(st, t, &cp, &c, &e);
  *   ... fill t, file data through bs_conv_sink(c) ...
- *   bs_conv_commit(c, "name", "source", r, msg, sizeof(msg)); // frees c
+ *   bs_conv_commit(c, "name", "source", r, &e); // frees c
  *   layout_tree_free(t);
  *   bs_store_close(st);
  *
@@ -156,8 +155,8 @@
  *   struct bs_mount_opts mo = { .image = "img.erofs", .devices = devs,
  *                               .ndevices = 1, .allow_loop = true };
  *
- *   if (bs_mount(&mo, "/mnt/x", msg, sizeof(msg)))
- *           fprintf(stderr, "prog: %s\n", msg);
+ *   if (bs_mount(&mo, "/mnt/x", &e))
+ *           fprintf(stderr, "prog: %s\n", mkimg_err_msg(&e));
  *
  * bs_store_mount mounts a store image by name and pins it until
  * bs_store_umount. Mounting needs CAP_SYS_ADMIN.

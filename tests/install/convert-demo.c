@@ -43,8 +43,7 @@ int main(int argc, char **argv)
 	struct layout_tree *t = NULL;
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result res;
-	struct mkimg_err e = MKIMG_ERR_INIT;
-	struct mkimg_err msg = MKIMG_ERR_INIT;
+	struct mkimg_err e = MKIMG_ERR_INIT;	/* the tree's, and every call's */
 	int ret;
 
 	if (argc >= 4 && !strcmp(argv[1], "--convert"))
@@ -67,15 +66,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "convert-demo: tree: %s\n", strerror(-ret));
 		return 1;
 	}
-	ret = bs_output_open(&out, t, argv[2], argc == 4 ? argv[3] : NULL, NULL, &msg);
-	if (!ret && (ret = dirsource_import(argv[1], t, out.sink, NULL, NULL, &e)))
-		snprintf(msg, sizeof(msg), "%s", mkimg_err_msg(&e));
+	ret = bs_output_open(&out, t, argv[2], argc == 4 ? argv[3] : NULL, NULL, &e);
 	if (!ret)
-		ret = bs_output_commit(&out, t, true, &res, &msg);
+		ret = dirsource_import(argv[1], t, out.sink, NULL, NULL, &e);
+	if (!ret)
+		ret = bs_output_commit(&out, t, true, &res, &e);
 	bs_output_abort(&out);
 	layout_tree_free(t);
 	if (ret) {
-		fprintf(stderr, "convert-demo: %s\n", mkimg_err_msg(&msg));
+		fprintf(stderr, "convert-demo: %s\n", mkimg_err_msg(&e));
 		return 1;
 	}
 	printf("%s %s: %llu bytes, %llu inodes\n", mkimg_version_string(), argv[2],
