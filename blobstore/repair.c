@@ -125,24 +125,16 @@ static struct rblob *blob_find(struct repair *rp, const char *hex)
 	return bsearch(&key, rp->blobs, rp->nblobs, sizeof(key), cmp_blob);
 }
 
-/* Regular files named by 64 hex digits in DIR/sub: fn for each. */
-static int list_dir(struct repair *rp, const char *sub,
-		    int (*fn)(struct repair *, int dfd, const char *name, const struct stat *sb),
-		    struct mkimg_err *err)
+typedef int (*scan_fn)(struct repair *rp, int dfd, const char *name, const struct stat *sb,
+		       void *ctx);
+
+/* Regular files named by 64 hex digits in the open directory d (at path):
+ * fn for each; other names are reported and left alone. Closes d. */
+static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, void *ctx)
 {
-	char *path = st_path(rp->st, sub, NULL);
-	DIR *d = path ? opendir(path) : NULL;
 	struct dirent *de;
 	int ret = 0;
 
-	if (!path)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	if (!d) {
-		ret = errno == ENOENT ? 0 : mkimg_err_set(err, -errno, "%s: %s", path,
-						    strerror(errno));
-		free(path);
-		return ret;
-	}
 	while (!ret && (de = readdir(d))) {
 		struct stat sb;
 
@@ -157,16 +149,36 @@ static int list_dir(struct repair *rp, const char *sub,
 		}
 		if (sb.st_mtime > rp->newest)
 			rp->newest = sb.st_mtime;
-		ret = fn(rp, dirfd(d), de->d_name, &sb);
+		ret = fn(rp, dirfd(d), de->d_name, &sb, ctx);
 	}
 	closedir(d);
+	return ret;
+}
+
+/* Every object file in DIR/sub (none if it is missing): fn for each. */
+static int list_dir(struct repair *rp, const char *sub, scan_fn fn, struct mkimg_err *err)
+{
+	char *path = st_path(rp->st, sub, NULL);
+	DIR *d = path ? opendir(path) : NULL;
+	int ret = 0;
+
+	if (!path)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (!d) {
+		ret = errno == ENOENT ? 0 : mkimg_err_set(err, -errno, "%s: %s", path,
+						    strerror(errno));
+		free(path);
+		return ret;
+	}
+	ret = scan_dir(rp, d, path, fn, NULL);
 	free(path);
 	return ret;
 }
 
 /* ---- blobs, listed ---- */
 
-static int add_blob(struct repair *rp, int dfd, const char *name, const struct stat *sb)
+static int add_blob(struct repair *rp, int dfd, const char *name, const struct stat *sb,
+		    void *ctx)
 {
 	struct rblob *x = realloc(rp->blobs, sizeof(*x) * (rp->nblobs + 1));
 
@@ -230,7 +242,8 @@ static int img_file(void *ctx, const struct layout_read_file *f)
 	return 0;
 }
 
-static int add_image(struct repair *rp, int dfd, const char *name, const struct stat *sb)
+static int add_image(struct repair *rp, int dfd, const char *name, const struct stat *sb,
+		     void *ctx)
 {
 	struct layout_probe probe;
 	struct rimg *im, *x;
@@ -723,8 +736,9 @@ struct layer_ctx {
 };
 
 static int add_layer(struct repair *rp, int dfd, const char *name, const struct stat *sb,
-		     struct layer_ctx *lc)
+		     void *ctx)
 {
+	struct layer_ctx *lc = ctx;
 	struct layer_scan ls = { .rp = rp };
 	char diff_id[72], hex[65], msg[512] = "";
 	struct mkimg_err why = MKIMG_ERR_INIT;
@@ -801,7 +815,6 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, str
 	struct layer_ctx lc = { .p = p, .err = err };
 	char *path = st_path(rp->st, "layers", NULL);
 	DIR *d = path ? opendir(path) : NULL;
-	struct dirent *de;
 	int ret;
 
 	if (!path)
@@ -818,25 +831,12 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, str
 	if (!ret)
 		ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO layer_blobs VALUES(?,?)", &lc.qlb,
 				  err);
-	while (!ret && (de = readdir(d))) {
-		struct stat sb;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (strlen(de->d_name) != 64 || !util_is_hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
-			say(rp, 0, "%s/%s: not a name the store uses; left alone", path,
-			    de->d_name);
-			continue;
-		}
-		if (sb.st_mtime > rp->newest)
-			rp->newest = sb.st_mtime;
-		ret = add_layer(rp, dirfd(d), de->d_name, &sb, &lc);
-	}
+	if (!ret)
+		ret = scan_dir(rp, d, path, add_layer, &lc);
+	else
+		closedir(d);
 	sqlite3_finalize(lc.ql);
 	sqlite3_finalize(lc.qlb);
-	closedir(d);
 	free(path);
 	return ret;
 }
