@@ -362,7 +362,7 @@ static int collect_units(struct repair *rp, struct rimg *im)
 				break;
 			if (e[j].lblk > l || e[j].lblk + e[j].nblks < l + UNIT_BLKS)
 				continue;	/* a hole, or not one run */
-			if (unit_add(&rp->blobs[im->dev[e[j].device - 1]],
+			if (unit_add(&rp->blobs[im->dev[e[j].blob - 1]],
 				     e[j].pblk + (l - e[j].lblk)))
 				return -ENOMEM;
 		}
@@ -574,7 +574,7 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 		}
 		for (j = 0; j < f->next; j++) {
 			const struct layout_extent *e = &im->ext[f->extoff + j];
-			struct reg_extent re = { .blob = rp->blobs[im->dev[e->device - 1]].id,
+			struct reg_extent re = { .blob = rp->blobs[im->dev[e->blob - 1]].id,
 						 .nblks = e->nblks, .lblk = e->lblk,
 						 .pblk = e->pblk };
 

@@ -142,7 +142,6 @@ int mkimg_convert(const struct mkimg_convert_params *p, struct mkimg_convert_res
 	if (ret)
 		return ret;
 	layout_params_preset(&c.lp);
-	c.lp.tmpdir = p->tmpdir;
 	if (p->block_size)
 		c.lp.blkszbits = __builtin_ctz(p->block_size);
 	fingerprint = p->mode == MKIMG_CONVERT_STORE || p->blob;

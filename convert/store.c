@@ -172,7 +172,6 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	lp.fixed_time = c->lp.fixed_time;
 	lp.clamp_time = c->lp.clamp_time;
 	lp.time = c->lp.time;
-	lp.tmpdir = c->lp.tmpdir;
 	ret = layout_tree_new(&lp, &terr, &t);
 	if (ret) {
 		mkimg_err_set(c->err, ret, "out of memory");

@@ -208,7 +208,7 @@ int cmd_build(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &pc.start);
 
-	p.tmpdir = getenv("TMPDIR");
+	op.tmpdir = getenv("TMPDIR");
 	err = layout_tree_new(&p, &terr, &t);
 	if (err) {
 		cli_error("cannot create the tree: %s", strerror(-err));

@@ -166,9 +166,17 @@
  * ======================================================================
  *
  * The tree and the EROFS encoder itself, for programs that build a tree
- * entry by entry (layout_inode_new, layout_dir_link, layout_xattr_set,
+ * entry by entry (layout_inode_new, layout_dir_link, layout_inode_set_xattr,
  * layout_inode_set_data) and write it with layout_write; layout_probe
- * and the reader check and read back images mkimg wrote.
+ * and the reader check and read back images mkimg wrote. Extents name
+ * blobs by number (a blob set, blobstore.h); layout_write is given each
+ * blob's tag and size and the sink's tail file, and makes the device table
+ * from the blobs the tree references:
+ *
+ *   struct layout_data d;
+ *   bs_blobset_data(set, &d);          // or { NULL, 0, -1 }: no blobs
+ *   d.tail_fd = bs_sink_tail_fd(sink);
+ *   ret = layout_write(t, fd, &d, &res);
  */
 #ifndef MKIMG_MKIMG_H
 #define MKIMG_MKIMG_H

@@ -307,20 +307,16 @@ struct oci_apply_opts {
 	 */
 	bool follow_symlinks;
 	/*
-	 * Per layer: a hard link to a file that only a lower layer has gets
-	 * a copy of the lower inode (attributes, xattrs, extents). Its
-	 * extents point where the lower layer's sink wrote the data, so this
-	 * is allowed only when all layers' sinks write to shared devices
-	 * with the same ids (and no inline tail): set this then. Otherwise
-	 * such a link is an error.
-	 */
-	bool lower_data_shared;
-	/*
-	 * Per layer, preferred over lower_data_shared: called for such a
-	 * link with the index (0-based) of the layer that wrote the file
-	 * and its data as recorded then (extents in that layer's target,
-	 * tail_off in that layer's tree); must write the file's bytes
-	 * through sink (bs_file_begin was called; the applier ends the file).
+	 * Per layer, a hard link to a file that only a lower layer has gets
+	 * a copy of the lower inode (attributes, xattrs, data). copy_lower,
+	 * when set, is called for such a link with the index (0-based) of the
+	 * layer that wrote the file and its data as recorded then (extents in
+	 * that layer's target, tail_off in that layer's sink); it must write
+	 * the file's bytes through sink (bs_file_begin was called; the applier
+	 * ends the file). Without copy_lower, data wholly in blobs (extents on
+	 * blobs >= 1, no inline tail: blob numbers are the conversion's, not a
+	 * tree's) is shared as it is, and a link to data in the lower layer's
+	 * own image (blob 0) is an error.
 	 */
 	int (*copy_lower)(void *ctx, unsigned int layer,
 			  const struct layout_filedata *fd, struct bs_sink *sink);
