@@ -85,7 +85,6 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 {
 	const struct convert_layer *l = &c->layers[i];
 	uint64_t entries = c->st.entries;
-	struct mkimg_err err = MKIMG_ERR_INIT;
 	char diff_id[OCI_DIGEST_LEN + 1];
 	int fd, ret;
 
@@ -94,9 +93,9 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}
-	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, &err);
+	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, c->err);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
+		return ret;
 	ret = oci_record_writer_open(fd, l->name, &c->rec, c->err);
 	if (ret)
 		return ret;
@@ -106,9 +105,7 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	oci_record_writer_free(c->rec);
 	c->rec = NULL;
 	if (!ret) {
-		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, &err);
-		if (ret)
-			mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
+		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, c->err);
 	}
 	return ret;
 }
@@ -159,9 +156,9 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	size_t i;
 	int ret;
 
-	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, &msg);
+	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, c->err);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+		return ret;
 	/* refused again when registering (a conversion may take it meanwhile) */
 	if (!p->replace && bs_store_name_unused(st, p->name, &msg)) {
 		ret = mkimg_err_set(c->err, -EEXIST, "%s", mkimg_err_msg(&msg));
@@ -177,23 +174,19 @@ int convert_store(struct convert *c, struct oci_applier *a)
 		mkimg_err_set(c->err, ret, "out of memory");
 		goto out;
 	}
-	ret = bs_conv_begin(st, t, &cp, &conv, &msg);
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	ret = bs_conv_begin(st, t, &cp, &conv, c->err);
+	if (ret)
 		goto out;
-	}
 	c->conv = conv;
 	for (i = 0; i < c->nlayers && !ret; i++)
 		ret = store_layer(c, a, i, t);
 	c->conv = NULL;
 	if (ret)
 		goto out;
-	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, &msg);
+	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, c->err);
 	conv = NULL;
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	if (ret)
 		goto out;
-	}
 	store_result(c, &sres);
 out:
 	bs_conv_abort(conv);
