@@ -476,6 +476,15 @@ uint64_t oci_record_count(const struct oci_record *r);
 /* The record's digest once the end was reached (0), else -EAGAIN. */
 int oci_record_digest(const struct oci_record *r, uint8_t digest[32]);
 void oci_record_close(struct oci_record *r);	/* accepts NULL */
+/*
+ * Reads the whole record in fd and calls file for each regular file that
+ * has a digest; *entries gets the entry count. The shape of the store
+ * repair's layer_scan (struct bs_repair_params; ctx unused): a store
+ * repair registers layer records through it.
+ */
+int oci_record_scan(void *ctx, int fd, const char *name, uint64_t *entries,
+		    int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+		    void *fctx, struct mkimg_err *err);
 
 #ifdef __cplusplus
 }
