@@ -323,6 +323,17 @@ static int rm_name(struct bs_store *st, const char *name, struct mkimg_err *err)
 	sqlite3_stmt *q;
 	int ret;
 
+	/* a name the store does not have is not journalled */
+	ret = reg_prepare(st, "SELECT 1 FROM names WHERE name=?", &q, err);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	ret = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (ret == SQLITE_DONE)
+		return mkimg_err_set(err, -ENOENT, "no image named %s in %s", name, st->dir);
+	if (ret != SQLITE_ROW)
+		return reg_fail(st, err, "looking up a name");
 	/* journalled first: a repair must not bring the name back */
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	ret = names_append(st->dir, &e, err);

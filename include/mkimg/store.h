@@ -270,7 +270,8 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
  * each image that uses it as a device as needing a fresh conversion from
  * its source (error; images are not rewritten or removed), and each image
  * whose layer record refers to it (note: that layer is read from its tar
- * next time). Returns 0 or < 0; r counts blobs, lifted, rows, images.
+ * next time). report may be NULL. Returns 0 or < 0; r counts blobs,
+ * lifted, rows, images.
  */
 struct bs_rehome_result {
 	uint64_t blobs, lifted;		/* quarantined blobs; whole again */
