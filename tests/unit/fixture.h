@@ -48,6 +48,19 @@ int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool rep
  * show is set, findings are printed (for a failing test's log). */
 int fx_fsck(const char *dir, bool full, uint64_t *notes, bool show);
 
+/*
+ * A reader we did not write: fsck.erofs 1.9 (MKIMG_ORACLE, else
+ * /opt/mkimg-oracle/bin) on an image with its devices, with the inode
+ * digest check when the image has fingerprints (--xattr-inode-digest).
+ * Returns fsck.erofs's exit status (0: clean), -ENOENT when the oracle is
+ * not installed, another negative errno when it cannot run; its output
+ * goes to stderr (the test's log) only when it fails.
+ */
+int fx_oracle(const char *image, const char *const *devices, size_t ndevices);
+/* fx_oracle on every image of the store at dir, with its blobs as devices:
+ * images refused (0: all clean), or < 0 as fx_oracle. */
+int fx_oracle_store(const char *dir);
+
 /* One integer from an SQL query on dir/registry.db (opened read-only
  * through SQLite directly); -1 on error. */
 int64_t fx_sql_int(const char *dir, const char *sql);
