@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "cli.h"
+#include "mkimg/version.h"
 
 static const struct {
 	const char *name;
@@ -182,7 +183,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("mkimg %s\n", PACKAGE_VERSION);
+		/* the library's version: what the CLI runs, shared or static */
+		printf("mkimg %s\n", mkimg_version_string());
 		return 0;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
