@@ -99,7 +99,7 @@ int mkimg_convert_chain(const struct mkimg_chain_params *p, struct bs_chain *r,
 	struct mkimg_err own = MKIMG_ERR_INIT, msg = MKIMG_ERR_INIT;
 	char name[BS_STORE_NAME_MAX + 1];
 	struct bs_store *st = NULL;
-	bool taken;
+	bool taken, writable = false;
 	int ret;
 
 	if (!err)
@@ -107,18 +107,27 @@ int mkimg_convert_chain(const struct mkimg_chain_params *p, struct bs_chain *r,
 	memset(r, 0, sizeof(*r));
 	if (!p->store || !p->chain)
 		return mkimg_err_set(err, -EINVAL, "a chain build needs a store and a chain");
-	ret = bs_store_open(p->store, 0, &st, &msg);
-	if (ret)
-		return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
-	ret = bs_store_find_chain(st, p->chain, r, &msg);
-	if (ret) {
-		mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
-		goto out;
-	}
-	if (!r->found) {
-		ret = mkimg_err_set(err, -ENOENT, "%s: no image in %s holds this chain",
-				    p->chain, p->store);
-		goto out;
+	/* read-only first: a store that has the image is not written */
+	for (;;) {
+		ret = bs_store_open(p->store, writable ? 0 : BS_STORE_READONLY, &st, &msg);
+		if (ret)
+			return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
+		ret = bs_store_find_chain(st, p->chain, r, &msg);
+		if (ret) {
+			mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
+			goto out;
+		}
+		if (!r->found) {
+			ret = mkimg_err_set(err, -ENOENT, "%s: no image in %s holds this chain",
+					    p->chain, p->store);
+			goto out;
+		}
+		if (r->image[0] || writable)
+			break;
+		bs_chain_free(r);
+		bs_store_close(st);
+		st = NULL;
+		writable = true;
 	}
 	if (r->image[0])
 		goto out;
