@@ -159,10 +159,12 @@ int mkimg_convert(const struct mkimg_convert_params *p, struct mkimg_convert_res
  * the store under "chain-" + the chain's 64 hex digits, a store image as
  * any other (ls, rm, gc). Nothing is built when an image ends at the
  * chain already. r (as bs_store_find_chain fills it, free it with
- * bs_chain_free) then has image and name set. Expected errors: -EINVAL (a
- * malformed chain ID, not a store), -ENOENT (no image holds the chain),
- * -EUCLEAN (a record is missing, damaged, or its data is in a blob that
- * is not usable): nothing is published then.
+ * bs_chain_free) then has image and name set. The store is opened
+ * read-only unless an image is built. Expected errors: those of
+ * bs_store_open (not a store), -EINVAL (a malformed chain ID), -ENOENT (no
+ * image holds the chain), -EUCLEAN (a record is missing, damaged, or its
+ * data is in a blob that is not usable), -EEXIST (another image has the
+ * name), -EINTR (stop said so): nothing is published then.
  */
 struct mkimg_chain_params {
 	const char *store;
