@@ -492,6 +492,7 @@ static const char gc_sql[] =
 	"DELETE FROM images WHERE digest IN (SELECT digest FROM dead_images);"
 	"DELETE FROM image_blobs WHERE image NOT IN (SELECT digest FROM images);"
 	"DELETE FROM image_layers WHERE image NOT IN (SELECT digest FROM images);"
+	"DELETE FROM chains WHERE image NOT IN (SELECT digest FROM images);"
 	"INSERT INTO dead_layers SELECT diff_id FROM layers"
 	" WHERE diff_id NOT IN (SELECT diff_id FROM image_layers);"
 	"DELETE FROM layers WHERE diff_id IN (SELECT diff_id FROM dead_layers);"

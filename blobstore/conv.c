@@ -1361,6 +1361,9 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 		sqlite3_bind_text(q, 3, c->layers[i].diff_id, -1, SQLITE_STATIC);
 		STEP("registering the image's layers");
 	}
+	ret = chain_register(st, res->image_sha256, c->nlayers, err);
+	if (ret)
+		goto fail;
 	PREP("INSERT OR REPLACE INTO names VALUES(?,?,?,?)");
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, res->image_sha256, -1, SQLITE_STATIC);

@@ -901,6 +901,8 @@ static int write_names(struct repair *rp, struct mkimg_err *err)
 			sqlite3_bind_text(ql, 3, e->layers[j], -1, SQLITE_STATIC);
 			ret = exec_bind(rp, ql, err, "registering an image's layers");
 		}
+		if (!ret)
+			ret = chain_register(OUT(rp), e->image, e->nlayers, err);
 	}
 	/* images no journal line ever named: kept under lost+found/ */
 	for (i = 0; !ret && i < rp->nimgs; i++) {

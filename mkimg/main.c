@@ -32,6 +32,7 @@ static const struct {
 	{ "pin", cmd_pin, "keep a store image through gc while a process runs" },
 	{ "unpin", cmd_unpin, "drop pins" },
 	{ "pins", cmd_pins, "list a store's pins and whether their holders live" },
+	{ "lookup", cmd_lookup, "which store image ends at a layer chain (--build: make one)" },
 };
 
 /* The one piece of global state: the signal that asked us to stop (0:

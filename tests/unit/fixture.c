@@ -218,6 +218,49 @@ int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool rep
 	return ret;
 }
 
+int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
+		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
+		      struct mkimg_err *err)
+{
+	struct bs_conv_params cp = { 0 };
+	struct bs_conv_result r;
+	struct layout_params p;
+	struct layout_tree *t = NULL;
+	struct mkimg_err terr = MKIMG_ERR_INIT;
+	struct bs_conv *c = NULL;
+	size_t i;
+	int ret, fd;
+
+	if (!res)
+		res = &r;
+	mkimg_err_clear(err);
+	bs_store_layout_params(st, &p);
+	ret = layout_tree_new(&p, &terr, &t);
+	if (ret) {
+		mkimg_err_set(err, ret, "out of memory");
+		return ret;
+	}
+	ret = bs_conv_begin(st, t, &cp, &c, err);
+	for (i = 0; !ret && i < n; i++) {
+		ret = bs_conv_layer_begin(c, diff_ids[i], &fd, err);
+		if (!ret && write(fd, diff_ids[i], strlen(diff_ids[i])) < 0)
+			ret = mkimg_err_set(err, -errno, "writing a record: %s", strerror(errno));
+		if (!ret)
+			ret = bs_conv_layer_end(c, diff_ids[i], 1, err);
+	}
+	if (!ret) {
+		ret = fill_tree(t, bs_conv_sink(c), variant);
+		if (ret)
+			mkimg_err_set(err, ret, "filling the tree: %s", strerror(-ret));
+	}
+	if (!ret)
+		ret = bs_conv_commit(c, name, "fixture", res, err);
+	else
+		bs_conv_abort(c);
+	layout_tree_free(t);
+	return ret;
+}
+
 static void report(void *ctx, int severity, const char *msg)
 {
 	uint64_t *notes = ((uint64_t **)ctx)[0];

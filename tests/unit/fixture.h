@@ -43,6 +43,12 @@ void fx_fill(uint8_t *p, size_t n, uint32_t seed);
 int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
 	       bool durable, struct bs_conv_result *res, struct mkimg_err *err);
 
+/* As fx_convert (durable off), with layers diff_ids (bottom first)
+ * recorded: each record holds its diff_id's text (no entries). */
+int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
+		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
+		      struct mkimg_err *err);
+
 /* The store's fsck (opened as mkimg fsck opens it): errors found (>= 0),
  * or < 0 if it could not run; notes (may be NULL) gets the notes. When
  * show is set, findings are printed (for a failing test's log). */

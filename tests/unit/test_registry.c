@@ -254,7 +254,7 @@ static void test_registry_schema(void **state)
 {
 	static const char *const tables[] = {
 		"blobs", "files", "chunks", "images", "names", "image_blobs", "layers",
-		"layer_blobs", "image_layers", "meta", "quarantine",
+		"layer_blobs", "image_layers", "meta", "quarantine", "chains",
 	};
 	struct ctx *c = *state;
 	struct bs_store *st = open_store(c, BS_STORE_CREATE);
@@ -263,7 +263,7 @@ static void test_registry_schema(void **state)
 
 	convert(c, st, "a", 1, NULL);
 	bs_store_close(st);
-	assert_int_equal(sql(c, "PRAGMA user_version"), 2);
+	assert_int_equal(sql(c, "PRAGMA user_version"), 3);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
 		snprintf(q, sizeof(q), "SELECT count(*) FROM sqlite_master WHERE type='table'"
 			 " AND name='%s'", tables[i]);
@@ -279,7 +279,7 @@ static void test_registry_schema(void **state)
 		sqlite3 *db;
 
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL),
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL),
 				 SQLITE_OK);
 		sqlite3_close(db);
 		free(path);
@@ -287,7 +287,7 @@ static void test_registry_schema(void **state)
 	assert_int_equal(bs_store_open(c->store, 0, &st, fx_err(&c->err)),
 			 -EPROTONOSUPPORT);
 	assert_non_null(strstr(mkimg_err_msg(&c->err), "newer"));
-	assert_int_equal(sql(c, "PRAGMA user_version"), 3);
+	assert_int_equal(sql(c, "PRAGMA user_version"), 4);
 }
 
 static void sha256_file(const char *path, char hex[65])
