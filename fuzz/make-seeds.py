@@ -361,6 +361,7 @@ def archive_seeds():
            ("./blobs/sha256/", None, D, None), ("./" + blob(man), man, R, None),
            ("./" + blob(cfg), cfg, R, None), ("./" + blob(layer), layer, R, None)]
     put("fuzz_archive", "oci.tar", tar_of(oci))
+    put("fuzz_archive", "empty.tar", b"")
     put("fuzz_archive", "oci-pax.tar", tar_of(oci, tarfile.PAX_FORMAT))
     put("fuzz_archive", "oci-gnu.tar", tar_of(oci, tarfile.GNU_FORMAT))
     put("fuzz_archive", "oci-layer-symlink.tar",

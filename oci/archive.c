@@ -491,7 +491,8 @@ next:
 			break;
 		off = data + padded;
 	}
-	qsort(a->m, a->n, sizeof(*a->m), member_cmp);
+	if (a->n > 1)	/* no NULL array to qsort */
+		qsort(a->m, a->n, sizeof(*a->m), member_cmp);
 	for (i = 1; i < a->n; i++) {
 		if (strcmp(a->m[i - 1].name, a->m[i].name))
 			continue;

@@ -570,6 +570,11 @@ static void test_index_formats(void **state)
 	assert_int_equal(oci_archive_member(a, "plain", &off, &size, &err), 0);
 	assert_int_equal(oci_archive_member(a, "short", &off, &size, &err), -ENOENT);
 	oci_archive_close(a);
+	/* an empty file: no members */
+	assert_int_equal(oci_archive_open(write_file("a.tar", "", 0), &a, &err), 0);
+	assert_int_equal(oci_archive_count(a), 0);
+	assert_int_equal(oci_archive_member(a, "index.json", &off, &size, &err), -ENOENT);
+	oci_archive_close(a);
 	free(b.p);
 }
 
