@@ -23,7 +23,11 @@ command -v skopeo >/dev/null || { echo "SKIP: skopeo missing (apt-get install sk
 python3 - "$T" <<'EOF'
 import json, sys
 T = sys.argv[1]
-f = lambda p, c=None, **kw: dict({"path": p, "type": "file", "content": c if c is not None else p + "\n"}, **kw)
+def f(p, c=None, **kw):
+    e = {"path": p, "type": "file"}
+    if "size" not in kw:
+        e["content"] = c if c is not None else p + "\n"
+    return dict(e, **kw)
 d = lambda p, **kw: dict({"path": p, "type": "dir"}, **kw)
 spec = {"images": [{"tag": "v1", "layers": [
     {"compression": "gzip", "entries": [
@@ -148,13 +152,13 @@ expect_fail() {
 	echo "ok: $label: $(cat "$T/err")"
 }
 
-# member_off ARCHIVE NAME: the offset of a member's data
+# member_off ARCHIVE NAME [mid]: the offset of a member's data (its middle)
 member_off() {
 	python3 -c 'import sys,tarfile
 t = tarfile.open(sys.argv[1])
 for m in t.getmembers():
     if m.name.lstrip("./") == sys.argv[2].lstrip("./") or m.name == sys.argv[2]:
-        print(m.offset_data); break' "$1" "$2"
+        print(m.offset_data + (m.size // 2 if len(sys.argv) > 3 else 0)); break' "$@"
 }
 flip() {	# FILE OFFSET
 	python3 -c 'import sys
@@ -172,7 +176,7 @@ head -c $((off + 100)) "$T/keep/oci.tar" > "$T/h.tar"
 expect_fail truncated 'truncated' "oci-archive:$T/h.tar"
 
 cp "$T/keep/oci.tar" "$T/h.tar"
-flip "$T/h.tar" $((off + 2000))
+flip "$T/h.tar" "$(member_off "$T/h.tar" "${layers[0]}" mid)"
 expect_fail oci-layer-flipped 'digest mismatch|gzip|diff_id' "oci-archive:$T/h.tar"
 
 cp "$T/keep/docker.tar" "$T/h.tar"
