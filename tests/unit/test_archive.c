@@ -510,6 +510,43 @@ static void test_docker_archive(void **state)
 	mkimg_err_clear(&err);
 	b.len = 0;
 
+	/* docker save's newer form: blobs/sha256 names, a gzip layer */
+	{
+		static const unsigned char gz[] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2 };
+		char gzd[OCI_DIGEST_LEN + 1], cn[OCI_DIGEST_LEN + 16], ln[OCI_DIGEST_LEN + 16];
+
+		hexd(gz, sizeof(gz), gzd);
+		snprintf(cn, sizeof(cn), "blobs/sha256/%.64s", f.config_d + 7);
+		snprintf(ln, sizeof(ln), "blobs/sha256/%.64s", gzd + 7);
+		snprintf(m, sizeof(m), "[{\"Config\":\"%s\",\"Layers\":[\"%s\"]}]", cn, ln);
+		tar_file(&b, cn, f.config, strlen(f.config));
+		tar_file(&b, ln, gz, sizeof(gz));
+		tar_file(&b, "manifest.json", m, strlen(m));
+		tar_end(&b);
+		assert_int_equal(oci_archive_open(write_file("d.tar", b.p, b.len), &a, &err), 0);
+		assert_int_equal(oci_archive_docker_open(a, NULL, &img, &err), 0);
+		assert_string_equal(img->config_digest, f.config_d);
+		assert_int_equal(img->layers[0].comp, OCI_COMP_GZIP);
+		assert_string_equal(img->layers[0].digest, gzd);
+		assert_string_equal(img->layers[0].diff_id, f.layer_d);
+		assert_int_equal(img->layers[0].size, sizeof(gz));
+		oci_image_free(img);
+		oci_archive_close(a);
+		b.len = 0;
+		/* the same under a name that is no digest: nothing to verify it by */
+		snprintf(m, sizeof(m), "[{\"Config\":\"%s\",\"Layers\":[\"l.tgz\"]}]", cn);
+		tar_file(&b, cn, f.config, strlen(f.config));
+		tar_file(&b, "l.tgz", gz, sizeof(gz));
+		tar_file(&b, "manifest.json", m, strlen(m));
+		tar_end(&b);
+		assert_int_equal(oci_archive_open(write_file("d.tar", b.p, b.len), &a, &err), 0);
+		assert_int_equal(oci_archive_docker_open(a, NULL, &img, &err), 0);
+		assert_string_equal(img->layers[0].digest, "");
+		oci_image_free(img);
+		oci_archive_close(a);
+		b.len = 0;
+	}
+
 	/* manifest.json not an array, empty */
 	docker_build(&f, &b, "{}", NULL);
 	assert_int_equal(oci_archive_open(write_file("d.tar", b.p, b.len), &a, &err), 0);
