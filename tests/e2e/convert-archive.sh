@@ -3,7 +3,9 @@
 # tests/tools/mkoci.py (gzip and plain layers, a whiteout, an opaque
 # directory, a hard link, a symlink, xattrs) is written as archives by skopeo
 # (oci-archive:, docker-archive:) and by tar (the layout's directory as
-# `tar -C LAYOUT .` packs it, "./" names); the corpus's nginx layout, when
+# `tar -C LAYOUT .` packs it, "./" names; and so with a manifest.json naming
+# blobs/sha256/<hex>, as docker save writes since Docker 25); the corpus's
+# nginx layout, when
 # present, by skopeo. Every archive is converted in all three modes;
 # each result must be byte-identical to the conversion of the layout itself
 # (flattened image, each per-layer image, the store's metadata image and
@@ -106,6 +108,19 @@ run_layout() {	# LAYOUT TAG NAME (a docker reference for skopeo) [all]
 		same_as_layout oci-archive-untagged "oci-archive:$T/a.oci.tar"
 		same_as_layout docker-archive-tag "docker-archive:$T/a.docker.tar:$name"
 		same_as_layout tar-of-layout "oci-archive:$T/a.dir.tar:$tag"
+		# docker save's newer form: the layout plus a manifest.json naming
+		# blobs/sha256/<hex> (the gzip layer kept compressed)
+		rm -rf "$T/dl" && cp -a "$layout" "$T/dl"
+		python3 -c 'import json,sys
+d = sys.argv[1]
+idx = json.load(open(d + "/index.json"))
+m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+b = lambda x: "blobs/sha256/" + x["digest"][7:]
+json.dump([{"Config": b(m["config"]), "RepoTags": [sys.argv[2]],
+            "Layers": [b(l) for l in m["layers"]]}], open(d + "/manifest.json", "w"))' \
+			"$T/dl" "$name" || fail "writing manifest.json failed"
+		tar -cf "$T/a.dl.tar" -C "$T/dl" . || fail "tar of the docker layout failed"
+		same_as_layout docker-archive-blobs "docker-archive:$T/a.dl.tar"
 	fi
 	"$MKIMG" convert -q -o "$T/check.erofs" "docker-archive:$T/a.docker.tar" ||
 		fail "docker-archive convert failed"
