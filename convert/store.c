@@ -68,8 +68,10 @@ static int reuse_layer(struct convert *c, struct oci_applier *a, size_t i,
 		return ret ? mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err)) : 0;
 	/* the blob is verified as a tar's would be, while the record replays */
 	if (!c->p->trust_store_layers &&
-	    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
-				 &chk, c->err)) {
+	    (l->range ? oci_blob_check_start_at(l->path, l->offset, l->name, l->oci->digest,
+						l->oci->size, &chk, c->err) :
+	     oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
+				  &chk, c->err))) {
 		close(fd);
 		return mkimg_err_set(c->err, -EINVAL, "%s", strerror(EINVAL));
 	}
@@ -88,7 +90,8 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	char diff_id[OCI_DIGEST_LEN + 1];
 	int fd, ret;
 
-	if (l->oci && !c->no_reuse) {
+	/* a layer without a blob digest cannot be checked unread: its tar */
+	if (l->oci && l->oci->digest[0] && !c->no_reuse) {
 		ret = reuse_layer(c, a, i, t);
 		if (ret)
 			return ret < 0 ? ret : 0;

@@ -71,12 +71,16 @@ struct mkimg_convert_progress {
 struct mkimg_convert_params {
 	/*
 	 * One "oci:PATH" (the layout's only image, else linux/amd64),
-	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; or layer files (tar,
+	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; one archive read in
+	 * place, "oci-archive:FILE[:TAG|@sha256:HEX]" (a tar of a layout,
+	 * selected as oci:) or "docker-archive:FILE[:NAME:TAG|@sha256:HEX]"
+	 * (docker save output: a RepoTag or the config digest, else the
+	 * only image), FILE ending at the first ':'; or layer files (tar,
 	 * tar+gzip, tar+zstd, by their magic bytes), bottom first.
 	 */
 	const char *const *sources;
 	size_t nsources;
-	const char *platform;		/* "OS/ARCH[/VARIANT]"; oci: only */
+	const char *platform;		/* "OS/ARCH[/VARIANT]"; not for layer files */
 	enum mkimg_convert_mode mode;
 
 	const char *output;		/* IMAGE: the image; PER_LAYER: the

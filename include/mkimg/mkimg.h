@@ -65,8 +65,8 @@
  * 4. Converting an image (convert.h)
  * ======================================================================
  *
- * What `mkimg convert` does, in one call: an OCI layout (or layer tars)
- * into a store, into one self-contained image, or into an image per layer.
+ * What `mkimg convert` does, in one call: an OCI layout (an archive of
+ * one, a docker save archive, or layer tars) into a store, into one self-contained image, or into an image per layer.
  *
  *   const char *src[] = { "oci:/srv/oci/debian:12" };
  *   struct mkimg_convert_params p = {
@@ -88,7 +88,8 @@
  *
  * dirsource_import() reads a directory tree into a tree, its file data
  * through a sink. oci.h opens OCI image layouts (index, manifest, config,
- * every digest verified), streams layers (gzip, zstd, plain; digest and
+ * every digest verified), indexes oci-archive and docker save archives in
+ * place (members read by offset), streams layers (gzip, zstd, plain; digest and
  * diff_id hashed), reads tar entries (paths normalised, hostile entries
  * refused) and applies layers to a tree (OCI whiteouts, or overlayfs
  * markers per layer); layer records replay a converted layer's entries.

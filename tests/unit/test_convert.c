@@ -598,7 +598,7 @@ static void test_errors(void **state)
 	src[0] = "a.tar";
 	p.platform = "linux/amd64";
 	assert_int_equal(mkimg_convert(&p, &r, &err), -EINVAL);
-	assert_string_equal(mkimg_err_msg(&err), "--platform applies to oci: sources only");
+	assert_string_equal(mkimg_err_msg(&err), "--platform applies to oci:, oci-archive: and docker-archive: sources only");
 	mkimg_err_clear(&err);
 	/* none of these created the store */
 	assert_int_equal(stat(store, &sb), -1);
