@@ -53,9 +53,9 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 	san_flags='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all'
 	san_tests='tests/unit/test_layout tests/unit/test_sink tests/unit/test_oci tests/unit/test_util tests/unit/test_convert
 		fuzz/fuzz_oci_index fuzz/fuzz_tar_entry fuzz/fuzz_record fuzz/fuzz_stream
-		fuzz/fuzz_apply fuzz/fuzz_encode
+		fuzz/fuzz_apply fuzz/fuzz_encode fuzz/fuzz_archive
 		tests/unit/test_store tests/unit/test_registry tests/unit/test_determinism
-		tests/unit/test_fault
+		tests/unit/test_fault tests/unit/test_chain tests/unit/test_archive
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
 	(
 		cd build-san/build
