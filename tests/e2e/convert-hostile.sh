@@ -5,9 +5,9 @@
 # header claiming 1 GiB, corrupt checksums), as OCI layouts and as plain
 # layer files. Each must fail within 60 s with a non-zero exit below 128 and
 # exactly one "mkimg: ..." line on stderr, leave no output (nor temporary
-# file) behind and write nothing outside the output directory.
+# file) behind and write nothing outside the output directory. Needs no
+# root; as root the images are also mounted (check_image, case 13).
 . "$(dirname "$0")/lib.sh"
-require_root
 require_oracle
 : "${TOOLS:=$(cd "$(dirname "$0")/../tools" && pwd)}"
 MKOCI="python3 $TOOLS/mkoci.py"
@@ -185,6 +185,7 @@ cpu_run convert -q --store "$T/st13" --name xa "$T/xa.tar" ||
 echo "ok: case 13: 300 entries x 4000 xattrs: at most $c1 s of CPU standalone, $cpu s into a store"
 "$ORACLE/fsck.erofs" "$T/xa.erofs" >"$T/fsck.log" 2>&1 ||
 	{ cat "$T/fsck.log"; fail "case 13: fsck.erofs failed on xa.erofs"; }
+if is_root; then
 mkdir -p "$T/mnt-xa"
 "$MKIMG" mount "$T/xa.erofs" "$T/mnt-xa" || fail "case 13: cannot mount xa.erofs"
 # (three files: the kernel looks each name up linearly in the inode)
@@ -199,6 +200,9 @@ for i in (0, 123, 299):
 EOF2
 "$MKIMG" umount "$T/mnt-xa"
 echo "ok: case 13: xa.erofs passes fsck.erofs; mounted, the 4000 xattrs of f000, f123, f299 equal the tar's"
+else
+echo "ok: case 13: xa.erofs passes fsck.erofs (its xattrs are read back through a mount as root)"
+fi
 # what one EROFS inode holds inline is the cap: 4096 xattrs of 100 bytes
 python3 - "$T/xbig.tar" <<'EOF2'
 import io, sys, tarfile
