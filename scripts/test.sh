@@ -35,6 +35,27 @@ PASS:*) pass=$((pass+1));; SKIP:*) skip=$((skip+1));;
 *) fail=$((fail+1)); echo "==== tests/vm/run.log"; tail -n 60 tests/vm/run.log;;
 esac
 echo "  ${vm%%:*} tests/vm/run.sh"
+# The tier without root: the end-to-end scripts that need none, run as
+# nobody, so that no root-only step creeps into them (as root they also
+# mount, above).
+noroot=(treecmp build store-trust convert-hostile)
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+if [ "$(id -u)" = 0 ] && as_nobody test -r tests/e2e/lib.sh -a -x mkimg/mkimg; then
+	nr=$(mktemp -d /var/tmp/mkimg-noroot.XXXXXX)
+	chmod 1777 "$nr"
+	for s in "${noroot[@]}"; do
+		if as_nobody env TMPDIR="$nr" top_srcdir="$PWD" top_builddir="$PWD" \
+			bash "tests/e2e/$s.sh" >"$nr/$s.log" 2>&1; then
+			pass=$((pass+1)); echo "  PASS tests/e2e/$s.sh (as nobody)"
+		else
+			fail=$((fail+1)); echo "  FAIL tests/e2e/$s.sh (as nobody)"; tail -n 60 "$nr/$s.log"
+		fi
+	done
+	rm -rf "$nr"
+else
+	skip=$((skip+${#noroot[@]}))
+	echo "  SKIP the tier without root (not root, or the checkout is not readable by nobody)"
+fi
 # Second tier: the unit tests, the fuzz corpora and a representative part of
 # the end-to-end tests built with AddressSanitizer and UndefinedBehaviorSanitizer (clang, any
 # finding aborts), out of tree (VPATH) from a clean copy of the sources, so
