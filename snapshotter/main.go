@@ -114,17 +114,20 @@ func run() error {
 		return fmt.Errorf("store %s: %v", cfg.Store, err)
 	}
 
+	// refuse a socket in use before the metadata, whose lock would wait
+	if err := checkAddress(cfg.Address); err != nil {
+		return err
+	}
+	sn, err := newSnapshotter(cfg.Root, mk)
+	if err != nil {
+		return fmt.Errorf("root %s: %v", cfg.Root, err)
+	}
+	defer sn.Close()
 	ln, err := listen(cfg.Address)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(cfg.Address)
-	sn, err := newSnapshotter(cfg.Root, mk)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("root %s: %v", cfg.Root, err)
-	}
-	defer sn.Close()
 
 	srv := grpc.NewServer()
 	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(sn))
@@ -139,18 +142,28 @@ func run() error {
 	return srv.Serve(ln)
 }
 
-// listen opens the unix socket at addr, refusing one another process serves
-// and replacing a stale one.
+// checkAddress refuses a socket another process serves.
+func checkAddress(addr string) error {
+	if _, err := os.Lstat(addr); err != nil {
+		return nil
+	}
+	c, err := net.DialTimeout("unix", addr, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("address %s is in use by another process", addr)
+	}
+	return nil
+}
+
+// listen opens the unix socket at addr, replacing a stale one.
 func listen(addr string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(addr), 0711); err != nil {
 		return nil, err
 	}
+	if err := checkAddress(addr); err != nil {
+		return nil, err
+	}
 	if _, err := os.Lstat(addr); err == nil {
-		c, err := net.DialTimeout("unix", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil, fmt.Errorf("address %s is in use by another process", addr)
-		}
 		if err := os.Remove(addr); err != nil {
 			return nil, fmt.Errorf("address %s: removing the stale socket: %v", addr, err)
 		}

@@ -86,7 +86,7 @@ func (s *snapshotter) restore() error {
 		return nil
 	})
 	t.Rollback()
-	if err != nil {
+	if err != nil && !errdefs.IsNotFound(err) { // a new metadata.db has no bucket yet
 		return err
 	}
 	log.Printf("start: %d store images in use", len(refs))
