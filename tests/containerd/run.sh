@@ -27,7 +27,7 @@ cache=${MKIMG_CONTAINERD_CACHE:-/var/tmp/mkimg-containerd-cache}
 [ "$(id -u)" = 0 ] || { echo "SKIP: tests/containerd/run.sh needs root (mounts, containers)"; exit 77; }
 
 start=$SECONDS
-say() { echo "containerd: $*"; }
+say() { echo "containerd: [$((SECONDS - start)) s] $*"; }
 fail() {
 	echo "FAIL: $*" >&2
 	for f in "$T/snapshotter.log" "$T/containerd.log"; do
@@ -374,11 +374,9 @@ say "gc with b removed from the store while lb runs: b's image kept"
 # ---- removal: no snapshot, no mount left ------------------------------------------------
 for id in la la2 lb lc lco; do
 	ctr task kill -s KILL "$id" >/dev/null 2>&1 || true
-done
-for id in la la2 lb lc lco; do
-	wait_for 10 sh -c "! command ctr --address '$SOCK' task ls -q | grep -qx $id" || true
-	ctr task rm -f "$id" >/dev/null 2>&1 || true
-	ctr container rm "$id" >/dev/null 2>&1 || fail "container rm $id"
+	wait_for 10 test "$(ctr task ls | awk -v id="$id" '$1 == id {print $3}')" = STOPPED || fail "task $id still runs"
+	ctr task rm "$id" >/dev/null || fail "task rm $id"
+	ctr container rm "$id" >/dev/null || fail "container rm $id"
 done
 "$MKIMG" gc --store "$S" >"$T/gc.log" 2>&1 || fail "mkimg gc: $(cat "$T/gc.log")"
 [ ! -f "$S/images/$hex_b" ] || fail "b's image is still there with no container using it"
