@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"log"
 	"os"
 	"path/filepath"
@@ -185,9 +184,11 @@ func (im *imageMounts) reconcile(refs map[string]int, names map[string]string) e
 			os.Remove(p)
 		}
 	}
+	// a failure here is not fatal: running containers keep their overlay,
+	// and the next Mounts of such a snapshot reports the cause
 	for image := range refs {
 		if err := im.ensure(image, names[image]); err != nil {
-			return fmt.Errorf("mounting %s again: %w", image, err)
+			log.Printf("start: mounting %s (%s) again: %v", image, names[image], err)
 		}
 	}
 	return nil
