@@ -41,7 +41,7 @@ S=$T/store            # the mkimg store
 R=$T/snap             # the snapshotter's root
 SOCK=$T/containerd.sock
 SNAPSOCK=$T/snapshotter.sock
-cd_pid= sn_pid=
+cd_pid= sn_pid= reg_pid=
 
 # processes started for this test: containerd, the snapshotter, and the shims
 # containerd started (they name our socket on their command line)
@@ -62,7 +62,8 @@ cleanup() {
 	for p in $(our_shims); do kill -9 "$p" 2>/dev/null; done
 	[ -n "$cd_pid" ] && kill -9 "$cd_pid" 2>/dev/null
 	[ -n "$sn_pid" ] && kill -9 "$sn_pid" 2>/dev/null
-	wait $cd_pid $sn_pid 2>/dev/null
+	[ -n "$reg_pid" ] && kill -9 "$reg_pid" 2>/dev/null
+	wait $cd_pid $sn_pid $reg_pid 2>/dev/null
 	for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
@@ -71,7 +72,8 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- what it needs ----------------------------------------------------------
-pkgs=(golang-go golang-github-containerd-containerd-dev runc umoci busybox-static python3)
+pkgs=(golang-go golang-github-containerd-containerd-dev runc umoci busybox-static python3
+	docker-registry skopeo)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing+=("$p")
@@ -147,17 +149,27 @@ echo "image e, not in the store" > "$T/b/e/rootfs/msg"
 umoci repack --image "$O:e" "$T/b/e"
 umoci config --image "$O:e" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
 
+umoci unpack --image "$O:base" "$T/b/p" >/dev/null
+head -c $((512 * 1024)) /dev/urandom > "$T/b/p/rootfs/pdata"
+echo "image p, pulled" > "$T/b/p/rootfs/msg"
+umoci repack --image "$O:p" "$T/b/p"
+umoci config --image "$O:p" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
+# containerd imports all but p, which comes from the registry
+cp -a "$O" "$T/oci-import"
+umoci rm --image "$T/oci-import:p"
+
 for t in a b c d e; do # references: what each image's rootfs must be
 	[ "$t" = d ] && src=base || src=$t
 	umoci unpack --image "$O:$src" "$T/ref/$t" >/dev/null
 done
 [ "$(cat "$T/ref/a/rootfs/msg")" = "image a" ] || fail "reference a"
 f2sum=$(md5sum < "$T/b/a/rootfs/data/f2")
-(cd "$O" && tar -cf "$T/images.tar" .)
+(cd "$T/oci-import" && tar -cf "$T/images.tar" .)
 
-say "converting a and b into the store"
+say "converting a, b and p into the store"
 "$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
 "$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
+"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
 devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["devices"])))'; }
 imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
 [ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
@@ -254,6 +266,40 @@ got=$(cd "$c_up" && find . -mindepth 1 | sort | tr '\n' ' ')
 	fail "c's /data/f1 is no whiteout: $(stat -c '%F %t:%T' "$c_up/data/f1")"
 nph=$(ctr snapshots --snapshotter mkimg ls | grep -c . || true)
 say "import: ${#nonempty[@]} layers applied, placeholders for the rest ($((nph - 1)) snapshots)"
+
+# ---- a pull from a registry on loopback: no layer blob of p is fetched ------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+	"$T/registry" "$port" > "$T/registry.yml"
+docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
+reg_pid=$!
+wait_for 10 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" ||
+	fail "docker-registry did not start: $(tail -n 3 "$T/registry.log")"
+skopeo copy -q --dest-tls-verify=false "oci:$O:p" "docker://127.0.0.1:$port/mkimg/p:latest" \
+	>"$T/skopeo.log" 2>&1 || fail "skopeo copy: $(cat "$T/skopeo.log")"
+: > "$T/registry.log"
+ctr images pull --plain-http --snapshotter mkimg "127.0.0.1:$port/mkimg/p:latest" >"$T/pull.log" 2>&1 ||
+	fail "ctr images pull: $(tail -n 5 "$T/pull.log")"
+layers_p=$(python3 -c '
+import json, sys
+o = sys.argv[1]
+blob = lambda d: json.load(open(o + "/blobs/sha256/" + d.split(":")[1]))
+m = [x for x in json.load(open(o + "/index.json"))["manifests"]
+     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == "p"][0]
+print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
+grep "/v2/mkimg/p/manifests/" "$T/registry.log" >/dev/null || fail "the pull fetched no manifest"
+for l in $layers_p; do
+	h=${l#sha256:}
+	[ -f "$T/registry/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data" ] || fail "layer $l is not in the registry"
+	! grep "blobs/$l" "$T/registry.log" >/dev/null || fail "the pull fetched layer $l"
+done
+ctr content ls -q > "$T/content"
+! grep -x "${layers_p##* }" "$T/content" >/dev/null || fail "p's own layer is in containerd's content store"
+ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
+	fail "ctr run p: $(cat "$T/out.p1")"
+[ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
+ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
+say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
 
 # ---- runs -----------------------------------------------------------------------
 run() { # TAG ID: ctr run --rm, output in $T/out.ID
