@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -74,9 +75,39 @@ func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
 	return &r, nil
 }
 
-// mount mounts the store image name at dir (the mount pins the image).
-func (m *mkimgCLI) mount(name, dir string) error {
-	_, err := m.run("mount", "--store", m.store, name, dir)
+// mount mounts the store image name, expected to be image, at dir (the
+// mount pins the image). The pin tells which image was mounted: another one
+// (the name was given to another image meanwhile) is unmounted again.
+func (m *mkimgCLI) mount(image, name, dir string) error {
+	if _, err := m.run("mount", "--store", m.store, name, dir); err != nil {
+		return err
+	}
+	out, err := m.run("pins", "--store", m.store, "--json")
+	if err == nil {
+		var pins []struct {
+			Image  string `json:"image_sha256"`
+			Target string `json:"target"`
+		}
+		if err = json.Unmarshal(out, &pins); err == nil {
+			err = fmt.Errorf("no pin of the mount on %s", dir)
+			real, rerr := filepath.EvalSymlinks(dir)
+			if rerr != nil {
+				real = dir
+			}
+			for _, p := range pins {
+				if p.Target != dir && p.Target != real {
+					continue
+				}
+				if "sha256:"+p.Image == image {
+					return nil
+				}
+				err = fmt.Errorf("store name %s now names image sha256:%s, not %s", name, p.Image, image)
+			}
+		}
+	}
+	if uerr := m.umount(dir); uerr != nil {
+		return fmt.Errorf("%v (and %v)", err, uerr)
+	}
 	return err
 }
 

@@ -96,7 +96,7 @@ func (im *imageMounts) ensure(image, name string) error {
 	if err := os.MkdirAll(p, 0700); err != nil {
 		return err
 	}
-	if err := im.mk.mount(name, p); err != nil {
+	if err := im.mk.mount(image, name, p); err != nil {
 		return err
 	}
 	log.Printf("mounted store image %s (%s) at %s", image, name, p)
