@@ -298,8 +298,19 @@ ctr content ls -q > "$T/content"
 ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
 	fail "ctr run p: $(cat "$T/out.p1")"
 [ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
-ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
 say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
+# a blob of p missing: the run is refused, naming it; none of its files is served
+own=$(comm -13 <(devs a | tr ' ' '\n') <(devs p | tr ' ' '\n'))
+[ -n "$own" ] && [ -f "$own" ] || fail "p has no blob of its own: $(devs p)"
+mv "$own" "$T/blob.away"
+if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "127.0.0.1:$port/mkimg/p:latest" p2 \
+	>"$T/out.p2" 2>&1; then fail "p ran without its blob: $(cat "$T/out.p2")"; fi
+grep "mkimg: .*${own##*/}" "$T/out.p2" >/dev/null || fail "p without its blob: $(cat "$T/out.p2")"
+grep "mkimg: .*${own##*/}" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no cause"
+mv "$T/blob.away" "$own"
+ctr container rm p2 >/dev/null 2>&1 || true
+ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
+say "a missing blob: the run is refused with mkimg's message naming it"
 
 # ---- runs -----------------------------------------------------------------------
 run() { # TAG ID: ctr run --rm, output in $T/out.ID
