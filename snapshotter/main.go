@@ -27,10 +27,11 @@ type config struct {
 	Root    string `toml:"root"`    // metadata, overlay directories, store-image mounts
 	Store   string `toml:"store"`   // the mkimg store
 	Mkimg   string `toml:"mkimg"`   // the mkimg program
+	Domain  string `toml:"domain"`  // page-cache domain of the mounts (mkimg mount --domain)
 }
 
 const usage = `usage: mkimg-snapshotter [--config FILE] [--address SOCK] [--root DIR]
-                         [--store STORE] [--mkimg PATH]
+                         [--store STORE] [--mkimg PATH] [--domain NAME]
 
 Serves containerd's snapshots API on SOCK for a [proxy_plugins.NAME] entry.
 Layers whose chain the mkimg store STORE holds are not applied: their
@@ -38,11 +39,14 @@ snapshots are empty placeholders, and containers run on an overlay whose
 lowest layer is the store image, mounted once under DIR/mnt by 'mkimg mount'.
 Other layers are applied as with containerd's overlayfs snapshotter.
 
-  --config FILE   TOML file with address, root, store, mkimg (flags win)
+  --config FILE   TOML file with address, root, store, mkimg, domain (flags win)
   --address SOCK  the unix socket (default /run/mkimg-snapshotter/snapshotter.sock)
   --root DIR      metadata and snapshot directories (default /var/lib/mkimg-snapshotter)
   --store STORE   the mkimg store (default $MKIMG_STORE, else /var/lib/mkimg)
   --mkimg PATH    the mkimg program (default: mkimg from PATH)
+  --domain NAME   page-cache domain of the store mounts (inode_share, Linux
+                  7.0+: mounts fail on kernels without it); default: mkimg
+                  mount's choice (domain "mkimg" where the kernel has it)
 `
 
 func main() {
@@ -62,6 +66,7 @@ func run() error {
 	fl.StringVar(&flags.Root, "root", "", "")
 	fl.StringVar(&flags.Store, "store", "", "")
 	fl.StringVar(&flags.Mkimg, "mkimg", "", "")
+	fl.StringVar(&flags.Domain, "domain", "", "")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -100,6 +105,8 @@ func run() error {
 			cfg.Store = flags.Store
 		case "mkimg":
 			cfg.Mkimg = flags.Mkimg
+		case "domain":
+			cfg.Domain = flags.Domain
 		}
 	})
 	for _, p := range []*string{&cfg.Address, &cfg.Root, &cfg.Store} {
@@ -109,7 +116,7 @@ func run() error {
 		}
 		*p = abs
 	}
-	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store}
+	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store, domain: cfg.Domain}
 	if _, err := mk.run("ls", "--store", cfg.Store, "--json"); err != nil {
 		return fmt.Errorf("store %s: %v", cfg.Store, err)
 	}

@@ -15,8 +15,9 @@ import (
 )
 
 type mkimgCLI struct {
-	bin   string // the mkimg program
-	store string // the store directory (--store)
+	bin    string // the mkimg program
+	store  string // the store directory (--store)
+	domain string // mkimg mount --domain, if set
 }
 
 // lookupResult is the answer of `mkimg lookup --chain X --json`.
@@ -79,7 +80,11 @@ func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
 // mount pins the image). The pin tells which image was mounted: another one
 // (the name was given to another image meanwhile) is unmounted again.
 func (m *mkimgCLI) mount(image, name, dir string) error {
-	if _, err := m.run("mount", "--store", m.store, name, dir); err != nil {
+	args := []string{"mount", "--store", m.store}
+	if m.domain != "" {
+		args = append(args, "--domain", m.domain)
+	}
+	if _, err := m.run(append(args, name, dir)...); err != nil {
 		return err
 	}
 	out, err := m.run("pins", "--store", m.store, "--json")
