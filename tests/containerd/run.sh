@@ -395,15 +395,20 @@ ctr images import --local=false --base-name mkimg.test/img --snapshotter overlay
 ctr run -d --snapshotter overlayfs --runc-root "$T/runc" mkimg.test/img:c lco sleep 100000 >/dev/null ||
 	fail "ctr run --snapshotter overlayfs c"
 wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
-python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime "$(rootfs lco)" "$(rootfs lc)" >"$T/cmp.co" 2>&1 ||
+# treecmp A B: equal trees, roots' mtimes aside. containerd's applier leaves a
+# directory in which it makes a whiteout (c's /data) with an mtime of its own,
+# on its overlayfs snapshotter too (it differs between two imports), so that
+# one is compared apart: its entries, not its mtime.
+treecmp() {
+	python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime --skip-names data "$1" "$2" &&
+		python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime "$1/data" "$2/data"
+}
+treecmp "$(rootfs lco)" "$(rootfs lc)" >"$T/cmp.co" 2>&1 ||
 	fail "c: rootfs differs from containerd's overlayfs snapshotter's: $(head -n 5 "$T/cmp.co")"
-# containerd's applier leaves a directory in which it made a whiteout with
-# the time of the import as mtime (on its overlayfs snapshotter as well)
-touch -r "$(rootfs lco)/data" "$T/ref/c/rootfs/data"
 for x in "a la" "b lb" "c lc"; do
 	set -- $x
-	python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime "$T/ref/$1/rootfs" "$(rootfs "$2")" \
-		>"$T/cmp.$1" 2>&1 || fail "$1: rootfs differs from umoci unpack: $(head -n 5 "$T/cmp.$1")"
+	treecmp "$T/ref/$1/rootfs" "$(rootfs "$2")" >"$T/cmp.$1" 2>&1 ||
+		fail "$1: rootfs differs from umoci unpack: $(head -n 5 "$T/cmp.$1")"
 done
 say "rootfs: an overlay over the erofs store mount, equal to umoci unpack (a, b, c); one mount for two containers"
 
