@@ -323,6 +323,17 @@ static int rm_name(struct bs_store *st, const char *name, struct mkimg_err *err)
 	sqlite3_stmt *q;
 	int ret;
 
+	/* a name the store does not have is not journalled */
+	ret = reg_prepare(st, "SELECT 1 FROM names WHERE name=?", &q, err);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	ret = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (ret == SQLITE_DONE)
+		return mkimg_err_set(err, -ENOENT, "no image named %s in %s", name, st->dir);
+	if (ret != SQLITE_ROW)
+		return reg_fail(st, err, "looking up a name");
 	/* journalled first: a repair must not bring the name back */
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	ret = names_append(st->dir, &e, err);
@@ -481,6 +492,7 @@ static const char gc_sql[] =
 	"DELETE FROM images WHERE digest IN (SELECT digest FROM dead_images);"
 	"DELETE FROM image_blobs WHERE image NOT IN (SELECT digest FROM images);"
 	"DELETE FROM image_layers WHERE image NOT IN (SELECT digest FROM images);"
+	"DELETE FROM chains WHERE image NOT IN (SELECT digest FROM images);"
 	"INSERT INTO dead_layers SELECT diff_id FROM layers"
 	" WHERE diff_id NOT IN (SELECT diff_id FROM image_layers);"
 	"DELETE FROM layers WHERE diff_id IN (SELECT diff_id FROM dead_layers);"

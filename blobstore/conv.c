@@ -4,11 +4,12 @@
  * registry, the new blob, layer records, and the commit that publishes
  * files first and registers them last.
  *
- * Device 1 of the image is the conversion's new blob (dropped at commit if
- * nothing new was written); devices 2.. are existing blobs, added the
- * first time a file or chunk found in the registry lives there, as long as
- * the image stays within max_blobs devices. Past that, data is copied into
- * the new blob instead.
+ * Extents name blobs of the conversion's blob set: blob 1 is the new blob
+ * the sink writes, blobs 2.. existing ones, added the first time a file or
+ * chunk found in the registry lives there, as long as the set stays within
+ * its bound (max_blobs). Past that, data is copied into the new blob
+ * instead. The encoder makes devices of the blobs the finished tree still
+ * references (the new blob is no device when nothing new was written).
  *
  * What the conversion stores new is spilled to a temporary file (not kept
  * in memory) and turned into registry rows at commit.
@@ -57,7 +58,7 @@ struct conv_layer {
 	bool reused;
 	int fd;			/* new: the uncompressed record being written */
 	uint64_t entries;
-	uint8_t *devbits;	/* devices its files use (bit per device id) */
+	uint8_t *devbits;	/* blobs its files use (bit per blob number) */
 	size_t devbytes;
 	struct bs_tmpfile out;	/* new: the compressed record */
 	char sha256[65];
@@ -73,7 +74,8 @@ struct bs_conv {
 	struct bs_tmpfile blob, img;
 	struct bs_sink *sink;
 	struct bs_dedup_ops ops;
-	struct conv_dev *devs;	/* device id i + 2 */
+	struct bs_blobset *set;	/* blob 1: the new one; blob i + 2: devs[i] */
+	struct conv_dev *devs;
 	size_t ndevs, devcap;
 	struct conv_seen *seen;
 	size_t nseen, seencap;
@@ -89,14 +91,9 @@ struct bs_conv {
 	struct mkimg_err emsg;
 };
 
-/* ---- devices ---- */
+/* ---- blobs of the set ---- */
 
-static uint32_t max_devices(const struct bs_conv *c)
-{
-	return c->p.max_blobs ? c->p.max_blobs : BS_STORE_DEFAULT_MAX_BLOBS;
-}
-
-static struct conv_dev *dev_find(struct bs_conv *c, uint32_t blob, uint16_t *id)
+static struct conv_dev *dev_find(struct bs_conv *c, uint32_t blob, uint32_t *id)
 {
 	size_t i;
 
@@ -138,7 +135,7 @@ static int blob_lookup(struct bs_conv *c, uint32_t blob, struct conv_dev *d)
 	return ret;
 }
 
-static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
+static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint32_t *id)
 {
 	int ret;
 
@@ -151,12 +148,12 @@ static int dev_add(struct bs_conv *c, const struct conv_dev *d, uint16_t *id)
 		c->devs = x;
 		c->devcap = cap;
 	}
-	ret = layout_tree_add_device(c->t, d->hex, d->blocks, id);
+	ret = bs_blobset_add(c->set, d->hex, d->blocks, id);
 	if (ret)
-		return mkimg_err_set(&c->emsg, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
+		return mkimg_err_errno(&c->emsg, ret, "adding blob %s to the image", d->hex);
 	if (*id != c->ndevs + 2)
 		return mkimg_err_set(&c->emsg, -EINVAL,
-			      "device ids out of step (%u, expected %zu)", *id, c->ndevs + 2);
+			      "blob numbers out of step (%u, expected %zu)", *id, c->ndevs + 2);
 	c->devs[c->ndevs++] = *d;
 	return 0;
 }
@@ -279,7 +276,7 @@ static struct conv_seen *seen_find(struct bs_conv *c, uint32_t blob)
 static int blob_usable(struct bs_conv *c, uint32_t blob, struct conv_dev **out)
 {
 	struct conv_seen *s;
-	uint16_t id;
+	uint32_t id;
 	int ret;
 
 	*out = dev_find(c, blob, &id);
@@ -313,7 +310,7 @@ static int blob_usable(struct bs_conv *c, uint32_t blob, struct conv_dev **out)
 }
 
 /* Makes a checked blob (from blob_usable) a device; it keeps its fd. */
-static int dev_adopt(struct bs_conv *c, struct conv_dev *d, uint16_t *id)
+static int dev_adopt(struct bs_conv *c, struct conv_dev *d, uint32_t *id)
 {
 	int ret = dev_add(c, d, id);
 
@@ -370,7 +367,7 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 	/* blobs the image does not reference yet: within the bound? */
 	for (i = 0; i < n; i++) {
 		struct reg_extent e;
-		uint16_t id = 0;
+		uint32_t id = 0;
 
 		reg_extent_unpack(blob + i * REG_EXTENT_SIZE, &e);
 		if (dev_find(c, e.blob, &id))
@@ -379,7 +376,7 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 			;
 		if (j < nnew)
 			continue;
-		if (nnew == 16 || 1 + c->ndevs + nnew + 1 > max_devices(c))
+		if (nnew == 16 || !bs_blobset_room(c->set, nnew + 1))
 			goto out;	/* copy instead */
 		newblobs[nnew++] = e.blob;
 	}
@@ -393,7 +390,7 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 	}
 	ret = 0;
 	for (j = 0; j < nnew; j++) {
-		uint16_t id;
+		uint32_t id;
 
 		ret = dev_adopt(c, &seen_find(c, newblobs[j])->d, &id);
 		if (ret)
@@ -401,12 +398,12 @@ static int find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
 	}
 	for (i = 0; i < n; i++) {
 		struct reg_extent e;
-		uint16_t id = 0;
+		uint32_t id = 0;
 
 		reg_extent_unpack(blob + i * REG_EXTENT_SIZE, &e);
 		dev_find(c, e.blob, &id);
 		c->xbuf[i] = (struct layout_extent){ .lblk = e.lblk, .pblk = e.pblk,
-						     .nblks = e.nblks, .device = id };
+						     .nblks = e.nblks, .blob = id };
 	}
 	/* sha256 may point into *out */
 	memmove(out->sha256, sha256, 32);
@@ -428,8 +425,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 	struct conv_dev *d;
 	bool cand = false;
 	uint64_t pblk;
-	uint32_t blob;
-	uint16_t id = 0;
+	uint32_t blob, id = 0;
 	int rc, ret = 0;
 
 	sqlite3_bind_blob(c->q_chunk, 1, key, 16, SQLITE_STATIC);
@@ -446,7 +442,7 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 
 	d = dev_find(c, blob, &id);
 	if (!d) {
-		if (1 + c->ndevs + 1 > max_devices(c))
+		if (!bs_blobset_room(c->set, 1))
 			return 0;	/* copy instead */
 		ret = blob_usable(c, blob, &d);
 		if (ret <= 0)
@@ -471,11 +467,11 @@ static int find_chunk(void *ctx, const uint8_t key[16], const uint8_t *data,
 			return hook_fail(c, ret);
 	}
 	*out = (struct layout_extent){ .pblk = pblk, .nblks = BS_HOLE_UNIT >> c->blkszbits,
-				       .device = id };
+				       .blob = id };
 	return 1;
 }
 
-/* Spill records: 'F' sha256[32] size u64 n u32, n x (dev u16, lblk u64,
+/* Spill records: 'F' sha256[32] size u64 n u32, n x (blob u32, lblk u64,
  * pblk u64, nblks u32); 'C' key[16] pblk u64 (on the new blob). */
 static int new_file(void *ctx, const struct layout_filedata *fd,
 		    const uint8_t (*keys)[16], const uint64_t *pblks, size_t nkeys)
@@ -492,7 +488,7 @@ static int new_file(void *ctx, const struct layout_filedata *fd,
 		for (i = 0; i < n; i++) {
 			const struct layout_extent *e = &fd->extents[i];
 
-			fwrite(&e->device, 2, 1, c->spill);
+			fwrite(&e->blob, 4, 1, c->spill);
 			fwrite(&e->lblk, 8, 1, c->spill);
 			fwrite(&e->pblk, 8, 1, c->spill);
 			fwrite(&e->nblks, 4, 1, c->spill);
@@ -534,7 +530,6 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	struct bs_sink_params sp = { 0 };
 	struct bs_conv *c;
 	char *path = NULL;
-	uint16_t id;
 	int ret, fd;
 
 	if (lp->blkszbits != BS_STORE_BLKSZBITS)
@@ -589,11 +584,13 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 				  err);
 	if (ret)
 		goto fail;
-	/* device 1: the new blob, tagged at commit */
-	ret = layout_tree_add_device(t, "", 0, &id);
-	if (ret || id != 1) {
-		ret = mkimg_err_set(err, ret ? ret : -EINVAL,
-			     "the tree must have no devices before a store conversion");
+	/* blob 1: the new blob, tagged at commit */
+	ret = bs_blobset_new(p->max_blobs ? p->max_blobs : BS_STORE_DEFAULT_MAX_BLOBS, &c->set);
+	if (!ret)
+		ret = bs_blobset_add(c->set, "", 0, &sp.blob);
+	if (ret) {
+		mkimg_err_set(err, ret, ret == -EINVAL ? "max_blobs must be at most 65535"
+						       : "out of memory");
 		goto fail;
 	}
 	c->ops.find_file = find_file;
@@ -601,8 +598,8 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	c->ops.new_file = new_file;
 	sp.fd = c->blob.fd;
 	sp.blkszbits = c->blkszbits;
-	sp.device = 1;
 	sp.hash_target = true;
+	sp.err = &c->emsg;
 	sp.dedup = &c->ops;
 	sp.dedup_ctx = c;
 	sp.chunk_min = 2 * BS_HOLE_UNIT;
@@ -647,6 +644,7 @@ void bs_conv_abort(struct bs_conv *c)
 		if (c->devs[i].fd >= 0)
 			close(c->devs[i].fd);
 	free(c->devs);
+	bs_blobset_free(c->set);
 	for (i = 0; i < c->nseen; i++)
 		if (c->seen[i].d.fd >= 0)
 			close(c->seen[i].d.fd);
@@ -787,7 +785,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		uint32_t blob = sqlite3_column_int64(q, 0);
 		struct conv_dev *d;
-		uint16_t id;
+		uint32_t id;
 
 		if (dev_find(c, blob, &id))
 			continue;
@@ -805,7 +803,7 @@ int bs_conv_layer_find(struct bs_conv *c, const char *diff_id, int *fd,
 	if (rc != SQLITE_DONE)
 		return reg_fail(c->st, err, "looking up a layer's blobs");
 	ret = 0;
-	if (1 + c->ndevs + nnew > max_devices(c))
+	if (!bs_blobset_room(c->set, nnew))
 		return 0;
 
 	path = st_path(c->st, "layers", hex);
@@ -886,7 +884,7 @@ void bs_conv_layer_note(struct bs_conv *c, const struct layout_filedata *fd)
 	if (!l)
 		return;
 	for (i = 0; i < fd->nextents; i++) {
-		uint16_t d = fd->extents[i].device;
+		uint32_t d = fd->extents[i].blob;
 
 		if ((size_t)d / 8 >= l->devbytes) {
 			size_t n = d / 8 + 8;
@@ -1003,12 +1001,12 @@ static int step_done(struct bs_store *st, sqlite3_stmt *q, struct mkimg_err *err
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : reg_fail(st, err, what);
 }
 
-/* Registry id of device dev (ids as the sink saw them). */
-static uint32_t dev_blob(const struct bs_conv *c, uint32_t newblob, uint16_t dev)
+/* Registry id of blob number n of the set (0: none). */
+static uint32_t dev_blob(const struct bs_conv *c, uint32_t newblob, uint32_t n)
 {
-	if (dev == 1)
+	if (n == 1)
 		return newblob;
-	return dev - 2 < c->ndevs ? c->devs[dev - 2].blob : 0;
+	return n >= 2 && n - 2 < c->ndevs ? c->devs[n - 2].blob : 0;
 }
 
 /* Registry ids of quarantined blobs, sorted. */
@@ -1158,9 +1156,9 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, struct mkimg_err 
 			}
 			for (i = 0; i < n; i++) {
 				struct reg_extent e;
-				uint16_t dev;
+				uint32_t dev;
 
-				if (fread(&dev, 2, 1, c->spill) != 1 ||
+				if (fread(&dev, 4, 1, c->spill) != 1 ||
 				    fread(&e.lblk, 8, 1, c->spill) != 1 ||
 				    fread(&e.pblk, 8, 1, c->spill) != 1 ||
 				    fread(&e.nblks, 4, 1, c->spill) != 1)
@@ -1168,7 +1166,7 @@ static int register_spill(struct bs_conv *c, uint32_t newblob, struct mkimg_err 
 				e.blob = dev_blob(c, newblob, dev);
 				if (!e.blob) {
 					ret = mkimg_err_set(err, -EINVAL,
-						     "a stored file uses unknown device %u", dev);
+						     "a stored file uses unknown blob %u", dev);
 					goto out;
 				}
 				reg_extent_pack(ext + i * REG_EXTENT_SIZE, &e);
@@ -1237,7 +1235,8 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 {
 	struct bs_store *st = c->st;
 	sqlite3_stmt *q = NULL;
-	uint32_t newblob = 0, slot = 1;
+	uint32_t newblob = 0, slot = 1, nslots;
+	const uint32_t *slots;
 	int64_t now = time(NULL);
 	size_t i, j;
 	int ret;
@@ -1335,16 +1334,19 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 	sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
 	STEP("registering the image");
 	PREP("INSERT INTO image_blobs VALUES(?,?,?)");
-	if (newblob) {
+	/* the image's device table, as the encoder made it */
+	layout_tree_devices(c->t, &slots, &nslots);
+	for (i = 0; i < nslots; i++) {
+		uint32_t b = dev_blob(c, newblob, slots[i]);
+
+		if (!b) {
+			ret = mkimg_err_set(err, -EINVAL, "device %zu names no blob of the store",
+					    i + 1);
+			goto fail;
+		}
 		sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, slot++);
-		sqlite3_bind_int64(q, 3, newblob);
-		STEP("registering the image's blobs");
-	}
-	for (i = 0; i < c->ndevs; i++) {
-		sqlite3_bind_text(q, 1, res->image_sha256, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, slot++);
-		sqlite3_bind_int64(q, 3, c->devs[i].blob);
+		sqlite3_bind_int64(q, 3, b);
 		STEP("registering the image's blobs");
 	}
 	PREP("DELETE FROM image_layers WHERE image=?");
@@ -1359,6 +1361,9 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 		sqlite3_bind_text(q, 3, c->layers[i].diff_id, -1, SQLITE_STATIC);
 		STEP("registering the image's layers");
 	}
+	ret = chain_register(st, res->image_sha256, c->nlayers, err);
+	if (ret)
+		goto fail;
 	PREP("INSERT OR REPLACE INTO names VALUES(?,?,?,?)");
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, res->image_sha256, -1, SQLITE_STATIC);
@@ -1428,18 +1433,16 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 	if (end) {
 		bs_hex(sha, res->blob_sha256);
 		res->blob_bytes = end << c->blkszbits;
-		ret = layout_tree_set_device(c->t, 1, res->blob_sha256, end);
-		if (!ret)
-			ret = retarget(&c->blob, st_path(c->st, "blobs/sha256", res->blob_sha256));
+		bs_blobset_set(c->set, 1, res->blob_sha256, end);
+		ret = retarget(&c->blob, st_path(c->st, "blobs/sha256", res->blob_sha256));
+		if (ret) {
+			mkimg_err_set(err, ret, "out of memory");
+			goto out;
+		}
 	} else {
+		/* nothing new: no extent names blob 1, so it is no device */
 		bs_tmpfile_abort(&c->blob);
-		ret = layout_tree_remove_device(c->t, 1);
 	}
-	if (ret) {
-		mkimg_err_set(err, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
-		goto out;
-	}
-	res->devices = layout_tree_device_count(c->t);
 	for (i = 0; i < c->nlayers; i++)
 		res->layers_reused += c->layers[i].reused;
 
@@ -1455,7 +1458,13 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		       strerror(-ret));
 		goto out;
 	}
-	ret = layout_write(c->t, c->img.fd, &res->layout);
+	{
+		struct layout_data d;
+
+		bs_blobset_data(c->set, &d);
+		ret = layout_write(c->t, c->img.fd, &d, &res->layout);
+		res->devices = res->layout.devices;
+	}
 	if (ret) {
 		mkimg_err_set(err, ret, "%s", mkimg_err_msg(layout_tree_err(c->t)));
 		goto out;

@@ -308,6 +308,11 @@ static int check_refs(struct fsck *f, struct mkimg_err *err)
 	return 0;
 }
 
+static void chain_finding(void *ctx, const char *msg)
+{
+	note(ctx, 1, "%s", msg);
+}
+
 /* Extents inside their blobs; with full, the bytes have the digest. */
 static int check_file_rows(struct fsck *f, struct mkimg_err *err)
 {
@@ -664,6 +669,8 @@ int bs_store_fsck(struct bs_store *st, bool full, bs_fsck_report_fn report, void
 		ret = check_layers(&f, err);
 	if (!ret)
 		ret = check_refs(&f, err);
+	if (!ret)
+		ret = chain_check(st, chain_finding, &f, err);
 	if (!ret)
 		ret = check_file_rows(&f, err);
 	if (!ret)

@@ -13,10 +13,12 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 {
 	const struct layout_params *p = layout_tree_params(t);
 	struct bs_sink_params sp = { .blkszbits = p->blkszbits,
-				     .no_direct = op && op->no_direct };
+				     .no_direct = op && op->no_direct,
+				     .tmpdir = op ? op->tmpdir : NULL };
 	int ret;
 
 	memset(o, 0, sizeof(*o));
+	sp.err = &o->sink_err;
 	o->img.fd = o->blob.fd = -1;
 	ret = bs_publish_check(image, err);
 	if (!ret && blob)
@@ -36,18 +38,26 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 			return ret;
 		}
 		o->has_blob = true;
+		/* blob 1: tagged with its digest at commit */
+		ret = bs_blobset_new(1, &o->blobs);
+		if (!ret)
+			ret = bs_blobset_add(o->blobs, "", 0, &sp.blob);
+		if (ret) {
+			mkimg_err_set(err, ret, "out of memory");
+			bs_output_abort(o);
+			return ret;
+		}
 		sp.fd = o->blob.fd;
-		sp.device = 1;
 		sp.hash_target = true;
 	} else {
 		sp.fd = o->img.fd;
 		sp.start_blk = layout_tree_data_start(t);
-		sp.tree = t;
+		sp.inline_tails = true;
 	}
 	sp.fast_keys = !p->fingerprint;
 	ret = bs_sink_new(&sp, &o->sink);
 	if (ret) {
-		mkimg_err_set(err, ret, "out of memory");
+		mkimg_err_set(err, ret, "%s", mkimg_err_msg(&o->sink_err));
 		bs_output_abort(o);
 	}
 	return ret;
@@ -59,6 +69,7 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	/* copies: committing frees the tmpfile's names */
 	char *data_path = strdup(o->has_blob ? o->blob.path : o->img.path);
 	char *img_path = strdup(o->img.path);
+	struct layout_data d = { .tail_fd = -1 };
 	uint8_t sha[32];
 	uint64_t end;
 	int ret;
@@ -71,20 +82,19 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	}
 	ret = bs_sink_finish(o->sink, &end, sha, &res->data);
 	if (ret) {
-		mkimg_err_set(err, ret, "%s: writing data: %s", data_path, strerror(-ret));
+		mkimg_err_set(err, ret, "%s: %s", data_path, mkimg_err_msg(&o->sink_err));
 		goto out;
 	}
 	if (o->has_blob) {
-		uint16_t id;
-
 		bs_hex(sha, res->blob_sha256);
 		res->blob_bytes = end << layout_tree_params(t)->blkszbits;
-		ret = layout_tree_add_device(t, res->blob_sha256, end, &id);
+		bs_blobset_set(o->blobs, 1, res->blob_sha256, end);
+		bs_blobset_data(o->blobs, &d);
 	} else {
 		layout_tree_set_data_end(t, end);
 	}
-	if (!ret)
-		ret = layout_write(t, o->img.fd, &res->layout);
+	d.tail_fd = bs_sink_tail_fd(o->sink);
+	ret = layout_write(t, o->img.fd, &d, &res->layout);
 	if (ret) {
 		mkimg_err_set(err, ret, "%s: %s", img_path, mkimg_err_msg(layout_tree_err(t)));
 		goto out;
@@ -112,6 +122,8 @@ void bs_output_abort(struct bs_output *o)
 {
 	bs_sink_free(o->sink);
 	o->sink = NULL;
+	bs_blobset_free(o->blobs);
+	o->blobs = NULL;
 	bs_tmpfile_abort(&o->blob);
 	bs_tmpfile_abort(&o->img);
 }

@@ -87,6 +87,8 @@ static void say(struct rehome *h, int sev, const char *fmt, ...)
 	struct mkimg_err line = MKIMG_ERR_INIT;
 	va_list ap;
 
+	if (!h->report)
+		return;
 	va_start(ap, fmt);
 	mkimg_err_vset(&line, -EIO, fmt, ap);
 	va_end(ap);

@@ -17,7 +17,7 @@
 #include "names.h"
 #include "store_internal.h"
 
-#define REG_VERSION 2
+#define REG_VERSION 3
 /* tries at 10 ms of switching a new registry to WAL: 600 s, the busy timeout */
 #define REG_WAL_TRIES 60000
 #define REG_STR(x) #x
@@ -67,7 +67,14 @@ static const char schema[] =
 	 * by digest: blob ids can be reused after gc, digests cannot */
 	"CREATE TABLE IF NOT EXISTS quarantine("
 	" digest TEXT PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL)"
-	" WITHOUT ROWID;";
+	" WITHOUT ROWID;"
+	/* version 3: the chain ID of every prefix of an image's recorded
+	 * layers (chain.c); layers: the image's, so it ends at the row whose
+	 * depth is that */
+	"CREATE TABLE IF NOT EXISTS chains("
+	" chain TEXT NOT NULL, image TEXT NOT NULL, depth INTEGER NOT NULL,"
+	" parent TEXT, layers INTEGER NOT NULL, PRIMARY KEY(chain, image)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS chains_image ON chains(image);";
 
 /* A registry made before meta existed: created when its first object was
  * registered (objects older than that were never registered under it). */
@@ -384,6 +391,8 @@ int reg_open(struct bs_store *st, bool create, struct mkimg_err *err)
 	ret = reg_exec(st, schema, err);
 	if (!ret)
 		ret = reg_exec(st, meta_init, err);
+	if (!ret && version && version < 3)	/* the chains of existing images */
+		ret = chain_fill_all(st, err);
 	if (!ret)
 		ret = reg_exec(st, "PRAGMA user_version=" REG_VERSION_STR, err);
 	if (ret) {

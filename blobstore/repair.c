@@ -362,7 +362,7 @@ static int collect_units(struct repair *rp, struct rimg *im)
 				break;
 			if (e[j].lblk > l || e[j].lblk + e[j].nblks < l + UNIT_BLKS)
 				continue;	/* a hole, or not one run */
-			if (unit_add(&rp->blobs[im->dev[e[j].device - 1]],
+			if (unit_add(&rp->blobs[im->dev[e[j].blob - 1]],
 				     e[j].pblk + (l - e[j].lblk)))
 				return -ENOMEM;
 		}
@@ -574,7 +574,7 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 		}
 		for (j = 0; j < f->next; j++) {
 			const struct layout_extent *e = &im->ext[f->extoff + j];
-			struct reg_extent re = { .blob = rp->blobs[im->dev[e->device - 1]].id,
+			struct reg_extent re = { .blob = rp->blobs[im->dev[e->blob - 1]].id,
 						 .nblks = e->nblks, .lblk = e->lblk,
 						 .pblk = e->pblk };
 
@@ -901,6 +901,8 @@ static int write_names(struct repair *rp, struct mkimg_err *err)
 			sqlite3_bind_text(ql, 3, e->layers[j], -1, SQLITE_STATIC);
 			ret = exec_bind(rp, ql, err, "registering an image's layers");
 		}
+		if (!ret)
+			ret = chain_register(OUT(rp), e->image, e->nlayers, err);
 	}
 	/* images no journal line ever named: kept under lost+found/ */
 	for (i = 0; !ret && i < rp->nimgs; i++) {

@@ -5,8 +5,9 @@
  * Data arrives in arbitrary pieces and is cut into BS_HOLE_UNIT units at
  * fixed offsets of the file; an all-zero full unit becomes a hole, any other
  * unit is appended to the target. The last partial unit is stored as data,
- * except that its last size % blksz bytes may go to the tree's tail spill
- * (inline tails) when the file is otherwise one run of blocks.
+ * except that its last size % blksz bytes may go to the sink's tail file
+ * (inline tails, read by the encoder) when the file is otherwise one run of
+ * blocks.
  *
  * Whole-file dedup: when a file ends, its SHA-256 is looked up among the
  * files stored before through this sink; on a hit the blocks just written
@@ -108,9 +109,24 @@ struct bs_sink {
 	struct layout_extent *pool;
 	uint64_t poollen, poolcap;
 
+	/* inline tails: an unnamed temporary file, created on first use */
+	int tail_fd;
+	uint64_t tail_len;
+
 	struct bs_sink_stats st;
-	int err;
+	int err;			/* sticky: the first failure */
+	struct mkimg_err own, *e;	/* its message (p.err, or own) */
 };
+
+/* Records the first failure: code and, unless the dedup hook or a deeper
+ * step said more, "what: strerror". */
+static int sink_fail(struct bs_sink *s, int err, const char *what)
+{
+	if (!s->err)
+		s->err = err;
+	mkimg_err_errno(s->e, err, "%s", what);
+	return err;
+}
 
 static const uint8_t zero_unit[BS_HOLE_UNIT];
 
@@ -212,8 +228,10 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 	struct bs_sink *s = calloc(1, sizeof(*s));
 
 	if (!s)
-		return -ENOMEM;
+		return mkimg_err_set(p->err, -ENOMEM, "out of memory");
 	s->p = *p;
+	s->e = p->err ? p->err : &s->own;
+	s->tail_fd = -1;
 	s->blksz = 1ull << p->blkszbits;
 	s->cursor = p->start_blk;
 	s->oblk = p->start_blk;
@@ -230,12 +248,12 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 		s->cmp[1] = malloc(BS_HOLE_UNIT);
 		if (!s->xfile || !s->cmp[0] || !s->cmp[1]) {
 			bs_sink_free(s);
-			return -ENOMEM;
+			return mkimg_err_set(p->err, -ENOMEM, "out of memory");
 		}
 	}
 	if (!s->obuf || !s->ubuf || !s->tab) {
 		bs_sink_free(s);
-		return -ENOMEM;
+		return mkimg_err_set(p->err, -ENOMEM, "out of memory");
 	}
 	SHA256_Init(&s->target);
 	s->committed = s->flushed = s->hashed = p->start_blk;
@@ -245,7 +263,7 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 	if (p->hash_target) {
 		if (pthread_create(&s->hasher, NULL, hasher_main, s)) {
 			bs_sink_free(s);
-			return -EAGAIN;
+			return mkimg_err_set(p->err, -EAGAIN, "cannot start the hashing thread");
 		}
 		s->hasher_running = true;
 	}
@@ -262,6 +280,8 @@ void bs_sink_free(struct bs_sink *s)
 	pthread_cond_destroy(&s->cond);
 	if (s->dfd >= 0)
 		close(s->dfd);
+	if (s->tail_fd >= 0)
+		close(s->tail_fd);
 	XXH3_freeState(s->xfile);
 	free(s->cmp[0]);
 	free(s->cmp[1]);
@@ -297,7 +317,8 @@ static int obuf_flush(struct bs_sink *s)
 	}
 	err = util_pwrite_all(s->p.fd, s->obuf, s->olen, off);
 	if (err)
-		return err;
+		return mkimg_err_errno(s->e, err, "writing %zu bytes at byte %llu of the target",
+				       s->olen, (unsigned long long)off);
 	/* write-behind: start writeback now, wait for the batch before */
 	if (off + s->olen > s->synced_to + 2 * (uint64_t)OBUF_SIZE) {
 		uint64_t upto = off + s->olen - OBUF_SIZE;
@@ -362,12 +383,12 @@ static void rewind_to(struct bs_sink *s, uint64_t blk)
 }
 
 static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks,
-		      uint16_t device)
+		      uint32_t blob)
 {
 	struct layout_extent *e = s->next ? &s->ext[s->next - 1] : NULL;
 
 	if (e && e->lblk + e->nblks == lblk && e->pblk + e->nblks == pblk &&
-	    e->device == device && e->nblks + nblks <= UINT32_MAX) {
+	    e->blob == blob && e->nblks + nblks <= UINT32_MAX) {
 		e->nblks += nblks;
 		return 0;
 	}
@@ -381,7 +402,7 @@ static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t 
 		s->extcap = cap;
 	}
 	s->ext[s->next++] = (struct layout_extent){ .lblk = lblk, .pblk = pblk,
-						    .nblks = nblks, .device = device };
+						    .nblks = nblks, .blob = blob };
 	return 0;
 }
 
@@ -395,7 +416,7 @@ static int store_data(struct bs_sink *s, uint64_t off, const uint8_t *p, size_t 
 	if (err)
 		return err;
 	s->st.written_bytes += nblks << s->p.blkszbits;
-	return add_extent(s, off >> s->p.blkszbits, pblk, nblks, s->p.device);
+	return add_extent(s, off >> s->p.blkszbits, pblk, nblks, s->p.blob);
 }
 
 static bool is_zero(const uint8_t *p, size_t len)
@@ -441,7 +462,7 @@ static int dedup_unit(struct bs_sink *s, const uint8_t *p)
 		if (err > 0) {
 			s->file_chunk_hits++;
 			return add_extent(s, s->unit_off >> s->p.blkszbits, hit.pblk,
-					  BS_HOLE_UNIT >> s->p.blkszbits, hit.device);
+					  BS_HOLE_UNIT >> s->p.blkszbits, hit.blob);
 		}
 	}
 	err = key_add(s, key, s->cursor);
@@ -480,7 +501,7 @@ int bs_file_begin(struct bs_sink *s, uint32_t max_tail)
 	if (s->in_file)
 		return -EBUSY;
 	s->in_file = true;
-	s->max_tail = s->p.tree ? max_tail : 0;
+	s->max_tail = s->p.inline_tails ? max_tail : 0;
 	if (s->xfile)
 		XXH3_128bits_reset(s->xfile);
 	else
@@ -519,12 +540,12 @@ int bs_file_write(struct bs_sink *s, const void *buf, size_t len)
 		err = flush_unit(s, s->ubuf);
 		s->ulen = 0;
 		if (err)
-			return s->err = err;
+			return sink_fail(s, err, "storing file data");
 	}
 	while (len >= BS_HOLE_UNIT) {
 		err = flush_unit(s, p);
 		if (err)
-			return s->err = err;
+			return sink_fail(s, err, "storing file data");
 		p += BS_HOLE_UNIT;
 		len -= BS_HOLE_UNIT;
 	}
@@ -645,12 +666,12 @@ static int dedup_record(struct bs_sink *s, const struct layout_filedata *fd)
 	return 0;
 }
 
-/* The file so far is one run of blocks from lblk 0 on this sink's device. */
+/* The file so far is one run of blocks from lblk 0 on this sink's blob. */
 static bool one_run(const struct bs_sink *s)
 {
 	return !s->holes && (s->next == 0 ||
 			     (s->next == 1 && s->ext[0].lblk == 0 &&
-			      s->ext[0].device == s->p.device));
+			      s->ext[0].blob == s->p.blob));
 }
 
 /* Reads [blk, blk + len bytes) of the target: pending bytes from obuf,
@@ -674,7 +695,8 @@ static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len
 				n = ob - off;
 			ret = util_pread_all(s->p.fd, buf, n, off);
 			if (ret)
-				return ret;
+				return mkimg_err_errno(s->e, ret, "reading back byte %llu of the target",
+						       (unsigned long long)off);
 		}
 		buf += n;
 		off += n;
@@ -728,10 +750,12 @@ static int view_read(struct bs_sink *s, const struct file_view *v, uint64_t off,
 		if (a < off + len && a + v->tail_len > off) {
 			uint64_t from = a > off ? a : off, to = v->size < off + len ? v->size : off + len;
 
-			ret = layout_tree_read_tail(s->p.tree, v->tail_off + (from - a),
-						    buf + (from - off), to - from);
+			ret = -EINVAL;
+			if (s->tail_fd >= 0 && v->tail_off + v->tail_len <= s->tail_len)
+				ret = util_pread_all(s->tail_fd, buf + (from - off), to - from,
+						     v->tail_off + (from - a));
 			if (ret)
-				return ret;
+				return mkimg_err_errno(s->e, ret, "reading back an inline tail");
 		}
 	}
 	if (v->pend_len && v->pend_off < off + len && v->pend_off + v->pend_len > off) {
@@ -838,13 +862,43 @@ int bs_file_known(struct bs_sink *s, const uint8_t sha256[32], uint64_t size,
 	memcpy(fd->sha256, sha256, 32);
 	ret = size ? find_whole(s, fd) : 1;
 	if (ret < 0)
-		return s->err = ret;
+		return sink_fail(s, ret, "looking up a file by its digest");
 	if (ret == 0)
 		return 0;
 	s->st.files++;
 	s->st.logical_bytes += size;
 	*out = *fd;
 	return 1;
+}
+
+/* Keeps an inline tail in the tail file; *off: where. */
+static int tail_keep(struct bs_sink *s, const void *buf, uint32_t len, uint64_t *off)
+{
+	const char *dir = s->p.tmpdir && *s->p.tmpdir ? s->p.tmpdir : "/var/tmp";
+	int ret;
+
+	if (s->tail_fd < 0) {
+		s->tail_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (s->tail_fd < 0)
+			return mkimg_err_errno(s->e, -errno, "cannot create a temporary file in %s",
+					       dir);
+	}
+	ret = util_pwrite_all(s->tail_fd, buf, len, s->tail_len);
+	if (ret)
+		return mkimg_err_errno(s->e, ret, "writing a temporary file in %s", dir);
+	*off = s->tail_len;
+	s->tail_len += len;
+	return 0;
+}
+
+int bs_sink_tail_fd(const struct bs_sink *s)
+{
+	return s->tail_fd;
+}
+
+struct mkimg_err *bs_sink_err(struct bs_sink *s)
+{
+	return s->e;
 }
 
 int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
@@ -890,8 +944,7 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 					goto fail;
 			}
 			if (one_run(s)) {
-				err = layout_tree_spill_tail(s->p.tree, s->ubuf + body, tail,
-							     &fd->tail_off);
+				err = tail_keep(s, s->ubuf + body, tail, &fd->tail_off);
 				if (err)
 					goto fail;
 				fd->has_tail = true;
@@ -930,7 +983,7 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 	return 0;
 fail:
 	s->in_file = false;
-	return s->err = err;
+	return sink_fail(s, err, "storing file data");
 }
 
 void bs_file_abort(struct bs_sink *s)
@@ -953,13 +1006,16 @@ int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
 	if (s->in_file)
 		return -EBUSY;
 	err = obuf_flush(s);
-	if (!err)
+	if (!err) {
 		err = hasher_stop(s);
+		if (err)
+			mkimg_err_errno(s->e, err, "hashing the target");
+	}
 	if (err)
-		return s->err = err;
+		return sink_fail(s, err, "writing out the target");
 	/* drop whatever deduplicated files left behind the cursor */
 	if (ftruncate(s->p.fd, s->cursor << s->p.blkszbits) < 0)
-		return s->err = -errno;
+		return sink_fail(s, -errno, "truncating the target");
 	*end_blk = s->cursor;
 	if (sha256 && s->p.hash_target)
 		SHA256_Final(sha256, &s->target);

@@ -45,7 +45,8 @@ void st_reserve_make(struct bs_store *st);
 /* registry.c */
 /* Opens DIR/registry.db. A missing or empty registry is refused
  * (pointing to mkimg fsck --repair) unless create is set and the store
- * holds no objects yet; a version-1 registry is migrated. */
+ * holds no objects yet; an older registry is migrated (opened read-only:
+ * read as it is). */
 int reg_open(struct bs_store *st, bool create, struct mkimg_err *err);
 /* The store is short of space (REG_LOW_SPACE), read-only or not ours to
  * write: a writer would hold the registry to itself (no -shm) or fail. */
@@ -113,5 +114,18 @@ typedef void (*quar_user_fn)(void *ctx, const char *name, const char *image,
 			     const char *layer, const char *source);
 int quar_users(struct bs_store *st, uint32_t blob, quar_user_fn fn, void *ctx,
 	       struct mkimg_err *err);
+
+/* chain.c: the chains table (one row per image and prefix of its
+ * recorded layers). chain_register writes image's rows from its
+ * image_layers rows (in the caller's transaction); total: the image's
+ * layers, recorded or not (its chain ends at the row of that depth).
+ * chain_fill_all rewrites every image's rows (total: its image_layers
+ * rows). chain_check reports each image whose rows do not match its
+ * layers; a registry without the table is not checked. */
+int chain_register(struct bs_store *st, const char *image, size_t total,
+		   struct mkimg_err *err);
+int chain_fill_all(struct bs_store *st, struct mkimg_err *err);
+typedef void (*chain_note_fn)(void *ctx, const char *msg);
+int chain_check(struct bs_store *st, chain_note_fn note, void *ctx, struct mkimg_err *err);
 
 #endif

@@ -9,7 +9,6 @@
 
 static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *err)
 {
-	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int ret;
 
 	switch (p->mode) {
@@ -22,9 +21,9 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 					     "store's blobs: no output image or blob");
 		if (!p->name)
 			return mkimg_err_set(err, -EINVAL, "a store image needs a name");
-		ret = bs_store_name_valid(p->name, &msg);
+		ret = bs_store_name_valid(p->name, err);
 		if (ret)
-			return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
+			return ret;
 		if (p->max_blobs && (p->max_blobs < 2 || p->max_blobs > 65535))
 			return mkimg_err_set(err, -EINVAL, "max_blobs must be 2 to 65535");
 		break;
@@ -52,7 +51,6 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 /* Before any work: outputs that must not be there, or only as files. */
 static int check_outputs(const struct mkimg_convert_params *p, struct mkimg_err *err)
 {
-	struct mkimg_err msg = MKIMG_ERR_INIT;
 	struct stat sb;
 	int ret;
 
@@ -61,11 +59,11 @@ static int check_outputs(const struct mkimg_convert_params *p, struct mkimg_err 
 			return mkimg_err_set(err, -EEXIST, "%s: already exists", p->output);
 	} else if (p->mode == MKIMG_CONVERT_IMAGE) {
 		/* only a regular file is replaced */
-		ret = bs_publish_check(p->output, &msg);
+		ret = bs_publish_check(p->output, err);
 		if (!ret && p->blob)
-			ret = bs_publish_check(p->blob, &msg);
+			ret = bs_publish_check(p->blob, err);
 		if (ret)
-			return mkimg_err_set(err, ret, "%s", mkimg_err_msg(&msg));
+			return ret;
 	}
 	return 0;
 }
@@ -142,7 +140,6 @@ int mkimg_convert(const struct mkimg_convert_params *p, struct mkimg_convert_res
 	if (ret)
 		return ret;
 	layout_params_preset(&c.lp);
-	c.lp.tmpdir = p->tmpdir;
 	if (p->block_size)
 		c.lp.blkszbits = __builtin_ctz(p->block_size);
 	fingerprint = p->mode == MKIMG_CONVERT_STORE || p->blob;

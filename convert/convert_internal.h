@@ -19,6 +19,9 @@ struct convert_layer {
 	const char *name;		/* for messages */
 	char label[96];
 	const struct oci_layer *oci;	/* NULL for plain files */
+	/* an archive member: the blob is length bytes at offset of path */
+	bool range;
+	uint64_t offset, length;
 };
 
 struct convert {

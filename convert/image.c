@@ -47,7 +47,7 @@ int convert_copy_lower(void *ctx, unsigned int layer, const struct layout_fileda
 		pos = start;
 		if (i == fd->nextents || ret)
 			break;
-		if (fd->extents[i].device) {
+		if (fd->extents[i].blob) {
 			ret = -EINVAL;
 			break;
 		}
@@ -82,29 +82,24 @@ static int write_image(struct convert *c, struct oci_applier *a, size_t from, si
 	struct layout_tree *t = NULL;
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result res;
-	struct bs_output_params op = { .no_direct = c->p->no_direct };
+	struct bs_output_params op = { .no_direct = c->p->no_direct, .tmpdir = c->p->tmpdir };
 	struct mkimg_err terr = MKIMG_ERR_INIT;
-	struct mkimg_err msg = MKIMG_ERR_INIT;
 	size_t i;
 	int ret;
 
 	ret = layout_tree_new(&c->lp, &terr, &t);
 	if (ret)
 		return mkimg_err_set(c->err, ret, "out of memory");
-	ret = bs_output_open(&out, t, path, blob, &op, &msg);
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	ret = bs_output_open(&out, t, path, blob, &op, c->err);
+	if (ret)
 		goto out;
-	}
 	for (i = from; i < to && !ret; i++)
 		ret = convert_layer_apply(c, a, i, t, out.sink, NULL);
 	if (ret)
 		goto out;
-	ret = bs_output_commit(&out, t, c->durable, &res, &msg);
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	ret = bs_output_commit(&out, t, c->durable, &res, c->err);
+	if (ret)
 		goto out;
-	}
 	if (blob) {
 		memcpy(r->blob_sha256, res.blob_sha256, sizeof(r->blob_sha256));
 		r->blob_bytes = res.blob_bytes;

@@ -15,9 +15,13 @@ int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 	struct oci_tar *tar = NULL;
 	int ret;
 
+	sp.range = l->range;
+	sp.offset = l->offset;
+	sp.length = l->length;
 	if (l->oci) {
 		sp.comp = l->oci->comp;
-		sp.digest = l->oci->digest;
+		/* a docker-archive's compressed layer may have no digest */
+		sp.digest = l->oci->digest[0] ? l->oci->digest : NULL;
 		sp.check_size = true;
 		sp.size = l->oci->size;
 		sp.diff_id = l->oci->diff_id;

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The layers to convert: an oci: image layout's or layer files'. */
+/*
+ * The layers to convert: an oci: image layout's, an oci-archive: or
+ * docker-archive: archive's (each layer a member, streamed by offset and
+ * length), or layer files'.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +30,53 @@ static int parse_oci_source(const char *src, char **path, char **ref)
 	return *path ? 0 : -ENOMEM;
 }
 
-static int oci_source(struct convert *c)
+/*
+ * "oci-archive:FILE[:REF]", "docker-archive:FILE[:REF]" or either with
+ * "FILE@sha256:..." (prefix: the length of the transport): FILE ends at
+ * the first ':' (as skopeo has it), REF may hold ':' and '/'.
+ */
+static int parse_archive_source(const char *src, size_t prefix, char **path, char **ref)
 {
+	const char *s = src + prefix, *at = strstr(s, "@sha256:"), *colon = strchr(s, ':');
+
+	*ref = NULL;
+	if (at && (!colon || at < colon)) {
+		*path = strndup(s, at - s);
+		*ref = strdup(at + 1);
+	} else {
+		*path = colon ? strndup(s, colon - s) : strdup(s);
+		if (colon && !(*ref = strdup(colon + 1)))
+			return -ENOMEM;
+	}
+	return *path && (!at || *ref) ? 0 : -ENOMEM;
+}
+
+enum source_kind { SRC_LAYOUT, SRC_OCI_ARCHIVE, SRC_DOCKER_ARCHIVE };
+
+static int image_source(struct convert *c, enum source_kind kind)
+{
+	static const char *const tname[] = { "oci:", "oci-archive:", "docker-archive:" };
 	const char *platform = c->p->platform;
 	struct oci_selector sel = { 0 };
+	struct oci_archive *ar = NULL;
 	char *path = NULL, *ref = NULL, *plat = NULL;
 	size_t i;
 	int ret;
 
 	if (c->p->nsources != 1)
 		return mkimg_err_set(c->err, -EINVAL,
-				     "an oci: source cannot be combined with other sources");
-	if (parse_oci_source(c->p->sources[0], &path, &ref)) {
+				     "an %s source cannot be combined with other sources", tname[kind]);
+	if (kind == SRC_LAYOUT ? parse_oci_source(c->p->sources[0], &path, &ref) :
+	    parse_archive_source(c->p->sources[0], strlen(tname[kind]), &path, &ref)) {
 		ret = mkimg_err_set(c->err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!*path) {
+		ret = mkimg_err_set(c->err, -EINVAL, "%s: no path", c->p->sources[0]);
+		goto out;
+	}
+	if (ref && !*ref) {
+		ret = mkimg_err_set(c->err, -EINVAL, "%s: empty reference", c->p->sources[0]);
 		goto out;
 	}
 	sel.ref = ref;
@@ -58,7 +96,15 @@ static int oci_source(struct convert *c)
 			goto out;
 		}
 	}
-	ret = oci_image_open(path, &sel, &c->img, c->err);
+	if (kind == SRC_LAYOUT) {
+		ret = oci_image_open(path, &sel, &c->img, c->err);
+	} else {
+		ret = oci_archive_open(path, &ar, c->err);
+		if (!ret && kind == SRC_OCI_ARCHIVE)
+			ret = oci_archive_image_open(ar, &sel, &c->img, c->err);
+		else if (!ret)
+			ret = oci_archive_docker_open(ar, &sel, &c->img, c->err);
+	}
 	if (ret)
 		goto out;
 	c->nlayers = c->img->nlayers;
@@ -71,17 +117,34 @@ static int oci_source(struct convert *c)
 		struct convert_layer *l = &c->layers[i];
 
 		l->oci = &c->img->layers[i];
-		ret = oci_blob_path(path, l->oci->digest, l->path, sizeof(l->path));
-		if (ret) {
-			mkimg_err_set(c->err, ret, "layer %s: path too long", l->oci->digest);
-			goto out;
+		if (ar) {
+			if (strlen(path) >= sizeof(l->path)) {
+				ret = mkimg_err_set(c->err, -ENAMETOOLONG, "%s: path too long", path);
+				goto out;
+			}
+			strcpy(l->path, path);
+			ret = oci_archive_member(ar, l->oci->member, &l->offset, &l->length, c->err);
+			if (ret) {
+				mkimg_err_wrap(c->err, ret, "layer %s",
+					       l->oci->digest[0] ? l->oci->digest : l->oci->diff_id);
+				goto out;
+			}
+			l->range = true;
+		} else {
+			ret = oci_blob_path(path, l->oci->digest, l->path, sizeof(l->path));
+			if (ret) {
+				mkimg_err_set(c->err, ret, "layer %s: path too long", l->oci->digest);
+				goto out;
+			}
 		}
-		snprintf(l->label, sizeof(l->label), "layer %.19s", l->oci->digest);
+		snprintf(l->label, sizeof(l->label), "layer %.19s",
+			 l->oci->digest[0] ? l->oci->digest : l->oci->diff_id);
 		l->name = l->label;
 	}
 	_Static_assert(MKIMG_CONVERT_DIGEST_LEN == OCI_DIGEST_LEN, "digest length");
 	memcpy(c->res->manifest, c->img->manifest_digest, sizeof(c->res->manifest));
 out:
+	oci_archive_close(ar);
 	free(plat);
 	free(path);
 	free(ref);
@@ -99,9 +162,15 @@ int convert_sources(struct convert *c)
 		if (!p->sources[i])
 			return mkimg_err_set(c->err, -EINVAL, "source %zu is NULL", i);
 	if (!strncmp(p->sources[0], "oci:", 4))
-		return oci_source(c);
+		return image_source(c, SRC_LAYOUT);
+	if (!strncmp(p->sources[0], "oci-archive:", 12))
+		return image_source(c, SRC_OCI_ARCHIVE);
+	if (!strncmp(p->sources[0], "docker-archive:", 15))
+		return image_source(c, SRC_DOCKER_ARCHIVE);
 	if (p->platform)
-		return mkimg_err_set(c->err, -EINVAL, "--platform applies to oci: sources only");
+		return mkimg_err_set(c->err, -EINVAL,
+				     "--platform applies to oci:, oci-archive: and docker-archive: "
+				     "sources only");
 	c->nlayers = p->nsources;
 	c->layers = calloc(c->nlayers, sizeof(*c->layers));
 	if (!c->layers)

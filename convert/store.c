@@ -68,8 +68,10 @@ static int reuse_layer(struct convert *c, struct oci_applier *a, size_t i,
 		return ret ? mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err)) : 0;
 	/* the blob is verified as a tar's would be, while the record replays */
 	if (!c->p->trust_store_layers &&
-	    oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
-				 &chk, c->err)) {
+	    (l->range ? oci_blob_check_start_at(l->path, l->offset, l->name, l->oci->digest,
+						l->oci->size, &chk, c->err) :
+	     oci_blob_check_start(l->path, l->name, l->oci->digest, l->oci->size,
+				  &chk, c->err))) {
 		close(fd);
 		return mkimg_err_set(c->err, -EINVAL, "%s", strerror(EINVAL));
 	}
@@ -85,18 +87,18 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 {
 	const struct convert_layer *l = &c->layers[i];
 	uint64_t entries = c->st.entries;
-	struct mkimg_err err = MKIMG_ERR_INIT;
 	char diff_id[OCI_DIGEST_LEN + 1];
 	int fd, ret;
 
-	if (l->oci && !c->no_reuse) {
+	/* a layer without a blob digest cannot be checked unread: its tar */
+	if (l->oci && l->oci->digest[0] && !c->no_reuse) {
 		ret = reuse_layer(c, a, i, t);
 		if (ret)
 			return ret < 0 ? ret : 0;
 	}
-	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, &err);
+	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, c->err);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
+		return ret;
 	ret = oci_record_writer_open(fd, l->name, &c->rec, c->err);
 	if (ret)
 		return ret;
@@ -106,9 +108,7 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	oci_record_writer_free(c->rec);
 	c->rec = NULL;
 	if (!ret) {
-		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, &err);
-		if (ret)
-			mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&err));
+		ret = bs_conv_layer_end(c->conv, diff_id, c->st.entries - entries, c->err);
 	}
 	return ret;
 }
@@ -159,9 +159,9 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	size_t i;
 	int ret;
 
-	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, &msg);
+	ret = bs_store_open(p->store, BS_STORE_CREATE, &st, c->err);
 	if (ret)
-		return mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+		return ret;
 	/* refused again when registering (a conversion may take it meanwhile) */
 	if (!p->replace && bs_store_name_unused(st, p->name, &msg)) {
 		ret = mkimg_err_set(c->err, -EEXIST, "%s", mkimg_err_msg(&msg));
@@ -172,29 +172,24 @@ int convert_store(struct convert *c, struct oci_applier *a)
 	lp.fixed_time = c->lp.fixed_time;
 	lp.clamp_time = c->lp.clamp_time;
 	lp.time = c->lp.time;
-	lp.tmpdir = c->lp.tmpdir;
 	ret = layout_tree_new(&lp, &terr, &t);
 	if (ret) {
 		mkimg_err_set(c->err, ret, "out of memory");
 		goto out;
 	}
-	ret = bs_conv_begin(st, t, &cp, &conv, &msg);
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	ret = bs_conv_begin(st, t, &cp, &conv, c->err);
+	if (ret)
 		goto out;
-	}
 	c->conv = conv;
 	for (i = 0; i < c->nlayers && !ret; i++)
 		ret = store_layer(c, a, i, t);
 	c->conv = NULL;
 	if (ret)
 		goto out;
-	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, &msg);
+	ret = bs_conv_commit(conv, p->name, p->sources[0], &sres, c->err);
 	conv = NULL;
-	if (ret) {
-		mkimg_err_set(c->err, ret, "%s", mkimg_err_msg(&msg));
+	if (ret)
 		goto out;
-	}
 	store_result(c, &sres);
 out:
 	bs_conv_abort(conv);

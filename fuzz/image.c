@@ -25,7 +25,7 @@ void fuzz_image_open(struct fuzz_image *im, struct layout_tree *t)
 	sp.fd = im->fd;
 	sp.start_blk = layout_tree_data_start(t);
 	sp.blkszbits = layout_tree_params(t)->blkszbits;
-	sp.tree = t;
+	sp.inline_tails = true;
 	if (bs_sink_new(&sp, &im->sink))
 		__builtin_trap();
 }
@@ -81,12 +81,15 @@ int fuzz_image_close(struct fuzz_image *im, int (*cb)(void *ctx, const struct la
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	int ret;
 
+	struct layout_data data = { .tail_fd = -1 };
+
 	if (bs_sink_finish(im->sink, &end, NULL, NULL))
 		__builtin_trap();
+	layout_tree_set_data_end(im->t, end);
+	data.tail_fd = bs_sink_tail_fd(im->sink);
+	ret = layout_write(im->t, im->fd, &data, &res);
 	bs_sink_free(im->sink);
 	im->sink = NULL;
-	layout_tree_set_data_end(im->t, end);
-	ret = layout_write(im->t, im->fd, &res);
 	if (ret) {
 		if (!mkimg_err_msg(layout_tree_err(im->t))[0])
 			__builtin_trap();

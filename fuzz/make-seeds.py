@@ -327,11 +327,78 @@ def record_seeds(mkimg, tars):
                 put("fuzz_record", name[:-4] + ".rec", out)
 
 
+# ---------------------------------------------------------------- archives
+def archive_seeds():
+    """oci-archive and docker-archive tars, good and hostile (fuzz_archive)."""
+    def tar_of(members, fmt=tarfile.USTAR_FORMAT):
+        b = io.BytesIO()
+        with tarfile.open(fileobj=b, mode="w", format=fmt) as t:
+            for name, data, typ, link in members:
+                i = ti(name, typ, len(data) if data is not None else 0)
+                if link:
+                    i.linkname = link
+                t.addfile(i, io.BytesIO(data) if data else None)
+        return b.getvalue()
+
+    R, D, S = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE
+    layer = tar_of([("hello", b"hello world\n", R, None)])
+    ld = digest(layer)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": [ld]}}, sort_keys=True).encode()
+    man = json.dumps({"schemaVersion": 2,
+                      "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                      "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                 "digest": digest(cfg), "size": len(cfg)},
+                      "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                  "digest": ld, "size": len(layer)}]}, sort_keys=True).encode()
+    idx = json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(man),
+         "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]},
+        sort_keys=True).encode()
+    blob = lambda d: "blobs/sha256/" + digest(d)[7:]
+    oci = [("./", None, D, None), ("./oci-layout", b'{"imageLayoutVersion":"1.0.0"}', R, None),
+           ("./index.json", idx, R, None), ("./blobs/", None, D, None),
+           ("./blobs/sha256/", None, D, None), ("./" + blob(man), man, R, None),
+           ("./" + blob(cfg), cfg, R, None), ("./" + blob(layer), layer, R, None)]
+    put("fuzz_archive", "oci.tar", tar_of(oci))
+    put("fuzz_archive", "empty.tar", b"")
+    put("fuzz_archive", "oci-pax.tar", tar_of(oci, tarfile.PAX_FORMAT))
+    put("fuzz_archive", "oci-gnu.tar", tar_of(oci, tarfile.GNU_FORMAT))
+    put("fuzz_archive", "oci-layer-symlink.tar",
+        tar_of(oci[:-1] + [("./" + blob(layer), None, S, "/etc/passwd")]))
+    put("fuzz_archive", "oci-layer-missing.tar", tar_of(oci[:-1]))
+    put("fuzz_archive", "oci-duplicate.tar", tar_of(oci + [("index.json", b"{}", R, None)]))
+    put("fuzz_archive", "oci-dotdot.tar", tar_of(oci + [("../index.json", b"{}", R, None)]))
+    good = tar_of(oci)
+    put("fuzz_archive", "oci-truncated.tar", good[:good.rfind(b"hello world") + 5])
+    big = bytearray(tar_of([("index.json", b"{}", R, None)]))
+    big[124:136] = b"77777777777\0"
+    big[148:156] = b"        "
+    big[148:156] = b"%06o\0 " % sum(big[:512])
+    put("fuzz_archive", "size-past-eof.tar", bytes(big))
+    dman = json.dumps([{"Config": digest(cfg)[7:] + ".json", "RepoTags": ["docker.io/library/x:latest"],
+                        "Layers": ["abc/layer.tar"]}]).encode()
+    docker = [(digest(cfg)[7:] + ".json", cfg, R, None), ("abc/", None, D, None),
+              ("abc/layer.tar", layer, R, None), ("manifest.json", dman, R, None)]
+    put("fuzz_archive", "docker.tar", tar_of(docker))
+    gl = gzip.compress(layer, mtime=0)
+    dman2 = json.dumps([{"Config": blob(cfg), "RepoTags": None, "Layers": [blob(gl)]}]).encode()
+    put("fuzz_archive", "docker-blobs-gzip.tar",
+        tar_of([(blob(cfg), cfg, R, None), (blob(gl), gl, R, None),
+                ("manifest.json", dman2, R, None)]))
+    put("fuzz_archive", "docker-two.tar",
+        tar_of(docker[:-1] + [("manifest.json", dman[:-1] + b"," + dman[1:], R, None)]))
+    put("fuzz_archive", "docker-link.tar",
+        tar_of(docker[:2] + [("abc/layer.tar", None, S, "../x.tar"),
+                             ("manifest.json", dman, R, None)]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mkimg", help="a built mkimg, to write the layer record seeds")
     a = ap.parse_args()
     oci_seeds()
+    archive_seeds()
     tars = tar_seeds()
     for name, data in tars.items():
         if name.endswith("sparse.tar") and os.path.exists(os.path.join(CORPUS, "fuzz_tar_entry", name)):

@@ -72,11 +72,6 @@ struct layout_inode {
 	struct layout_plan plan;
 };
 
-struct layout_device {
-	char tag[65];
-	uint64_t blocks;
-};
-
 struct layout_tree {
 	struct layout_params p;
 	struct layout_inode *root;
@@ -86,18 +81,15 @@ struct layout_tree {
 	/* name hash */
 	struct layout_dentry **buckets;
 	uint64_t nbuckets, nentries;
-	/* devices */
-	struct layout_device *devs;
-	uint32_t ndevs, devcap;
+	/* the device table of the last write: blob of slot k + 1 */
+	uint32_t *slots;
+	uint32_t nslots;
 	/* self-contained data area */
 	uint64_t data_end;
 	/* inodes come from slabs; destroyed ones wait on a free list */
 	struct layout_inode *ino_free;
 	void **slabs;
 	size_t nslabs, slabcap, slab_used;
-	/* tail spill */
-	int spill_fd;
-	uint64_t spill_len;
 	struct mkimg_err *err;	/* given to layout_tree_new; may be NULL */
 };
 

@@ -170,7 +170,7 @@ static int ext_push(struct rd *r, uint32_t *n, uint64_t lblk, uint64_t pblk, uin
 {
 	struct layout_extent *e = *n ? &r->ext[*n - 1] : NULL;
 
-	if (e && e->device == dev && e->lblk + e->nblks == lblk && e->pblk + e->nblks == pblk &&
+	if (e && e->blob == dev && e->lblk + e->nblks == lblk && e->pblk + e->nblks == pblk &&
 	    e->nblks + nblks <= UINT32_MAX) {
 		e->nblks += nblks;
 		return 0;
@@ -185,7 +185,7 @@ static int ext_push(struct rd *r, uint32_t *n, uint64_t lblk, uint64_t pblk, uin
 		r->extcap = cap;
 	}
 	r->ext[(*n)++] = (struct layout_extent){ .lblk = lblk, .pblk = pblk,
-						 .nblks = (uint32_t)nblks, .device = dev };
+						 .nblks = (uint32_t)nblks, .blob = dev };
 	return 0;
 }
 

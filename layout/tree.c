@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The in-memory tree: inodes, hashed dentries, xattrs, devices, tail spill.
+ * The in-memory tree: inodes, hashed dentries, xattrs, the data area's end.
  * One hash table per tree maps (directory, name) to a dentry, so lookups do
  * not scan directories; each directory also keeps its dentries in a list.
  */
@@ -146,7 +146,6 @@ int layout_tree_new(const struct layout_params *p, struct mkimg_err *e,
 	t->err = e;
 	t->p = *p;
 	t->p.volume_name[sizeof(t->p.volume_name) - 1] = '\0';
-	t->spill_fd = -1;
 	t->nbuckets = 1024;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->buckets) {
@@ -188,9 +187,7 @@ void layout_tree_free(struct layout_tree *t)
 	for (i = 0; i < t->nslabs; i++)
 		free(t->slabs[i]);
 	free(t->slabs);
-	free(t->devs);
-	if (t->spill_fd >= 0)
-		close(t->spill_fd);
+	free(t->slots);
 	free(t);
 }
 
@@ -281,7 +278,7 @@ int layout_inode_set_data(struct layout_tree *t, struct layout_inode *ino,
 	if (fd->has_tail) {
 		if (fd->tail_len != fd->size % blksz || !fd->tail_len ||
 		    fd->nextents > 1 ||
-		    (fd->nextents == 1 && (fd->extents[0].lblk || fd->extents[0].device ||
+		    (fd->nextents == 1 && (fd->extents[0].lblk || fd->extents[0].blob ||
 					   fd->extents[0].nblks != fd->size / blksz)) ||
 		    (fd->nextents == 0 && fd->size >= blksz))
 			return mkimg_err_set(t->err, -EINVAL, "invalid inline tail");
@@ -720,31 +717,7 @@ int layout_dir_foreach(struct layout_tree *t, struct layout_inode *dir,
 	return 0;
 }
 
-/* ---- devices, data area, tail spill ---- */
-
-int layout_tree_add_device(struct layout_tree *t, const char *tag, uint64_t blocks,
-			   uint16_t *id)
-{
-	size_t len = strlen(tag);
-
-	if (len > 64)
-		return mkimg_err_set(t->err, -EINVAL, "device tag longer than 64 bytes");
-	if (t->ndevs >= 65535)
-		return mkimg_err_set(t->err, -E2BIG, "more than 65535 devices");
-	if (t->ndevs == t->devcap) {
-		uint32_t cap = t->devcap ? t->devcap * 2 : 8;
-		struct layout_device *d = realloc(t->devs, sizeof(*d) * cap);
-
-		if (!d)
-			return mkimg_err_set(t->err, -ENOMEM, "out of memory");
-		t->devs = d;
-		t->devcap = cap;
-	}
-	memcpy(t->devs[t->ndevs].tag, tag, len + 1);
-	t->devs[t->ndevs].blocks = blocks;
-	*id = ++t->ndevs;
-	return 0;
-}
+/* ---- data area, device table ---- */
 
 /*
  * Block 0 holds the superblock (byte 1024), the device table and the
@@ -764,84 +737,10 @@ void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk)
 	t->data_end = end_blk;
 }
 
-int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
-			   uint64_t *off)
+void layout_tree_devices(const struct layout_tree *t, const uint32_t **out, uint32_t *n)
 {
-	const char *dir = t->p.tmpdir && *t->p.tmpdir ? t->p.tmpdir : "/var/tmp";
-	int ret;
-
-	if (t->spill_fd < 0) {
-		t->spill_fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (t->spill_fd < 0)
-			return mkimg_err_errno(t->err, -errno,
-					       "cannot create a temporary file in %s", dir);
-	}
-	ret = util_pwrite_all(t->spill_fd, buf, len, t->spill_len);
-	if (ret)
-		return mkimg_err_errno(t->err, ret, "writing temporary file");
-	*off = t->spill_len;
-	t->spill_len += len;
-	return 0;
-}
-
-int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len)
-{
-	if (t->spill_fd < 0 || off + len > t->spill_len)
-		return -EINVAL;
-	return util_pread_all(t->spill_fd, buf, len, off);
-}
-
-int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
-			   uint64_t blocks)
-{
-	size_t len = strlen(tag);
-
-	if (!id || id > t->ndevs)
-		return mkimg_err_set(t->err, -ENOENT, "no device %u", id);
-	if (len > 64)
-		return mkimg_err_set(t->err, -EINVAL, "device tag longer than 64 bytes");
-	memcpy(t->devs[id - 1].tag, tag, len + 1);
-	t->devs[id - 1].blocks = blocks;
-	return 0;
-}
-
-/* Counts extents on device id; with shift, moves higher ids down by one. */
-static uint64_t device_extents(struct layout_tree *t, uint16_t id, bool shift)
-{
-	struct layout_inode *ino;
-	uint64_t n = 0;
-	uint32_t i;
-
-	for (ino = t->all; ino; ino = ino->all_next) {
-		struct layout_extent *e;
-
-		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
-			continue;
-		e = (struct layout_extent *)ino->u.reg.fd.extents;
-		for (i = 0; i < ino->u.reg.fd.nextents; i++) {
-			n += e[i].device == id;
-			if (shift && e[i].device > id)
-				e[i].device--;
-		}
-	}
-	return n;
-}
-
-int layout_tree_remove_device(struct layout_tree *t, uint16_t id)
-{
-	if (!id || id > t->ndevs)
-		return mkimg_err_set(t->err, -ENOENT, "no device %u", id);
-	if (device_extents(t, id, false))
-		return mkimg_err_set(t->err, -EBUSY, "device %u still holds file data", id);
-	device_extents(t, id, true);
-	memmove(&t->devs[id - 1], &t->devs[id], sizeof(*t->devs) * (t->ndevs - id));
-	t->ndevs--;
-	return 0;
-}
-
-uint32_t layout_tree_device_count(const struct layout_tree *t)
-{
-	return t->ndevs;
+	*out = t->slots;
+	*n = t->nslots;
 }
 
 int layout_tree_foreach_file(struct layout_tree *t,

@@ -4,7 +4,7 @@
  * pass, checking the planned offsets at each step:
  *
  *   block 0      1024 zero bytes, superblock, device table, long prefixes
- *   data area    regular-file data written earlier by a data sink (device 0)
+ *   data area    regular-file data written earlier by a data sink (blob 0)
  *   metadata     inodes in breadth-first order (root first), each followed
  *                by its inline xattrs and inline data or chunk indexes
  *   dir data     full blocks of directories (and long symlinks)
@@ -110,7 +110,66 @@ struct plan {
 	bool any_chunked, any_xattrs;
 	struct layout_dirent_src *ents;	/* scratch for one directory */
 	size_t entcap;
+	const struct layout_data *data;
+	uint32_t *slot_of;	/* [blob] -> device slot, 0: not referenced */
+	uint32_t *slots;	/* [slot - 1] -> blob */
+	uint32_t nslots;
 };
+
+static const struct layout_blob *slot_blob(const struct plan *pl, uint32_t i)
+{
+	return &pl->data->blobs[pl->slots[i] - 1];
+}
+
+/*
+ * The device table: every blob an extent references, in increasing blob
+ * number, and nothing else. Checks that each extent lies in its blob.
+ */
+static int plan_devices(struct plan *pl)
+{
+	struct layout_tree *t = pl->t;
+	uint32_t nblobs = pl->data ? pl->data->nblobs : 0, b;
+	struct layout_inode *ino;
+
+	if (nblobs > 65535)
+		return mkimg_err_set(t->err, -E2BIG, "more than 65535 blobs");
+	pl->slot_of = calloc((size_t)nblobs + 1, sizeof(*pl->slot_of));
+	if (!pl->slot_of)
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
+	for (ino = t->all; ino; ino = ino->all_next) {
+		const struct layout_filedata *fd = &ino->u.reg.fd;
+		uint32_t k;
+
+		if (!S_ISREG(ino->mode) || !ino->u.reg.set)
+			continue;
+		for (k = 0; k < fd->nextents; k++) {
+			const struct layout_extent *e = &fd->extents[k];
+
+			if (!e->blob)
+				continue;
+			if (e->blob > nblobs)
+				return mkimg_err_set(t->err, -EINVAL, "extent on unknown blob %u",
+						     e->blob);
+			if (e->pblk + e->nblks > pl->data->blobs[e->blob - 1].blocks)
+				return mkimg_err_set(t->err, -EINVAL,
+						     "extent past the end of blob %u (%s)", e->blob,
+						     pl->data->blobs[e->blob - 1].tag);
+			pl->slot_of[e->blob] = 1;
+		}
+	}
+	for (b = 1; b <= nblobs; b++)
+		pl->nslots += pl->slot_of[b];
+	pl->slots = malloc(sizeof(*pl->slots) * (pl->nslots ? pl->nslots : 1));
+	if (!pl->slots)
+		return mkimg_err_set(t->err, -ENOMEM, "out of memory");
+	pl->nslots = 0;
+	for (b = 1; b <= nblobs; b++)
+		if (pl->slot_of[b]) {
+			pl->slots[pl->nslots++] = b;
+			pl->slot_of[b] = pl->nslots;
+		}
+	return 0;
+}
 
 static int dentry_cmp(const void *a, const void *b)
 {
@@ -369,9 +428,6 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 		uint32_t k;
 
 		for (k = 0; k < fd->nextents; k++) {
-			if (fd->extents[k].device > pl->t->ndevs)
-				return mkimg_err_set(pl->t->err, -EINVAL, "extent on unknown device %u",
-						  fd->extents[k].device);
 			if (fd->extents[k].pblk + fd->extents[k].nblks > EROFS_NULL_ADDR)
 				return mkimg_err_set(pl->t->err, -EFBIG,
 						  "data block address beyond 32 bits");
@@ -388,7 +444,7 @@ static int plan_inode(struct plan *pl, struct layout_inode *ino, uint64_t idx)
 			pn->inline_len = fd->tail_len;
 			if (fd->nextents)
 				pn->data_blk = fd->extents[0].pblk;
-		} else if (fd->nextents == 1 && fd->extents[0].device == 0 &&
+		} else if (fd->nextents == 1 && fd->extents[0].blob == 0 &&
 			   fd->extents[0].lblk == 0 && fd->extents[0].nblks == nb &&
 			   fd->extents[0].pblk + nb <= EROFS_NULL_ADDR) {
 			pn->data_blk = fd->extents[0].pblk;
@@ -456,11 +512,14 @@ static int plan_place(struct plan *pl)
 
 /* ---- writing ---- */
 
-static int read_tail(struct layout_tree *t, const struct layout_filedata *fd, uint8_t *buf)
+static int read_tail(struct plan *pl, const struct layout_filedata *fd, uint8_t *buf)
 {
-	int ret = util_pread_all(t->spill_fd, buf, fd->tail_len, fd->tail_off);
+	int ret = -EBADF;
 
-	return ret ? mkimg_err_set(t->err, ret, "reading back an inline tail") : 0;
+	if (pl->data && pl->data->tail_fd >= 0)
+		ret = util_pread_all(pl->data->tail_fd, buf, fd->tail_len, fd->tail_off);
+	return ret ? mkimg_err_set(pl->t->err, ret, "reading back an inline tail: %s",
+				   strerror(-ret)) : 0;
 }
 
 static void write_chunk_indexes(struct plan *pl, struct wbuf *w, const struct layout_inode *ino)
@@ -476,7 +535,7 @@ static void write_chunk_indexes(struct plan *pl, struct wbuf *w, const struct la
 		while (e < fd->nextents && fd->extents[e].lblk + fd->extents[e].nblks <= lblk)
 			e++;
 		if (e < fd->nextents && fd->extents[e].lblk <= lblk)
-			layout_chunk_index_encode(ent, fd->extents[e].device,
+			layout_chunk_index_encode(ent, pl->slot_of[fd->extents[e].blob],
 						  fd->extents[e].pblk + (lblk - fd->extents[e].lblk));
 		else
 			layout_chunk_index_encode(ent, 0, UINT64_MAX);
@@ -548,7 +607,7 @@ static int write_inode(struct plan *pl, struct wbuf *w, struct layout_inode *ino
 			wbuf_zero_to(w, (wbuf_pos(w) + 7) & ~7ull);
 			write_chunk_indexes(pl, w, ino);
 		} else if (pn->inline_len) {
-			err = read_tail(pl->t, &ino->u.reg.fd, scratch);
+			err = read_tail(pl, &ino->u.reg.fd, scratch);
 			if (err)
 				return err;
 			wbuf_put(w, scratch, pn->inline_len);
@@ -598,7 +657,7 @@ static void encode_head(struct plan *pl, uint8_t *head, const uint8_t uuid[16])
 		compat |= EROFS_FEATURE_COMPAT_ISHARE_XATTRS;
 	if (pl->any_chunked)
 		incompat |= EROFS_FEATURE_INCOMPAT_CHUNKED_FILE;
-	if (t->ndevs)
+	if (pl->nslots)
 		incompat |= EROFS_FEATURE_INCOMPAT_DEVICE_TABLE;
 
 	put_le32(sb + EROFS_FIELD(erofs_super_block, magic), EROFS_SUPER_MAGIC);
@@ -614,27 +673,28 @@ static void encode_head(struct plan *pl, uint8_t *head, const uint8_t uuid[16])
 	memcpy(sb + EROFS_FIELD(erofs_super_block, volume_name), t->p.volume_name,
 	       strnlen(t->p.volume_name, 16));
 	put_le32(sb + EROFS_FIELD(erofs_super_block, feature_incompat), incompat);
-	put_le16(sb + EROFS_FIELD(erofs_super_block, extra_devices), t->ndevs);
+	put_le16(sb + EROFS_FIELD(erofs_super_block, extra_devices), pl->nslots);
 	put_le16(sb + EROFS_FIELD(erofs_super_block, devt_slotoff),
 		 (EROFS_SUPER_OFFSET + 128) / EROFS_DEVT_SLOT_SIZE);
 	sb[EROFS_FIELD(erofs_super_block, xattr_prefix_count)] = pl->px.count;
 	if (pl->px.count)
 		put_le32(sb + EROFS_FIELD(erofs_super_block, xattr_prefix_start),
-			 (EROFS_SUPER_OFFSET + 128 + EROFS_DEVT_SLOT_SIZE * t->ndevs) / 4);
+			 (EROFS_SUPER_OFFSET + 128 + EROFS_DEVT_SLOT_SIZE * pl->nslots) / 4);
 	if (pl->px.fingerprint_id >= 0)
 		sb[EROFS_FIELD(erofs_super_block, ishare_xattr_prefix_id)] = pl->px.fingerprint_id;
 
-	for (i = 0; i < t->ndevs; i++) {
+	for (i = 0; i < pl->nslots; i++) {
 		uint8_t *d = head + EROFS_SUPER_OFFSET + 128 + EROFS_DEVT_SLOT_SIZE * i;
+		const struct layout_blob *b = slot_blob(pl, i);
 
-		memcpy(d, t->devs[i].tag, strlen(t->devs[i].tag));
-		put_le32(d + EROFS_FIELD(erofs_deviceslot, blocks_lo), t->devs[i].blocks);
+		memcpy(d, b->tag, strnlen(b->tag, 64));
+		put_le32(d + EROFS_FIELD(erofs_deviceslot, blocks_lo), b->blocks);
 		put_le32(d + EROFS_FIELD(erofs_deviceslot, uniaddr_lo), uniaddr);
-		uniaddr += t->devs[i].blocks;
+		uniaddr += b->blocks;
 	}
 	if (pl->px.count)
 		layout_xattr_prefix_table_encode(&pl->px, head + EROFS_SUPER_OFFSET + 128 +
-							  EROFS_DEVT_SLOT_SIZE * t->ndevs);
+							  EROFS_DEVT_SLOT_SIZE * pl->nslots);
 }
 
 static int write_checksum(struct plan *pl, int fd)
@@ -666,14 +726,15 @@ static uint64_t uniaddr_end(const struct plan *pl)
 	uint64_t u = pl->total_blocks;
 	uint32_t i;
 
-	for (i = 0; i < pl->t->ndevs; i++)
-		u += pl->t->devs[i].blocks;
+	for (i = 0; i < pl->nslots; i++)
+		u += slot_blob(pl, i)->blocks;
 	return u;
 }
 
-int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
+int layout_write(struct layout_tree *t, int fd, const struct layout_data *data,
+		 struct layout_result *res)
 {
-	struct plan pl = { .t = t };
+	struct plan pl = { .t = t, .data = data };
 	struct wbuf w = { .t = t, .fd = fd };
 	SHA256_CTX uctx;
 	uint8_t uuid[16], digest[32], *scratch = NULL, *head = NULL;
@@ -688,9 +749,12 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	err = plan_epoch(&pl);
 	if (err)
 		goto out;
+	err = plan_devices(&pl);
+	if (err)
+		goto out;
 	plan_prefixes(&pl);
 	pl.prefix_table_size = layout_xattr_prefix_table_size(&pl.px);
-	pl.head_len = EROFS_SUPER_OFFSET + 128 + EROFS_DEVT_SLOT_SIZE * t->ndevs +
+	pl.head_len = EROFS_SUPER_OFFSET + 128 + EROFS_DEVT_SLOT_SIZE * pl.nslots +
 		      pl.prefix_table_size;
 	if (t->data_end > layout_tree_data_start(t)) {
 		/* a data area was written: metadata goes after it */
@@ -730,8 +794,9 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 	}
 	if (!t->p.have_uuid) {
 		SHA256_Init(&uctx);
-		for (i = 0; i < t->ndevs; i++)
-			SHA256_Update(&uctx, t->devs[i].tag, strlen(t->devs[i].tag) + 1);
+		for (i = 0; i < pl.nslots; i++)
+			SHA256_Update(&uctx, slot_blob(&pl, i)->tag,
+				      strnlen(slot_blob(&pl, i)->tag, 64) + 1);
 		w.uuid_ctx = &uctx;
 	}
 	w.off = pl.meta_start;
@@ -772,6 +837,7 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 		res->image_bytes = pl.total_blocks * pl.blksz;
 		res->meta_bytes = pl.meta_end - pl.meta_start;
 		memcpy(res->uuid, uuid, 16);
+		res->devices = pl.nslots;
 		for (i = 0; i < pl.n; i++) {
 			const struct layout_plan *pn = &pl.order[i]->plan;
 
@@ -791,7 +857,13 @@ int layout_write(struct layout_tree *t, int fd, struct layout_result *res)
 			}
 		}
 	}
+	free(t->slots);
+	t->slots = pl.slots;
+	t->nslots = pl.nslots;
+	pl.slots = NULL;
 out:
+	free(pl.slot_of);
+	free(pl.slots);
 	free(head);
 	free(scratch);
 	free(w.buf);

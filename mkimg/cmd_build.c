@@ -133,7 +133,6 @@ int cmd_build(int argc, char **argv)
 	const char *blob_path = NULL, *sde;
 	int fingerprint = -1, quiet = 0, json = 0, durable = 1, c, err, rc = 1;
 	uint64_t v;
-	struct mkimg_err derr = MKIMG_ERR_INIT;
 	struct mkimg_err msg = MKIMG_ERR_INIT;
 	struct mkimg_err terr = MKIMG_ERR_INIT;
 	struct bs_output_params op = { .no_direct = cli_env_is_1("MKIMG_NO_DIRECT") };
@@ -208,7 +207,7 @@ int cmd_build(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &pc.start);
 
-	p.tmpdir = getenv("TMPDIR");
+	op.tmpdir = getenv("TMPDIR");
 	err = layout_tree_new(&p, &terr, &t);
 	if (err) {
 		cli_error("cannot create the tree: %s", strerror(-err));
@@ -220,9 +219,7 @@ int cmd_build(int argc, char **argv)
 		cli_error("%s", mkimg_err_msg(&msg));
 		goto out;
 	}
-	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, &derr);
-	if (err)
-		mkimg_err_set(&msg, err, "%s", mkimg_err_msg(&derr));
+	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, &msg);
 	if (pc.tty)
 		fputs("\r\033[K", stderr);
 	if (!err)

@@ -60,10 +60,17 @@ static void convert_usage(FILE *f)
 "usage: mkimg convert [OPTIONS] [--store DIR] [--name NAME] SOURCE...\n"
 "       mkimg convert [OPTIONS] -o OUT SOURCE...\n"
 "\n"
-"SOURCE is an OCI image layout or layer files:\n"
+"SOURCE is an OCI image layout, an archive of one, a docker save archive\n"
+"or layer files:\n"
 "  oci:PATH             the layout's only image (else linux/amd64)\n"
 "  oci:PATH:TAG         the manifest tagged TAG (org.opencontainers.image.ref.name)\n"
 "  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
+"  oci-archive:FILE[:TAG|@sha256:HEX]  a tar of an OCI layout (skopeo's\n"
+"                       oci-archive:, ctr images export), selected as oci:\n"
+"  docker-archive:FILE[:NAME:TAG|@sha256:HEX]  docker save output: the image\n"
+"                       with that RepoTag or config digest (image ID), else its\n"
+"                       only one; layers verified against the config's diff_ids\n"
+"                       (archives are read in place, FILE cannot hold ':')\n"
 "  FILE...              layer tars in order, bottom first (tar, tar+gzip, tar+zstd)\n"
 "Every digest and diff_id is verified, also of layers the store replays\n"
 "from their records (their blobs are hashed, not decompressed).\n"
@@ -136,12 +143,47 @@ static bool on_stop(void *ctx)
 	return cli_stopped();
 }
 
-/* "oci:/x/debian:12" -> "debian:12"; "a/layer.tar.gz" -> "layer" */
+/*
+ * "oci:/x/debian:12" -> "debian:12"; "a/layer.tar.gz" -> "layer";
+ * "oci-archive:/x/debian.tar:12" -> "debian:12";
+ * "docker-archive:/x/d.tar:docker.io/library/debian:12" -> "debian:12"
+ */
+static char *archive_name(const char *s)
+{
+	const char *colon = strchr(s, ':'), *at = strstr(s, "@sha256:"), *b, *r = NULL;
+	size_t flen;
+	char *name;
+
+	if (at && (!colon || at < colon))
+		colon = NULL;
+	flen = colon ? (size_t)(colon - s) : at ? (size_t)(at - s) : strlen(s);
+	if (colon) {
+		r = colon + 1;
+		if ((b = strrchr(r, '/')))
+			r = b + 1;
+	}
+	for (b = s + flen; b > s && b[-1] != '/'; b--)
+		;
+	flen -= (size_t)(b - s);
+	if (flen > 4 && !memcmp(b + flen - 4, ".tar", 4))
+		flen -= 4;
+	if (r && strchr(r, ':'))
+		return strdup(r);	/* NAME:TAG */
+	if (asprintf(&name, "%.*s%s%s", (int)flen, b, r ? ":" : "", r ? r : "") < 0)
+		return NULL;
+	return name;
+}
+
 static char *default_name(const char *src)
 {
 	const char *s = !strncmp(src, "oci:", 4) ? src + 4 : src, *b;
 	char *name, *dot;
 	size_t len = strlen(s);
+
+	if (!strncmp(src, "oci-archive:", 12))
+		return archive_name(src + 12);
+	if (!strncmp(src, "docker-archive:", 15))
+		return archive_name(src + 15);
 
 	while (len > 1 && s[len - 1] == '/')
 		len--;

@@ -352,38 +352,9 @@ static void fsck_report(void *ctx, int severity, const char *msg)
 }
 
 /* The repair's reader of layer records: entries, and each file's digest. */
-static int scan_record(void *ctx, int fd, const char *name, uint64_t *entries,
-		       int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
-		       void *fctx, struct mkimg_err *err)
-{
-	struct mkimg_err re = MKIMG_ERR_INIT;
-	const struct oci_entry *e;
-	struct oci_record *r;
-	int ret;
-
-	(void)ctx;
-	ret = oci_record_open(fd, name, NULL, &r, &re);
-	if (ret) {
-		if (re.code)
-			mkimg_err_set(err, re.code, "%s", mkimg_err_msg(&re));
-		return ret;
-	}
-	while ((ret = oci_record_next(r, &e)) == 1)
-		if (e->type == OCI_ENTRY_REG && e->sha256) {
-			ret = file(fctx, e->sha256, e->size);
-			if (ret)
-				break;
-		}
-	if (re.code)
-		mkimg_err_set(err, re.code, "%s", mkimg_err_msg(&re));
-	*entries = oci_record_count(r);
-	oci_record_close(r);
-	return ret;
-}
-
 static int repair(const struct args *a)
 {
-	struct bs_repair_params p = { .layer_scan = scan_record };
+	struct bs_repair_params p = { .layer_scan = oci_record_scan };
 	struct bs_repair_result r;
 	struct fsck_out o = { 0 };
 	struct timespec t0, t1;

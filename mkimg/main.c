@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "cli.h"
+#include "mkimg/version.h"
 
 static const struct {
 	const char *name;
@@ -31,6 +32,7 @@ static const struct {
 	{ "pin", cmd_pin, "keep a store image through gc while a process runs" },
 	{ "unpin", cmd_unpin, "drop pins" },
 	{ "pins", cmd_pins, "list a store's pins and whether their holders live" },
+	{ "lookup", cmd_lookup, "which store image ends at a layer chain (--build: make one)" },
 };
 
 /* The one piece of global state: the signal that asked us to stop (0:
@@ -182,7 +184,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-		printf("mkimg %s\n", PACKAGE_VERSION);
+		/* the library's version: what the CLI runs, shared or static */
+		printf("mkimg %s\n", mkimg_version_string());
 		return 0;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -259,6 +259,17 @@ static int cerr(struct ctx *c, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/* A failure of the data sink, with the reason the sink (or the store's
+ * dedup hook behind it) recorded. */
+static int sink_err(struct ctx *c, int ret)
+{
+	const struct mkimg_err *e = bs_sink_err(c->sink);
+
+	if (e->code)
+		return cerr(c, ret, "%s", mkimg_err_msg(e));
+	return cerr(c, ret, "data sink: %s", strerror(-ret));
+}
+
 static int tree_err(struct ctx *c, struct layout_tree *t, int ret)
 {
 	const char *m = mkimg_err_msg(layout_tree_err(t));
@@ -596,7 +607,7 @@ static int known_data(struct ctx *c)
 	}
 	ret = bs_file_known(c->sink, e->sha256, e->size, &c->fd);
 	if (ret < 0)
-		return cerr(c, ret, "data sink: %s", strerror(-ret));
+		return sink_err(c, ret);
 	oci_digest_format(e->sha256, dg);
 	if (ret == 0)
 		return cerr(c, -ENOENT,
@@ -646,7 +657,7 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 		return cerr(c, -EINVAL, "no data for a regular file");
 	ret = bs_file_begin(c->sink, layout_inode_max_tail(t, ino));
 	if (ret)
-		return cerr(c, ret, "data sink: %s", strerror(-ret));
+		return sink_err(c, ret);
 	for (;;) {
 		if (stopped(c)) {
 			ret = cerr(c, -EINTR, "interrupted");
@@ -684,13 +695,13 @@ static int stream_data(struct ctx *c, struct layout_tree *t, struct layout_inode
 	}
 	ret = bs_file_end(c->sink, &c->fd);
 	if (ret)
-		return cerr(c, ret, "data sink: %s", strerror(-ret));
+		return sink_err(c, ret);
 	if (c->fd.size != e->size)
 		return cerr(c, -EIO, "data sink stored %llu bytes of %llu",
 			    (unsigned long long)c->fd.size, (unsigned long long)e->size);
 	return 0;
 sink_fail:
-	cerr(c, ret, "data sink: %s", strerror(-ret));
+	sink_err(c, ret);
 fail:
 	bs_file_abort(c->sink);
 	return ret;
@@ -1138,10 +1149,28 @@ static int apply_entry(struct ctx *c, struct view *v, bool data_from_fd)
 }
 
 /*
+ * Whether a file's data is all in blobs (blob numbers >= 1, no inline
+ * tail): blob numbers belong to the conversion's blob set, not to a tree,
+ * so another layer's tree can name the same extents. Data in a tree's own
+ * image (blob 0, tails) cannot be shared that way.
+ */
+static bool data_in_blobs(const struct layout_filedata *fd)
+{
+	uint32_t i;
+
+	if (fd->has_tail)
+		return false;
+	for (i = 0; i < fd->nextents; i++)
+		if (!fd->extents[i].blob)
+			return false;
+	return true;
+}
+
+/*
  * Per-layer: a hard link to a file that only a lower layer has. The layer
  * image gets its own inode with the lower file's attributes, xattrs and
- * data (the data stays where the lower layer's sink put it; see the
- * header).
+ * data: copied through copy_lower when there is one, else the same extents
+ * when the data is in blobs (see the header).
  */
 static int copy_lower(struct ctx *c, struct layout_inode *lower)
 {
@@ -1195,7 +1224,7 @@ static int copy_lower(struct ctx *c, struct layout_inode *lower)
 
 				ret = bs_file_begin(c->sink, layout_inode_max_tail(c->ovl.t, ino));
 				if (ret)
-					return cerr(c, ret, "data sink: %s", strerror(-ret));
+					return sink_err(c, ret);
 				ret = c->a->o.copy_lower(c->a->o.ctx, layer ? (unsigned int)layer - 1 : 0,
 							 &lfd, c->sink);
 				if (ret) {
@@ -1205,11 +1234,11 @@ static int copy_lower(struct ctx *c, struct layout_inode *lower)
 				}
 				ret = bs_file_end(c->sink, &c->fd);
 				if (ret)
-					return cerr(c, ret, "data sink: %s", strerror(-ret));
+					return sink_err(c, ret);
 				if (c->fd.size != fd->size)
 					return cerr(c, -EIO, "copy of a lower layer's file has the wrong size");
 				ret = layout_inode_set_data(c->ovl.t, ino, &c->fd);
-			} else if (fd->has_tail || !c->a->o.lower_data_shared) {
+			} else if (!data_in_blobs(fd)) {
 				return cerr(c, -ENOTSUP,
 					    "per-layer image: hard link to a file of layer %u (its data is in that layer's image)",
 					    layer ? (unsigned int)layer - 1 : 0);

@@ -32,7 +32,7 @@
 #define ANN_REF_NAME	"org.opencontainers.image.ref.name"
 
 /* A short, printable rendering of untrusted text for messages. */
-static void shorten(const char *s, char *out, size_t outlen)
+void oci_shorten(const char *s, char *out, size_t outlen)
 {
 	size_t i, o = 0;
 
@@ -71,11 +71,11 @@ int oci_digest_validate(const char *s, struct mkimg_err *err)
 		return mkimg_err_set(err, -EINVAL, "missing digest");
 	colon = strchr(s, ':');
 	if (!colon || colon == s) {
-		shorten(s, sh, sizeof(sh));
+		oci_shorten(s, sh, sizeof(sh));
 		return mkimg_err_set(err, -EINVAL, "invalid digest \"%s\"", sh);
 	}
 	if ((size_t)(colon - s) != 6 || memcmp(s, "sha256", 6)) {
-		shorten(s, sh, sizeof(sh));
+		oci_shorten(s, sh, sizeof(sh));
 		return mkimg_err_set(err, -EINVAL,
 				     "unsupported digest algorithm in \"%s\" (only sha256)", sh);
 	}
@@ -86,7 +86,7 @@ int oci_digest_validate(const char *s, struct mkimg_err *err)
 			break;
 	}
 	if (i != 64 || colon[65] != '\0') {
-		shorten(s, sh, sizeof(sh));
+		oci_shorten(s, sh, sizeof(sh));
 		return mkimg_err_set(err, -EINVAL,
 				     "invalid digest \"%s\" (want sha256: and 64 lowercase hex digits)", sh);
 	}
@@ -117,7 +117,7 @@ int oci_layer_media_type(const char *mt, enum oci_compression *c,
 			return 0;
 		}
 	}
-	shorten(mt, sh, sizeof(sh));
+	oci_shorten(mt, sh, sizeof(sh));
 	if (strstr(mt, "+encrypted"))
 		return mkimg_err_set(err, -ENOTSUP,
 				     "encrypted layers are not supported (media type %s)", sh);
@@ -154,8 +154,8 @@ int oci_blob_path(const char *dir, const char *digest, char *buf, size_t len)
 /* JSON helpers                                                           */
 /* ---------------------------------------------------------------------- */
 
-static int parse_json(const void *buf, size_t len, const char *what,
-		      struct json_object **out, struct mkimg_err *err)
+int oci_json_parse_value(const void *buf, size_t len, const char *what,
+		   struct json_object **out, struct mkimg_err *err)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
@@ -195,6 +195,19 @@ static int parse_json(const void *buf, size_t len, const char *what,
 				     json_tokener_error_desc(je));
 	}
 	json_tokener_free(tok);
+	*out = o;
+	return 0;
+}
+
+int oci_json_parse(const void *buf, size_t len, const char *what,
+		   struct json_object **out, struct mkimg_err *err)
+{
+	struct json_object *o;
+	int ret;
+
+	ret = oci_json_parse_value(buf, len, what, &o, err);
+	if (ret)
+		return ret;
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return mkimg_err_set(err, -EINVAL, "%s: not a JSON object", what);
@@ -203,9 +216,8 @@ static int parse_json(const void *buf, size_t len, const char *what,
 	return 0;
 }
 
-/* A string member: NULL if absent; -EINVAL if present but not a string. */
-static int get_str(struct json_object *o, const char *key, const char **out,
-		   const char *what, struct mkimg_err *err)
+int oci_json_str(struct json_object *o, const char *key, const char **out,
+		 const char *what, struct mkimg_err *err)
 {
 	struct json_object *v;
 
@@ -241,10 +253,10 @@ static int parse_descriptor(struct json_object *o, const char *what, const char 
 
 	if (!json_object_is_type(o, json_type_object))
 		return mkimg_err_set(err, -EINVAL, "%s: descriptor is not an object", what);
-	ret = get_str(o, "mediaType", mt, what, err);
+	ret = oci_json_str(o, "mediaType", mt, what, err);
 	if (ret)
 		return ret;
-	ret = get_str(o, "digest", &d, what, err);
+	ret = oci_json_str(o, "digest", &d, what, err);
 	if (ret)
 		return ret;
 	if (!d)
@@ -302,7 +314,7 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 
 	*descs = NULL;
 	*ndescs = 0;
-	ret = parse_json(buf, len, what, &root, err);
+	ret = oci_json_parse(buf, len, what, &root, err);
 	if (ret)
 		return ret;
 	if (!json_object_object_get_ex(root, "schemaVersion", &v) ||
@@ -310,13 +322,13 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 		ret = mkimg_err_set(err, -EINVAL, "%s: schemaVersion is not 2", what);
 		goto out;
 	}
-	ret = get_str(root, "mediaType", &mt, what, err);
+	ret = oci_json_str(root, "mediaType", &mt, what, err);
 	if (ret)
 		goto out;
 	if (mt && !is_index_type(mt)) {
 		char sh[120];
 
-		shorten(mt, sh, sizeof(sh));
+		oci_shorten(mt, sh, sizeof(sh));
 		ret = mkimg_err_set(err, -EINVAL, "%s: unexpected media type %s", what, sh);
 		goto out;
 	}
@@ -348,7 +360,7 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 			goto out;
 		if (json_object_object_get_ex(e, "annotations", &ann) &&
 		    json_object_is_type(ann, json_type_object)) {
-			ret = get_str(ann, ANN_REF_NAME, &s, what, err);
+			ret = oci_json_str(ann, ANN_REF_NAME, &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].ref_name);
 			if (ret)
@@ -356,15 +368,15 @@ int oci_parse_index(const void *buf, size_t len, struct oci_descriptor **descs,
 		}
 		if (json_object_object_get_ex(e, "platform", &p) &&
 		    json_object_is_type(p, json_type_object)) {
-			ret = get_str(p, "os", &s, what, err);
+			ret = oci_json_str(p, "os", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].os);
 			if (!ret)
-				ret = get_str(p, "architecture", &s, what, err);
+				ret = oci_json_str(p, "architecture", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].arch);
 			if (!ret)
-				ret = get_str(p, "variant", &s, what, err);
+				ret = oci_json_str(p, "variant", &s, what, err);
 			if (!ret)
 				ret = dup_str(s, &d[i].variant);
 			if (ret)
@@ -392,8 +404,10 @@ void oci_image_free(struct oci_image *img)
 
 	if (!img)
 		return;
-	for (i = 0; i < img->nlayers; i++)
+	for (i = 0; i < img->nlayers; i++) {
 		free(img->layers[i].media_type);
+		free(img->layers[i].member);
+	}
 	free(img->layers);
 	free(img->os);
 	free(img->architecture);
@@ -413,10 +427,10 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 	int ret;
 
 	*out = NULL;
-	ret = parse_json(buf, len, what, &root, err);
+	ret = oci_json_parse(buf, len, what, &root, err);
 	if (ret)
 		return ret;
-	ret = get_str(root, "mediaType", &mt, what, err);
+	ret = oci_json_str(root, "mediaType", &mt, what, err);
 	if (ret)
 		goto out;
 	if (mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1S))) {
@@ -429,7 +443,7 @@ int oci_parse_manifest(const void *buf, size_t len, struct oci_image **out,
 		goto out;
 	}
 	if (mt && strcmp(mt, MT_OCI_MANIFEST) && strcmp(mt, MT_DOCKER_V2)) {
-		shorten(mt, sh, sizeof(sh));
+		oci_shorten(mt, sh, sizeof(sh));
 		ret = mkimg_err_set(err, -ENOTSUP, "%s: unsupported media type %s", what, sh);
 		goto out;
 	}
@@ -498,7 +512,7 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 	size_t n, i;
 	int ret;
 
-	ret = parse_json(buf, len, what, &root, err);
+	ret = oci_json_parse(buf, len, what, &root, err);
 	if (ret)
 		return ret;
 	if (!json_object_object_get_ex(root, "rootfs", &rootfs) ||
@@ -508,7 +522,7 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 		ret = mkimg_err_set(err, -EINVAL, "%s: no rootfs.diff_ids array", what);
 		goto out;
 	}
-	ret = get_str(rootfs, "type", &s, what, err);
+	ret = oci_json_str(rootfs, "type", &s, what, err);
 	if (ret)
 		goto out;
 	if (s && strcmp(s, "layers")) {
@@ -539,15 +553,15 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 	free(img->architecture);
 	free(img->variant);
 	img->os = img->architecture = img->variant = NULL;
-	ret = get_str(root, "os", &s, what, err);
+	ret = oci_json_str(root, "os", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->os);
 	if (!ret)
-		ret = get_str(root, "architecture", &s, what, err);
+		ret = oci_json_str(root, "architecture", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->architecture);
 	if (!ret)
-		ret = get_str(root, "variant", &s, what, err);
+		ret = oci_json_str(root, "variant", &s, what, err);
 	if (!ret)
 		ret = dup_str(s, &img->variant);
 out:
@@ -603,7 +617,7 @@ void oci_digest_format(const unsigned char md[32], char *out)
 	util_hex(md, 32, out + 7);
 }
 
-static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN + 1])
+void oci_sha256_digest(const void *buf, size_t len, char *out)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
@@ -611,9 +625,15 @@ static void sha256_digest(const void *buf, size_t len, char out[OCI_DIGEST_LEN +
 	oci_digest_format(md, out);
 }
 
+/* Where a layout's blobs are: a directory or an archive of one. */
+struct blob_src {
+	int dirfd;
+	struct oci_archive *ar;
+};
+
 /* Reads the blob of a (validated) descriptor and verifies it. */
-static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t size,
-		     char **out, size_t *outlen, struct mkimg_err *err)
+static int read_blob(const struct blob_src *bs, const char *kind, const char *digest,
+		     uint64_t size, char **out, size_t *outlen, struct mkimg_err *err)
 {
 	char path[80], what[120], got[OCI_DIGEST_LEN + 1];
 	int fd, ret;
@@ -625,19 +645,26 @@ static int read_blob(int dirfd, const char *kind, const char *digest, uint64_t s
 		return mkimg_err_set(err, -EFBIG, "%s: descriptor size %llu is larger than %u bytes",
 				     what, (unsigned long long)size, OCI_MAX_JSON);
 	snprintf(path, sizeof(path), "blobs/sha256/%s", digest + 7);
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return mkimg_err_set(err, -errno, "%s: blob %s: %s", what, path, strerror(errno));
-	ret = read_all(fd, what, OCI_MAX_JSON, out, outlen, err);
-	close(fd);
-	if (ret)
-		return ret;
+	if (bs->ar) {
+		ret = oci_archive_read(bs->ar, path, OCI_MAX_JSON, out, outlen, err);
+		if (ret)
+			return mkimg_err_wrap(err, ret, "%s", what);
+	} else {
+		fd = openat(bs->dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0)
+			return mkimg_err_set(err, -errno, "%s: blob %s: %s", what, path,
+					     strerror(errno));
+		ret = read_all(fd, what, OCI_MAX_JSON, out, outlen, err);
+		close(fd);
+		if (ret)
+			return ret;
+	}
 	if (*outlen != size) {
 		ret = mkimg_err_set(err, -EINVAL, "%s: size mismatch: blob has %zu bytes, descriptor says %llu",
 				    what, *outlen, (unsigned long long)size);
 		goto fail;
 	}
-	sha256_digest(*out, *outlen, got);
+	oci_sha256_digest(*out, *outlen, got);
 	if (strcmp(got, digest)) {
 		ret = mkimg_err_set(err, -EINVAL, "%s %s: digest mismatch: got %s", kind, digest, got);
 		goto fail;
@@ -668,7 +695,7 @@ struct refhit {
 };
 
 struct select_ctx {
-	int dirfd;
+	struct blob_src src;
 	const struct oci_selector *sel;
 	bool ref_is_digest;
 	bool ref_seen;
@@ -768,7 +795,7 @@ static int walk_index(struct select_ctx *x, const char *buf, size_t len, int dep
 			size_t sublen;
 
 			/* Without a match, only look inside for nested refs. */
-			ret = read_blob(x->dirfd, "index", d[i].digest, d[i].size,
+			ret = read_blob(&x->src, "index", d[i].digest, d[i].size,
 					&sub, &sublen, x->err);
 			if (ret)
 				return ret;
@@ -815,8 +842,8 @@ static bool platform_matches(const char *os, const char *arch, const char *varia
 }
 
 /* Manifest and config of a candidate, both verified. */
-static int load_image(int dirfd, const struct cand *c, struct oci_image **out,
-		      struct mkimg_err *err)
+static int load_image(const struct blob_src *bs, const struct cand *c,
+		      struct oci_image **out, struct mkimg_err *err)
 {
 	struct oci_image *img;
 	char *buf;
@@ -824,7 +851,7 @@ static int load_image(int dirfd, const struct cand *c, struct oci_image **out,
 	int ret;
 
 	*out = NULL;
-	ret = read_blob(dirfd, "manifest", c->digest, c->size, &buf, &len, err);
+	ret = read_blob(bs, "manifest", c->digest, c->size, &buf, &len, err);
 	if (ret)
 		return ret;
 	ret = oci_parse_manifest(buf, len, &img, err);
@@ -832,7 +859,7 @@ static int load_image(int dirfd, const struct cand *c, struct oci_image **out,
 	if (ret)
 		return mkimg_err_wrap(err, ret, "manifest %s", c->digest);
 	memcpy(img->manifest_digest, c->digest, sizeof(c->digest));
-	ret = read_blob(dirfd, "config", img->config_digest, img->config_size,
+	ret = read_blob(bs, "config", img->config_digest, img->config_size,
 			&buf, &len, err);
 	if (ret)
 		goto fail;
@@ -908,9 +935,9 @@ static int check_tag_unique(struct select_ctx *x, const char *dir)
 	ret = 0;
 	if (n > 1) {
 		digest_list(d, n, list, sizeof(list));
-		shorten(x->sel->ref, sh, sizeof(sh));
+		oci_shorten(x->sel->ref, sh, sizeof(sh));
 		ret = mkimg_err_set(x->err, -EINVAL,
-				    "OCI layout %s: tag \"%s\" is ambiguous, it names %zu descriptors "
+				    "%s: tag \"%s\" is ambiguous, it names %zu descriptors "
 				    "(select one by digest): %s", dir, sh, n, list);
 	}
 	free(d);
@@ -946,7 +973,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 		any_platform |= x->c[i].has_platform;
 	}
 	if (!explicit_platform && ndistinct == 1)
-		return load_image(x->dirfd, &x->c[0], out, x->err);
+		return load_image(&x->src, &x->c[0], out, x->err);
 	match = malloc(ndistinct * sizeof(*match));
 	if (!match)
 		return -ENOMEM;
@@ -956,7 +983,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 				match[nmatch++] = x->c[i].digest;
 		digest_list(match, nmatch, list, sizeof(list));
 		ret = mkimg_err_set(x->err, -EINVAL,
-				    "OCI layout %s: %zu manifests and no platform in the index "
+				    "%s: %zu manifests and no platform in the index "
 				    "(select one by tag, digest or --platform): %s", dir, nmatch, list);
 		goto out;
 	}
@@ -973,7 +1000,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			if (x->c[k].has_platform)
 				continue;
 			/* No platform in the descriptor: the config's counts. */
-			ret = load_image(x->dirfd, &x->c[k], &gi, x->err);
+			ret = load_image(&x->src, &x->c[k], &gi, x->err);
 			if (ret)
 				goto out;
 			ok = platform_matches(gi->os, gi->architecture, gi->variant,
@@ -988,7 +1015,7 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 			continue;
 		match[nmatch++] = x->c[i].digest;
 		if (!img && !gi) {
-			ret = load_image(x->dirfd, &x->c[i], &gi, x->err);
+			ret = load_image(&x->src, &x->c[i], &gi, x->err);
 			if (ret)
 				goto out;
 		}
@@ -999,14 +1026,14 @@ static int select_platform(struct select_ctx *x, const char *dir, struct oci_ima
 	}
 	if (!nmatch) {
 		ret = mkimg_err_set(x->err, -ENOENT,
-				    "OCI layout %s: no image for platform %s/%s%s%s",
+				    "%s: no image for platform %s/%s%s%s",
 				    dir, wos, warch, wvar ? "/" : "", wvar ? wvar : "");
 		goto out;
 	}
 	if (nmatch > 1) {
 		digest_list(match, nmatch, list, sizeof(list));
 		ret = mkimg_err_set(x->err, -EINVAL,
-				    "OCI layout %s: %zu manifests for platform %s/%s%s%s "
+				    "%s: %zu manifests for platform %s/%s%s%s "
 				    "(select one by digest): %s", dir, nmatch, wos, warch,
 				    wvar ? "/" : "", wvar ? wvar : "", list);
 		goto out;
@@ -1019,11 +1046,13 @@ out:
 	return ret;
 }
 
-int oci_image_open(const char *dir, const struct oci_selector *sel,
-		   struct oci_image **out, struct mkimg_err *err)
+/* where: "OCI layout DIR" or "archive FILE", for messages. */
+static int image_open(struct blob_src *src, const char *where,
+		      const struct oci_selector *sel, struct oci_image **out,
+		      struct mkimg_err *err)
 {
 	static const struct oci_selector nosel;
-	struct select_ctx x = { .dirfd = -1, .err = err };
+	struct select_ctx x = { .src = *src, .err = err };
 	struct oci_image *img = NULL;
 	char *buf = NULL;
 	size_t len, i;
@@ -1039,43 +1068,47 @@ int oci_image_open(const char *dir, const struct oci_selector *sel,
 			return ret;
 		x.ref_is_digest = true;
 	}
-	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x.dirfd < 0)
-		return mkimg_err_set(err, -errno, "OCI layout %s: %s", dir, strerror(errno));
-	fd = openat(x.dirfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		ret = mkimg_err_set(err, -errno, "OCI layout %s: index.json: %s", dir, strerror(errno));
-		goto out;
-	}
-	ret = read_all(fd, "index.json", OCI_MAX_JSON, &buf, &len, err);
-	close(fd);
-	if (ret) {
-		mkimg_err_wrap(err, ret, "OCI layout %s", dir);
-		goto out;
+	if (src->ar) {
+		ret = oci_archive_read(src->ar, "index.json", OCI_MAX_JSON, &buf, &len, err);
+		if (ret)
+			goto out;
+	} else {
+		fd = openat(src->dirfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd < 0) {
+			ret = mkimg_err_set(err, -errno, "%s: index.json: %s", where,
+					    strerror(errno));
+			goto out;
+		}
+		ret = read_all(fd, "index.json", OCI_MAX_JSON, &buf, &len, err);
+		close(fd);
+		if (ret) {
+			mkimg_err_wrap(err, ret, "%s", where);
+			goto out;
+		}
 	}
 	ret = walk_index(&x, buf, len, 0, false);
 	if (ret) {
 		/* an index itself is wrong (not one of its blobs): say where */
 		if (x.bad_index && err && err->code)
-			mkimg_err_wrap(err, ret, "OCI layout %s", dir);
+			mkimg_err_wrap(err, ret, "%s", where);
 		goto out;
 	}
 	if (sel->ref && !x.ref_seen) {
 		char sh[120];
 
-		shorten(sel->ref, sh, sizeof(sh));
-		ret = mkimg_err_set(err, -ENOENT, "OCI layout %s: no image \"%s\"", dir, sh);
+		oci_shorten(sel->ref, sh, sizeof(sh));
+		ret = mkimg_err_set(err, -ENOENT, "%s: no image \"%s\"", where, sh);
 		goto out;
 	}
 	if (x.nc == 0) {
-		ret = mkimg_err_set(err, -ENOENT, "OCI layout %s: no image manifest%s", dir,
+		ret = mkimg_err_set(err, -ENOENT, "%s: no image manifest%s", where,
 				    sel->ref ? " for that reference" : "");
 		goto out;
 	}
-	ret = check_tag_unique(&x, dir);
+	ret = check_tag_unique(&x, where);
 	if (ret)
 		goto out;
-	ret = select_platform(&x, dir, &img);
+	ret = select_platform(&x, where, &img);
 	if (ret)
 		goto out;
 	*out = img;
@@ -1089,7 +1122,53 @@ out:
 		oci_descriptors_free(x.lists[i], x.listlen[i]);
 	free(x.lists);
 	free(x.listlen);
-	if (x.dirfd >= 0)
-		close(x.dirfd);
 	return ret;
+}
+
+int oci_image_open(const char *dir, const struct oci_selector *sel,
+		   struct oci_image **out, struct mkimg_err *err)
+{
+	struct blob_src src = { .dirfd = -1 };
+	char where[OCI_PATH_MAX + 16];
+	int ret;
+
+	*out = NULL;
+	snprintf(where, sizeof(where), "OCI layout %s", dir);
+	if (sel && sel->ref && !strncmp(sel->ref, "sha256:", 7)) {
+		ret = oci_digest_validate(sel->ref, err);
+		if (ret)
+			return ret;
+	}
+	src.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (src.dirfd < 0)
+		return mkimg_err_set(err, -errno, "%s: %s", where, strerror(errno));
+	ret = image_open(&src, where, sel, out, err);
+	close(src.dirfd);
+	return ret;
+}
+
+int oci_archive_image_open(struct oci_archive *a, const struct oci_selector *sel,
+			   struct oci_image **out, struct mkimg_err *err)
+{
+	struct blob_src src = { .dirfd = -1, .ar = a };
+	char where[OCI_PATH_MAX + 16];
+	struct oci_image *img;
+	size_t i;
+	int ret;
+
+	snprintf(where, sizeof(where), "archive %s", oci_archive_name(a));
+	ret = image_open(&src, where, sel, out, err);
+	if (ret)
+		return ret;
+	img = *out;
+	for (i = 0; i < img->nlayers; i++) {
+		if (asprintf(&img->layers[i].member, "blobs/sha256/%s",
+			     img->layers[i].digest + 7) < 0) {
+			img->layers[i].member = NULL;
+			oci_image_free(img);
+			*out = NULL;
+			return mkimg_err_set(err, -ENOMEM, "out of memory");
+		}
+	}
+	return 0;
 }

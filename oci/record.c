@@ -935,3 +935,27 @@ int oci_record_digest(const struct oci_record *r, uint8_t digest[32])
 	memcpy(digest, r->digest, 32);
 	return 0;
 }
+
+int oci_record_scan(void *ctx, int fd, const char *name, uint64_t *entries,
+		    int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+		    void *fctx, struct mkimg_err *err)
+{
+	const struct oci_entry *e;
+	struct oci_record *r;
+	int ret;
+
+	(void)ctx;
+	/* the record keeps err: its later failures are reported there too */
+	ret = oci_record_open(fd, name, NULL, &r, err);
+	if (ret)
+		return ret;
+	while ((ret = oci_record_next(r, &e)) == 1)
+		if (e->type == OCI_ENTRY_REG && e->sha256) {
+			ret = file(fctx, e->sha256, e->size);
+			if (ret)
+				break;
+		}
+	*entries = oci_record_count(r);
+	oci_record_close(r);
+	return ret;
+}

@@ -65,6 +65,8 @@ struct oci_stream {
 
 	/* The worker's while it runs. */
 	int fd;
+	bool range;			/* read [rd_off, rd_end) with pread */
+	uint64_t rd_off, rd_end;
 	SHA256_CTX in_sha;
 	uint64_t in_bytes;
 	uint8_t *in;
@@ -139,13 +141,23 @@ static ssize_t read_input(struct oci_stream *s, uint8_t *buf, size_t n)
 {
 	ssize_t r;
 
+	if (s->range && n > s->rd_end - s->rd_off)
+		n = s->rd_end - s->rd_off;
+	if (s->range && !n) {
+		s->in_eof = true;
+		return 0;
+	}
 	do
-		r = read(s->fd, buf, n);
+		r = s->range ? pread(s->fd, buf, n, (off_t)s->rd_off) : read(s->fd, buf, n);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return mkimg_err_set(&s->werr, -errno, "read: %s", strerror(errno));
+	if (r == 0 && s->range)
+		return mkimg_err_set(&s->werr, -EIO, "read: the file ends %llu bytes early",
+				     (unsigned long long)(s->rd_end - s->rd_off));
 	if (r == 0)
 		s->in_eof = true;
+	s->rd_off += r;
 	return r;
 }
 
@@ -498,6 +510,19 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 	if (!S_ISREG(st.st_mode)) {
 		ret = serr(s, -EINVAL, "%s: not a regular file", p->path);
 		goto fail;
+	}
+	if (p->range) {
+		if (p->offset > (uint64_t)st.st_size ||
+		    p->length > (uint64_t)st.st_size - p->offset) {
+			ret = serr(s, -EINVAL, "%s: %llu bytes at offset %llu past the end of the file",
+				   p->path, (unsigned long long)p->length,
+				   (unsigned long long)p->offset);
+			goto fail;
+		}
+		s->range = true;
+		s->rd_off = p->offset;
+		s->rd_end = p->offset + p->length;
+		st.st_size = (off_t)p->length;
 	}
 	if (s->check_size && (uint64_t)st.st_size != s->size) {
 		ret = serr(s, -EINVAL, "size mismatch: blob has %llu bytes, descriptor says %llu",

@@ -28,7 +28,7 @@
 struct oci_blob_check {
 	char name[128];
 	char digest[OCI_DIGEST_LEN + 1];
-	uint64_t size;
+	uint64_t offset, size;
 	int fd;
 	pthread_t thread;
 	bool started;
@@ -52,7 +52,17 @@ static void *check_main(void *arg)
 	}
 	SHA256_Init(&sha);
 	for (;;) {
-		ssize_t n = pread(c->fd, buf, CHECK_BUF, off);
+		size_t want = CHECK_BUF;
+		ssize_t n;
+
+		/* a range: exactly its bytes; a file: to its end */
+		if (c->offset != UINT64_MAX) {
+			if (off == c->size)
+				break;
+			if (want > c->size - off)
+				want = c->size - off;
+		}
+		n = pread(c->fd, buf, want, (off_t)((c->offset != UINT64_MAX ? c->offset : 0) + off));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -74,8 +84,10 @@ static void *check_main(void *arg)
 	return NULL;
 }
 
-int oci_blob_check_start(const char *path, const char *name, const char *digest,
-			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err)
+/* offset UINT64_MAX: the whole file is the blob. */
+static int check_start(const char *path, uint64_t offset, const char *name,
+		       const char *digest, uint64_t size, struct oci_blob_check **out,
+		       struct mkimg_err *err)
 {
 	struct oci_blob_check *c;
 	sigset_t all, old;
@@ -93,6 +105,7 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 		return oci_err_named(err, -ENOMEM, name, "out of memory");
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	memcpy(c->digest, digest, OCI_DIGEST_LEN + 1);
+	c->offset = offset;
 	c->size = size;
 	/* as a layer stream opens it: no FIFO blocks, no tty is taken */
 	c->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -104,7 +117,14 @@ int oci_blob_check_start(const char *path, const char *name, const char *digest,
 		ret = oci_err_named(err, -EINVAL, name, "%s: not a regular file", path);
 		goto fail;
 	}
-	if ((uint64_t)st.st_size != size) {
+	if (offset != UINT64_MAX &&
+	    (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset)) {
+		ret = oci_err_named(err, -EINVAL, name,
+				    "%s: %llu bytes at offset %llu past the end of the file", path,
+				    (unsigned long long)size, (unsigned long long)offset);
+		goto fail;
+	}
+	if (offset == UINT64_MAX && (uint64_t)st.st_size != size) {
 		ret = oci_err_named(err, -EINVAL, name,
 				    "size mismatch: blob has %llu bytes, descriptor says %llu",
 				    (unsigned long long)st.st_size, (unsigned long long)size);
@@ -127,6 +147,21 @@ fail:
 		close(c->fd);
 	free(c);
 	return ret;
+}
+
+int oci_blob_check_start(const char *path, const char *name, const char *digest,
+			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err)
+{
+	return check_start(path, UINT64_MAX, name, digest, size, out, err);
+}
+
+int oci_blob_check_start_at(const char *path, uint64_t offset, const char *name,
+			    const char *digest, uint64_t size, struct oci_blob_check **out,
+			    struct mkimg_err *err)
+{
+	if (offset == UINT64_MAX)
+		return oci_err_named(err, -EINVAL, name ? name : path, "invalid offset");
+	return check_start(path, offset, name, digest, size, out, err);
 }
 
 int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err)

@@ -3,8 +3,9 @@
  * mkimg blobstore: where regular-file data goes.
  *
  * A data sink takes the bytes of one regular file at a time and stores them
- * block-aligned in a target file: either the image's own data area (device
- * 0, self-contained images) or a blob file (device k, chunk-based images).
+ * block-aligned in a target file: either the image's own data area (blob
+ * 0, self-contained images) or a blob file (blob k of a blob set,
+ * chunk-based images).
  * While data streams through, the sink computes the file's SHA-256 (its
  * fingerprint), turns aligned all-zero ranges into holes, and dedups whole
  * files already stored through the same sink. The result is a
@@ -16,6 +17,10 @@
  *   bs_file_end(s, &fd);        // fd valid until the next bs_file_begin
  *   layout_inode_set_data(tree, ino, &fd);
  * On an error in the middle of a file call bs_file_abort(s).
+ * The image is written with the blob set's blobs and the sink's tail file:
+ *   struct layout_data d;
+ *   bs_blobset_data(set, &d);  d.tail_fd = bs_sink_tail_fd(s);
+ *   layout_write(tree, fd, &d, &res);
  */
 #ifndef MKIMG_BLOBSTORE_H
 #define MKIMG_BLOBSTORE_H
@@ -36,10 +41,45 @@ extern "C" {
 
 struct bs_sink;
 
+/* ---------------------------------------------------------------------- */
+/* Blob set                                                               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The blobs an image's extents may name, by number (1, 2, ...: the blob
+ * field of struct layout_extent). A conversion adds the blob it writes and
+ * the existing blobs dedup finds data in; the encoder makes devices of the
+ * ones the finished tree still references (layout_write). The set's bound
+ * is its policy: a blob past it is refused (-ENOSPC) and the data is
+ * written anew instead.
+ */
+struct bs_blobset;
+
+/* max: most blobs the set takes, 1 to 65535 (0: 65535). */
+int bs_blobset_new(uint32_t max, struct bs_blobset **out);
+void bs_blobset_free(struct bs_blobset *set);	/* accepts NULL */
+/* Adds a blob (tag: its sha256 hex or "", at most 64 bytes; blocks: its
+ * size in blocks, 0 while it is being written); *n gets its number.
+ * -ENOSPC past the bound. */
+int bs_blobset_add(struct bs_blobset *set, const char *tag, uint64_t blocks, uint32_t *n);
+/* Sets the tag and size of blob n (a blob written by the conversion, once
+ * its digest is known). */
+int bs_blobset_set(struct bs_blobset *set, uint32_t n, const char *tag, uint64_t blocks);
+uint32_t bs_blobset_count(const struct bs_blobset *set);
+/* Whether `more` blobs still fit under the bound. */
+bool bs_blobset_room(const struct bs_blobset *set, uint32_t more);
+/* The set as the encoder takes it (tail_fd -1); valid until the set changes. */
+void bs_blobset_data(const struct bs_blobset *set, struct layout_data *d);
+
+/* ---------------------------------------------------------------------- */
+/* Data sink                                                              */
+/* ---------------------------------------------------------------------- */
+
 /*
  * Dedup beyond the sink's own files (a store's registry). Called by the
- * sink on the thread that feeds it. Extents handed out use the tree's
- * device ids (the hook adds devices to the tree as needed).
+ * sink on the thread that feeds it. Extents handed out name blobs of the
+ * conversion's blob set (the hook adds blobs to it as needed). A hook that
+ * fails sets the sink's error object (bs_sink_params.err) with its reason.
  */
 struct bs_dedup_ops {
 	/* A whole file stored before: 1 and *out filled (extents valid until
@@ -48,12 +88,12 @@ struct bs_dedup_ops {
 			 struct layout_filedata *out);
 	/* One full BS_HOLE_UNIT chunk at a unit-aligned offset of a file of
 	 * at least chunk_min bytes; key is XXH3-128 of data. The hook must
-	 * compare the bytes before answering 1 (with *out: device, pblk,
+	 * compare the bytes before answering 1 (with *out: blob, pblk,
 	 * nblks = the unit's blocks; lblk is ignored). */
 	int (*find_chunk)(void *ctx, const uint8_t key[16], const uint8_t *data,
 			  struct layout_extent *out);
 	/* A file the sink stored (not a whole-file hit), at bs_file_end:
-	 * its data, and the keys and blocks (on the sink's device) of the
+	 * its data, and the keys and blocks (on the sink's blob) of the
 	 * full chunks it wrote; chunk keys only for files >= chunk_min. */
 	int (*new_file)(void *ctx, const struct layout_filedata *fd,
 			const uint8_t (*keys)[16], const uint64_t *pblks, size_t nkeys);
@@ -63,9 +103,16 @@ struct bs_sink_params {
 	int fd;			/* target file, written with pwrite */
 	uint64_t start_blk;	/* first block the sink may write */
 	unsigned int blkszbits;
-	uint16_t device;	/* device id recorded in extents */
+	uint32_t blob;		/* blob number recorded in extents (0: image data) */
 	bool hash_target;	/* compute SHA-256 of everything written */
-	struct layout_tree *tree; /* for tail spill; NULL: no inline tails */
+	/* Keep tails (size % blksz, up to bs_file_begin's max_tail) apart for
+	 * inline data, in an unnamed temporary file in tmpdir (NULL or "":
+	 * /var/tmp; not copied) until the image is written: bs_sink_tail_fd. */
+	bool inline_tails;
+	const char *tmpdir;
+	/* Kept by the sink (may be NULL): filled once by the first call that
+	 * fails, with the dedup hook's reason when it was the hook. */
+	struct mkimg_err *err;
 	const struct bs_dedup_ops *dedup; /* NULL: only the sink's own files */
 	void *dedup_ctx;
 	uint64_t chunk_min;	/* files this big get chunk lookups (dedup) */
@@ -83,8 +130,14 @@ struct bs_sink_params {
 };
 
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out);
-/* Frees; accepts NULL. */
+/* Frees (and closes the tail file); accepts NULL. */
 void bs_sink_free(struct bs_sink *s);
+/* The error object of the sink: p->err, or its own when that was NULL.
+ * Once a call failed, every later one returns the same code. */
+struct mkimg_err *bs_sink_err(struct bs_sink *s);
+/* The file holding inline tails (struct layout_data.tail_fd), or -1 when
+ * none was kept. Open until bs_sink_free. */
+int bs_sink_tail_fd(const struct bs_sink *s);
 
 /* max_tail: largest tail (size % blksz) that may be kept inline; 0 = none. */
 int bs_file_begin(struct bs_sink *s, uint32_t max_tail);
@@ -171,13 +224,15 @@ void bs_tmpfile_abort(struct bs_tmpfile *tf);
  *   bs_output_commit(&o, tree, durable, &res, ...);  // or bs_output_abort
  *
  * Without a blob, file data goes to the image's own data area (inline
- * tails allowed); with one, to the blob as device 1, tagged with the blob's
- * sha256.
+ * tails allowed); with one, to the blob (blob 1 of the output's set, the
+ * image's one device when it holds any data), tagged with its sha256.
  */
 struct bs_output {
 	struct bs_tmpfile img, blob;
 	struct bs_sink *sink;
+	struct bs_blobset *blobs;
 	bool has_blob;
+	struct mkimg_err sink_err;	/* the sink's error object */
 };
 
 struct bs_output_result {
@@ -189,6 +244,7 @@ struct bs_output_result {
 
 struct bs_output_params {
 	bool no_direct;		/* as bs_sink_params.no_direct */
+	const char *tmpdir;	/* as bs_sink_params.tmpdir */
 };
 
 /* p may be NULL (all fields false). err gets one line naming the failing

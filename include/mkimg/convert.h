@@ -71,12 +71,16 @@ struct mkimg_convert_progress {
 struct mkimg_convert_params {
 	/*
 	 * One "oci:PATH" (the layout's only image, else linux/amd64),
-	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; or layer files (tar,
+	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; one archive read in
+	 * place, "oci-archive:FILE[:TAG|@sha256:HEX]" (a tar of a layout,
+	 * selected as oci:) or "docker-archive:FILE[:NAME:TAG|@sha256:HEX]"
+	 * (docker save output: a RepoTag or the config digest, else the
+	 * only image), FILE ending at the first ':'; or layer files (tar,
 	 * tar+gzip, tar+zstd, by their magic bytes), bottom first.
 	 */
 	const char *const *sources;
 	size_t nsources;
-	const char *platform;		/* "OS/ARCH[/VARIANT]"; oci: only */
+	const char *platform;		/* "OS/ARCH[/VARIANT]"; not for layer files */
 	enum mkimg_convert_mode mode;
 
 	const char *output;		/* IMAGE: the image; PER_LAYER: the
@@ -151,6 +155,34 @@ struct mkimg_convert_result {
  */
 int mkimg_convert(const struct mkimg_convert_params *p, struct mkimg_convert_result *res,
 		  struct mkimg_err *err);
+
+/*
+ * An image for exactly a chain of layers the store holds (a prefix of a
+ * stored image's layers, such as its base image alone): flattened from
+ * the layer records of those layers only, no tar read, and published in
+ * the store under "chain-" + the chain's 64 hex digits, a store image as
+ * any other (ls, rm, gc). Nothing is built when an image ends at the
+ * chain already. r (as bs_store_find_chain fills it, free it with
+ * bs_chain_free) then has image and name set. The store is opened
+ * read-only unless an image is built. Expected errors: those of
+ * bs_store_open (not a store), -EINVAL (a malformed chain ID), -ENOENT (no
+ * image holds the chain), -EUCLEAN (a record is missing, damaged, or its
+ * data is in a blob that is not usable), -EEXIST (another image has the
+ * name), -EINTR (stop said so): nothing is published then.
+ */
+struct mkimg_chain_params {
+	const char *store;
+	const char *chain;		/* "sha256:" + 64 hex */
+	bool follow_symlinks;		/* as the layers were converted */
+	bool no_fsync;			/* publish without fsync */
+	const char *tmpdir;		/* spilled file tails; NULL: /var/tmp */
+	bool (*stop)(void *ctx);	/* as in mkimg_convert_params */
+	void *ctx;
+};
+
+struct bs_chain;
+int mkimg_convert_chain(const struct mkimg_chain_params *p, struct bs_chain *r,
+			struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

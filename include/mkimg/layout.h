@@ -11,7 +11,7 @@
  *   struct layout_tree *t;
  *   layout_tree_new(&p, &err, &t);
  *   ... layout_inode_new / layout_dir_link / layout_inode_set_data ...
- *   layout_write(t, fd, &result);
+ *   layout_write(t, fd, &data, &result);   // data: blobs, tails (may be NULL)
  *   layout_tree_free(t);
  *
  * Errors are negative errno values. The library never prints: a tree keeps
@@ -57,13 +57,9 @@ struct layout_params {
 	bool have_uuid;		/* else derived from the image content */
 	uint8_t uuid[16];
 	char volume_name[16];	/* NUL-terminated, at most 15 chars */
-	/* Directory of the tail spill file (layout_tree_spill_tail); NULL or
-	 * "" means /var/tmp. Not copied: must outlive the tree. */
-	const char *tmpdir;
 };
 
-/* Defaults: 4 KiB blocks, no fingerprints, inline data, real mtimes,
- * tails spilled to /var/tmp. */
+/* Defaults: 4 KiB blocks, no fingerprints, inline data, real mtimes. */
 void layout_params_preset(struct layout_params *p);
 
 /* ---------------------------------------------------------------------- */
@@ -83,15 +79,18 @@ struct layout_attr {
 
 /*
  * One contiguous run of file data: file blocks [lblk, lblk + nblks) are at
- * blocks [pblk, pblk + nblks) of device `device` (0 = the image itself,
- * k = k-th entry added with layout_tree_add_device). Gaps between extents
- * are holes (read as zeros).
+ * blocks [pblk, pblk + nblks) of `blob`: 0 = the image itself (its data
+ * area), k >= 1 = blob k of the blob list given to layout_write (struct
+ * layout_data). The encoder turns the blobs an image references into its
+ * device table. Extents read back from an image (layout_read_walk) name
+ * device slots instead: k = the k-th entry of the image's device table.
+ * Gaps between extents are holes (read as zeros).
  */
 struct layout_extent {
 	uint64_t lblk;
 	uint64_t pblk;
 	uint32_t nblks;
-	uint16_t device;
+	uint32_t blob;
 };
 
 /* What the data sink produced for one regular file. */
@@ -102,9 +101,10 @@ struct layout_filedata {
 	const struct layout_extent *extents; /* sorted by lblk, no overlap */
 	/*
 	 * Inline tail: the last size % blksz bytes are not in any extent but
-	 * in the tree's tail spill file at tail_off (see layout_tree_spill_tail).
-	 * Only valid for a file whose data is one extent at lblk 0 on device 0
-	 * (or no extent at all) covering every full block.
+	 * in the tail file given to layout_write (struct layout_data, kept by
+	 * the data sink) at tail_off. Only valid for a file whose data is one
+	 * extent at lblk 0 on blob 0 (or no extent at all) covering every
+	 * full block.
 	 */
 	bool has_tail;
 	uint64_t tail_off;
@@ -198,20 +198,6 @@ int layout_dir_foreach(struct layout_tree *t, struct layout_inode *dir,
  * choices (extended inode, no long prefixes); set xattrs first. */
 uint32_t layout_inode_max_tail(const struct layout_tree *t, const struct layout_inode *ino);
 
-/* Adds a blob device (tag: at most 64 bytes, usually the blob's sha256 hex;
- * blocks: the blob's size in blocks). Returns its device id (1, 2, ...)
- * through *id. Up to 65535 devices. */
-int layout_tree_add_device(struct layout_tree *t, const char *tag,
-			   uint64_t blocks, uint16_t *id);
-
-/* Updates a device added earlier (e.g. once the blob's digest is known). */
-int layout_tree_set_device(struct layout_tree *t, uint16_t id, const char *tag,
-			   uint64_t blocks);
-
-/* Removes a device no file uses; higher ids move down by one. -EBUSY if
- * a file's data is on it. */
-int layout_tree_remove_device(struct layout_tree *t, uint16_t id);
-uint32_t layout_tree_device_count(const struct layout_tree *t);
 /* Calls cb for every regular-file inode with data set (unordered); a
  * non-zero return stops and is returned. */
 int layout_tree_foreach_file(struct layout_tree *t,
@@ -221,21 +207,11 @@ int layout_tree_foreach_file(struct layout_tree *t,
 /*
  * Primary data area for self-contained images: file data may be written
  * straight into the image file at block layout_tree_data_start(t) onwards
- * (extents with device 0); tell the tree where that area ends before
+ * (extents on blob 0); tell the tree where that area ends before
  * layout_write().
  */
 uint64_t layout_tree_data_start(const struct layout_tree *t);
 void layout_tree_set_data_end(struct layout_tree *t, uint64_t end_blk);
-
-/*
- * Tail spill: inline tails of regular files are parked in an unlinked
- * temporary file until the metadata is written. Returns the offset through
- * *off.
- */
-int layout_tree_spill_tail(struct layout_tree *t, const void *buf, uint32_t len,
-			   uint64_t *off);
-/* Reads back len bytes of spilled tails from off. */
-int layout_tree_read_tail(struct layout_tree *t, uint64_t off, void *buf, uint32_t len);
 
 /* ---------------------------------------------------------------------- */
 /* Writing                                                                */
@@ -251,16 +227,40 @@ struct layout_result {
 	uint64_t fingerprints;	/* fingerprint xattrs written */
 	uint64_t files;		/* regular-file inodes */
 	uint64_t file_bytes;	/* their data (sum of sizes) */
+	uint32_t devices;	/* blob devices in the table */
 	uint8_t uuid[16];
+};
+
+/* A blob that extents may name: blob k of struct layout_data is blobs[k - 1]. */
+struct layout_blob {
+	char tag[65];		/* its device-table tag (the blob's sha256 hex), or "" */
+	uint64_t blocks;	/* its size in blocks */
+};
+
+/* Where the tree's file data lives, beyond the image's own data area. */
+struct layout_data {
+	const struct layout_blob *blobs;
+	uint32_t nblobs;
+	int tail_fd;		/* inline tails (tail_off), or -1 when there are none */
 };
 
 /*
  * Writes the image to fd (a regular file, positioned anywhere; writes use
  * pwrite at absolute offsets and the file is truncated to the image size).
- * Deterministic: the same tree and params give the same bytes.
- * The tree stays usable (it can be written again).
+ * data may be NULL (no blobs, no tails). The device table holds exactly the
+ * blobs that extents reference, in increasing blob number: a blob nothing
+ * references is not a device of the image. Every extent must lie within
+ * its blob. Deterministic: the same tree, params and data give the same
+ * bytes. The tree stays usable (it can be written again).
  */
-int layout_write(struct layout_tree *t, int fd, struct layout_result *res);
+int layout_write(struct layout_tree *t, int fd, const struct layout_data *data,
+		 struct layout_result *res);
+/*
+ * The device table of the last successful layout_write: *n slots, slot
+ * k + 1 holding blob (*out)[k]. Valid until the next layout_write or
+ * layout_tree_free.
+ */
+void layout_tree_devices(const struct layout_tree *t, const uint32_t **out, uint32_t *n);
 
 /* ---------------------------------------------------------------------- */
 /* Reading back                                                           */

@@ -65,8 +65,8 @@
  * 4. Converting an image (convert.h)
  * ======================================================================
  *
- * What `mkimg convert` does, in one call: an OCI layout (or layer tars)
- * into a store, into one self-contained image, or into an image per layer.
+ * What `mkimg convert` does, in one call: an OCI layout (an archive of
+ * one, a docker save archive, or layer tars) into a store, into one self-contained image, or into an image per layer.
  *
  *   const char *src[] = { "oci:/srv/oci/debian:12" };
  *   struct mkimg_convert_params p = {
@@ -88,7 +88,8 @@
  *
  * dirsource_import() reads a directory tree into a tree, its file data
  * through a sink. oci.h opens OCI image layouts (index, manifest, config,
- * every digest verified), streams layers (gzip, zstd, plain; digest and
+ * every digest verified), indexes oci-archive and docker save archives in
+ * place (members read by offset), streams layers (gzip, zstd, plain; digest and
  * diff_id hashed), reads tar entries (paths normalised, hostile entries
  * refused) and applies layers to a tree (OCI whiteouts, or overlayfs
  * markers per layer); layer records replay a converted layer's entries.
@@ -166,9 +167,17 @@
  * ======================================================================
  *
  * The tree and the EROFS encoder itself, for programs that build a tree
- * entry by entry (layout_inode_new, layout_dir_link, layout_xattr_set,
+ * entry by entry (layout_inode_new, layout_dir_link, layout_inode_set_xattr,
  * layout_inode_set_data) and write it with layout_write; layout_probe
- * and the reader check and read back images mkimg wrote.
+ * and the reader check and read back images mkimg wrote. Extents name
+ * blobs by number (a blob set, blobstore.h); layout_write is given each
+ * blob's tag and size and the sink's tail file, and makes the device table
+ * from the blobs the tree references:
+ *
+ *   struct layout_data d;
+ *   bs_blobset_data(set, &d);          // or { NULL, 0, -1 }: no blobs
+ *   d.tail_fd = bs_sink_tail_fd(sink);
+ *   ret = layout_write(t, fd, &d, &res);
  */
 #ifndef MKIMG_MKIMG_H
 #define MKIMG_MKIMG_H

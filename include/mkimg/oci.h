@@ -80,6 +80,9 @@ struct oci_layer {
 	char *media_type;
 	enum oci_compression comp;
 	char diff_id[OCI_DIGEST_LEN + 1];	/* uncompressed tar */
+	/* Archives: the member holding the blob ("blobs/sha256/<hex>",
+	 * a docker-archive's "<hex>.tar"); NULL for layouts. */
+	char *member;
 };
 
 struct oci_image {
@@ -138,6 +141,76 @@ int oci_parse_config(const void *buf, size_t len, struct oci_image *img,
 		     struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
+/* Archives: a tar of an OCI layout (oci-archive) or `docker save` output  */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Read in place, never unpacked: oci_archive_open makes one pass over the
+ * tar headers (seeking over member data) and keeps the name, offset and
+ * size of every member; metadata members are read by offset, layers are
+ * streamed by offset and length (oci_stream_params.range). The archive
+ * must be a regular file.
+ *
+ *   oci_archive_open(path, &ar, &err);
+ *   oci_archive_image_open(ar, &sel, &img, &err);     (or _docker_open)
+ *   for each img->layers[i]:
+ *     oci_archive_member(ar, layer->member, &off, &len, &err);
+ *     stream path with .range = true, .offset = off, .length = len
+ *   oci_archive_close(ar);
+ *
+ * Everything is hostile input: a header or member data past the end of
+ * the file, names with "..", absolute names, a name twice (but for
+ * directories), more than OCI_ARCHIVE_MAX_MEMBERS members, long-name and
+ * pax headers over their bounds are refused when the archive is opened;
+ * a member wanted as a blob or metadata must be a regular file (not a
+ * symlink, hard link or sparse file). Messages start with
+ * "archive <name>".
+ */
+#define OCI_ARCHIVE_MAX_MEMBERS	100000
+#define OCI_ARCHIVE_MAX_PAX	(1u << 20)	/* bytes of one pax header */
+
+struct oci_archive;
+
+/* Opens path (a regular file) and indexes its members. */
+int oci_archive_open(const char *path, struct oci_archive **out, struct mkimg_err *err);
+/* The same over fd (duplicated; the caller keeps its own); name for
+ * messages. */
+int oci_archive_open_fd(int fd, const char *name, struct oci_archive **out,
+			struct mkimg_err *err);
+void oci_archive_close(struct oci_archive *a);	/* accepts NULL */
+/* Members indexed (directories included). */
+size_t oci_archive_count(const struct oci_archive *a);
+
+/* The data of the regular-file member name ("./" prefixes and repeated
+ * "/" do not matter): its offset in the file and its size. -ENOENT if no
+ * such member, -EINVAL if it is not a regular file. */
+int oci_archive_member(const struct oci_archive *a, const char *name, uint64_t *offset,
+		       uint64_t *size, struct mkimg_err *err);
+/* A regular-file member read whole (at most max bytes, else -EFBIG);
+ * *buf (malloc'd, len + 1 bytes, NUL-terminated) is the caller's. */
+int oci_archive_read(const struct oci_archive *a, const char *name, size_t max,
+		     char **buf, size_t *len, struct mkimg_err *err);
+
+/* The OCI layout inside the archive, selected and verified as
+ * oci_image_open does; layers[i].member names each blob. */
+int oci_archive_image_open(struct oci_archive *a, const struct oci_selector *sel,
+			   struct oci_image **out, struct mkimg_err *err);
+/*
+ * A `docker save` archive: manifest.json's entry (sel->ref: one of its
+ * RepoTags, with or without a "docker.io/library/" or "docker.io/"
+ * prefix, or the config's digest, i.e. the image ID; NULL: the only
+ * entry), its config (verified against its name when that is
+ * "<hex>.json" or "blobs/sha256/<hex>") and its layers: compression from
+ * each member's first bytes, diff_ids from the config; digest: the
+ * member's name's for "blobs/sha256/<hex>", the diff_id for an
+ * uncompressed layer, else "" (only the diff_id can be verified).
+ * manifest_digest is "". A platform in sel is checked against the
+ * config.
+ */
+int oci_archive_docker_open(struct oci_archive *a, const struct oci_selector *sel,
+			    struct oci_image **out, struct mkimg_err *err);
+
+/* ---------------------------------------------------------------------- */
 /* Layer streams                                                          */
 /* ---------------------------------------------------------------------- */
 
@@ -156,6 +229,10 @@ struct oci_stream_params {
 	 * a standalone image): skip the hashing; finish returns "" digests.
 	 * Not with digest or diff_id. */
 	bool no_digests;
+	/* Only the bytes [offset, offset + length) of path are the blob (a
+	 * member of an archive); path must hold them all. */
+	bool range;
+	uint64_t offset, length;
 };
 
 /* The stream keeps err and fills it on later failures too (reads and
@@ -187,6 +264,11 @@ struct oci_blob_check;
 
 int oci_blob_check_start(const char *path, const char *name, const char *digest,
 			 uint64_t size, struct oci_blob_check **out, struct mkimg_err *err);
+/* The same for the size bytes at offset of path (an archive member): the
+ * file must hold them all. */
+int oci_blob_check_start_at(const char *path, uint64_t offset, const char *name,
+			    const char *digest, uint64_t size, struct oci_blob_check **out,
+			    struct mkimg_err *err);
 int oci_blob_check_finish(struct oci_blob_check *c, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
@@ -307,20 +389,16 @@ struct oci_apply_opts {
 	 */
 	bool follow_symlinks;
 	/*
-	 * Per layer: a hard link to a file that only a lower layer has gets
-	 * a copy of the lower inode (attributes, xattrs, extents). Its
-	 * extents point where the lower layer's sink wrote the data, so this
-	 * is allowed only when all layers' sinks write to shared devices
-	 * with the same ids (and no inline tail): set this then. Otherwise
-	 * such a link is an error.
-	 */
-	bool lower_data_shared;
-	/*
-	 * Per layer, preferred over lower_data_shared: called for such a
-	 * link with the index (0-based) of the layer that wrote the file
-	 * and its data as recorded then (extents in that layer's target,
-	 * tail_off in that layer's tree); must write the file's bytes
-	 * through sink (bs_file_begin was called; the applier ends the file).
+	 * Per layer, a hard link to a file that only a lower layer has gets
+	 * a copy of the lower inode (attributes, xattrs, data). copy_lower,
+	 * when set, is called for such a link with the index (0-based) of the
+	 * layer that wrote the file and its data as recorded then (extents in
+	 * that layer's target, tail_off in that layer's sink); it must write
+	 * the file's bytes through sink (bs_file_begin was called; the applier
+	 * ends the file). Without copy_lower, data wholly in blobs (extents on
+	 * blobs >= 1, no inline tail: blob numbers are the conversion's, not a
+	 * tree's) is shared as it is, and a link to data in the lower layer's
+	 * own image (blob 0) is an error.
 	 */
 	int (*copy_lower)(void *ctx, unsigned int layer,
 			  const struct layout_filedata *fd, struct bs_sink *sink);
@@ -480,6 +558,15 @@ uint64_t oci_record_count(const struct oci_record *r);
 /* The record's digest once the end was reached (0), else -EAGAIN. */
 int oci_record_digest(const struct oci_record *r, uint8_t digest[32]);
 void oci_record_close(struct oci_record *r);	/* accepts NULL */
+/*
+ * Reads the whole record in fd and calls file for each regular file that
+ * has a digest; *entries gets the entry count. The shape of the store
+ * repair's layer_scan (struct bs_repair_params; ctx unused): a store
+ * repair registers layer records through it.
+ */
+int oci_record_scan(void *ctx, int fd, const char *name, uint64_t *entries,
+		    int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+		    void *fctx, struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

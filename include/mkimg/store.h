@@ -186,6 +186,45 @@ struct bs_store_stats {
 int bs_store_stats(struct bs_store *st, struct bs_store_stats *s, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
+/* Layer chains                                                           */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Chain IDs (OCI image-spec): chain(L1) = diff_id(L1), chain(L1..Ln) =
+ * "sha256:" + hex(sha256(chain(L1..Ln-1) + " " + diff_id(Ln))). The
+ * registry keeps the chain of every prefix of each image's layers, so
+ * bs_store_find_chain is one indexed lookup.
+ */
+#define BS_CHAIN_LEN 71			/* "sha256:" + 64 hex */
+
+/* out = the chain of parent (NULL: none, diff_id is the bottom layer)
+ * and diff_id on top. -EINVAL if either is not "sha256:" + 64 lower-case
+ * hex digits. */
+int bs_chain_next(const char *parent, const char *diff_id, char out[BS_CHAIN_LEN + 1]);
+
+struct bs_chain {
+	char chain[BS_CHAIN_LEN + 1];
+	bool found;			/* a named image holds the chain */
+	/* false: an image converted from a source ends at the chain (image
+	 * and name are its); true: the chain is a proper prefix of the
+	 * images that hold it, image and name set only if an image for
+	 * exactly the chain was built (mkimg_convert_chain) */
+	bool prefix;
+	uint32_t layers;		/* the chain's layers */
+	char image[65];			/* sha256 of the image ending at it, or "" */
+	char name[BS_STORE_NAME_MAX + 1];	/* its name, or "" */
+	char (*diff_ids)[BS_CHAIN_LEN + 1];	/* found: the layers, bottom first */
+};
+
+/* Looks chain up among the named images (an image whose name was removed
+ * is not a holder). 0 with r->found false when no image holds it; -EINVAL
+ * for a malformed chain ID. Free r with bs_chain_free (also after a
+ * failure). */
+int bs_store_find_chain(struct bs_store *st, const char *chain, struct bs_chain *r,
+			struct mkimg_err *err);
+void bs_chain_free(struct bs_chain *r);	/* accepts NULL */
+
+/* ---------------------------------------------------------------------- */
 /* Store care                                                             */
 /* ---------------------------------------------------------------------- */
 
@@ -270,7 +309,8 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
  * each image that uses it as a device as needing a fresh conversion from
  * its source (error; images are not rewritten or removed), and each image
  * whose layer record refers to it (note: that layer is read from its tar
- * next time). Returns 0 or < 0; r counts blobs, lifted, rows, images.
+ * next time). report may be NULL. Returns 0 or < 0; r counts blobs,
+ * lifted, rows, images.
  */
 struct bs_rehome_result {
 	uint64_t blobs, lifted;		/* quarantined blobs; whole again */

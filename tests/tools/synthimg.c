@@ -41,6 +41,8 @@ int main(int argc, char **argv)
 	struct bs_sink *sink;
 	struct bs_sink_params sp = { 0 };
 	struct layout_result res;
+	struct layout_blob lb = { .tag = "" };
+	struct layout_data data = { .tail_fd = -1 };
 	struct layout_filedata fd;
 	struct rusage ru;
 	const char *blob = NULL;
@@ -73,12 +75,13 @@ int main(int argc, char **argv)
 		if (blobfd < 0)
 			die(blob, -errno);
 		sp.fd = blobfd;
-		sp.device = 1;
+		sp.blob = 1;
 		sp.hash_target = true;
 	} else {
 		sp.fd = imgfd;
 		sp.start_blk = layout_tree_data_start(t);
-		sp.tree = t;
+		sp.inline_tails = true;
+		sp.tmpdir = getenv("TMPDIR");
 	}
 	if ((err = bs_sink_new(&sp, &sink)))
 		die("sink", err);
@@ -114,16 +117,15 @@ int main(int argc, char **argv)
 	if ((err = bs_sink_finish(sink, &end, sha, NULL)))
 		die("sink finish", err);
 	if (blob) {
-		char hex[65];
-		uint16_t id;
-
-		bs_hex(sha, hex);
-		if ((err = layout_tree_add_device(t, hex, end, &id)))
-			die("device", err);
+		bs_hex(sha, lb.tag);
+		lb.blocks = end;
+		data.blobs = &lb;
+		data.nblobs = 1;
 	} else {
 		layout_tree_set_data_end(t, end);
 	}
-	if ((err = layout_write(t, imgfd, &res)))
+	data.tail_fd = bs_sink_tail_fd(sink);
+	if ((err = layout_write(t, imgfd, &data, &res)))
 		die(mkimg_err_msg(&terr), err);
 	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"entries\":%llu,\"inodes\":%llu,\"image_bytes\":%llu,\"peak_rss_kib\":%ld}\n",

@@ -3,14 +3,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
+
+extern char **environ;
 
 char *fx_tmpdir(const char *what)
 {
@@ -214,6 +218,49 @@ int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool rep
 	return ret;
 }
 
+int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
+		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
+		      struct mkimg_err *err)
+{
+	struct bs_conv_params cp = { 0 };
+	struct bs_conv_result r;
+	struct layout_params p;
+	struct layout_tree *t = NULL;
+	struct mkimg_err terr = MKIMG_ERR_INIT;
+	struct bs_conv *c = NULL;
+	size_t i;
+	int ret, fd;
+
+	if (!res)
+		res = &r;
+	mkimg_err_clear(err);
+	bs_store_layout_params(st, &p);
+	ret = layout_tree_new(&p, &terr, &t);
+	if (ret) {
+		mkimg_err_set(err, ret, "out of memory");
+		return ret;
+	}
+	ret = bs_conv_begin(st, t, &cp, &c, err);
+	for (i = 0; !ret && i < n; i++) {
+		ret = bs_conv_layer_begin(c, diff_ids[i], &fd, err);
+		if (!ret && write(fd, diff_ids[i], strlen(diff_ids[i])) < 0)
+			ret = mkimg_err_set(err, -errno, "writing a record: %s", strerror(errno));
+		if (!ret)
+			ret = bs_conv_layer_end(c, diff_ids[i], 1, err);
+	}
+	if (!ret) {
+		ret = fill_tree(t, bs_conv_sink(c), variant);
+		if (ret)
+			mkimg_err_set(err, ret, "filling the tree: %s", strerror(-ret));
+	}
+	if (!ret)
+		ret = bs_conv_commit(c, name, "fixture", res, err);
+	else
+		bs_conv_abort(c);
+	layout_tree_free(t);
+	return ret;
+}
+
 static void report(void *ctx, int severity, const char *msg)
 {
 	uint64_t *notes = ((uint64_t **)ctx)[0];
@@ -260,4 +307,102 @@ int64_t fx_sql_int(const char *dir, const char *sql)
 	sqlite3_close(db);
 	free(path);
 	return v;
+}
+
+/* Whether the image carries fingerprints (feature_compat ISHARE_XATTRS). */
+static bool has_fingerprints(const char *image)
+{
+	uint8_t compat[4] = { 0 };
+	int fd = open(image, O_RDONLY | O_CLOEXEC);
+	bool yes;
+
+	if (fd < 0)
+		return false;
+	yes = pread(fd, compat, 4, 1024 + 8) == 4 && (compat[0] & 0x20);
+	close(fd);
+	return yes;
+}
+
+int fx_oracle(const char *image, const char *const *devices, size_t ndevices)
+{
+	const char *dir = getenv("MKIMG_ORACLE");
+	char fsck[4096], log[] = "/tmp/mkimg-oracle-XXXXXX";
+	char **argv = calloc(ndevices + 4, sizeof(*argv));
+	posix_spawn_file_actions_t fa;
+	int argc = 0, status, logfd, ret;
+	size_t i;
+	pid_t pid;
+
+	if (!argv)
+		return -ENOMEM;
+	snprintf(fsck, sizeof(fsck), "%s/fsck.erofs", dir && *dir ? dir : "/opt/mkimg-oracle/bin");
+	if (access(fsck, X_OK)) {
+		free(argv);
+		return -ENOENT;
+	}
+	argv[argc++] = fsck;
+	for (i = 0; i < ndevices; i++)
+		if (asprintf(&argv[argc++], "--device=%s", devices[i]) < 0)
+			argv[--argc] = NULL;
+	if (has_fingerprints(image))
+		argv[argc++] = strdup("--xattr-inode-digest");
+	argv[argc++] = strdup(image);
+	logfd = mkstemp(log);
+	if (logfd >= 0)
+		unlink(log);
+	posix_spawn_file_actions_init(&fa);
+	if (logfd >= 0) {
+		posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+		posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+	}
+	ret = posix_spawn(&pid, fsck, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (ret)
+		ret = -ret;
+	else if (waitpid(pid, &status, 0) != pid)
+		ret = -errno;
+	else
+		ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (ret && logfd >= 0) {
+		char buf[4096];
+		ssize_t n;
+
+		fprintf(stderr, "fsck.erofs refused %s (status %d):\n", image, ret);
+		lseek(logfd, 0, SEEK_SET);
+		while ((n = read(logfd, buf, sizeof(buf))) > 0)
+			fwrite(buf, 1, n, stderr);
+	}
+	if (logfd >= 0)
+		close(logfd);
+	for (i = 1; i < (size_t)argc; i++)
+		free(argv[i]);
+	free(argv);
+	return ret;
+}
+
+int fx_oracle_store(const char *dir)
+{
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	struct bs_image_info *v = NULL;
+	struct bs_store *st;
+	size_t n = 0, i;
+	int ret, bad = 0;
+
+	ret = bs_store_open(dir, BS_STORE_READONLY, &st, &err);
+	if (ret)
+		return ret;
+	ret = bs_store_images(st, &v, &n, &err);
+	for (i = 0; !ret && i < n; i++) {
+		int r = fx_oracle(v[i].image, (const char *const *)v[i].devices, v[i].ndevices);
+
+		if (r < 0)
+			ret = r;
+		else
+			bad += r != 0;
+	}
+	for (i = 0; i < n; i++)
+		bs_image_info_free(&v[i]);
+	free(v);
+	bs_store_close(st);
+	return ret < 0 ? ret : bad;
 }

@@ -43,10 +43,29 @@ void fx_fill(uint8_t *p, size_t n, uint32_t seed);
 int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
 	       bool durable, struct bs_conv_result *res, struct mkimg_err *err);
 
+/* As fx_convert (durable off), with layers diff_ids (bottom first)
+ * recorded: each record holds its diff_id's text (no entries). */
+int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
+		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
+		      struct mkimg_err *err);
+
 /* The store's fsck (opened as mkimg fsck opens it): errors found (>= 0),
  * or < 0 if it could not run; notes (may be NULL) gets the notes. When
  * show is set, findings are printed (for a failing test's log). */
 int fx_fsck(const char *dir, bool full, uint64_t *notes, bool show);
+
+/*
+ * A reader we did not write: fsck.erofs 1.9 (MKIMG_ORACLE, else
+ * /opt/mkimg-oracle/bin) on an image with its devices, with the inode
+ * digest check when the image has fingerprints (--xattr-inode-digest).
+ * Returns fsck.erofs's exit status (0: clean), -ENOENT when the oracle is
+ * not installed, another negative errno when it cannot run; its output
+ * goes to stderr (the test's log) only when it fails.
+ */
+int fx_oracle(const char *image, const char *const *devices, size_t ndevices);
+/* fx_oracle on every image of the store at dir, with its blobs as devices:
+ * images refused (0: all clean), or < 0 as fx_oracle. */
+int fx_oracle_store(const char *dir);
 
 /* One integer from an SQL query on dir/registry.db (opened read-only
  * through SQLite directly); -1 on error. */

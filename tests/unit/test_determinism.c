@@ -255,8 +255,9 @@ static uint8_t *build(const size_t *order, bool reverse_xattrs, bool blob, bool 
 	int img = memfd_create("img", 0), bfd = -1;
 	uint64_t end;
 	uint8_t sha[32];
-	uint16_t id;
 	uint8_t *out;
+	struct layout_blob lb = { .tag = "" };
+	struct layout_data data = { .tail_fd = -1 };
 
 	assert_true(img >= 0);
 	layout_params_preset(&p);
@@ -268,24 +269,22 @@ static uint8_t *build(const size_t *order, bool reverse_xattrs, bool blob, bool 
 	}
 	assert_int_equal(layout_tree_new(&p, &terr, &t), 0);
 	if (blob) {
-		struct bs_sink_params sp = { .blkszbits = 9, .device = 1, .hash_target = true };
+		struct bs_sink_params sp = { .blkszbits = 9, .blob = 1, .hash_target = true };
 
 		bfd = memfd_create("blob", 0);
 		assert_true(bfd >= 0);
 		sp.fd = bfd;
-		assert_int_equal(layout_tree_add_device(t, "pending", 1, &id), 0);
 		assert_int_equal(bs_sink_new(&sp, &s), 0);
 		write_data(NULL, s, &b);
 		assert_int_equal(bs_sink_finish(s, &end, sha, NULL), 0);
-		{
-			char hex[65];
-
-			bs_hex(sha, hex);
-			assert_int_equal(layout_tree_set_device(t, id, hex, end), 0);
-		}
+		bs_hex(sha, lb.tag);
+		lb.blocks = end;
+		data.blobs = &lb;
+		data.nblobs = 1;
 	} else {
 		struct bs_sink_params sp = { .fd = img, .start_blk = layout_tree_data_start(t),
-					     .blkszbits = p.blkszbits, .device = 0, .tree = t };
+					     .blkszbits = p.blkszbits, .blob = 0,
+					     .inline_tails = true };
 
 		assert_int_equal(bs_sink_new(&sp, &s), 0);
 		write_data(t, s, &b);
@@ -293,7 +292,8 @@ static uint8_t *build(const size_t *order, bool reverse_xattrs, bool blob, bool 
 		layout_tree_set_data_end(t, end);
 	}
 	add_entries(t, &b, order, reverse_xattrs, bump);
-	if (layout_write(t, img, &res))
+	data.tail_fd = bs_sink_tail_fd(s);
+	if (layout_write(t, img, &data, &res))
 		fail_msg("layout_write: %s", mkimg_err_msg(&terr));
 	out = read_all(img, len);
 	if (blob) {

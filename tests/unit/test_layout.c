@@ -154,14 +154,14 @@ static void test_chunk_index(void **state)
 
 static void test_chunk_size(void **state)
 {
-	struct layout_extent one = { .lblk = 0, .pblk = 9, .nblks = 300, .device = 1 };
+	struct layout_extent one = { .lblk = 0, .pblk = 9, .nblks = 300, .blob = 1 };
 	struct layout_extent two[2] = {
-		{ .lblk = 0, .pblk = 0, .nblks = 16, .device = 1 },
-		{ .lblk = 32, .pblk = 16, .nblks = 16, .device = 1 },
+		{ .lblk = 0, .pblk = 0, .nblks = 16, .blob = 1 },
+		{ .lblk = 32, .pblk = 16, .nblks = 16, .blob = 1 },
 	};
 	struct layout_extent odd[2] = {
-		{ .lblk = 0, .pblk = 0, .nblks = 3, .device = 1 },
-		{ .lblk = 3, .pblk = 100, .nblks = 5, .device = 2 },
+		{ .lblk = 0, .pblk = 0, .nblks = 3, .blob = 1 },
+		{ .lblk = 3, .pblk = 100, .nblks = 5, .blob = 2 },
 	};
 
 	/* one contiguous run: one chunk covering the file (512 >= 300) */
@@ -329,14 +329,15 @@ static struct layout_tree *sample_tree(int n, bool fingerprint)
 	return t;
 }
 
-static uint8_t *write_image(struct layout_tree *t, size_t *len, struct layout_result *res)
+static uint8_t *write_image_with(struct layout_tree *t, const struct layout_data *d,
+				 size_t *len, struct layout_result *res)
 {
 	int fd = memfd_create("img", 0);
 	struct stat st;
 	uint8_t *buf;
 
 	assert_true(fd >= 0);
-	assert_int_equal(layout_write(t, fd, res), 0);
+	assert_int_equal(layout_write(t, fd, d, res), 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	buf = malloc(st.st_size);
 	assert_non_null(buf);
@@ -344,6 +345,11 @@ static uint8_t *write_image(struct layout_tree *t, size_t *len, struct layout_re
 	close(fd);
 	*len = st.st_size;
 	return buf;
+}
+
+static uint8_t *write_image(struct layout_tree *t, size_t *len, struct layout_result *res)
+{
+	return write_image_with(t, NULL, len, res);
 }
 
 static void test_write_superblock(void **state)
@@ -392,20 +398,19 @@ static void test_write_fingerprint_flags(void **state)
 	struct layout_tree *t = sample_tree(3, true);
 	struct layout_inode *ino, *root = layout_tree_root(t);
 	struct layout_attr fa = { .mode = S_IFREG | 0644 };
-	struct layout_extent e = { .lblk = 0, .pblk = 0, .nblks = 1, .device = 1 };
+	struct layout_extent e = { .lblk = 0, .pblk = 0, .nblks = 1, .blob = 1 };
 	struct layout_filedata fd = { .size = 100, .nextents = 1, .extents = &e };
+	struct layout_blob blob = { .tag = "ab", .blocks = 1 };
+	struct layout_data d = { .blobs = &blob, .nblobs = 1, .tail_fd = -1 };
 	struct layout_result res;
-	uint16_t id;
 	size_t len;
 	uint8_t *img;
 
 	memset(fd.sha256, 0x11, 32);
-	assert_int_equal(layout_tree_add_device(t, "ab", 1, &id), 0);
-	assert_int_equal(id, 1);
 	assert_int_equal(layout_inode_new(t, &fa, &ino), 0);
 	assert_int_equal(layout_inode_set_data(t, ino, &fd), 0);
 	assert_int_equal(layout_dir_link(t, root, "data", 4, ino), 0);
-	img = write_image(t, &len, &res);
+	img = write_image_with(t, &d, &len, &res);
 	assert_int_equal(res.fingerprints, 1);	/* empty files get none */
 	assert_int_equal(res.chunk_inodes, 1);
 	assert_true(get_le32(img + 1024 + 8) & EROFS_FEATURE_COMPAT_ISHARE_XATTRS);
@@ -420,6 +425,88 @@ static void test_write_fingerprint_flags(void **state)
 	assert_int_equal(get_le32(img + 1152 + 64), 1);
 	assert_int_equal(get_le32(img + 1152 + 68), get_le32(img + 1024 + 36));
 	free(img);
+	layout_tree_free(t);
+}
+
+/* Adds a file whose extents name the given blobs (one block each). */
+static struct layout_inode *file_on(struct layout_tree *t, const char *name,
+				    struct layout_extent *e, uint32_t n)
+{
+	struct layout_attr fa = { .mode = S_IFREG | 0644 };
+	struct layout_filedata fd = { .size = (uint64_t)n * 4096, .nextents = n, .extents = e };
+	struct layout_inode *ino;
+
+	memset(fd.sha256, name[0], 32);
+	assert_int_equal(layout_inode_new(t, &fa, &ino), 0);
+	assert_int_equal(layout_inode_set_data(t, ino, &fd), 0);
+	assert_int_equal(layout_dir_link(t, layout_tree_root(t), name, strlen(name), ino), 0);
+	return ino;
+}
+
+/*
+ * The encoder's device table: exactly the blobs extents reference, in
+ * blob-number order, and chunk indexes naming those slots.
+ */
+static void test_write_device_slots(void **state)
+{
+	struct layout_blob blobs[4] = {
+		{ .tag = "one", .blocks = 8 }, { .tag = "two", .blocks = 8 },
+		{ .tag = "three", .blocks = 8 }, { .tag = "four", .blocks = 8 },
+	};
+	struct layout_data d = { .blobs = blobs, .nblobs = 4, .tail_fd = -1 };
+	struct layout_extent a[2] = {
+		{ .lblk = 0, .pblk = 5, .nblks = 1, .blob = 4 },
+		{ .lblk = 1, .pblk = 2, .nblks = 1, .blob = 2 },
+	};
+	struct layout_extent b[1] = { { .lblk = 0, .pblk = 7, .nblks = 1, .blob = 4 } };
+	struct layout_extent past[1] = { { .lblk = 0, .pblk = 8, .nblks = 1, .blob = 1 } };
+	struct layout_extent unknown[1] = { { .lblk = 0, .pblk = 0, .nblks = 1, .blob = 5 } };
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	struct layout_params p;
+	struct layout_tree *t;
+	struct layout_result res;
+	const uint32_t *slots;
+	uint32_t nslots;
+	size_t len, i;
+	uint8_t *img;
+	int fd;
+
+	layout_params_preset(&p);
+	assert_int_equal(layout_tree_new(&p, &err, &t), 0);
+	file_on(t, "a", a, 2);
+	file_on(t, "b", b, 1);
+	img = write_image_with(t, &d, &len, &res);
+	assert_int_equal(res.devices, 2);
+	assert_int_equal(get_le16(img + 1024 + 86), 2);		/* extra_devices */
+	assert_memory_equal(img + 1152, "two\0", 4);		/* slot 1: blob 2 */
+	assert_memory_equal(img + 1152 + 128, "four\0", 5);	/* slot 2: blob 4 */
+	layout_tree_devices(t, &slots, &nslots);
+	assert_int_equal(nslots, 2);
+	assert_int_equal(slots[0], 2);
+	assert_int_equal(slots[1], 4);
+	/* file a's chunk index: block 0 on slot 2 (blob 4), block 1 on slot 1 */
+	for (i = 0; i + 16 <= len; i += 8)
+		if (get_le16(img + i + 2) == 2 && get_le32(img + i + 4) == 5 &&
+		    get_le16(img + i + 10) == 1 && get_le32(img + i + 12) == 2)
+			break;
+	assert_true(i + 16 <= len);
+	free(img);
+
+	/* the same tree without its blobs, or with an extent past a blob */
+	fd = memfd_create("img", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(layout_write(t, fd, NULL, &res), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&err), "unknown blob 4"));
+	mkimg_err_clear(&err);
+	file_on(t, "c", past, 1);
+	assert_int_equal(layout_write(t, fd, &d, &res), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&err), "past the end of blob 1 (one)"));
+	mkimg_err_clear(&err);
+	file_on(t, "d", unknown, 1);
+	blobs[0].blocks = 9;
+	assert_int_equal(layout_write(t, fd, &d, &res), -EINVAL);
+	assert_non_null(strstr(mkimg_err_msg(&err), "unknown blob 5"));
+	close(fd);
 	layout_tree_free(t);
 }
 
@@ -439,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_tree_names),
 		cmocka_unit_test(test_write_superblock),
 		cmocka_unit_test(test_write_fingerprint_flags),
+		cmocka_unit_test(test_write_device_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1238,7 +1238,7 @@ static void env_new(struct env *v, enum oci_apply_mode mode, bool follow)
 	sp.fd = v->fd;
 	sp.start_blk = 1;
 	sp.blkszbits = 12;
-	sp.tree = v->t;
+	sp.inline_tails = true;
 	assert_int_equal(bs_sink_new(&sp, &v->sink), 0);
 	assert_int_equal(oci_applier_new(&o, &v->a), 0);
 }
@@ -1676,10 +1676,12 @@ static void fd_slurp(int fd, struct buf *b)
 
 static struct bs_sink *rec_sink(int fd)
 {
-	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12 };
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .blob = 1 };
 	struct bs_sink *s;
 
-	/* no inline tails: a tail lives in one tree's spill file */
+	/* blob 1 of one set for every layer's tree: hard links to a lower
+	 * layer's file share its extents; no inline tails (a tail is in the
+	 * image of one layer) */
 	assert_int_equal(bs_sink_new(&sp, &s), 0);
 	return s;
 }
@@ -1783,18 +1785,18 @@ static void tree_cmp(struct layout_tree *ta, struct layout_inode *a,
 	}
 }
 
-/* Both trees written as images (metadata after end_blk): the same bytes
- * (this covers symlink targets too). */
+/* Both trees written as images (their data in blob 1, end_blk blocks):
+ * the same bytes (this covers symlink targets too). */
 static void image_cmp(struct layout_tree *ta, struct layout_tree *tb, uint64_t end_blk)
 {
 	int fa = tmpfd(), fb = tmpfd();
+	struct layout_blob blob = { .tag = "data", .blocks = end_blk };
+	struct layout_data d = { .blobs = &blob, .nblobs = 1, .tail_fd = -1 };
 	struct layout_result ra, rb;
 	struct buf ba, bb;
 
-	layout_tree_set_data_end(ta, end_blk);
-	layout_tree_set_data_end(tb, end_blk);
-	assert_int_equal(layout_write(ta, fa, &ra), 0);
-	assert_int_equal(layout_write(tb, fb, &rb), 0);
+	assert_int_equal(layout_write(ta, fa, &d, &ra), 0);
+	assert_int_equal(layout_write(tb, fb, &d, &rb), 0);
 	fd_slurp(fa, &ba);
 	fd_slurp(fb, &bb);
 	assert_int_equal(ba.len, bb.len);
@@ -1833,8 +1835,7 @@ static void record_roundtrip(enum oci_apply_mode mode)
 	struct layout_params p;
 	struct layout_tree *t1[2], *t2[2];
 	struct rec_hook h1 = { .fail_at = -1 }, h2 = { .fail_at = -1 };
-	struct oci_apply_opts o = { .mode = mode, .lower_data_shared = true,
-				    .entry_done = rec_hook_fn };
+	struct oci_apply_opts o = { .mode = mode, .entry_done = rec_hook_fn };
 	struct oci_applier *a1, *a2;
 	struct oci_apply_stats st1 = { 0 }, st2 = { 0 };
 	struct bs_sink *sink;

@@ -30,8 +30,8 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 
 static struct bs_sink *new_sink(int fd, struct layout_tree *tree, bool hash)
 {
-	struct bs_sink_params p = { .fd = fd, .start_blk = 0, .blkszbits = 12, .device = 1,
-				    .hash_target = hash, .tree = tree };
+	struct bs_sink_params p = { .fd = fd, .start_blk = 0, .blkszbits = 12, .blob = 1,
+				    .hash_target = hash, .inline_tails = tree != NULL };
 	struct bs_sink *s;
 
 	assert_int_equal(bs_sink_new(&p, &s), 0);
@@ -61,7 +61,7 @@ static void test_one_run_and_sha(void **state)
 	assert_int_equal(out.extents[0].lblk, 0);
 	assert_int_equal(out.extents[0].pblk, 0);
 	assert_int_equal(out.extents[0].nblks, (300000 + 4095) / 4096);
-	assert_int_equal(out.extents[0].device, 1);
+	assert_int_equal(out.extents[0].blob, 1);
 	assert_false(out.has_tail);
 	assert_int_equal(bs_sink_finish(s, &end, tsha, &st), 0);
 	assert_int_equal(end, (300000 + 4095) / 4096);
@@ -164,19 +164,26 @@ static void test_inline_tail(void **state)
 	struct bs_sink *s;
 	struct layout_filedata out;
 	uint8_t data[9000];
-	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .device = 0 };
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .blob = 0 };
 
 	layout_params_preset(&p);
 	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
-	sp.tree = t;
+	sp.inline_tails = true;
 	assert_int_equal(bs_sink_new(&sp, &s), 0);
 	fill(data, sizeof(data), 6);
 	assert_int_equal(bs_file_begin(s, 2000), 0);
 	assert_int_equal(bs_file_write(s, data, sizeof(data)), 0);
 	assert_int_equal(bs_file_end(s, &out), 0);
-	/* 2 full blocks stored, 808 tail bytes spilled */
+	/* 2 full blocks stored, 808 tail bytes in the sink's tail file */
 	assert_true(out.has_tail);
 	assert_int_equal(out.tail_len, 9000 - 8192);
+	{
+		uint8_t back[808];
+
+		assert_true(bs_sink_tail_fd(s) >= 0);
+		assert_int_equal(pread(bs_sink_tail_fd(s), back, 808, out.tail_off), 808);
+		assert_memory_equal(back, data + 8192, 808);
+	}
 	assert_int_equal(out.nextents, 1);
 	assert_int_equal(out.extents[0].pblk, 1);
 	assert_int_equal(out.extents[0].nblks, 2);
@@ -213,7 +220,7 @@ static void test_fast_keys(void **state)
 	struct layout_extent ea[8];
 	struct bs_sink_stats st;
 	uint8_t *data = malloc(200000), *other = malloc(200000);
-	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .device = 0,
+	struct bs_sink_params sp = { .fd = fd, .start_blk = 1, .blkszbits = 12, .blob = 0,
 				     .fast_keys = true };
 	uint64_t end;
 
@@ -222,7 +229,7 @@ static void test_fast_keys(void **state)
 	other[BS_HOLE_UNIT + 5000] ^= 1;	/* one byte differs */
 	layout_params_preset(&p);
 	assert_int_equal(layout_tree_new(&p, NULL, &t), 0);
-	sp.tree = t;
+	sp.inline_tails = true;
 	assert_int_equal(bs_sink_new(&sp, &s), 0);
 	/* with an inline tail, then the same bytes again: found */
 	put_file(s, data, 300, 2000, &a);
@@ -275,6 +282,78 @@ static void test_publish(void **state)
 	assert_int_equal(rmdir(dir), 0);	/* empty: no temp file left */
 }
 
+/* The blob set: numbers from 1, its bound refused with -ENOSPC. */
+static void test_blobset(void **state)
+{
+	struct bs_blobset *set;
+	struct layout_data d;
+	uint32_t n;
+
+	assert_int_equal(bs_blobset_new(65536, &set), -EINVAL);
+	assert_int_equal(bs_blobset_new(3, &set), 0);
+	assert_int_equal(bs_blobset_add(set, "", 0, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(bs_blobset_add(set, "b", 7, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(bs_blobset_room(set, 1));
+	assert_false(bs_blobset_room(set, 2));
+	assert_int_equal(bs_blobset_add(set, "c", 1, &n), 0);
+	assert_int_equal(bs_blobset_add(set, "d", 1, &n), -ENOSPC);
+	assert_int_equal(bs_blobset_count(set), 3);
+	assert_int_equal(bs_blobset_set(set, 1, "aaaa", 12), 0);
+	assert_int_equal(bs_blobset_set(set, 4, "x", 1), -ENOENT);
+	{
+		char long_tag[70];
+
+		memset(long_tag, 'x', 65);
+		long_tag[65] = '\0';
+		assert_int_equal(bs_blobset_set(set, 2, long_tag, 1), -EINVAL);
+	}
+	bs_blobset_data(set, &d);
+	assert_int_equal(d.nblobs, 3);
+	assert_int_equal(d.tail_fd, -1);
+	assert_string_equal(d.blobs[0].tag, "aaaa");
+	assert_int_equal(d.blobs[0].blocks, 12);
+	assert_string_equal(d.blobs[1].tag, "b");
+	bs_blobset_free(set);
+}
+
+static int failing_find_file(void *ctx, const uint8_t sha256[32], uint64_t size,
+			     struct layout_filedata *out)
+{
+	return mkimg_err_set(ctx, -EUCLEAN, "registry.db: a file row has bad extents");
+}
+
+/* A dedup hook's reason reaches the sink's error object, and sticks. */
+static void test_hook_message(void **state)
+{
+	int fd = memfd_create("blob", 0);
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	struct bs_dedup_ops ops = { .find_file = failing_find_file };
+	struct bs_sink_params sp = { .fd = fd, .blkszbits = 12, .blob = 1, .dedup = &ops,
+				     .dedup_ctx = &err, .err = &err };
+	struct layout_filedata out;
+	struct bs_sink *s;
+
+	assert_int_equal(bs_sink_new(&sp, &s), 0);
+	assert_ptr_equal(bs_sink_err(s), &err);
+	assert_int_equal(bs_file_begin(s, 0), 0);
+	assert_int_equal(bs_file_write(s, "abc", 3), 0);
+	assert_int_equal(bs_file_end(s, &out), -EUCLEAN);
+	assert_string_equal(mkimg_err_msg(&err), "registry.db: a file row has bad extents");
+	assert_int_equal(bs_file_begin(s, 0), -EUCLEAN);
+	bs_sink_free(s);
+	/* without an object of its own the sink keeps one */
+	sp.dedup_ctx = NULL;
+	sp.dedup = NULL;
+	sp.err = NULL;
+	assert_int_equal(bs_sink_new(&sp, &s), 0);
+	assert_non_null(bs_sink_err(s));
+	assert_int_equal(bs_sink_err(s)->code, 0);
+	bs_sink_free(s);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_dedup_rewinds),
 		cmocka_unit_test(test_inline_tail),
 		cmocka_unit_test(test_fast_keys),
+		cmocka_unit_test(test_blobset),
+		cmocka_unit_test(test_hook_message),
 		cmocka_unit_test(test_publish),
 	};
 

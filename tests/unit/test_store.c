@@ -230,16 +230,17 @@ static uint8_t *make_image(size_t *len)
 	struct mkimg_err terr = MKIMG_ERR_INIT;
 	struct layout_attr da = { .mode = 040755 }, fa = { .mode = 0100644, .mtime = 5 };
 	struct layout_extent ext[2] = {
-		{ .lblk = 0, .pblk = 0, .nblks = 256, .device = 1 },
-		{ .lblk = 512, .pblk = 256, .nblks = 1, .device = 1 },
-	}, one = { .lblk = 0, .pblk = 299, .nblks = 1, .device = 1 };
+		{ .lblk = 0, .pblk = 0, .nblks = 256, .blob = 1 },
+		{ .lblk = 512, .pblk = 256, .nblks = 1, .blob = 1 },
+	}, one = { .lblk = 0, .pblk = 299, .nblks = 1, .blob = 1 };
 	struct layout_filedata fd = { .size = 512 * 512 + 100, .nextents = 2, .extents = ext };
 	struct layout_inode *root, *d, *f, *g;
 	struct layout_result res;
 	struct layout_params p;
 	struct layout_tree *t;
+	struct layout_blob blob = { .tag = IMG, .blocks = 300 };
+	struct layout_data data = { .blobs = &blob, .nblobs = 1, .tail_fd = -1 };
 	char name[16];
-	uint16_t id;
 	uint8_t *buf;
 	int fdesc, i;
 	FILE *tmp = tmpfile();
@@ -251,7 +252,6 @@ static uint8_t *make_image(size_t *len)
 	p.fingerprint = true;
 	p.inline_data = false;
 	assert_int_equal(layout_tree_new(&p, &terr, &t), 0);
-	assert_int_equal(layout_tree_add_device(t, IMG, 300, &id), 0);
 	root = layout_tree_root(t);
 	assert_int_equal(layout_inode_new(t, &da, &d), 0);
 	assert_int_equal(layout_dir_link(t, root, "dir", 3, d), 0);
@@ -267,7 +267,7 @@ static uint8_t *make_image(size_t *len)
 		g = f;
 	}
 	assert_int_equal(layout_dir_link(t, root, "hard", 4, g), 0);
-	if (layout_write(t, fdesc, &res))
+	if (layout_write(t, fdesc, &data, &res))
 		fail_msg("layout_write: %s", mkimg_err_msg(&terr));
 	layout_tree_free(t);
 	*len = res.image_bytes;
