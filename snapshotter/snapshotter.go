@@ -382,11 +382,12 @@ func (s *snapshotter) storeImage(ctx context.Context, key string, info snapshots
 		return img, nil
 	}
 	r, err := s.mk.lookup(chain, true)
-	if err != nil {
-		return "", err
+	if err == nil && !r.Found {
+		err = fmt.Errorf("not found")
 	}
-	if !r.Found {
-		return "", fmt.Errorf("layer chain %s is no longer in the store %s", chain, s.mk.store)
+	if err != nil {
+		// a chain that left the store since its placeholder was made
+		return "", fmt.Errorf("layer chain %s is not served by the store %s: %v", chain, s.mk.store, err)
 	}
 	if err := s.im.acquire(r.Image, r.Name); err != nil {
 		return "", err

@@ -351,15 +351,17 @@ $f2sum"
 	run e "e$1"; expect "e$1" "image e, not in the store"
 }
 run_all 1
-chain_d=$(python3 - "$O" <<'PY'
+diff_id0() { # TAG: the diff_id of the first layer (its chain ID)
+	python3 - "$O" "$1" <<'PY'
 import json, sys
 o = sys.argv[1]
 blob = lambda d: json.load(open(o + "/blobs/sha256/" + d.split(":")[1]))
 m = [x for x in json.load(open(o + "/index.json"))["manifests"]
-     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == "base"][0]
+     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]][0]
 print(blob(blob(m["digest"])["config"]["digest"])["rootfs"]["diff_ids"][0])
 PY
-)
+}
+chain_d=$(diff_id0 base)
 "$MKIMG" ls --store "$S" --json | grep "\"chain-${chain_d#sha256:}\"" >/dev/null ||
 	fail "no prefix image chain-${chain_d#sha256:} in the store"
 say "runs: a, b, c (whiteout on top), d (prefix, built by mkimg lookup --build), e (not in the store)"
@@ -464,7 +466,8 @@ done
 if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" mkimg.test/img:b bx >"$T/out.bx" 2>&1; then
 	fail "b ran with its image removed from the store: $(cat "$T/out.bx")"
 fi
-grep "no longer in the store" "$T/out.bx" >/dev/null || fail "b without its image: $(cat "$T/out.bx")"
+chain_b=$(diff_id0 b) # b has one layer
+grep "layer chain $chain_b.*mkimg: .*$chain_b" "$T/out.bx" >/dev/null || fail "b without its image: $(cat "$T/out.bx")"
 ctr container rm bx >/dev/null 2>&1 || true
 "$MKIMG" gc --store "$S" >"$T/gc.log" 2>&1 || fail "mkimg gc: $(cat "$T/gc.log")"
 [ ! -f "$S/images/$hex_b" ] || fail "b's image is still there with no container using it"
