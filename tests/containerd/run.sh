@@ -48,6 +48,11 @@ R=$T/snap             # the snapshotter's root
 SOCK=$T/containerd.sock
 SNAPSOCK=$T/snapshotter.sock
 cd_pid= sn_pid= reg_pid=
+# containerd 2.1's shims put their sockets in /run/containerd/s (named by a
+# hash of our address): those are removed at exit, and the directories if
+# this test made them
+run_existed=no
+[ -d /run/containerd ] && run_existed=yes
 
 # processes started for this test: containerd, the snapshotter, and the shims
 # containerd started (they name our socket on their command line)
@@ -70,6 +75,13 @@ cleanup() {
 	[ -n "$sn_pid" ] && kill -9 "$sn_pid" 2>/dev/null
 	[ -n "$reg_pid" ] && kill -9 "$reg_pid" 2>/dev/null
 	wait $cd_pid $sn_pid $reg_pid 2>/dev/null
+	for p in $(grep -o 'unix:///run/containerd/s/[0-9a-f]*' "$T/containerd.log" 2>/dev/null | sort -u); do
+		p=${p#unix://}
+		[ -S "$p" ] && rm -f "$p"
+	done
+	if [ "$run_existed" = no ]; then
+		rmdir /run/containerd/s /run/containerd 2>/dev/null
+	fi
 	for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
@@ -312,7 +324,7 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	done
 	ctr content ls -q > "$T/content"
 	! grep -x "${layers_p##* }" "$T/content" >/dev/null || fail "p's own layer is in containerd's content store"
-	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
+	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
 		fail "ctr run p: $(cat "$T/out.p1")"
 	[ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
 	say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
@@ -320,7 +332,7 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	own=$(comm -13 <(devs a | tr ' ' '\n') <(devs p | tr ' ' '\n'))
 	[ -n "$own" ] && [ -f "$own" ] || fail "p has no blob of its own: $(devs p)"
 	mv "$own" "$T/blob.away"
-	if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "127.0.0.1:$port/mkimg/p:latest" p2 \
+	if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p2 \
 		>"$T/out.p2" 2>&1; then fail "p ran without its blob: $(cat "$T/out.p2")"; fi
 	grep "mkimg: .*${own##*/}" "$T/out.p2" >/dev/null || fail "p without its blob: $(cat "$T/out.p2")"
 	grep "mkimg: .*${own##*/}" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no cause"
@@ -334,7 +346,7 @@ fi
 
 # ---- runs -----------------------------------------------------------------------
 run() { # TAG ID: ctr run --rm, output in $T/out.ID
-	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" "mkimg.test/img:$1" "$2" >"$T/out.$2" 2>&1 ||
+	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" >"$T/out.$2" 2>&1 ||
 		fail "ctr run $1: $(cat "$T/out.$2")"
 }
 expect() { # ID TEXT
@@ -373,7 +385,7 @@ leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
 # ---- long-running containers: mounts, files, writes ---------------------------------
 task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
 long() { # TAG ID
-	ctr run -d --snapshotter mkimg --runc-root "$T/runc" "mkimg.test/img:$1" "$2" sleep 100000 \
+	ctr run -d --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" sleep 100000 \
 		>"$T/out.$2" 2>&1 || fail "ctr run -d $1: $(cat "$T/out.$2")"
 	wait_for 10 test -n "$(task_pid "$2")" || fail "task $2 not running"
 }
@@ -402,7 +414,7 @@ rootfs() { echo "$T/state/io.containerd.runtime.v2.task/default/$1/rootfs"; }
 # c on containerd's own overlayfs snapshotter: the same tree
 ctr images import --local=false --base-name mkimg.test/img --snapshotter overlayfs "$T/images.tar" >"$T/import2.log" 2>&1 ||
 	fail "ctr images import --snapshotter overlayfs: $(tail -n 5 "$T/import2.log")"
-ctr run -d --snapshotter overlayfs --runc-root "$T/runc" mkimg.test/img:c lco sleep 100000 >/dev/null ||
+ctr run -d --snapshotter overlayfs --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:c lco sleep 100000 >/dev/null ||
 	fail "ctr run --snapshotter overlayfs c"
 wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
 # treecmp A B: equal trees, roots' mtimes aside. containerd's applier leaves a
@@ -422,7 +434,7 @@ for x in "a la" "b lb" "c lc"; do
 done
 say "rootfs: an overlay over the erofs store mount, equal to umoci unpack (a, b, c); one mount for two containers"
 
-ctr task exec --exec-id w1 la sh -c 'echo written > /written.txt' || fail "write in la"
+ctr task exec --fifo-dir "$T/fifo" --exec-id w1 la sh -c 'echo written > /written.txt' || fail "write in la"
 up=$(grep -l '^written$' "$R"/snapshots/*/fs/written.txt 2>/dev/null | wc -l)
 [ "$up" = 1 ] || fail "the write is in $up upper dirs"
 [ ! -e "$R/mnt/$hex_a/written.txt" ] || fail "the write reached the store image"
@@ -432,7 +444,7 @@ up=$(grep -l '^written$' "$R"/snapshots/*/fs/written.txt 2>/dev/null | wc -l)
 mounts_before=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
 kill -9 "$sn_pid"; wait "$sn_pid" 2>/dev/null || true
 kill -9 "$cd_pid"; wait "$cd_pid" 2>/dev/null || true
-ctr task exec --exec-id r0 la true 2>/dev/null && fail "containerd still answers"
+ctr task exec --fifo-dir "$T/fifo" --exec-id r0 la true 2>/dev/null && fail "containerd still answers"
 # the containers run on
 [ -d "/proc/$pid" ] || fail "la died with containerd"
 [ "$(cat "/proc/$pid/root/data/f2" | md5sum)" = "$f2sum" ] || fail "la cannot read its files"
@@ -440,8 +452,8 @@ start_snapshotter
 start_containerd
 mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
 [ "$mounts_after" = "$mounts_before" ] || fail "mounts before the restart: $mounts_before; after: $mounts_after"
-[ "$(ctr task exec --exec-id r1 la cat /written.txt)" = written ] || fail "la after the restart"
-[ "$(ctr task exec --exec-id r2 lb sh -c 'cat /data/f2 | md5sum')" = "$f2sum" ] || fail "lb after the restart"
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r1 la cat /written.txt)" = written ] || fail "la after the restart"
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r2 lb sh -c 'cat /data/f2 | md5sum')" = "$f2sum" ] || fail "lb after the restart"
 run_all 2
 mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
 [ "$mounts_after" = "$mounts_before" ] || fail "mounts after the restart and runs: $mounts_after"
@@ -451,7 +463,7 @@ say "kill -9 of snapshotter and containerd: containers ran on, restart, runs wor
 "$MKIMG" rm --store "$S" b >/dev/null || fail "mkimg rm b"
 "$MKIMG" gc --store "$S" >"$T/gc.log" 2>&1 || fail "mkimg gc: $(cat "$T/gc.log")"
 [ -f "$S/images/$hex_b" ] || fail "gc removed b's image while lb runs"
-[ "$(ctr task exec --exec-id g1 lb sh -c 'cat /data/f3 | md5sum')" = "$(md5sum < "$T/b/a/rootfs/data/f3")" ] ||
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id g1 lb sh -c 'cat /data/f3 | md5sum')" = "$(md5sum < "$T/b/a/rootfs/data/f3")" ] ||
 	fail "lb cannot read its files after gc"
 say "gc with b removed from the store while lb runs: b's image kept"
 
@@ -463,7 +475,7 @@ for id in la la2 lb lc lco; do
 	ctr container rm "$id" >/dev/null || fail "container rm $id"
 done
 # b is no longer in the store: running it is refused, naming the cause
-if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" mkimg.test/img:b bx >"$T/out.bx" 2>&1; then
+if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:b bx >"$T/out.bx" 2>&1; then
 	fail "b ran with its image removed from the store: $(cat "$T/out.bx")"
 fi
 chain_b=$(diff_id0 b) # b has one layer
