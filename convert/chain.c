@@ -64,7 +64,6 @@ static int build(const struct mkimg_chain_params *p, struct bs_store *st,
 	int ret;
 
 	bs_store_layout_params(st, &lp);
-	lp.tmpdir = p->tmpdir;
 	ret = layout_tree_new(&lp, &terr, &t);
 	if (ret)
 		return mkimg_err_set(err, ret, "out of memory");

@@ -113,7 +113,6 @@ int cmd_lookup(int argc, char **argv)
 	}
 	p.store = cli_store_dir(store);
 	if (build) {
-		p.tmpdir = getenv("TMPDIR");
 		cli_catch_stop_signals();
 		ret = mkimg_convert_chain(&p, &r, &err);
 		cli_exit_if_stopped();

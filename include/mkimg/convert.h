@@ -175,7 +175,6 @@ struct mkimg_chain_params {
 	const char *chain;		/* "sha256:" + 64 hex */
 	bool follow_symlinks;		/* as the layers were converted */
 	bool no_fsync;			/* publish without fsync */
-	const char *tmpdir;		/* spilled file tails; NULL: /var/tmp */
 	bool (*stop)(void *ctx);	/* as in mkimg_convert_params */
 	void *ctx;
 };
