@@ -23,6 +23,7 @@ top_builddir=${top_builddir:-$top_srcdir}
 MKIMG=${MKIMG:-$top_builddir/mkimg/mkimg}
 TOOLS=$top_srcdir/tests/tools
 cache=${MKIMG_CONTAINERD_CACHE:-/var/tmp/mkimg-containerd-cache}
+gocache=$cache/gocache gopath=$cache/gopath
 # MKIMG_CONTAINERD=1.7: containerd 1.7 from trixie instead (by hand, not in make check)
 case ${MKIMG_CONTAINERD:-2.1} in
 2.1) suite=sid cfgversion=3 ;;
@@ -114,9 +115,9 @@ SNAP=$top_builddir/snapshotter/mkimg-snapshotter
 newest=$(ls -t "$top_srcdir"/snapshotter/*.go | grep -v _test.go | head -n1)
 if [ ! -x "$SNAP" ] || [ "$newest" -nt "$SNAP" ]; then
 	say "building the snapshotter offline"
-	mkdir -p "$cache/gopath" "$T/bin"
+	mkdir -p "$gopath" "$T/bin"
 	(cd "$top_srcdir/snapshotter" && GO111MODULE=off GOPROXY=off GOFLAGS=-mod=mod \
-		GOPATH=$cache/gopath:/usr/share/gocode GOCACHE=$cache/gocache \
+		GOPATH=$gopath:/usr/share/gocode GOCACHE=$gocache \
 		go build -o "$T/bin/mkimg-snapshotter" .) >"$T/go.log" 2>&1 ||
 		fail "go build: $(tail -n 5 "$T/go.log")"
 	SNAP=$T/bin/mkimg-snapshotter
@@ -126,7 +127,7 @@ fi
 # mkimg that finds no chain: plain overlay behaviour
 say "containerd's snapshotter test suite"
 (cd "$top_srcdir/snapshotter" && GO111MODULE=off GOPROXY=off GOFLAGS=-mod=mod \
-	GOPATH=$cache/gopath:/usr/share/gocode GOCACHE=$cache/gocache TMPDIR=$T \
+	GOPATH=$gopath:/usr/share/gocode GOCACHE=$gocache TMPDIR=$T \
 	go test -count=1 . -args -test.root) >"$T/gotest.log" 2>&1 ||
 	fail "go test: $(tail -n 20 "$T/gotest.log")"
 
