@@ -1,0 +1,183 @@
+// mkimg-snapshotter: a containerd proxy snapshotter serving containerd's
+// snapshots gRPC API on a unix socket. Layers whose chain the mkimg store
+// holds become placeholders; containers run on an overlay over the store
+// image's mount. See README.md.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	snapshotsapi "github.com/containerd/containerd/api/services/snapshots/v1"
+	"github.com/containerd/containerd/contrib/snapshotservice"
+	"google.golang.org/grpc"
+)
+
+// config is the file given with --config (TOML); flags override it.
+type config struct {
+	Address string `toml:"address"` // the socket containerd's proxy_plugins entry names
+	Root    string `toml:"root"`    // metadata, overlay directories, store-image mounts
+	Store   string `toml:"store"`   // the mkimg store
+	Mkimg   string `toml:"mkimg"`   // the mkimg program
+	Domain  string `toml:"domain"`  // page-cache domain of the mounts (mkimg mount --domain)
+}
+
+const usage = `usage: mkimg-snapshotter [--config FILE] [--address SOCK] [--root DIR]
+                         [--store STORE] [--mkimg PATH] [--domain NAME]
+
+Serves containerd's snapshots API on SOCK for a [proxy_plugins.NAME] entry.
+Layers whose chain the mkimg store STORE holds are not applied: their
+snapshots are empty placeholders, and containers run on an overlay whose
+lowest layer is the store image, mounted once under DIR/mnt by 'mkimg mount'.
+Other layers are applied as with containerd's overlayfs snapshotter.
+
+  --config FILE   TOML file with address, root, store, mkimg, domain (flags win)
+  --address SOCK  the unix socket (default /run/mkimg-snapshotter/snapshotter.sock)
+  --root DIR      metadata and snapshot directories (default /var/lib/mkimg-snapshotter)
+  --store STORE   the mkimg store (default $MKIMG_STORE, else /var/lib/mkimg)
+  --mkimg PATH    the mkimg program (default: mkimg from PATH)
+  --domain NAME   page-cache domain of the store mounts (inode_share, Linux
+                  7.0+: mounts fail on kernels without it); default: mkimg
+                  mount's choice (domain "mkimg" where the kernel has it)
+`
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("mkimg-snapshotter: ")
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
+	fl := flag.NewFlagSet("mkimg-snapshotter", flag.ContinueOnError)
+	fl.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	cfgFile := fl.String("config", "", "")
+	var flags config
+	fl.StringVar(&flags.Address, "address", "", "")
+	fl.StringVar(&flags.Root, "root", "", "")
+	fl.StringVar(&flags.Store, "store", "", "")
+	fl.StringVar(&flags.Mkimg, "mkimg", "", "")
+	fl.StringVar(&flags.Domain, "domain", "", "")
+	if err := fl.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		os.Exit(2)
+	}
+	if fl.NArg() != 0 {
+		fl.Usage()
+		os.Exit(2)
+	}
+	cfg := config{
+		Address: "/run/mkimg-snapshotter/snapshotter.sock",
+		Root:    "/var/lib/mkimg-snapshotter",
+		Store:   os.Getenv("MKIMG_STORE"),
+		Mkimg:   "mkimg",
+	}
+	if cfg.Store == "" {
+		cfg.Store = "/var/lib/mkimg"
+	}
+	if *cfgFile != "" {
+		md, err := toml.DecodeFile(*cfgFile, &cfg)
+		if err != nil {
+			return fmt.Errorf("config %s: %v", *cfgFile, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return fmt.Errorf("config %s: unknown key %s", *cfgFile, und[0])
+		}
+	}
+	fl.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "address":
+			cfg.Address = flags.Address
+		case "root":
+			cfg.Root = flags.Root
+		case "store":
+			cfg.Store = flags.Store
+		case "mkimg":
+			cfg.Mkimg = flags.Mkimg
+		case "domain":
+			cfg.Domain = flags.Domain
+		}
+	})
+	for _, p := range []*string{&cfg.Address, &cfg.Root, &cfg.Store} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store, domain: cfg.Domain}
+	if _, err := mk.run("ls", "--store", cfg.Store, "--json"); err != nil {
+		return fmt.Errorf("store %s: %v", cfg.Store, err)
+	}
+
+	// refuse a socket in use before the metadata, whose lock would wait
+	if err := checkAddress(cfg.Address); err != nil {
+		return err
+	}
+	sn, err := newSnapshotter(cfg.Root, mk)
+	if err != nil {
+		return fmt.Errorf("root %s: %v", cfg.Root, err)
+	}
+	defer sn.Close()
+	ln, err := listen(cfg.Address)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Address)
+
+	srv := grpc.NewServer()
+	snapshotsapi.RegisterSnapshotsServer(srv, snapshotservice.FromSnapshotter(sn))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		log.Printf("%v: stopping (store-image mounts stay for running containers)", s)
+		srv.GracefulStop()
+	}()
+	log.Printf("serving %s (root %s, store %s)", cfg.Address, cfg.Root, cfg.Store)
+	return srv.Serve(ln)
+}
+
+// checkAddress refuses a socket another process serves.
+func checkAddress(addr string) error {
+	if _, err := os.Lstat(addr); err != nil {
+		return nil
+	}
+	c, err := net.DialTimeout("unix", addr, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("address %s is in use by another process", addr)
+	}
+	return nil
+}
+
+// listen opens the unix socket at addr, replacing a stale one.
+func listen(addr string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(addr), 0711); err != nil {
+		return nil, err
+	}
+	if err := checkAddress(addr); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(addr); err == nil {
+		if err := os.Remove(addr); err != nil {
+			return nil, fmt.Errorf("address %s: removing the stale socket: %v", addr, err)
+		}
+	}
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("address %s: %v", addr, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,123 @@
+package main
+
+// The mkimg CLI, as the snapshotter calls it: every decision about what the
+// store holds, every build and every mount is made there. This file runs the
+// commands and parses their JSON; it holds no state.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+type mkimgCLI struct {
+	bin    string // the mkimg program
+	store  string // the store directory (--store)
+	domain string // mkimg mount --domain, if set
+}
+
+// lookupResult is the answer of `mkimg lookup --chain X --json`.
+type lookupResult struct {
+	Chain  string `json:"chain"`
+	Found  bool   `json:"found"`
+	Layers int    `json:"layers"`
+	Image  string `json:"image"` // null decodes as ""
+	Name   string `json:"name"`
+	Prefix bool   `json:"prefix"`
+}
+
+var (
+	chainRe  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	digestRe = chainRe
+)
+
+// run runs mkimg with args and returns its stdout. A failure carries mkimg's
+// own one-line message.
+func (m *mkimgCLI) run(args ...string) ([]byte, error) {
+	cmd := exec.Command(m.bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, fmt.Errorf("%s %s: %s", m.bin, strings.Join(args, " "), msg)
+	}
+	return stdout.Bytes(), nil
+}
+
+// lookup asks the store whether it holds the layer chain chain; with build it
+// also has mkimg make (or find) an image for exactly that chain.
+func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
+	args := []string{"lookup", "--store", m.store, "--chain", chain, "--json"}
+	if build {
+		args = []string{"lookup", "--store", m.store, "--chain", chain, "--build", "--json"}
+	}
+	out, err := m.run(args...)
+	if err != nil {
+		return nil, err
+	}
+	var r lookupResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("mkimg lookup %s: unreadable answer %q: %v", chain, strings.TrimSpace(string(out)), err)
+	}
+	if r.Chain != chain {
+		return nil, fmt.Errorf("mkimg lookup %s: answered for chain %q", chain, r.Chain)
+	}
+	if build && r.Found && (!digestRe.MatchString(r.Image) || r.Name == "") {
+		return nil, fmt.Errorf("mkimg lookup --build %s: no image in the answer %q", chain, strings.TrimSpace(string(out)))
+	}
+	return &r, nil
+}
+
+// mount mounts the store image name, expected to be image, at dir (the
+// mount pins the image). The pin tells which image was mounted: another one
+// (the name was given to another image meanwhile) is unmounted again.
+func (m *mkimgCLI) mount(image, name, dir string) error {
+	args := []string{"mount", "--store", m.store}
+	if m.domain != "" {
+		args = append(args, "--domain", m.domain)
+	}
+	if _, err := m.run(append(args, name, dir)...); err != nil {
+		return err
+	}
+	out, err := m.run("pins", "--store", m.store, "--json")
+	if err == nil {
+		var pins []struct {
+			Image  string `json:"image_sha256"`
+			Target string `json:"target"`
+		}
+		if err = json.Unmarshal(out, &pins); err == nil {
+			err = fmt.Errorf("no pin of the mount on %s", dir)
+			real, rerr := filepath.EvalSymlinks(dir)
+			if rerr != nil {
+				real = dir
+			}
+			for _, p := range pins {
+				if p.Target != dir && p.Target != real {
+					continue
+				}
+				if "sha256:"+p.Image == image {
+					return nil
+				}
+				err = fmt.Errorf("store name %s now names image sha256:%s, not %s", name, p.Image, image)
+			}
+		}
+	}
+	if uerr := m.umount(dir); uerr != nil {
+		return fmt.Errorf("%v (and %v)", err, uerr)
+	}
+	return err
+}
+
+// umount unmounts dir and drops the pin of its mount.
+func (m *mkimgCLI) umount(dir string) error {
+	_, err := m.run("umount", "--store", m.store, dir)
+	return err
+}

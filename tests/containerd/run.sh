@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# containerd 2.1 runs containers from the mkimg store through mkimg-snapshotter.
+#
+# Installs what it needs by package name (bookworm's Go and containerd Go
+# sources, runc, umoci, busybox-static; containerd 2.1 from sid through a
+# private apt configuration, tests/containerd/fetch-containerd.sh, cached in
+# /var/tmp/mkimg-containerd-cache), builds the snapshotter offline unless make
+# did, builds five runnable OCI images (busybox plus a few MiB of data):
+#   a  base layer + data layer                          converted into the store
+#   b  the same files, other mtimes (other digests)     converted into the store
+#   c  a + a layer deleting /data/f1 and adding /new.txt (only a's chain stored)
+#   d  the base layer alone (a prefix of a)
+#   e  another base (not in the store)
+# starts a private containerd (root, state, sockets under the test directory,
+# CRI off) and the snapshotter, imports the images through the transfer
+# service and checks placeholders, runs, mounts, files, restarts, gc and
+# removal. Skips (77) only when not root. Never touches the host's containerd
+# or /var/lib/containerd. Everything it starts is stopped at exit.
+set -euo pipefail
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+MKIMG=${MKIMG:-$top_builddir/mkimg/mkimg}
+TOOLS=$top_srcdir/tests/tools
+cache=${MKIMG_CONTAINERD_CACHE:-/var/tmp/mkimg-containerd-cache}
+gocache=$cache/gocache gopath=$cache/gopath
+# MKIMG_CONTAINERD=1.7: containerd 1.7 from trixie instead (by hand, not in make check)
+case ${MKIMG_CONTAINERD:-2.1} in
+2.1) suite=sid cfgversion=3 ;;
+1.7) suite=trixie cfgversion=2 cache=$cache/1.7 ;;
+*) echo "FAIL: MKIMG_CONTAINERD=$MKIMG_CONTAINERD: 2.1 or 1.7" >&2; exit 1 ;;
+esac
+
+[ "$(id -u)" = 0 ] || { echo "SKIP: tests/containerd/run.sh needs root (mounts, containers)"; exit 77; }
+
+start=$SECONDS
+say() { echo "containerd: [$((SECONDS - start)) s] $*"; }
+fail() {
+	echo "FAIL: $*" >&2
+	for f in "$T/snapshotter.log" "$T/containerd.log"; do
+		[ -f "$f" ] && { echo "==== last lines of $f" >&2; tail -n 25 "$f" >&2; }
+	done
+	exit 1
+}
+
+T=$(mktemp -d /var/tmp/mkimg-containerd.XXXXXX)
+S=$T/store            # the mkimg store
+R=$T/snap             # the snapshotter's root
+SOCK=$T/containerd.sock
+SNAPSOCK=$T/snapshotter.sock
+cd_pid= sn_pid= reg_pid=
+# containerd 2.1's shims put their sockets in /run/containerd/s (named by a
+# hash of our address): those are removed at exit, and the directories if
+# this test made them
+run_existed=no
+[ -d /run/containerd ] && run_existed=yes
+
+# processes started for this test: containerd, the snapshotter, and the shims
+# containerd started (they name our socket on their command line)
+our_shims() {
+	local p
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -- "containerd-shim.* -address $SOCK " >/dev/null &&
+			echo "${p#/proc/}"
+	done
+	return 0
+}
+cleanup() {
+	local p m
+	set +e
+	if [ -n "$cd_pid" ] && kill -0 "$cd_pid" 2>/dev/null; then
+		for p in $(ctr task ls -q 2>/dev/null); do ctr task kill -s KILL "$p" >/dev/null 2>&1; done
+	fi
+	for p in $(our_shims); do kill -9 "$p" 2>/dev/null; done
+	[ -n "$cd_pid" ] && kill -9 "$cd_pid" 2>/dev/null
+	[ -n "$sn_pid" ] && kill -9 "$sn_pid" 2>/dev/null
+	[ -n "$reg_pid" ] && kill -9 "$reg_pid" 2>/dev/null
+	wait $cd_pid $sn_pid $reg_pid 2>/dev/null
+	for p in $(grep -o 'unix:///run/containerd/s/[0-9a-f]*' "$T/containerd.log" 2>/dev/null | sort -u); do
+		p=${p#unix://}
+		[ -S "$p" ] && rm -f "$p"
+	done
+	if [ "$run_existed" = no ]; then
+		rmdir /run/containerd/s /run/containerd 2>/dev/null
+	fi
+	for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+		umount -l "$m" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# ---- what it needs ----------------------------------------------------------
+pkgs=(golang-go golang-github-containerd-containerd-dev runc umoci busybox-static python3
+	docker-registry skopeo)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	say "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+		>"$T/apt.log" 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$T/apt.log" 2>&1; } ||
+		fail "apt-get install ${missing[*]}: $(tail -n 3 "$T/apt.log")"
+fi
+cbin=$(MKIMG_CONTAINERD_SUITE=$suite MKIMG_CONTAINERD_VERSION=${MKIMG_CONTAINERD:-2.1}. \
+	"$top_srcdir/tests/containerd/fetch-containerd.sh" "$cache") || fail "cannot fetch containerd"
+export PATH=$cbin:/usr/sbin:/usr/bin:/sbin:/bin
+say "$(cat "$cache/containerd.version"), $(runc --version | head -n1), $(umoci --version)"
+"$MKIMG" lookup --help >/dev/null 2>&1 || fail "$MKIMG has no lookup command"
+
+# the snapshotter: make's build, else built here, offline
+SNAP=$top_builddir/snapshotter/mkimg-snapshotter
+newest=$(ls -t "$top_srcdir"/snapshotter/*.go | grep -v _test.go | head -n1)
+if [ ! -x "$SNAP" ] || [ "$newest" -nt "$SNAP" ]; then
+	say "building the snapshotter offline"
+	mkdir -p "$gopath" "$T/bin"
+	(cd "$top_srcdir/snapshotter" && GO111MODULE=off GOPROXY=off GOFLAGS=-mod=mod \
+		GOPATH=$gopath:/usr/share/gocode GOCACHE=$gocache \
+		go build -o "$T/bin/mkimg-snapshotter" .) >"$T/go.log" 2>&1 ||
+		fail "go build: $(tail -n 5 "$T/go.log")"
+	SNAP=$T/bin/mkimg-snapshotter
+fi
+
+# containerd's snapshotter conformance suite (snapshots/testsuite), with an
+# mkimg that finds no chain: plain overlay behaviour
+say "containerd's snapshotter test suite"
+(cd "$top_srcdir/snapshotter" && GO111MODULE=off GOPROXY=off GOFLAGS=-mod=mod \
+	GOPATH=$gopath:/usr/share/gocode GOCACHE=$gocache TMPDIR=$T \
+	go test -count=1 . -args -test.root) >"$T/gotest.log" 2>&1 ||
+	fail "go test: $(tail -n 20 "$T/gotest.log")"
+
+# ---- images -------------------------------------------------------------------
+say "building OCI images"
+O=$T/oci
+umoci init --layout "$O"
+bb=$(command -v busybox)
+base_rootfs() { # DIR: busybox and the directories runc mounts on
+	mkdir -p "$1/bin" "$1/proc" "$1/dev" "$1/sys" "$1/run" "$1/tmp" "$1/etc"
+	cp "$bb" "$1/bin/busybox"
+	for a in sh cat echo ls test md5sum sleep stat head; do ln -s busybox "$1/bin/$a"; done
+}
+umoci new --image "$O:base"
+umoci unpack --image "$O:base" "$T/b/base" >/dev/null
+base_rootfs "$T/b/base/rootfs"
+echo "image d: the base alone" > "$T/b/base/rootfs/msg"
+umoci repack --image "$O:base" "$T/b/base"
+umoci config --image "$O:base" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
+
+umoci unpack --image "$O:base" "$T/b/a" >/dev/null
+mkdir "$T/b/a/rootfs/data"
+for i in 1 2 3; do head -c $((1024 * 1024 + i * 4097)) /dev/urandom > "$T/b/a/rootfs/data/f$i"; done
+echo "image a" > "$T/b/a/rootfs/msg"
+umoci repack --image "$O:a" "$T/b/a"
+umoci config --image "$O:a" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
+
+umoci new --image "$O:b0"
+umoci unpack --image "$O:b0" "$T/b/b" >/dev/null
+cp -a "$T/b/a/rootfs/." "$T/b/b/rootfs/"
+find "$T/b/b/rootfs" -exec touch -h -d '2001-02-03 04:05:06' {} +
+umoci repack --image "$O:b" "$T/b/b"
+umoci config --image "$O:b" --config.cmd /bin/sh --config.cmd -c --config.cmd 'echo image b; cat /msg'
+umoci rm --image "$O:b0"
+
+umoci unpack --image "$O:a" "$T/b/c" >/dev/null
+rm "$T/b/c/rootfs/data/f1"
+echo "new in c" > "$T/b/c/rootfs/new.txt"
+umoci repack --image "$O:c" "$T/b/c"
+umoci config --image "$O:c" --config.cmd /bin/sh --config.cmd -c \
+	--config.cmd 'cat /new.txt; test -e /data/f1 || echo f1 gone; cat /data/f2 | md5sum'
+
+umoci new --image "$O:e"
+umoci unpack --image "$O:e" "$T/b/e" >/dev/null
+base_rootfs "$T/b/e/rootfs"
+echo "image e, not in the store" > "$T/b/e/rootfs/msg"
+umoci repack --image "$O:e" "$T/b/e"
+umoci config --image "$O:e" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
+
+umoci unpack --image "$O:base" "$T/b/p" >/dev/null
+head -c $((512 * 1024)) /dev/urandom > "$T/b/p/rootfs/pdata"
+echo "image p, pulled" > "$T/b/p/rootfs/msg"
+umoci repack --image "$O:p" "$T/b/p"
+umoci config --image "$O:p" --config.cmd /bin/sh --config.cmd -c --config.cmd 'cat /msg'
+# containerd imports all but p, which comes from the registry
+cp -a "$O" "$T/oci-import"
+umoci rm --image "$T/oci-import:p"
+
+for t in a b c d e; do # references: what each image's rootfs must be
+	[ "$t" = d ] && src=base || src=$t
+	umoci unpack --image "$O:$src" "$T/ref/$t" >/dev/null
+done
+[ "$(cat "$T/ref/a/rootfs/msg")" = "image a" ] || fail "reference a"
+f2sum=$(md5sum < "$T/b/a/rootfs/data/f2")
+(cd "$T/oci-import" && tar -cf "$T/images.tar" .)
+
+say "converting a, b and p into the store"
+"$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
+"$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
+"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
+devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["devices"])))'; }
+imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
+[ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
+hex_a=$(imghex a) hex_b=$(imghex b)
+
+# ---- containerd and the snapshotter ----------------------------------------------
+cat > "$T/containerd.toml" <<EOF
+version = $cfgversion
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
+  "io.containerd.cri.v1.images", "io.containerd.podsandbox.controller.v1.podsandbox"]
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[debug]
+  address = "$T/debug.sock"
+[metrics]
+  address = ""
+[proxy_plugins.mkimg]
+  type = "snapshot"
+  address = "$SNAPSOCK"
+[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
+  platform = "linux/amd64"
+  snapshotter = "mkimg"
+  differ = "walking"
+[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
+  platform = "linux/amd64"
+  snapshotter = "overlayfs"
+  differ = "walking"
+EOF
+cat > "$T/snapshotter.toml" <<EOF
+address = "$SNAPSOCK"
+root = "$R"
+store = "$S"
+mkimg = "$MKIMG"
+EOF
+ctr() { command ctr --address "$SOCK" "$@"; }
+wait_for() { # SECONDS CMD...: poll until CMD succeeds
+	local n=$(($1 * 10))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+start_snapshotter() {
+	"$SNAP" --config "$T/snapshotter.toml" >>"$T/snapshotter.log" 2>&1 &
+	sn_pid=$!
+	wait_for 10 test -S "$SNAPSOCK" || fail "the snapshotter did not start"
+	kill -0 "$sn_pid" 2>/dev/null || fail "the snapshotter exited"
+}
+start_containerd() {
+	containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
+	cd_pid=$!
+	wait_for 20 ctr version || fail "containerd did not start"
+}
+start_snapshotter
+start_containerd
+
+# the socket of a running snapshotter is refused to a second one
+if "$SNAP" --config "$T/snapshotter.toml" >"$T/second.log" 2>&1; then fail "a second snapshotter started"; fi
+grep -q "in use" "$T/second.log" || fail "second snapshotter: $(cat "$T/second.log")"
+# so is a directory that is not a store
+mkdir "$T/notastore"
+if "$SNAP" --address "$T/x.sock" --root "$T/x" --store "$T/notastore" --mkimg "$MKIMG" \
+	>"$T/nostore.log" 2>&1; then fail "the snapshotter started on a non-store"; fi
+grep -q "mkimg" "$T/nostore.log" || fail "non-store: $(cat "$T/nostore.log")"
+
+say "importing through the transfer service"
+t0=$(date +%s%N)
+ctr images import --local=false --base-name mkimg.test/img --snapshotter mkimg "$T/images.tar" >"$T/import.log" 2>&1 ||
+	fail "ctr images import: $(tail -n 5 "$T/import.log")"
+import_mkimg=$((($(date +%s%N) - t0) / 1000000))
+for t in a b c base e; do
+	ctr images ls -q | grep -x "mkimg.test/img:$t" >/dev/null || fail "image $t not imported: $(ctr images ls -q)"
+done
+
+# placeholders: no layer of a, b or d was applied; the only non-empty
+# snapshot directories are c's top layer and e's layer
+nonempty=()
+for d in "$R"/snapshots/*/fs; do
+	[ -z "$(ls -A "$d")" ] || nonempty+=("$d")
+done
+[ ${#nonempty[@]} = 2 ] || fail "expected 2 applied layers, found ${#nonempty[@]}: ${nonempty[*]}"
+c_up= e_up=
+for d in "${nonempty[@]}"; do
+	if [ -f "$d/msg" ]; then e_up=$d; else c_up=$d; fi
+done
+[ -n "$c_up" ] && [ -n "$e_up" ] || fail "applied layers: ${nonempty[*]}"
+got=$(cd "$c_up" && find . -mindepth 1 | sort | tr '\n' ' ')
+[ "$got" = "./data ./data/f1 ./new.txt " ] || fail "c's layer holds: $got"
+[ "$(stat -c '%F %t:%T' "$c_up/data/f1")" = "character special file 0:0" ] ||
+	fail "c's /data/f1 is no whiteout: $(stat -c '%F %t:%T' "$c_up/data/f1")"
+nph=$(ctr snapshots --snapshotter mkimg ls | grep -c . || true)
+say "import: ${#nonempty[@]} layers applied, placeholders for the rest ($((nph - 1)) snapshots)"
+
+# ---- a pull from a registry on loopback: no layer blob of p is fetched ------------
+# (containerd 1.7's transfer service pulls over https only: skipped there)
+if [ "$cfgversion" = 3 ]; then
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+		"$T/registry" "$port" > "$T/registry.yml"
+	docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
+	reg_pid=$!
+	wait_for 10 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" ||
+		fail "docker-registry did not start: $(tail -n 3 "$T/registry.log")"
+	skopeo copy -q --dest-tls-verify=false "oci:$O:p" "docker://127.0.0.1:$port/mkimg/p:latest" \
+		>"$T/skopeo.log" 2>&1 || fail "skopeo copy: $(cat "$T/skopeo.log")"
+	: > "$T/registry.log"
+	ctr images pull --local=false --plain-http --snapshotter mkimg "127.0.0.1:$port/mkimg/p:latest" >"$T/pull.log" 2>&1 ||
+		fail "ctr images pull: $(tail -n 5 "$T/pull.log")"
+	layers_p=$(python3 -c '
+import json, sys
+o = sys.argv[1]
+blob = lambda d: json.load(open(o + "/blobs/sha256/" + d.split(":")[1]))
+m = [x for x in json.load(open(o + "/index.json"))["manifests"]
+     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == "p"][0]
+print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
+	grep "/v2/mkimg/p/manifests/" "$T/registry.log" >/dev/null || fail "the pull fetched no manifest"
+	for l in $layers_p; do
+		h=${l#sha256:}
+		[ -f "$T/registry/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data" ] || fail "layer $l is not in the registry"
+		! grep "blobs/$l" "$T/registry.log" >/dev/null || fail "the pull fetched layer $l"
+	done
+	ctr content ls -q > "$T/content"
+	! grep -x "${layers_p##* }" "$T/content" >/dev/null || fail "p's own layer is in containerd's content store"
+	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
+		fail "ctr run p: $(cat "$T/out.p1")"
+	[ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
+	say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
+	# a blob of p missing: the run is refused, naming it; none of its files is served
+	own=$(comm -13 <(devs a | tr ' ' '\n') <(devs p | tr ' ' '\n'))
+	[ -n "$own" ] && [ -f "$own" ] || fail "p has no blob of its own: $(devs p)"
+	mv "$own" "$T/blob.away"
+	if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p2 \
+		>"$T/out.p2" 2>&1; then fail "p ran without its blob: $(cat "$T/out.p2")"; fi
+	grep "mkimg: .*${own##*/}" "$T/out.p2" >/dev/null || fail "p without its blob: $(cat "$T/out.p2")"
+	grep "mkimg: .*${own##*/}" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no cause"
+	mv "$T/blob.away" "$own"
+	ctr container rm p2 >/dev/null 2>&1 || true
+	ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
+	say "a missing blob: the run is refused with mkimg's message naming it"
+else
+	say "containerd 1.7: no pull from a plain-http registry through the transfer service, skipped"
+fi
+
+# ---- runs -----------------------------------------------------------------------
+run() { # TAG ID: ctr run --rm, output in $T/out.ID
+	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" >"$T/out.$2" 2>&1 ||
+		fail "ctr run $1: $(cat "$T/out.$2")"
+}
+expect() { # ID TEXT
+	[ "$(cat "$T/out.$1")" = "$2" ] || fail "$1 printed '$(cat "$T/out.$1")', not '$2'"
+}
+run_all() { # SUFFIX
+	run a "a$1"; expect "a$1" "image a"
+	run b "b$1"; expect "b$1" "image b
+image a"
+	run c "c$1"; expect "c$1" "new in c
+f1 gone
+$f2sum"
+	run base "d$1"; expect "d$1" "image d: the base alone"
+	run e "e$1"; expect "e$1" "image e, not in the store"
+}
+run_all 1
+diff_id0() { # TAG: the diff_id of the first layer (its chain ID)
+	python3 - "$O" "$1" <<'PY'
+import json, sys
+o = sys.argv[1]
+blob = lambda d: json.load(open(o + "/blobs/sha256/" + d.split(":")[1]))
+m = [x for x in json.load(open(o + "/index.json"))["manifests"]
+     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]][0]
+print(blob(blob(m["digest"])["config"]["digest"])["rootfs"]["diff_ids"][0])
+PY
+}
+chain_d=$(diff_id0 base)
+"$MKIMG" ls --store "$S" --json | grep "\"chain-${chain_d#sha256:}\"" >/dev/null ||
+	fail "no prefix image chain-${chain_d#sha256:} in the store"
+say "runs: a, b, c (whiteout on top), d (prefix, built by mkimg lookup --build), e (not in the store)"
+
+# no run left a mount: every store image was unmounted with its last snapshot
+leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
+[ "$leftover" = 0 ] || fail "$leftover store mounts left after the runs"
+
+# ---- long-running containers: mounts, files, writes ---------------------------------
+task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
+long() { # TAG ID
+	ctr run -d --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" sleep 100000 \
+		>"$T/out.$2" 2>&1 || fail "ctr run -d $1: $(cat "$T/out.$2")"
+	wait_for 10 test -n "$(task_pid "$2")" || fail "task $2 not running"
+}
+long a la
+long a la2
+long b lb
+long c lc
+pid=$(task_pid la)
+rootline=$(awk '$5 == "/"' "/proc/$pid/mountinfo")
+case $rootline in
+*" - overlay overlay "*"lowerdir=$R/mnt/$hex_a"*) ;;
+*) fail "la's root is not an overlay over the store mount of a: $rootline" ;;
+esac
+mnt_a=$(awk -v m="$R/mnt/$hex_a" '$5 == m' /proc/self/mountinfo)
+case $mnt_a in *" - erofs "*) ;; *) fail "$R/mnt/$hex_a is not an erofs mount: $mnt_a" ;; esac
+[ "$(awk -v m="$R/mnt/$hex_a" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] ||
+	fail "a is mounted more than once for two containers"
+"$MKIMG" pins --store "$S" --json | grep "$hex_a" >/dev/null || fail "the mount of a is not pinned"
+# c: its own layer over the store image of a's chain
+rootline=$(awk '$5 == "/"' "/proc/$(task_pid lc)/mountinfo")
+case $rootline in
+*"lowerdir=$c_up:$R/mnt/$hex_a"*) ;;
+*) fail "lc's root is not c's layer over the store mount of a: $rootline" ;;
+esac
+rootfs() { echo "$T/state/io.containerd.runtime.v2.task/default/$1/rootfs"; }
+# c on containerd's own overlayfs snapshotter: the same tree
+t0=$(date +%s%N)
+ctr images import --local=false --base-name mkimg.test/img --snapshotter overlayfs "$T/images.tar" >"$T/import2.log" 2>&1 ||
+	fail "ctr images import --snapshotter overlayfs: $(tail -n 5 "$T/import2.log")"
+import_ovl=$((($(date +%s%N) - t0) / 1000000))
+say "import of the 5 images (content already in containerd for overlayfs): mkimg $import_mkimg ms," \
+	"$(du -sk "$R/snapshots" | cut -f1) KiB of snapshot directories (+ $(du -sk "$S" | cut -f1) KiB store);" \
+	"overlayfs $import_ovl ms, $(du -sk "$T/root/io.containerd.snapshotter.v1.overlayfs" | cut -f1) KiB"
+ctr run -d --snapshotter overlayfs --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:c lco sleep 100000 >/dev/null ||
+	fail "ctr run --snapshotter overlayfs c"
+wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
+# treecmp A B: equal trees, roots' mtimes aside. containerd's applier leaves a
+# directory in which it makes a whiteout (c's /data) with an mtime of its own,
+# on its overlayfs snapshotter too (it differs between two imports), so that
+# one is compared apart: its entries, not its mtime.
+treecmp() {
+	python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime --skip-names data "$1" "$2" &&
+		python3 "$TOOLS/treecmp.py" --overlay --ignore-root-mtime "$1/data" "$2/data"
+}
+treecmp "$(rootfs lco)" "$(rootfs lc)" >"$T/cmp.co" 2>&1 ||
+	fail "c: rootfs differs from containerd's overlayfs snapshotter's: $(head -n 5 "$T/cmp.co")"
+for x in "a la" "b lb" "c lc"; do
+	set -- $x
+	treecmp "$T/ref/$1/rootfs" "$(rootfs "$2")" >"$T/cmp.$1" 2>&1 ||
+		fail "$1: rootfs differs from umoci unpack: $(head -n 5 "$T/cmp.$1")"
+done
+say "rootfs: an overlay over the erofs store mount, equal to umoci unpack (a, b, c); one mount for two containers"
+
+ctr task exec --fifo-dir "$T/fifo" --exec-id w1 la sh -c 'echo written > /written.txt' || fail "write in la"
+up=$(grep -l '^written$' "$R"/snapshots/*/fs/written.txt 2>/dev/null | wc -l)
+[ "$up" = 1 ] || fail "the write is in $up upper dirs"
+[ ! -e "$R/mnt/$hex_a/written.txt" ] || fail "the write reached the store image"
+[ ! -e "$(dirname "$(rootfs la2)")/rootfs/written.txt" ] || fail "la2 sees la's write"
+
+# ---- kill -9 and restart ------------------------------------------------------------------
+mounts_before=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
+kill -9 "$sn_pid"; wait "$sn_pid" 2>/dev/null || true
+kill -9 "$cd_pid"; wait "$cd_pid" 2>/dev/null || true
+ctr task exec --fifo-dir "$T/fifo" --exec-id r0 la true 2>/dev/null && fail "containerd still answers"
+# the containers run on
+[ -d "/proc/$pid" ] || fail "la died with containerd"
+[ "$(cat "/proc/$pid/root/data/f2" | md5sum)" = "$f2sum" ] || fail "la cannot read its files"
+start_snapshotter
+start_containerd
+mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
+[ "$mounts_after" = "$mounts_before" ] || fail "mounts before the restart: $mounts_before; after: $mounts_after"
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r1 la cat /written.txt)" = written ] || fail "la after the restart"
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r2 lb sh -c 'cat /data/f2 | md5sum')" = "$f2sum" ] || fail "lb after the restart"
+run_all 2
+mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
+[ "$mounts_after" = "$mounts_before" ] || fail "mounts after the restart and runs: $mounts_after"
+say "kill -9 of snapshotter and containerd: containers ran on, restart, runs work, the same $(echo $mounts_after | wc -w) store mounts"
+
+# ---- gc during a run keeps pinned data ------------------------------------------------
+"$MKIMG" rm --store "$S" b >/dev/null || fail "mkimg rm b"
+"$MKIMG" gc --store "$S" >"$T/gc.log" 2>&1 || fail "mkimg gc: $(cat "$T/gc.log")"
+[ -f "$S/images/$hex_b" ] || fail "gc removed b's image while lb runs"
+[ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id g1 lb sh -c 'cat /data/f3 | md5sum')" = "$(md5sum < "$T/b/a/rootfs/data/f3")" ] ||
+	fail "lb cannot read its files after gc"
+say "gc with b removed from the store while lb runs: b's image kept"
+
+# ---- removal: no snapshot, no mount left ------------------------------------------------
+for id in la la2 lb lc lco; do
+	ctr task kill -s KILL "$id" >/dev/null 2>&1 || true
+	wait_for 10 test "$(ctr task ls | awk -v id="$id" '$1 == id {print $3}')" = STOPPED || fail "task $id still runs"
+	ctr task rm "$id" >/dev/null || fail "task rm $id"
+	ctr container rm "$id" >/dev/null || fail "container rm $id"
+done
+# b is no longer in the store: running it is refused, naming the cause
+if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:b bx >"$T/out.bx" 2>&1; then
+	fail "b ran with its image removed from the store: $(cat "$T/out.bx")"
+fi
+chain_b=$(diff_id0 b) # b has one layer
+grep "layer chain $chain_b.*mkimg: .*$chain_b" "$T/out.bx" >/dev/null || fail "b without its image: $(cat "$T/out.bx")"
+ctr container rm bx >/dev/null 2>&1 || true
+"$MKIMG" gc --store "$S" >"$T/gc.log" 2>&1 || fail "mkimg gc: $(cat "$T/gc.log")"
+[ ! -f "$S/images/$hex_b" ] || fail "b's image is still there with no container using it"
+for t in a b c base e; do
+	ctr images rm --sync "mkimg.test/img:$t" >/dev/null || fail "images rm $t"
+done
+left=$(ctr snapshots --snapshotter mkimg ls | tail -n +2 | wc -l)
+[ "$left" = 0 ] || fail "$left snapshots left after images rm: $(ctr snapshots --snapshotter mkimg ls)"
+leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
+[ "$leftover" = 0 ] || fail "$leftover store mounts left after images rm"
+[ -z "$(ls -A "$R/snapshots")" ] || fail "snapshot directories left: $(ls "$R/snapshots")"
+"$MKIMG" pins --store "$S" --json | grep '"live"' >/dev/null && fail "live pins left: $("$MKIMG" pins --store "$S")"
+say "images rm --sync: no snapshot, no mount, no live pin left"
+say "passed in $((SECONDS - start)) s"
