@@ -184,45 +184,12 @@ static int fill_tree(struct layout_tree *t, struct bs_sink *s, uint32_t variant)
 	return ret;
 }
 
-int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
-	       bool durable, struct bs_conv_result *res, struct mkimg_err *err)
+/* One conversion: a layer record per diff_id (its bytes: the diff_id),
+ * then the variant's tree. */
+static int convert_tree(struct bs_store *st, const char *name, uint32_t variant,
+			const struct bs_conv_params *cp, const char *const *diff_ids, size_t n,
+			struct bs_conv_result *res, struct mkimg_err *err)
 {
-	struct bs_conv_params cp = { .durable = durable, .replace = replace };
-	struct bs_conv_result r;
-	struct layout_params p;
-	struct layout_tree *t = NULL;
-	struct mkimg_err terr = MKIMG_ERR_INIT;
-	struct bs_conv *c = NULL;
-	int ret;
-
-	if (!res)
-		res = &r;
-	mkimg_err_clear(err);
-	bs_store_layout_params(st, &p);
-	ret = layout_tree_new(&p, &terr, &t);
-	if (ret) {
-		mkimg_err_set(err, ret, "out of memory");
-		return ret;
-	}
-	ret = bs_conv_begin(st, t, &cp, &c, err);
-	if (!ret) {
-		ret = fill_tree(t, bs_conv_sink(c), variant);
-		if (ret) {
-			mkimg_err_set(err, ret, "filling the tree: %s", strerror(-ret));
-			bs_conv_abort(c);
-		} else {
-			ret = bs_conv_commit(c, name, "fixture", res, err);
-		}
-	}
-	layout_tree_free(t);
-	return ret;
-}
-
-int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
-		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
-		      struct mkimg_err *err)
-{
-	struct bs_conv_params cp = { 0 };
 	struct bs_conv_result r;
 	struct layout_params p;
 	struct layout_tree *t = NULL;
@@ -240,7 +207,7 @@ int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
 		mkimg_err_set(err, ret, "out of memory");
 		return ret;
 	}
-	ret = bs_conv_begin(st, t, &cp, &c, err);
+	ret = bs_conv_begin(st, t, cp, &c, err);
 	for (i = 0; !ret && i < n; i++) {
 		ret = bs_conv_layer_begin(c, diff_ids[i], &fd, err);
 		if (!ret && write(fd, diff_ids[i], strlen(diff_ids[i])) < 0)
@@ -259,6 +226,23 @@ int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
 		bs_conv_abort(c);
 	layout_tree_free(t);
 	return ret;
+}
+
+int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
+	       bool durable, struct bs_conv_result *res, struct mkimg_err *err)
+{
+	struct bs_conv_params cp = { .durable = durable, .replace = replace };
+
+	return convert_tree(st, name, variant, &cp, NULL, 0, res, err);
+}
+
+int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
+		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
+		      struct mkimg_err *err)
+{
+	struct bs_conv_params cp = { 0 };
+
+	return convert_tree(st, name, variant, &cp, diff_ids, n, res, err);
 }
 
 static void report(void *ctx, int severity, const char *msg)
