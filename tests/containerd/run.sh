@@ -196,14 +196,8 @@ done
 f2sum=$(md5sum < "$T/b/a/rootfs/data/f2")
 (cd "$T/oci-import" && tar -cf "$T/images.tar" .)
 
-say "converting a, b and p into the store"
-"$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
-"$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
-"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
 devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["devices"])))'; }
 imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
-[ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
-hex_a=$(imghex a) hex_b=$(imghex b)
 
 # ---- containerd and the snapshotter ----------------------------------------------
 cat > "$T/containerd.toml" <<EOF
@@ -265,8 +259,20 @@ start_containerd() {
 	cd_pid=$!
 	wait_for 20 ctr version || fail "containerd did not start"
 }
+# the store does not exist yet: the snapshotter starts, says so, and serves
+# it once mkimg has made it
+[ ! -e "$S" ] || fail "the store exists before the first conversion"
 start_snapshotter
+grep -q "store $S does not exist yet" "$T/snapshotter.log" ||
+	fail "no word of the absent store: $(cat "$T/snapshotter.log")"
 start_containerd
+
+say "converting a, b and p into the store (made by the first conversion)"
+"$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
+"$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
+"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
+[ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
+hex_a=$(imghex a) hex_b=$(imghex b)
 
 # the socket of a running snapshotter is refused to a second one
 if "$SNAP" --config "$T/snapshotter.toml" >"$T/second.log" 2>&1; then fail "a second snapshotter started"; fi
@@ -356,9 +362,20 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	grep "mkimg: .*${own##*/}" "$T/out.p2" >/dev/null || fail "p without its blob: $(cat "$T/out.p2")"
 	grep "mkimg: .*${own##*/}" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no cause"
 	mv "$T/blob.away" "$own"
+	# the blob with one byte changed (its size and name as before): refused
+	# by the hash, naming it
+	cp "$own" "$T/blob.saved"
+	python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4096); b = f.read(1); f.seek(4096); f.write(bytes([b[0] ^ 0x55]))' "$own"
+	if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p3 \
+		>"$T/out.p3" 2>&1; then fail "p ran with a changed blob: $(cat "$T/out.p3")"; fi
+	grep "mkimg: .*${own##*/}): sha256 [0-9a-f]*, the image's device table says ${own##*/}" "$T/out.p3" >/dev/null ||
+		fail "p with a changed blob: $(cat "$T/out.p3")"
+	grep "mkimg: .*${own##*/}): sha256" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no hash mismatch"
+	cp "$T/blob.saved" "$own"
+	ctr container rm p3 >/dev/null 2>&1 || true
 	ctr container rm p2 >/dev/null 2>&1 || true
 	ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
-	say "a missing blob: the run is refused with mkimg's message naming it"
+	say "a missing blob, a blob with other bytes: the run is refused with mkimg's message naming it"
 }
 
 # ---- runs -----------------------------------------------------------------------
