@@ -461,6 +461,18 @@ if command -v systemd-analyze >/dev/null; then
 		{ cat "$T/err"; fail "systemd-analyze verify refuses the printed unit"; }
 	echo "ok: systemd-analyze verify reads the printed unit"
 fi
+# --json: the containerd mount alone, the same object
+"$MKIMG" mount --print --json --store "$P" p "$mp" >"$T/print.json" || fail "mount --print --json"
+python3 - "$T/print.out" "$T/print.json" <<'EOF' || fail "mount --print --json differs from --print's JSON"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+want = json.loads(lines[lines.index("# containerd mount (JSON)") + 1])
+text = open(sys.argv[2]).read()
+assert text.count("\n") == 1, text
+assert json.loads(text) == want, (text, want)
+EOF
+if "$MKIMG" mount --json --store "$P" p "$mp" 2>"$T/err"; then fail "--json without --print"; fi
+one_line "$T/err" "--json without --print"
 # relative paths come out absolute
 (cd "$T" && "$MKIMG" mount --print a.img rel-mnt --device a.blob) >"$T/print.out"
 grep -qx "$T/a.img $T/rel-mnt erofs ro,device=$T/a.blob 0 0" "$T/print.out" ||
