@@ -62,7 +62,7 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "\n"
 "  --device PATH   a blob, in slot order (repeat for each blob)\n"
 "  --verify        store images: hash the image and each blob and refuse the\n"
-"                  mount unless each equals its digest (reads all their bytes)\n"
+"                  mount (or --print) unless each equals its digest\n"
 "  --no-verify     do not hash the devices (count and sizes are still checked)\n"
 "  --domain NAME   share page cache with other images of this trust domain\n"
 "                  (inode_share,domain_id=NAME; Linux 7.0+)\n"
@@ -376,7 +376,9 @@ int cmd_mount(int argc, char **argv)
 	if (!o.domain_id && bs_mount_probe_inode_share() == 1)
 		o.domain_id = "mkimg";
 	if (print) {
-		err = bs_store_image(st, o.image, &ii, &msg);
+		err = o.verify == BS_MOUNT_VERIFY_HASH ? bs_store_verify(st, o.image, &msg) : 0;
+		if (!err)
+			err = bs_store_image(st, o.image, &ii, &msg);
 		if (err) {
 			cli_error("%s", mkimg_err_msg(&msg));
 		} else {
