@@ -35,11 +35,15 @@ type config struct {
 	Verify bool `toml:"verify"`
 	// Directio reads the blobs with direct I/O (mkimg mount --directio).
 	Directio bool `toml:"directio"`
+	// MountManager (containerd 2.2+): answer Mounts with the erofs mount and
+	// a format/overlay on it for containerd's mount manager to perform,
+	// mounting nothing on the host; images in use are pinned instead.
+	MountManager bool `toml:"mount_manager"`
 }
 
 const usage = `usage: mkimg-snapshotter [--config FILE] [--address SOCK] [--root DIR]
                          [--store STORE] [--mkimg PATH] [--domain NAME]
-                         [--verify=false] [--directio]
+                         [--verify=false] [--directio] [--mount-manager]
 
 Serves containerd's snapshots API on SOCK for a [proxy_plugins.NAME] entry.
 Layers whose chain the mkimg store STORE holds are not applied: their
@@ -48,7 +52,7 @@ lowest layer is the store image, mounted once under DIR/mnt by 'mkimg mount'.
 Other layers are applied as with containerd's overlayfs snapshotter.
 
   --config FILE   TOML file with address, root, store, mkimg, domain, verify,
-                  directio (flags win)
+                  directio, mount_manager (flags win)
   --address SOCK  the unix socket (default /run/mkimg-snapshotter/snapshotter.sock)
   --root DIR      metadata and snapshot directories (default /var/lib/mkimg-snapshotter)
   --store STORE   the mkimg store (default $MKIMG_STORE, else /var/lib/mkimg)
@@ -59,6 +63,10 @@ Other layers are applied as with containerd's overlayfs snapshotter.
   --verify=false  do not hash a store image and its blobs when mounting it
                   (default: hashed, at each first mount of an image)
   --directio      read the blobs with direct I/O (mkimg mount --directio)
+  --mount-manager containerd 2.2+: Mounts answers the erofs mount of the store
+                  image and a format/overlay on it, for containerd's mount
+                  manager to perform; nothing is mounted on the host by the
+                  snapshotter, the images in use are pinned instead
 
 A store that does not exist yet holds nothing: every layer is applied the
 normal way until mkimg creates it. A path that is not a store is refused.
@@ -84,6 +92,7 @@ func run() error {
 	fl.StringVar(&flags.Domain, "domain", "", "")
 	fl.BoolVar(&flags.Verify, "verify", true, "")
 	fl.BoolVar(&flags.Directio, "directio", false, "")
+	fl.BoolVar(&flags.MountManager, "mount-manager", false, "")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -129,6 +138,8 @@ func run() error {
 			cfg.Verify = flags.Verify
 		case "directio":
 			cfg.Directio = flags.Directio
+		case "mount-manager":
+			cfg.MountManager = flags.MountManager
 		}
 	})
 	for _, p := range []*string{&cfg.Address, &cfg.Root, &cfg.Store} {
@@ -150,7 +161,7 @@ func run() error {
 	if err := checkAddress(cfg.Address); err != nil {
 		return err
 	}
-	sn, err := newSnapshotter(cfg.Root, mk)
+	sn, err := newSnapshotter(cfg.Root, mk, cfg.MountManager)
 	if err != nil {
 		return fmt.Errorf("root %s: %v", cfg.Root, err)
 	}
@@ -170,7 +181,11 @@ func run() error {
 		log.Printf("%v: stopping (store-image mounts stay for running containers)", s)
 		srv.GracefulStop()
 	}()
-	log.Printf("serving %s (root %s; store images mounted by: %s %s)", cfg.Address, cfg.Root,
+	how := "mounted by"
+	if cfg.MountManager {
+		how = "mounted by containerd's mount manager, described by"
+	}
+	log.Printf("serving %s (root %s; store images %s: %s %s)", cfg.Address, cfg.Root, how,
 		cfg.Mkimg, strings.Join(mk.mountArgs(), " "))
 	return srv.Serve(ln)
 }

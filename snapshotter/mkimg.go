@@ -12,7 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/containerd/containerd/mount"
 )
 
 type mkimgCLI struct {
@@ -104,6 +107,46 @@ func (m *mkimgCLI) mountArgs() []string {
 		args = append(args, "--directio")
 	}
 	return args
+}
+
+// describe returns the erofs mount of store image name, verified first
+// when m.verify (mkimg mount --print --json), for containerd's mount
+// manager to perform.
+func (m *mkimgCLI) describe(name string) (mount.Mount, error) {
+	out, err := m.run(append(m.mountArgs(), "--print", "--json", name, "/")...)
+	if err != nil {
+		return mount.Mount{}, err
+	}
+	var d struct {
+		Type    string   `json:"type"`
+		Source  string   `json:"source"`
+		Options []string `json:"options"`
+	}
+	if err := json.Unmarshal(out, &d); err != nil || d.Type != "erofs" || d.Source == "" {
+		return mount.Mount{}, fmt.Errorf("mkimg mount --print --json %s: unreadable answer %q", name, strings.TrimSpace(string(out)))
+	}
+	return mount.Mount{Type: d.Type, Source: d.Source, Options: d.Options}, nil
+}
+
+// pin pins image (sha256:<hex>) for as long as this process runs and
+// returns the pin's id.
+func (m *mkimgCLI) pin(image string) (string, error) {
+	out, err := m.run("pin", "--store", m.store, "--pid", strconv.Itoa(os.Getpid()),
+		"--what", "mkimg-snapshotter (mounts for containerd's mount manager)", image)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(string(out))
+	if id == "" || strings.ContainsAny(id, " \n") {
+		return "", fmt.Errorf("mkimg pin %s: unreadable answer %q", image, id)
+	}
+	return id, nil
+}
+
+// unpin drops the pin id.
+func (m *mkimgCLI) unpin(id string) error {
+	_, err := m.run("unpin", "--store", m.store, id)
+	return err
 }
 
 // mount mounts the store image name, expected to be image, at dir (the

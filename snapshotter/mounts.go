@@ -5,28 +5,50 @@ package main
 // names the image (label mkimg.image). The count is rebuilt from the
 // metadata and /proc/self/mountinfo at start, so a killed snapshotter leaks
 // no mount and mounts nothing twice.
+//
+// In mount-manager mode (containerd 2.2+) containerd performs the erofs
+// mount of a container's rootfs itself. Each image in use is pinned by a
+// pin this process holds (mkimg pin --pid), dropped with the last snapshot
+// using it and taken again at start; the image is mounted here only for
+// snapshots containerd mounts on the host itself (a layer being applied
+// above a store image), and unmounted with the last snapshot.
 
 import (
 	"bufio"
+	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/containerd/containerd/mount"
 )
 
 type imageMounts struct {
-	dir   string // ROOT/mnt
-	mk    *mkimgCLI
-	refs  map[string]int    // image digest -> snapshots using its mount
-	names map[string]string // image digest -> the store name it was mounted by
+	dir     string // ROOT/mnt
+	mk      *mkimgCLI
+	refs    map[string]int    // image digest -> snapshots using its mount
+	names   map[string]string // image digest -> the store name it was mounted by
+	manager bool              // mount-manager mode: pins and descriptions, no mounts
+	pins    map[string]string // (manager) image digest -> the id of this process's pin
+	descs   map[string]mount.Mount
 }
 
-func newImageMounts(dir string, mk *mkimgCLI) (*imageMounts, error) {
+func newImageMounts(dir string, mk *mkimgCLI, manager bool) (*imageMounts, error) {
 	if err := os.MkdirAll(dir, 0700); err != nil {
 		return nil, err
 	}
-	return &imageMounts{dir: dir, mk: mk, refs: map[string]int{}, names: map[string]string{}}, nil
+	return &imageMounts{dir: dir, mk: mk, refs: map[string]int{}, names: map[string]string{},
+		manager: manager, pins: map[string]string{}, descs: map[string]mount.Mount{}}, nil
+}
+
+// describe is the erofs mount of image for containerd's mount manager.
+func (im *imageMounts) describe(image string) (mount.Mount, error) {
+	if d, ok := im.descs[image]; ok {
+		return d, nil
+	}
+	return mount.Mount{}, fmt.Errorf("store image %s is not pinned", image)
 }
 
 // path is where image (sha256:<hex>) is mounted.
@@ -86,8 +108,15 @@ func (im *imageMounts) isMounted(image string) (bool, error) {
 	return m[im.path(image)] > 0, nil
 }
 
-// ensure makes sure image is mounted (by its store name).
-func (im *imageMounts) ensure(image, name string) error {
+// ensure makes sure image is mounted (by its store name); in mount-manager
+// mode, that it is pinned and described, and mounted too when host (a
+// snapshot containerd mounts itself, such as a layer being applied).
+func (im *imageMounts) ensure(image, name string, host bool) error {
+	if im.manager {
+		if err := im.ensurePinned(image, name); err != nil || !host {
+			return err
+		}
+	}
 	ok, err := im.isMounted(image)
 	if err != nil || ok {
 		return err
@@ -103,9 +132,50 @@ func (im *imageMounts) ensure(image, name string) error {
 	return nil
 }
 
+// ensurePinned pins image and asks mkimg for its mount (verified when the
+// snapshotter verifies), unless done before. The pin is taken first, so
+// gc cannot free what the description names.
+func (im *imageMounts) ensurePinned(image, name string) error {
+	if _, ok := im.descs[image]; ok {
+		return nil
+	}
+	id, err := im.mk.pin(image)
+	if err != nil {
+		return err
+	}
+	d, err := im.mk.describe(name)
+	if err == nil && "sha256:"+filepath.Base(d.Source) != image {
+		err = fmt.Errorf("store name %s now names image sha256:%s, not %s", name, filepath.Base(d.Source), image)
+	}
+	if err != nil {
+		if uerr := im.mk.unpin(id); uerr != nil {
+			log.Printf("unpinning %s: %v", image, uerr)
+		}
+		return err
+	}
+	im.pins[image], im.descs[image] = id, d
+	log.Printf("pinned store image %s (%s) for containerd's mount manager (pin %s)", image, name, id)
+	return nil
+}
+
+// unpinImage drops this process's pin of image.
+func (im *imageMounts) unpinImage(image string) {
+	id := im.pins[image]
+	delete(im.pins, image)
+	delete(im.descs, image)
+	if id == "" {
+		return
+	}
+	if err := im.mk.unpin(id); err != nil {
+		log.Printf("unpinning %s: %v", image, err)
+		return
+	}
+	log.Printf("unpinned store image %s", image)
+}
+
 // acquire counts one more snapshot on image, mounting it if needed.
-func (im *imageMounts) acquire(image, name string) error {
-	if err := im.ensure(image, name); err != nil {
+func (im *imageMounts) acquire(image, name string, host bool) error {
+	if err := im.ensure(image, name, host); err != nil {
 		return err
 	}
 	im.refs[image]++
@@ -124,6 +194,10 @@ func (im *imageMounts) release(image string) {
 	}
 	delete(im.refs, image)
 	delete(im.names, image)
+	if im.manager {
+		im.unpinImage(image)
+	}
+	// (in mount-manager mode: a mount left by a run in the other mode)
 	im.unmountAll(im.path(image))
 }
 
@@ -187,7 +261,7 @@ func (im *imageMounts) reconcile(refs map[string]int, names map[string]string) e
 	// a failure here is not fatal: running containers keep their overlay,
 	// and the next Mounts of such a snapshot reports the cause
 	for image := range refs {
-		if err := im.ensure(image, names[image]); err != nil {
+		if err := im.ensure(image, names[image], !im.manager); err != nil {
 			log.Printf("start: mounting %s (%s) again: %v", image, names[image], err)
 		}
 	}

@@ -45,7 +45,7 @@ type snapshotter struct {
 	userxattr bool
 }
 
-func newSnapshotter(root string, mk *mkimgCLI) (*snapshotter, error) {
+func newSnapshotter(root string, mk *mkimgCLI, manager bool) (*snapshotter, error) {
 	if err := os.MkdirAll(filepath.Join(root, "snapshots"), 0700); err != nil {
 		return nil, err
 	}
@@ -53,7 +53,7 @@ func newSnapshotter(root string, mk *mkimgCLI) (*snapshotter, error) {
 	if err != nil {
 		return nil, err
 	}
-	im, err := newImageMounts(filepath.Join(root, "mnt"), mk)
+	im, err := newImageMounts(filepath.Join(root, "mnt"), mk, manager)
 	if err != nil {
 		ms.Close()
 		return nil, err
@@ -360,23 +360,49 @@ func (s *snapshotter) mounts(ctx context.Context, key string) ([]mount.Mount, er
 		lowers = append(lowers, s.upperPath(p.id))
 	}
 	if chain != "" {
-		img, err := s.storeImage(ctx, key, info, chain)
+		// a layer being applied (the unpacker's snapshots carry its
+		// label) is mounted by containerd's differ on the host, without
+		// the mount manager
+		host := !s.im.manager || info.Labels[labelRef] != ""
+		img, err := s.storeImage(ctx, key, info, chain, host)
 		if err != nil {
 			log.Printf("mounts %s: %v", key, err)
 			return nil, err
+		}
+		if !host {
+			erofs, err := s.im.describe(img)
+			if err != nil {
+				return nil, err
+			}
+			return s.managed(id, info.Kind, lowers, erofs), nil
 		}
 		lowers = append(lowers, s.im.path(img))
 	}
 	return s.overlay(id, info.Kind, lowers), nil
 }
 
+// managed is the answer for containerd's mount manager (2.2+): the erofs
+// mount of the store image first, then the overlay as overlay() makes it
+// with that mount as its lowest lower ("format/": containerd fills in
+// {{ mount 0 }} once it has mounted the erofs image). A view of the store
+// image alone is the erofs mount itself. The upper and work directories
+// exist already, so no mkdir/ transformer is needed.
+func (s *snapshotter) managed(id string, kind snapshots.Kind, lowers []string, erofs mount.Mount) []mount.Mount {
+	if len(lowers) == 0 && kind != snapshots.KindActive {
+		return []mount.Mount{erofs}
+	}
+	ov := s.overlay(id, kind, append(lowers, "{{ mount 0 }}"))
+	ov[0].Type = "format/" + ov[0].Type
+	return append([]mount.Mount{erofs}, ov...)
+}
+
 // storeImage returns the store image mounted for key (whose topmost
 // placeholder holds chain), mounting it and counting key on it the first
 // time.
-func (s *snapshotter) storeImage(ctx context.Context, key string, info snapshots.Info, chain string) (string, error) {
+func (s *snapshotter) storeImage(ctx context.Context, key string, info snapshots.Info, chain string, host bool) (string, error) {
 	if img := info.Labels[labelImage]; img != "" {
 		// decided before: mount it again if it went away
-		if err := s.im.ensure(img, info.Labels[labelName]); err != nil {
+		if err := s.im.ensure(img, info.Labels[labelName], host); err != nil {
 			return "", err
 		}
 		return img, nil
@@ -389,7 +415,7 @@ func (s *snapshotter) storeImage(ctx context.Context, key string, info snapshots
 		// a chain that left the store since its placeholder was made
 		return "", fmt.Errorf("layer chain %s is not served by the store %s: %v", chain, s.mk.store, err)
 	}
-	if err := s.im.acquire(r.Image, r.Name); err != nil {
+	if err := s.im.acquire(r.Image, r.Name, host); err != nil {
 		return "", err
 	}
 	wctx, t, err := s.ms.TransactionContext(ctx, true)

@@ -8,8 +8,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
+	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/pkg/testutil"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/containerd/snapshots/testsuite"
@@ -25,7 +27,7 @@ func TestSuite(t *testing.T) {
 		if err := os.WriteFile(fake, []byte(script), 0755); err != nil {
 			return nil, nil, err
 		}
-		s, err := newSnapshotter(filepath.Join(root, "snap"), &mkimgCLI{bin: fake, store: root})
+		s, err := newSnapshotter(filepath.Join(root, "snap"), &mkimgCLI{bin: fake, store: root}, false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -39,6 +41,31 @@ func TestUnescapeMountinfo(t *testing.T) {
 	} {
 		if got := unescapeMountinfo(in); got != want {
 			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The mount-manager answer: the erofs mount first, then the overlay with
+// {{ mount 0 }} as its lowest lower; a view of the image alone is the
+// erofs mount.
+func TestManagedMounts(t *testing.T) {
+	s := &snapshotter{root: "/r"}
+	erofs := mount.Mount{Type: "erofs", Source: "/s/images/ab", Options: []string{"ro", "device=/s/blobs/sha256/cd"}}
+	for _, c := range []struct {
+		kind   snapshots.Kind
+		lowers []string
+		want   []mount.Mount
+	}{
+		{snapshots.KindActive, nil, []mount.Mount{erofs, {Type: "format/overlay", Source: "overlay",
+			Options: []string{"workdir=/r/snapshots/7/work", "upperdir=/r/snapshots/7/fs", "lowerdir={{ mount 0 }}"}}}},
+		{snapshots.KindActive, []string{"/r/snapshots/5/fs"}, []mount.Mount{erofs, {Type: "format/overlay", Source: "overlay",
+			Options: []string{"workdir=/r/snapshots/7/work", "upperdir=/r/snapshots/7/fs", "lowerdir=/r/snapshots/5/fs:{{ mount 0 }}"}}}},
+		{snapshots.KindView, nil, []mount.Mount{erofs}},
+		{snapshots.KindView, []string{"/r/snapshots/5/fs"}, []mount.Mount{erofs, {Type: "format/overlay", Source: "overlay",
+			Options: []string{"lowerdir=/r/snapshots/5/fs:{{ mount 0 }}"}}}},
+	} {
+		if got := s.managed("7", c.kind, c.lowers, erofs); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("managed(%v, %q) = %+v, want %+v", c.kind, c.lowers, got, c.want)
 		}
 	}
 }

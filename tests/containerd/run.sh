@@ -39,7 +39,7 @@ start=$SECONDS
 say() { echo "containerd: [$((SECONDS - start)) s] $*"; }
 fail() {
 	echo "FAIL: $*" >&2
-	for f in "$T/snapshotter.log" "$T/containerd.log"; do
+	for f in "$T/snapshotter.log" "$T/snapshotter-mm.log" "$T/containerd.log"; do
 		[ -f "$f" ] && { echo "==== last lines of $f" >&2; tail -n 25 "$f" >&2; }
 	done
 	exit 1
@@ -50,7 +50,8 @@ S=$T/store            # the mkimg store
 R=$T/snap             # the snapshotter's root
 SOCK=$T/containerd.sock
 SNAPSOCK=$T/snapshotter.sock
-cd_pid= sn_pid= reg_pid=
+MMSOCK=$T/snapshotter-mm.sock  # the same in mount-manager mode
+cd_pid= sn_pid= mm_pid= reg_pid=
 # containerd 2.1's shims put their sockets in /run/containerd/s (named by a
 # hash of our address): those are removed at exit, and the directories if
 # this test made them
@@ -76,8 +77,9 @@ cleanup() {
 	for p in $(our_shims); do kill -9 "$p" 2>/dev/null; done
 	[ -n "$cd_pid" ] && kill -9 "$cd_pid" 2>/dev/null
 	[ -n "$sn_pid" ] && kill -9 "$sn_pid" 2>/dev/null
+	[ -n "$mm_pid" ] && kill -9 "$mm_pid" 2>/dev/null
 	[ -n "$reg_pid" ] && kill -9 "$reg_pid" 2>/dev/null
-	wait $cd_pid $sn_pid $reg_pid 2>/dev/null
+	wait $cd_pid $sn_pid $mm_pid $reg_pid 2>/dev/null
 	for p in $(grep -o 'unix:///run/containerd/s/[0-9a-f]*' "$T/containerd.log" 2>/dev/null | sort -u); do
 		p=${p#unix://}
 		[ -S "$p" ] && rm -f "$p"
@@ -217,6 +219,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 [proxy_plugins.mkimg]
   type = "snapshot"
   address = "$SNAPSOCK"
+[proxy_plugins.mkimg-mm]
+  type = "snapshot"
+  address = "$MMSOCK"
+[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
+  platform = "linux/amd64"
+  snapshotter = "mkimg-mm"
+  differ = "walking"
 [[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
   platform = "linux/amd64"
   snapshotter = "mkimg"
@@ -242,11 +251,25 @@ wait_for() { # SECONDS CMD...: poll until CMD succeeds
 		sleep 0.1
 	done
 }
-start_snapshotter() {
+served() { # LOG: how many times a snapshotter logging there began to serve
+	if [ -f "$1" ]; then grep -c "^mkimg-snapshotter: serving " "$1" || true; else echo 0; fi
+}
+served_more() { [ "$(served "$1")" -gt "$2" ]; } # LOG N
+start_snapshotter() { # (a killed one leaves its socket: wait for the new one's word)
+	local n=$(served "$T/snapshotter.log")
 	"$SNAP" --config "$T/snapshotter.toml" >>"$T/snapshotter.log" 2>&1 &
 	sn_pid=$!
-	wait_for 10 test -S "$SNAPSOCK" || fail "the snapshotter did not start"
+	wait_for 10 served_more "$T/snapshotter.log" "$n" || fail "the snapshotter did not start"
 	kill -0 "$sn_pid" 2>/dev/null || fail "the snapshotter exited"
+}
+start_snapshotter_mm() {
+	local n=$(served "$T/snapshotter-mm.log")
+	"$SNAP" --config "$T/snapshotter.toml" --address "$MMSOCK" --root "$T/mm" --mount-manager \
+		>>"$T/snapshotter-mm.log" 2>&1 &
+	mm_pid=$!
+	wait_for 10 served_more "$T/snapshotter-mm.log" "$n" ||
+		fail "the snapshotter (mount-manager mode) did not start"
+	kill -0 "$mm_pid" 2>/dev/null || fail "the snapshotter (mount-manager mode) exited"
 }
 # the loopback registry speaks TLS with a certificate made here: containerd
 # 1.7's transfer service pulls over https only, and containerd trusts the
@@ -263,6 +286,7 @@ start_containerd() {
 # it once mkimg has made it
 [ ! -e "$S" ] || fail "the store exists before the first conversion"
 start_snapshotter
+start_snapshotter_mm
 grep -q "store $S does not exist yet" "$T/snapshotter.log" ||
 	fail "no word of the absent store: $(cat "$T/snapshotter.log")"
 start_containerd
@@ -343,7 +367,8 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 		! grep "blobs/$l" "$T/registry.log" >/dev/null || fail "the pull fetched layer $l"
 	done
 	ctr content ls -q > "$T/content"
-	! grep -x "${layers_p##* }" "$T/content" >/dev/null || fail "p's own layer is in containerd's content store"
+	! grep -x "${layers_p##* }" "$T/content" >/dev/null ||
+		fail "p's own layer is in containerd's content store (registry: $(grep -a -o 'uri="[^"]*"' "$T/registry.log" | tr '\n' ' '); snapshotter: $(grep prepare "$T/snapshotter.log" | tail -n 3))"
 	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
 		fail "ctr run p: $(cat "$T/out.p1")"
 	[ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
@@ -506,6 +531,78 @@ say "kill -9 of snapshotter and containerd: containers ran on, restart, runs wor
 	fail "lb cannot read its files after gc"
 say "gc with b removed from the store while lb runs: b's image kept"
 
+# ---- mount-manager mode (containerd 2.2+) ---------------------------------------------
+# containerd 2.1 has no mount manager: the test performs the mounts the
+# snapshotter answers as the manager would (the erofs mount through mkimg
+# mount, every option accounted for; {{ mount 0 }} filled in; the overlay)
+# and checks that the snapshotter itself mounted nothing and pinned the image
+chain_of() { # TAG: the chain ID of the image's layers
+	python3 - "$O" "$1" <<'EOF'
+import hashlib, json, sys
+o, tag = sys.argv[1:3]
+blob = lambda d: json.load(open(o + "/blobs/sha256/" + d.split(":")[1]))
+m = [x for x in json.load(open(o + "/index.json"))["manifests"]
+     if x.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag][0]
+chain = None
+for d in blob(blob(m["digest"])["config"]["digest"])["rootfs"]["diff_ids"]:
+    chain = d if chain is None else "sha256:" + hashlib.sha256((chain + " " + d).encode()).hexdigest()
+print(chain)
+EOF
+}
+mm_pins() { "$MKIMG" pins --store "$S" --json | python3 -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin) if p["state"] == "live" and "mount manager" in p["what"]))'; }
+ctr images import --local=false --base-name mkimg.test/mm --snapshotter mkimg-mm "$T/images.tar" >"$T/import-mm.log" 2>&1 ||
+	fail "ctr images import (mount-manager mode): $(tail -n 5 "$T/import-mm.log")"
+ctr snapshots --snapshotter mkimg-mm prepare --mounts mm-c "$(chain_of c)" >"$T/mm.json" 2>&1 ||
+	fail "prepare in mount-manager mode: $(cat "$T/mm.json")"
+[ "$(mm_pins)" = 1 ] || fail "mount-manager mode: $(mm_pins) live pins of the snapshotter, not 1"
+! awk -v t="$T/mm/" 'index($5, t) == 1' /proc/self/mountinfo | grep . >/dev/null ||
+	fail "the snapshotter in mount-manager mode mounted something itself"
+mkdir -p "$T/mmroot/erofs" "$T/mmroot/rootfs"
+python3 - "$T/mm.json" "$T/mmroot" "$S" "$hex_a" > "$T/mm.sh" <<'EOF' || fail "mount-manager answer: $(cat "$T/mm.json")"
+import json, os, shlex, sys
+mounts, root, store, hex_a = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+assert len(mounts) == 2, mounts
+# ctr prints containerd's Mount struct: Type, Source, Target, Options
+e, ov = [{k.lower(): v for k, v in m.items()} for m in mounts]
+assert e["type"] == "erofs" and e["source"] == os.path.realpath(store) + "/images/" + hex_a, e
+args = ["mount", e["source"], root + "/erofs"]
+assert e["options"][0] == "ro", e
+for o in e["options"][1:]:
+    k, _, v = o.partition("=")
+    if k == "device": args += ["--device", v]
+    elif k == "domain_id": args += ["--domain", v]
+    elif o == "directio": args += ["--directio"]
+    else: assert o == "inode_share", "unknown erofs option " + o
+assert ov["type"] == "format/overlay" and ov["source"] == "overlay", ov
+opts = [o.replace("{{ mount 0 }}", root + "/erofs") for o in ov["options"]]
+low = [o for o in opts if o.startswith("lowerdir=")]
+assert len(low) == 1 and low[0].endswith(":" + root + "/erofs"), opts
+assert any(o.startswith("upperdir=") for o in opts) and any(o.startswith("workdir=") for o in opts), opts
+print('"$MKIMG" ' + " ".join(map(shlex.quote, args)))
+print("mount -t overlay overlay -o " + shlex.quote(",".join(opts)) + " " + shlex.quote(root + "/rootfs"))
+EOF
+MKIMG=$MKIMG bash -e "$T/mm.sh" >"$T/mm.log" 2>&1 || fail "performing the mount-manager answer: $(cat "$T/mm.log")"
+treecmp "$T/ref/c/rootfs" "$T/mmroot/rootfs" >"$T/cmp.mm" 2>&1 ||
+	fail "c in mount-manager mode: rootfs differs from umoci unpack: $(head -n 5 "$T/cmp.mm")"
+echo mm > "$T/mmroot/rootfs/mm.txt"
+[ "$(cat "$T"/mm/snapshots/*/fs/mm.txt 2>/dev/null)" = mm ] || fail "the write is not in mm-c's upper dir"
+# a restart of the snapshotter takes its pin again (the old one's holder is gone)
+kill -9 "$mm_pid"; wait "$mm_pid" 2>/dev/null || true
+[ "$(mm_pins)" = 0 ] || fail "the pin outlived the snapshotter"
+start_snapshotter_mm
+[ "$(mm_pins)" = 1 ] || fail "mount-manager mode: no pin after the restart"
+umount "$T/mmroot/rootfs" "$T/mmroot/erofs" || fail "umount of the mount-manager mounts"
+ctr snapshots --snapshotter mkimg-mm rm mm-c || fail "snapshots rm mm-c"
+# (containerd removes the snapshot in its garbage collection, soon after)
+mm_unpinned() { [ "$(mm_pins)" = 0 ]; }
+wait_for 10 mm_unpinned || fail "mount-manager mode: the pin outlived the snapshot"
+for t in a b c base e; do
+	ctr images rm --sync "mkimg.test/mm:$t" >/dev/null || fail "images rm mm:$t"
+done
+say "mount-manager mode: erofs + format/overlay answered, nothing mounted by the snapshotter, image pinned; performed, equal to umoci unpack"
+
 # ---- removal: no snapshot, no mount left ------------------------------------------------
 for id in la la2 lb lc lco; do
 	ctr task kill -s KILL "$id" >/dev/null 2>&1 || true
@@ -527,6 +624,9 @@ for t in a b c base e; do
 done
 left=$(ctr snapshots --snapshotter mkimg ls | tail -n +2 | wc -l)
 [ "$left" = 0 ] || fail "$left snapshots left after images rm: $(ctr snapshots --snapshotter mkimg ls)"
+left=$(ctr snapshots --snapshotter mkimg-mm ls | tail -n +2 | wc -l)
+[ "$left" = 0 ] || fail "$left snapshots left in mount-manager mode: $(ctr snapshots --snapshotter mkimg-mm ls)"
+[ -z "$(ls -A "$T/mm/snapshots")" ] || fail "snapshot directories left in mount-manager mode: $(ls "$T/mm/snapshots")"
 leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
 [ "$leftover" = 0 ] || fail "$leftover store mounts left after images rm"
 [ -z "$(ls -A "$R/snapshots")" ] || fail "snapshot directories left: $(ls "$R/snapshots")"
