@@ -21,6 +21,7 @@ enum {
 	OPT_NO_VERIFY,
 	OPT_PRINT,
 	OPT_STORE,
+	OPT_VERIFY,
 };
 
 static const struct option mount_opts[] = {
@@ -31,6 +32,7 @@ static const struct option mount_opts[] = {
 	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
 	{ "print", no_argument, NULL, OPT_PRINT },
 	{ "store", required_argument, NULL, OPT_STORE },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -53,9 +55,12 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "kernels without file-backed mounts it falls back to loop devices.\n"
 "Each device must match the image's device table: the number of devices,\n"
 "each one's size, and its SHA-256 where the table has one as its tag (the\n"
-"blob is hashed; a store's blobs are named by their digest instead).\n"
+"blob is hashed; a store's blobs are named by their digest instead, and are\n"
+"hashed with --verify).\n"
 "\n"
 "  --device PATH   a blob, in slot order (repeat for each blob)\n"
+"  --verify        store images: hash the image and each blob and refuse the\n"
+"                  mount unless each equals its digest (reads all their bytes)\n"
 "  --no-verify     do not hash the devices (count and sizes are still checked)\n"
 "  --domain NAME   share page cache with other images of this trust domain\n"
 "                  (inode_share,domain_id=NAME; Linux 7.0+)\n"
@@ -288,7 +293,7 @@ int cmd_mount(int argc, char **argv)
 	struct bs_image_info ii = { 0 };
 	struct bs_store *st = NULL;
 	struct stat sb;
-	int c, print = 0, err, rc = 1;
+	int c, print = 0, err, rc = 1, verify = -1;
 	struct mkimg_err msg = MKIMG_ERR_INIT;
 	char pin[BS_PIN_ID_LEN + 1];
 
@@ -310,7 +315,8 @@ int cmd_mount(int argc, char **argv)
 		case OPT_DOMAIN: o.domain_id = optarg; break;
 		case OPT_DIRECTIO: o.directio = true; break;
 		case OPT_NO_LOOP: o.allow_loop = false; break;
-		case OPT_NO_VERIFY: o.verify = BS_MOUNT_VERIFY_SIZE; break;
+		case OPT_NO_VERIFY: verify = BS_MOUNT_VERIFY_SIZE; break;
+		case OPT_VERIFY: verify = BS_MOUNT_VERIFY_HASH; break;
 		case OPT_PRINT: print = 1; break;
 		case OPT_STORE: store = optarg; break;
 		case 'h':
@@ -331,7 +337,8 @@ int cmd_mount(int argc, char **argv)
 	o.image = argv[optind];
 	o.devices = devs;
 	if (!store && stat(o.image, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		/* an image file, its devices given */
+		/* an image file, its devices given: hashed unless --no-verify */
+		o.verify = verify < 0 ? BS_MOUNT_VERIFY_HASH : (enum bs_mount_verify)verify;
 		if (print)
 			rc = print_mount(&o, argv[optind + 1]);
 		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
@@ -346,6 +353,8 @@ int cmd_mount(int argc, char **argv)
 		cli_error("--device is for image files; a store image has its devices");
 		return 2;
 	}
+	/* a store's blobs are named by their digest: hashed with --verify */
+	o.verify = verify < 0 ? BS_MOUNT_VERIFY_NAME : (enum bs_mount_verify)verify;
 	err = bs_store_open(cli_store_dir(store), BS_STORE_READONLY, &st, &msg);
 	if (err) {
 		cli_error("%s", mkimg_err_msg(&msg));

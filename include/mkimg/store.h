@@ -375,10 +375,14 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  * directio and loop fallback, image and devices come from the store) and
  * pins it for as long as the mount exists. Under the store lock (shared,
  * so gc sees the pin or waits): the image is looked up, its blobs checked
- * (sizes against the registry and the device table, names against the
- * tags), the pin written, the image mounted, and the pin completed with
- * the mount id, or removed if the mount failed. A crash in between leaves
- * a pin whose holder is gone (gc drops it) or one of a mount that exists.
+ * (sizes against the registry and the device table; with o->verify
+ * BS_MOUNT_VERIFY_HASH, the default, the image and every blob are hashed
+ * against their digests, so a file of the right size with other bytes is
+ * refused; BS_MOUNT_VERIFY_NAME checks blob names against the tags only,
+ * and _SIZE sizes only), the pin written, the image mounted, and the pin
+ * completed with the mount id, or removed if the mount failed. A crash in
+ * between leaves a pin whose holder is gone (gc drops it) or one of a
+ * mount that exists.
  * pin (may be NULL) gets the pin's id, or "" when the store cannot be
  * written (a full or read-only file system, a reader without write
  * access): the image is then mounted without a pin (gc cannot run on a

@@ -11,7 +11,7 @@
 #   case 11: `mount --device` checks each device against the image's device
 #            table (count, size, sha256 tag; --no-verify skips the hash), a
 #            store mount its blobs (sizes against the registry, names
-#            against the tags)
+#            against the tags; --verify: the image's and the blobs' hashes)
 #   case 12: every --json output parses with names and paths holding quotes,
 #            backslashes and control characters; `mount --print` escapes
 #            fstab fields and systemd unit names as util-linux and systemd
@@ -347,6 +347,32 @@ grep -q "device 1 (.*$(basename "$blob_b")): its name is not its tag $(basename 
 	{ cat "$T/err"; fail "another image's blob: message"; }
 [ -z "$(ls -A "$S11/pins")" ] || fail "refused store mounts left pins"
 echo "ok: store mounts refuse a blob of the wrong size or name, and leave no pin"
+
+# --verify: the image and each blob hashed against their digests
+S11v=$T/s11v
+"$MKIMG" convert -q --store "$S11v" --name a "$T/a.tar" || fail "convert a into s11v"
+blob_v=$(field "$("$MKIMG" inspect --store "$S11v" --json a)" devices)
+img_v=$(image_of "$S11v" a)
+cp "$blob_v" "$T/saved"
+printf '\x5a' | dd of="$blob_v" bs=1 seek=100 conv=notrunc status=none
+cmp -s "$blob_v" "$T/saved" && printf '\xa5' | dd of="$blob_v" bs=1 seek=100 conv=notrunc status=none
+if "$MKIMG" mount --store "$S11v" --verify a "$T/m11" 2>"$T/err"; then fail "--verify mount of a changed blob"; fi
+one_line "$T/err" "--verify mount of a changed blob"
+grep -q "device 1 (.*$(basename "$blob_v")): sha256 [0-9a-f]\{64\}, the image's device table says $(basename "$blob_v")" \
+	"$T/err" || { cat "$T/err"; fail "changed blob: message"; }
+[ -z "$(ls -A "$S11v/pins")" ] || fail "a refused --verify mount left a pin"
+cp "$T/saved" "$blob_v"
+cp "$img_v" "$T/saved"
+printf '\x01' | dd of="$img_v" bs=1 seek=600 conv=notrunc status=none
+cmp -s "$img_v" "$T/saved" && printf '\x02' | dd of="$img_v" bs=1 seek=600 conv=notrunc status=none
+if "$MKIMG" mount --store "$S11v" --verify a "$T/m11" 2>"$T/err"; then fail "--verify mount of a changed image"; fi
+one_line "$T/err" "--verify mount of a changed image"
+grep -q "image a (.*): its bytes hash to sha256:" "$T/err" || { cat "$T/err"; fail "changed image: message"; }
+cp "$T/saved" "$img_v"
+"$MKIMG" mount --store "$S11v" --verify a "$T/m11" || fail "--verify mount of an intact image"
+python3 "$TOOLS/treecmp.py" "$T/ref-a" "$T/m11" || fail "the --verify mount differs from a"
+"$MKIMG" umount "$T/m11"
+echo "ok: --verify refuses a blob or image of the right size with other bytes, mounts an intact one"
 
 fi
 
