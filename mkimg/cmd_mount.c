@@ -19,6 +19,7 @@ enum {
 	OPT_DIRECTIO,
 	OPT_NO_LOOP,
 	OPT_NO_VERIFY,
+	OPT_JSON,
 	OPT_PRINT,
 	OPT_STORE,
 	OPT_VERIFY,
@@ -31,6 +32,7 @@ static const struct option mount_opts[] = {
 	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
 	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
 	{ "print", no_argument, NULL, OPT_PRINT },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, 'h' },
@@ -60,14 +62,16 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "\n"
 "  --device PATH   a blob, in slot order (repeat for each blob)\n"
 "  --verify        store images: hash the image and each blob and refuse the\n"
-"                  mount unless each equals its digest (reads all their bytes)\n"
+"                  mount (or --print) unless each equals its digest\n"
 "  --no-verify     do not hash the devices (count and sizes are still checked)\n"
 "  --domain NAME   share page cache with other images of this trust domain\n"
 "                  (inode_share,domain_id=NAME; Linux 7.0+)\n"
 "  --directio      read blobs with direct I/O (no second page-cache copy)\n"
 "  --no-loop       fail instead of falling back to loop devices\n"
 "  --print         print the mount as an fstab line, a systemd mount unit\n"
-"                  and a containerd mount (JSON) instead of mounting\n");
+"                  and a containerd mount (JSON) instead of mounting\n"
+"  --json          with --print: only the containerd mount, one JSON object\n"
+"                  ({\"type\":\"erofs\",\"source\":IMAGE,\"options\":[...]})\n");
 }
 
 /* ---- --print ---- */
@@ -170,7 +174,7 @@ static char *unit_name(const char *path)
 /* The mount(8) page: what mount(2) reads of the options. */
 #define MOUNT_OPTS_MAX 4095
 
-static int print_mount(const struct bs_mount_opts *o, const char *target)
+static int print_mount(const struct bs_mount_opts *o, const char *target, bool json_only)
 {
 	char *src = abs_path(o->image), *where = abs_path(target), *unit = NULL;
 	char **opt = calloc(o->ndevices + 4, sizeof(*opt));
@@ -221,6 +225,8 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 			  "own", len, MOUNT_OPTS_MAX);
 		goto out;
 	}
+	if (json_only)
+		goto json;
 	for (i = 0; i < nopt; i++)
 		if (!unit_value_ok(opt[i]))
 			break;
@@ -260,7 +266,7 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 		put_unit_value(stdout, opt[i]);
 	}
 	printf("\n\n");
-
+json:
 	cm = json_object_new_object();
 	arr = json_object_new_array();
 	json_object_object_add(cm, "type", json_object_new_string("erofs"));
@@ -268,11 +274,12 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 	for (i = 0; i < nopt; i++)
 		json_object_array_add(arr, json_object_new_string(opt[i]));
 	json_object_object_add(cm, "options", arr);
-	printf("# containerd mount (JSON)\n%s\n",
+	printf("%s%s\n", json_only ? "" : "# containerd mount (JSON)\n",
 	       json_object_to_json_string_ext(cm, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE));
-	printf("\nNote: mount(8) from util-linux 2.38 sets up loop devices for a file\n"
-	       "source; file-backed mounts need util-linux 2.39+ or 'mkimg mount'.\n");
+	if (!json_only)
+		printf("\nNote: mount(8) from util-linux 2.38 sets up loop devices for a file\n"
+		       "source; file-backed mounts need util-linux 2.39+ or 'mkimg mount'.\n");
 	ret = 0;
 out:
 	json_object_put(cm);
@@ -293,7 +300,7 @@ int cmd_mount(int argc, char **argv)
 	struct bs_image_info ii = { 0 };
 	struct bs_store *st = NULL;
 	struct stat sb;
-	int c, print = 0, err, rc = 1, verify = -1;
+	int c, print = 0, json = 0, err, rc = 1, verify = -1;
 	struct mkimg_err msg = MKIMG_ERR_INIT;
 	char pin[BS_PIN_ID_LEN + 1];
 
@@ -318,6 +325,7 @@ int cmd_mount(int argc, char **argv)
 		case OPT_NO_VERIFY: verify = BS_MOUNT_VERIFY_SIZE; break;
 		case OPT_VERIFY: verify = BS_MOUNT_VERIFY_HASH; break;
 		case OPT_PRINT: print = 1; break;
+		case OPT_JSON: json = 1; break;
 		case OPT_STORE: store = optarg; break;
 		case 'h':
 			mount_usage(stdout);
@@ -328,6 +336,11 @@ int cmd_mount(int argc, char **argv)
 			free(devs);
 			return 2;
 		}
+	}
+	if (json && !print) {
+		cli_error("--json goes with --print");
+		free(devs);
+		return 2;
 	}
 	if (argc - optind != 2) {
 		mount_usage(stderr);
@@ -340,7 +353,7 @@ int cmd_mount(int argc, char **argv)
 		/* an image file, its devices given: hashed unless --no-verify */
 		o.verify = verify < 0 ? BS_MOUNT_VERIFY_HASH : (enum bs_mount_verify)verify;
 		if (print)
-			rc = print_mount(&o, argv[optind + 1]);
+			rc = print_mount(&o, argv[optind + 1], json);
 		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
 			cli_error("%s", mkimg_err_msg(&msg));
 		else
@@ -363,14 +376,16 @@ int cmd_mount(int argc, char **argv)
 	if (!o.domain_id && bs_mount_probe_inode_share() == 1)
 		o.domain_id = "mkimg";
 	if (print) {
-		err = bs_store_image(st, o.image, &ii, &msg);
+		err = o.verify == BS_MOUNT_VERIFY_HASH ? bs_store_verify(st, o.image, &msg) : 0;
+		if (!err)
+			err = bs_store_image(st, o.image, &ii, &msg);
 		if (err) {
 			cli_error("%s", mkimg_err_msg(&msg));
 		} else {
 			o.image = ii.image;
 			o.devices = (const char *const *)ii.devices;
 			o.ndevices = ii.ndevices;
-			rc = print_mount(&o, argv[optind + 1]);
+			rc = print_mount(&o, argv[optind + 1], json);
 		}
 	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
 		cli_error("%s", mkimg_err_msg(&msg));

@@ -390,6 +390,13 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  */
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
 		   const char *target, char pin[BS_PIN_ID_LEN + 1], struct mkimg_err *err);
+/*
+ * Checks the store image name as a --verify mount would, without mounting:
+ * each blob's size against the registry, the metadata image's and each
+ * blob's SHA-256 against the digest it is stored under. 0, or -EMEDIUMTYPE
+ * (err names the file and what its bytes hash to) or another -errno.
+ */
+int bs_store_verify(struct bs_store *st, const char *name, struct mkimg_err *err);
 /* Unmounts target (as bs_umount) and drops the pin of that mount when its
  * image is a store's (store: that store's directory; NULL: the directory
  * the mounted image is in). A pin that cannot be removed is left to gc

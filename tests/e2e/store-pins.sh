@@ -361,6 +361,11 @@ one_line "$T/err" "--verify mount of a changed blob"
 grep -q "device 1 (.*$(basename "$blob_v")): sha256 [0-9a-f]\{64\}, the image's device table says $(basename "$blob_v")" \
 	"$T/err" || { cat "$T/err"; fail "changed blob: message"; }
 [ -z "$(ls -A "$S11v/pins")" ] || fail "a refused --verify mount left a pin"
+if "$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" 2>"$T/err" >/dev/null; then
+	fail "--print --verify of a changed blob"
+fi
+grep -q "blob 1 (.*$(basename "$blob_v")): its bytes hash to sha256:" "$T/err" ||
+	{ cat "$T/err"; fail "--print, changed blob: message"; }
 cp "$T/saved" "$blob_v"
 cp "$img_v" "$T/saved"
 printf '\x01' | dd of="$img_v" bs=1 seek=600 conv=notrunc status=none
@@ -368,7 +373,14 @@ cmp -s "$img_v" "$T/saved" && printf '\x02' | dd of="$img_v" bs=1 seek=600 conv=
 if "$MKIMG" mount --store "$S11v" --verify a "$T/m11" 2>"$T/err"; then fail "--verify mount of a changed image"; fi
 one_line "$T/err" "--verify mount of a changed image"
 grep -q "image a (.*): its bytes hash to sha256:" "$T/err" || { cat "$T/err"; fail "changed image: message"; }
+if "$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" >"$T/out" 2>"$T/err"; then
+	fail "--print --verify of a changed image"
+fi
+one_line "$T/err" "--print --verify of a changed image"
+grep -q "image a (.*): its bytes hash to sha256:" "$T/err" || { cat "$T/err"; fail "--print, changed image: message"; }
+[ ! -s "$T/out" ] || fail "--print --verify of a changed image printed $(cat "$T/out")"
 cp "$T/saved" "$img_v"
+"$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" >/dev/null || fail "--print --verify of an intact image"
 "$MKIMG" mount --store "$S11v" --verify a "$T/m11" || fail "--verify mount of an intact image"
 python3 "$TOOLS/treecmp.py" "$T/ref-a" "$T/m11" || fail "the --verify mount differs from a"
 "$MKIMG" umount "$T/m11"
@@ -461,6 +473,18 @@ if command -v systemd-analyze >/dev/null; then
 		{ cat "$T/err"; fail "systemd-analyze verify refuses the printed unit"; }
 	echo "ok: systemd-analyze verify reads the printed unit"
 fi
+# --json: the containerd mount alone, the same object
+"$MKIMG" mount --print --json --store "$P" p "$mp" >"$T/print.json" || fail "mount --print --json"
+python3 - "$T/print.out" "$T/print.json" <<'EOF' || fail "mount --print --json differs from --print's JSON"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+want = json.loads(lines[lines.index("# containerd mount (JSON)") + 1])
+text = open(sys.argv[2]).read()
+assert text.count("\n") == 1, text
+assert json.loads(text) == want, (text, want)
+EOF
+if "$MKIMG" mount --json --store "$P" p "$mp" 2>"$T/err"; then fail "--json without --print"; fi
+one_line "$T/err" "--json without --print"
 # relative paths come out absolute
 (cd "$T" && "$MKIMG" mount --print a.img rel-mnt --device a.blob) >"$T/print.out"
 grep -qx "$T/a.img $T/rel-mnt erofs ro,device=$T/a.blob 0 0" "$T/print.out" ||
