@@ -10,7 +10,7 @@
 # turns the serial output into the result.
 # Then the snapshotter's mounts: two containers' images (the same files in
 # layers of other digests, plus files of their own) converted into a store,
-# each erofs mount exactly as `mkimg mount --print` gives it (what the
+# each erofs mount exactly as `mkimg mount --print --json` gives it (what the
 # snapshotter's `mkimg mount --store S --domain mkimg` mounts, buffered and
 # with --directio) with an overlay of an active snapshot on top; the VM shows
 # the shared files cached once and measures Cached growth and cold/warm read
@@ -90,7 +90,7 @@ echo "trees: A $(du -sm --apparent-size "$T/A" | cut -f1) MB ($(wc -l < "$T/disk
 # ---- two containers' store images, mounted as the snapshotter mounts them --------------
 # c1 and c2 hold the same 16 MB under /data in layers of other digests (other
 # mtimes) plus 4 MB of their own under /opt/cN. Both are converted into a
-# store; `mkimg mount --print` gives each mount as the snapshotter's `mkimg
+# store; `mkimg mount --print --json` gives each mount as the snapshotter's `mkimg
 # mount --store S --domain mkimg NAME DIR` makes it (buffered, and with
 # --directio), and the VM mounts exactly those options, the store's host path
 # replaced by the disk's.
@@ -119,8 +119,8 @@ for c in c1 c2; do
 	for mode in buffered directio; do
 		dio=()
 		[ $mode = buffered ] || dio=(--directio)
-		"$MKIMG" mount --print --store "$S" --domain mkimg "${dio[@]}" "$c" "$T/mnt/$c" |
-			sed -n '/^# containerd mount (JSON)$/{n;p}' > "$T/$c-$mode.json"
+		"$MKIMG" mount --print --json --store "$S" --domain mkimg "${dio[@]}" "$c" \
+			"$T/mnt/$c" > "$T/$c-$mode.json"
 		python3 - "$T/$c-$mode.json" "$(realpath "$S")" /disk/store $mode \
 			> "$T/disk/snap/$c-$mode.mount" <<'PY' || fail "mkimg mount --print $c ($mode)"
 import json, sys
