@@ -9,12 +9,14 @@
 # Usage: tests/vm/fetch-kernel.sh [CACHEDIR]    (default /var/cache/mkimg-vm)
 # Exit: 0 ok, 1 failure (e.g. no network to the archive, no suitable kernel).
 # Result in CACHEDIR: vmlinuz, config, kernel-release, kernel-package,
-#   modules/*.ko (uncompressed), modules/load-order (dependency order), busybox.
+#   modules/*.ko (uncompressed), modules/load-order (dependency order),
+#   modules/wanted (the modules asked for), busybox.
 set -euo pipefail
 
 cache=${1:-/var/cache/mkimg-vm}
-# modules the VM needs (dependencies are added automatically)
-want_modules=(virtio_blk erofs)
+# modules the VM needs (dependencies are added automatically); a cache made
+# for another list is fetched again
+want_modules=(virtio_blk erofs overlay)
 mirror=${MKIMG_VM_MIRROR:-http://deb.debian.org/debian}
 suite=${MKIMG_VM_SUITE:-sid}
 
@@ -35,6 +37,7 @@ complete() {
 	[ -s "$cache/vmlinuz" ] && [ -s "$cache/config" ] && [ -s "$cache/kernel-release" ] &&
 		[ -s "$cache/kernel-package" ] && [ -s "$cache/modules/load-order" ] &&
 		[ -x "$cache/busybox" ] || return 1
+	[ "$(cat "$cache/modules/wanted" 2>/dev/null)" = "${want_modules[*]}" ] || return 1
 	while read -r m; do [ -s "$cache/modules/$m" ] || return 1; done < "$cache/modules/load-order"
 }
 
@@ -182,6 +185,7 @@ add_mod() { # depth-first: dependencies before the module itself
 }
 for m in "${want_modules[@]}"; do add_mod "$m"; done
 printf '%s\n' "${order[@]}" > "$cache/modules.tmp/load-order"
+echo "${want_modules[*]}" > "$cache/modules.tmp/wanted"
 rm -rf "$cache/modules"
 mv "$cache/modules.tmp" "$cache/modules"
 

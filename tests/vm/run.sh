@@ -8,6 +8,13 @@
 # puts them on a virtio disk (an EROFS image made by mkimg itself), boots the
 # kernel with a busybox initramfs whose /init runs tests/vm/pagecache.c, and
 # turns the serial output into the result.
+# Then the snapshotter's mounts: two containers' images (the same files in
+# layers of other digests, plus files of their own) converted into a store,
+# each erofs mount exactly as `mkimg mount --print --json` gives it (what the
+# snapshotter's `mkimg mount --store S --domain mkimg` mounts, buffered and
+# with --directio) with an overlay of an active snapshot on top; the VM shows
+# the shared files cached once and measures Cached growth and cold/warm read
+# throughput of buffered against directio (RESULT snap_* lines).
 #
 # Exit: 0 all PASS, 1 a FAIL or a missing result, 77 kernel/qemu unavailable.
 # Env: top_srcdir, top_builddir (make check), MKIMG, MKIMG_VM_CACHE
@@ -80,6 +87,74 @@ done
 echo "trees: A $(du -sm --apparent-size "$T/A" | cut -f1) MB ($(wc -l < "$T/disk/sums-A") files)," \
 	"B $(du -sm --apparent-size "$T/B" | cut -f1) MB ($(wc -l < "$T/disk/sums-B") files)," \
 	"$(cd "$T" && diff -rq A B | wc -l) differing paths"
+# ---- two containers' store images, mounted as the snapshotter mounts them --------------
+# c1 and c2 hold the same 16 MB under /data in layers of other digests (other
+# mtimes) plus 4 MB of their own under /opt/cN. Both are converted into a
+# store; `mkimg mount --print --json` gives each mount as the snapshotter's `mkimg
+# mount --store S --domain mkimg NAME DIR` makes it (buffered, and with
+# --directio), and the VM mounts exactly those options, the store's host path
+# replaced by the disk's.
+python3 - "$T/c1" "$T/c2" <<'PY'
+import os, random, sys
+rnd = random.Random(20261202)
+def put(path, size):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(rnd.randbytes(size))
+for i in range(64):
+    put(os.path.join(sys.argv[1], "data/d%d/f%02d.bin" % (i % 4, i)), rnd.randint(64, 448) * 1024)
+for c in sys.argv[1:]:
+    for i in range(16):
+        put(os.path.join(c, "opt", os.path.basename(c), "g%02d.bin" % i), rnd.randint(128, 384) * 1024)
+PY
+cp -a "$T/c1/data" "$T/c2/data"
+find "$T/c1" -exec touch -h -d @1700000000 {} +
+find "$T/c2" -exec touch -h -d @1750000000 {} +
+S=$T/store
+mkdir -p "$T/disk/snap" "$T/mnt"
+for c in c1 c2; do
+	python3 "$top_srcdir/scripts/sample-oci.py" "$T/oci-$c" "$c" "$T/$c/data=data" "$T/$c/opt=opt"
+	"$MKIMG" convert -q --store "$S" --name "$c" "oci:$T/oci-$c:$c"
+	(cd "$T/$c" && find . -type f | LC_ALL=C sort | xargs sha256sum) > "$T/disk/snap/sums-$c"
+	for mode in buffered directio; do
+		dio=()
+		[ $mode = buffered ] || dio=(--directio)
+		"$MKIMG" mount --print --json --store "$S" --domain mkimg "${dio[@]}" "$c" \
+			"$T/mnt/$c" > "$T/$c-$mode.json"
+		python3 - "$T/$c-$mode.json" "$(realpath "$S")" /disk/store $mode \
+			> "$T/disk/snap/$c-$mode.mount" <<'PY' || fail "mkimg mount --print $c ($mode)"
+import json, sys
+m = json.load(open(sys.argv[1]))
+host, vm, mode = sys.argv[2], sys.argv[3], sys.argv[4]
+opts = m["options"]
+want = ["inode_share", "domain_id=mkimg"] + (["directio"] if mode == "directio" else [])
+assert m["type"] == "erofs" and all(o in opts for o in want), m
+assert ("directio" in opts) == (mode == "directio") and any(o.startswith("device=") for o in opts), m
+remap = lambda s: vm + s[len(host):] if s.startswith(host + "/") else s
+print("source", remap(m["source"]))
+for o in opts:
+    k, eq, v = o.partition("=")
+    print("option", k + eq + remap(v))
+assert host not in open(sys.argv[1]).read().replace(host + "/", ""), "unmapped host path"
+PY
+	done
+done
+(cd "$T/c1" && find data -type f | LC_ALL=C sort | xargs sha256sum) > "$T/disk/snap/sums-shared"
+cmp -s <(cut -c1-64 "$T/disk/snap/sums-shared") \
+	<(cd "$T/c2" && find data -type f | LC_ALL=C sort | xargs sha256sum | cut -c1-64) ||
+	fail "c1 and c2 differ under /data"
+layers() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(*json.load(sys.stdin)["layers"])'; }
+[ "$(layers c1)" != "$(layers c2)" ] || fail "c1 and c2 have the same layers"
+shared=$("$MKIMG" inspect --store "$S" --json c2 | python3 -c 'import json,sys; print(json.load(sys.stdin)["shared_bytes"])')
+[ "$shared" -ge "$(find "$T/c1/data" -type f -printf '%s\n' | paste -sd+ | bc)" ] 2>/dev/null ||
+	fail "c2 shares only $shared bytes of c1's /data in the store"
+mkdir -p "$T/disk/store"
+cp -a "$S/images" "$S/blobs" "$T/disk/store/"
+echo "store: c1, c2 ($(du -sm --apparent-size "$T/c1/data" | cut -f1) MB shared under other" \
+	"layer digests, $(du -sm --apparent-size "$T/c1/opt" | cut -f1) MB each of their own)"
+echo "c1's mount with --directio: $(sed -n 's/^source //p' "$T/disk/snap/c1-directio.mount")" \
+	"$(sed -n 's/^option //p' "$T/disk/snap/c1-directio.mount" | paste -sd,)"
+
 # The virtio disk: a self-contained EROFS image of $T/disk (file-backed erofs
 # mounts need a backing filesystem with read_folio: not the initramfs).
 "$MKIMG" build -q -T 0 "$T/disk" "$T/disk.img"
@@ -136,7 +211,11 @@ grep -E '^(RESULT|PASS|FAIL|SKIP|DONE|VM|  )' "$T/serial.log" || true
 expect=(share_read_resident share_visible_through_B share_one_page_cache share_content
 	noshare_separate_caches noshare_content domains_do_not_share domains_content
 	nofingerprint_does_not_share nofingerprint_content content_all_files
-	cached_growth_buffered)
+	cached_growth_buffered
+	snap_buffered_content snap_buffered_shared_resident snap_buffered_shared_cached_once
+	snap_buffered_control_separate snap_buffered_cached_growth
+	snap_directio_content snap_directio_shared_resident snap_directio_shared_cached_once
+	snap_directio_control_separate snap_directio_cached_growth snap_measure)
 bad=0
 if grep -q '^FAIL' "$T/serial.log"; then bad=1; fi
 for e in "${expect[@]}"; do
@@ -151,5 +230,8 @@ if [ $bad != 0 ]; then
 	fail "page-cache sharing test"
 fi
 echo "--- page cache (MB of Cached growth reading all files of A and B) ---"
-sed -n 's/^RESULT \(.*_cached_growth_MB\) \([0-9.]*\).*/\1 \2/p' "$T/serial.log"
+sed -n '/^RESULT snap_/d; s/^RESULT \(.*_cached_growth_MB\) \([0-9.]*\).*/\1 \2/p' "$T/serial.log"
+echo "--- the snapshotter's mounts, two containers (buffered vs directio, same boot; TCG: relative) ---"
+sed -n 's/^RESULT \(snap_[a-z]*_\(cached_growth_MB\|noshare_cached_growth_MB\|cold_MBps\|warm_MBps\)\) /\1 /p' \
+	"$T/serial.log"
 echo "PASS: page-cache sharing"
