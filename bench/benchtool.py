@@ -593,7 +593,9 @@ def containerd_table(r):
            "(`ctr images pull --snapshotter S`), each then run (`ctr run --rm`) until its first "
            f"line of output. Page cache warm, `sync` before each image; {c['runs']} run(s), "
            "median shown. CPU: every process of the node (containerd, snapshotter, mkimg, "
-           f"shims, runc, the containers, ctr) in one cgroup ({c['cpu_accounting']}).", ""]
+           f"shims, runc, the containers, ctr) in one cgroup ({c['cpu_accounting']}).",
+           "mkimg: the images were converted into the node's store beforehand (build time, "
+           "timed apart below); bringing a store to a node is not part of these figures.", ""]
     try:
         if float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]:
             out.append("**The machine was busy when the run started (load average above half "
