@@ -40,7 +40,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 tool=(python3 "$here/benchtool.py")
-# shellcheck source=../tests/containerd/lib.sh
+# shellcheck source=tests/containerd/lib.sh
 . "$top/tests/containerd/lib.sh"
 
 quick=0 runs='' keep=0 json='' snaps=mkimg,overlayfs,erofs

@@ -95,13 +95,14 @@ ctd_start_containerd() { # CONFIG LOG
 	}
 }
 
+_ctd_socket_or_exit() { [ -S "$1" ] || ! kill -0 "$2" 2>/dev/null; }
 ctd_start_snapshotter() { # BIN CONFIG SOCK LOG
 	"$1" --config "$2" >>"$4" 2>&1 &
 	ctd_sn_pid=$!
-	ctd_wait_for 10 test -S "$3" && kill -0 "$ctd_sn_pid" 2>/dev/null || {
+	if ! ctd_wait_for 10 _ctd_socket_or_exit "$3" "$ctd_sn_pid" || ! kill -0 "$ctd_sn_pid" 2>/dev/null; then
 		echo "the snapshotter did not start: $(tail -n 5 "$4")" >&2
 		return 1
-	}
+	fi
 }
 
 ctd_start_registry() { # DIR LOG
