@@ -631,6 +631,76 @@ static int check_blob_sizes(const struct bs_image_info *ii, struct mkimg_err *er
 	return 0;
 }
 
+/* The metadata image's bytes hash to the digest it is stored under. */
+static int check_image_digest(const struct bs_image_info *ii, struct mkimg_err *err)
+{
+	uint8_t sha[32];
+	char hex[65];
+	int fd, ret;
+
+	fd = open(ii->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mkimg_err_set(err, -errno, "%s: %s", ii->image, strerror(errno));
+	ret = util_sha256_fd(fd, sha, NULL);
+	close(fd);
+	if (ret)
+		return mkimg_err_set(err, ret, "%s: %s", ii->image, strerror(-ret));
+	bs_hex(sha, hex);
+	if (strcmp(hex, ii->sha256))
+		return mkimg_err_set(err, -EMEDIUMTYPE, "image %s (%s): its bytes hash to sha256:%s",
+				     ii->name, ii->image, hex);
+	return 0;
+}
+
+/* Each blob's bytes hash to the digest it is named by. */
+static int check_blob_hashes(const struct bs_image_info *ii, struct mkimg_err *err)
+{
+	uint8_t sha[32];
+	char hex[65];
+	const char *base;
+	uint32_t i;
+	int fd, ret;
+
+	for (i = 0; i < ii->ndevices; i++) {
+		fd = open(ii->devices[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return mkimg_err_set(err, -errno, "blob %u (%s): %s", i + 1, ii->devices[i],
+					     strerror(errno));
+		ret = util_sha256_fd(fd, sha, NULL);
+		close(fd);
+		if (ret)
+			return mkimg_err_set(err, ret, "blob %u (%s): %s", i + 1, ii->devices[i],
+					     strerror(-ret));
+		bs_hex(sha, hex);
+		base = strrchr(ii->devices[i], '/');
+		base = base ? base + 1 : ii->devices[i];
+		if (strcmp(hex, base))
+			return mkimg_err_set(err, -EMEDIUMTYPE, "blob %u (%s): its bytes hash to "
+					     "sha256:%s", i + 1, ii->devices[i], hex);
+	}
+	return 0;
+}
+
+int bs_store_verify(struct bs_store *st, const char *name, struct mkimg_err *err)
+{
+	struct bs_image_info ii = { 0 };
+	int lock, ret;
+
+	lock = st_lock(st, false, err);
+	if (lock < 0)
+		return lock;
+	ret = bs_store_image(st, name, &ii, err);
+	if (!ret)
+		ret = check_blob_sizes(&ii, err);
+	if (!ret)
+		ret = check_image_digest(&ii, err);
+	if (!ret)
+		ret = check_blob_hashes(&ii, err);
+	bs_image_info_free(&ii);
+	st_unlock(lock);
+	return ret;
+}
+
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
 		   const char *target, char pin[BS_PIN_ID_LEN + 1], struct mkimg_err *err)
 {
@@ -648,6 +718,8 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	if (ret)
 		goto out;
 	ret = check_blob_sizes(&ii, err);
+	if (!ret && o->verify == BS_MOUNT_VERIFY_HASH)
+		ret = check_image_digest(&ii, err);
 	if (ret)
 		goto out;
 	if (!realpath(target, abs_t)) {
@@ -691,7 +763,6 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	mo.image = ii.image;
 	mo.devices = (const char *const *)ii.devices;
 	mo.ndevices = ii.ndevices;
-	mo.verify = BS_MOUNT_VERIFY_NAME;	/* blobs are named by their digest */
 	ret = bs_mount(&mo, abs_t, err);
 	if (ret) {
 		if (!unpinned)

@@ -19,8 +19,10 @@ enum {
 	OPT_DIRECTIO,
 	OPT_NO_LOOP,
 	OPT_NO_VERIFY,
+	OPT_JSON,
 	OPT_PRINT,
 	OPT_STORE,
+	OPT_VERIFY,
 };
 
 static const struct option mount_opts[] = {
@@ -30,7 +32,9 @@ static const struct option mount_opts[] = {
 	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
 	{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
 	{ "print", no_argument, NULL, OPT_PRINT },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "store", required_argument, NULL, OPT_STORE },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -53,16 +57,21 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "kernels without file-backed mounts it falls back to loop devices.\n"
 "Each device must match the image's device table: the number of devices,\n"
 "each one's size, and its SHA-256 where the table has one as its tag (the\n"
-"blob is hashed; a store's blobs are named by their digest instead).\n"
+"blob is hashed; a store's blobs are named by their digest instead, and are\n"
+"hashed with --verify).\n"
 "\n"
 "  --device PATH   a blob, in slot order (repeat for each blob)\n"
+"  --verify        store images: hash the image and each blob and refuse the\n"
+"                  mount (or --print) unless each equals its digest\n"
 "  --no-verify     do not hash the devices (count and sizes are still checked)\n"
 "  --domain NAME   share page cache with other images of this trust domain\n"
 "                  (inode_share,domain_id=NAME; Linux 7.0+)\n"
 "  --directio      read blobs with direct I/O (no second page-cache copy)\n"
 "  --no-loop       fail instead of falling back to loop devices\n"
 "  --print         print the mount as an fstab line, a systemd mount unit\n"
-"                  and a containerd mount (JSON) instead of mounting\n");
+"                  and a containerd mount (JSON) instead of mounting\n"
+"  --json          with --print: only the containerd mount, one JSON object\n"
+"                  ({\"type\":\"erofs\",\"source\":IMAGE,\"options\":[...]})\n");
 }
 
 /* ---- --print ---- */
@@ -165,7 +174,7 @@ static char *unit_name(const char *path)
 /* The mount(8) page: what mount(2) reads of the options. */
 #define MOUNT_OPTS_MAX 4095
 
-static int print_mount(const struct bs_mount_opts *o, const char *target)
+static int print_mount(const struct bs_mount_opts *o, const char *target, bool json_only)
 {
 	char *src = abs_path(o->image), *where = abs_path(target), *unit = NULL;
 	char **opt = calloc(o->ndevices + 4, sizeof(*opt));
@@ -216,6 +225,8 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 			  "own", len, MOUNT_OPTS_MAX);
 		goto out;
 	}
+	if (json_only)
+		goto json;
 	for (i = 0; i < nopt; i++)
 		if (!unit_value_ok(opt[i]))
 			break;
@@ -255,7 +266,7 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 		put_unit_value(stdout, opt[i]);
 	}
 	printf("\n\n");
-
+json:
 	cm = json_object_new_object();
 	arr = json_object_new_array();
 	json_object_object_add(cm, "type", json_object_new_string("erofs"));
@@ -263,11 +274,12 @@ static int print_mount(const struct bs_mount_opts *o, const char *target)
 	for (i = 0; i < nopt; i++)
 		json_object_array_add(arr, json_object_new_string(opt[i]));
 	json_object_object_add(cm, "options", arr);
-	printf("# containerd mount (JSON)\n%s\n",
+	printf("%s%s\n", json_only ? "" : "# containerd mount (JSON)\n",
 	       json_object_to_json_string_ext(cm, JSON_C_TO_STRING_PLAIN |
 					      JSON_C_TO_STRING_NOSLASHESCAPE));
-	printf("\nNote: mount(8) from util-linux 2.38 sets up loop devices for a file\n"
-	       "source; file-backed mounts need util-linux 2.39+ or 'mkimg mount'.\n");
+	if (!json_only)
+		printf("\nNote: mount(8) from util-linux 2.38 sets up loop devices for a file\n"
+		       "source; file-backed mounts need util-linux 2.39+ or 'mkimg mount'.\n");
 	ret = 0;
 out:
 	json_object_put(cm);
@@ -288,7 +300,7 @@ int cmd_mount(int argc, char **argv)
 	struct bs_image_info ii = { 0 };
 	struct bs_store *st = NULL;
 	struct stat sb;
-	int c, print = 0, err, rc = 1;
+	int c, print = 0, json = 0, err, rc = 1, verify = -1;
 	struct mkimg_err msg = MKIMG_ERR_INIT;
 	char pin[BS_PIN_ID_LEN + 1];
 
@@ -310,8 +322,10 @@ int cmd_mount(int argc, char **argv)
 		case OPT_DOMAIN: o.domain_id = optarg; break;
 		case OPT_DIRECTIO: o.directio = true; break;
 		case OPT_NO_LOOP: o.allow_loop = false; break;
-		case OPT_NO_VERIFY: o.verify = BS_MOUNT_VERIFY_SIZE; break;
+		case OPT_NO_VERIFY: verify = BS_MOUNT_VERIFY_SIZE; break;
+		case OPT_VERIFY: verify = BS_MOUNT_VERIFY_HASH; break;
 		case OPT_PRINT: print = 1; break;
+		case OPT_JSON: json = 1; break;
 		case OPT_STORE: store = optarg; break;
 		case 'h':
 			mount_usage(stdout);
@@ -323,6 +337,11 @@ int cmd_mount(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (json && !print) {
+		cli_error("--json goes with --print");
+		free(devs);
+		return 2;
+	}
 	if (argc - optind != 2) {
 		mount_usage(stderr);
 		free(devs);
@@ -331,9 +350,10 @@ int cmd_mount(int argc, char **argv)
 	o.image = argv[optind];
 	o.devices = devs;
 	if (!store && stat(o.image, &sb) == 0 && S_ISREG(sb.st_mode)) {
-		/* an image file, its devices given */
+		/* an image file, its devices given: hashed unless --no-verify */
+		o.verify = verify < 0 ? BS_MOUNT_VERIFY_HASH : (enum bs_mount_verify)verify;
 		if (print)
-			rc = print_mount(&o, argv[optind + 1]);
+			rc = print_mount(&o, argv[optind + 1], json);
 		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
 			cli_error("%s", mkimg_err_msg(&msg));
 		else
@@ -346,6 +366,8 @@ int cmd_mount(int argc, char **argv)
 		cli_error("--device is for image files; a store image has its devices");
 		return 2;
 	}
+	/* a store's blobs are named by their digest: hashed with --verify */
+	o.verify = verify < 0 ? BS_MOUNT_VERIFY_NAME : (enum bs_mount_verify)verify;
 	err = bs_store_open(cli_store_dir(store), BS_STORE_READONLY, &st, &msg);
 	if (err) {
 		cli_error("%s", mkimg_err_msg(&msg));
@@ -354,14 +376,16 @@ int cmd_mount(int argc, char **argv)
 	if (!o.domain_id && bs_mount_probe_inode_share() == 1)
 		o.domain_id = "mkimg";
 	if (print) {
-		err = bs_store_image(st, o.image, &ii, &msg);
+		err = o.verify == BS_MOUNT_VERIFY_HASH ? bs_store_verify(st, o.image, &msg) : 0;
+		if (!err)
+			err = bs_store_image(st, o.image, &ii, &msg);
 		if (err) {
 			cli_error("%s", mkimg_err_msg(&msg));
 		} else {
 			o.image = ii.image;
 			o.devices = (const char *const *)ii.devices;
 			o.ndevices = ii.ndevices;
-			rc = print_mount(&o, argv[optind + 1]);
+			rc = print_mount(&o, argv[optind + 1], json);
 		}
 	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
 		cli_error("%s", mkimg_err_msg(&msg));

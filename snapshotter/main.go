@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,10 +29,17 @@ type config struct {
 	Store   string `toml:"store"`   // the mkimg store
 	Mkimg   string `toml:"mkimg"`   // the mkimg program
 	Domain  string `toml:"domain"`  // page-cache domain of the mounts (mkimg mount --domain)
+	// Verify hashes a store image and its blobs each time it is mounted
+	// (mkimg mount --verify), so a blob with the right size and other
+	// bytes never becomes a rootfs. Default true.
+	Verify bool `toml:"verify"`
+	// Directio reads the blobs with direct I/O (mkimg mount --directio).
+	Directio bool `toml:"directio"`
 }
 
 const usage = `usage: mkimg-snapshotter [--config FILE] [--address SOCK] [--root DIR]
                          [--store STORE] [--mkimg PATH] [--domain NAME]
+                         [--verify=false] [--directio]
 
 Serves containerd's snapshots API on SOCK for a [proxy_plugins.NAME] entry.
 Layers whose chain the mkimg store STORE holds are not applied: their
@@ -39,7 +47,8 @@ snapshots are empty placeholders, and containers run on an overlay whose
 lowest layer is the store image, mounted once under DIR/mnt by 'mkimg mount'.
 Other layers are applied as with containerd's overlayfs snapshotter.
 
-  --config FILE   TOML file with address, root, store, mkimg, domain (flags win)
+  --config FILE   TOML file with address, root, store, mkimg, domain, verify,
+                  directio (flags win)
   --address SOCK  the unix socket (default /run/mkimg-snapshotter/snapshotter.sock)
   --root DIR      metadata and snapshot directories (default /var/lib/mkimg-snapshotter)
   --store STORE   the mkimg store (default $MKIMG_STORE, else /var/lib/mkimg)
@@ -47,6 +56,12 @@ Other layers are applied as with containerd's overlayfs snapshotter.
   --domain NAME   page-cache domain of the store mounts (inode_share, Linux
                   7.0+: mounts fail on kernels without it); default: mkimg
                   mount's choice (domain "mkimg" where the kernel has it)
+  --verify=false  do not hash a store image and its blobs when mounting it
+                  (default: hashed, at each first mount of an image)
+  --directio      read the blobs with direct I/O (mkimg mount --directio)
+
+A store that does not exist yet holds nothing: every layer is applied the
+normal way until mkimg creates it. A path that is not a store is refused.
 `
 
 func main() {
@@ -67,6 +82,8 @@ func run() error {
 	fl.StringVar(&flags.Store, "store", "", "")
 	fl.StringVar(&flags.Mkimg, "mkimg", "", "")
 	fl.StringVar(&flags.Domain, "domain", "", "")
+	fl.BoolVar(&flags.Verify, "verify", true, "")
+	fl.BoolVar(&flags.Directio, "directio", false, "")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -82,6 +99,7 @@ func run() error {
 		Root:    "/var/lib/mkimg-snapshotter",
 		Store:   os.Getenv("MKIMG_STORE"),
 		Mkimg:   "mkimg",
+		Verify:  true,
 	}
 	if cfg.Store == "" {
 		cfg.Store = "/var/lib/mkimg"
@@ -107,6 +125,10 @@ func run() error {
 			cfg.Mkimg = flags.Mkimg
 		case "domain":
 			cfg.Domain = flags.Domain
+		case "verify":
+			cfg.Verify = flags.Verify
+		case "directio":
+			cfg.Directio = flags.Directio
 		}
 	})
 	for _, p := range []*string{&cfg.Address, &cfg.Root, &cfg.Store} {
@@ -116,8 +138,11 @@ func run() error {
 		}
 		*p = abs
 	}
-	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store, domain: cfg.Domain}
-	if _, err := mk.run("ls", "--store", cfg.Store, "--json"); err != nil {
+	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store, domain: cfg.Domain,
+		verify: cfg.Verify, directio: cfg.Directio}
+	if mk.storeAbsent() {
+		log.Printf("store %s does not exist yet: layers are applied the normal way until it does", cfg.Store)
+	} else if _, err := mk.run("ls", "--store", cfg.Store, "--json"); err != nil {
 		return fmt.Errorf("store %s: %v", cfg.Store, err)
 	}
 
@@ -145,7 +170,8 @@ func run() error {
 		log.Printf("%v: stopping (store-image mounts stay for running containers)", s)
 		srv.GracefulStop()
 	}()
-	log.Printf("serving %s (root %s, store %s)", cfg.Address, cfg.Root, cfg.Store)
+	log.Printf("serving %s (root %s; store images mounted by: %s %s)", cfg.Address, cfg.Root,
+		cfg.Mkimg, strings.Join(mk.mountArgs(), " "))
 	return srv.Serve(ln)
 }
 

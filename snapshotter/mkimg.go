@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -15,9 +16,19 @@ import (
 )
 
 type mkimgCLI struct {
-	bin    string // the mkimg program
-	store  string // the store directory (--store)
-	domain string // mkimg mount --domain, if set
+	bin      string // the mkimg program
+	store    string // the store directory (--store)
+	domain   string // mkimg mount --domain, if set
+	verify   bool   // mkimg mount --verify: hash the image and its blobs
+	directio bool   // mkimg mount --directio
+}
+
+// storeAbsent tells whether the store directory does not exist (yet): the
+// store holds nothing then, and every layer is applied the normal way. A
+// path that exists but is no store is mkimg's to refuse.
+func (m *mkimgCLI) storeAbsent() bool {
+	_, err := os.Lstat(m.store)
+	return os.IsNotExist(err)
 }
 
 // lookupResult is the answer of `mkimg lookup --chain X --json`.
@@ -55,6 +66,9 @@ func (m *mkimgCLI) run(args ...string) ([]byte, error) {
 // lookup asks the store whether it holds the layer chain chain; with build it
 // also has mkimg make (or find) an image for exactly that chain.
 func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
+	if !build && m.storeAbsent() {
+		return &lookupResult{Chain: chain}, nil
+	}
 	args := []string{"lookup", "--store", m.store, "--chain", chain, "--json"}
 	if build {
 		args = []string{"lookup", "--store", m.store, "--chain", chain, "--build", "--json"}
@@ -76,14 +90,27 @@ func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
 	return &r, nil
 }
 
-// mount mounts the store image name, expected to be image, at dir (the
-// mount pins the image). The pin tells which image was mounted: another one
-// (the name was given to another image meanwhile) is unmounted again.
-func (m *mkimgCLI) mount(image, name, dir string) error {
+// mountArgs are the options of every store-image mount the snapshotter makes
+// (mkimg mount --print with the same options shows the mount itself).
+func (m *mkimgCLI) mountArgs() []string {
 	args := []string{"mount", "--store", m.store}
 	if m.domain != "" {
 		args = append(args, "--domain", m.domain)
 	}
+	if m.verify {
+		args = append(args, "--verify")
+	}
+	if m.directio {
+		args = append(args, "--directio")
+	}
+	return args
+}
+
+// mount mounts the store image name, expected to be image, at dir (the
+// mount pins the image). The pin tells which image was mounted: another one
+// (the name was given to another image meanwhile) is unmounted again.
+func (m *mkimgCLI) mount(image, name, dir string) error {
+	args := m.mountArgs()
 	if _, err := m.run(append(args, name, dir)...); err != nil {
 		return err
 	}

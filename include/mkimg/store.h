@@ -375,10 +375,14 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  * directio and loop fallback, image and devices come from the store) and
  * pins it for as long as the mount exists. Under the store lock (shared,
  * so gc sees the pin or waits): the image is looked up, its blobs checked
- * (sizes against the registry and the device table, names against the
- * tags), the pin written, the image mounted, and the pin completed with
- * the mount id, or removed if the mount failed. A crash in between leaves
- * a pin whose holder is gone (gc drops it) or one of a mount that exists.
+ * (sizes against the registry and the device table; with o->verify
+ * BS_MOUNT_VERIFY_HASH, the default, the image and every blob are hashed
+ * against their digests, so a file of the right size with other bytes is
+ * refused; BS_MOUNT_VERIFY_NAME checks blob names against the tags only,
+ * and _SIZE sizes only), the pin written, the image mounted, and the pin
+ * completed with the mount id, or removed if the mount failed. A crash in
+ * between leaves a pin whose holder is gone (gc drops it) or one of a
+ * mount that exists.
  * pin (may be NULL) gets the pin's id, or "" when the store cannot be
  * written (a full or read-only file system, a reader without write
  * access): the image is then mounted without a pin (gc cannot run on a
@@ -386,6 +390,13 @@ void bs_pins_free(struct bs_pin *v, size_t n);	/* accepts NULL */
  */
 int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_opts *o,
 		   const char *target, char pin[BS_PIN_ID_LEN + 1], struct mkimg_err *err);
+/*
+ * Checks the store image name as a --verify mount would, without mounting:
+ * each blob's size against the registry, the metadata image's and each
+ * blob's SHA-256 against the digest it is stored under. 0, or -EMEDIUMTYPE
+ * (err names the file and what its bytes hash to) or another -errno.
+ */
+int bs_store_verify(struct bs_store *st, const char *name, struct mkimg_err *err);
 /* Unmounts target (as bs_umount) and drops the pin of that mount when its
  * image is a store's (store: that store's directory; NULL: the directory
  * the mounted image is in). A pin that cannot be removed is left to gc

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# containerd 2.1 runs containers from the mkimg store through mkimg-snapshotter.
+# containerd 2.1 (or 1.7) runs containers from the mkimg store through mkimg-snapshotter.
 #
 # Installs what it needs by package name (bookworm's Go and containerd Go
 # sources, runc, umoci, busybox-static; containerd 2.1 from sid through a
@@ -16,6 +16,8 @@
 # service and checks placeholders, runs, mounts, files, restarts, gc and
 # removal. Skips (77) only when not root. Never touches the host's containerd
 # or /var/lib/containerd. Everything it starts is stopped at exit.
+# Env: MKIMG_CONTAINERD=2.1 (default) or 1.7; MKIMG_CONTAINERD_CACHE;
+#      MKIMG_CONTAINERD_KEEP=1 keeps the test directory (named at exit).
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -24,7 +26,7 @@ MKIMG=${MKIMG:-$top_builddir/mkimg/mkimg}
 TOOLS=$top_srcdir/tests/tools
 cache=${MKIMG_CONTAINERD_CACHE:-/var/tmp/mkimg-containerd-cache}
 gocache=$cache/gocache gopath=$cache/gopath
-# MKIMG_CONTAINERD=1.7: containerd 1.7 from trixie instead (by hand, not in make check)
+# MKIMG_CONTAINERD=1.7: containerd 1.7 from trixie instead (tests/containerd/run-1.7.sh)
 case ${MKIMG_CONTAINERD:-2.1} in
 2.1) suite=sid cfgversion=3 ;;
 1.7) suite=trixie cfgversion=2 cache=$cache/1.7 ;;
@@ -86,13 +88,13 @@ cleanup() {
 	for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
 		umount -l "$m" 2>/dev/null
 	done
-	rm -rf "$T"
+	if [ "${MKIMG_CONTAINERD_KEEP:-0}" = 1 ]; then echo "kept: $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 
 # ---- what it needs ----------------------------------------------------------
 pkgs=(golang-go golang-github-containerd-containerd-dev runc umoci busybox-static python3
-	docker-registry skopeo)
+	docker-registry skopeo openssl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null || missing+=("$p")
@@ -194,14 +196,8 @@ done
 f2sum=$(md5sum < "$T/b/a/rootfs/data/f2")
 (cd "$T/oci-import" && tar -cf "$T/images.tar" .)
 
-say "converting a, b and p into the store"
-"$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
-"$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
-"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
 devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["devices"])))'; }
 imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
-[ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
-hex_a=$(imghex a) hex_b=$(imghex b)
 
 # ---- containerd and the snapshotter ----------------------------------------------
 cat > "$T/containerd.toml" <<EOF
@@ -252,13 +248,31 @@ start_snapshotter() {
 	wait_for 10 test -S "$SNAPSOCK" || fail "the snapshotter did not start"
 	kill -0 "$sn_pid" 2>/dev/null || fail "the snapshotter exited"
 }
+# the loopback registry speaks TLS with a certificate made here: containerd
+# 1.7's transfer service pulls over https only, and containerd trusts the
+# certificate through SSL_CERT_FILE (the system's trust store is not touched)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+	-addext subjectAltName=IP:127.0.0.1 -keyout "$T/registry.key" -out "$T/registry.crt" \
+	>"$T/openssl.log" 2>&1 || fail "openssl req: $(tail -n 3 "$T/openssl.log")"
 start_containerd() {
-	containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
+	SSL_CERT_FILE=$T/registry.crt containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
 	cd_pid=$!
 	wait_for 20 ctr version || fail "containerd did not start"
 }
+# the store does not exist yet: the snapshotter starts, says so, and serves
+# it once mkimg has made it
+[ ! -e "$S" ] || fail "the store exists before the first conversion"
 start_snapshotter
+grep -q "store $S does not exist yet" "$T/snapshotter.log" ||
+	fail "no word of the absent store: $(cat "$T/snapshotter.log")"
 start_containerd
+
+say "converting a, b and p into the store (made by the first conversion)"
+"$MKIMG" convert --quiet --store "$S" --name a "oci:$O:a" || fail "convert a"
+"$MKIMG" convert --quiet --store "$S" --name b "oci:$O:b" || fail "convert b"
+"$MKIMG" convert --quiet --store "$S" --name p "oci:$O:p" || fail "convert p"
+[ "$(devs a)" = "$(devs b)" ] || fail "a and b do not use the same blobs: $(devs a) / $(devs b)"
+hex_a=$(imghex a) hex_b=$(imghex b)
 
 # the socket of a running snapshotter is refused to a second one
 if "$SNAP" --config "$T/snapshotter.toml" >"$T/second.log" 2>&1; then fail "a second snapshotter started"; fi
@@ -298,19 +312,20 @@ nph=$(ctr snapshots --snapshotter mkimg ls | grep -c . || true)
 say "import: ${#nonempty[@]} layers applied, placeholders for the rest ($((nph - 1)) snapshots)"
 
 # ---- a pull from a registry on loopback: no layer blob of p is fetched ------------
-# (containerd 1.7's transfer service pulls over https only: skipped there)
-if [ "$cfgversion" = 3 ]; then
+{
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-		"$T/registry" "$port" > "$T/registry.yml"
+	printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n  tls:\n    certificate: %s\n    key: %s\n' \
+		"$T/registry" "$port" "$T/registry.crt" "$T/registry.key" > "$T/registry.yml"
 	docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
 	reg_pid=$!
-	wait_for 10 python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" ||
+	wait_for 10 python3 -c "import urllib.request; import ssl; urllib.request.urlopen('https://127.0.0.1:$port/v2/', context=ssl.create_default_context(cafile='$T/registry.crt'))" ||
 		fail "docker-registry did not start: $(tail -n 3 "$T/registry.log")"
 	skopeo copy -q --dest-tls-verify=false "oci:$O:p" "docker://127.0.0.1:$port/mkimg/p:latest" \
 		>"$T/skopeo.log" 2>&1 || fail "skopeo copy: $(cat "$T/skopeo.log")"
 	: > "$T/registry.log"
-	ctr images pull --local=false --plain-http --snapshotter mkimg "127.0.0.1:$port/mkimg/p:latest" >"$T/pull.log" 2>&1 ||
+	# (the explicit platform: without it containerd 1.7's transfer service
+	# does not unpack, and ctr run then applies every layer itself)
+	ctr images pull --local=false --platform linux/amd64 --snapshotter mkimg "127.0.0.1:$port/mkimg/p:latest" >"$T/pull.log" 2>&1 ||
 		fail "ctr images pull: $(tail -n 5 "$T/pull.log")"
 	layers_p=$(python3 -c '
 import json, sys
@@ -323,6 +338,8 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	for l in $layers_p; do
 		h=${l#sha256:}
 		[ -f "$T/registry/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data" ] || fail "layer $l is not in the registry"
+	done
+	for l in $layers_p; do
 		! grep "blobs/$l" "$T/registry.log" >/dev/null || fail "the pull fetched layer $l"
 	done
 	ctr content ls -q > "$T/content"
@@ -330,6 +347,11 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p1 >"$T/out.p1" 2>&1 ||
 		fail "ctr run p: $(cat "$T/out.p1")"
 	[ "$(cat "$T/out.p1")" = "image p, pulled" ] || fail "p printed $(cat "$T/out.p1")"
+	# no layer of p was applied, by the pull or by the run: no snapshot
+	# directory holds p's file
+	for d in "$R"/snapshots/*/fs; do
+		[ ! -e "$d/pdata" ] || fail "p's layer was applied in $d"
+	done
 	say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
 	# a blob of p missing: the run is refused, naming it; none of its files is served
 	own=$(comm -13 <(devs a | tr ' ' '\n') <(devs p | tr ' ' '\n'))
@@ -340,12 +362,21 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	grep "mkimg: .*${own##*/}" "$T/out.p2" >/dev/null || fail "p without its blob: $(cat "$T/out.p2")"
 	grep "mkimg: .*${own##*/}" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no cause"
 	mv "$T/blob.away" "$own"
+	# the blob with one byte changed (its size and name as before): refused
+	# by the hash, naming it
+	cp "$own" "$T/blob.saved"
+	python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4096); b = f.read(1); f.seek(4096); f.write(bytes([b[0] ^ 0x55]))' "$own"
+	if ctr run --rm --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" p3 \
+		>"$T/out.p3" 2>&1; then fail "p ran with a changed blob: $(cat "$T/out.p3")"; fi
+	grep "mkimg: .*${own##*/}): sha256 [0-9a-f]*, the image's device table says ${own##*/}" "$T/out.p3" >/dev/null ||
+		fail "p with a changed blob: $(cat "$T/out.p3")"
+	grep "mkimg: .*${own##*/}): sha256" "$T/snapshotter.log" >/dev/null || fail "the snapshotter logged no hash mismatch"
+	cp "$T/blob.saved" "$own"
+	ctr container rm p3 >/dev/null 2>&1 || true
 	ctr container rm p2 >/dev/null 2>&1 || true
 	ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
-	say "a missing blob: the run is refused with mkimg's message naming it"
-else
-	say "containerd 1.7: no pull from a plain-http registry through the transfer service, skipped"
-fi
+	say "a missing blob, a blob with other bytes: the run is refused with mkimg's message naming it"
+}
 
 # ---- runs -----------------------------------------------------------------------
 run() { # TAG ID: ctr run --rm, output in $T/out.ID

@@ -11,7 +11,7 @@
 #   case 11: `mount --device` checks each device against the image's device
 #            table (count, size, sha256 tag; --no-verify skips the hash), a
 #            store mount its blobs (sizes against the registry, names
-#            against the tags)
+#            against the tags; --verify: the image's and the blobs' hashes)
 #   case 12: every --json output parses with names and paths holding quotes,
 #            backslashes and control characters; `mount --print` escapes
 #            fstab fields and systemd unit names as util-linux and systemd
@@ -348,6 +348,44 @@ grep -q "device 1 (.*$(basename "$blob_b")): its name is not its tag $(basename 
 [ -z "$(ls -A "$S11/pins")" ] || fail "refused store mounts left pins"
 echo "ok: store mounts refuse a blob of the wrong size or name, and leave no pin"
 
+# --verify: the image and each blob hashed against their digests
+S11v=$T/s11v
+"$MKIMG" convert -q --store "$S11v" --name a "$T/a.tar" || fail "convert a into s11v"
+blob_v=$(field "$("$MKIMG" inspect --store "$S11v" --json a)" devices)
+img_v=$(image_of "$S11v" a)
+cp "$blob_v" "$T/saved"
+printf '\x5a' | dd of="$blob_v" bs=1 seek=100 conv=notrunc status=none
+cmp -s "$blob_v" "$T/saved" && printf '\xa5' | dd of="$blob_v" bs=1 seek=100 conv=notrunc status=none
+if "$MKIMG" mount --store "$S11v" --verify a "$T/m11" 2>"$T/err"; then fail "--verify mount of a changed blob"; fi
+one_line "$T/err" "--verify mount of a changed blob"
+grep -q "device 1 (.*$(basename "$blob_v")): sha256 [0-9a-f]\{64\}, the image's device table says $(basename "$blob_v")" \
+	"$T/err" || { cat "$T/err"; fail "changed blob: message"; }
+[ -z "$(ls -A "$S11v/pins")" ] || fail "a refused --verify mount left a pin"
+if "$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" 2>"$T/err" >/dev/null; then
+	fail "--print --verify of a changed blob"
+fi
+grep -q "blob 1 (.*$(basename "$blob_v")): its bytes hash to sha256:" "$T/err" ||
+	{ cat "$T/err"; fail "--print, changed blob: message"; }
+cp "$T/saved" "$blob_v"
+cp "$img_v" "$T/saved"
+printf '\x01' | dd of="$img_v" bs=1 seek=600 conv=notrunc status=none
+cmp -s "$img_v" "$T/saved" && printf '\x02' | dd of="$img_v" bs=1 seek=600 conv=notrunc status=none
+if "$MKIMG" mount --store "$S11v" --verify a "$T/m11" 2>"$T/err"; then fail "--verify mount of a changed image"; fi
+one_line "$T/err" "--verify mount of a changed image"
+grep -q "image a (.*): its bytes hash to sha256:" "$T/err" || { cat "$T/err"; fail "changed image: message"; }
+if "$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" >"$T/out" 2>"$T/err"; then
+	fail "--print --verify of a changed image"
+fi
+one_line "$T/err" "--print --verify of a changed image"
+grep -q "image a (.*): its bytes hash to sha256:" "$T/err" || { cat "$T/err"; fail "--print, changed image: message"; }
+[ ! -s "$T/out" ] || fail "--print --verify of a changed image printed $(cat "$T/out")"
+cp "$T/saved" "$img_v"
+"$MKIMG" mount --print --json --store "$S11v" --verify a "$T/m11" >/dev/null || fail "--print --verify of an intact image"
+"$MKIMG" mount --store "$S11v" --verify a "$T/m11" || fail "--verify mount of an intact image"
+python3 "$TOOLS/treecmp.py" "$T/ref-a" "$T/m11" || fail "the --verify mount differs from a"
+"$MKIMG" umount "$T/m11"
+echo "ok: --verify refuses a blob or image of the right size with other bytes, mounts an intact one"
+
 fi
 
 if want 12; then
@@ -435,6 +473,18 @@ if command -v systemd-analyze >/dev/null; then
 		{ cat "$T/err"; fail "systemd-analyze verify refuses the printed unit"; }
 	echo "ok: systemd-analyze verify reads the printed unit"
 fi
+# --json: the containerd mount alone, the same object
+"$MKIMG" mount --print --json --store "$P" p "$mp" >"$T/print.json" || fail "mount --print --json"
+python3 - "$T/print.out" "$T/print.json" <<'EOF' || fail "mount --print --json differs from --print's JSON"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+want = json.loads(lines[lines.index("# containerd mount (JSON)") + 1])
+text = open(sys.argv[2]).read()
+assert text.count("\n") == 1, text
+assert json.loads(text) == want, (text, want)
+EOF
+if "$MKIMG" mount --json --store "$P" p "$mp" 2>"$T/err"; then fail "--json without --print"; fi
+one_line "$T/err" "--json without --print"
 # relative paths come out absolute
 (cd "$T" && "$MKIMG" mount --print a.img rel-mnt --device a.blob) >"$T/print.out"
 grep -qx "$T/a.img $T/rel-mnt erofs ro,device=$T/a.blob 0 0" "$T/print.out" ||
