@@ -526,7 +526,7 @@ def cmd_containerd_report(rdir, json_out):
                 d.setdefault(r[2], []).append(int(r[3]))
         dk = {k: med(v) for k, v in d.items()}
         total = (dk.get("containerd_root") or 0) + (dk.get("store") or 0) + \
-            (dk.get("snapshots") or 0 if sn == "mkimg" else 0)
+            (dk.get("snapshots") or 0 if sn.startswith("mkimg") else 0)
         fetched = [r["fetched"].split("/") for r in rs if r["run"] == runs[0]] if runs else []
         snaps[sn] = {
             "runs": len(runs),
@@ -595,7 +595,10 @@ def containerd_table(r):
            "median shown. CPU: every process of the node (containerd, snapshotter, mkimg, "
            f"shims, runc, the containers, ctr) in one cgroup ({c['cpu_accounting']}).",
            "mkimg: the images were converted into the node's store beforehand (build time, "
-           "timed apart below); bringing a store to a node is not part of these figures.", ""]
+           "timed apart below, once per run; each mkimg node starts from a copy); bringing a "
+           "store to a node is not part of these figures. mkimg-snapshotter as configured by "
+           "default hashes a store image and its blobs at its first mount (`verify`); "
+           "mkimg-noverify is the same with `verify = false`.", ""]
     try:
         if float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]:
             out.append("**The machine was busy when the run started (load average above half "
@@ -628,7 +631,7 @@ def containerd_table(r):
     cv = r.get("convert")
     if cv:
         row("build time: `mkimg convert --store` all images, s (CPU s)",
-            lambda s: f"{fmt(cv['wall_s'])} ({fmt(cv['cpu_s'])})" if s == "mkimg" else "-")
+            lambda s: f"{fmt(cv['wall_s'])} ({fmt(cv['cpu_s'])})" if s.startswith("mkimg") else "-")
     out.append("")
     out.append("Disk after all images, `du -skx` (allocated KiB; mounts not descended): content "
                "store = `ROOT/io.containerd.content.v1.content` (the compressed blobs containerd "

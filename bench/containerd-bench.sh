@@ -24,7 +24,9 @@
 #                                  [--keep] [--json FILE]
 #   --quick        3 images (debian-base python python-v2), 1 run: a smoke test
 #   --runs N       every snapshotter's sequence N times, medians (default 3)
-#   --snapshotters LIST   comma-separated, of mkimg,overlayfs,erofs (default all)
+#   --snapshotters LIST   comma-separated, of mkimg, mkimg-noverify (the same
+#                  with `verify = false`: no hashing of a store image and its
+#                  blobs at its first mount), overlayfs, erofs (default all four)
 #   --keep         keep the nodes' directories under $BENCH_OUT/work
 #   --json FILE    default $BENCH_OUT/containerd-bench.json
 # Environment: CORPUS_OUT (default /var/tmp/mkimg-corpus), BENCH_OUT (default
@@ -43,7 +45,7 @@ tool=(python3 "$here/benchtool.py")
 # shellcheck source=tests/containerd/lib.sh
 . "$top/tests/containerd/lib.sh"
 
-quick=0 runs='' keep=0 json='' snaps=mkimg,overlayfs,erofs
+quick=0 runs='' keep=0 json='' snaps=mkimg,mkimg-noverify,overlayfs,erofs
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -61,7 +63,7 @@ runs=${runs:-3}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "containerd-bench: --runs needs a positive number" >&2; exit 2; }
 IFS=, read -r -a snaplist <<< "$snaps"
 for s in "${snaplist[@]}"; do
-	case $s in mkimg|overlayfs|erofs) ;; *) echo "containerd-bench: no snapshotter $s" >&2; exit 2 ;; esac
+	case $s in mkimg|mkimg-noverify|overlayfs|erofs) ;; *) echo "containerd-bench: no snapshotter $s" >&2; exit 2 ;; esac
 done
 
 oci=${CORPUS_OUT:-/var/tmp/mkimg-corpus}/oci
@@ -195,17 +197,21 @@ node_sequence() { # RUN SNAPSHOTTER
 	node=$work/$sn.$r
 	rm -rf "$node"
 	mkdir -p "$node/fifo" "$node/runc"
-	local snapsock=
-	if [ "$sn" = mkimg ]; then
+	local snapsock= csn=$sn
+	if [[ $sn == mkimg* ]]; then
+		# a copy of the run's store, so each node starts from the build's
+		csn=mkimg
+		cp -a "$store" "$node/store"
 		snapsock=$node/snapshotter.sock
-		ctd_snapshotter_config "$node/snapshotter.toml" "$snapsock" "$node/snap" "$store" "$mkimg"
+		ctd_snapshotter_config "$node/snapshotter.toml" "$snapsock" "$node/snap" "$node/store" "$mkimg"
+		if [ "$sn" = mkimg-noverify ]; then echo "verify = false" >> "$node/snapshotter.toml"; fi
 		ctd_start_snapshotter "$snapbin" "$node/snapshotter.toml" "$snapsock" "$node/snapshotter.log" ||
 			die "mkimg-snapshotter"
 	fi
 	# the transfer service fails to start when an unpack_config names a
 	# snapshotter that is not there: only this node's
-	local unpack=$sn
-	[ "$sn" = erofs ] && unpack=erofs:erofs
+	local unpack=$csn
+	[ "$csn" = erofs ] && unpack=erofs:erofs
 	ctd_config "$node/containerd.toml" "$node" 3 "$snapsock" "$unpack"
 	ctd_start_containerd "$node/containerd.toml" "$node/containerd.log" || die "containerd"
 	n=0
@@ -215,12 +221,12 @@ node_sequence() { # RUN SNAPSHOTTER
 		ctd_ctr content ls -q > "$node/content.before"
 		sync
 		c0=$(cpu_ns) t0=$EPOCHREALTIME
-		ctd_ctr images pull --local=false --plain-http --snapshotter "$sn" "$reg/corpus/$i:latest" \
+		ctd_ctr images pull --local=false --plain-http --snapshotter "$csn" "$reg/corpus/$i:latest" \
 			>"$node/pull.log" 2>&1 || die "$sn: pull $i: $(tail -n 5 "$node/pull.log")"
 		t1=$EPOCHREALTIME
 		rm -f "$o" "$o.t"
 		set +e
-		ctd_ctr run --rm --snapshotter "$sn" --runc-root "$node/runc" --fifo-dir "$node/fifo" \
+		ctd_ctr run --rm --snapshotter "$csn" --runc-root "$node/runc" --fifo-dir "$node/fifo" \
 			${cg:+--cgroup "/$cgname/ctr/$id"} "$reg/corpus/$i:latest" "$id" /bin/sh -c "${cmd[$i]}" \
 			2>&1 | first_line "$o"
 		rc=${PIPESTATUS[0]}
@@ -247,7 +253,7 @@ node_sequence() { # RUN SNAPSHOTTER
 	# the node's disk after all images
 	local root=$node/root snaps
 	case $sn in
-	mkimg) snaps=$node/snap ;;
+	mkimg*) snaps=$node/snap ;;
 	*) snaps=$root/io.containerd.snapshotter.v1.$sn ;;
 	esac
 	disk() { printf '%s\t%s\t%s\t%s\n' "$r" "$sn" "$1" "$(du -skx "$2" | cut -f1)" >> "$res/disk.tsv"; }
@@ -255,7 +261,7 @@ node_sequence() { # RUN SNAPSHOTTER
 	disk snapshots "$snaps"
 	disk metadata "$root/io.containerd.metadata.v1.bolt"
 	disk containerd_root "$root"
-	if [ "$sn" = mkimg ]; then disk store "$store"; fi
+	if [ "$csn" = mkimg ]; then disk store "$node/store"; fi
 	printf '%s\t%s\tmounts\t%s\n' "$r" "$sn" \
 		"$(awk -v t="$node/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)" >> "$res/disk.tsv"
 	ctd_stop "$node" "$node/containerd.sock"
@@ -266,25 +272,25 @@ node_sequence() { # RUN SNAPSHOTTER
 }
 
 for r in $(seq 1 "$runs"); do
+	store=$work/store.$r
+	if [[ " ${snaplist[*]}" == *" mkimg"* ]]; then
+		rm -rf "$store"
+		log "run $r/$runs: build time, mkimg convert --store (${#images[@]} images)"
+		for i in "${images[@]}"; do
+			sync
+			/usr/bin/time -f "%e %U %S %M" -o "$res/time" \
+				"$mkimg" convert --json --store "$store" --name "$i" "oci:$oci/$i:latest" \
+				>"$res/convert.$r.$i.json" 2>"$res/err" || die "mkimg convert $i: $(cat "$res/err")"
+			read -r w u s m < <(tail -n 1 "$res/time")
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$i" "$w" "$u" "$s" "$m" \
+				"$res/convert.$r.$i.json" >> "$res/convert.tsv"
+		done
+	fi
 	for sn in "${snaplist[@]}"; do
-		if [ "$sn" = mkimg ]; then
-			store=$work/store.$r
-			rm -rf "$store"
-			log "run $r/$runs: build time, mkimg convert --store (${#images[@]} images)"
-			for i in "${images[@]}"; do
-				sync
-				/usr/bin/time -f "%e %U %S %M" -o "$res/time" \
-					"$mkimg" convert --json --store "$store" --name "$i" "oci:$oci/$i:latest" \
-					>"$res/convert.$r.$i.json" 2>"$res/err" || die "mkimg convert $i: $(cat "$res/err")"
-				read -r w u s m < <(tail -n 1 "$res/time")
-				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$i" "$w" "$u" "$s" "$m" \
-					"$res/convert.$r.$i.json" >> "$res/convert.tsv"
-			done
-		fi
 		log "run $r/$runs: $sn node"
 		node_sequence "$r" "$sn"
-		if [ "$sn" = mkimg ] && [ $keep = 0 ]; then rm -rf "$store"; fi
 	done
+	[ $keep = 1 ] || rm -rf "$store"
 done
 
 # ------------------------------------------------------------ report
