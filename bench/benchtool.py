@@ -8,6 +8,8 @@
   benchtool.py filelist SRC MIB               NUL-separated entries of SRC (sorted,
                                               one filesystem) until MIB of file data
   benchtool.py report RESULTS_DIR JSON_OUT    the table (markdown) and the JSON
+  benchtool.py containerd-report RESULTS_DIR JSON_OUT
+                                              the same for bench/containerd-bench.sh
 """
 import gzip
 import hashlib
@@ -471,6 +473,198 @@ def table(r):
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------- containerd-report
+def cmd_containerd_report(rdir, json_out):
+    """bench/containerd-bench.sh's results: runs.tsv (run snapshotter image pull_s
+    first_s total_s cpu_s fetched/layers), disk.tsv (run snapshotter part KiB),
+    convert.tsv (run image wall user sys rss_kib json), out.RUN.SNAPSHOTTER.IMAGE."""
+    with open(os.path.join(rdir, "meta.json")) as f:
+        meta = json.load(f)
+    med = lambda xs: round(statistics.median(xs), 3) if xs else None
+    tsv = lambda n: [l.rstrip("\n").split("\t") for l in open(os.path.join(rdir, n)) if l.strip()]
+    rows = [{"run": int(r[0]), "sn": r[1], "image": r[2], "pull_s": float(r[3]),
+             "first_s": float(r[4]), "total_s": float(r[5]),
+             "cpu_s": None if float(r[6]) < 0 else float(r[6]), "fetched": r[7]}
+            for r in tsv("runs.tsv")]
+    disk = tsv("disk.tsv")
+    conv = tsv("convert.tsv")
+
+    def first(run, sn, img):
+        try:
+            with open(os.path.join(rdir, f"out.{run}.{sn}.{img}"), errors="replace") as f:
+                return f.readline().rstrip("\n")
+        except OSError:
+            return None
+
+    result = dict(meta)
+    snaps = {}
+    lines = {}
+    for sn in meta["snapshotters"]:
+        rs = [r for r in rows if r["sn"] == sn]
+        runs = sorted({r["run"] for r in rs})
+        tot = lambda key, run: sum(r[key] for r in rs if r["run"] == run)
+        cpu_ok = all(r["cpu_s"] is not None for r in rs)
+        per_image = []
+        for img in meta["images"]:
+            ri = [r for r in rs if r["image"] == img]
+            for r in ri:
+                lines.setdefault(img, {}).setdefault(first(r["run"], sn, img), []).append(
+                    f"{sn} run {r['run']}")
+            per_image.append({
+                "image": img,
+                "pull_s": med([r["pull_s"] for r in ri]),
+                "first_output_s": med([r["first_s"] for r in ri]),
+                "pull_to_first_output_s": med([r["total_s"] for r in ri]),
+                "cpu_s": med([r["cpu_s"] for r in ri]) if cpu_ok else None,
+                "layer_blobs_fetched": ri[0]["fetched"] if ri else None,
+                "runs_s": [r["total_s"] for r in ri],
+                "first_line": first(ri[0]["run"], sn, img) if ri else None,
+            })
+        d = {}
+        for r in disk:
+            if r[1] == sn:
+                d.setdefault(r[2], []).append(int(r[3]))
+        dk = {k: med(v) for k, v in d.items()}
+        total = (dk.get("containerd_root") or 0) + (dk.get("store") or 0) + \
+            (dk.get("snapshots") or 0 if sn.startswith("mkimg") else 0)
+        fetched = [r["fetched"].split("/") for r in rs if r["run"] == runs[0]] if runs else []
+        snaps[sn] = {
+            "runs": len(runs),
+            "pull_to_first_output_s": med([tot("total_s", k) for k in runs]),
+            "run_totals_s": [round(tot("total_s", k), 3) for k in runs],
+            "pull_s": med([tot("pull_s", k) for k in runs]),
+            "first_output_s": med([tot("first_s", k) for k in runs]),
+            "cpu_s": med([tot("cpu_s", k) for k in runs]) if cpu_ok else None,
+            "layer_blobs_fetched": sum(int(a) for a, _ in fetched),
+            "layers": sum(int(b) for _, b in fetched),
+            "disk_kib": {k: v for k, v in dk.items() if k != "mounts"},
+            "disk_total_kib": total,
+            "mounts_left": dk.get("mounts"),
+            "per_image": per_image,
+        }
+    if conv:
+        cruns = sorted({int(r[0]) for r in conv})
+        ext = {}
+        for r in conv:
+            try:
+                with open(r[6]) as f:
+                    txt = f.read().strip()
+                ext[(int(r[0]), r[1])] = json.loads(txt.splitlines()[-1]) if txt else {}
+            except (OSError, ValueError, IndexError):
+                ext[(int(r[0]), r[1])] = {}
+        wall = lambda k: sum(float(r[2]) for r in conv if int(r[0]) == k)
+        cpu = lambda k: sum(float(r[3]) + float(r[4]) for r in conv if int(r[0]) == k)
+        result["convert"] = {
+            "wall_s": med([wall(k) for k in cruns]), "cpu_s": med([cpu(k) for k in cruns]),
+            "run_walls_s": [round(wall(k), 2) for k in cruns],
+            "per_image": [{
+                "image": img,
+                "wall_s": med([float(r[2]) for r in conv if r[1] == img]),
+                "cpu_s": med([float(r[3]) + float(r[4]) for r in conv if r[1] == img]),
+                "peak_rss_kib": max([int(r[5]) for r in conv if r[1] == img] or [0]),
+                "new_bytes": ext.get((cruns[0], img), {}).get("new_bytes"),
+                "layers_reused": ext.get((cruns[0], img), {}).get("layers_reused"),
+            } for img in meta["images"]],
+        }
+    result["snapshotter_results"] = snaps
+    result["first_lines"] = {img: {k: v for k, v in d.items()} for img, d in lines.items()}
+    result["outputs_agree"] = all(len(d) == 1 and None not in d for d in lines.values())
+    text = containerd_table(result)
+    result["table_markdown"] = text
+    with open(json_out + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    os.replace(json_out + ".tmp", json_out)
+    print(text)
+    print(f"JSON: {json_out}")
+
+
+def containerd_table(r):
+    mib = 1024  # disk figures are KiB
+    m, v, c = r["machine"], r["versions"], r["conditions"]
+    sns = r["snapshotters"]
+    S = r["snapshotter_results"]
+    out = [f"Measured {r['date']} on {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB RAM, "
+           f"{m['os']}, kernel {m['kernel']} (load average at start, at end: {m['loadavg']}).",
+           f"{v['containerd']}, {v['runc']}, {v['mkfs.erofs']} (built-in erofs snapshotter "
+           f"with the erofs differ), {v['mkimg']}.",
+           f"Per snapshotter a fresh containerd root (content store included) per sequence: the "
+           f"{len(r['images'])} images pulled in order from a docker-registry on loopback "
+           "(`ctr images pull --snapshotter S`), each then run (`ctr run --rm`) until its first "
+           f"line of output. Page cache warm, `sync` before each image; {c['runs']} run(s), "
+           "median shown. CPU: every process of the node (containerd, snapshotter, mkimg, "
+           f"shims, runc, the containers, ctr) in one cgroup ({c['cpu_accounting']}).",
+           "mkimg: the images were converted into the node's store beforehand (build time, "
+           "timed apart below, once per run; each mkimg node starts from a copy); bringing a "
+           "store to a node is not part of these figures. mkimg-snapshotter as configured by "
+           "default hashes a store image and its blobs at its first mount (`verify`); "
+           "mkimg-noverify is the same with `verify = false`.", ""]
+    try:
+        if float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]:
+            out.append("**The machine was busy when the run started (load average above half "
+                       "the cores): wall times include waiting for the CPU.**")
+    except (ValueError, IndexError):
+        pass
+    if c.get("quick"):
+        out.append("**--quick smoke run: not the full corpus.**")
+    if not r["outputs_agree"]:
+        out.append("**The containers' first lines differ between snapshotters or runs: see "
+                   "first_lines in the JSON.**")
+    out.append("")
+    row = lambda label, f: out.append(f"| {label} | " + " | ".join(f(sn) for sn in sns) + " |")
+    out.append("| measure | " + " | ".join(sns) + " |")
+    out.append("| --- |" + " ---: |" * len(sns))
+    row("pull to first output, all images, s", lambda s: fmt(S[s]["pull_to_first_output_s"]))
+    if c["runs"] > 1:
+        row("the same, each run, s", lambda s: " / ".join(fmt(x) for x in S[s]["run_totals_s"]))
+    row("of which `ctr images pull`, s", lambda s: fmt(S[s]["pull_s"]))
+    row("of which `ctr run` to first output, s", lambda s: fmt(S[s]["first_output_s"]))
+    row("CPU s on the node (user+sys)", lambda s: fmt(S[s]["cpu_s"]))
+    row("layer blobs fetched / layers of the images", lambda s: f"{S[s]['layer_blobs_fetched']} / {S[s]['layers']}")
+    dk = lambda key: (lambda s: fmt(S[s]["disk_kib"].get(key), 1, mib)
+                      if key in S[s]["disk_kib"] else "-")
+    row("disk: content store MiB", dk("content"))
+    row("disk: snapshots MiB", dk("snapshots"))
+    row("disk: mkimg store MiB", dk("store"))
+    row("disk: node total MiB", lambda s: fmt(S[s]["disk_total_kib"], 1, mib))
+    row("mounts left on the host (containers gone)", lambda s: fmt(S[s]["mounts_left"], 0))
+    cv = r.get("convert")
+    if cv:
+        row("build time: `mkimg convert --store` all images, s (CPU s)",
+            lambda s: f"{fmt(cv['wall_s'])} ({fmt(cv['cpu_s'])})" if s.startswith("mkimg") else "-")
+    out.append("")
+    out.append("Disk after all images, `du -skx` (allocated KiB; mounts not descended): content "
+               "store = `ROOT/io.containerd.content.v1.content` (the compressed blobs containerd "
+               "fetched); snapshots = `ROOT/io.containerd.snapshotter.v1.overlayfs` (unpacked "
+               "layers), `.v1.erofs` (one `layer.erofs` per layer), mkimg-snapshotter's root "
+               "(placeholders, metadata, upper dirs); mkimg store = the store the images were "
+               "converted into; node total = containerd's whole root (+ the snapshotter's root "
+               "and the store for mkimg).")
+    out.append("")
+    out.append("Per image, in this order on one node: seconds from pull to first output "
+               "(pull in parentheses), CPU seconds, layer blobs the pull fetched / the image's layers:")
+    out.append("")
+    hdr = ["image"] + [f"{s} s" for s in sns] + [f"{s} CPU s" for s in sns] + \
+        [f"{s} fetched" for s in sns]
+    if cv:
+        hdr.append("convert s")
+    hdr.append("first line")
+    out.append("| " + " | ".join(hdr) + " |")
+    out.append("| --- |" + " ---: |" * (len(hdr) - 2) + " --- |")
+    for k, img in enumerate(r["images"]):
+        pi = {s: S[s]["per_image"][k] for s in sns}
+        cells = [img]
+        cells += [f"{fmt(pi[s]['pull_to_first_output_s'])} ({fmt(pi[s]['pull_s'])})" for s in sns]
+        cells += [fmt(pi[s]["cpu_s"]) for s in sns]
+        cells += [str(pi[s]["layer_blobs_fetched"]) for s in sns]
+        if cv:
+            cells.append(fmt(cv["per_image"][k]["wall_s"]))
+        fl = pi[sns[0]]["first_line"]
+        cells.append("`" + fl.replace("|", "\\|") + "`" if fl else "n/a")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main():
     if len(sys.argv) < 2:
         die(__doc__)
@@ -483,6 +677,8 @@ def main():
         cmd_filelist(args[0], args[1])
     elif cmd == "report" and len(args) == 2:
         cmd_report(args[0], args[1])
+    elif cmd == "containerd-report" and len(args) == 2:
+        cmd_containerd_report(args[0], args[1])
     else:
         die(__doc__)
 
