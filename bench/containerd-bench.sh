@@ -138,6 +138,7 @@ res=$out/results
 rm -rf "$work" "$res"
 mkdir -p "$work" "$res"
 node= # the node's directory while one runs
+sn_pid= # its snapshotter (ctd_stop kills it)
 cleanup() {
 	local d m left
 	set +e
@@ -205,14 +206,14 @@ node_sequence() { # RUN SNAPSHOTTER
 		snapsock=$node/snapshotter.sock
 		ctd_snapshotter_config "$node/snapshotter.toml" "$snapsock" "$node/snap" "$node/store" "$mkimg"
 		if [ "$sn" = mkimg-noverify ]; then echo "verify = false" >> "$node/snapshotter.toml"; fi
-		ctd_start_snapshotter "$snapbin" "$node/snapshotter.toml" "$snapsock" "$node/snapshotter.log" ||
+		ctd_start_snapshotter sn_pid "$snapbin" "$node/snapshotter.toml" "$node/snapshotter.log" ||
 			die "mkimg-snapshotter"
 	fi
 	# the transfer service fails to start when an unpack_config names a
 	# snapshotter that is not there: only this node's
 	local unpack=$csn
 	[ "$csn" = erofs ] && unpack=erofs:erofs
-	ctd_config "$node/containerd.toml" "$node" 3 "$snapsock" "$unpack"
+	ctd_config "$node/containerd.toml" "$node" 3 ${snapsock:+"mkimg=$snapsock"} "$unpack"
 	ctd_start_containerd "$node/containerd.toml" "$node/containerd.log" || die "containerd"
 	n=0
 	for i in "${images[@]}"; do

@@ -24,6 +24,8 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 MKIMG=${MKIMG:-$top_builddir/mkimg/mkimg}
 TOOLS=$top_srcdir/tests/tools
+# shellcheck source=tests/containerd/lib.sh
+. "$top_srcdir/tests/containerd/lib.sh"
 cache=${MKIMG_CONTAINERD_CACHE:-/var/tmp/mkimg-containerd-cache}
 gocache=$cache/gocache gopath=$cache/gopath
 # MKIMG_CONTAINERD=1.7: containerd 1.7 from trixie instead (tests/containerd/run-1.7.sh)
@@ -51,45 +53,11 @@ R=$T/snap             # the snapshotter's root
 SOCK=$T/containerd.sock
 SNAPSOCK=$T/snapshotter.sock
 MMSOCK=$T/snapshotter-mm.sock  # the same in mount-manager mode
-cd_pid= sn_pid= mm_pid= reg_pid=
-# containerd 2.1's shims put their sockets in /run/containerd/s (named by a
-# hash of our address): those are removed at exit, and the directories if
-# this test made them
-run_existed=no
-[ -d /run/containerd ] && run_existed=yes
-
-# processes started for this test: containerd, the snapshotter, and the shims
-# containerd started (they name our socket on their command line)
-our_shims() {
-	local p
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -- "containerd-shim.* -address $SOCK " >/dev/null &&
-			echo "${p#/proc/}"
-	done
-	return 0
-}
+sn_pid= mm_pid= # the two snapshotters (lib.sh's ctd_stop kills them)
 cleanup() {
-	local p m
 	set +e
-	if [ -n "$cd_pid" ] && kill -0 "$cd_pid" 2>/dev/null; then
-		for p in $(ctr task ls -q 2>/dev/null); do ctr task kill -s KILL "$p" >/dev/null 2>&1; done
-	fi
-	for p in $(our_shims); do kill -9 "$p" 2>/dev/null; done
-	[ -n "$cd_pid" ] && kill -9 "$cd_pid" 2>/dev/null
-	[ -n "$sn_pid" ] && kill -9 "$sn_pid" 2>/dev/null
-	[ -n "$mm_pid" ] && kill -9 "$mm_pid" 2>/dev/null
-	[ -n "$reg_pid" ] && kill -9 "$reg_pid" 2>/dev/null
-	wait $cd_pid $sn_pid $mm_pid $reg_pid 2>/dev/null
-	for p in $(grep -o 'unix:///run/containerd/s/[0-9a-f]*' "$T/containerd.log" 2>/dev/null | sort -u); do
-		p=${p#unix://}
-		[ -S "$p" ] && rm -f "$p"
-	done
-	if [ "$run_existed" = no ]; then
-		rmdir /run/containerd/s /run/containerd 2>/dev/null
-	fi
-	for m in $(awk -v t="$T" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
-		umount -l "$m" 2>/dev/null
-	done
+	ctd_stop "$T" "$SOCK"
+	ctd_stop_registry
 	if [ "${MKIMG_CONTAINERD_KEEP:-0}" = 1 ]; then echo "kept: $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -108,8 +76,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$T/apt.log" 2>&1; } ||
 		fail "apt-get install ${missing[*]}: $(tail -n 3 "$T/apt.log")"
 fi
-cbin=$(MKIMG_CONTAINERD_SUITE=$suite MKIMG_CONTAINERD_VERSION=${MKIMG_CONTAINERD:-2.1}. \
-	"$top_srcdir/tests/containerd/fetch-containerd.sh" "$cache") || fail "cannot fetch containerd"
+cbin=$(ctd_fetch "$cache" "$suite" "${MKIMG_CONTAINERD:-2.1}") || fail "cannot fetch containerd"
 export PATH=$cbin:/usr/sbin:/usr/bin:/sbin:/bin
 say "$(cat "$cache/containerd.version"), $(runc --version | head -n1), $(umoci --version)"
 "$MKIMG" lookup --help >/dev/null 2>&1 || fail "$MKIMG has no lookup command"
@@ -202,74 +169,18 @@ devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys
 imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
 
 # ---- containerd and the snapshotter ----------------------------------------------
-cat > "$T/containerd.toml" <<EOF
-version = $cfgversion
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
-  "io.containerd.cri.v1.images", "io.containerd.podsandbox.controller.v1.podsandbox"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  address = "$T/debug.sock"
-[metrics]
-  address = ""
-[proxy_plugins.mkimg]
-  type = "snapshot"
-  address = "$SNAPSOCK"
-[proxy_plugins.mkimg-mm]
-  type = "snapshot"
-  address = "$MMSOCK"
-[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
-  platform = "linux/amd64"
-  snapshotter = "mkimg-mm"
-  differ = "walking"
-[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
-  platform = "linux/amd64"
-  snapshotter = "mkimg"
-  differ = "walking"
-[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
-  platform = "linux/amd64"
-  snapshotter = "overlayfs"
-  differ = "walking"
-EOF
-cat > "$T/snapshotter.toml" <<EOF
-address = "$SNAPSOCK"
-root = "$R"
-store = "$S"
-mkimg = "$MKIMG"
-EOF
-ctr() { command ctr --address "$SOCK" "$@"; }
-wait_for() { # SECONDS CMD...: poll until CMD succeeds
-	local n=$(($1 * 10))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		n=$((n - 1))
-		[ $n -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
-served() { # LOG: how many times a snapshotter logging there began to serve
-	if [ -f "$1" ]; then grep -c "^mkimg-snapshotter: serving " "$1" || true; else echo 0; fi
-}
-served_more() { [ "$(served "$1")" -gt "$2" ]; } # LOG N
-start_snapshotter() { # (a killed one leaves its socket: wait for the new one's word)
-	local n=$(served "$T/snapshotter.log")
-	"$SNAP" --config "$T/snapshotter.toml" >>"$T/snapshotter.log" 2>&1 &
-	sn_pid=$!
-	wait_for 10 served_more "$T/snapshotter.log" "$n" || fail "the snapshotter did not start"
-	kill -0 "$sn_pid" 2>/dev/null || fail "the snapshotter exited"
+ctd_config "$T/containerd.toml" "$T" "$cfgversion" "mkimg=$SNAPSOCK" "mkimg-mm=$MMSOCK" \
+	mkimg-mm mkimg overlayfs
+ctd_snapshotter_config "$T/snapshotter.toml" "$SNAPSOCK" "$R" "$S" "$MKIMG"
+ctr() { ctd_ctr "$@"; }
+start_snapshotter() {
+	ctd_start_snapshotter sn_pid "$SNAP" "$T/snapshotter.toml" "$T/snapshotter.log" ||
+		fail "the snapshotter did not start"
 }
 start_snapshotter_mm() {
-	local n=$(served "$T/snapshotter-mm.log")
-	"$SNAP" --config "$T/snapshotter.toml" --address "$MMSOCK" --root "$T/mm" --mount-manager \
-		>>"$T/snapshotter-mm.log" 2>&1 &
-	mm_pid=$!
-	wait_for 10 served_more "$T/snapshotter-mm.log" "$n" ||
+	ctd_start_snapshotter mm_pid "$SNAP" "$T/snapshotter.toml" "$T/snapshotter-mm.log" \
+		--address "$MMSOCK" --root "$T/mm" --mount-manager ||
 		fail "the snapshotter (mount-manager mode) did not start"
-	kill -0 "$mm_pid" 2>/dev/null || fail "the snapshotter (mount-manager mode) exited"
 }
 # the loopback registry speaks TLS with a certificate made here: containerd
 # 1.7's transfer service pulls over https only, and containerd trusts the
@@ -278,9 +189,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$T/registry.key" -out "$T/registry.crt" \
 	>"$T/openssl.log" 2>&1 || fail "openssl req: $(tail -n 3 "$T/openssl.log")"
 start_containerd() {
-	SSL_CERT_FILE=$T/registry.crt containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
-	cd_pid=$!
-	wait_for 20 ctr version || fail "containerd did not start"
+	ctd_start_containerd "$T/containerd.toml" "$T/containerd.log" "$T/registry.crt" ||
+		fail "containerd did not start"
 }
 # the store does not exist yet: the snapshotter starts, says so, and serves
 # it once mkimg has made it
@@ -337,13 +247,9 @@ say "import: ${#nonempty[@]} layers applied, placeholders for the rest ($((nph -
 
 # ---- a pull from a registry on loopback: no layer blob of p is fetched ------------
 {
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n  tls:\n    certificate: %s\n    key: %s\n' \
-		"$T/registry" "$port" "$T/registry.crt" "$T/registry.key" > "$T/registry.yml"
-	docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
-	reg_pid=$!
-	wait_for 10 python3 -c "import urllib.request; import ssl; urllib.request.urlopen('https://127.0.0.1:$port/v2/', context=ssl.create_default_context(cafile='$T/registry.crt'))" ||
-		fail "docker-registry did not start: $(tail -n 3 "$T/registry.log")"
+	ctd_start_registry "$T/registry" "$T/registry.log" "$T/registry.crt" "$T/registry.key" ||
+		fail "docker-registry did not start"
+	port=$ctd_reg_port
 	skopeo copy -q --dest-tls-verify=false "oci:$O:p" "docker://127.0.0.1:$port/mkimg/p:latest" \
 		>"$T/skopeo.log" 2>&1 || fail "skopeo copy: $(cat "$T/skopeo.log")"
 	: > "$T/registry.log"
@@ -361,7 +267,7 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	grep "/v2/mkimg/p/manifests/" "$T/registry.log" >/dev/null || fail "the pull fetched no manifest"
 	for l in $layers_p; do
 		h=${l#sha256:}
-		[ -f "$T/registry/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data" ] || fail "layer $l is not in the registry"
+		[ -f "$T/registry/data/docker/registry/v2/blobs/sha256/${h:0:2}/$h/data" ] || fail "layer $l is not in the registry"
 	done
 	for l in $layers_p; do
 		! grep "blobs/$l" "$T/registry.log" >/dev/null || fail "the pull fetched layer $l"
@@ -446,7 +352,7 @@ task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
 long() { # TAG ID
 	ctr run -d --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" sleep 100000 \
 		>"$T/out.$2" 2>&1 || fail "ctr run -d $1: $(cat "$T/out.$2")"
-	wait_for 10 test -n "$(task_pid "$2")" || fail "task $2 not running"
+	ctd_wait_for 10 test -n "$(task_pid "$2")" || fail "task $2 not running"
 }
 long a la
 long a la2
@@ -480,7 +386,7 @@ say "import of the 5 images (content already in containerd for overlayfs): mkimg
 	"overlayfs $import_ovl ms, $(du -sk "$T/root/io.containerd.snapshotter.v1.overlayfs" | cut -f1) KiB"
 ctr run -d --snapshotter overlayfs --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:c lco sleep 100000 >/dev/null ||
 	fail "ctr run --snapshotter overlayfs c"
-wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
+ctd_wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
 # treecmp A B: equal trees, roots' mtimes aside. containerd's applier leaves a
 # directory in which it makes a whiteout (c's /data) with an mtime of its own,
 # on its overlayfs snapshotter too (it differs between two imports), so that
@@ -507,7 +413,7 @@ up=$(grep -l '^written$' "$R"/snapshots/*/fs/written.txt 2>/dev/null | wc -l)
 # ---- kill -9 and restart ------------------------------------------------------------------
 mounts_before=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
 kill -9 "$sn_pid"; wait "$sn_pid" 2>/dev/null || true
-kill -9 "$cd_pid"; wait "$cd_pid" 2>/dev/null || true
+kill -9 "$ctd_pid"; wait "$ctd_pid" 2>/dev/null || true
 ctr task exec --fifo-dir "$T/fifo" --exec-id r0 la true 2>/dev/null && fail "containerd still answers"
 # the containers run on
 [ -d "/proc/$pid" ] || fail "la died with containerd"
@@ -597,7 +503,7 @@ umount "$T/mmroot/rootfs" "$T/mmroot/erofs" || fail "umount of the mount-manager
 ctr snapshots --snapshotter mkimg-mm rm mm-c || fail "snapshots rm mm-c"
 # (containerd removes the snapshot in its garbage collection, soon after)
 mm_unpinned() { [ "$(mm_pins)" = 0 ]; }
-wait_for 10 mm_unpinned || fail "mount-manager mode: the pin outlived the snapshot"
+ctd_wait_for 10 mm_unpinned || fail "mount-manager mode: the pin outlived the snapshot"
 for t in a b c base e; do
 	ctr images rm --sync "mkimg.test/mm:$t" >/dev/null || fail "images rm mm:$t"
 done
@@ -606,7 +512,7 @@ say "mount-manager mode: erofs + format/overlay answered, nothing mounted by the
 # ---- removal: no snapshot, no mount left ------------------------------------------------
 for id in la la2 lb lc lco; do
 	ctr task kill -s KILL "$id" >/dev/null 2>&1 || true
-	wait_for 10 test "$(ctr task ls | awk -v id="$id" '$1 == id {print $3}')" = STOPPED || fail "task $id still runs"
+	ctd_wait_for 10 test "$(ctr task ls | awk -v id="$id" '$1 == id {print $3}')" = STOPPED || fail "task $id still runs"
 	ctr task rm "$id" >/dev/null || fail "task rm $id"
 	ctr container rm "$id" >/dev/null || fail "container rm $id"
 done
