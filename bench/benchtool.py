@@ -597,7 +597,8 @@ def containerd_table(r):
            "timed apart below, once per run; each mkimg node starts from a copy); bringing a "
            "store to a node is not part of these figures. mkimg-snapshotter as configured by "
            "default hashes a store image and its blobs at its first mount (`verify`); "
-           "mkimg-noverify is the same with `verify = false`.", ""]
+           "mkimg-noverify is the same with `verify = false`, mkimg-buffered with "
+           "`directio = false`.", ""]
     try:
         if float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]:
             out.append("**The machine was busy when the run started (load average above half "
