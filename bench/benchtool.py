@@ -353,6 +353,11 @@ def cmd_report(rdir, json_out):
     result.pop("tarinfo_cache", None)
     result["phases"] = phases
     text = table(result)
+    write_report(result, text, json_out)
+
+
+def write_report(result, text, json_out):
+    """Prints the table and writes result, with the table in it, as JSON."""
     result["table_markdown"] = text
     with open(json_out + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
@@ -570,13 +575,7 @@ def cmd_containerd_report(rdir, json_out):
     result["first_lines"] = {img: {k: v for k, v in d.items()} for img, d in lines.items()}
     result["outputs_agree"] = all(len(d) == 1 and None not in d for d in lines.values())
     text = containerd_table(result)
-    result["table_markdown"] = text
-    with open(json_out + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    os.replace(json_out + ".tmp", json_out)
-    print(text)
-    print(f"JSON: {json_out}")
+    write_report(result, text, json_out)
 
 
 def containerd_table(r):
@@ -598,7 +597,8 @@ def containerd_table(r):
            "timed apart below, once per run; each mkimg node starts from a copy); bringing a "
            "store to a node is not part of these figures. mkimg-snapshotter as configured by "
            "default hashes a store image and its blobs at its first mount (`verify`); "
-           "mkimg-noverify is the same with `verify = false`.", ""]
+           "mkimg-noverify is the same with `verify = false`, mkimg-buffered with "
+           "`directio = false`.", ""]
     try:
         if float(m["loadavg"].split()[0]) >= 0.5 * m["cores"]:
             out.append("**The machine was busy when the run started (load average above half "

@@ -26,7 +26,9 @@
 #   --runs N       every snapshotter's sequence N times, medians (default 3)
 #   --snapshotters LIST   comma-separated, of mkimg, mkimg-noverify (the same
 #                  with `verify = false`: no hashing of a store image and its
-#                  blobs at its first mount), overlayfs, erofs (default all four)
+#                  blobs at its first mount), mkimg-buffered (`directio = false`:
+#                  blobs read through their page cache), overlayfs, erofs
+#                  (default all but mkimg-buffered)
 #   --keep         keep the nodes' directories under $BENCH_OUT/work
 #   --json FILE    default $BENCH_OUT/containerd-bench.json
 # Environment: CORPUS_OUT (default /var/tmp/mkimg-corpus), BENCH_OUT (default
@@ -63,7 +65,7 @@ runs=${runs:-3}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "containerd-bench: --runs needs a positive number" >&2; exit 2; }
 IFS=, read -r -a snaplist <<< "$snaps"
 for s in "${snaplist[@]}"; do
-	case $s in mkimg|mkimg-noverify|overlayfs|erofs) ;; *) echo "containerd-bench: no snapshotter $s" >&2; exit 2 ;; esac
+	case $s in mkimg|mkimg-noverify|mkimg-buffered|overlayfs|erofs) ;; *) echo "containerd-bench: no snapshotter $s" >&2; exit 2 ;; esac
 done
 
 oci=${CORPUS_OUT:-/var/tmp/mkimg-corpus}/oci
@@ -205,7 +207,10 @@ node_sequence() { # RUN SNAPSHOTTER
 		cp -a "$store" "$node/store"
 		snapsock=$node/snapshotter.sock
 		ctd_snapshotter_config "$node/snapshotter.toml" "$snapsock" "$node/snap" "$node/store" "$mkimg"
-		if [ "$sn" = mkimg-noverify ]; then echo "verify = false" >> "$node/snapshotter.toml"; fi
+		case $sn in
+		mkimg-noverify) echo "verify = false" >> "$node/snapshotter.toml" ;;
+		mkimg-buffered) echo "directio = false" >> "$node/snapshotter.toml" ;;
+		esac
 		ctd_start_snapshotter sn_pid "$snapbin" "$node/snapshotter.toml" "$node/snapshotter.log" ||
 			die "mkimg-snapshotter"
 	fi
