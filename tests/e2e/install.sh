@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # libmkimg as installed (no root): `make install DESTDIR=` into a scratch
 # directory puts the shared and static library, the headers, mkimg.pc, the
-# CLI and its docs in place; tests/install/convert-demo.c, compiled against
-# them through pkg-config (shared, then static), writes images that pass
-# fsck.erofs 1.9; the shared library exports the public API and nothing
-# else, every symbol in the MKIMG_0.1 version node.
+# CLI, its docs, manual pages and bash completion in place;
+# tests/install/convert-demo.c, compiled against them through pkg-config
+# (shared, then static), writes images that pass fsck.erofs 1.9; the
+# shared library exports the public API and nothing else, every symbol in
+# the MKIMG_0.1 version node.
 . "$(dirname "$0")/lib.sh"
 require_oracle
 
@@ -36,6 +37,21 @@ for h in "$incdir"/mkimg/*.h; do
 	cc -std=c11 -Wall -Werror -c -o "$T/h.o" $(pkg-config --cflags mkimg) "$T/h.c" ||
 		fail "installed ${h##*/} does not compile alone"
 done
+
+# the manual pages (mkimg-snapshotter(8) with the snapshotter) and the bash
+# completion, installed under the command's name where bash-completion looks
+mandir=$dest$prefix/share/man
+for p in "$top_srcdir"/man/*.[158]; do
+	n=${p##*/}
+	[ "$n" != mkimg-snapshotter.8 ] || [ -e "$dest$prefix/bin/mkimg-snapshotter" ] || continue
+	cmp -s "$p" "$mandir/man${n##*.}/$n" || fail "manual page not installed: $n"
+done
+[ -n "$(LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$mandir/man1/mkimg.1" 2>/dev/null | grep 'MKIMG_STORE')" ] ||
+	fail "the installed mkimg(1) does not render"
+compl=$(find "$dest" -path '*/bash-completion/completions/mkimg')
+[ -n "$compl" ] || fail "bash completion not installed as .../bash-completion/completions/mkimg"
+[ "$(bash -c '. "$1" && complete -p mkimg' _ "$compl")" = "complete -F _mkimg mkimg" ] ||
+	fail "the installed completion does not complete mkimg"
 
 # the installed CLI runs against the installed library
 LD_LIBRARY_PATH=$libdir "$dest$prefix/bin/mkimg" build --help >/dev/null ||
