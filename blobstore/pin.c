@@ -631,21 +631,30 @@ static int check_blob_sizes(const struct bs_image_info *ii, struct mkimg_err *er
 	return 0;
 }
 
+/* The SHA-256 of the file at path, in hex. 0 or -errno. */
+static int file_sha256_hex(const char *path, char hex[65])
+{
+	uint8_t sha[32];
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = util_sha256_fd(fd, sha, NULL);
+	close(fd);
+	if (!ret)
+		bs_hex(sha, hex);
+	return ret;
+}
+
 /* The metadata image's bytes hash to the digest it is stored under. */
 static int check_image_digest(const struct bs_image_info *ii, struct mkimg_err *err)
 {
-	uint8_t sha[32];
 	char hex[65];
-	int fd, ret;
+	int ret = file_sha256_hex(ii->image, hex);
 
-	fd = open(ii->image, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return mkimg_err_set(err, -errno, "%s: %s", ii->image, strerror(errno));
-	ret = util_sha256_fd(fd, sha, NULL);
-	close(fd);
 	if (ret)
 		return mkimg_err_set(err, ret, "%s: %s", ii->image, strerror(-ret));
-	bs_hex(sha, hex);
 	if (strcmp(hex, ii->sha256))
 		return mkimg_err_set(err, -EMEDIUMTYPE, "image %s (%s): its bytes hash to sha256:%s",
 				     ii->name, ii->image, hex);
@@ -655,23 +664,16 @@ static int check_image_digest(const struct bs_image_info *ii, struct mkimg_err *
 /* Each blob's bytes hash to the digest it is named by. */
 static int check_blob_hashes(const struct bs_image_info *ii, struct mkimg_err *err)
 {
-	uint8_t sha[32];
-	char hex[65];
 	const char *base;
+	char hex[65];
 	uint32_t i;
-	int fd, ret;
+	int ret;
 
 	for (i = 0; i < ii->ndevices; i++) {
-		fd = open(ii->devices[i], O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return mkimg_err_set(err, -errno, "blob %u (%s): %s", i + 1, ii->devices[i],
-					     strerror(errno));
-		ret = util_sha256_fd(fd, sha, NULL);
-		close(fd);
+		ret = file_sha256_hex(ii->devices[i], hex);
 		if (ret)
 			return mkimg_err_set(err, ret, "blob %u (%s): %s", i + 1, ii->devices[i],
 					     strerror(-ret));
-		bs_hex(sha, hex);
 		base = strrchr(ii->devices[i], '/');
 		base = base ? base + 1 : ii->devices[i];
 		if (strcmp(hex, base))

@@ -87,6 +87,7 @@ for o in --help --version; do
 done
 
 # each command's options
+only_in() { comm "$1" "$2" "$3" | tr '\n' ' '; } # -23|-13 SORTED SORTED: one side's lines
 nopt=0
 for c in $cmds; do
 	"$MKIMG" "$c" --help >"$T/help" 2>&1 || fail "mkimg $c --help exits non-zero"
@@ -94,20 +95,16 @@ for c in $cmds; do
 	[ -s "$T/hopts" ] || fail "mkimg $c --help prints no option"
 	tags "$man/mkimg-$c.1" | opts >"$T/mopts"
 	complete_words "$MKIMG" "$c" - | sort -u >"$T/copts"
-	comm -23 "$T/hopts" "$T/mopts" >"$T/missing"
-	[ ! -s "$T/missing" ] ||
-		fail "mkimg-$c(1) does not document $(tr '\n' ' ' <"$T/missing")(printed by mkimg $c --help)"
-	comm -23 "$T/hopts" "$T/copts" >"$T/missing"
-	[ ! -s "$T/missing" ] ||
-		fail "the completion of mkimg $c lacks $(tr '\n' ' ' <"$T/missing")(printed by mkimg $c --help)"
+	d=$(only_in -23 "$T/hopts" "$T/mopts")
+	[ -z "$d" ] || fail "mkimg-$c(1) does not document $d(printed by mkimg $c --help)"
+	d=$(only_in -23 "$T/hopts" "$T/copts")
+	[ -z "$d" ] || fail "the completion of mkimg $c lacks $d(printed by mkimg $c --help)"
 	printf '%s\n' --help -h >>"$T/hopts"
 	sort -u -o "$T/hopts" "$T/hopts"
-	comm -13 "$T/hopts" "$T/mopts" >"$T/extra"
-	[ ! -s "$T/extra" ] ||
-		fail "mkimg-$c(1) documents $(tr '\n' ' ' <"$T/extra")which mkimg $c --help does not print"
-	comm -13 "$T/hopts" "$T/copts" >"$T/extra"
-	[ ! -s "$T/extra" ] ||
-		fail "the completion of mkimg $c offers $(tr '\n' ' ' <"$T/extra")which mkimg $c --help does not print"
+	d=$(only_in -13 "$T/hopts" "$T/mopts")
+	[ -z "$d" ] || fail "mkimg-$c(1) documents $d""which mkimg $c --help does not print"
+	d=$(only_in -13 "$T/hopts" "$T/copts")
+	[ -z "$d" ] || fail "the completion of mkimg $c offers $d""which mkimg $c --help does not print"
 	nopt=$((nopt + $(wc -l <"$T/mopts")))
 done
 
