@@ -29,6 +29,14 @@ struct bs_store *cli_open_store(const char *dir, unsigned int flags);
 /* Prints "mkimg: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * After getopt_long returned '?' or ':' (opterr is 0): prints one line
+ * "mkimg: CMD: <what is wrong>; see 'mkimg CMD --help'" for the option at
+ * argv[optind - 1] / optopt and gives the exit status 2. cmd is argv[0].
+ */
+int cli_bad_option(char **argv, const char *shortopts);
+/* One line "mkimg: CMD: <why>; see 'mkimg CMD --help'"; gives 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses an integer with an optional K/M/G suffix; false if invalid. */
 bool cli_parse_u64(const char *s, uint64_t *out);
 /* An environment switch such as MKIMG_NO_DIRECT=1: set and starting

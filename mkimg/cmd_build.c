@@ -185,8 +185,7 @@ int cmd_build(int argc, char **argv)
 			build_usage(stdout);
 			return 0;
 		default:
-			build_usage(stderr);
-			return 2;
+			return cli_bad_option(argv, "b:T:U:L:qh");
 		}
 	}
 	if (argc - optind != 2) {

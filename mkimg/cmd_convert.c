@@ -342,8 +342,7 @@ int cmd_convert(int argc, char **argv)
 			convert_usage(stdout);
 			return 0;
 		default:
-			convert_usage(stderr);
-			return 2;
+			return cli_bad_option(argv, "o:b:qh");
 		}
 	}
 	if (optind >= argc) {

@@ -103,8 +103,7 @@ int cmd_lookup(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fputs(usage, stderr);
-			return 2;
+			return cli_bad_option(argv, "h");
 		}
 	}
 	if (optind != argc || !p.chain) {

@@ -332,9 +332,8 @@ int cmd_mount(int argc, char **argv)
 			free(devs);
 			return 0;
 		default:
-			mount_usage(stderr);
 			free(devs);
-			return 2;
+			return cli_bad_option(argv, "h");
 		}
 	}
 	if (json && !print) {
@@ -424,8 +423,7 @@ int cmd_umount(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fputs(usage, stderr);
-			return 2;
+			return cli_bad_option(argv, "h");
 		}
 	}
 	if (argc - optind != 1) {

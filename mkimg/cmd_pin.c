@@ -41,7 +41,7 @@ static int parse(int argc, char **argv, const char *usage, const char *allowed, 
 		case OPT_STORE: a->store = optarg; break;
 		case OPT_JSON:
 			if (!strchr(allowed, 'j'))
-				goto bad;
+				goto not_here;
 			a->json = true;
 			break;
 		case OPT_PID:
@@ -53,23 +53,25 @@ static int parse(int argc, char **argv, const char *usage, const char *allowed, 
 			break;
 		case OPT_WHAT:
 			if (!strchr(allowed, 'p'))
-				goto bad;
+				return cli_usage_error(argv[0], "option '--what' does not "
+						       "apply to this command");
 			a->what = optarg;
 			break;
 		case 'h':
 			printf("%s", usage);
 			return 0;
 		default:
-			goto bad;
+			return cli_bad_option(argv, "h");
 		}
 	}
 	if (argc - optind < min || argc - optind > max)
-		goto bad;
+		return cli_usage_error(argv[0], argc - optind < min ?
+				       "too few arguments" : "too many arguments");
 	a->store = cli_store_dir(a->store);
 	return -1;
-bad:
-	fprintf(stderr, "%s", usage);
-	return 2;
+not_here:
+	return cli_usage_error(argv[0], "option '%s' does not apply to this command",
+			       argv[optind - 1]);
 }
 
 const char *cli_pin_state(const struct bs_pin *p)

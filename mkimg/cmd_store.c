@@ -51,35 +51,36 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 		case OPT_JSON: a->json = true; break;
 		case OPT_FULL:
 			if (!full_ok)
-				goto bad;
+				goto not_here;
 			a->full = true;
 			break;
 		case OPT_REPAIR:
 			if (!full_ok)
-				goto bad;
+				goto not_here;
 			a->repair = true;
 			break;
 		case OPT_REHOME:
 			if (!full_ok)
-				goto bad;
+				goto not_here;
 			a->rehome = true;
 			break;
 		case 'h':
 			printf("usage: %s\n", usage);
 			return 0;
 		default:
-			goto bad;
+			return cli_bad_option(argv, "h");
 		}
 	}
 	a->nargs = argc - optind;
 	a->args = argv + optind;
 	if (a->nargs < min || a->nargs > max)
-		goto bad;
+		return cli_usage_error(argv[0], argc - optind < min ?
+				       "too few arguments" : "too many arguments");
 	a->store = cli_store_dir(a->store);
 	return -1;
-bad:
-	fprintf(stderr, "usage: %s\n", usage);
-	return 2;
+not_here:
+	return cli_usage_error(argv[0], "option '%s' does not apply to this command",
+			       argv[optind - 1]);
 }
 
 struct bs_store *cli_open_store(const char *dir, unsigned int flags)

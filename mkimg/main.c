@@ -88,7 +88,10 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mkimg COMMAND [OPTIONS] ...\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n'mkimg COMMAND --help' describes a command.\n");
+	fprintf(f, "\noptions:\n"
+		"  -h, --help     print this help and exit\n"
+		"  -V, --version  print the version and exit\n"
+		"\n'mkimg COMMAND --help' describes a command.\n");
 }
 
 void cli_error(const char *fmt, ...)
@@ -111,6 +114,41 @@ void cli_warn(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mkimg: %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; see 'mkimg %s --help'\n", cmd);
+	return 2;
+}
+
+int cli_bad_option(char **argv, const char *shortopts)
+{
+	const char *cmd = argv[0];
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+	const char *eq;
+
+	if (arg && !strncmp(arg, "--", 2)) {
+		eq = strchr(arg, '=');
+		if (!optopt)
+			return cli_usage_error(cmd, "unrecognized option '%.*s'",
+					       eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+		if (eq)
+			return cli_usage_error(cmd, "option '%.*s' takes no argument",
+					       (int)(eq - arg), arg);
+		return cli_usage_error(cmd, "option '%s' requires an argument", arg);
+	}
+	if (optopt > 0 && optopt < 128 && optopt != ':' && strchr(shortopts, optopt))
+		return cli_usage_error(cmd, "option '-%c' requires an argument", optopt);
+	if (optopt > 32 && optopt < 127)
+		return cli_usage_error(cmd, "invalid option '-%c'", optopt);
+	return cli_usage_error(cmd, "invalid option '%s'", arg ? arg : "?");
 }
 
 bool cli_env_is_1(const char *name)
@@ -188,10 +226,11 @@ int main(int argc, char **argv)
 		printf("mkimg %s\n", mkimg_version_string());
 		return 0;
 	}
+	/* the commands report a bad option in one line (cli_bad_option) */
+	opterr = 0;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	cli_error("unknown command '%s'", argv[1]);
-	usage(stderr);
+	cli_error("unknown command '%s'; see 'mkimg --help'", argv[1]);
 	return 2;
 }

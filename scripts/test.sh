@@ -38,7 +38,7 @@ echo "  ${vm%%:*} tests/vm/run.sh"
 # The tier without root: the end-to-end scripts that need none, run as
 # nobody, so that no root-only step creeps into them (as root they also
 # mount, above).
-noroot=(treecmp build store-trust convert-hostile man)
+noroot=(treecmp build store-trust convert-hostile man cli)
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 if [ "$(id -u)" = 0 ] && as_nobody test -r tests/e2e/lib.sh -a -x mkimg/mkimg; then
 	nr=$(mktemp -d /var/tmp/mkimg-noroot.XXXXXX)
