@@ -26,6 +26,9 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 			return ret;
 		if (p->max_blobs && (p->max_blobs < 2 || p->max_blobs > 65535))
 			return mkimg_err_set(err, -EINVAL, "max_blobs must be 2 to 65535");
+		if (p->block_size)
+			return mkimg_err_set(err, -EINVAL, "a store image has the store's block "
+					     "size: a block size is for standalone images");
 		break;
 	case MKIMG_CONVERT_PER_LAYER:
 		if (p->blob)
@@ -35,9 +38,11 @@ static int check_params(const struct mkimg_convert_params *p, struct mkimg_err *
 	case MKIMG_CONVERT_IMAGE:
 		if (!p->output)
 			return mkimg_err_set(err, -EINVAL, "no output given");
-		if (p->store || p->name || p->replace)
-			return mkimg_err_set(err, -EINVAL, "a store, a name and replace are "
-					     "for store conversions");
+		if (p->store || p->name || p->replace || p->max_blobs || p->no_chunks ||
+		    p->trust_store_layers)
+			return mkimg_err_set(err, -EINVAL, "a store, a name, replace, max_blobs, "
+					     "no_chunks and trust_store_layers are for store "
+					     "conversions");
 		break;
 	default:
 		return mkimg_err_set(err, -EINVAL, "unknown conversion mode %d", (int)p->mode);

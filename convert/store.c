@@ -135,6 +135,8 @@ static void store_result(struct convert *c, const struct bs_conv_result *sr)
 	r->image_bytes = sr->layout.image_bytes;
 	r->image_files = sr->layout.files;
 	r->logical_bytes = sr->layout.file_bytes;
+	r->hole_bytes = sr->layout.hole_bytes;
+	r->tail_bytes = sr->layout.tail_bytes;
 	r->data_bytes = sr->data.written_bytes;
 	r->dedup_files = sr->data.dedup_files + sr->data.store_files;
 	r->store_files = sr->data.store_files;

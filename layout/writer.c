@@ -380,6 +380,24 @@ static void inode_fields(const struct plan *pl, const struct layout_inode *ino,
 	f->xattr_icount = layout_xattr_icount(ino->plan.xattr_size);
 }
 
+/* Bytes of a regular file that no extent and no inline tail holds: its
+ * holes, which read as zeros. The last extent may end past the size. */
+static uint64_t file_hole_bytes(const struct layout_filedata *fd, uint64_t blksz)
+{
+	uint64_t data = fd->has_tail ? fd->tail_len : 0;
+	uint32_t i;
+
+	for (i = 0; i < fd->nextents; i++) {
+		uint64_t start = fd->extents[i].lblk * blksz;
+		uint64_t end = start + (uint64_t)fd->extents[i].nblks * blksz;
+
+		if (start >= fd->size)
+			continue;
+		data += (end < fd->size ? end : fd->size) - start;
+	}
+	return data < fd->size ? fd->size - data : 0;
+}
+
 static uint64_t nblocks_of(const struct plan *pl, uint64_t size)
 {
 	return (size + pl->blksz - 1) >> pl->blkbits;
@@ -852,8 +870,13 @@ int layout_write(struct layout_tree *t, int fd, const struct layout_data *data,
 			if (pn->fingerprint)
 				res->fingerprints++;
 			if (S_ISREG(pl.order[i]->mode)) {
+				const struct layout_filedata *rf = &pl.order[i]->u.reg.fd;
+
 				res->files++;
-				res->file_bytes += pl.order[i]->u.reg.fd.size;
+				res->file_bytes += rf->size;
+				res->hole_bytes += file_hole_bytes(rf, pl.blksz);
+				if (rf->has_tail)
+					res->tail_bytes += rf->tail_len;
 			}
 		}
 	}

@@ -205,18 +205,21 @@ static char *default_name(const char *src)
 static void print_store(const struct mkimg_convert_params *p,
 			const struct mkimg_convert_result *r, bool json, double sec)
 {
-	uint64_t shared = r->logical_bytes > r->blob_bytes ? r->logical_bytes - r->blob_bytes : 0;
+	/* shared: data found in other files or images, so neither holes nor
+	 * the inline tails the image holds count */
+	uint64_t kept = r->blob_bytes + r->hole_bytes + r->tail_bytes;
+	uint64_t shared = r->logical_bytes > kept ? r->logical_bytes - kept : 0;
 	json_object *o;
 
 	if (!json) {
 		printf("%s: %zu layer%s (%u reused), %llu files, %.1f MiB of data: %.1f MiB new, "
-		       "%.1f MiB shared (%llu files from the store, %llu chunks); image %.1f MiB, "
-		       "%u blob%s, %.1f s\n",
+		       "%.1f MiB shared (%llu files from the store, %llu chunks), %.1f MiB holes; "
+		       "image %.1f MiB, %u blob%s, %.1f s\n",
 		       r->name, r->layers, r->layers == 1 ? "" : "s", r->layers_reused,
 		       (unsigned long long)r->image_files, r->logical_bytes / 1048576.0,
 		       r->blob_bytes / 1048576.0, shared / 1048576.0,
 		       (unsigned long long)r->store_files, (unsigned long long)r->chunk_hits,
-		       r->image_bytes / 1048576.0, r->devices, r->devices == 1 ? "" : "s", sec);
+		       r->hole_bytes / 1048576.0, r->image_bytes / 1048576.0, r->devices, r->devices == 1 ? "" : "s", sec);
 		return;
 	}
 	o = json_object_new_object();
@@ -230,6 +233,8 @@ static void print_store(const struct mkimg_convert_params *p,
 	U64(o, "logical_bytes", r->logical_bytes);
 	U64(o, "new_bytes", r->blob_bytes);
 	U64(o, "shared_bytes", shared);
+	U64(o, "hole_bytes", r->hole_bytes);
+	U64(o, "inline_tail_bytes", r->tail_bytes);
 	U64(o, "store_files", r->store_files);
 	U64(o, "chunk_hits", r->chunk_hits);
 	U64(o, "image_bytes", r->image_bytes);
@@ -351,11 +356,14 @@ int cmd_convert(int argc, char **argv)
 	}
 	p.sources = (const char *const *)argv + optind;
 	p.nsources = argc - optind;
-	if (p.output && (store || p.name || p.replace)) {
-		cli_error("-o writes a standalone image; --store, --name and --replace are for "
-			  "the store");
-		return 2;
-	}
+	if (p.output && (store || p.name || p.replace || p.max_blobs || p.no_chunks ||
+			 p.trust_store_layers))
+		return cli_usage_error("convert", "-o writes a standalone image; --store, --name, "
+				       "--replace, --max-blobs, --no-chunks and "
+				       "--trust-store-layers are for the store");
+	if (!p.output && p.block_size)
+		return cli_usage_error("convert", "a store image has the store's block size "
+				       "(4096): --block-size is for -o");
 	if (!p.output) {
 		p.mode = MKIMG_CONVERT_STORE;
 		p.store = cli_store_dir(store);

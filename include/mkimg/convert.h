@@ -143,6 +143,8 @@ struct mkimg_convert_result {
 	uint32_t devices;		/* blobs the image references */
 	uint64_t image_files;		/* regular files in the image */
 	uint64_t logical_bytes;		/* their data */
+	uint64_t hole_bytes;		/* of it, holes (read as zeros) */
+	uint64_t tail_bytes;		/* of it, inline tails in the image */
 	uint64_t store_files;		/* whole files found in the store */
 	uint64_t chunk_hits;		/* 64 KiB chunks found in the store */
 };

@@ -227,6 +227,8 @@ struct layout_result {
 	uint64_t fingerprints;	/* fingerprint xattrs written */
 	uint64_t files;		/* regular-file inodes */
 	uint64_t file_bytes;	/* their data (sum of sizes) */
+	uint64_t hole_bytes;	/* of file_bytes: in no extent and no tail */
+	uint64_t tail_bytes;	/* of file_bytes: inline tails, in the image */
 	uint32_t devices;	/* blob devices in the table */
 	uint8_t uuid[16];
 };
