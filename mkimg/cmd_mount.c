@@ -60,6 +60,7 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "blob is hashed; a store's blobs are named by their digest instead, and are\n"
 "hashed with --verify).\n"
 "\n"
+"  --store DIR     the store of NAME\n"
 "  --device PATH   a blob, in slot order (repeat for each blob)\n"
 "  --verify        store images: hash the image and each blob and refuse the\n"
 "                  mount (or --print) unless each equals its digest\n"
@@ -71,7 +72,8 @@ BS_STORE_DEFAULT_DIR "); its blobs are the devices, and when the kernel has\n"
 "  --print         print the mount as an fstab line, a systemd mount unit\n"
 "                  and a containerd mount (JSON) instead of mounting\n"
 "  --json          with --print: only the containerd mount, one JSON object\n"
-"                  ({\"type\":\"erofs\",\"source\":IMAGE,\"options\":[...]})\n");
+"                  ({\"type\":\"erofs\",\"source\":IMAGE,\"options\":[...]})\n"
+"  --help          print this help and exit\n");
 }
 
 /* ---- --print ---- */

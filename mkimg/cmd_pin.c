@@ -45,10 +45,12 @@ static int parse(int argc, char **argv, const char *usage, const char *allowed, 
 			a->json = true;
 			break;
 		case OPT_PID:
-			if (!strchr(allowed, 'p') || !cli_parse_u64(optarg, &a->pid) ||
+			if (!strchr(allowed, 'p'))
+				goto not_here;
+			if (!cli_parse_u64(optarg, &a->pid) ||
 			    !a->pid || a->pid > 0x7fffffff) {
-				cli_error("--pid: a process id");
-				return 2;
+				return cli_usage_error(argv[0], "--pid: not a process id: "
+						       "'%s'", optarg);
 			}
 			break;
 		case OPT_WHAT:

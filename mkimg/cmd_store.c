@@ -48,7 +48,12 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 	while ((c = getopt_long(argc, argv, "h", store_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STORE: a->store = optarg; break;
-		case OPT_JSON: a->json = true; break;
+		case OPT_JSON:
+			/* taken where the synopsis says so, refused elsewhere */
+			if (!strstr(usage, "--json"))
+				goto not_here;
+			a->json = true;
+			break;
 		case OPT_FULL:
 			if (!full_ok)
 				goto not_here;
