@@ -48,6 +48,42 @@ one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see 'mki
 # the wrong number of operands
 one_line 2 "^mkimg: rm: too few arguments; see 'mkimg rm --help'\$" rm
 one_line 2 "^mkimg: stats: too many arguments; see 'mkimg stats --help'\$" stats a b c
+# options that do nothing in a mode are refused, and so is --json where no
+# JSON is printed
+one_line 2 "^mkimg: convert: a store image has the store's block size \(4096\): --block-size is for -o; see" \
+	convert --store "$T/s" -b 4096 x.tar
+for o in --no-chunks --trust-store-layers "--max-blobs=4" "--name=n" --replace; do
+	one_line 2 "^mkimg: convert: -o writes a standalone image; .* are for the store; see" \
+		convert -o "$T/x.erofs" "$o" x.tar
+done
+one_line 2 "^mkimg: rm: option '--json' does not apply to this command; see 'mkimg rm --help'\$" rm --json a
+one_line 2 "^mkimg: fsck: option '--json' does not apply to this command; see" fsck --json
+one_line 2 "^mkimg: unpin: option '--pid=1' does not apply to this command; see" unpin --pid=1 x
+one_line 2 "^mkimg: pin: --pid: not a process id: 'x'; see 'mkimg pin --help'\$" pin --pid x a
+[ ! -e "$T/s" ] && [ ! -e "$T/x.erofs" ] || fail "a refused conversion left files"
+"$MKIMG" mount --help | grep -q -- '--store DIR' || fail "mount --help lacks --store"
+
+# the store summary says "shared" only for data found elsewhere: holes of a
+# sparse file are counted as holes
+mkdir -p "$T/src1" "$T/src2"
+truncate -s 8M "$T/src1/sparse"
+head -c 300000 /dev/urandom >"$T/src1/rand"
+cp "$T/src1/rand" "$T/src2/rand2"
+tar -C "$T/src1" -cf "$T/l1.tar" .
+tar -C "$T/src2" -cf "$T/l2.tar" .
+"$MKIMG" convert --store "$T/st" --name a --json "$T/l1.tar" >"$T/a.json"
+"$MKIMG" convert --store "$T/st" --name b --json "$T/l2.tar" >"$T/b.json"
+"$MKIMG" convert --store "$T/st" --name a2 "$T/l1.tar" >"$T/a2.txt"
+python3 - "$T/a.json" "$T/b.json" <<'PY' || fail "shared and hole figures"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["hole_bytes"] == 8 << 20, a
+assert a["shared_bytes"] == 0, a
+assert b["hole_bytes"] == 0 and b["shared_bytes"] == 300000 and b["store_files"] == 1, b
+PY
+grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
+grep -q ' 0.3 MiB shared' "$T/a2.txt" || fail "a2's shared figure: $(cat "$T/a2.txt")"
+
 # unknown command
 one_line 2 "^mkimg: unknown command 'frob'; see 'mkimg --help'\$" frob
 echo "PASS: cli ($n commands)"
