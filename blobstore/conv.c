@@ -597,6 +597,7 @@ int bs_conv_begin(struct bs_store *st, struct layout_tree *t,
 	c->ops.find_chunk = p->no_chunks ? NULL : find_chunk;
 	c->ops.new_file = new_file;
 	sp.fd = c->blob.fd;
+	sp.name = c->blob.path;
 	sp.blkszbits = c->blkszbits;
 	sp.hash_target = true;
 	sp.err = &c->emsg;

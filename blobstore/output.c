@@ -48,9 +48,11 @@ int bs_output_open(struct bs_output *o, struct layout_tree *t, const char *image
 			return ret;
 		}
 		sp.fd = o->blob.fd;
+		sp.name = blob;
 		sp.hash_target = true;
 	} else {
 		sp.fd = o->img.fd;
+		sp.name = image;
 		sp.start_blk = layout_tree_data_start(t);
 		sp.inline_tails = true;
 	}
@@ -82,7 +84,7 @@ int bs_output_commit(struct bs_output *o, struct layout_tree *t, bool durable,
 	}
 	ret = bs_sink_finish(o->sink, &end, sha, &res->data);
 	if (ret) {
-		mkimg_err_set(err, ret, "%s: %s", data_path, mkimg_err_msg(&o->sink_err));
+		mkimg_err_set(err, ret, "%s", mkimg_err_msg(&o->sink_err));
 		goto out;
 	}
 	if (o->has_blob) {

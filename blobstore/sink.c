@@ -31,6 +31,7 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -118,12 +119,25 @@ struct bs_sink {
 	struct mkimg_err own, *e;	/* its message (p.err, or own) */
 };
 
+static const char *target_name(const struct bs_sink *s)
+{
+	return s->p.name ? s->p.name : "the target";
+}
+
 /* Records the first failure: code and, unless the dedup hook or a deeper
  * step said more, "what: strerror". */
-static int sink_fail(struct bs_sink *s, int err, const char *what)
+static int sink_fail(struct bs_sink *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int sink_fail(struct bs_sink *s, int err, const char *fmt, ...)
 {
+	char what[512];
+	va_list ap;
+
 	if (!s->err)
 		s->err = err;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
 	mkimg_err_errno(s->e, err, "%s", what);
 	return err;
 }
@@ -317,8 +331,8 @@ static int obuf_flush(struct bs_sink *s)
 	}
 	err = util_pwrite_all(s->p.fd, s->obuf, s->olen, off);
 	if (err)
-		return mkimg_err_errno(s->e, err, "writing %zu bytes at byte %llu of the target",
-				       s->olen, (unsigned long long)off);
+		return mkimg_err_errno(s->e, err, "writing %zu bytes at byte %llu of %s",
+				       s->olen, (unsigned long long)off, target_name(s));
 	/* write-behind: start writeback now, wait for the batch before */
 	if (off + s->olen > s->synced_to + 2 * (uint64_t)OBUF_SIZE) {
 		uint64_t upto = off + s->olen - OBUF_SIZE;
@@ -540,12 +554,12 @@ int bs_file_write(struct bs_sink *s, const void *buf, size_t len)
 		err = flush_unit(s, s->ubuf);
 		s->ulen = 0;
 		if (err)
-			return sink_fail(s, err, "storing file data");
+			return sink_fail(s, err, "storing file data in %s", target_name(s));
 	}
 	while (len >= BS_HOLE_UNIT) {
 		err = flush_unit(s, p);
 		if (err)
-			return sink_fail(s, err, "storing file data");
+			return sink_fail(s, err, "storing file data in %s", target_name(s));
 		p += BS_HOLE_UNIT;
 		len -= BS_HOLE_UNIT;
 	}
@@ -695,8 +709,8 @@ static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len
 				n = ob - off;
 			ret = util_pread_all(s->p.fd, buf, n, off);
 			if (ret)
-				return mkimg_err_errno(s->e, ret, "reading back byte %llu of the target",
-						       (unsigned long long)off);
+				return mkimg_err_errno(s->e, ret, "reading back byte %llu of %s",
+						       (unsigned long long)off, target_name(s));
 		}
 		buf += n;
 		off += n;
@@ -983,7 +997,7 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 	return 0;
 fail:
 	s->in_file = false;
-	return sink_fail(s, err, "storing file data");
+	return sink_fail(s, err, "storing file data in %s", target_name(s));
 }
 
 void bs_file_abort(struct bs_sink *s)
@@ -1009,13 +1023,13 @@ int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
 	if (!err) {
 		err = hasher_stop(s);
 		if (err)
-			mkimg_err_errno(s->e, err, "hashing the target");
+			mkimg_err_errno(s->e, err, "hashing %s", target_name(s));
 	}
 	if (err)
-		return sink_fail(s, err, "writing out the target");
+		return sink_fail(s, err, "writing out %s", target_name(s));
 	/* drop whatever deduplicated files left behind the cursor */
 	if (ftruncate(s->p.fd, s->cursor << s->p.blkszbits) < 0)
-		return sink_fail(s, -errno, "truncating the target");
+		return sink_fail(s, -errno, "truncating %s", target_name(s));
 	*end_blk = s->cursor;
 	if (sha256 && s->p.hash_target)
 		SHA256_Final(sha256, &s->target);

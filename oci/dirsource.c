@@ -249,7 +249,7 @@ static int import_data(struct walk *w, int fd, const struct stat *s, struct layo
 
 	err = bs_file_begin(w->sink, layout_inode_max_tail(w->t, ino));
 	if (err)
-		return fail(w, err, "storing data: %s", strerror(-err));
+		return fail(w, err, "%s", mkimg_err_msg(bs_sink_err(w->sink)));
 	while (off < size) {
 		off_t data = lseek(fd, off, SEEK_DATA), hole;
 
@@ -312,7 +312,7 @@ static int import_data(struct walk *w, int fd, const struct stat *s, struct layo
 	atomic_store(&w->pf.consumed, w->consumed_total);
 	err = bs_file_end(w->sink, &fd_out);
 	if (err)
-		return fail(w, err, "storing data: %s", strerror(-err));
+		return fail(w, err, "%s", mkimg_err_msg(bs_sink_err(w->sink)));
 	err = layout_inode_set_data(w->t, ino, &fd_out);
 	return err ? tree_fail(w, err) : 0;
 io:
@@ -321,8 +321,7 @@ io:
 	return fail(w, err, "reading: %s", strerror(-err));
 sink:
 	bs_file_abort(w->sink);
-	return fail(w, err, "storing data: %s", err == -ENOSPC ? "no space left on device"
-							  : strerror(-err));
+	return fail(w, err, "%s", mkimg_err_msg(bs_sink_err(w->sink)));
 }
 
 static int name_cmp(const void *a, const void *b)

@@ -101,6 +101,9 @@ struct bs_dedup_ops {
 
 struct bs_sink_params {
 	int fd;			/* target file, written with pwrite */
+	/* The target as messages name it (a path; NULL: "the target"). Kept
+	 * by the sink: it must outlive it. */
+	const char *name;
 	uint64_t start_blk;	/* first block the sink may write */
 	unsigned int blkszbits;
 	uint32_t blob;		/* blob number recorded in extents (0: image data) */
