@@ -44,6 +44,9 @@ int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 	if (ret) {
 		/* a failure nothing described: its strerror */
 		mkimg_err_set(c->err, ret, "%s", strerror(-ret));
+		/* the tar reader names the entry, not the archive it read */
+		if (!strncmp(mkimg_err_msg(c->err), "tar: ", 5))
+			mkimg_err_wrap(c->err, ret, "%s", l->name);
 	} else {
 		c->res->compressed_bytes += oci_stream_bytes_in(s);
 		c->res->tar_bytes += oci_stream_bytes_out(s);

@@ -428,6 +428,7 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 {
 	struct oci_stream *s;
 	struct stat st;
+	const char *shown, *sep;
 	unsigned int i;
 	int ret;
 
@@ -498,17 +499,20 @@ int oci_stream_open(const struct oci_stream_params *p, struct oci_stream **out,
 			goto fail;
 		}
 	}
+	/* the path, unless the messages' name already is the path */
+	shown = p->name && !strcmp(p->name, p->path) ? "" : p->path;
+	sep = *shown ? ": " : "";
 	s->fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (s->fd < 0) {
-		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
+		ret = serr(s, -errno, "%s%s%s", shown, sep, strerror(errno));
 		goto fail;
 	}
 	if (fstat(s->fd, &st) < 0) {
-		ret = serr(s, -errno, "%s: %s", p->path, strerror(errno));
+		ret = serr(s, -errno, "%s%s%s", shown, sep, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = serr(s, -EINVAL, "%s: not a regular file", p->path);
+		ret = serr(s, -EINVAL, "%s%snot a regular file", shown, sep);
 		goto fail;
 	}
 	if (p->range) {
