@@ -94,37 +94,60 @@ static void usage(FILE *f)
 		"\n'mkimg COMMAND --help' describes a command.\n");
 }
 
+/*
+ * "mkimg: <prefix><message>" as one line: control characters a message
+ * carries from its input (a file name holding a newline, say) are written
+ * as C escapes (\n, \t, \x1b).
+ */
+static void print_line(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[2048];
+	const unsigned char *c;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	fputs("mkimg: ", stderr);
+	fputs(prefix, stderr);
+	for (c = (const unsigned char *)buf; *c; c++) {
+		if (*c == '\n')
+			fputs("\\n", stderr);
+		else if (*c == '\t')
+			fputs("\\t", stderr);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
+	fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mkimg: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_line("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mkimg: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_line("warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "mkimg: %s: ", cmd);
+	char why[1024];
+
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "; see 'mkimg %s --help'\n", cmd);
+	cli_error("%s: %s; see 'mkimg %s --help'", cmd, why, cmd);
 	return 2;
 }
 
