@@ -84,6 +84,8 @@ PY
 grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
 grep -q ' 0.3 MiB shared' "$T/a2.txt" || fail "a2's shared figure: $(cat "$T/a2.txt")"
 
+# a control character in what the user typed stays on the one line, escaped
+one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command
 one_line 2 "^mkimg: unknown command 'frob'; see 'mkimg --help'\$" frob
 echo "PASS: cli ($n commands)"

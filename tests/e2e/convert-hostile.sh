@@ -242,4 +242,42 @@ for name in same-tag same-platform; do
 done
 grep -qF "tag \"t\" is ambiguous" <("$MKIMG" convert -o "$T/out/out.erofs" "oci:$T/same-tag:t" 2>&1) ||
 	fail "case 14: same-tag: not called ambiguous"
+# --- case 15: messages name what they are about ----------------------------
+# A file that is not a tar names the file; a missing one names it once; a
+# name holding a newline and an escape character stays on one line.
+echo "not a tar" >"$T/notatar"
+expect_reject "case 15: not a tar" "$T/out/out.erofs" -o "$T/out/out.erofs" "$T/notatar"
+grep -qF "mkimg: $T/notatar: tar: open: " "$T/err" || fail "case 15: the file is not named: $(cat "$T/err")"
+expect_reject "case 15: missing layer file" "$T/out/out.erofs" -o "$T/out/out.erofs" "$T/nofile"
+[ "$(grep -o "$T/nofile" "$T/err" | wc -l)" = 1 ] || fail "case 15: not named once: $(cat "$T/err")"
+nl=$'no\nsuch\033file'
+expect_reject "case 15: a name with a newline" "$T/out/out.erofs" -o "$T/out/out.erofs" "$T/$nl"
+grep -qF 'no?such?file' "$T/err" || grep -qF 'no\nsuch\x1bfile' "$T/err" ||
+	fail "case 15: control characters not escaped: $(cat -A "$T/err")"
+# ENOSPC names the file being written and says so (root: a 4 MiB tmpfs)
+if is_root; then
+	mkdir -p "$T/full"
+	mount -t tmpfs -o size=4m tmpfs "$T/full"
+	head -c 6000000 /dev/urandom >"$T/big"
+	tar -C "$T" -cf "$T/big.tar" big
+	mkdir -p "$T/bigdir" && cp "$T/big" "$T/bigdir/"
+	for mode in image store build blob; do
+		rc=0
+		case $mode in
+		image) "$MKIMG" convert -q -o "$T/full/x.erofs" "$T/big.tar" 2>"$T/err" || rc=$?; want="$T/full/x.erofs" ;;
+		store) "$MKIMG" convert -q --store "$T/full/s" --name a "$T/big.tar" 2>"$T/err" || rc=$?; want="$T/full/s/" ;;
+		build) "$MKIMG" build -q "$T/bigdir" "$T/full/y.erofs" 2>"$T/err" || rc=$?; want="$T/full/y.erofs" ;;
+		blob) "$MKIMG" build -q --blob "$T/full/b" "$T/bigdir" "$T/full/y.erofs" 2>"$T/err" || rc=$?; want="$T/full/b" ;;
+		esac
+		[ "$rc" = 1 ] || fail "case 15: ENOSPC ($mode): exit $rc"
+		[ "$(wc -l <"$T/err")" = 1 ] || fail "case 15: ENOSPC ($mode): not one line: $(cat "$T/err")"
+		grep -q "^mkimg: .*$want.*: No space left on device\$" "$T/err" ||
+			fail "case 15: ENOSPC ($mode): '$(cat "$T/err")' does not name $want"
+		echo "ok: case 15: ENOSPC ($mode): $(cat "$T/err")"
+	done
+	[ -z "$(ls "$T/full" | grep -v '^s$')" ] || fail "case 15: ENOSPC left output behind: $(ls "$T/full")"
+	"$MKIMG" fsck --store "$T/full/s" >/dev/null || fail "case 15: the store fails fsck after ENOSPC"
+	[ -z "$("$MKIMG" ls --store "$T/full/s")" ] || fail "case 15: an image was registered"
+	umount "$T/full"
+fi
 echo "PASS: convert-hostile"
