@@ -67,6 +67,9 @@ static int fs_mount(const struct bs_mount_opts *o, const char *source,
 	fsfd = fsopen("erofs", FSOPEN_CLOEXEC);
 	if (fsfd < 0) {
 		ret = -errno;
+		if (ret == -EPERM)
+			return mkimg_err_set(err, ret, "mounting needs root (CAP_SYS_ADMIN): "
+					     "the kernel refused to open an erofs context");
 		mkimg_err_set(err, ret, "cannot open an erofs context: %s%s", strerror(-ret),
 		       ret == -ENODEV ? " (no EROFS in this kernel)" : "");
 		return ret;
@@ -352,6 +355,9 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, struct mkimg_err
 		mkimg_err_set(err, -EINVAL, "no image or mount point given");
 		return -EINVAL;
 	}
+	ret = bs_mount_target_check(target, err);
+	if (ret)
+		return ret;
 	fds = malloc(sizeof(*fds) * (o->ndevices + 1));
 	fdpath = calloc(o->ndevices + 1, sizeof(*fdpath));
 	paths = calloc(o->ndevices + 1, sizeof(*paths));
@@ -413,6 +419,20 @@ out:
 	return ret;
 }
 
+int bs_mount_target_check(const char *target, struct mkimg_err *err)
+{
+	struct stat sb;
+
+	if (stat(target, &sb) < 0) {
+		if (errno == ENOENT)
+			return mkimg_err_set(err, -ENOENT, "mount point %s does not exist", target);
+		return mkimg_err_errno(err, -errno, "mount point %s", target);
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return mkimg_err_set(err, -ENOTDIR, "mount point %s is not a directory", target);
+	return 0;
+}
+
 int bs_umount(const char *target, struct mkimg_err *err)
 {
 	int ret;
@@ -420,6 +440,12 @@ int bs_umount(const char *target, struct mkimg_err *err)
 	if (umount2(target, 0) == 0)
 		return 0;
 	ret = -errno;
+	if (ret == -EPERM)
+		return mkimg_err_set(err, ret, "cannot unmount %s: unmounting needs root "
+				     "(CAP_SYS_ADMIN)", target);
+	if (ret == -EINVAL)
+		return mkimg_err_set(err, ret, "cannot unmount %s: it is not a mount point",
+				     target);
 	mkimg_err_set(err, ret, "cannot unmount %s: %s", target, strerror(-ret));
 	return ret;
 }
@@ -595,7 +621,7 @@ const struct bs_mount_entry *bs_mount_table_find(const struct bs_mount_table *t,
 
 	for (i = t->n; i-- > 0;)	/* the last one mounted there is on top */
 		if (!strcmp(t->v[i].target, target))
-			return t->v[i].erofs ? &t->v[i] : NULL;
+			return &t->v[i];
 	return NULL;
 }
 

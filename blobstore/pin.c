@@ -713,6 +713,10 @@ int bs_store_mount(struct bs_store *st, const char *name, const struct bs_mount_
 	bool unpinned = false;
 	int lock, ret;
 
+	/* before any pin is written */
+	ret = bs_mount_target_check(target, err);
+	if (ret)
+		return ret;
 	lock = st_lock(st, false, err);
 	if (lock < 0)
 		return lock;
@@ -839,20 +843,37 @@ static void drop_mount_pins(const char *dir, const struct bs_mount_entry *m)
 	closedir(d);
 }
 
-int bs_store_umount(const char *target, const char *store, struct mkimg_err *err)
+int bs_store_umount(const char *target, const char *store, unsigned int flags,
+		    struct mkimg_err *err)
 {
 	struct bs_mount_table t = { 0 };
 	struct bs_mount_entry m = { 0 };
-	const struct bs_mount_entry *e;
+	const struct bs_mount_entry *e = NULL;
 	char abs[PATH_MAX], *dir = NULL;
 	int ret;
 
-	if (realpath(target, abs) && bs_mount_table_read(&t, err) == 0 &&
-	    (e = bs_mount_table_find(&t, abs))) {
-		m.mnt_id = e->mnt_id;
-		m.target = strdup(e->target);
-		m.source = strdup(e->source);
+	if (!realpath(target, abs)) {
+		if (errno == ENOENT)
+			return mkimg_err_set(err, -ENOENT, "%s does not exist", target);
+		return mkimg_err_errno(err, -errno, "%s", target);
 	}
+	ret = bs_mount_table_read(&t, err);
+	if (ret)
+		return ret;
+	e = bs_mount_table_find(&t, abs);
+	if (!e) {
+		bs_mount_table_free(&t);
+		return mkimg_err_set(err, -EINVAL, "%s is not a mount point", target);
+	}
+	if (!e->erofs && !(flags & BS_UMOUNT_FORCE)) {
+		ret = mkimg_err_set(err, -EPERM, "%s is not an EROFS mount (mounted from %s), so "
+				    "not mkimg's: --force unmounts it", target, e->source);
+		bs_mount_table_free(&t);
+		return ret;
+	}
+	m.mnt_id = e->mnt_id;
+	m.target = strdup(e->target);
+	m.source = strdup(e->source);
 	bs_mount_table_free(&t);
 	ret = bs_umount(target, err);
 	if (!ret && m.target && m.source) {

@@ -18,7 +18,7 @@ _mkimg_options()
 		--no-fsync --max-holes -q --quiet --json --help" ;;
 	mount) echo "--store --device --verify --no-verify --domain --directio
 		--no-loop --print --json --help" ;;
-	umount) echo "--store --help" ;;
+	umount) echo "--store --force --help" ;;
 	ls | gc | stats | pins) echo "--store --json --help" ;;
 	inspect) echo "--store --json --help" ;;
 	rm | unpin) echo "--store --help" ;;

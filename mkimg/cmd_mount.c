@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mkimg mount / umount. */
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -23,6 +24,7 @@ enum {
 	OPT_PRINT,
 	OPT_STORE,
 	OPT_VERIFY,
+	OPT_FORCE,
 };
 
 static const struct option mount_opts[] = {
@@ -294,6 +296,31 @@ out:
 	return ret;
 }
 
+/* Mounting hides what the mount point holds: say so, then mount. */
+static void warn_target(const char *target)
+{
+	struct bs_mount_table t = { 0 };
+	struct mkimg_err msg = MKIMG_ERR_INIT;
+	char abs[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+
+	if (realpath(target, abs) && bs_mount_table_read(&t, &msg) == 0 &&
+	    bs_mount_table_find(&t, abs))
+		cli_warn("%s is a mount point already: this mount goes over it", target);
+	bs_mount_table_free(&t);
+	dir = opendir(target);
+	if (!dir)
+		return;
+	while ((d = readdir(dir)))
+		if (strcmp(d->d_name, ".") && strcmp(d->d_name, "..")) {
+			cli_warn("%s is not empty: its files are hidden while the image is "
+				 "mounted", target);
+			break;
+		}
+	closedir(dir);
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	const char *force = getenv("MKIMG_FORCE_LOOP");
@@ -353,6 +380,8 @@ int cmd_mount(int argc, char **argv)
 	if (!store && stat(o.image, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		/* an image file, its devices given: hashed unless --no-verify */
 		o.verify = verify < 0 ? BS_MOUNT_VERIFY_HASH : (enum bs_mount_verify)verify;
+		if (!print)
+			warn_target(argv[optind + 1]);
 		if (print)
 			rc = print_mount(&o, argv[optind + 1], json);
 		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
@@ -388,7 +417,8 @@ int cmd_mount(int argc, char **argv)
 			o.ndevices = ii.ndevices;
 			rc = print_mount(&o, argv[optind + 1], json);
 		}
-	} else if ((err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
+	} else if (warn_target(argv[optind + 1]),
+		   (err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
 		cli_error("%s", mkimg_err_msg(&msg));
 	} else {
 		if (!pin[0])
@@ -404,16 +434,19 @@ int cmd_mount(int argc, char **argv)
 
 static const struct option umount_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 int cmd_umount(int argc, char **argv)
 {
-	const char *usage = "usage: mkimg umount [--store DIR] MOUNTPOINT\n"
+	const char *usage = "usage: mkimg umount [--store DIR] [--force] MOUNTPOINT\n"
 			    "(drops the pin of a store image's mount; DIR: the store, else the\n"
-			    "one the mounted image is in)\n";
+			    "one the mounted image is in)\n"
+			    "  --force  unmount also what is not an EROFS mount (not mkimg's)\n";
 	const char *store = NULL;
+	unsigned int flags = 0;
 	struct mkimg_err msg = MKIMG_ERR_INIT;
 	int c;
 
@@ -421,6 +454,7 @@ int cmd_umount(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", umount_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_STORE: store = optarg; break;
+		case OPT_FORCE: flags |= BS_UMOUNT_FORCE; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -432,7 +466,7 @@ int cmd_umount(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	if (bs_store_umount(argv[optind], store, &msg)) {
+	if (bs_store_umount(argv[optind], store, flags, &msg)) {
 		cli_error("%s", mkimg_err_msg(&msg));
 		return 1;
 	}

@@ -59,6 +59,9 @@ int bs_mount(const struct bs_mount_opts *o, const char *target, struct mkimg_err
 /* Unmounts target; loop devices set up by bs_mount detach by themselves
  * (autoclear). */
 int bs_umount(const char *target, struct mkimg_err *err);
+/* 0 when target is an existing directory; else -ENOENT or -ENOTDIR (or
+ * stat's error), err saying so in words. bs_mount checks it first. */
+int bs_mount_target_check(const char *target, struct mkimg_err *err);
 /* "ro,device=/a,device=/b[,inode_share,domain_id=D][,directio]" into buf;
  * 0, or -ENAMETOOLONG when it does not fit in len (buf then truncated). */
 int bs_mount_options_string(const struct bs_mount_opts *o, char *buf, size_t len);
@@ -85,7 +88,8 @@ struct bs_mount_table {
 /* Reads /proc/self/mountinfo (fields unescaped). */
 int bs_mount_table_read(struct bs_mount_table *t, struct mkimg_err *err);
 void bs_mount_table_free(struct bs_mount_table *t);	/* accepts an empty t */
-/* The topmost mount at target (an absolute path) if it is erofs, else NULL. */
+/* The topmost mount at target (an absolute path; its erofs field says
+ * whether it is EROFS), or NULL when nothing is mounted there. */
 const struct bs_mount_entry *bs_mount_table_find(const struct bs_mount_table *t,
 						 const char *target);
 /* The mount id (as in mountinfo) of what is mounted at target. */

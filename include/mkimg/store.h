@@ -400,8 +400,12 @@ int bs_store_verify(struct bs_store *st, const char *name, struct mkimg_err *err
 /* Unmounts target (as bs_umount) and drops the pin of that mount when its
  * image is a store's (store: that store's directory; NULL: the directory
  * the mounted image is in). A pin that cannot be removed is left to gc
- * (its mount is gone). */
-int bs_store_umount(const char *target, const char *store, struct mkimg_err *err);
+ * (its mount is gone). Only an EROFS mount (what bs_mount makes) is
+ * unmounted unless flags has BS_UMOUNT_FORCE: -EINVAL when target is not
+ * a mount point, -EPERM when another file system is mounted there. */
+#define BS_UMOUNT_FORCE 1u
+int bs_store_umount(const char *target, const char *store, unsigned int flags,
+		    struct mkimg_err *err);
 
 #ifdef __cplusplus
 }

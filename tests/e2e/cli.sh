@@ -84,6 +84,42 @@ PY
 grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
 grep -q ' 0.3 MiB shared' "$T/a2.txt" || fail "a2's shared figure: $(cat "$T/a2.txt")"
 
+# mount and umount say what is wrong in words; umount leaves what is not
+# an EROFS mount alone unless --force; mounting over files or a mount warns
+mkdir -p "$T/m/tree" "$T/m/empty" "$T/m/full"
+echo data >"$T/m/tree/f"
+echo old >"$T/m/full/old"
+"$MKIMG" build -q "$T/m/tree" "$T/m/img.erofs"
+one_line 1 "^mkimg: $T/m/empty is not a mount point\$" umount "$T/m/empty"
+one_line 1 "^mkimg: $T/m/nothere does not exist\$" umount "$T/m/nothere"
+one_line 1 "^mkimg: mount point $T/m/tree/f is not a directory\$" mount "$T/m/img.erofs" "$T/m/tree/f"
+one_line 1 "^mkimg: mount point $T/m/nothere does not exist\$" mount "$T/m/img.erofs" "$T/m/nothere"
+as_nobody() { if is_root; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
+chmod a+x "$T" && chmod -R a+rX "$T/m"
+rc=0
+as_nobody "$MKIMG" mount "$T/m/img.erofs" "$T/m/empty" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] &&
+	grep -q '^mkimg: mounting needs root (CAP_SYS_ADMIN)' "$T/err" ||
+	fail "mount without root: exit $rc, '$(cat "$T/err")'"
+if is_root; then
+	"$MKIMG" mount "$T/m/img.erofs" "$T/m/full" 2>"$T/err" || fail "mount over files: $(cat "$T/err")"
+	grep -q "^mkimg: warning: $T/m/full is not empty: " "$T/err" || fail "no warning for a non-empty directory"
+	"$MKIMG" mount "$T/m/img.erofs" "$T/m/full" 2>"$T/err" || fail "mount over a mount: $(cat "$T/err")"
+	grep -q "^mkimg: warning: $T/m/full is a mount point already" "$T/err" || fail "no warning for a mount point"
+	cmp "$T/m/tree/f" "$T/m/full/f" || fail "the image is not what is mounted"
+	"$MKIMG" umount "$T/m/full" && "$MKIMG" umount "$T/m/full" || fail "umount of mkimg's mounts"
+	[ -f "$T/m/full/old" ] || fail "the directory's own files are not back after umount"
+	rc=0
+	as_nobody "$MKIMG" umount --force "$T/m/full" 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] && grep -q "^mkimg: $T/m/full is not a mount point\$" "$T/err" || fail "umount as nobody: $(cat "$T/err")"
+	mount -t tmpfs tmpfs "$T/m/empty"
+	one_line 1 "^mkimg: $T/m/empty is not an EROFS mount \(mounted from tmpfs\), so not mkimg's: --force unmounts it\$" \
+		umount "$T/m/empty"
+	mountpoint -q "$T/m/empty" || fail "umount removed a mount that is not mkimg's"
+	"$MKIMG" umount --force "$T/m/empty" || fail "umount --force"
+	! mountpoint -q "$T/m/empty" || fail "umount --force left the mount"
+fi
+
 # a control character in what the user typed stays on the one line, escaped
 one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command
