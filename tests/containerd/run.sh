@@ -284,6 +284,16 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 		[ ! -e "$d/pdata" ] || fail "p's layer was applied in $d"
 	done
 	say "pull from a loopback registry: manifest and config fetched, no layer blob; p runs"
+	# p1's snapshot is removed by containerd's garbage collector, after
+	# ctr run returns: wait until the snapshotter unmounted p's image, so
+	# that the next run mounts (and verifies) it afresh
+	pimg=$("$MKIMG" inspect --store "$S" --json p | python3 -c 'import json,sys; print(json.load(sys.stdin)["image"].rsplit("/", 1)[1])')
+	for _ in $(seq 60); do
+		awk '{print $5}' /proc/self/mountinfo | grep -q "/$pimg\$" || break
+		sleep 0.5
+	done
+	! awk '{print $5}' /proc/self/mountinfo | grep -q "/$pimg\$" ||
+		fail "p's image is still mounted 30 s after its container ended"
 	# a blob of p missing: the run is refused, naming it; none of its files is served
 	own=$(comm -13 <(devs a | tr ' ' '\n') <(devs p | tr ' ' '\n'))
 	[ -n "$own" ] && [ -f "$own" ] || fail "p has no blob of its own: $(devs p)"
@@ -343,8 +353,14 @@ chain_d=$(diff_id0 base)
 	fail "no prefix image chain-${chain_d#sha256:} in the store"
 say "runs: a, b, c (whiteout on top), d (prefix, built by mkimg lookup --build), e (not in the store)"
 
-# no run left a mount: every store image was unmounted with its last snapshot
-leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
+# no run left a mount: every store image was unmounted with its last
+# snapshot (which containerd's garbage collector removes after ctr run
+# returns: allowed 30 s)
+for _ in $(seq 60); do
+	leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
+	[ "$leftover" != 0 ] || break
+	sleep 0.5
+done
 [ "$leftover" = 0 ] || fail "$leftover store mounts left after the runs"
 
 # ---- long-running containers: mounts, files, writes ---------------------------------
