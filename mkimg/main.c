@@ -100,6 +100,8 @@ static void usage(FILE *f)
  * as C escapes (\n, \t, \x1b).
  */
 static void print_line(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void print_line(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[2048];
 	const unsigned char *c;
