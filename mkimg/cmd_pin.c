@@ -32,11 +32,11 @@ struct pin_args {
 static int parse(int argc, char **argv, const char *usage, const char *allowed, int min,
 		 int max, struct pin_args *a)
 {
-	int c;
+	int c, li = -1;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", pin_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", pin_opts, &li)) != -1) {
 		switch (c) {
 		case OPT_STORE: a->store = optarg; break;
 		case OPT_JSON:
@@ -55,8 +55,7 @@ static int parse(int argc, char **argv, const char *usage, const char *allowed, 
 			break;
 		case OPT_WHAT:
 			if (!strchr(allowed, 'p'))
-				return cli_usage_error(argv[0], "option '--what' does not "
-						       "apply to this command");
+				goto not_here;
 			a->what = optarg;
 			break;
 		case 'h':
@@ -72,8 +71,9 @@ static int parse(int argc, char **argv, const char *usage, const char *allowed, 
 	a->store = cli_store_dir(a->store);
 	return -1;
 not_here:
-	return cli_usage_error(argv[0], "option '%s' does not apply to this command",
-			       argv[optind - 1]);
+	/* by its name in the table: argv may hold it abbreviated, or its value */
+	return cli_usage_error(argv[0], "option '--%s' does not apply to this command",
+			       pin_opts[li].name);
 }
 
 const char *cli_pin_state(const struct bs_pin *p)

@@ -41,11 +41,11 @@ struct args {
 static int parse(int argc, char **argv, const char *usage, int min, int max,
 		 bool full_ok, struct args *a)
 {
-	int c;
+	int c, li = -1;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", store_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", store_opts, &li)) != -1) {
 		switch (c) {
 		case OPT_STORE: a->store = optarg; break;
 		case OPT_JSON:
@@ -84,8 +84,9 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 	a->store = cli_store_dir(a->store);
 	return -1;
 not_here:
-	return cli_usage_error(argv[0], "option '%s' does not apply to this command",
-			       argv[optind - 1]);
+	/* by its name in the table: argv may hold it abbreviated, or its value */
+	return cli_usage_error(argv[0], "option '--%s' does not apply to this command",
+			       store_opts[li].name);
 }
 
 struct bs_store *cli_open_store(const char *dir, unsigned int flags)

@@ -58,7 +58,9 @@ for o in --no-chunks --trust-store-layers "--max-blobs=4" "--name=n" --replace; 
 done
 one_line 2 "^mkimg: rm: option '--json' does not apply to this command; see 'mkimg rm --help'\$" rm --json a
 one_line 2 "^mkimg: fsck: option '--json' does not apply to this command; see" fsck --json
-one_line 2 "^mkimg: unpin: option '--pid=1' does not apply to this command; see" unpin --pid=1 x
+one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid=1 x
+one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid 1 x
+one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see" gc --fu
 one_line 2 "^mkimg: pin: --pid: not a process id: 'x'; see 'mkimg pin --help'\$" pin --pid x a
 [ ! -e "$T/s" ] && [ ! -e "$T/x.erofs" ] || fail "a refused conversion left files"
 "$MKIMG" mount --help | grep -q -- '--store DIR' || fail "mount --help lacks --store"
