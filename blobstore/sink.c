@@ -31,10 +31,10 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -219,7 +219,8 @@ static void print_store(const struct mkimg_convert_params *p,
 		       (unsigned long long)r->image_files, r->logical_bytes / 1048576.0,
 		       r->blob_bytes / 1048576.0, shared / 1048576.0,
 		       (unsigned long long)r->store_files, (unsigned long long)r->chunk_hits,
-		       r->hole_bytes / 1048576.0, r->image_bytes / 1048576.0, r->devices, r->devices == 1 ? "" : "s", sec);
+		       r->hole_bytes / 1048576.0, r->image_bytes / 1048576.0, r->devices,
+		       r->devices == 1 ? "" : "s", sec);
 		return;
 	}
 	o = json_object_new_object();

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mkimg mount / umount. */
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -380,14 +380,15 @@ int cmd_mount(int argc, char **argv)
 	if (!store && stat(o.image, &sb) == 0 && S_ISREG(sb.st_mode)) {
 		/* an image file, its devices given: hashed unless --no-verify */
 		o.verify = verify < 0 ? BS_MOUNT_VERIFY_HASH : (enum bs_mount_verify)verify;
-		if (!print)
-			warn_target(argv[optind + 1]);
-		if (print)
+		if (print) {
 			rc = print_mount(&o, argv[optind + 1], json);
-		else if ((err = bs_mount(&o, argv[optind + 1], &msg)))
-			cli_error("%s", mkimg_err_msg(&msg));
-		else
-			rc = 0;
+		} else {
+			warn_target(argv[optind + 1]);
+			if ((err = bs_mount(&o, argv[optind + 1], &msg)))
+				cli_error("%s", mkimg_err_msg(&msg));
+			else
+				rc = 0;
+		}
 		free(devs);
 		return rc;
 	}
@@ -417,15 +418,18 @@ int cmd_mount(int argc, char **argv)
 			o.ndevices = ii.ndevices;
 			rc = print_mount(&o, argv[optind + 1], json);
 		}
-	} else if (warn_target(argv[optind + 1]),
-		   (err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg))) {
-		cli_error("%s", mkimg_err_msg(&msg));
 	} else {
-		if (!pin[0])
-			cli_error("warning: %s: mounted without a pin (the store cannot be"
-				  " written): gc after rm of %s could free it", argv[optind + 1],
-				  o.image);
-		rc = 0;
+		warn_target(argv[optind + 1]);
+		err = bs_store_mount(st, o.image, &o, argv[optind + 1], pin, &msg);
+		if (err) {
+			cli_error("%s", mkimg_err_msg(&msg));
+		} else {
+			if (!pin[0])
+				cli_error("warning: %s: mounted without a pin (the store cannot "
+					  "be written): gc after rm of %s could free it",
+					  argv[optind + 1], o.image);
+			rc = 0;
+		}
 	}
 	bs_image_info_free(&ii);
 	bs_store_close(st);

@@ -143,7 +143,6 @@ void cli_warn(const char *fmt, ...)
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
-
 	char why[1024];
 
 	va_start(ap, fmt);
