@@ -4,6 +4,7 @@
 # option a command does not take and an unknown command each print ONE line
 # "mkimg: ...; see 'mkimg ... --help'" on stderr and exit 2.
 . "$(dirname "$0")/lib.sh"
+require_oracle
 
 cmds=$("$MKIMG" --help | awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }')
 [ -n "$cmds" ] || fail "mkimg --help lists no commands"
@@ -71,6 +72,8 @@ mkdir -p "$T/src1" "$T/src2"
 truncate -s 8M "$T/src1/sparse"
 head -c 300000 /dev/urandom >"$T/src1/rand"
 cp "$T/src1/rand" "$T/src2/rand2"
+# whole seconds: what a plain tar keeps, so the trees compare equal
+find "$T/src1" "$T/src2" -exec touch -h -d @1700000000 {} +
 tar -C "$T/src1" -cf "$T/l1.tar" .
 tar -C "$T/src2" -cf "$T/l2.tar" .
 "$MKIMG" convert --store "$T/st" --name a --json "$T/l1.tar" >"$T/a.json"
@@ -84,6 +87,14 @@ assert a["shared_bytes"] == 0, a
 assert b["hole_bytes"] == 0 and b["shared_bytes"] == 300000 and b["store_files"] == 1, b
 PY
 grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
+# the store images are what their layers hold (fsck.erofs, extract, mount)
+for pair in a:src1 b:src2; do
+	# shellcheck disable=SC2046
+	check_image $("$MKIMG" inspect --store "$T/st" --json "${pair%%:*}" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["image"], sys.argv[1], " ".join(d["devices"]))' "$T/${pair#*:}")
+done
 grep -q ' 0.3 MiB shared' "$T/a2.txt" || fail "a2's shared figure: $(cat "$T/a2.txt")"
 
 # mount and umount say what is wrong in words; umount leaves what is not
@@ -92,6 +103,7 @@ mkdir -p "$T/m/tree" "$T/m/empty" "$T/m/full"
 echo data >"$T/m/tree/f"
 echo old >"$T/m/full/old"
 "$MKIMG" build -q "$T/m/tree" "$T/m/img.erofs"
+check_image "$T/m/img.erofs" "$T/m/tree"
 one_line 1 "^mkimg: $T/m/empty is not a mount point\$" umount "$T/m/empty"
 one_line 1 "^mkimg: $T/m/nothere does not exist\$" umount "$T/m/nothere"
 one_line 1 "^mkimg: mount point $T/m/tree/f is not a directory\$" mount "$T/m/img.erofs" "$T/m/tree/f"
