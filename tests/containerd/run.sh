@@ -327,6 +327,20 @@ run() { # TAG ID: ctr run --rm, output in $T/out.ID
 expect() { # ID TEXT
 	[ "$(cat "$T/out.$1")" = "$2" ] || fail "$1 printed '$(cat "$T/out.$1")', not '$2'"
 }
+# The store images mounted under the snapshotter's root, sorted, one line.
+store_mounts() { awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' '; }
+# ctr run --rm returns before containerd's garbage collector removes the
+# container's snapshot, and only then does the snapshotter unmount: waits
+# up to 30 s for the store mounts to be WANT (store_mounts' form).
+wait_store_mounts() { # WANT
+	local _
+	for _ in $(seq 60); do
+		[ "$(store_mounts)" != "$1" ] || return 0
+		sleep 0.5
+	done
+	return 1
+}
+
 run_all() { # SUFFIX
 	run a "a$1"; expect "a$1" "image a"
 	run b "b$1"; expect "b$1" "image b
@@ -354,14 +368,8 @@ chain_d=$(diff_id0 base)
 say "runs: a, b, c (whiteout on top), d (prefix, built by mkimg lookup --build), e (not in the store)"
 
 # no run left a mount: every store image was unmounted with its last
-# snapshot (which containerd's garbage collector removes after ctr run
-# returns: allowed 30 s)
-for _ in $(seq 60); do
-	leftover=$(awk -v t="$R/mnt/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l)
-	[ "$leftover" != 0 ] || break
-	sleep 0.5
-done
-[ "$leftover" = 0 ] || fail "$leftover store mounts left after the runs"
+# snapshot
+wait_store_mounts "" || fail "store mounts left after the runs: $(store_mounts)"
 
 # ---- long-running containers: mounts, files, writes ---------------------------------
 task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
@@ -427,7 +435,7 @@ up=$(grep -l '^written$' "$R"/snapshots/*/fs/written.txt 2>/dev/null | wc -l)
 [ ! -e "$(dirname "$(rootfs la2)")/rootfs/written.txt" ] || fail "la2 sees la's write"
 
 # ---- kill -9 and restart ------------------------------------------------------------------
-mounts_before=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
+mounts_before=$(store_mounts)
 kill -9 "$sn_pid"; wait "$sn_pid" 2>/dev/null || true
 kill -9 "$ctd_pid"; wait "$ctd_pid" 2>/dev/null || true
 ctr task exec --fifo-dir "$T/fifo" --exec-id r0 la true 2>/dev/null && fail "containerd still answers"
@@ -436,13 +444,12 @@ ctr task exec --fifo-dir "$T/fifo" --exec-id r0 la true 2>/dev/null && fail "con
 [ "$(cat "/proc/$pid/root/data/f2" | md5sum)" = "$f2sum" ] || fail "la cannot read its files"
 start_snapshotter
 start_containerd
-mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
+mounts_after=$(store_mounts)
 [ "$mounts_after" = "$mounts_before" ] || fail "mounts before the restart: $mounts_before; after: $mounts_after"
 [ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r1 la cat /written.txt)" = written ] || fail "la after the restart"
 [ "$(ctr task exec --fifo-dir "$T/fifo" --exec-id r2 lb sh -c 'cat /data/f2 | md5sum')" = "$f2sum" ] || fail "lb after the restart"
 run_all 2
-mounts_after=$(awk -v t="$R/mnt/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort | tr '\n' ' ')
-[ "$mounts_after" = "$mounts_before" ] || fail "mounts after the restart and runs: $mounts_after"
+wait_store_mounts "$mounts_before" || fail "mounts after the restart and runs: $(store_mounts)"
 say "kill -9 of snapshotter and containerd: containers ran on, restart, runs work, the same $(echo $mounts_after | wc -w) store mounts"
 
 # ---- gc during a run keeps pinned data ------------------------------------------------
