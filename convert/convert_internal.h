@@ -14,15 +14,7 @@
 #include "mkimg/oci.h"
 #include "mkimg/store.h"
 
-struct convert_layer {
-	char path[PATH_MAX];
-	const char *name;		/* for messages */
-	char label[96];
-	const struct oci_layer *oci;	/* NULL for plain files */
-	/* an archive member: the blob is length bytes at offset of path */
-	bool range;
-	uint64_t offset, length;
-};
+#include "sources.h"
 
 struct convert {
 	const struct mkimg_convert_params *p;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "convert_internal.h"
+#include "sources.h"
 
 /* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
 static int parse_oci_source(const char *src, char **path, char **ref)
@@ -53,30 +54,27 @@ static int parse_archive_source(const char *src, size_t prefix, char **path, cha
 
 enum source_kind { SRC_LAYOUT, SRC_OCI_ARCHIVE, SRC_DOCKER_ARCHIVE };
 
-static int image_source(struct convert *c, enum source_kind kind)
+static int image_source(const char *src, const char *platform, enum source_kind kind,
+			struct convert_sources *c, struct mkimg_err *err)
 {
 	static const char *const tname[] = { "oci:", "oci-archive:", "docker-archive:" };
-	const char *platform = c->p->platform;
 	struct oci_selector sel = { 0 };
 	struct oci_archive *ar = NULL;
 	char *path = NULL, *ref = NULL, *plat = NULL;
 	size_t i;
 	int ret;
 
-	if (c->p->nsources != 1)
-		return mkimg_err_set(c->err, -EINVAL,
-				     "an %s source cannot be combined with other sources", tname[kind]);
-	if (kind == SRC_LAYOUT ? parse_oci_source(c->p->sources[0], &path, &ref) :
-	    parse_archive_source(c->p->sources[0], strlen(tname[kind]), &path, &ref)) {
-		ret = mkimg_err_set(c->err, -ENOMEM, "out of memory");
+	if (kind == SRC_LAYOUT ? parse_oci_source(src, &path, &ref) :
+	    parse_archive_source(src, strlen(tname[kind]), &path, &ref)) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (!*path) {
-		ret = mkimg_err_set(c->err, -EINVAL, "%s: no path", c->p->sources[0]);
+		ret = mkimg_err_set(err, -EINVAL, "%s: no path", src);
 		goto out;
 	}
 	if (ref && !*ref) {
-		ret = mkimg_err_set(c->err, -EINVAL, "%s: empty reference", c->p->sources[0]);
+		ret = mkimg_err_set(err, -EINVAL, "%s: empty reference", src);
 		goto out;
 	}
 	sel.ref = ref;
@@ -85,32 +83,32 @@ static int image_source(struct convert *c, enum source_kind kind)
 
 		plat = strdup(platform);
 		if (!plat) {
-			ret = mkimg_err_set(c->err, -ENOMEM, "out of memory");
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 		sel.os = strtok_r(plat, "/", &save);
 		sel.arch = strtok_r(NULL, "/", &save);
 		sel.variant = strtok_r(NULL, "/", &save);
 		if (!sel.os || !sel.arch) {
-			ret = mkimg_err_set(c->err, -EINVAL, "--platform takes OS/ARCH[/VARIANT]");
+			ret = mkimg_err_set(err, -EINVAL, "--platform takes OS/ARCH[/VARIANT]");
 			goto out;
 		}
 	}
 	if (kind == SRC_LAYOUT) {
-		ret = oci_image_open(path, &sel, &c->img, c->err);
+		ret = oci_image_open(path, &sel, &c->img, err);
 	} else {
-		ret = oci_archive_open(path, &ar, c->err);
+		ret = oci_archive_open(path, &ar, err);
 		if (!ret && kind == SRC_OCI_ARCHIVE)
-			ret = oci_archive_image_open(ar, &sel, &c->img, c->err);
+			ret = oci_archive_image_open(ar, &sel, &c->img, err);
 		else if (!ret)
-			ret = oci_archive_docker_open(ar, &sel, &c->img, c->err);
+			ret = oci_archive_docker_open(ar, &sel, &c->img, err);
 	}
 	if (ret)
 		goto out;
 	c->nlayers = c->img->nlayers;
 	c->layers = calloc(c->nlayers ? c->nlayers : 1, sizeof(*c->layers));
 	if (!c->layers) {
-		ret = mkimg_err_set(c->err, -ENOMEM, "out of memory");
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < c->nlayers; i++) {
@@ -119,13 +117,13 @@ static int image_source(struct convert *c, enum source_kind kind)
 		l->oci = &c->img->layers[i];
 		if (ar) {
 			if (strlen(path) >= sizeof(l->path)) {
-				ret = mkimg_err_set(c->err, -ENAMETOOLONG, "%s: path too long", path);
+				ret = mkimg_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
 				goto out;
 			}
 			strcpy(l->path, path);
-			ret = oci_archive_member(ar, l->oci->member, &l->offset, &l->length, c->err);
+			ret = oci_archive_member(ar, l->oci->member, &l->offset, &l->length, err);
 			if (ret) {
-				mkimg_err_wrap(c->err, ret, "layer %s",
+				mkimg_err_wrap(err, ret, "layer %s",
 					       l->oci->digest[0] ? l->oci->digest : l->oci->diff_id);
 				goto out;
 			}
@@ -133,7 +131,7 @@ static int image_source(struct convert *c, enum source_kind kind)
 		} else {
 			ret = oci_blob_path(path, l->oci->digest, l->path, sizeof(l->path));
 			if (ret) {
-				mkimg_err_set(c->err, ret, "layer %s: path too long", l->oci->digest);
+				mkimg_err_set(err, ret, "layer %s: path too long", l->oci->digest);
 				goto out;
 			}
 		}
@@ -141,8 +139,6 @@ static int image_source(struct convert *c, enum source_kind kind)
 			 l->oci->digest[0] ? l->oci->digest : l->oci->diff_id);
 		l->name = l->label;
 	}
-	_Static_assert(MKIMG_CONVERT_DIGEST_LEN == OCI_DIGEST_LEN, "digest length");
-	memcpy(c->res->manifest, c->img->manifest_digest, sizeof(c->res->manifest));
 out:
 	oci_archive_close(ar);
 	free(plat);
@@ -151,37 +147,73 @@ out:
 	return ret;
 }
 
-int convert_sources(struct convert *c)
+int convert_sources_open(const char *const *sources, size_t n, const char *platform,
+			 struct convert_sources *c, struct mkimg_err *err)
 {
-	const struct mkimg_convert_params *p = c->p;
 	size_t i;
+	int ret;
 
-	if (!p->nsources || !p->sources)
-		return mkimg_err_set(c->err, -EINVAL, "no source to convert");
-	for (i = 0; i < p->nsources; i++)
-		if (!p->sources[i])
-			return mkimg_err_set(c->err, -EINVAL, "source %zu is NULL", i);
-	if (!strncmp(p->sources[0], "oci:", 4))
-		return image_source(c, SRC_LAYOUT);
-	if (!strncmp(p->sources[0], "oci-archive:", 12))
-		return image_source(c, SRC_OCI_ARCHIVE);
-	if (!strncmp(p->sources[0], "docker-archive:", 15))
-		return image_source(c, SRC_DOCKER_ARCHIVE);
-	if (p->platform)
-		return mkimg_err_set(c->err, -EINVAL,
+	memset(c, 0, sizeof(*c));
+	if (!n || !sources)
+		return mkimg_err_set(err, -EINVAL, "no source to convert");
+	for (i = 0; i < n; i++)
+		if (!sources[i])
+			return mkimg_err_set(err, -EINVAL, "source %zu is NULL", i);
+	for (i = 0; i < 3; i++) {
+		static const char *const tname[] = { "oci:", "oci-archive:", "docker-archive:" };
+
+		if (strncmp(sources[0], tname[i], strlen(tname[i])))
+			continue;
+		if (n != 1)
+			return mkimg_err_set(err, -EINVAL,
+					     "an %s source cannot be combined with other sources",
+					     tname[i]);
+		ret = image_source(sources[0], platform, (enum source_kind)i, c, err);
+		if (ret)
+			convert_sources_close(c);
+		return ret;
+	}
+	if (platform)
+		return mkimg_err_set(err, -EINVAL,
 				     "--platform applies to oci:, oci-archive: and docker-archive: "
 				     "sources only");
-	c->nlayers = p->nsources;
-	c->layers = calloc(c->nlayers, sizeof(*c->layers));
+	c->layers = calloc(n, sizeof(*c->layers));
 	if (!c->layers)
-		return mkimg_err_set(c->err, -ENOMEM, "out of memory");
-	for (i = 0; i < c->nlayers; i++) {
-		if (strlen(p->sources[i]) >= sizeof(c->layers[i].path))
-			return mkimg_err_set(c->err, -ENAMETOOLONG, "%s: path too long",
-					     p->sources[i]);
-		strcpy(c->layers[i].path, p->sources[i]);
-		c->layers[i].name = p->sources[i];
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	c->nlayers = n;
+	for (i = 0; i < n; i++) {
+		if (strlen(sources[i]) >= sizeof(c->layers[i].path)) {
+			ret = mkimg_err_set(err, -ENAMETOOLONG, "%s: path too long", sources[i]);
+			convert_sources_close(c);
+			return ret;
+		}
+		strcpy(c->layers[i].path, sources[i]);
+		c->layers[i].name = sources[i];
 	}
+	return 0;
+}
+
+void convert_sources_close(struct convert_sources *c)
+{
+	oci_image_free(c->img);
+	free(c->layers);
+	memset(c, 0, sizeof(*c));
+}
+
+int convert_sources(struct convert *c)
+{
+	struct convert_sources s;
+	int ret;
+
+	ret = convert_sources_open(c->p->sources, c->p->nsources, c->p->platform, &s, c->err);
+	if (ret)
+		return ret;
+	c->img = s.img;
+	c->layers = s.layers;
+	c->nlayers = s.nlayers;
+	_Static_assert(MKIMG_CONVERT_DIGEST_LEN == OCI_DIGEST_LEN, "digest length");
+	if (c->img)
+		memcpy(c->res->manifest, c->img->manifest_digest, sizeof(c->res->manifest));
 	return 0;
 }
 

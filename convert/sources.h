@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside libmkimg only (convert/ and analyze/): the layers a list of
+ * sources names, as mkimg_convert_params.sources describes them.
+ */
+#ifndef MKIMG_CONVERT_SOURCES_H
+#define MKIMG_CONVERT_SOURCES_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mkimg/error.h"
+#include "mkimg/oci.h"
+
+struct convert_layer {
+	char path[PATH_MAX];
+	const char *name;		/* for messages */
+	char label[96];
+	const struct oci_layer *oci;	/* NULL for plain files */
+	/* an archive member: the blob is length bytes at offset of path */
+	bool range;
+	uint64_t offset, length;
+};
+
+struct convert_sources {
+	struct oci_image *img;		/* oci:, oci-archive:, docker-archive:; else NULL */
+	struct convert_layer *layers;	/* bottom first; names point into sources or img */
+	size_t nlayers;
+};
+
+/*
+ * One image source (oci:, oci-archive:, docker-archive:; platform selects
+ * in an index) or n layer files. The sources strings must outlive *out.
+ * On failure *out is empty and err says why.
+ */
+int convert_sources_open(const char *const *sources, size_t n, const char *platform,
+			 struct convert_sources *out, struct mkimg_err *err);
+void convert_sources_close(struct convert_sources *s);
+
+#endif
