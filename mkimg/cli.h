@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+int cmd_analyze(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
@@ -29,6 +30,8 @@ struct bs_store *cli_open_store(const char *dir, unsigned int flags);
 /* Prints "mkimg: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes s to stdout with control characters as C escapes (\n, \x1b). */
+void cli_print_plain(const char *s);
 /*
  * After getopt_long returned '?' or ':' (opterr is 0): prints one line
  * "mkimg: CMD: <what is wrong>; see 'mkimg CMD --help'" for the option at

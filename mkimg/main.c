@@ -19,6 +19,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{ "analyze", cmd_analyze, "what a store would hold for some images (writes nothing)" },
 	{ "build", cmd_build, "build an EROFS image from a directory tree" },
 	{ "convert", cmd_convert, "convert an OCI image or layer tars into EROFS images" },
 	{ "mount", cmd_mount, "mount an image with its blob devices" },
@@ -99,26 +100,37 @@ static void usage(FILE *f)
  * carries from its input (a file name holding a newline, say) are written
  * as C escapes (\n, \t, \x1b).
  */
+static void put_escaped(const char *s, FILE *f)
+{
+	const unsigned char *c;
+
+	for (c = (const unsigned char *)s; *c; c++) {
+		if (*c == '\n')
+			fputs("\\n", f);
+		else if (*c == '\t')
+			fputs("\\t", f);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\x%02x", *c);
+		else
+			fputc(*c, f);
+	}
+}
+
+void cli_print_plain(const char *s)
+{
+	put_escaped(s, stdout);
+}
+
 static void print_line(const char *prefix, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 static void print_line(const char *prefix, const char *fmt, va_list ap)
 {
 	char buf[2048];
-	const unsigned char *c;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	fputs("mkimg: ", stderr);
 	fputs(prefix, stderr);
-	for (c = (const unsigned char *)buf; *c; c++) {
-		if (*c == '\n')
-			fputs("\\n", stderr);
-		else if (*c == '\t')
-			fputs("\\t", stderr);
-		else if (*c < 0x20 || *c == 0x7f)
-			fprintf(stderr, "\\x%02x", *c);
-		else
-			fputc(*c, stderr);
-	}
+	put_escaped(buf, stderr);
 	fputc('\n', stderr);
 }
 
