@@ -4,12 +4,13 @@
 # (under --store, else MKIMG_STORE) for commands that take names, pin ids
 # for unpin, files otherwise.
 
-_mkimg_commands="build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup"
+_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup"
 
 # _mkimg_options COMMAND: the options COMMAND takes
 _mkimg_options()
 {
 	case $1 in
+	analyze) echo "--platform --sample --matrix-chunk --max-holes -q --quiet --json -h --help" ;;
 	build) echo "--blob --fingerprint --no-fingerprint --no-inline -b --block-size
 		-T --time -U --uuid -L --label --no-fsync -q --quiet --json --help" ;;
 	convert) echo "--store --name --max-blobs --no-chunks --trust-store-layers
@@ -109,7 +110,10 @@ _mkimg()
 	--pid)
 		COMPREPLY=($(compgen -W "$(ps -eo pid= 2>/dev/null)" -- "$cur"))
 		return 0 ;;
-	--name | --platform | --max-blobs | --max-holes | --chain | --domain | \
+	--matrix-chunk)
+		COMPREPLY=($(compgen -W "4K 16K 64K 1M" -- "$cur"))
+		return 0 ;;
+	--name | --platform | --max-blobs | --max-holes | --sample | --chain | --domain | \
 	-T | --time | -U | --uuid | -L | --label | --what)
 		return 0 ;;
 	esac

@@ -38,7 +38,7 @@ echo "  ${vm%%:*} tests/vm/run.sh"
 # The tier without root: the end-to-end scripts that need none, run as
 # nobody, so that no root-only step creeps into them (as root they also
 # mount, above).
-noroot=(treecmp build store-trust convert-hostile man cli)
+noroot=(treecmp build store-trust convert-hostile man cli analyze)
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 if [ "$(id -u)" = 0 ] && as_nobody test -r tests/e2e/lib.sh -a -x mkimg/mkimg; then
 	nr=$(mktemp -d /var/tmp/mkimg-noroot.XXXXXX)
@@ -76,8 +76,8 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 		fuzz/fuzz_oci_index fuzz/fuzz_tar_entry fuzz/fuzz_record fuzz/fuzz_stream
 		fuzz/fuzz_apply fuzz/fuzz_encode fuzz/fuzz_archive
 		tests/unit/test_store tests/unit/test_registry tests/unit/test_determinism
-		tests/unit/test_fault tests/unit/test_chain tests/unit/test_archive
-		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh'
+		tests/unit/test_fault tests/unit/test_chain tests/unit/test_archive tests/unit/test_analyze
+		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh tests/e2e/analyze.sh'
 	(
 		cd build-san/build
 		../src/configure -q --enable-werror CC=clang CFLAGS="$san_flags" \

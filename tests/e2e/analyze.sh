@@ -1,0 +1,228 @@
+#!/bin/bash
+# mkimg analyze (no root): two OCI images with known sharing (a layer shared
+# by digest, a file in both, a file changed in one 64 KiB unit, a duplicate
+# inside one layer, a file a later layer deletes, a sparse file). Its
+# figures are checked against a count made here in Python from the tars
+# (as ../shared/corpus/redundancy.py counts), and its store prediction
+# against a conversion into a fresh store; it writes nothing; bad input is
+# one line.
+. "$(dirname "$0")/lib.sh"
+require_oracle
+
+python3 - "$T" <<'EOF'
+import base64, json, os, random, sys
+t = sys.argv[1]
+rnd = random.Random(7)
+def rb(n): return bytes(rnd.getrandbits(8) for _ in range(n))
+a = rb(300000)
+big = rb(1 << 20)
+big2 = bytearray(big); big2[3 * 65536 + 100] ^= 0xff        # one unit differs
+small = rb(70000)
+def f(path, data): return {"path": path, "type": "file", "content_b64": base64.b64encode(bytes(data)).decode()}
+base = {"compression": "gzip", "entries": [
+    {"path": "etc", "type": "dir"},
+    f("etc/a.bin", a), f("etc/a-copy.bin", a), f("etc/big.bin", big),
+    f("etc/todel.bin", rb(200000)), f("etc/small.bin", small),
+    {"path": "etc/sparse.bin", "type": "file", "size": 524288, "fill": "random", "seed": 3,
+     "runs": [[0, 4096]]},
+    {"path": "etc/text", "type": "file", "content": "hello\n"}]}
+spec = {"images": [
+    {"tag": "one", "layers": [base, {"compression": "none", "entries": [
+        {"path": "etc/todel.bin", "type": "whiteout"}, f("etc/c.bin", rb(150000))]}]},
+    {"tag": "two", "layers": [base, {"compression": "zstd", "entries": [
+        {"path": "opt", "type": "dir"}, f("opt/big.bin", big2), f("opt/a.bin", a), f("opt/d.bin", rb(5000))]}]}]}
+json.dump(spec, open(os.path.join(t, "spec.json"), "w"))
+EOF
+python3 "$TOOLS/mkoci.py" "$T/spec.json" "$T/oci" >/dev/null || fail "mkoci.py failed"
+# umoci 0.4 cannot read zstd: its reference unpacks a gzip twin
+python3 "$TOOLS/mkoci.py" --zstd-as-gzip "$T/spec.json" "$T/ref-oci" >/dev/null || fail "mkoci.py failed"
+python3 "$TOOLS/mkoci.py" --export-layers "$T/spec.json" two "$T/layers-two" >/dev/null ||
+	fail "mkoci.py --export-layers failed"
+
+# the figures, counted here from the layout's tars
+python3 - "$T/oci" >"$T/expect.json" <<'EOF'
+import gzip, hashlib, io, json, os, sys, tarfile
+d = sys.argv[1]
+idx = json.load(open(os.path.join(d, "index.json")))
+def blob(dg): return os.path.join(d, "blobs", "sha256", dg.split(":", 1)[1])
+def tar_bytes(path):
+    raw = open(path, "rb").read()
+    if raw[:2] == b"\x1f\x8b": return gzip.decompress(raw)
+    if raw[:4] == b"\x28\xb5\x2f\xfd":
+        import subprocess
+        return subprocess.run(["zstd", "-dc"], input=raw, capture_output=True, check=True).stdout
+    return raw
+sizes = [4096, 16384, 65536, 1048576]
+images, layers, fsize, chunks, fimg = [], {}, {}, {s: {} for s in sizes}, {}
+fchunks = {}
+for i, m in enumerate(sorted(idx["manifests"], key=lambda m: m["annotations"]["org.opencontainers.image.ref.name"])):
+    man = json.load(open(blob(m["digest"])))
+    images.append([l["digest"] for l in man["layers"]])
+for i, ls in enumerate(images):
+    for dg in ls:
+        if dg not in layers:
+            files = []
+            with tarfile.open(fileobj=io.BytesIO(tar_bytes(blob(dg)))) as tf:
+                for e in tf:
+                    if not e.isreg() or not e.size: continue
+                    data = tf.extractfile(e).read()
+                    h = hashlib.sha256(data).digest()
+                    files.append((h, len(data)))
+                    if h in fsize: continue
+                    fsize[h] = len(data)
+                    for s in sizes:
+                        ks = []
+                        for o in range(0, len(data), s):
+                            k = hashlib.sha256(data[o:o + s]).digest()
+                            chunks[s][k] = len(data[o:o + s]); ks.append(k)
+                        fchunks[(h, s)] = ks
+            layers[dg] = files
+        for h, _ in layers[dg]:
+            fimg.setdefault(h, set()).add(i)
+out = {"total": sum(n for ls in images for dg in ls for _, n in layers[dg]),
+       "layers": sum(n for fs in layers.values() for _, n in fs),
+       "files": sum(fsize.values()), "distinct_layers": len(layers),
+       "chunks": {str(s): sum(chunks[s].values()) for s in sizes},
+       "pc_files": sum(1 for v in fimg.values() if len(v) > 1),
+       "pc_bytes": sum(fsize[h] for h, v in fimg.items() if len(v) > 1)}
+# the pair matrix at 4 KiB: share of image a's distinct chunks in image b
+sets = []
+for i in range(len(images)):
+    s = set()
+    for h, v in fimg.items():
+        if i in v: s.update(fchunks[(h, 4096)])
+    sets.append(s)
+out["matrix"] = [[sum(chunks[4096][k] for k in sa & sb) / sum(chunks[4096][k] for k in sa)
+                  for sb in sets] for sa in sets]
+json.dump(out, sys.stdout)
+EOF
+
+# it writes nothing: not in the layout, its working directory or TMPDIR
+snap() { find "$T/oci" "$T/cwd" "$T/tmp" -printf '%p %s %T@\n' | sort; }
+mkdir -p "$T/cwd" "$T/tmp"
+snap >"$T/snap.before"
+(cd "$T/cwd" && TMPDIR=$T/tmp "$MKIMG" analyze --json oci:"$T/oci":one oci:"$T/oci":two) \
+	>"$T/an.json" 2>"$T/an.err" || fail "analyze failed: $(cat "$T/an.err")"
+[ ! -s "$T/an.err" ] || fail "analyze wrote to stderr without a terminal: $(cat "$T/an.err")"
+snap >"$T/snap.after"
+cmp -s "$T/snap.before" "$T/snap.after" || fail "analyze changed files: $(diff "$T/snap.before" "$T/snap.after")"
+
+python3 - "$T/an.json" "$T/expect.json" <<'EOF' || fail "analyze figures differ from the count made from the tars"
+import json, sys
+a, e = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+def eq(what, got, want):
+    if got != want: sys.exit(f"{what}: analyze says {got}, the tars say {want}")
+eq("total", a["total_bytes"], e["total"])
+eq("distinct layers bytes", a["layer_dedup_bytes"], e["layers"])
+eq("distinct layers", a["distinct_layers"], e["distinct_layers"])
+eq("whole files", a["file_dedup_bytes"], e["files"])
+for k, s in (("4K", "4096"), ("16K", "16384"), ("64K", "65536"), ("1M", "1048576")):
+    eq(k + " chunks", a["chunk_dedup_bytes"][k], e["chunks"][s])
+eq("page-cache files", a["page_cache"]["files"], e["pc_files"])
+eq("page-cache bytes", a["page_cache"]["bytes"], e["pc_bytes"])
+for i in range(2):
+    for j in range(2):
+        if abs(a["matrix"][i][j] - e["matrix"][i][j]) > 1e-3:
+            sys.exit(f"matrix[{i}][{j}]: {a['matrix'][i][j]} vs {e['matrix'][i][j]}")
+# what the images share must show: the base layer, the copy of a.bin, the
+# unchanged units of big.bin, and the whole-file duplicate in one layer
+im = a["images"]
+eq("image 1 new layers", im[0]["new_layers"], 2)
+eq("image 2 new layers", im[1]["new_layers"], 1)
+if not (e["files"] < e["layers"] < e["total"]): sys.exit("fixture has no sharing")
+if not (a["chunk_dedup_bytes"]["64K"] < a["file_dedup_bytes"]): sys.exit("no chunk sharing seen")
+if a["store"]["hole_bytes"] != 7 * 65536: sys.exit(f"holes: {a['store']['hole_bytes']}")
+if a["store"]["unit_hit_bytes"] != 15 * 65536: sys.exit(f"unit hits: {a['store']['unit_hit_bytes']}")
+# image two: its base layer (replayed), opt/a.bin whole, 15 units of opt/big.bin
+base = im[1]["bytes"] - im[1]["layer_new_bytes"]
+eq("image 2 shared", im[1]["shared_bytes"], base + 300000 + 15 * 65536)
+# image one: a-copy.bin found whole inside its own conversion
+eq("image 1 shared", im[0]["shared_bytes"], 300000)
+print("ok: figures agree with the tars:", {k: a[k] for k in ("total_bytes", "layer_dedup_bytes", "file_dedup_bytes")}, a["chunk_dedup_bytes"])
+EOF
+
+# the prediction against a conversion into a fresh store, image by image
+S=$T/store
+blob_total() { find "$S/blobs/sha256" -type f -name '[0-9a-f]*' -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+prev=0
+for i in 0 1; do
+	tag=$([ $i = 0 ] && echo one || echo two)
+	"$MKIMG" convert -q --no-fsync --store "$S" --name "$tag" oci:"$T/oci":$tag ||
+		fail "convert $tag failed"
+	now=$(blob_total)
+	python3 - "$T/an.json" $i $((now - prev)) <<'EOF' || fail "analyze's prediction for image $i is off"
+import json, sys
+a = json.load(open(sys.argv[1])); i = int(sys.argv[2]); got = int(sys.argv[3])
+want = a["images"][i]["new_bytes"]
+if abs(want - got) > got / 100:
+    sys.exit(f"image {i}: analyze predicts {want} new blob bytes, the store wrote {got}")
+print(f"ok: image {i}: predicted {want} new blob bytes, the store wrote {got}")
+EOF
+	prev=$now
+	j=$("$MKIMG" inspect --store "$S" --json "$tag")
+	img=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")
+	mapfile -t devs < <(python3 -c 'import json,sys; [print(d) for d in json.loads(sys.argv[1])["devices"]]' "$j")
+	rootless=()
+	is_root || rootless=(--rootless)
+	umoci unpack "${rootless[@]}" --image "$T/ref-oci:$tag" "$T/ref-$tag" >/dev/null 2>"$T/umoci.err" ||
+		fail "umoci unpack $tag: $(cat "$T/umoci.err")"
+	if is_root; then
+		# umoci gives the (implicit) root the time of the unpack
+		mkdir -p "$T/m"
+		"$MKIMG" mount --store "$S" "$tag" "$T/m"
+		touch -h -d "@$(stat -c %Y "$T/m")" "$T/ref-$tag/rootfs"
+		"$MKIMG" umount "$T/m"
+	fi
+	check_image "$img" "$T/ref-$tag/rootfs" "${devs[@]}"
+done
+python3 - "$T/an.json" "$(blob_total)" <<'EOF' || fail "analyze's store total is off"
+import json, sys
+a = json.load(open(sys.argv[1])); got = int(sys.argv[2]); want = a["store"]["blob_bytes"]
+if abs(want - got) > got / 100:
+    sys.exit(f"analyze predicts {want} blob bytes, the store holds {got}")
+print(f"ok: predicted {want} blob bytes, the store holds {got}")
+EOF
+
+# a layer file is an image of one layer; the human report has the table
+"$MKIMG" analyze "$T"/layers-two/layer-000.tar.gz "$T"/layers-two/layer-001.tar* >"$T/an.txt" ||
+	fail "analyze of layer files failed"
+grep -q 'fixed 64K chunks' "$T/an.txt" || fail "no chunk row: $(cat "$T/an.txt")"
+grep -q '^2 images, 2 layers (2 distinct)' "$T/an.txt" || fail "layer files: $(head -1 "$T/an.txt")"
+
+# an estimate from one key in 4: files exact, chunks near
+"$MKIMG" analyze --json --sample 4 oci:"$T/oci":one oci:"$T/oci":two >"$T/est.json" ||
+	fail "analyze --sample failed"
+python3 - "$T/an.json" "$T/est.json" <<'EOF' || fail "--sample"
+import json, sys
+a, e = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert e["sample"] == 4 and a["sample"] == 1, (e["sample"], a["sample"])
+assert e["file_dedup_bytes"] == a["file_dedup_bytes"]
+x, y = e["chunk_dedup_bytes"]["4K"], a["chunk_dedup_bytes"]["4K"]
+assert abs(x - y) < y * 0.25, (x, y)
+print("ok: --sample 4:", x, "for", y)
+EOF
+
+# bad input: one line, exit 1; bad usage: exit 2
+one_line() {
+	local want=$1 pat=$2 rc=0
+	shift 2
+	"$MKIMG" "$@" >"$T/out" 2>"$T/err" || rc=$?
+	[ "$rc" = "$want" ] || fail "mkimg $*: exit $rc, want $want"
+	[ ! -s "$T/out" ] || fail "mkimg $*: wrote to stdout: $(cat "$T/out")"
+	[ "$(wc -l <"$T/err")" = 1 ] || fail "mkimg $*: not one line on stderr: $(cat "$T/err")"
+	grep -qE -- "$pat" "$T/err" || fail "mkimg $*: '$(cat "$T/err")' does not match '$pat'"
+}
+one_line 1 "^mkimg: .*$T/nothere" analyze oci:"$T/nothere"
+one_line 1 "^mkimg: .*nofile.*No such file" analyze "$T/nofile"
+cat >"$T/bad.json" <<'EOF'
+{"images": [{"tag": "x", "broken": {"layer_digest": true},
+  "layers": [{"compression": "gzip", "entries": [{"path": "f", "type": "file", "content": "x"}]}]}]}
+EOF
+python3 "$TOOLS/mkoci.py" "$T/bad.json" "$T/bad" >/dev/null || fail "mkoci.py bad"
+one_line 1 '^mkimg: .*(digest|sha256)' analyze oci:"$T/bad"
+printf 'not a tar at all, just some text\n' >"$T/notatar"
+one_line 1 "^mkimg: .*notatar.*tar" analyze "$T/notatar"
+one_line 2 "^mkimg: analyze: .*see 'mkimg analyze --help'" analyze
+one_line 2 "^mkimg: analyze: --sample" analyze --sample 0 "$T/notatar"
+one_line 2 "^mkimg: analyze: --matrix-chunk" analyze --matrix-chunk 8K "$T/notatar"
+echo "ok: bad input is one line"
