@@ -21,6 +21,7 @@
 #include "analyze_internal.h"
 #include "filescan.h"
 #include "keytab.h"
+#include "visible.h"
 
 #define UNIT		MKIMG_ANALYZE_CHUNK(MKIMG_ANALYZE_UNIT)
 #define STORE_BLOCK	(1ull << BS_STORE_BLKSZBITS)
@@ -32,7 +33,7 @@ struct alayer {
 	size_t first;			/* the image that brings it */
 	uint64_t files, bytes, new_bytes, shared_bytes, hole_bytes;
 	uint64_t *imgs;			/* images using it */
-	uint64_t *blobs;		/* blobs its files use */
+	struct vis_layer vis;		/* what flattening needs of its entries */
 };
 
 struct afile {
@@ -56,7 +57,8 @@ struct analysis {
 	size_t nlayers, lcap;
 	struct keytab files;
 	struct afile *fv;
-	uint64_t *fimgs;		/* per file: images holding it */
+	uint64_t *fimgs;		/* per file: images whose layers hold it */
+	uint64_t *vimgs;		/* per file: images whose trees show it */
 	size_t fcap;
 	struct keytab chunks[MKIMG_ANALYZE_NCHUNKS];
 	uint32_t *clen[MKIMG_ANALYZE_NCHUNKS];
@@ -196,10 +198,9 @@ static int open_sources(struct analysis *a)
 	}
 	a->nwords = (p->nsources + 63) / 64;
 	for (i = 0; i < a->nlayers; i++) {
-		a->layers[i].imgs = calloc(2 * a->nwords, sizeof(uint64_t));
+		a->layers[i].imgs = calloc(a->nwords, sizeof(uint64_t));
 		if (!a->layers[i].imgs)
 			return nomem(a);
-		a->layers[i].blobs = a->layers[i].imgs + a->nwords;
 	}
 	for (i = 0; i < p->nsources; i++)
 		for (j = 0; j < a->srcs[i].nlayers; j++)
@@ -352,8 +353,10 @@ static void file_blobs(const struct analysis *a, const struct afile *f, uint64_t
 		set_bit(set, a->xpool[f->xblobs + i]);
 }
 
-/* A regular file of layer l ended; blob: the conversion storing it. */
-static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32_t blob)
+/* A regular file of layer l ended; blob: the conversion storing it;
+ * *fid: its content's id. */
+static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32_t blob,
+		     uint32_t *fid)
 {
 	uint8_t sha[32];
 	struct afile *f;
@@ -399,7 +402,7 @@ static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32
 			return ret;
 	}
 	or_bits(a->fimgs + (size_t)id * a->nwords, l->imgs, a->nwords);
-	file_blobs(a, f, l->blobs);
+	*fid = id;
 	return 0;
 }
 
@@ -472,14 +475,18 @@ static int scan_layer(struct analysis *a, struct alayer *l, uint32_t blob)
 	if (!ret)
 		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, a->err);
 	while (!ret && (ret = oci_tar_next(tar, &e)) > 0) {
+		uint32_t fid = VIS_NO_FILE;
+
 		ret = 0;
 		if (stopped(a))
 			ret = mkimg_err_set(a->err, -EINTR, "interrupted");
 		else if (e->type == OCI_ENTRY_REG && e->size) {
 			ret = scan_file(a, tar, e);
 			if (!ret)
-				ret = file_done(a, l, e->size, blob);
+				ret = file_done(a, l, e->size, blob, &fid);
 		}
+		if (!ret && vis_note(&l->vis, e, fid))
+			ret = nomem(a);
 	}
 	if (!ret)
 		ret = oci_tar_drain(tar);
@@ -531,6 +538,50 @@ static int scan(struct analysis *a)
 
 /* ---------------------------------------------------------------- figures */
 
+struct shown {
+	struct analysis *a;
+	size_t image;
+	uint64_t *blobs;
+	uint64_t files, bytes;
+};
+
+static void on_shown(void *ctx, uint32_t fid, bool link)
+{
+	struct shown *sh = ctx;
+	struct analysis *a = sh->a;
+
+	if (!link) {
+		sh->files++;
+		sh->bytes += a->fv[fid].size;
+	}
+	set_bit(a->vimgs + (size_t)fid * a->nwords, sh->image);
+	file_blobs(a, &a->fv[fid], sh->blobs);
+}
+
+/* Image i's flattened tree: the files it shows, the blobs they are in. */
+static int shown(struct analysis *a, size_t i, uint64_t *blobs)
+{
+	struct mkimg_analyze_image *im = &a->res->images[i];
+	struct shown sh = { .a = a, .image = i, .blobs = blobs };
+	size_t n = a->srcs[i].nlayers, j;
+	const struct vis_layer **v = calloc(n ? n : 1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return nomem(a);
+	for (j = 0; j < n; j++)
+		v[j] = &a->layers[a->img_layers[i][j]].vis;
+	memset(blobs, 0, a->nwords * sizeof(uint64_t));
+	ret = vis_image(v, n, on_shown, &sh);
+	free(v);
+	if (ret)
+		return nomem(a);
+	im->shown_files = sh.files;
+	im->shown_bytes = sh.bytes;
+	im->blobs = (uint32_t)count_bits(blobs, a->nwords);
+	return 0;
+}
+
 /* Each matrix chunk's images, from the images of the files holding it. */
 static int matrix(struct analysis *a)
 {
@@ -558,8 +609,10 @@ static int figures(struct analysis *a)
 	uint8_t *seen = calloc(a->nlayers ? a->nlayers : 1, 1);
 	size_t i, j;
 	unsigned int k;
+	int ret = 0;
 
-	if (!set || !seen) {
+	a->vimgs = calloc(a->files.count ? a->files.count * a->nwords : 1, sizeof(uint64_t));
+	if (!set || !seen || !a->vimgs) {
 		free(set);
 		free(seen);
 		return nomem(a);
@@ -575,7 +628,6 @@ static int figures(struct analysis *a)
 	for (i = 0; i < r->nimages; i++) {
 		struct mkimg_analyze_image *im = &r->images[i];
 
-		memset(set, 0, a->nwords * sizeof(uint64_t));
 		memset(seen, 0, a->nlayers ? a->nlayers : 1);
 		for (j = 0; j < a->srcs[i].nlayers; j++) {
 			size_t li = a->img_layers[i][j];
@@ -587,7 +639,6 @@ static int figures(struct analysis *a)
 			seen[li] = 1;
 			im->files += l->files;
 			im->bytes += l->bytes;
-			or_bits(set, l->blobs, a->nwords);
 			if (l->first == i) {
 				im->layer_new_bytes += l->bytes;
 				im->new_bytes += l->new_bytes;
@@ -597,11 +648,12 @@ static int figures(struct analysis *a)
 				im->shared_bytes += l->bytes;
 			}
 		}
-		im->blobs = (uint32_t)count_bits(set, a->nwords);
 		r->total_bytes += im->bytes;
+		if (!ret)
+			ret = shown(a, i, set);
 	}
-	for (i = 0; i < a->files.count; i++) {
-		size_t n = count_bits(a->fimgs + i * a->nwords, a->nwords);
+	for (i = 0; !ret && i < a->files.count; i++) {
+		size_t n = count_bits(a->vimgs + i * a->nwords, a->nwords);
 
 		if (n < 2)
 			continue;
@@ -611,7 +663,7 @@ static int figures(struct analysis *a)
 	}
 	free(set);
 	free(seen);
-	return matrix(a);
+	return ret ? ret : matrix(a);
 }
 
 static void analysis_free(struct analysis *a)
@@ -623,8 +675,10 @@ static void analysis_free(struct analysis *a)
 		convert_sources_close(&a->srcs[i]);
 	for (i = 0; a->img_layers && i < a->res->nimages; i++)
 		free(a->img_layers[i]);
-	for (i = 0; i < a->nlayers; i++)
+	for (i = 0; i < a->nlayers; i++) {
 		free(a->layers[i].imgs);
+		vis_layer_free(&a->layers[i].vis);
+	}
 	free(a->srcs);
 	free(a->img_layers);
 	free(a->layers);
@@ -637,6 +691,7 @@ static void analysis_free(struct analysis *a)
 	keytab_free(&a->units);
 	free(a->fv);
 	free(a->fimgs);
+	free(a->vimgs);
 	free(a->ublob);
 	free(a->mpool);
 	free(a->xpool);

@@ -128,20 +128,22 @@ static void print_text(const struct mkimg_analyze_result *r, double sec)
 	printf("Counted as the store keeps them: every layer's regular files, also those a "
 	       "later layer deletes or replaces; hard links hold no data.\n\n");
 
-	printf("  %-3s %7s %5s %9s %10s %10s %10s %10s %5s  %s\n", "#", "layers", "new",
-	       "files", "data MiB", "new MiB", "shared MiB", "holes MiB", "blobs", "source");
+	printf("  %-3s %6s %4s %8s %9s %9s %9s %9s %9s %5s  %s\n", "#", "layers", "new",
+	       "files", "data MiB", "tree MiB", "new MiB", "shared", "holes", "blobs", "source");
 	for (i = 0; i < r->nimages; i++) {
 		const struct mkimg_analyze_image *im = &r->images[i];
 
-		printf("  %-3zu %7zu %5zu %9llu %10.1f %10.1f %10.1f %10.1f %5u  ", i + 1,
+		printf("  %-3zu %6zu %4zu %8llu %9.1f %9.1f %9.1f %9.1f %9.1f %5u  ", i + 1,
 		       im->layers, im->new_layers, (unsigned long long)im->files, mib(im->bytes),
-		       mib(im->new_bytes), mib(im->shared_bytes), mib(im->hole_bytes), im->blobs);
+		       mib(im->shown_bytes), mib(im->new_bytes), mib(im->shared_bytes),
+		       mib(im->hole_bytes), im->blobs);
 		cli_print_plain(im->source);
 		putchar('\n');
 	}
-	printf("  (new: what it adds to a store holding the images above it; shared: data "
-	       "found in their files)\n\n");
-	printf("Page cache: %llu files (%.1f MiB) have their content in two or more images; "
+	printf("  (files, data: over its layers; tree: what its flattened tree shows; new: what "
+	       "it adds to a store\n  holding the images above it; shared: data found in "
+	       "their files; blobs: those its tree uses)\n\n");
+	printf("Page cache: %llu files (%.1f MiB) show the same content in two or more images; "
 	       "running them all shares %.1f MiB.\n\n",
 	       (unsigned long long)r->pc_files, mib(r->pc_bytes), mib(r->pc_saved_bytes));
 	if (r->nimages < 2)
@@ -205,6 +207,8 @@ static void print_json(const struct mkimg_analyze_result *r, double sec)
 		U64(e, "new_layers", im->new_layers);
 		U64(e, "files", im->files);
 		U64(e, "bytes", im->bytes);
+		U64(e, "tree_files", im->shown_files);
+		U64(e, "tree_bytes", im->shown_bytes);
 		U64(e, "layer_new_bytes", im->layer_new_bytes);
 		U64(e, "new_bytes", im->new_bytes);
 		U64(e, "shared_bytes", im->shared_bytes);

@@ -91,12 +91,15 @@ struct mkimg_analyze_image {
 	size_t new_layers;		/* layers no earlier image has */
 	uint64_t files;			/* regular files with data, over its layers */
 	uint64_t bytes;			/* their data */
+	/* of those, what its flattened tree shows (the rest a later layer
+	 * deletes or replaces; hard links are not counted again) */
+	uint64_t shown_files, shown_bytes;
 	uint64_t layer_new_bytes;	/* the data of its new layers */
 	/* converted after the images before it, into a store: */
 	uint64_t new_bytes;		/* blob bytes it adds */
 	uint64_t shared_bytes;		/* data found in earlier files (whole, units) */
 	uint64_t hole_bytes;		/* all-zero units of the files it stores */
-	uint32_t blobs;			/* blobs its image would reference */
+	uint32_t blobs;			/* blobs the files it shows are in */
 	uint64_t unique_bytes;		/* its distinct data, matrix chunks */
 };
 
@@ -117,7 +120,7 @@ struct mkimg_analyze_result {
 	uint64_t store_hole_bytes;
 	uint64_t store_file_hit_bytes;	/* data of whole-file hits */
 	uint64_t store_unit_hit_bytes;	/* data of 64 KiB units found */
-	/* files whose content is in two or more images (page cache they
+	/* files whose content two or more images show (page cache they
 	 * could share): distinct contents, their bytes once, and the bytes
 	 * of the further copies */
 	uint64_t pc_files, pc_bytes, pc_saved_bytes;
