@@ -44,6 +44,10 @@ struct convert {
 };
 
 /* sources.c: c->layers (and c->img) from the sources. */
+/* The PATH and REF (NULL if none; "sha256:..." for a digest) of an
+ * "oci:" source, or of an archive's (prefix: the transport's length). */
+int convert_parse_oci(const char *src, char **path, char **ref);
+int convert_parse_archive(const char *src, size_t prefix, char **path, char **ref);
 int convert_sources(struct convert *c);
 void convert_sources_free(struct convert *c);
 

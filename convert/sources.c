@@ -12,13 +12,16 @@
 #include "convert_internal.h"
 
 /* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
-static int parse_oci_source(const char *src, char **path, char **ref)
+int convert_parse_oci(const char *src, char **path, char **ref)
 {
 	const char *s = src + 4, *at = strstr(s, "@sha256:"), *slash, *colon;
 
+	*ref = NULL;
 	if (at) {
 		*path = strndup(s, at - s);
 		*ref = strdup(at + 1);
+		if (!*ref)
+			return -ENOMEM;
 	} else {
 		slash = strrchr(s, '/');
 		colon = strrchr(slash ? slash : s, ':');
@@ -35,7 +38,7 @@ static int parse_oci_source(const char *src, char **path, char **ref)
  * "FILE@sha256:..." (prefix: the length of the transport): FILE ends at
  * the first ':' (as skopeo has it), REF may hold ':' and '/'.
  */
-static int parse_archive_source(const char *src, size_t prefix, char **path, char **ref)
+int convert_parse_archive(const char *src, size_t prefix, char **path, char **ref)
 {
 	const char *s = src + prefix, *at = strstr(s, "@sha256:"), *colon = strchr(s, ':');
 
@@ -66,8 +69,8 @@ static int image_source(struct convert *c, enum source_kind kind)
 	if (c->p->nsources != 1)
 		return mkimg_err_set(c->err, -EINVAL,
 				     "an %s source cannot be combined with other sources", tname[kind]);
-	if (kind == SRC_LAYOUT ? parse_oci_source(c->p->sources[0], &path, &ref) :
-	    parse_archive_source(c->p->sources[0], strlen(tname[kind]), &path, &ref)) {
+	if (kind == SRC_LAYOUT ? convert_parse_oci(c->p->sources[0], &path, &ref) :
+	    convert_parse_archive(c->p->sources[0], strlen(tname[kind]), &path, &ref)) {
 		ret = mkimg_err_set(c->err, -ENOMEM, "out of memory");
 		goto out;
 	}
