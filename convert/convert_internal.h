@@ -44,6 +44,8 @@ struct convert {
 };
 
 /* sources.c: c->layers (and c->img) from the sources. */
+/* A directory holding an OCI layout (oci-layout or index.json). */
+bool convert_is_layout(const char *dir);
 /* The PATH and REF (NULL if none; "sha256:..." for a digest) of an
  * "oci:" source, or of an archive's (prefix: the transport's length). */
 int convert_parse_oci(const char *src, char **path, char **ref);

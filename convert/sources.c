@@ -5,11 +5,31 @@
  * length), or layer files'.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "convert_internal.h"
+
+bool convert_is_layout(const char *dir)
+{
+	static const char *const marks[] = { "oci-layout", "index.json" };
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return false;
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s/%s", dir, marks[i]);
+
+		if (n > 0 && (size_t)n < sizeof(buf) && !stat(buf, &st) && S_ISREG(st.st_mode))
+			return true;
+	}
+	return false;
+}
 
 /* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
 int convert_parse_oci(const char *src, char **path, char **ref)
@@ -179,6 +199,10 @@ int convert_sources(struct convert *c)
 	if (!c->layers)
 		return mkimg_err_set(c->err, -ENOMEM, "out of memory");
 	for (i = 0; i < c->nlayers; i++) {
+		/* a layout given as a file: say how to name it */
+		if (convert_is_layout(p->sources[i]))
+			return mkimg_err_set(c->err, -EINVAL, "%s is an OCI image layout: use oci:%s",
+					     p->sources[i], p->sources[i]);
 		if (strlen(p->sources[i]) >= sizeof(c->layers[i].path))
 			return mkimg_err_set(c->err, -ENAMETOOLONG, "%s: path too long",
 					     p->sources[i]);

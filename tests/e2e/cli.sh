@@ -174,6 +174,11 @@ one_line 2 "^mkimg: oci:/: no image name follows from it: give --name\$" convert
 one_line 2 "^mkimg: $N/-x.tar: no image name follows from it \(image name -x: may not start .*\): give --name\$" \
 	convert --store "$T/ns" "$N/-x.tar"
 
+# a layout given as a layer file: one line saying how to name it
+one_line 1 "^mkimg: $N/lay is an OCI image layout: use oci:$N/lay\$" convert -o "$T/lay.erofs" "$N/lay"
+one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" convert --store "$T/ns" "$N/lay/"
+[ ! -e "$T/lay.erofs" ] || fail "a refused conversion left $T/lay.erofs"
+
 # a control character in what the user typed stays on the one line, escaped
 one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command
