@@ -31,13 +31,20 @@ bool convert_is_layout(const char *dir)
 	return false;
 }
 
-/* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
+/*
+ * "oci:PATH[:TAG]" or "oci:PATH@sha256:...": all of it after "oci:" is
+ * PATH when it names a directory holding a layout, so a PATH with ':'
+ * needs no TAG; else the last ':' after the last '/' starts TAG (and
+ * "oci:a:b:TAG" is a:b's TAG).
+ */
 int convert_parse_oci(const char *src, char **path, char **ref)
 {
 	const char *s = src + 4, *at = strstr(s, "@sha256:"), *slash, *colon;
 
 	*ref = NULL;
-	if (at) {
+	if (convert_is_layout(s)) {
+		*path = strdup(s);
+	} else if (at) {
 		*path = strndup(s, at - s);
 		*ref = strdup(at + 1);
 		if (!*ref)

@@ -66,6 +66,8 @@ static void convert_usage(FILE *f)
 "  oci:PATH             the layout's only image (else linux/amd64)\n"
 "  oci:PATH:TAG         the manifest tagged TAG (org.opencontainers.image.ref.name)\n"
 "  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
+"                       (PATH is all of it when that is a layout directory,\n"
+"                       so it may hold ':'; else TAG follows the last ':')\n"
 "  oci-archive:FILE[:TAG|@sha256:HEX]  a tar of an OCI layout (skopeo's\n"
 "                       oci-archive:, ctr images export), selected as oci:\n"
 "  docker-archive:FILE[:NAME:TAG|@sha256:HEX]  docker save output: the image\n"

@@ -84,7 +84,8 @@ struct mkimg_convert_progress {
 struct mkimg_convert_params {
 	/*
 	 * One "oci:PATH" (the layout's only image, else linux/amd64),
-	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; one archive read in
+	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX" (PATH is all of it when
+	 * that is a directory holding a layout); one archive read in
 	 * place, "oci-archive:FILE[:TAG|@sha256:HEX]" (a tar of a layout,
 	 * selected as oci:) or "docker-archive:FILE[:NAME:TAG|@sha256:HEX]"
 	 * (docker save output: a RepoTag or the config digest, else the

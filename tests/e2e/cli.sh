@@ -174,6 +174,18 @@ one_line 2 "^mkimg: oci:/: no image name follows from it: give --name\$" convert
 one_line 2 "^mkimg: $N/-x.tar: no image name follows from it \(image name -x: may not start .*\): give --name\$" \
 	convert --store "$T/ns" "$N/-x.tar"
 
+# oci:PATH with ':' in PATH: the whole is PATH when it is a layout, else the
+# last ':' starts the tag
+cp -a "$N/lay" "$N/a:b"
+"$MKIMG" convert -q -o "$T/lay.erofs" "oci:$N/lay" || fail "convert oci:lay"
+"$MKIMG" convert -q -o "$T/ab.erofs" "oci:$N/a:b" || fail "convert oci:a:b (a layout named a:b)"
+"$MKIMG" convert -q -o "$T/abv1.erofs" "oci:$N/a:b:v1" || fail "convert oci:a:b:v1"
+cmp "$T/lay.erofs" "$T/ab.erofs" && cmp "$T/lay.erofs" "$T/abv1.erofs" ||
+	fail "the layout a:b does not convert as the same layout elsewhere"
+named a:b "$N" "oci:a:b"
+one_line 1 "^mkimg: OCI layout $N/a: " convert -q -o "$T/ac.erofs" "oci:$N/a:c"
+rm -f "$T/lay.erofs"
+
 # a layout given as a layer file: one line saying how to name it
 one_line 1 "^mkimg: $N/lay is an OCI image layout: use oci:$N/lay\$" convert -o "$T/lay.erofs" "$N/lay"
 one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" convert --store "$T/ns" "$N/lay/"
