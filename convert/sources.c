@@ -5,21 +5,51 @@
  * length), or layer files'.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "convert_internal.h"
 #include "sources.h"
 
-/* "oci:PATH[:TAG]" or "oci:PATH@sha256:..." */
-static int parse_oci_source(const char *src, char **path, char **ref)
+bool convert_is_layout(const char *dir)
+{
+	static const char *const marks[] = { "oci-layout", "index.json" };
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return false;
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+		int n = snprintf(buf, sizeof(buf), "%s/%s", dir, marks[i]);
+
+		if (n > 0 && (size_t)n < sizeof(buf) && !stat(buf, &st) && S_ISREG(st.st_mode))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * "oci:PATH[:TAG]" or "oci:PATH@sha256:...": all of it after "oci:" is
+ * PATH when it names a directory holding a layout, so a PATH with ':'
+ * needs no TAG; else the last ':' after the last '/' starts TAG (and
+ * "oci:a:b:TAG" is a:b's TAG).
+ */
+int convert_parse_oci(const char *src, char **path, char **ref)
 {
 	const char *s = src + 4, *at = strstr(s, "@sha256:"), *slash, *colon;
 
-	if (at) {
+	*ref = NULL;
+	if (convert_is_layout(s)) {
+		*path = strdup(s);
+	} else if (at) {
 		*path = strndup(s, at - s);
 		*ref = strdup(at + 1);
+		if (!*ref)
+			return -ENOMEM;
 	} else {
 		slash = strrchr(s, '/');
 		colon = strrchr(slash ? slash : s, ':');
@@ -36,7 +66,7 @@ static int parse_oci_source(const char *src, char **path, char **ref)
  * "FILE@sha256:..." (prefix: the length of the transport): FILE ends at
  * the first ':' (as skopeo has it), REF may hold ':' and '/'.
  */
-static int parse_archive_source(const char *src, size_t prefix, char **path, char **ref)
+int convert_parse_archive(const char *src, size_t prefix, char **path, char **ref)
 {
 	const char *s = src + prefix, *at = strstr(s, "@sha256:"), *colon = strchr(s, ':');
 
@@ -64,8 +94,8 @@ static int image_source(const char *src, const char *platform, enum source_kind 
 	size_t i;
 	int ret;
 
-	if (kind == SRC_LAYOUT ? parse_oci_source(src, &path, &ref) :
-	    parse_archive_source(src, strlen(tname[kind]), &path, &ref)) {
+	if (kind == SRC_LAYOUT ? convert_parse_oci(src, &path, &ref) :
+	    convert_parse_archive(src, strlen(tname[kind]), &path, &ref)) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -182,8 +212,15 @@ int convert_sources_open(const char *const *sources, size_t n, const char *platf
 		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	c->nlayers = n;
 	for (i = 0; i < n; i++) {
-		if (strlen(sources[i]) >= sizeof(c->layers[i].path)) {
+		/* a layout given as a file: say how to name it */
+		if (convert_is_layout(sources[i]))
+			ret = mkimg_err_set(err, -EINVAL, "%s is an OCI image layout: use oci:%s",
+					    sources[i], sources[i]);
+		else if (strlen(sources[i]) >= sizeof(c->layers[i].path))
 			ret = mkimg_err_set(err, -ENAMETOOLONG, "%s: path too long", sources[i]);
+		else
+			ret = 0;
+		if (ret) {
 			convert_sources_close(c);
 			return ret;
 		}

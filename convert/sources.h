@@ -39,4 +39,11 @@ int convert_sources_open(const char *const *sources, size_t n, const char *platf
 			 struct convert_sources *out, struct mkimg_err *err);
 void convert_sources_close(struct convert_sources *s);
 
+/* A directory holding an OCI layout (oci-layout or index.json). */
+bool convert_is_layout(const char *dir);
+/* The PATH and REF (NULL if none; "sha256:..." for a digest) of an
+ * "oci:" source, or of an archive's (prefix: the transport's length). */
+int convert_parse_oci(const char *src, char **path, char **ref);
+int convert_parse_archive(const char *src, size_t prefix, char **path, char **ref);
+
 #endif

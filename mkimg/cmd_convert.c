@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mkimg convert: OCI image layouts and layer tars into EROFS images. */
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ static void convert_usage(FILE *f)
 "  oci:PATH             the layout's only image (else linux/amd64)\n"
 "  oci:PATH:TAG         the manifest tagged TAG (org.opencontainers.image.ref.name)\n"
 "  oci:PATH@sha256:HEX  the manifest or index with this digest\n"
+"                       (PATH is all of it when that is a layout directory,\n"
+"                       so it may hold ':'; else TAG follows the last ':')\n"
 "  oci-archive:FILE[:TAG|@sha256:HEX]  a tar of an OCI layout (skopeo's\n"
 "                       oci-archive:, ctr images export), selected as oci:\n"
 "  docker-archive:FILE[:NAME:TAG|@sha256:HEX]  docker save output: the image\n"
@@ -141,63 +144,6 @@ static void on_warn(void *ctx, const char *msg)
 static bool on_stop(void *ctx)
 {
 	return cli_stopped();
-}
-
-/*
- * "oci:/x/debian:12" -> "debian:12"; "a/layer.tar.gz" -> "layer";
- * "oci-archive:/x/debian.tar:12" -> "debian:12";
- * "docker-archive:/x/d.tar:docker.io/library/debian:12" -> "debian:12"
- */
-static char *archive_name(const char *s)
-{
-	const char *colon = strchr(s, ':'), *at = strstr(s, "@sha256:"), *b, *r = NULL;
-	size_t flen;
-	char *name;
-
-	if (at && (!colon || at < colon))
-		colon = NULL;
-	flen = colon ? (size_t)(colon - s) : at ? (size_t)(at - s) : strlen(s);
-	if (colon) {
-		r = colon + 1;
-		if ((b = strrchr(r, '/')))
-			r = b + 1;
-	}
-	for (b = s + flen; b > s && b[-1] != '/'; b--)
-		;
-	flen -= (size_t)(b - s);
-	if (flen > 4 && !memcmp(b + flen - 4, ".tar", 4))
-		flen -= 4;
-	if (r && strchr(r, ':'))
-		return strdup(r);	/* NAME:TAG */
-	if (asprintf(&name, "%.*s%s%s", (int)flen, b, r ? ":" : "", r ? r : "") < 0)
-		return NULL;
-	return name;
-}
-
-static char *default_name(const char *src)
-{
-	const char *s = !strncmp(src, "oci:", 4) ? src + 4 : src, *b;
-	char *name, *dot;
-	size_t len = strlen(s);
-
-	if (!strncmp(src, "oci-archive:", 12))
-		return archive_name(src + 12);
-	if (!strncmp(src, "docker-archive:", 15))
-		return archive_name(src + 15);
-
-	while (len > 1 && s[len - 1] == '/')
-		len--;
-	name = strndup(s, len);
-	if (!name)
-		return NULL;
-	b = strrchr(name, '/');
-	memmove(name, b ? b + 1 : name, strlen(b ? b + 1 : name) + 1);
-	if (strncmp(src, "oci:", 4))
-		while ((dot = strrchr(name, '.')) && dot != name &&
-		       (!strcmp(dot, ".tar") || !strcmp(dot, ".gz") || !strcmp(dot, ".tgz") ||
-			!strcmp(dot, ".zst") || !strcmp(dot, ".zstd")))
-			*dot = '\0';
-	return name;
 }
 
 #define U64(o, k, v) json_object_object_add(o, k, json_object_new_int64((int64_t)(v)))
@@ -373,10 +319,16 @@ int cmd_convert(int argc, char **argv)
 				  "--per-layer and --blob need -o");
 			return 2;
 		}
-		if (!p.name && !(p.name = name = default_name(argv[optind]))) {
-			cli_error("out of memory");
-			return 1;
+		if (!p.name && (ret = mkimg_convert_default_name(argv[optind], &name, &msg))) {
+			if (ret == -ENOMEM) {
+				cli_error("%s", mkimg_err_msg(&msg));
+				return 1;
+			}
+			cli_error("%s: give --name", mkimg_err_msg(&msg));
+			return 2;
 		}
+		if (!p.name)
+			p.name = name;
 		if (bs_store_name_valid(p.name, &msg)) {
 			cli_error("%s", mkimg_err_msg(&msg));
 			free(name);

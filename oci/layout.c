@@ -135,6 +135,10 @@ enum oci_compression oci_detect_compression(const void *buf, size_t len)
 		return OCI_COMP_GZIP;
 	if (len >= 4 && b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd)
 		return OCI_COMP_ZSTD;
+	/* a zstd skippable frame (magic 0x184D2A50..0x184D2A5F, LE) before
+	 * the data, as zstd streams may start (libzstd skips it) */
+	if (len >= 4 && (b[0] & 0xf0) == 0x50 && b[1] == 0x2a && b[2] == 0x4d && b[3] == 0x18)
+		return OCI_COMP_ZSTD;
 	return OCI_COMP_NONE;
 }
 

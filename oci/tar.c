@@ -184,8 +184,11 @@ int oci_tar_open(oci_read_fn read, void *ctx, unsigned int flags,
 		free(t);
 		return -ENOMEM;
 	}
+	/* "empty": a layer of no bytes is one of no entries, as Go's
+	 * archive/tar (umoci, containerd) reads it */
 	if (archive_read_support_format_tar(t->a) != ARCHIVE_OK ||
-	    archive_read_support_format_gnutar(t->a) != ARCHIVE_OK) {
+	    archive_read_support_format_gnutar(t->a) != ARCHIVE_OK ||
+	    archive_read_support_format_empty(t->a) != ARCHIVE_OK) {
 		oci_tar_close(t);
 		return -ENOMEM;
 	}

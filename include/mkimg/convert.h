@@ -61,6 +61,19 @@ enum mkimg_convert_fingerprint {
 	MKIMG_FINGERPRINT_OFF,
 };
 
+/*
+ * The name a store image gets when none is given, from its (first) source:
+ * the basename of the layout, archive or layer file ("." and ".." resolved;
+ * an archive's ".tar" and a layer file's .tar/.gz/.tgz/.zst/.zstd dropped),
+ * then ":TAG" of a tag, or "@sha256-" and 12 hex digits of a digest:
+ * "oci:/x/debian:12" -> "debian:12", "oci:." in /x/debian -> "debian",
+ * "oci:/x/d@sha256:0123456789abcdef..." -> "d@sha256-0123456789ab",
+ * "docker-archive:/x/d.tar:docker.io/library/debian:12" -> "debian:12",
+ * "/x/layer.tar.gz" -> "layer". A source with no such name (a layout at
+ * "/", a file named "-x") is -EINVAL. *name is malloc'd (the caller frees).
+ */
+int mkimg_convert_default_name(const char *source, char **name, struct mkimg_err *err);
+
 /* Progress: after each layer applied or replayed. */
 struct mkimg_convert_progress {
 	size_t done;			/* layers done so far */
@@ -71,7 +84,8 @@ struct mkimg_convert_progress {
 struct mkimg_convert_params {
 	/*
 	 * One "oci:PATH" (the layout's only image, else linux/amd64),
-	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX"; one archive read in
+	 * "oci:PATH:TAG" or "oci:PATH@sha256:HEX" (PATH is all of it when
+	 * that is a directory holding a layout); one archive read in
 	 * place, "oci-archive:FILE[:TAG|@sha256:HEX]" (a tar of a layout,
 	 * selected as oci:) or "docker-archive:FILE[:NAME:TAG|@sha256:HEX]"
 	 * (docker save output: a RepoTag or the config digest, else the

@@ -249,6 +249,7 @@ one_line() {
 }
 one_line 1 "^mkimg: .*$T/nothere" analyze oci:"$T/nothere"
 one_line 1 "^mkimg: .*nofile.*No such file" analyze "$T/nofile"
+one_line 1 "^mkimg: .*is an OCI image layout: use oci:" analyze "$T/oci"
 cat >"$T/bad.json" <<'EOF'
 {"images": [{"tag": "x", "broken": {"layer_digest": true},
   "layers": [{"compression": "gzip", "entries": [{"path": "f", "type": "file", "content": "x"}]}]}]}

@@ -134,6 +134,63 @@ if is_root; then
 	! mountpoint -q "$T/m/empty" || fail "umount --force left the mount"
 fi
 
+# default store names: the layout directory's basename ("." and ".."
+# resolved), ":TAG", "@sha256-" and 12 hex digits of a digest; an archive's
+# without ".tar", a layer file's without its compression suffixes
+cat >"$T/spec.json" <<'EOF'
+{"images": [{"tag": "v1", "layers": [{"compression": "gzip",
+  "entries": [{"path": "f", "content": "hello\n"}]}]}]}
+EOF
+N=$T/names
+mkdir -p "$N"
+python3 "$TOOLS/mkoci.py" "$T/spec.json" "$N/lay" >/dev/null || fail "mkoci.py failed"
+for d in dot dotslash slash up; do cp -a "$N/lay" "$N/$d"; done
+tar -C "$N/lay" -cf "$N/arch.tar" .
+gzip -c "$T/l1.tar" >"$N/l.tar.gz"
+dg=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' \
+	"$N/lay/index.json")
+# named NAME DIR SOURCE: converting SOURCE in DIR without --name makes NAME
+named() {
+	local got
+	got=$(cd "$2" && "$MKIMG" convert --store "$T/ns" --json "$3" | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["name"])') || fail "convert $3 in $2 failed"
+	[ "$got" = "$1" ] || fail "convert $3 in $2: named '$got', want '$1'"
+}
+named dot "$N/dot" oci:.
+named dotslash "$N/dotslash" oci:./
+named slash "$N" oci:slash/
+named up "$N/up/blobs" oci:..
+named lay:v1 "$N" oci:lay:v1
+named "lay@sha256-${dg:7:12}" "$N" "oci:lay@$dg"
+named arch:v1 "$N" oci-archive:arch.tar:v1
+named "arch@sha256-${dg:7:12}" "$N" "oci-archive:$N/arch.tar@$dg"
+named l "$N" ./l.tar.gz
+got=$("$MKIMG" ls --store "$T/ns" | awk 'NR > 1 { print $1 }' | sort | tr '\n' ' ')
+want="arch:v1 arch@sha256-${dg:7:12} dot dotslash l lay:v1 lay@sha256-${dg:7:12} slash up "
+[ "$got" = "$want" ] || fail "mkimg ls: names '$got', want '$want'"
+cp "$T/l1.tar" "$N/-x.tar"
+one_line 2 "^mkimg: oci:/: no image name follows from it: give --name\$" convert --store "$T/ns" oci:/
+one_line 2 "^mkimg: $N/-x.tar: no image name follows from it \(image name -x: may not start .*\): give --name\$" \
+	convert --store "$T/ns" "$N/-x.tar"
+
+# oci:PATH with ':' in PATH: the whole is PATH when it is a layout, else the
+# last ':' starts the tag
+cp -a "$N/lay" "$N/a:b"
+"$MKIMG" convert -q -o "$T/lay.erofs" "oci:$N/lay" || fail "convert oci:lay"
+"$MKIMG" convert -q -o "$T/ab.erofs" "oci:$N/a:b" || fail "convert oci:a:b (a layout named a:b)"
+"$MKIMG" convert -q -o "$T/abv1.erofs" "oci:$N/a:b:v1" || fail "convert oci:a:b:v1"
+cmp "$T/lay.erofs" "$T/ab.erofs" && cmp "$T/lay.erofs" "$T/abv1.erofs" ||
+	fail "the layout a:b does not convert as the same layout elsewhere"
+named a:b "$N" "oci:a:b"
+one_line 1 "^mkimg: OCI layout $N/a: " convert -q -o "$T/ac.erofs" "oci:$N/a:c"
+rm -f "$T/lay.erofs"
+
+# a layout given as a layer file: one line saying how to name it
+one_line 1 "^mkimg: $N/lay is an OCI image layout: use oci:$N/lay\$" convert -o "$T/lay.erofs" "$N/lay"
+one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" convert --store "$T/ns" "$N/lay/"
+[ ! -e "$T/lay.erofs" ] || fail "a refused conversion left $T/lay.erofs"
+
 # a control character in what the user typed stays on the one line, escaped
 one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command

@@ -7,13 +7,16 @@
 #           last file, no end-of-archive blocks) converts and equals
 #           `umoci unpack`;
 #  case 16: SIGINT, SIGTERM and SIGHUP during a conversion or a build leave
-#           no .NAME.tmp-* file and a non-zero exit.
+#           no .NAME.tmp-* file and a non-zero exit;
+#  case 17: an empty layer (a file or in a layout) is a layer of no entries,
+#           as umoci reads it; a zstd layer file may start with a skippable
+#           frame.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_oracle
 command -v umoci >/dev/null || { echo "SKIP: umoci missing"; exit 77; }
 MKOCI="python3 $TOOLS/mkoci.py"
-CASES=" ${CASES:-10 15 16} "	# a subset, e.g. CASES=15
+CASES=" ${CASES:-10 15 16 17} "	# a subset, e.g. CASES=15
 
 # The trusted.overlay.* xattrs of every inode under a mounted tree:
 # "path name hexvalue" lines.
@@ -168,5 +171,40 @@ for sig in INT TERM HUP; do
 	interrupt "build --blob" "$sig" build --no-fsync --blob "$T/out16/data.blob" \
 		"$T/big" "$T/out16/img.erofs"
 done
+fi
+# --- case 17 ------------------------------------------------------------------
+if [[ $CASES == *" 17 "* ]]; then
+cat > "$T/e17.json" <<'EOF'
+{"images": [{"tag": "t", "layers": [
+  {"compression": "none", "raw_b64": ""},
+  {"compression": "none", "entries": [
+    {"path": "d", "type": "dir"},
+    {"path": "d/f", "content": "f\n"}]}]}]}
+EOF
+$MKOCI "$T/e17.json" "$T/e17" || fail "mkoci.py failed"
+$MKOCI --export-layers "$T/e17.json" t "$T/e17l" >/dev/null || fail "mkoci.py --export-layers failed"
+empty=$T/e17l/layer-000.tar base=$T/e17l/layer-001.tar
+[ -f "$empty" ] && [ ! -s "$empty" ] || fail "case 17: $empty is not an empty file"
+umoci unpack --image "$T/e17:t" "$T/e17-ref" >/dev/null 2>&1 || fail "case 17: umoci unpack failed"
+"$MKIMG" convert -q -o "$T/oci17.erofs" "oci:$T/e17:t" || fail "case 17: an empty OCI layer is refused"
+mkdir -p "$T/m"
+"$MKIMG" mount "$T/oci17.erofs" "$T/m" || fail "case 17: mount failed"
+# the implicit root (no entry in the layer): umoci uses the time of unpacking
+touch -d "@$(stat -c %Y "$T/m")" "$T/e17-ref/rootfs"
+"$MKIMG" umount "$T/m"
+check_image "$T/oci17.erofs" "$T/e17-ref/rootfs"
+"$MKIMG" convert -q -o "$T/base17.erofs" "$base" || fail "case 17: convert of the base layer failed"
+"$MKIMG" convert -q -o "$T/empty17.erofs" "$empty" "$base" ||
+	fail "case 17: an empty layer file is refused"
+cmp "$T/base17.erofs" "$T/empty17.erofs" || fail "case 17: an empty layer file changed the image"
+# zstd with a skippable frame (magic 0x184D2A50..5F, LE size, payload) first
+{ printf '\x5a\x2a\x4d\x18\x05\x00\x00\x00hello'; zstd -q -c "$base"; } > "$T/skip17.tar.zst"
+"$MKIMG" convert -q -o "$T/skip17.erofs" "$T/skip17.tar.zst" ||
+	fail "case 17: a zstd layer file starting with a skippable frame is refused"
+cmp "$T/base17.erofs" "$T/skip17.erofs" || fail "case 17: the skippable frame changed the image"
+"$MKIMG" convert -q --store "$T/st17" --name e "$empty" "$T/skip17.tar.zst" ||
+	fail "case 17: the store refused the empty and the skippable-frame layers"
+"$MKIMG" fsck --store "$T/st17" --full >/dev/null || fail "case 17: fsck --full of the store"
+echo "ok: case 17: empty layers (file and OCI) and a zstd skippable frame convert as the plain tar"
 fi
 echo "PASS: convert-input"

@@ -4,7 +4,8 @@
  * layers, a whiteout, a hard link) into a temporary store, then again
  * (dedup and replay), a damaged and an unreadable layer record (converted
  * from the tar; the whole conversion restarted), a stop, a taken name, the
- * standalone and per-layer modes, and errors with their messages.
+ * standalone and per-layer modes, errors with their messages, and the
+ * default store names of sources.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
@@ -645,6 +646,73 @@ static void test_errors(void **state)
 	assert_true(mkimg_convert(&p, &r, NULL) < 0);
 }
 
+/* name_is(SOURCE, NAME): the default store name of SOURCE is NAME */
+static void name_is(const char *src, const char *want)
+{
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char *name = NULL;
+
+	assert_int_equal(mkimg_convert_default_name(src, &name, &err), 0);
+	assert_non_null(name);
+	assert_string_equal(name, want);
+	free(name);
+}
+
+static void no_name(const char *src, const char *msg)
+{
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	char *name = (char *)"unset";
+
+	assert_int_equal(mkimg_convert_default_name(src, &name, &err), -EINVAL);
+	assert_null(name);
+	assert_non_null(strstr(mkimg_err_msg(&err), msg));
+}
+
+static void test_default_name(void **state)
+{
+	static const char hex[] =
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct layout l, c;
+	char src[800];
+
+	(void)state;
+	make_layout(&l, "named");
+	make_layout(&c, "a:b");
+	snprintf(src, sizeof(src), "oci:%s", l.dir);
+	name_is(src, "named");
+	snprintf(src, sizeof(src), "oci:%s//", l.dir);
+	name_is(src, "named");
+	snprintf(src, sizeof(src), "oci:%s/.", l.dir);
+	name_is(src, "named");
+	snprintf(src, sizeof(src), "oci:%s/blobs/..", l.dir);
+	name_is(src, "named");
+	snprintf(src, sizeof(src), "oci:%s:v1", l.dir);
+	name_is(src, "named:v1");
+	snprintf(src, sizeof(src), "oci:%s@sha256:%s", l.dir, hex);
+	name_is(src, "named@sha256-0123456789ab");
+	/* a layout directory holding ':' is the whole PATH; else TAG follows */
+	snprintf(src, sizeof(src), "oci:%s", c.dir);
+	name_is(src, "a:b");
+	snprintf(src, sizeof(src), "oci:%s:v1", c.dir);
+	name_is(src, "a:b:v1");
+	snprintf(src, sizeof(src), "oci:%s/a:c", tmpdir);
+	name_is(src, "a:c");
+
+	name_is("oci-archive:/x/d.tar", "d");
+	name_is("oci-archive:/x/d.tar:12", "d:12");
+	snprintf(src, sizeof(src), "oci-archive:/x/d.tar@sha256:%s", hex);
+	name_is(src, "d@sha256-0123456789ab");
+	name_is("docker-archive:/x/d.tar:docker.io/library/debian:12", "debian:12");
+	name_is("docker-archive:d.tar:debian", "d:debian");
+	name_is("/x/layer.tar.gz", "layer");
+	name_is("./l.tar.zst", "l");
+	name_is("/x/.tar", ".tar");
+	name_is("x.tgz", "x");
+
+	no_name("oci:/", "oci:/: no image name follows from it");
+	no_name("/x/-x.tar", "may not start with");
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_convert-XXXXXX");
@@ -667,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_store_sink_reason),
 		cmocka_unit_test(test_standalone),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_default_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -304,6 +304,11 @@ static void test_media_types(void **state)
 
 	assert_int_equal(oci_detect_compression("\x1f\x8b\x08", 3), OCI_COMP_GZIP);
 	assert_int_equal(oci_detect_compression("\x28\xb5\x2f\xfd", 4), OCI_COMP_ZSTD);
+	/* zstd skippable frames: 0x184D2A50..0x184D2A5F, little-endian */
+	assert_int_equal(oci_detect_compression("\x50\x2a\x4d\x18", 4), OCI_COMP_ZSTD);
+	assert_int_equal(oci_detect_compression("\x5f\x2a\x4d\x18", 4), OCI_COMP_ZSTD);
+	assert_int_equal(oci_detect_compression("\x60\x2a\x4d\x18", 4), OCI_COMP_NONE);
+	assert_int_equal(oci_detect_compression("\x50\x2a\x4d", 3), OCI_COMP_NONE);
 	assert_int_equal(oci_detect_compression("ustar", 5), OCI_COMP_NONE);
 	assert_int_equal(oci_detect_compression("", 0), OCI_COMP_NONE);
 }
