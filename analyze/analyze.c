@@ -17,6 +17,7 @@
 #include "mkimg/analyze.h"
 #include "mkimg/oci.h"
 #include "mkimg/store.h"
+#include "mkimg/blobstore.h"
 #include "convert/sources.h"
 #include "analyze_internal.h"
 #include "filescan.h"
@@ -30,6 +31,8 @@
 
 struct alayer {
 	const struct convert_layer *cl;	/* where it is read from */
+	const char *store_image;	/* or this store image's name */
+	bool scanned;
 	size_t first;			/* the image that brings it */
 	uint64_t files, bytes, new_bytes, shared_bytes, hole_bytes;
 	uint64_t *imgs;			/* images using it */
@@ -71,7 +74,9 @@ struct analysis {
 	uint32_t *xpool;
 	size_t xlen, xcap;
 	struct fscan *fs;
+	struct bs_store *st;		/* for store: sources */
 	uint64_t hole_bytes;
+	uint8_t last_sha[32];		/* of the file file_done took last */
 	size_t layers_done, layers_todo;
 };
 
@@ -143,6 +148,54 @@ static int layer_key(const struct convert_layer *l, uint8_t key[16], struct mkim
 	return 0;
 }
 
+#define STORE_PREFIX "store:"
+
+/* A store image's identity: its metadata image's SHA-256. */
+static int store_key(struct analysis *a, const char *name, uint8_t key[16])
+{
+	struct bs_image_info ii;
+	XXH128_canonical_t c;
+	int ret;
+
+	if (!a->st) {
+		if (!a->p->store)
+			return mkimg_err_set(a->err, -EINVAL, "%s%s: no store given", STORE_PREFIX,
+					     name);
+		ret = bs_store_open(a->p->store, BS_STORE_READONLY, &a->st, a->err);
+		if (ret)
+			return ret;
+	}
+	memset(&ii, 0, sizeof(ii));
+	ret = bs_store_image(a->st, name, &ii, a->err);
+	if (ret)
+		return ret;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(ii.sha256, strlen(ii.sha256)));
+	memcpy(key, c.digest, 16);
+	bs_image_info_free(&ii);
+	return 0;
+}
+
+/* Layer j of image i is new: a distinct layer. */
+static int add_layer(struct analysis *a, const uint8_t key[16], size_t i, size_t *id)
+{
+	struct alayer *l;
+	uint32_t k;
+	int ret = keytab_add(&a->layer_ids, key, &k);
+
+	if (ret < 0)
+		return nomem(a);
+	*id = k;
+	if (ret)
+		return 0;
+	if (reserve((void **)&a->layers, &a->lcap, a->nlayers, sizeof(*l)))
+		return nomem(a);
+	l = &a->layers[a->nlayers++];
+	memset(l, 0, sizeof(*l));
+	l->first = i;
+	a->res->images[i].new_layers++;
+	return 0;
+}
+
 static int open_sources(struct analysis *a)
 {
 	const struct mkimg_analyze_params *p = a->p;
@@ -161,10 +214,31 @@ static int open_sources(struct analysis *a)
 
 		if (!p->sources[i])
 			return mkimg_err_set(a->err, -EINVAL, "source %zu is NULL", i);
+		im->source = p->sources[i];
+		if (!strncmp(p->sources[i], STORE_PREFIX, strlen(STORE_PREFIX))) {
+			/* a store image: one layer, its tree */
+			const char *name = p->sources[i] + strlen(STORE_PREFIX);
+			uint8_t key[16];
+			size_t id;
+
+			a->img_layers[i] = calloc(1, sizeof(size_t));
+			if (!a->img_layers[i])
+				return nomem(a);
+			ret = store_key(a, name, key);
+			if (!ret)
+				ret = add_layer(a, key, i, &id);
+			if (ret)
+				return ret;
+			if (a->layers[id].first == i)
+				a->layers[id].store_image = name;
+			a->img_layers[i][0] = id;
+			im->layers = 1;
+			a->res->layers++;
+			continue;
+		}
 		ret = convert_sources_open(&p->sources[i], 1, p->platform, s, a->err);
 		if (ret)
 			return ret;
-		im->source = p->sources[i];
 		if (s->img)
 			snprintf(im->manifest, sizeof(im->manifest), "%s", s->img->manifest_digest);
 		im->layers = s->nlayers;
@@ -174,25 +248,15 @@ static int open_sources(struct analysis *a)
 			return nomem(a);
 		for (j = 0; j < s->nlayers; j++) {
 			uint8_t key[16];
-			uint32_t id;
+			size_t id;
 
 			ret = layer_key(&s->layers[j], key, a->err);
+			if (!ret)
+				ret = add_layer(a, key, i, &id);
 			if (ret)
 				return ret;
-			ret = keytab_add(&a->layer_ids, key, &id);
-			if (ret < 0)
-				return nomem(a);
-			if (!ret) {
-				struct alayer *l;
-
-				if (reserve((void **)&a->layers, &a->lcap, a->nlayers, sizeof(*l)))
-					return nomem(a);
-				l = &a->layers[a->nlayers++];
-				memset(l, 0, sizeof(*l));
-				l->cl = &s->layers[j];
-				l->first = i;
-				im->new_layers++;
-			}
+			if (a->layers[id].first == i && !a->layers[id].cl)
+				a->layers[id].cl = &s->layers[j];
 			a->img_layers[i][j] = id;
 		}
 	}
@@ -203,7 +267,7 @@ static int open_sources(struct analysis *a)
 			return nomem(a);
 	}
 	for (i = 0; i < p->nsources; i++)
-		for (j = 0; j < a->srcs[i].nlayers; j++)
+		for (j = 0; j < a->res->images[i].layers; j++)
 			set_bit(a->layers[a->img_layers[i][j]].imgs, i);
 	a->res->distinct_layers = a->nlayers;
 	a->layers_todo = a->nlayers;
@@ -366,6 +430,7 @@ static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32
 	ret = fscan_end(a->fs, sha);
 	if (ret)
 		return nomem(a);
+	memcpy(a->last_sha, sha, sizeof(sha));
 	l->files++;
 	l->bytes += size;
 	ret = keytab_add(&a->files, sha, &id);
@@ -505,6 +570,68 @@ static int scan_layer(struct analysis *a, struct alayer *l, uint32_t blob)
 	return ret;
 }
 
+/* ------------------------------------------------------------ store images */
+
+struct store_scan {
+	struct analysis *a;
+	struct alayer *l;
+	uint32_t blob;
+};
+
+static int ss_begin(void *ctx)
+{
+	struct store_scan *ss = ctx;
+
+	fscan_begin(ss->a->fs);
+	return stopped(ss->a) ? mkimg_err_set(ss->a->err, -EINTR, "interrupted") : 0;
+}
+
+static int ss_data(void *ctx, const void *buf, size_t len)
+{
+	struct store_scan *ss = ctx;
+
+	return fscan_data(ss->a->fs, buf, len) ? nomem(ss->a) : 0;
+}
+
+static int ss_zeros(void *ctx, uint64_t len)
+{
+	struct store_scan *ss = ctx;
+
+	return add_holes(ss->a, len);
+}
+
+static int ss_end(void *ctx, uint64_t nid, uint64_t size, const uint8_t *sha256)
+{
+	struct store_scan *ss = ctx;
+	struct analysis *a = ss->a;
+	struct oci_entry e = { .type = OCI_ENTRY_REG, .size = size };
+	char path[32];
+	uint32_t fid;
+	int ret;
+
+	ret = file_done(a, ss->l, size, ss->blob, &fid);
+	if (ret)
+		return ret;
+	/* the bytes, not the image's word: a fingerprint must match them */
+	if (sha256 && memcmp(sha256, a->last_sha, 32))
+		return mkimg_err_set(a->err, -EUCLEAN, "image %s: file %llu: its data does "
+				     "not match its fingerprint", ss->l->store_image,
+				     (unsigned long long)nid);
+	e.pathlen = (size_t)snprintf(path, sizeof(path), "#%llu", (unsigned long long)nid);
+	e.path = path;
+	return vis_note(&ss->l->vis, &e, fid) ? nomem(a) : 0;
+}
+
+static int scan_store_image(struct analysis *a, struct alayer *l, uint32_t blob)
+{
+	static const struct analyze_store_ops ops = {
+		.begin = ss_begin, .data = ss_data, .zeros = ss_zeros, .end = ss_end,
+	};
+	struct store_scan ss = { .a = a, .l = l, .blob = blob };
+
+	return analyze_store_image(a->st, l->store_image, &ops, &ss, a->err);
+}
+
 static int scan(struct analysis *a)
 {
 	size_t i, j;
@@ -514,12 +641,14 @@ static int scan(struct analysis *a)
 	if (ret)
 		return nomem(a);
 	for (i = 0; i < a->res->nimages; i++) {
-		for (j = 0; j < a->srcs[i].nlayers; j++) {
+		for (j = 0; j < a->res->images[i].layers; j++) {
 			struct alayer *l = &a->layers[a->img_layers[i][j]];
 
-			if (l->first != i || l->cl != &a->srcs[i].layers[j])
+			if (l->first != i || l->scanned)
 				continue;
-			ret = scan_layer(a, l, (uint32_t)i);
+			l->scanned = true;
+			ret = l->store_image ? scan_store_image(a, l, (uint32_t)i) :
+					       scan_layer(a, l, (uint32_t)i);
 			if (ret)
 				return ret;
 			a->layers_done++;
@@ -563,7 +692,7 @@ static int shown(struct analysis *a, size_t i, uint64_t *blobs)
 {
 	struct mkimg_analyze_image *im = &a->res->images[i];
 	struct shown sh = { .a = a, .image = i, .blobs = blobs };
-	size_t n = a->srcs[i].nlayers, j;
+	size_t n = im->layers, j;
 	const struct vis_layer **v = calloc(n ? n : 1, sizeof(*v));
 	int ret;
 
@@ -629,7 +758,7 @@ static int figures(struct analysis *a)
 		struct mkimg_analyze_image *im = &r->images[i];
 
 		memset(seen, 0, a->nlayers ? a->nlayers : 1);
-		for (j = 0; j < a->srcs[i].nlayers; j++) {
+		for (j = 0; j < im->layers; j++) {
 			size_t li = a->img_layers[i][j];
 			const struct alayer *l = &a->layers[li];
 
@@ -696,6 +825,7 @@ static void analysis_free(struct analysis *a)
 	free(a->mpool);
 	free(a->xpool);
 	fscan_free(a->fs);
+	bs_store_close(a->st);
 }
 
 int mkimg_analyze(const struct mkimg_analyze_params *p, struct mkimg_analyze_result *res,

@@ -9,12 +9,14 @@
 
 #include "cli.h"
 #include "mkimg/analyze.h"
+#include "mkimg/store.h"
 
-enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES };
+enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES, OPT_STORE };
 
 static const struct option analyze_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "platform", required_argument, NULL, OPT_PLATFORM },
+	{ "store", required_argument, NULL, OPT_STORE },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "matrix-chunk", required_argument, NULL, OPT_MATRIX_CHUNK },
 	{ "max-holes", required_argument, NULL, OPT_MAX_HOLES },
@@ -33,9 +35,12 @@ static void analyze_usage(FILE *f)
 	      "\n"
 	      "Each SOURCE is one image, as mkimg convert takes it: oci:PATH[:TAG|@sha256:HEX],\n"
 	      "oci-archive:FILE[:REF], docker-archive:FILE[:REF], or a layer file (an image of\n"
-	      "that one layer). Every digest and diff_id is verified; each distinct layer\n"
-	      "blob is read once.\n"
+	      "that one layer); or store:NAME, an image of a store (its tree as one layer,\n"
+	      "read back from its blobs). Every digest and diff_id is verified, every store\n"
+	      "file against its fingerprint; each distinct layer blob is read once.\n"
 	      "\n"
+	      "  --store DIR         the store of store:NAME sources (default $MKIMG_STORE,\n"
+	      "                      else " BS_STORE_DEFAULT_DIR ")\n"
 	      "  --platform OS/ARCH[/VARIANT]  select from multi-platform indexes\n"
 	      "  --sample N          estimate: keep one chunk key in about N and scale the\n"
 	      "                      chunk figures (1/N of the memory; files stay exact)\n"
@@ -236,6 +241,7 @@ int cmd_analyze(int argc, char **argv)
 	struct mkimg_analyze_result res;
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	bool json = false;
+	const char *store = NULL;
 	unsigned int k;
 	int opt, ret;
 	uint64_t v;
@@ -245,6 +251,7 @@ int cmd_analyze(int argc, char **argv)
 		switch (opt) {
 		case OPT_JSON: json = true; break;
 		case OPT_PLATFORM: p.platform = optarg; break;
+		case OPT_STORE: store = optarg; break;
 		case OPT_SAMPLE:
 			if (!cli_parse_u64(optarg, &v) || v < 1 || v > UINT32_MAX)
 				return cli_usage_error("analyze", "--sample takes a number from 1 "
@@ -278,6 +285,7 @@ int cmd_analyze(int argc, char **argv)
 		return cli_usage_error("analyze", "no SOURCE given");
 	p.sources = (const char *const *)argv + optind;
 	p.nsources = argc - optind;
+	p.store = cli_store_dir(store);
 	clock_gettime(CLOCK_MONOTONIC, &u.start);
 	cli_catch_stop_signals();
 	ret = mkimg_analyze(&p, &res, &err);

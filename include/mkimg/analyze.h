@@ -65,10 +65,13 @@ struct mkimg_analyze_progress {
 struct mkimg_analyze_params {
 	/* One image per source, in the order a store would convert them:
 	 * "oci:PATH[:TAG|@sha256:HEX]", "oci-archive:FILE[:REF]",
-	 * "docker-archive:FILE[:REF]" (as mkimg_convert_params.sources), or
-	 * a layer file (an image of that one layer). */
+	 * "docker-archive:FILE[:REF]" (as mkimg_convert_params.sources), a
+	 * layer file (an image of that one layer), or "store:NAME", an image
+	 * of the store below (its tree as one layer, read back from its
+	 * blobs; each file's bytes checked against its fingerprint). */
 	const char *const *sources;
 	size_t nsources;
+	const char *store;		/* the store of store: sources (read only) */
 	const char *platform;		/* "OS/ARCH[/VARIANT]" for indexes */
 	/* 0 or 1: every chunk; N: chunk figures from the keys with
 	 * key % N == 0, times N (an estimate in 1/N of the memory) */

@@ -218,6 +218,26 @@ if abs(want - got) > got / 100:
 print(f"ok: predicted {want} blob bytes, the store holds {got}")
 EOF
 
+# store images: their trees, read back from the blobs, give the same tree
+# figures; a file whose blob bytes changed is refused by its fingerprint
+"$MKIMG" analyze --json --store "$S" store:one store:two >"$T/st.json" ||
+	fail "analyze of store images failed"
+python3 - "$T/an.json" "$T/st.json" <<'EOF' || fail "store images analyze differently"
+import json, sys
+a, s = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for i in range(2):
+    x, y = a["images"][i], s["images"][i]
+    assert (y["tree_files"], y["tree_bytes"]) == (x["tree_files"], x["tree_bytes"]), (x, y)
+    assert (y["files"], y["bytes"]) == (x["tree_files"], x["tree_bytes"]), y
+assert s["page_cache"] == a["page_cache"], (s["page_cache"], a["page_cache"])
+assert s["distinct_layers"] == 2 and s["layers"] == 2, s
+print("ok: store images show the trees the OCI images do:", s["page_cache"])
+EOF
+cp -a "$S" "$T/store-bad"
+blob=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["devices"][0])' \
+	"$("$MKIMG" inspect --store "$T/store-bad" --json one)")
+chmod u+w "$blob"
+printf '\001' | dd of="$blob" bs=1 seek=100 count=1 conv=notrunc status=none
 # a layer file is an image of one layer; the human report has the table
 "$MKIMG" analyze "$T"/layers-two/layer-000.tar.gz "$T"/layers-two/layer-001.tar* >"$T/an.txt" ||
 	fail "analyze of layer files failed"
@@ -259,6 +279,9 @@ one_line 1 '^mkimg: .*(digest|sha256)' analyze oci:"$T/bad"
 printf 'not a tar at all, just some text\n' >"$T/notatar"
 one_line 1 "^mkimg: .*notatar.*tar" analyze "$T/notatar"
 one_line 2 "^mkimg: analyze: .*see 'mkimg analyze --help'" analyze
+one_line 1 "^mkimg: image one: file [0-9]+: its data does not match its fingerprint" \
+	analyze --store "$T/store-bad" store:one
+one_line 1 "^mkimg: .*nothere" analyze --store "$S" store:nothere
 one_line 2 "^mkimg: analyze: --sample" analyze --sample 0 "$T/notatar"
 one_line 2 "^mkimg: analyze: --matrix-chunk" analyze --matrix-chunk 8K "$T/notatar"
 echo "ok: bad input is one line"
