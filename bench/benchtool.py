@@ -349,6 +349,21 @@ def cmd_report(rdir, json_out):
         if mk and an:
             p["ratio"] = {k: ratio(mk.get(k), an.get(k)) for k in
                           ("wall_s", "cpu_s", "peak_rss_kib", "tar_mb_per_s", "stored_bytes")}
+    # ---- mkimg analyze of the corpus (reads, writes nothing)
+    z = summarize(rows, "analyze", "mkimg")
+    if z:
+        x = z["items"][0]["extra"] or {}
+        c = phases.get("corpus", {})
+        st = ((c.get("mkimg") or {}).get("stats")) or {}
+        phases["analyze"] = {
+            "wall_s": z["wall_s"], "cpu_s": z["cpu_s"], "peak_rss_kib": z["peak_rss_kib"],
+            "runs": z["runs"], "run_walls_s": z["run_walls_s"],
+            "predicted_blob_bytes": (x.get("store") or {}).get("blob_bytes"),
+            "store_blob_bytes": st.get("blob_bytes"),
+            "file_dedup_bytes": x.get("file_dedup_bytes"),
+            "chunk_dedup_bytes": x.get("chunk_dedup_bytes"),
+            "convert_wall_s": (c.get("mkimg") or {}).get("wall_s"),
+        }
     result = dict(meta)
     result.pop("tarinfo_cache", None)
     result["phases"] = phases
@@ -475,6 +490,19 @@ def table(r):
             out.append("")
             out.append("`mkimg stats --store DIR --json` unavailable: dedup fields are n/a, "
                        "stored bytes from du -sb.")
+    z = ph.get("analyze")
+    if z:
+        cw = z.get("convert_wall_s")
+        out.append("")
+        out.append(f"`mkimg analyze` of the same images (reads them, writes nothing): "
+                   f"{fmt(z['wall_s'])} s wall ({'n/a' if not cw else fmt(cw / z['wall_s'])}x "
+                   f"faster than converting them), {fmt(z['cpu_s'])} s CPU, "
+                   f"{fmt(z['peak_rss_kib'], 1, 1024)} MiB peak RSS; it predicts "
+                   f"{fmt(z['predicted_blob_bytes'], 1, mib)} MiB of blobs, the store holds "
+                   f"{fmt(z['store_blob_bytes'], 1, mib)} MiB; whole-file dedup "
+                   f"{fmt(z['file_dedup_bytes'], 1, mib)} MiB, fixed chunks "
+                   + ", ".join(f"{k} {fmt(v, 1, mib)}" for k, v in (z.get('chunk_dedup_bytes') or {}).items())
+                   + " MiB.")
     return "\n".join(out)
 
 
