@@ -57,12 +57,12 @@ void cli_progress_clear(struct cli_progress *p)
 void cli_progress_store(void *arg, const struct bs_progress *pr)
 {
 	struct cli_progress *p = arg;
-	bool start = pr->phase != p->phase || !pr->done;
+	bool start = pr->phase != p->phase;
 	double s;
 
 	if (!p->on)
 		return;
-	if (start && pr->phase != p->phase) {
+	if (start) {
 		p->phase = pr->phase;
 		p->phase_ns = now_ns();
 	}
@@ -72,12 +72,18 @@ void cli_progress_store(void *arg, const struct bs_progress *pr)
 	p->done = pr->done;
 	p->bytes = pr->bytes;
 	s = (now_ns() - p->phase_ns) / 1e9;
-	if (pr->total_bytes)
+	/* a rate once the phase has run long enough to have one */
+	if (pr->total_bytes && s >= 1)
 		cli_progress_line(p, start || pr->done == pr->total,
 				  "%s: %llu/%llu, %.1f of %.1f MiB, %.0f MB/s", pr->phase,
 				  (unsigned long long)pr->done, (unsigned long long)pr->total,
 				  pr->bytes / 1048576.0, pr->total_bytes / 1048576.0,
-				  s > 0 ? pr->bytes / 1e6 / s : 0.0);
+				  pr->bytes / 1e6 / s);
+	else if (pr->total_bytes)
+		cli_progress_line(p, start || pr->done == pr->total, "%s: %llu/%llu, %.1f of %.1f MiB",
+				  pr->phase, (unsigned long long)pr->done,
+				  (unsigned long long)pr->total, pr->bytes / 1048576.0,
+				  pr->total_bytes / 1048576.0);
 	else
 		cli_progress_line(p, start || pr->done == pr->total, "%s: %llu/%llu", pr->phase,
 				  (unsigned long long)pr->done, (unsigned long long)pr->total);
