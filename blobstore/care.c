@@ -503,24 +503,53 @@ static const char gc_sql[] =
 	"DELETE FROM blobs WHERE id IN (SELECT id FROM dead_blobs);"
 	"DELETE FROM chunks WHERE blob IN (SELECT id FROM dead_blobs);";
 
+/* The files gc removes: each found first, so the progress has its total. */
+struct doomed {
+	struct doomed_file {
+		char *name;
+		uint64_t size;
+		int sub;
+	} *v;
+	size_t n, cap;
+	uint64_t bytes;
+	int dfd[ST_NSUB];	/* the directories they are in, or -1 */
+};
+
+static void doomed_free(struct doomed *x)
+{
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		free(x->v[i].name);
+	free(x->v);
+	for (i = 0; i < ST_NSUB; i++)
+		if (x->dfd[i] >= 0)
+			close(x->dfd[i]);
+}
+
 /*
- * Unlinks the regular files of a subdirectory that a conversion writes
- * (st_own_name: object names keep does not list, temporary names) and
- * leaves everything else alone. Through the descriptor bs_store_open
- * checked (O_NOFOLLOW, the store's file system): no symbolic link is
- * followed, and a directory swapped in since is not the one swept.
+ * The regular files of a subdirectory that a conversion writes (st_own_name:
+ * object names keep does not list, temporary names) into x; everything else
+ * is left alone. Through the descriptor bs_store_open checked (O_NOFOLLOW,
+ * the store's file system): no symbolic link is followed, and a directory
+ * swapped in since is not the one swept.
  */
-static void sweep(struct bs_store *st, int sub, const struct strlist *keep,
-		  uint64_t *files, uint64_t *bytes)
+static int find_doomed(struct bs_store *st, int sub, const struct strlist *keep,
+		       struct doomed *x)
 {
 	int fd = openat(st->sub[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
+	int ret = 0;
 
-	if (!d && fd >= 0)
-		close(fd);
-	while (d && (de = readdir(d))) {
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;	/* nothing found to remove */
+	}
+	while (!ret && (de = readdir(d))) {
 		int own = st_own_name(sub, de->d_name);
+		struct doomed_file *f;
 		struct stat sb;
 
 		if (!own || (own == 1 && keep && strlist_has(keep, de->d_name)))
@@ -528,35 +557,80 @@ static void sweep(struct bs_store *st, int sub, const struct strlist *keep,
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
-			(*files)++;
-			*bytes += sb.st_size;
+		if (x->n == x->cap) {
+			size_t cap = x->cap ? x->cap * 2 : 64;
+
+			f = realloc(x->v, sizeof(*f) * cap);
+			if (!f) {
+				ret = -ENOMEM;
+				break;
+			}
+			x->v = f;
+			x->cap = cap;
 		}
+		f = &x->v[x->n];
+		f->name = strdup(de->d_name);
+		if (!f->name) {
+			ret = -ENOMEM;
+			break;
+		}
+		f->size = sb.st_size;
+		f->sub = sub;
+		x->n++;
+		x->bytes += sb.st_size;
 	}
-	if (d)
-		closedir(d);
+	if (!ret)
+		x->dfd[sub] = dup(dirfd(d));
+	closedir(d);
+	if (!ret && x->dfd[sub] < 0)
+		ret = -errno;
+	return ret;
 }
 
 /* Removes the files the registry does not list, and temporary files. */
 static int sweep_unlisted(struct bs_store *st, struct bs_gc_result *r, struct mkimg_err *err)
 {
+	static const int subs[] = { ST_SHA256, ST_IMAGES, ST_LAYERS, ST_TMP };
 	struct strlist blobs = { 0 }, images = { 0 }, layers = { 0 };
-	uint64_t blob_bytes = 0;
+	const struct strlist *keep[] = { &blobs, &images, &layers, NULL };
+	struct doomed x = { .n = 0 };
+	struct st_phase ph;
+	size_t i;
 	int ret;
 
+	for (i = 0; i < ST_NSUB; i++)
+		x.dfd[i] = -1;
 	ret = collect(st, "SELECT digest FROM blobs", &blobs, err);
 	if (!ret)
 		ret = collect(st, "SELECT digest FROM images", &images, err);
 	if (!ret)
 		ret = collect(st, "SELECT substr(diff_id, 8) FROM layers", &layers, err);
-	if (!ret) {
-		sweep(st, ST_SHA256, &blobs, &r->blobs, &blob_bytes);
-		r->blob_bytes += blob_bytes;
-		r->bytes += blob_bytes;
-		sweep(st, ST_IMAGES, &images, &r->images, &r->bytes);
-		sweep(st, ST_LAYERS, &layers, &r->layers, &r->bytes);
-		sweep(st, ST_TMP, NULL, &r->tmp, &r->bytes);
+	for (i = 0; !ret && i < sizeof(subs) / sizeof(subs[0]); i++) {
+		ret = find_doomed(st, subs[i], keep[i], &x);
+		if (ret)
+			mkimg_err_set(err, ret, "%s: cannot list what gc removes: %s", st->dir,
+				      strerror(-ret));
 	}
+	if (!ret) {
+		st_phase_begin(&ph, st, "removing files", x.n, x.bytes);
+		for (i = 0; i < x.n; i++) {
+			struct doomed_file *f = &x.v[i];
+
+			if (unlinkat(x.dfd[f->sub], f->name, 0) == 0) {
+				uint64_t *files = f->sub == ST_SHA256 ? &r->blobs :
+						  f->sub == ST_IMAGES ? &r->images :
+						  f->sub == ST_LAYERS ? &r->layers : &r->tmp;
+
+				(*files)++;
+				r->bytes += f->size;
+				if (f->sub == ST_SHA256)
+					r->blob_bytes += f->size;
+			}
+			st_phase_step(&ph, f->size);
+		}
+		st_phase_end(&ph);
+	}
+	doomed_free(&x);
 	strlist_free(&blobs);
 	strlist_free(&images);
 	strlist_free(&layers);

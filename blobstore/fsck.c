@@ -148,11 +148,37 @@ static struct fblob *blob_by_id(struct fsck *f, uint32_t id)
 	return NULL;
 }
 
+/* The rows and bytes a phase goes through: sql gives the count and the
+ * sum of the sizes; unit: bytes per row instead (0: the sum). */
+static int phase_begin(struct fsck *f, struct st_phase *ph, const char *phase, const char *sql,
+		       bool bytes, uint64_t unit, struct mkimg_err *err)
+{
+	sqlite3_stmt *q;
+	uint64_t n = 0, b = 0;
+	int ret;
+
+	ret = reg_prepare(f->st, sql, &q, err);
+	if (ret)
+		return ret;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		n = sqlite3_column_int64(q, 0);
+		b = unit ? n * unit : (uint64_t)sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	st_phase_begin(ph, f->st, phase, n, bytes ? b : 0);
+	return 0;
+}
+
 static int check_blobs(struct fsck *f, struct mkimg_err *err)
 {
+	struct st_phase ph;
 	sqlite3_stmt *q;
 	int ret, rc;
 
+	ret = phase_begin(f, &ph, f->full ? "hashing blobs" : "checking blobs",
+			  "SELECT count(*), coalesce(sum(size), 0) FROM blobs", f->full, 0, err);
+	if (ret)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT id, digest, size FROM blobs ORDER BY id", &q, err);
 	if (ret)
 		return ret;
@@ -174,10 +200,13 @@ static int check_blobs(struct fsck *f, struct mkimg_err *err)
 				 b->bad, sizeof(b->bad));
 		if (ret)
 			break;
+		st_phase_step(&ph, b->size);
 	}
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
 		ret = reg_fail(f->st, err, "reading blobs");
+	if (!ret)
+		st_phase_end(&ph);
 	return ret;
 }
 
@@ -221,9 +250,14 @@ static void check_devices(struct fsck *f, const char *digest, int fd)
 
 static int check_images(struct fsck *f, struct mkimg_err *err)
 {
+	struct st_phase ph;
 	sqlite3_stmt *q;
 	int ret, rc;
 
+	ret = phase_begin(f, &ph, f->full ? "hashing images" : "checking images",
+			  "SELECT count(*), coalesce(sum(size), 0) FROM images", f->full, 0, err);
+	if (ret)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT digest, size FROM images", &q, err);
 	if (ret)
 		return ret;
@@ -239,24 +273,33 @@ static int check_images(struct fsck *f, struct mkimg_err *err)
 			check_devices(f, hex, fd);
 			close(fd);
 		}
+		st_phase_step(&ph, sqlite3_column_int64(q, 1));
 	}
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
 		ret = reg_fail(f->st, err, "reading images");
+	if (!ret)
+		st_phase_end(&ph);
 	return ret;
 }
 
 static int check_layers(struct fsck *f, struct mkimg_err *err)
 {
+	struct st_phase ph;
 	sqlite3_stmt *q;
 	int ret, rc;
 
+	ret = phase_begin(f, &ph, f->full ? "hashing layer records" : "checking layer records",
+			  "SELECT count(*), coalesce(sum(size), 0) FROM layers", f->full, 0, err);
+	if (ret)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT diff_id, sha256, size FROM layers", &q, err);
 	if (ret)
 		return ret;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(q, 0);
 
+		st_phase_step(&ph, sqlite3_column_int64(q, 2));
 		if (!id || strncmp(id, "sha256:", 7)) {
 			note(f, 1, "layer %s: bad diff_id", id ? id : "(null)");
 			continue;
@@ -270,6 +313,8 @@ static int check_layers(struct fsck *f, struct mkimg_err *err)
 	sqlite3_finalize(q);
 	if (!ret && rc != SQLITE_DONE)
 		ret = reg_fail(f->st, err, "reading layers");
+	if (!ret)
+		st_phase_end(&ph);
 	return ret;
 }
 
@@ -317,9 +362,14 @@ static void chain_finding(void *ctx, const char *msg)
 static int check_file_rows(struct fsck *f, struct mkimg_err *err)
 {
 	unsigned int bits = BS_STORE_BLKSZBITS;
+	struct st_phase ph;
 	sqlite3_stmt *q;
 	int ret, rc;
 
+	ret = phase_begin(f, &ph, f->full ? "hashing file rows" : "checking file rows",
+			  "SELECT count(*), coalesce(sum(size), 0) FROM files", f->full, 0, err);
+	if (ret)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT sha256, size, extents FROM files", &q, err);
 	if (ret)
 		return ret;
@@ -331,6 +381,7 @@ static int check_file_rows(struct fsck *f, struct mkimg_err *err)
 		SHA256_CTX ctx;
 		bool bad = false;
 
+		st_phase_step(&ph, size);
 		if (!sha || sqlite3_column_bytes(q, 0) != 32)
 			continue;
 		bs_hex(sha, hex);
@@ -399,14 +450,22 @@ static int check_file_rows(struct fsck *f, struct mkimg_err *err)
 		}
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, "reading files");
+	if (rc != SQLITE_DONE)
+		return reg_fail(f->st, err, "reading files");
+	st_phase_end(&ph);
+	return 0;
 }
 
 static int check_chunk_rows(struct fsck *f, struct mkimg_err *err)
 {
+	struct st_phase ph;
 	sqlite3_stmt *q;
 	int ret, rc;
 
+	ret = phase_begin(f, &ph, f->full ? "hashing chunks" : "checking chunks",
+			  "SELECT count(*), 0 FROM chunks", f->full, BS_HOLE_UNIT, err);
+	if (ret)
+		return ret;
 	ret = reg_prepare(f->st, "SELECT key, blob, pblk FROM chunks", &q, err);
 	if (ret)
 		return ret;
@@ -416,6 +475,7 @@ static int check_chunk_rows(struct fsck *f, struct mkimg_err *err)
 		uint64_t off = (uint64_t)sqlite3_column_int64(q, 2) << BS_STORE_BLKSZBITS;
 		XXH128_canonical_t c;
 
+		st_phase_step(&ph, BS_HOLE_UNIT);
 		if (!b || sqlite3_column_bytes(q, 0) != 16)
 			continue;	/* reported by check_refs */
 		if (off + BS_HOLE_UNIT > b->size) {
@@ -436,7 +496,10 @@ static int check_chunk_rows(struct fsck *f, struct mkimg_err *err)
 			     (unsigned long long)off);
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : reg_fail(f->st, err, "reading chunks");
+	if (rc != SQLITE_DONE)
+		return reg_fail(f->st, err, "reading chunks");
+	st_phase_end(&ph);
+	return 0;
 }
 
 /* Files no row lists: garbage from crashes or failed conversions. */

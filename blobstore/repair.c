@@ -128,18 +128,40 @@ static struct rblob *blob_find(struct repair *rp, const char *hex)
 typedef int (*scan_fn)(struct repair *rp, int dfd, const char *name, const struct stat *sb,
 		       void *ctx);
 
-/* Regular files named by 64 hex digits in the open directory d (at path):
- * fn for each; other names are reported and left alone. Closes d. */
-static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, void *ctx)
+/* The names scan_dir goes through in the directory at path (for the
+ * progress: names added since are not counted, see st_phase_step). */
+static uint64_t count_dir(const char *path)
 {
+	DIR *d = opendir(path);
+	struct dirent *de;
+	uint64_t n = 0;
+
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Regular files named by 64 hex digits in the open directory d (at path):
+ * fn for each; other names are reported and left alone. Closes d. phase
+ * (may be NULL): the progress phase reported, one step per name. */
+static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, void *ctx,
+		    const char *phase)
+{
+	struct st_phase ph;
 	struct dirent *de;
 	int ret = 0;
 
+	if (phase)
+		st_phase_begin(&ph, rp->st, phase, count_dir(path), 0);
 	while (!ret && (de = readdir(d))) {
 		struct stat sb;
 
 		if (de->d_name[0] == '.')
 			continue;	/* ., .. and temporary files */
+		if (phase)
+			st_phase_step(&ph, 0);
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (strlen(de->d_name) != 64 || !util_is_hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
@@ -152,11 +174,15 @@ static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, voi
 		ret = fn(rp, dirfd(d), de->d_name, &sb, ctx);
 	}
 	closedir(d);
+	if (!ret && phase)
+		st_phase_end(&ph);
 	return ret;
 }
 
-/* Every object file in DIR/sub (none if it is missing): fn for each. */
-static int list_dir(struct repair *rp, const char *sub, scan_fn fn, struct mkimg_err *err)
+/* Every object file in DIR/sub (none if it is missing): fn for each;
+ * phase: as scan_dir's. */
+static int list_dir(struct repair *rp, const char *sub, scan_fn fn, const char *phase,
+		    struct mkimg_err *err)
 {
 	char *path = st_path(rp->st, sub, NULL);
 	DIR *d = path ? opendir(path) : NULL;
@@ -170,7 +196,7 @@ static int list_dir(struct repair *rp, const char *sub, scan_fn fn, struct mkimg
 		free(path);
 		return ret;
 	}
-	ret = scan_dir(rp, d, path, fn, NULL);
+	ret = scan_dir(rp, d, path, fn, NULL, phase);
 	free(path);
 	return ret;
 }
@@ -616,6 +642,7 @@ static int write_images(struct repair *rp, struct mkimg_err *err)
 	struct rimg **v = calloc(rp->nimgs ? rp->nimgs : 1, sizeof(*v));
 	bool *owned = calloc(rp->nblobs ? rp->nblobs : 1, sizeof(*owned));
 	sqlite3_stmt *qf = NULL, *qi = NULL, *qb = NULL;
+	struct st_phase ph;
 	size_t i, n = 0;
 	int ret = -ENOMEM;
 
@@ -625,6 +652,7 @@ static int write_images(struct repair *rp, struct mkimg_err *err)
 		if (rp->imgs[i].good)
 			v[n++] = &rp->imgs[i];
 	qsort(v, n, sizeof(*v), cmp_mtime_img);
+	st_phase_begin(&ph, rp->st, "rebuilding registry", n, 0);
 	ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO files VALUES(?,?,?)", &qf, err);
 	if (!ret)
 		ret = reg_prepare(OUT(rp), "INSERT INTO images VALUES(?,?,?,?,?,?)", &qi, err);
@@ -640,7 +668,10 @@ static int write_images(struct repair *rp, struct mkimg_err *err)
 			new_bytes = rp->blobs[v[i]->dev[0]].size;
 		}
 		ret = write_image(rp, v[i], qf, qi, qb, new_bytes, err);
+		st_phase_step(&ph, 0);
 	}
+	if (!ret)
+		st_phase_end(&ph);
 out:
 	sqlite3_finalize(qf);
 	sqlite3_finalize(qi);
@@ -832,7 +863,7 @@ static int write_layers(struct repair *rp, const struct bs_repair_params *p, str
 		ret = reg_prepare(OUT(rp), "INSERT OR IGNORE INTO layer_blobs VALUES(?,?)", &lc.qlb,
 				  err);
 	if (!ret)
-		ret = scan_dir(rp, d, path, add_layer, &lc);
+		ret = scan_dir(rp, d, path, add_layer, &lc, "reading layer records");
 	else
 		closedir(d);
 	sqlite3_finalize(lc.ql);
@@ -1065,6 +1096,8 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 {
 	struct repair rp = { .st = st, .report = report, .ctx = ctx, .r = r };
 	struct bs_tmpfile tf = { .fd = -1 };
+	struct st_phase ph;
+	uint64_t bytes;
 	size_t i;
 	int lock, ret;
 
@@ -1089,20 +1122,26 @@ int bs_store_repair(struct bs_store *st, const struct bs_repair_params *p,
 	if (rp.names.bad)
 		say(&rp, 0, "%s/%s: %llu damaged line%s skipped", st->dir, NAMES_LOG,
 		    (unsigned long long)rp.names.bad, rp.names.bad == 1 ? "" : "s");
-	ret = list_dir(&rp, "blobs/sha256", add_blob, err);
+	ret = list_dir(&rp, "blobs/sha256", add_blob, NULL, err);
 	if (ret)
 		goto out;
 	qsort(rp.blobs, rp.nblobs, sizeof(*rp.blobs), cmp_blob);
-	ret = list_dir(&rp, "images", add_image, err);
+	ret = list_dir(&rp, "images", add_image, "reading images", err);
 	if (ret)
 		goto out;
 	for (i = 0; !ret && i < rp.nimgs; i++)
 		if (rp.imgs[i].good)
 			ret = collect_units(&rp, &rp.imgs[i]);
-	for (i = 0; !ret && i < rp.nblobs; i++)
+	for (i = 0, bytes = 0; i < rp.nblobs; i++)
+		bytes += rp.blobs[i].size;
+	st_phase_begin(&ph, st, "hashing blobs", rp.nblobs, bytes);
+	for (i = 0; !ret && i < rp.nblobs; i++) {
 		ret = hash_blob(&rp, &rp.blobs[i]);
+		st_phase_step(&ph, rp.blobs[i].size);
+	}
 	if (ret)
 		goto out;
+	st_phase_end(&ph);
 	for (i = 0; i < rp.nimgs; i++) {
 		struct rimg *im = &rp.imgs[i];
 		uint32_t k;

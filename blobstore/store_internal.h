@@ -19,6 +19,8 @@ struct bs_store {
 	int dfd;			/* the store directory */
 	int sub[ST_NSUB];		/* its subdirectories, opened O_NOFOLLOW */
 	char id[33];			/* from DIR/mkimg-store */
+	bs_progress_fn progress;	/* bs_store_set_progress, or NULL */
+	void *progress_arg;
 };
 
 /* store.c */
@@ -41,6 +43,19 @@ int st_own_name(int sub, const char *name);
 #define ST_RESERVE_BYTES (1u << 20)
 int st_reserve_release(struct bs_store *st);
 void st_reserve_make(struct bs_store *st);
+
+/* progress.c: one phase of a long operation, reported to the store's
+ * progress hook (none set: nothing). st_phase_begin reports 0 of total;
+ * st_phase_step one more item of bytes (clamped to the totals);
+ * st_phase_end done == total and bytes == total_bytes. */
+struct st_phase {
+	const struct bs_store *st;
+	struct bs_progress p;
+};
+void st_phase_begin(struct st_phase *ph, const struct bs_store *st, const char *phase,
+		    uint64_t total, uint64_t total_bytes);
+void st_phase_step(struct st_phase *ph, uint64_t bytes);
+void st_phase_end(struct st_phase *ph);
 
 /* registry.c */
 /* Opens DIR/registry.db. A missing or empty registry is refused

@@ -20,10 +20,11 @@ _mkimg_options()
 	mount) echo "--store --device --verify --no-verify --domain --directio
 		--no-loop --print --json --help" ;;
 	umount) echo "--store --force --help" ;;
-	ls | gc | stats | pins) echo "--store --json --help" ;;
+	ls | stats | pins) echo "--store --json --help" ;;
+	gc) echo "--store -q --quiet --json --help" ;;
 	inspect) echo "--store --json --help" ;;
 	rm | unpin) echo "--store --help" ;;
-	fsck) echo "--store --full --repair --rehome --help" ;;
+	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
 	esac

@@ -48,6 +48,25 @@ bool cli_env_is_1(const char *name);
 /* True when stderr is a terminal (progress lines are shown). */
 bool cli_tty(void);
 /*
+ * The progress line (progress.c): one line on stderr rewritten with \r,
+ * redrawn at most about 10 times a second (force: now), cleared with
+ * cli_progress_clear before other output and at the end. Off (on false:
+ * stderr is no terminal, or --quiet): prints nothing.
+ */
+struct cli_progress {
+	bool on, shown;
+	const char *phase;		/* of the last store progress */
+	unsigned long long done, bytes;	/* its counts */
+	long long last_ns, phase_ns;	/* last redraw, start of the phase */
+};
+void cli_progress_init(struct cli_progress *p, bool on);
+void cli_progress_line(struct cli_progress *p, bool force, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cli_progress_clear(struct cli_progress *p);
+/* A bs_progress_fn (bs_store_set_progress); arg: a struct cli_progress. */
+struct bs_progress;
+void cli_progress_store(void *arg, const struct bs_progress *pr);
+/*
  * SIGINT, SIGTERM and SIGHUP set a flag (the handler does nothing else):
  * cli_stopped() is the libraries' stop hook, so a conversion or build
  * stops, removes its temporary files through its usual abort path, and

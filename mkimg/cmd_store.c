@@ -19,6 +19,7 @@ static const struct option store_opts[] = {
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "rehome", no_argument, NULL, OPT_REHOME },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -32,7 +33,7 @@ const char *cli_store_dir(const char *opt)
 
 struct args {
 	const char *store;
-	bool json, full, repair, rehome;
+	bool json, full, repair, rehome, quiet;
 	int nargs;
 	char **args;
 };
@@ -41,13 +42,20 @@ struct args {
 static int parse(int argc, char **argv, const char *usage, int min, int max,
 		 bool full_ok, struct args *a)
 {
+	/* -q where the synopsis has --quiet: elsewhere an unknown option */
+	const char *shortopts = strstr(usage, "--quiet") ? "qh" : "h";
 	int c, li = -1;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", store_opts, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, shortopts, store_opts, &li)) != -1) {
 		switch (c) {
 		case OPT_STORE: a->store = optarg; break;
+		case 'q':
+			if (!strstr(usage, "--quiet"))
+				goto not_here;
+			a->quiet = true;
+			break;
 		case OPT_JSON:
 			/* taken where the synopsis says so, refused elsewhere */
 			if (!strstr(usage, "--json"))
@@ -73,7 +81,7 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 			printf("usage: %s\n", usage);
 			return 0;
 		default:
-			return cli_bad_option(argv, "h");
+			return cli_bad_option(argv, shortopts);
 		}
 	}
 	a->nargs = argc - optind;
@@ -301,18 +309,20 @@ int cmd_gc(int argc, char **argv)
 	struct bs_store *st;
 	struct args a;
 	struct mkimg_err err = MKIMG_ERR_INIT;
-	int ret = parse(argc, argv, "mkimg gc [--store DIR] [--json]", 0, 0, false, &a);
+	struct cli_progress pg;
+	int ret = parse(argc, argv, "mkimg gc [--store DIR] [-q|--quiet] [--json]", 0, 0, false,
+			&a);
 
 	if (ret >= 0)
 		return ret;
 	st = cli_open_store(a.store, 0);
 	if (!st)
 		return 1;
-	if (cli_tty())
-		fprintf(stderr, "waiting for running conversions...\r");
+	cli_progress_init(&pg, cli_tty() && !a.quiet);
+	cli_progress_line(&pg, true, "waiting for running conversions...");
+	bs_store_set_progress(st, cli_progress_store, &pg);
 	ret = bs_store_gc(st, &r, &err);
-	if (cli_tty())
-		fputs("\033[K", stderr);
+	cli_progress_clear(&pg);
 	bs_store_close(st);
 	if (ret) {
 		cli_error("%s", mkimg_err_msg(&err));
@@ -344,12 +354,14 @@ int cmd_gc(int argc, char **argv)
 
 struct fsck_out {
 	uint64_t notes;
+	struct cli_progress pg;		/* cleared before each line */
 };
 
 static void fsck_report(void *ctx, int severity, const char *msg)
 {
 	struct fsck_out *o = ctx;
 
+	cli_progress_clear(&o->pg);
 	if (severity)
 		printf("error: %s\n", msg);
 	else {
@@ -373,9 +385,12 @@ static int repair(const struct args *a)
 	st = cli_open_store(a->store, BS_STORE_NO_REGISTRY);
 	if (!st)
 		return 1;
+	cli_progress_init(&o.pg, cli_tty() && !a->quiet);
+	bs_store_set_progress(st, cli_progress_store, &o.pg);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = bs_store_repair(st, &p, fsck_report, &o, &r, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cli_progress_clear(&o.pg);
 	bs_store_close(st);
 	if (ret < 0) {
 		cli_error("%s", mkimg_err_msg(&err));
@@ -392,19 +407,20 @@ static int repair(const struct args *a)
 	return ret ? 1 : 0;
 }
 
+#define FSCK_USAGE "mkimg fsck [--store DIR] [-q|--quiet] [--full | --repair | --rehome]"
+
 int cmd_fsck(int argc, char **argv)
 {
 	struct fsck_out o = { 0 };
 	struct bs_store *st;
 	struct args a;
 	struct mkimg_err err = MKIMG_ERR_INIT;
-	int ret = parse(argc, argv, "mkimg fsck [--store DIR] [--full | --repair | --rehome]", 0,
-			0, true, &a);
+	int ret = parse(argc, argv, FSCK_USAGE, 0, 0, true, &a);
 
 	if (ret >= 0)
 		return ret;
 	if (a.full + a.repair + a.rehome > 1) {
-		fprintf(stderr, "usage: mkimg fsck [--store DIR] [--full | --repair | --rehome]\n");
+		fprintf(stderr, "usage: %s\n", FSCK_USAGE);
 		return 2;
 	}
 	if (a.repair)
@@ -432,7 +448,10 @@ int cmd_fsck(int argc, char **argv)
 		       r.images == 1 ? "" : "s", r.images == 1 ? "s" : "");
 		return r.images ? 1 : 0;
 	}
+	cli_progress_init(&o.pg, cli_tty() && !a.quiet);
+	bs_store_set_progress(st, cli_progress_store, &o.pg);
 	ret = bs_store_fsck(st, a.full, fsck_report, &o, &err);
+	cli_progress_clear(&o.pg);
 	bs_store_close(st);
 	if (ret < 0) {
 		cli_error("%s", mkimg_err_msg(&err));

@@ -77,6 +77,7 @@ if [ "${MKIMG_NO_SANITIZE:-0}" != 1 ]; then
 		fuzz/fuzz_apply fuzz/fuzz_encode fuzz/fuzz_archive
 		tests/unit/test_store tests/unit/test_registry tests/unit/test_determinism
 		tests/unit/test_fault tests/unit/test_chain tests/unit/test_archive tests/unit/test_analyze
+		tests/unit/test_progress
 		tests/e2e/build.sh tests/e2e/convert-hostile.sh tests/e2e/convert-input.sh tests/e2e/analyze.sh'
 	(
 		cd build-san/build

@@ -146,7 +146,9 @@
  *
  * bs_store_images, bs_store_image, bs_store_stats, bs_store_rm,
  * bs_store_gc, bs_store_fsck, bs_store_repair and the pins are the rest
- * of `mkimg ls/inspect/stats/rm/gc/fsck/pin`.
+ * of `mkimg ls/inspect/stats/rm/gc/fsck/pin`; bs_store_set_progress
+ * gives gc, fsck and the repair a hook that counts their work, phase by
+ * phase, on the caller's thread.
  *
  * ======================================================================
  * 8. Mounting (mount.h, store.h)

@@ -228,6 +228,30 @@ void bs_chain_free(struct bs_chain *r);	/* accepts NULL */
 /* Store care                                                             */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Progress of the long store operations: bs_store_gc (phase "removing
+ * files": each file removed), bs_store_fsck ("checking blobs", "checking
+ * images", "checking layer records", "checking file rows", "checking
+ * chunks"; with full "hashing ..." instead of "checking ...": each row
+ * checked) and bs_store_repair ("reading images", "hashing blobs",
+ * "rebuilding registry", "reading layer records": each image parsed, blob
+ * hashed, image registered, record read). fn is called on the caller's thread,
+ * inside the operation, after each item, and once with done == total
+ * (and bytes == total_bytes) when a phase ends (also an empty one);
+ * within a phase done and bytes never decrease and stay <= their totals.
+ * bytes and total_bytes are 0 where a phase counts no bytes. p and the
+ * phase string are valid during the call only. fn must not call the
+ * store. NULL fn (the default): no calls. The store keeps fn and arg
+ * until set again or closed; arg stays the caller's.
+ */
+struct bs_progress {
+	const char *phase;		/* e.g. "hashing blobs" */
+	uint64_t done, total;		/* items */
+	uint64_t bytes, total_bytes;	/* bytes of those items */
+};
+typedef void (*bs_progress_fn)(void *arg, const struct bs_progress *p);
+void bs_store_set_progress(struct bs_store *st, bs_progress_fn fn, void *arg);
+
 /* Removes a name (its files go at the next gc). */
 int bs_store_rm(struct bs_store *st, const char *name, struct mkimg_err *err);
 

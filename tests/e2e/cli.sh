@@ -2,7 +2,8 @@
 # The CLI explains itself (no root): every command's --help and -h print
 # its usage on stdout and exit 0; an unknown option, a missing argument, an
 # option a command does not take and an unknown command each print ONE line
-# "mkimg: ...; see 'mkimg ... --help'" on stderr and exit 2.
+# "mkimg: ...; see 'mkimg ... --help'" on stderr and exit 2. gc and fsck
+# draw a progress line only on a terminal and without -q, and leave none.
 . "$(dirname "$0")/lib.sh"
 require_oracle
 
@@ -96,6 +97,77 @@ d = json.load(sys.stdin)
 print(d["image"], sys.argv[1], " ".join(d["devices"]))' "$T/${pair#*:}")
 done
 grep -q ' 0.3 MiB shared' "$T/a2.txt" || fail "a2's shared figure: $(cat "$T/a2.txt")"
+
+# gc and fsck draw a progress line on stderr when it is a terminal, never
+# when it is not or with -q/--quiet, and clear it: what stays on the
+# terminal is the output without one
+# on_tty ARG...: mkimg ARG... on a pseudo-terminal (stdout and stderr), what
+# it wrote in $T/tty
+on_tty() {
+	local cmd
+	printf -v cmd '%q ' "$MKIMG" "$@"
+	script -qfec "$cmd" /dev/null </dev/null >"$T/tty"
+}
+# screen: what a terminal shows after the bytes of $T/tty (\r returns to the
+# line's start, ESC [K erases to its end, other bytes overwrite)
+screen() {
+	python3 - "$T/tty" <<'PY'
+import sys
+out, line, col = [], [], 0
+data = open(sys.argv[1], "rb").read().decode()
+i = 0
+while i < len(data):
+    ch = data[i]
+    if data.startswith("\x1b[K", i):
+        del line[col:]
+        i += 3
+        continue
+    if ch == "\r":
+        col = 0
+    elif ch == "\n":
+        out.append("".join(line))
+        line, col = [], 0
+    else:
+        line[col:col + 1] = [ch]
+        col += 1
+    i += 1
+if line:
+    out.append("".join(line))
+print("\n".join(out))
+PY
+}
+"$MKIMG" rm --store "$T/st" b
+"$MKIMG" fsck --store "$T/st" --full >"$T/fsck.out" 2>"$T/fsck.err" ||
+	fail "fsck --full: $(cat "$T/fsck.out" "$T/fsck.err")"
+[ ! -s "$T/fsck.err" ] || fail "fsck --full wrote to stderr, no terminal: $(cat "$T/fsck.err")"
+grep -q "^$T/st: 0 errors, .* (full: " "$T/fsck.out" || fail "fsck --full: $(cat "$T/fsck.out")"
+on_tty fsck --store "$T/st" --full || fail "fsck --full on a terminal: $(cat "$T/tty")"
+grep -q $'\rhashing blobs: [0-9]*/[0-9]*, ' "$T/tty" || fail "fsck --full on a terminal: no progress line: $(cat -v "$T/tty")"
+grep -q $'\rhashing file rows: ' "$T/tty" || fail "fsck --full on a terminal: no progress of the file rows"
+[ "$(screen)" = "$(cat "$T/fsck.out")" ] ||
+	fail "fsck --full on a terminal leaves '$(screen)', not '$(cat "$T/fsck.out")'"
+for q in -q --quiet; do
+	on_tty fsck "$q" --store "$T/st" --full || fail "fsck $q --full on a terminal"
+	! grep -q $'\e' "$T/tty" || fail "fsck $q --full drew a progress line: $(cat -v "$T/tty")"
+	[ "$(tr -d '\r' <"$T/tty")" = "$(cat "$T/fsck.out")" ] || fail "fsck $q --full printed $(cat -v "$T/tty")"
+done
+on_tty gc --store "$T/st" || fail "gc on a terminal: $(cat "$T/tty")"
+grep -q $'\rremoving files: ' "$T/tty" || fail "gc on a terminal: no progress line: $(cat -v "$T/tty")"
+# b's only image goes (its file data is a's)
+[[ "$(screen)" == "removed 0 blobs (0.0 MiB), 1 images, "*" freed" ]] || fail "gc on a terminal leaves '$(screen)'"
+"$MKIMG" gc --store "$T/st" >"$T/gc.out" 2>"$T/gc.err" || fail "gc"
+[ ! -s "$T/gc.err" ] && [ "$(wc -l <"$T/gc.out")" = 1 ] &&
+	grep -q "^removed 0 blobs (0.0 MiB), 0 images, " "$T/gc.out" || fail "gc, no terminal: $(cat "$T/gc.out" "$T/gc.err")"
+on_tty gc --quiet --store "$T/st" || fail "gc --quiet on a terminal"
+[ "$(tr -d '\r' <"$T/tty")" = "$(cat "$T/gc.out")" ] || fail "gc --quiet printed $(cat -v "$T/tty")"
+on_tty fsck --repair -q --store "$T/st" || fail "fsck --repair -q on a terminal: $(cat "$T/tty")"
+! grep -q $'\e' "$T/tty" || fail "fsck --repair -q drew a progress line: $(cat -v "$T/tty")"
+on_tty fsck --repair --store "$T/st" || fail "fsck --repair on a terminal: $(cat "$T/tty")"
+grep -q $'\rhashing blobs: ' "$T/tty" && grep -q $'\rrebuilding registry: ' "$T/tty" ||
+	fail "fsck --repair on a terminal: no progress line: $(cat -v "$T/tty")"
+[[ "$(screen)" == "$T/st: registry rebuilt: "*" 0 errors, 0 notes" ]] || fail "fsck --repair on a terminal leaves '$(screen)'"
+one_line 2 "^mkimg: ls: invalid option '-q'; see 'mkimg ls --help'\$" ls -q
+one_line 2 "^mkimg: stats: option '--quiet' does not apply to this command; see" stats --quiet
 
 # mount and umount say what is wrong in words; umount leaves what is not
 # an EROFS mount alone unless --force; mounting over files or a mount warns
