@@ -54,7 +54,7 @@ static void analyze_usage(FILE *f)
 }
 
 struct ui {
-	bool tty, quiet;
+	struct cli_progress pr;
 	struct timespec start;
 };
 
@@ -71,10 +71,9 @@ static void on_progress(void *ctx, const struct mkimg_analyze_progress *pr)
 	struct ui *u = ctx;
 	double sec = elapsed(&u->start);
 
-	if (u->tty && !u->quiet)
-		fprintf(stderr, "\rlayer %zu/%zu: %.1f MiB of tar, %.0f MB/s   ", pr->done,
-			pr->layers, pr->tar_bytes / 1048576.0,
-			sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
+	cli_progress_line(&u->pr, pr->done == pr->layers, "layer %zu/%zu: %.1f MiB of tar, %.0f MB/s",
+			  pr->done, pr->layers, pr->tar_bytes / 1048576.0,
+			  sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
 }
 
 static bool on_stop(void *ctx)
@@ -112,9 +111,10 @@ static void print_text(const struct mkimg_analyze_result *r, double sec)
 	size_t i, j;
 	unsigned int k;
 
-	printf("%zu image%s, %zu layers (%zu distinct), %llu files (%llu distinct contents), "
+	printf("%zu image%s, %zu layer%s (%zu distinct), %llu files (%llu distinct contents), "
 	       "%.1f MiB of tar read in %.1f s%s\n\n",
-	       r->nimages, r->nimages == 1 ? "" : "s", r->layers, r->distinct_layers,
+	       r->nimages, r->nimages == 1 ? "" : "s", r->layers, r->layers == 1 ? "" : "s",
+	       r->distinct_layers,
 	       (unsigned long long)r->files, (unsigned long long)r->distinct_files,
 	       mib(r->tar_bytes), sec, est);
 	printf("  %-40s %12s %8s %8s\n", "file data", "MiB", "of all", "dedup");
@@ -236,11 +236,11 @@ static void print_json(const struct mkimg_analyze_result *r, double sec)
 
 int cmd_analyze(int argc, char **argv)
 {
-	struct ui u = { .tty = cli_tty() };
+	struct ui u;
 	struct mkimg_analyze_params p = { .progress = on_progress, .stop = on_stop, .ctx = &u };
 	struct mkimg_analyze_result res;
 	struct mkimg_err err = MKIMG_ERR_INIT;
-	bool json = false;
+	bool json = false, quiet = false;
 	const char *store = NULL;
 	unsigned int k;
 	int opt, ret;
@@ -273,7 +273,7 @@ int cmd_analyze(int argc, char **argv)
 						       optarg);
 			p.max_hole_bytes = v ? v : UINT64_MAX;
 			break;
-		case 'q': u.quiet = true; break;
+		case 'q': quiet = true; break;
 		case 'h':
 			analyze_usage(stdout);
 			return 0;
@@ -286,11 +286,11 @@ int cmd_analyze(int argc, char **argv)
 	p.sources = (const char *const *)argv + optind;
 	p.nsources = argc - optind;
 	p.store = cli_store_dir(store);
+	cli_progress_init(&u.pr, cli_tty() && !quiet);
 	clock_gettime(CLOCK_MONOTONIC, &u.start);
 	cli_catch_stop_signals();
 	ret = mkimg_analyze(&p, &res, &err);
-	if (u.tty && !u.quiet)
-		fputs("\r\033[K", stderr);
+	cli_progress_clear(&u.pr);
 	if (ret)
 		cli_error("%s", mkimg_err_msg(&err));
 	else if (json)

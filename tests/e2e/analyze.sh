@@ -257,6 +257,15 @@ assert abs(x - y) < y * 0.25, (x, y)
 print("ok: --sample 4:", x, "for", y)
 EOF
 
+# progress on a terminal only, and not with -q
+if command -v script >/dev/null; then
+	script -qfec "$MKIMG analyze $T/layers-two/layer-000.tar.gz" /dev/null >"$T/tty.out" </dev/null
+	grep -q $'\rlayer 1/1: ' "$T/tty.out" || fail "no progress line on a terminal: $(od -c "$T/tty.out" | head -3)"
+	script -qfec "$MKIMG analyze -q $T/layers-two/layer-000.tar.gz" /dev/null >"$T/tty.out" </dev/null
+	! grep -q $'\rlayer' "$T/tty.out" || fail "a progress line with -q"
+	echo "ok: progress on a terminal, none with -q"
+fi
+
 # bad input: one line, exit 1; bad usage: exit 2
 one_line() {
 	local want=$1 pat=$2 rc=0
