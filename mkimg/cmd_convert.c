@@ -109,7 +109,8 @@ BS_STORE_DEFAULT_DIR "), its file data shared with every image there:\n"
 }
 
 struct ui {
-	bool tty, quiet;
+	bool quiet;
+	struct cli_progress pr;
 	struct timespec start;
 };
 
@@ -126,18 +127,16 @@ static void on_progress(void *ctx, const struct mkimg_convert_progress *pr)
 	struct ui *u = ctx;
 	double sec = elapsed(&u->start);
 
-	if (u->tty && !u->quiet)
-		fprintf(stderr, "\rlayer %zu/%zu: %.1f MiB of tar, %.0f MB/s   ", pr->done,
-			pr->layers, pr->tar_bytes / 1048576.0,
-			sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
+	cli_progress_line(&u->pr, pr->done == pr->layers, "layer %zu/%zu: %.1f MiB of tar, %.0f MB/s",
+			  pr->done, pr->layers, pr->tar_bytes / 1048576.0,
+			  sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
 }
 
 static void on_warn(void *ctx, const char *msg)
 {
 	struct ui *u = ctx;
 
-	if (u->tty && !u->quiet)
-		fputs("\r\033[K", stderr);
+	cli_progress_clear(&u->pr);
 	cli_warn("%s", msg);
 }
 
@@ -235,7 +234,7 @@ static void print_image(const struct mkimg_convert_params *p,
 
 int cmd_convert(int argc, char **argv)
 {
-	struct ui u = { .tty = cli_tty() };
+	struct ui u = { .quiet = false };
 	struct mkimg_convert_params p = {
 		.progress = on_progress, .warn = on_warn, .stop = on_stop, .ctx = &u,
 		.tmpdir = getenv("TMPDIR"), .no_direct = cli_env_is_1("MKIMG_NO_DIRECT"),
@@ -341,11 +340,11 @@ int cmd_convert(int argc, char **argv)
 		cli_error("--blob is for flattened images; --per-layer images are self-contained");
 		return 2;
 	}
+	cli_progress_init(&u.pr, cli_tty() && !u.quiet);
 	clock_gettime(CLOCK_MONOTONIC, &u.start);
 	cli_catch_stop_signals();
 	ret = mkimg_convert(&p, &res, &err);
-	if (u.tty && !u.quiet)
-		fputs("\r\033[K", stderr);
+	cli_progress_clear(&u.pr);
 	if (ret)
 		cli_error("%s", mkimg_err_msg(&err));
 	else if (p.mode == MKIMG_CONVERT_STORE && (json || !u.quiet))
