@@ -10,8 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mkimg/layout.h"
 #include "names.h"
 #include "store_internal.h"
+#include "util/io.h"
 
 void bs_image_info_free(struct bs_image_info *ii)
 {
@@ -134,6 +136,51 @@ int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *
 	if (ret)
 		bs_image_info_free(ii);
 	return ret;
+}
+
+static int count_mapped(void *ctx, const struct layout_read_file *f)
+{
+	uint64_t *mapped = ctx, n = 0;
+	uint32_t i;
+
+	if (f->flat_data) {
+		*mapped += f->size;
+		return 0;
+	}
+	for (i = 0; i < f->nextents; i++)
+		n += (uint64_t)f->extents[i].nblks << BS_STORE_BLKSZBITS;
+	*mapped += n < f->size ? n : f->size;
+	return 0;
+}
+
+int bs_image_info_holes(struct bs_image_info *ii, struct mkimg_err *err)
+{
+	struct mkimg_err rerr = MKIMG_ERR_INIT;
+	uint64_t mapped = 0;
+	struct layout_read_stats rs;
+	uint8_t *buf = NULL;
+	struct stat sb;
+	int fd, ret;
+
+	fd = open(ii->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mkimg_err_errno(err, -errno, "image %s: %s", ii->name, ii->image);
+	if (fstat(fd, &sb) || (uint64_t)sb.st_size > LAYOUT_READ_MAX_IMAGE) {
+		close(fd);
+		return mkimg_err_set(err, -EFBIG, "image %s: %s cannot be read whole", ii->name,
+				     ii->image);
+	}
+	buf = malloc(sb.st_size ? sb.st_size : 1);
+	ret = buf ? util_pread_all(fd, buf, sb.st_size, 0) : -ENOMEM;
+	close(fd);
+	if (!ret)
+		ret = layout_read_walk(buf, sb.st_size, NULL, count_mapped, &mapped, &rs, &rerr);
+	free(buf);
+	if (ret)
+		return mkimg_err_set(err, ret, "image %s: %s", ii->name,
+				     rerr.msg[0] ? mkimg_err_msg(&rerr) : strerror(-ret));
+	ii->hole_bytes = rs.file_bytes > mapped ? rs.file_bytes - mapped : 0;
+	return 0;
 }
 
 int bs_store_images(struct bs_store *st, struct bs_image_info **out, size_t *n,

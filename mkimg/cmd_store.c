@@ -109,12 +109,30 @@ struct bs_store *cli_open_store(const char *dir, unsigned int flags)
 	return st;
 }
 
+/* Data found in other files or images: neither what the image added nor
+ * holes (a store image keeps no inline tails). */
+static uint64_t image_shared(const struct bs_image_info *ii)
+{
+	uint64_t kept = ii->new_bytes + ii->hole_bytes;
+
+	return ii->logical_bytes > kept ? ii->logical_bytes - kept : 0;
+}
+
+/* ii->hole_bytes, or a warning when the metadata image cannot tell. */
+static void image_holes(struct bs_image_info *ii)
+{
+	struct mkimg_err err = MKIMG_ERR_INIT;
+
+	if (bs_image_info_holes(ii, &err))
+		cli_warn("%s", mkimg_err_msg(&err));
+}
+
 static json_object *info_json(const struct bs_image_info *ii, const struct bs_pin *pins,
 			      size_t npins)
 {
 	json_object *o = json_object_new_object(), *d = json_object_new_array();
 	json_object *l = json_object_new_array(), *p = json_object_new_array();
-	uint64_t shared = ii->logical_bytes > ii->new_bytes ? ii->logical_bytes - ii->new_bytes : 0;
+	uint64_t shared = image_shared(ii);
 	uint32_t i;
 	size_t j;
 
@@ -136,6 +154,7 @@ static json_object *info_json(const struct bs_image_info *ii, const struct bs_pi
 	json_object_object_add(o, "new_data_bytes", json_object_new_int64(ii->new_bytes));
 	json_object_object_add(o, "image_bytes", json_object_new_int64(ii->image_bytes));
 	json_object_object_add(o, "shared_bytes", json_object_new_int64(shared));
+	json_object_object_add(o, "hole_bytes", json_object_new_int64(ii->hole_bytes));
 	for (j = 0; j < npins; j++)
 		if (!strcmp(pins[j].image, ii->sha256))
 			json_object_array_add(p, cli_pin_json(&pins[j]));
@@ -190,8 +209,10 @@ int cmd_ls(int argc, char **argv)
 	if (a.json) {
 		json_object *arr = json_object_new_array();
 
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			image_holes(&v[i]);
 			json_object_array_add(arr, info_json(&v[i], pins, npins));
+		}
 		cli_print_json(arr);
 	} else if (n) {
 		printf("%-32s %8s %10s %10s %10s %5s %4s  %s\n", "NAME", "FILES", "DATA MiB",
@@ -248,14 +269,16 @@ int cmd_inspect(int argc, char **argv)
 		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
+	image_holes(&ii);
 	if (a.json) {
 		cli_print_json(info_json(&ii, pins, npins));
 	} else {
 		printf("name:    %s\nimage:   %s\nsource:  %s\nfiles:   %llu\n"
-		       "data:    %.1f MiB (%.1f MiB new when converted, %.1f MiB shared)\n"
+		       "data:    %.1f MiB (%.1f MiB new when converted, %.1f MiB shared, "
+		       "%.1f MiB holes)\n"
 		       "devices:\n", ii.name, ii.image, ii.source, (unsigned long long)ii.files,
-		       mib(ii.logical_bytes), mib(ii.new_bytes),
-		       mib(ii.logical_bytes > ii.new_bytes ? ii.logical_bytes - ii.new_bytes : 0));
+		       mib(ii.logical_bytes), mib(ii.new_bytes), mib(image_shared(&ii)),
+		       mib(ii.hole_bytes));
 		for (i = 0; i < ii.ndevices; i++)
 			printf("  %u %s (%.1f MiB)\n", i + 1, ii.devices[i], mib(ii.device_bytes[i]));
 		printf("layers:\n");

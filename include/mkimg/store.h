@@ -165,9 +165,13 @@ struct bs_image_info {
 	uint64_t *device_bytes;
 	uint32_t nlayers;
 	char **layers;			/* diff_ids, bottom first */
+	uint64_t hole_bytes;		/* file data in no extent (bs_image_info_holes) */
 };
 
 void bs_image_info_free(struct bs_image_info *ii);
+/* Fills ii->hole_bytes from its metadata image (read whole, walked as
+ * hostile input): file bytes no extent maps. */
+int bs_image_info_holes(struct bs_image_info *ii, struct mkimg_err *err);
 /* -ENOENT with a message if no image has this name. */
 int bs_store_image(struct bs_store *st, const char *name, struct bs_image_info *ii,
 		   struct mkimg_err *err);

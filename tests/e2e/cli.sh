@@ -88,6 +88,22 @@ assert a["shared_bytes"] == 0, a
 assert b["hole_bytes"] == 0 and b["shared_bytes"] == 300000 and b["store_files"] == 1, b
 PY
 grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
+# inspect and ls say the same as the summaries did
+"$MKIMG" inspect --store "$T/st" --json a >"$T/ia.json"
+"$MKIMG" inspect --store "$T/st" --json b >"$T/ib.json"
+"$MKIMG" ls --store "$T/st" --json >"$T/ls.json"
+python3 - "$T/ia.json" "$T/ib.json" "$T/ls.json" <<'PY' || fail "inspect's shared and hole figures"
+import json, sys
+a, b, ls = (json.load(open(f)) for f in sys.argv[1:])
+# (a2 is the same image as a: its record says the second conversion added
+# nothing, so all of a's data counts as shared, its holes still as holes)
+assert a["hole_bytes"] == 8 << 20 and a["shared_bytes"] == 300000, a
+assert b["hole_bytes"] == 0 and b["shared_bytes"] == 300000, b
+l = {x["name"]: x for x in ls}
+assert (l["a"]["hole_bytes"], l["a"]["shared_bytes"]) == (8 << 20, 300000), l["a"]
+PY
+"$MKIMG" inspect --store "$T/st" a | grep -q '0.3 MiB shared, 8.0 MiB holes' ||
+	fail "inspect's data line: $("$MKIMG" inspect --store "$T/st" a | grep data)"
 # the store images are what their layers hold (fsck.erofs, extract, mount)
 for pair in a:src1 b:src2; do
 	# shellcheck disable=SC2046
