@@ -517,25 +517,13 @@ static bool stopped(const struct analysis *a)
 static int scan_layer(struct analysis *a, struct alayer *l, uint32_t blob)
 {
 	const struct convert_layer *cl = l->cl;
-	struct oci_stream_params sp = { .path = cl->path, .name = cl->name };
+	struct oci_stream_params sp;
 	const struct oci_entry *e;
 	struct oci_stream *s = NULL;
 	struct oci_tar *tar = NULL;
 	int ret;
 
-	sp.range = cl->range;
-	sp.offset = cl->offset;
-	sp.length = cl->length;
-	if (cl->oci) {
-		sp.comp = cl->oci->comp;
-		sp.digest = cl->oci->digest[0] ? cl->oci->digest : NULL;
-		sp.check_size = true;
-		sp.size = cl->oci->size;
-		sp.diff_id = cl->oci->diff_id;
-	} else {
-		sp.detect = true;
-		sp.no_digests = true;
-	}
+	convert_layer_stream(cl, false, &sp);
 	ret = oci_stream_open(&sp, &s, a->err);
 	if (!ret)
 		ret = oci_tar_open(oci_stream_reader, s, 0, &tar, a->err);
@@ -558,9 +546,7 @@ static int scan_layer(struct analysis *a, struct alayer *l, uint32_t blob)
 	if (!ret)
 		ret = oci_stream_finish(s, NULL, NULL);
 	if (ret) {
-		mkimg_err_set(a->err, ret, "%s", strerror(-ret));
-		if (!strncmp(mkimg_err_msg(a->err), "tar: ", 5))
-			mkimg_err_wrap(a->err, ret, "%s", cl->name);
+		convert_layer_failed(cl, ret, a->err);
 	} else {
 		a->res->compressed_bytes += oci_stream_bytes_in(s);
 		a->res->tar_bytes += oci_stream_bytes_out(s);

@@ -6,30 +6,49 @@
 
 #include "convert_internal.h"
 
+void convert_layer_stream(const struct convert_layer *l, bool diff_id,
+			  struct oci_stream_params *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->path = l->path;
+	sp->name = l->name;
+	sp->range = l->range;
+	sp->offset = l->offset;
+	sp->length = l->length;
+	if (l->oci) {
+		sp->comp = l->oci->comp;
+		/* a docker-archive's compressed layer may have no digest */
+		sp->digest = l->oci->digest[0] ? l->oci->digest : NULL;
+		sp->check_size = true;
+		sp->size = l->oci->size;
+		sp->diff_id = l->oci->diff_id;
+	} else {
+		sp->detect = true;
+		/* nothing to verify */
+		sp->no_digests = !diff_id;
+	}
+}
+
+void convert_layer_failed(const struct convert_layer *l, int ret, struct mkimg_err *err)
+{
+	/* a failure nothing described: its strerror */
+	mkimg_err_set(err, ret, "%s", strerror(-ret));
+	/* the tar reader names the entry, not the archive it read */
+	if (!strncmp(mkimg_err_msg(err), "tar: ", 5))
+		mkimg_err_wrap(err, ret, "%s", l->name);
+}
+
 int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 			struct layout_tree *t, struct bs_sink *sink, char *diff_id)
 {
 	const struct convert_layer *l = &c->layers[i];
-	struct oci_stream_params sp = { .path = l->path, .name = l->name };
+	struct oci_stream_params sp;
 	struct oci_stream *s = NULL;
 	struct oci_tar *tar = NULL;
 	int ret;
 
-	sp.range = l->range;
-	sp.offset = l->offset;
-	sp.length = l->length;
-	if (l->oci) {
-		sp.comp = l->oci->comp;
-		/* a docker-archive's compressed layer may have no digest */
-		sp.digest = l->oci->digest[0] ? l->oci->digest : NULL;
-		sp.check_size = true;
-		sp.size = l->oci->size;
-		sp.diff_id = l->oci->diff_id;
-	} else {
-		sp.detect = true;
-		/* nothing to verify; a store needs the diff_id to record it */
-		sp.no_digests = c->p->mode != MKIMG_CONVERT_STORE;
-	}
+	/* a store needs a layer file's diff_id to record it */
+	convert_layer_stream(l, c->p->mode == MKIMG_CONVERT_STORE, &sp);
 	/* stream, tar and applier (and a store's record writer) fill the
 	 * conversion's error object: the first failure's message is kept */
 	ret = oci_stream_open(&sp, &s, c->err);
@@ -42,11 +61,7 @@ int convert_layer_apply(struct convert *c, struct oci_applier *a, size_t i,
 	if (!ret)
 		ret = oci_stream_finish(s, NULL, diff_id);
 	if (ret) {
-		/* a failure nothing described: its strerror */
-		mkimg_err_set(c->err, ret, "%s", strerror(-ret));
-		/* the tar reader names the entry, not the archive it read */
-		if (!strncmp(mkimg_err_msg(c->err), "tar: ", 5))
-			mkimg_err_wrap(c->err, ret, "%s", l->name);
+		convert_layer_failed(l, ret, c->err);
 	} else {
 		c->res->compressed_bytes += oci_stream_bytes_in(s);
 		c->res->tar_bytes += oci_stream_bytes_out(s);

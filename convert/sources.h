@@ -39,6 +39,13 @@ int convert_sources_open(const char *const *sources, size_t n, const char *platf
 			 struct convert_sources *out, struct mkimg_err *err);
 void convert_sources_close(struct convert_sources *s);
 
+/* layer.c: the stream parameters that read and verify layer l (a layer
+ * file's diff_id computed only when diff_id is true), and the message of
+ * a failure reading it (the tar reader's named after the layer). */
+void convert_layer_stream(const struct convert_layer *l, bool diff_id,
+			  struct oci_stream_params *sp);
+void convert_layer_failed(const struct convert_layer *l, int ret, struct mkimg_err *err);
+
 /* A directory holding an OCI layout (oci-layout or index.json). */
 bool convert_is_layout(const char *dir);
 /* The PATH and REF (NULL if none; "sha256:..." for a digest) of an
