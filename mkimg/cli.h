@@ -63,6 +63,12 @@ void cli_progress_init(struct cli_progress *p, bool on);
 void cli_progress_line(struct cli_progress *p, bool force, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cli_progress_clear(struct cli_progress *p);
+/* "layer DONE/LAYERS: X MiB of tar, Y MB/s" since start (convert, analyze). */
+struct timespec;
+void cli_progress_layers(struct cli_progress *p, const struct timespec *start, size_t done,
+			 size_t layers, uint64_t tar_bytes);
+/* Seconds since t0 (CLOCK_MONOTONIC). */
+double cli_elapsed(const struct timespec *t0);
 /* A bs_progress_fn (bs_store_set_progress); arg: a struct cli_progress. */
 struct bs_progress;
 void cli_progress_store(void *arg, const struct bs_progress *pr);

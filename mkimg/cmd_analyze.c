@@ -58,22 +58,11 @@ struct ui {
 	struct timespec start;
 };
 
-static double elapsed(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void on_progress(void *ctx, const struct mkimg_analyze_progress *pr)
 {
 	struct ui *u = ctx;
-	double sec = elapsed(&u->start);
 
-	cli_progress_line(&u->pr, pr->done == pr->layers, "layer %zu/%zu: %.1f MiB of tar, %.0f MB/s",
-			  pr->done, pr->layers, pr->tar_bytes / 1048576.0,
-			  sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
+	cli_progress_layers(&u->pr, &u->start, pr->done, pr->layers, pr->tar_bytes);
 }
 
 static bool on_stop(void *ctx)
@@ -294,9 +283,9 @@ int cmd_analyze(int argc, char **argv)
 	if (ret)
 		cli_error("%s", mkimg_err_msg(&err));
 	else if (json)
-		print_json(&res, elapsed(&u.start));
+		print_json(&res, cli_elapsed(&u.start));
 	else
-		print_text(&res, elapsed(&u.start));
+		print_text(&res, cli_elapsed(&u.start));
 	mkimg_analyze_result_free(&res);
 	cli_exit_if_stopped();
 	return ret ? 1 : 0;

@@ -84,28 +84,18 @@ static bool parse_uuid(const char *s, uint8_t out[16])
 }
 
 struct progress_ctx {
-	bool tty;
+	struct cli_progress pr;
 	struct timespec start;
 };
-
-static double elapsed(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static void on_progress(void *ctx, const struct dirsource_stats *st)
 {
 	struct progress_ctx *pc = ctx;
-	double s = elapsed(&pc->start);
+	double s = cli_elapsed(&pc->start);
 
-	if (!pc->tty)
-		return;
-	fprintf(stderr, "\r%llu files, %llu dirs, %.1f MiB read, %.0f MB/s   ",
-		(unsigned long long)st->files, (unsigned long long)st->dirs,
-		st->bytes / 1048576.0, s > 0 ? st->bytes / 1e6 / s : 0.0);
+	cli_progress_line(&pc->pr, false, "%llu files, %llu dirs, %.1f MiB read, %.0f MB/s",
+			  (unsigned long long)st->files, (unsigned long long)st->dirs,
+			  st->bytes / 1048576.0, s > 0 ? st->bytes / 1e6 / s : 0.0);
 }
 
 static bool on_stop(void *ctx)
@@ -115,6 +105,9 @@ static bool on_stop(void *ctx)
 
 static void on_warn(void *ctx, const char *msg)
 {
+	struct progress_ctx *pc = ctx;
+
+	cli_progress_clear(&pc->pr);
 	cli_warn("%s", msg);
 }
 
@@ -125,7 +118,7 @@ int cmd_build(int argc, char **argv)
 	struct bs_output out = { .img.fd = -1, .blob.fd = -1 };
 	struct bs_output_result ores;
 	struct dirsource_stats st;
-	struct progress_ctx pc = { .tty = cli_tty() };
+	struct progress_ctx pc;
 	struct dirsource_opts dopts = {
 		.warn = on_warn, .progress = on_progress, .stop = on_stop, .ctx = &pc,
 		.no_prefetch = getenv("MKIMG_NO_PREFETCH") != NULL,
@@ -204,6 +197,7 @@ int cmd_build(int argc, char **argv)
 		}
 		p.clamp_time = true;
 	}
+	cli_progress_init(&pc.pr, cli_tty() && !quiet);
 	clock_gettime(CLOCK_MONOTONIC, &pc.start);
 
 	op.tmpdir = getenv("TMPDIR");
@@ -219,8 +213,7 @@ int cmd_build(int argc, char **argv)
 		goto out;
 	}
 	err = dirsource_import(argv[optind], t, out.sink, &dopts, &st, &msg);
-	if (pc.tty)
-		fputs("\r\033[K", stderr);
+	cli_progress_clear(&pc.pr);
 	if (!err)
 		err = bs_output_commit(&out, t, durable, &ores, &msg);
 	if (err) {
@@ -246,7 +239,7 @@ int cmd_build(int argc, char **argv)
 		U64("dedup_files", ores.data.dedup_files);
 		U64("dedup_bytes", ores.data.dedup_bytes);
 		U64("fingerprints", ores.layout.fingerprints);
-		json_object_object_add(o, "seconds", cli_json_fixed(elapsed(&pc.start), 3));
+		json_object_object_add(o, "seconds", cli_json_fixed(cli_elapsed(&pc.start), 3));
 		U64("peak_rss_kib", cli_peak_rss_kib());
 		if (blob_path) {
 			json_object_object_add(o, "blob", json_object_new_string(blob_path));

@@ -114,22 +114,11 @@ struct ui {
 	struct timespec start;
 };
 
-static double elapsed(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void on_progress(void *ctx, const struct mkimg_convert_progress *pr)
 {
 	struct ui *u = ctx;
-	double sec = elapsed(&u->start);
 
-	cli_progress_line(&u->pr, pr->done == pr->layers, "layer %zu/%zu: %.1f MiB of tar, %.0f MB/s",
-			  pr->done, pr->layers, pr->tar_bytes / 1048576.0,
-			  sec > 0 ? pr->tar_bytes / 1e6 / sec : 0.0);
+	cli_progress_layers(&u->pr, &u->start, pr->done, pr->layers, pr->tar_bytes);
 }
 
 static void on_warn(void *ctx, const char *msg)
@@ -348,9 +337,9 @@ int cmd_convert(int argc, char **argv)
 	if (ret)
 		cli_error("%s", mkimg_err_msg(&err));
 	else if (p.mode == MKIMG_CONVERT_STORE && (json || !u.quiet))
-		print_store(&p, &res, json, elapsed(&u.start));
+		print_store(&p, &res, json, cli_elapsed(&u.start));
 	else if (json || !u.quiet)
-		print_image(&p, &res, json, elapsed(&u.start));
+		print_image(&p, &res, json, cli_elapsed(&u.start));
 	free(name);
 	cli_exit_if_stopped();
 	return ret ? 1 : 0;

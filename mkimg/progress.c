@@ -19,6 +19,23 @@ static long long now_ns(void)
 	return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+double cli_elapsed(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+void cli_progress_layers(struct cli_progress *p, const struct timespec *start, size_t done,
+			 size_t layers, uint64_t tar_bytes)
+{
+	double sec = cli_elapsed(start);
+
+	cli_progress_line(p, done == layers, "layer %zu/%zu: %.1f MiB of tar, %.0f MB/s", done,
+			  layers, tar_bytes / 1048576.0, sec > 0 ? tar_bytes / 1e6 / sec : 0.0);
+}
+
 void cli_progress_init(struct cli_progress *p, bool on)
 {
 	memset(p, 0, sizeof(*p));

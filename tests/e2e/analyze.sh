@@ -267,30 +267,21 @@ if command -v script >/dev/null; then
 fi
 
 # bad input: one line, exit 1; bad usage: exit 2
-one_line() {
-	local want=$1 pat=$2 rc=0
-	shift 2
-	"$MKIMG" "$@" >"$T/out" 2>"$T/err" || rc=$?
-	[ "$rc" = "$want" ] || fail "mkimg $*: exit $rc, want $want"
-	[ ! -s "$T/out" ] || fail "mkimg $*: wrote to stdout: $(cat "$T/out")"
-	[ "$(wc -l <"$T/err")" = 1 ] || fail "mkimg $*: not one line on stderr: $(cat "$T/err")"
-	grep -qE -- "$pat" "$T/err" || fail "mkimg $*: '$(cat "$T/err")' does not match '$pat'"
-}
-one_line 1 "^mkimg: .*$T/nothere" analyze oci:"$T/nothere"
-one_line 1 "^mkimg: .*nofile.*No such file" analyze "$T/nofile"
-one_line 1 "^mkimg: .*is an OCI image layout: use oci:" analyze "$T/oci"
+expect_one_line 1 "^mkimg: .*$T/nothere" analyze oci:"$T/nothere"
+expect_one_line 1 "^mkimg: .*nofile.*No such file" analyze "$T/nofile"
+expect_one_line 1 "^mkimg: .*is an OCI image layout: use oci:" analyze "$T/oci"
 cat >"$T/bad.json" <<'EOF'
 {"images": [{"tag": "x", "broken": {"layer_digest": true},
   "layers": [{"compression": "gzip", "entries": [{"path": "f", "type": "file", "content": "x"}]}]}]}
 EOF
 python3 "$TOOLS/mkoci.py" "$T/bad.json" "$T/bad" >/dev/null || fail "mkoci.py bad"
-one_line 1 '^mkimg: .*(digest|sha256)' analyze oci:"$T/bad"
+expect_one_line 1 '^mkimg: .*(digest|sha256)' analyze oci:"$T/bad"
 printf 'not a tar at all, just some text\n' >"$T/notatar"
-one_line 1 "^mkimg: .*notatar.*tar" analyze "$T/notatar"
-one_line 2 "^mkimg: analyze: .*see 'mkimg analyze --help'" analyze
-one_line 1 "^mkimg: image one: file [0-9]+: its data does not match its fingerprint" \
+expect_one_line 1 "^mkimg: .*notatar.*tar" analyze "$T/notatar"
+expect_one_line 2 "^mkimg: analyze: .*see 'mkimg analyze --help'" analyze
+expect_one_line 1 "^mkimg: image one: file [0-9]+: its data does not match its fingerprint" \
 	analyze --store "$T/store-bad" store:one
-one_line 1 "^mkimg: .*nothere" analyze --store "$S" store:nothere
-one_line 2 "^mkimg: analyze: --sample" analyze --sample 0 "$T/notatar"
-one_line 2 "^mkimg: analyze: --matrix-chunk" analyze --matrix-chunk 8K "$T/notatar"
+expect_one_line 1 "^mkimg: .*nothere" analyze --store "$S" store:nothere
+expect_one_line 2 "^mkimg: analyze: --sample" analyze --sample 0 "$T/notatar"
+expect_one_line 2 "^mkimg: analyze: --matrix-chunk" analyze --matrix-chunk 8K "$T/notatar"
 echo "ok: bad input is one line"

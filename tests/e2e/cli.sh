@@ -12,16 +12,6 @@ cmds=$("$MKIMG" --help | awk '/^commands:/ { on = 1; next } /^$/ { on = 0 } on {
 "$MKIMG" --help | grep -q -- '--version' || fail "mkimg --help does not list --version"
 "$MKIMG" --version | grep -q '^mkimg ' || fail "mkimg --version"
 
-# one_line RC PATTERN CMD...: CMD exits RC, stdout empty, stderr one line matching PATTERN
-one_line() {
-	local want=$1 pat=$2 rc=0
-	shift 2
-	"$MKIMG" "$@" >"$T/out" 2>"$T/err" || rc=$?
-	[ "$rc" = "$want" ] || fail "mkimg $*: exit $rc, want $want"
-	[ ! -s "$T/out" ] || fail "mkimg $*: wrote to stdout: $(cat "$T/out")"
-	[ "$(wc -l <"$T/err")" = 1 ] || fail "mkimg $*: not one line on stderr: $(cat "$T/err")"
-	grep -qE -- "$pat" "$T/err" || fail "mkimg $*: '$(cat "$T/err")' does not match '$pat'"
-}
 
 n=0
 for c in $cmds; do
@@ -32,38 +22,38 @@ for c in $cmds; do
 		[ ! -s "$T/err" ] || fail "mkimg $c $h: wrote to stderr"
 		grep -qi 'usage' "$T/out" || fail "mkimg $c $h: no usage on stdout"
 	done
-	one_line 2 "^mkimg: $c: unrecognized option '--frob'; see 'mkimg $c --help'\$" "$c" --frob
-	one_line 2 "^mkimg: $c: unrecognized option '--frob'; see 'mkimg $c --help'\$" "$c" --frob=1
-	one_line 2 "^mkimg: $c: invalid option '-Z'; see 'mkimg $c --help'\$" "$c" -Z
-	one_line 2 "^mkimg: $c: option '--help' takes no argument; see 'mkimg $c --help'\$" "$c" --help=1
+	expect_one_line 2 "^mkimg: $c: unrecognized option '--frob'; see 'mkimg $c --help'\$" "$c" --frob
+	expect_one_line 2 "^mkimg: $c: unrecognized option '--frob'; see 'mkimg $c --help'\$" "$c" --frob=1
+	expect_one_line 2 "^mkimg: $c: invalid option '-Z'; see 'mkimg $c --help'\$" "$c" -Z
+	expect_one_line 2 "^mkimg: $c: option '--help' takes no argument; see 'mkimg $c --help'\$" "$c" --help=1
 	n=$((n + 1))
 done
 [ "$n" -ge 10 ] || fail "only $n commands"
 
 # missing arguments, long and short
-one_line 2 "^mkimg: convert: option '-o' requires an argument; see 'mkimg convert --help'\$" convert -o
-one_line 2 "^mkimg: convert: option '--name' requires an argument; see 'mkimg convert --help'\$" convert --name
-one_line 2 "^mkimg: ls: option '--store' requires an argument; see 'mkimg ls --help'\$" ls --store
-one_line 2 "^mkimg: build: option '-b' requires an argument; see 'mkimg build --help'\$" build -b
+expect_one_line 2 "^mkimg: convert: option '-o' requires an argument; see 'mkimg convert --help'\$" convert -o
+expect_one_line 2 "^mkimg: convert: option '--name' requires an argument; see 'mkimg convert --help'\$" convert --name
+expect_one_line 2 "^mkimg: ls: option '--store' requires an argument; see 'mkimg ls --help'\$" ls --store
+expect_one_line 2 "^mkimg: build: option '-b' requires an argument; see 'mkimg build --help'\$" build -b
 # an option another command takes
-one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see 'mkimg gc --help'\$" gc --full
+expect_one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see 'mkimg gc --help'\$" gc --full
 # the wrong number of operands
-one_line 2 "^mkimg: rm: too few arguments; see 'mkimg rm --help'\$" rm
-one_line 2 "^mkimg: stats: too many arguments; see 'mkimg stats --help'\$" stats a b c
+expect_one_line 2 "^mkimg: rm: too few arguments; see 'mkimg rm --help'\$" rm
+expect_one_line 2 "^mkimg: stats: too many arguments; see 'mkimg stats --help'\$" stats a b c
 # options that do nothing in a mode are refused, and so is --json where no
 # JSON is printed
-one_line 2 "^mkimg: convert: a store image has the store's block size \(4096\): --block-size is for -o; see" \
+expect_one_line 2 "^mkimg: convert: a store image has the store's block size \(4096\): --block-size is for -o; see" \
 	convert --store "$T/s" -b 4096 x.tar
 for o in --no-chunks --trust-store-layers "--max-blobs=4" "--name=n" --replace; do
-	one_line 2 "^mkimg: convert: -o writes a standalone image; .* are for the store; see" \
+	expect_one_line 2 "^mkimg: convert: -o writes a standalone image; .* are for the store; see" \
 		convert -o "$T/x.erofs" "$o" x.tar
 done
-one_line 2 "^mkimg: rm: option '--json' does not apply to this command; see 'mkimg rm --help'\$" rm --json a
-one_line 2 "^mkimg: fsck: option '--json' does not apply to this command; see" fsck --json
-one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid=1 x
-one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid 1 x
-one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see" gc --fu
-one_line 2 "^mkimg: pin: --pid: not a process id: 'x'; see 'mkimg pin --help'\$" pin --pid x a
+expect_one_line 2 "^mkimg: rm: option '--json' does not apply to this command; see 'mkimg rm --help'\$" rm --json a
+expect_one_line 2 "^mkimg: fsck: option '--json' does not apply to this command; see" fsck --json
+expect_one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid=1 x
+expect_one_line 2 "^mkimg: unpin: option '--pid' does not apply to this command; see" unpin --pid 1 x
+expect_one_line 2 "^mkimg: gc: option '--full' does not apply to this command; see" gc --fu
+expect_one_line 2 "^mkimg: pin: --pid: not a process id: 'x'; see 'mkimg pin --help'\$" pin --pid x a
 [ ! -e "$T/s" ] && [ ! -e "$T/x.erofs" ] || fail "a refused conversion left files"
 "$MKIMG" mount --help | grep -q -- '--store DIR' || fail "mount --help lacks --store"
 
@@ -182,8 +172,8 @@ on_tty fsck --repair --store "$T/st" || fail "fsck --repair on a terminal: $(cat
 grep -q $'\rhashing blobs: ' "$T/tty" && grep -q $'\rrebuilding registry: ' "$T/tty" ||
 	fail "fsck --repair on a terminal: no progress line: $(cat -v "$T/tty")"
 [[ "$(screen)" == "$T/st: registry rebuilt: "*" 0 errors, 0 notes" ]] || fail "fsck --repair on a terminal leaves '$(screen)'"
-one_line 2 "^mkimg: ls: invalid option '-q'; see 'mkimg ls --help'\$" ls -q
-one_line 2 "^mkimg: stats: option '--quiet' does not apply to this command; see" stats --quiet
+expect_one_line 2 "^mkimg: ls: invalid option '-q'; see 'mkimg ls --help'\$" ls -q
+expect_one_line 2 "^mkimg: stats: option '--quiet' does not apply to this command; see" stats --quiet
 
 # mount and umount say what is wrong in words; umount leaves what is not
 # an EROFS mount alone unless --force; mounting over files or a mount warns
@@ -192,10 +182,10 @@ echo data >"$T/m/tree/f"
 echo old >"$T/m/full/old"
 "$MKIMG" build -q "$T/m/tree" "$T/m/img.erofs"
 check_image "$T/m/img.erofs" "$T/m/tree"
-one_line 1 "^mkimg: $T/m/empty is not a mount point\$" umount "$T/m/empty"
-one_line 1 "^mkimg: $T/m/nothere does not exist\$" umount "$T/m/nothere"
-one_line 1 "^mkimg: mount point $T/m/tree/f is not a directory\$" mount "$T/m/img.erofs" "$T/m/tree/f"
-one_line 1 "^mkimg: mount point $T/m/nothere does not exist\$" mount "$T/m/img.erofs" "$T/m/nothere"
+expect_one_line 1 "^mkimg: $T/m/empty is not a mount point\$" umount "$T/m/empty"
+expect_one_line 1 "^mkimg: $T/m/nothere does not exist\$" umount "$T/m/nothere"
+expect_one_line 1 "^mkimg: mount point $T/m/tree/f is not a directory\$" mount "$T/m/img.erofs" "$T/m/tree/f"
+expect_one_line 1 "^mkimg: mount point $T/m/nothere does not exist\$" mount "$T/m/img.erofs" "$T/m/nothere"
 as_nobody() { if is_root; then setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; else "$@"; fi; }
 chmod a+x "$T" && chmod -R a+rX "$T/m"
 rc=0
@@ -215,7 +205,7 @@ if is_root; then
 	as_nobody "$MKIMG" umount --force "$T/m/full" 2>"$T/err" || rc=$?
 	[ "$rc" = 1 ] && grep -q "^mkimg: $T/m/full is not a mount point\$" "$T/err" || fail "umount as nobody: $(cat "$T/err")"
 	mount -t tmpfs tmpfs "$T/m/empty"
-	one_line 1 "^mkimg: $T/m/empty is not an EROFS mount \(mounted from tmpfs\), so not mkimg's: --force unmounts it\$" \
+	expect_one_line 1 "^mkimg: $T/m/empty is not an EROFS mount \(mounted from tmpfs\), so not mkimg's: --force unmounts it\$" \
 		umount "$T/m/empty"
 	mountpoint -q "$T/m/empty" || fail "umount removed a mount that is not mkimg's"
 	"$MKIMG" umount --force "$T/m/empty" || fail "umount --force"
@@ -258,8 +248,8 @@ got=$("$MKIMG" ls --store "$T/ns" | awk 'NR > 1 { print $1 }' | sort | tr '\n' '
 want="arch:v1 arch@sha256-${dg:7:12} dot dotslash l lay:v1 lay@sha256-${dg:7:12} slash up "
 [ "$got" = "$want" ] || fail "mkimg ls: names '$got', want '$want'"
 cp "$T/l1.tar" "$N/-x.tar"
-one_line 2 "^mkimg: oci:/: no image name follows from it: give --name\$" convert --store "$T/ns" oci:/
-one_line 2 "^mkimg: $N/-x.tar: no image name follows from it \(image name -x: may not start .*\): give --name\$" \
+expect_one_line 2 "^mkimg: oci:/: no image name follows from it: give --name\$" convert --store "$T/ns" oci:/
+expect_one_line 2 "^mkimg: $N/-x.tar: no image name follows from it \(image name -x: may not start .*\): give --name\$" \
 	convert --store "$T/ns" "$N/-x.tar"
 
 # oci:PATH with ':' in PATH: the whole is PATH when it is a layout, else the
@@ -271,16 +261,16 @@ cp -a "$N/lay" "$N/a:b"
 cmp "$T/lay.erofs" "$T/ab.erofs" && cmp "$T/lay.erofs" "$T/abv1.erofs" ||
 	fail "the layout a:b does not convert as the same layout elsewhere"
 named a:b "$N" "oci:a:b"
-one_line 1 "^mkimg: OCI layout $N/a: " convert -q -o "$T/ac.erofs" "oci:$N/a:c"
+expect_one_line 1 "^mkimg: OCI layout $N/a: " convert -q -o "$T/ac.erofs" "oci:$N/a:c"
 rm -f "$T/lay.erofs"
 
 # a layout given as a layer file: one line saying how to name it
-one_line 1 "^mkimg: $N/lay is an OCI image layout: use oci:$N/lay\$" convert -o "$T/lay.erofs" "$N/lay"
-one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" convert --store "$T/ns" "$N/lay/"
+expect_one_line 1 "^mkimg: $N/lay is an OCI image layout: use oci:$N/lay\$" convert -o "$T/lay.erofs" "$N/lay"
+expect_one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" convert --store "$T/ns" "$N/lay/"
 [ ! -e "$T/lay.erofs" ] || fail "a refused conversion left $T/lay.erofs"
 
 # a control character in what the user typed stays on the one line, escaped
-one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
+expect_one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command
-one_line 2 "^mkimg: unknown command 'frob'; see 'mkimg --help'\$" frob
+expect_one_line 2 "^mkimg: unknown command 'frob'; see 'mkimg --help'\$" frob
 echo "PASS: cli ($n commands)"

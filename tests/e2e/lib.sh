@@ -2,6 +2,8 @@
 #   require_root, require_oracle      exit 77 (skip) when missing
 #   is_root                           true when running as root
 #   fail MSG                          print and exit 1
+#   expect_one_line RC PATTERN CMD... mkimg CMD exits RC, prints nothing on
+#                                     stdout and one stderr line matching PATTERN
 #   check_image IMG SRC [BLOB...]     fsck.erofs 1.9 (+ --extract compared with
 #                                     SRC), and as root a kernel mount compared
 #                                     with SRC
@@ -21,6 +23,16 @@ TOOLS=$top_srcdir/tests/tools
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+expect_one_line() {
+	local want=$1 pat=$2 rc=0
+	shift 2
+	"$MKIMG" "$@" >"$T/out" 2>"$T/err" || rc=$?
+	[ "$rc" = "$want" ] || fail "mkimg $*: exit $rc, want $want"
+	[ ! -s "$T/out" ] || fail "mkimg $*: wrote to stdout: $(cat "$T/out")"
+	[ "$(wc -l <"$T/err")" = 1 ] || fail "mkimg $*: not one line on stderr: $(cat "$T/err")"
+	grep -qE -- "$pat" "$T/err" || fail "mkimg $*: '$(cat "$T/err")' does not match '$pat'"
 }
 
 is_root() {
