@@ -273,4 +273,25 @@ expect_one_line 1 "^mkimg: $N/lay/ is an OCI image layout: use oci:$N/lay/\$" co
 expect_one_line 2 "^mkimg: ls: unrecognized option '--a\\\\nb'; see" ls $'--a\nb'
 # unknown command
 expect_one_line 2 "^mkimg: unknown command 'frob'; see 'mkimg --help'\$" frob
+
+# a layer record that no longer replays: one warning line, the layer
+# converted from its tar, one summary line, exit 0, a store fsck passes
+cat >"$T/rec.json" <<'EOF'
+{"images": [{"tag": "x", "layers": [{"compression": "gzip", "entries": [
+  {"path": "f", "type": "file", "content": "hello\n"},
+  {"path": "g", "type": "file", "size": 300000, "fill": "random", "seed": 1}]}]}]}
+EOF
+python3 "$TOOLS/mkoci.py" "$T/rec.json" "$T/rec" >/dev/null || fail "mkoci.py rec"
+"$MKIMG" convert -q --store "$T/rs" --name a "oci:$T/rec"
+rec=$(find "$T/rs/layers" -type f -name '[0-9a-f]*' | head -n 1)
+[ -n "$rec" ] || fail "no layer record"
+chmod u+w "$rec"
+printf 'XXXX' | dd of="$rec" bs=1 seek=100 conv=notrunc status=none
+"$MKIMG" convert --store "$T/rs" --name b "oci:$T/rec" >"$T/rec.out" 2>"$T/rec.err" ||
+	fail "convert over a damaged record failed: $(cat "$T/rec.err")"
+[ "$(wc -l <"$T/rec.err")" = 1 ] && grep -q '^mkimg: warning: .*layer record is corrupt.*converting the layer from its tar$' "$T/rec.err" ||
+	fail "a damaged record: not one warning line: $(cat "$T/rec.err")"
+[ "$(wc -l <"$T/rec.out")" = 1 ] && grep -q '^b: 1 layer (0 reused)' "$T/rec.out" ||
+	fail "a damaged record: not one summary line: $(cat "$T/rec.out")"
+"$MKIMG" fsck --store "$T/rs" --full >/dev/null || fail "fsck after a damaged record was replaced"
 echo "PASS: cli ($n commands)"
