@@ -34,6 +34,7 @@ struct alayer {
 	const char *store_image;	/* or this store image's name */
 	bool scanned;
 	size_t first;			/* the image that brings it */
+	size_t last;			/* the last image using it */
 	uint64_t files, bytes, new_bytes, shared_bytes, hole_bytes;
 	uint64_t *imgs;			/* images using it */
 	struct vis_layer vis;		/* what flattening needs of its entries */
@@ -267,8 +268,10 @@ static int open_sources(struct analysis *a)
 			return nomem(a);
 	}
 	for (i = 0; i < p->nsources; i++)
-		for (j = 0; j < a->res->images[i].layers; j++)
+		for (j = 0; j < a->res->images[i].layers; j++) {
 			set_bit(a->layers[a->img_layers[i][j]].imgs, i);
+			a->layers[a->img_layers[i][j]].last = i;
+		}
 	a->res->distinct_layers = a->nlayers;
 	a->layers_todo = a->nlayers;
 	return 0;
@@ -447,14 +450,19 @@ static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32
 		if (reserve((void **)&a->fv, &cap, id, sizeof(*a->fv)))
 			return nomem(a);
 		if (cap != a->fcap) {
-			uint64_t *ni = realloc(a->fimgs, cap * a->nwords * sizeof(uint64_t));
+			uint64_t *ni = realloc(a->fimgs, cap * a->nwords * sizeof(uint64_t)), *nv;
 
 			if (!ni)
 				return nomem(a);
 			a->fimgs = ni;
+			nv = realloc(a->vimgs, cap * a->nwords * sizeof(uint64_t));
+			if (!nv)
+				return nomem(a);
+			a->vimgs = nv;
 			a->fcap = cap;
 		}
 		memset(a->fimgs + (size_t)id * a->nwords, 0, a->nwords * sizeof(uint64_t));
+		memset(a->vimgs + (size_t)id * a->nwords, 0, a->nwords * sizeof(uint64_t));
 		f = &a->fv[id];
 		memset(f, 0, sizeof(*f));
 		f->size = size;
@@ -618,41 +626,6 @@ static int scan_store_image(struct analysis *a, struct alayer *l, uint32_t blob)
 	return analyze_store_image(a->st, l->store_image, &ops, &ss, a->err);
 }
 
-static int scan(struct analysis *a)
-{
-	size_t i, j;
-	int ret;
-
-	ret = fscan_new(a->sample, &a->fs);
-	if (ret)
-		return nomem(a);
-	for (i = 0; i < a->res->nimages; i++) {
-		for (j = 0; j < a->res->images[i].layers; j++) {
-			struct alayer *l = &a->layers[a->img_layers[i][j]];
-
-			if (l->first != i || l->scanned)
-				continue;
-			l->scanned = true;
-			ret = l->store_image ? scan_store_image(a, l, (uint32_t)i) :
-					       scan_layer(a, l, (uint32_t)i);
-			if (ret)
-				return ret;
-			a->layers_done++;
-			if (a->p->progress) {
-				struct mkimg_analyze_progress pr = {
-					.done = a->layers_done, .layers = a->layers_todo,
-					.tar_bytes = a->res->tar_bytes,
-				};
-
-				a->p->progress(a->p->ctx, &pr);
-			}
-		}
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- figures */
-
 struct shown {
 	struct analysis *a;
 	size_t image;
@@ -697,6 +670,59 @@ static int shown(struct analysis *a, size_t i, uint64_t *blobs)
 	return 0;
 }
 
+static int scan(struct analysis *a)
+{
+	uint64_t *blobs = calloc(a->nwords, sizeof(uint64_t));
+	size_t i, j;
+	int ret;
+
+	ret = fscan_new(a->sample, &a->fs);
+	if (ret || !blobs) {
+		free(blobs);
+		return nomem(a);
+	}
+	for (i = 0; i < a->res->nimages; i++) {
+		for (j = 0; j < a->res->images[i].layers; j++) {
+			struct alayer *l = &a->layers[a->img_layers[i][j]];
+
+			if (l->first != i || l->scanned)
+				continue;
+			l->scanned = true;
+			ret = l->store_image ? scan_store_image(a, l, (uint32_t)i) :
+					       scan_layer(a, l, (uint32_t)i);
+			if (ret) {
+				free(blobs);
+				return ret;
+			}
+			a->layers_done++;
+			if (a->p->progress) {
+				struct mkimg_analyze_progress pr = {
+					.done = a->layers_done, .layers = a->layers_todo,
+					.tar_bytes = a->res->tar_bytes,
+				};
+
+				a->p->progress(a->p->ctx, &pr);
+			}
+		}
+		/* its tree, once its layers are read; then the notes of the
+		 * layers no later image uses go: notes are kept only while
+		 * needed */
+		ret = shown(a, i, blobs);
+		if (ret)
+			break;
+		for (j = 0; j < a->res->images[i].layers; j++) {
+			struct alayer *l = &a->layers[a->img_layers[i][j]];
+
+			if (l->last == i)
+				vis_layer_free(&l->vis);
+		}
+	}
+	free(blobs);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- figures */
+
 /* Each matrix chunk's images, from the images of the files holding it. */
 static int matrix(struct analysis *a)
 {
@@ -726,8 +752,7 @@ static int figures(struct analysis *a)
 	unsigned int k;
 	int ret = 0;
 
-	a->vimgs = calloc(a->files.count ? a->files.count * a->nwords : 1, sizeof(uint64_t));
-	if (!set || !seen || !a->vimgs) {
+	if (!set || !seen) {
 		free(set);
 		free(seen);
 		return nomem(a);
@@ -764,10 +789,8 @@ static int figures(struct analysis *a)
 			}
 		}
 		r->total_bytes += im->bytes;
-		if (!ret)
-			ret = shown(a, i, set);
 	}
-	for (i = 0; !ret && i < a->files.count; i++) {
+	for (i = 0; i < a->files.count; i++) {
 		size_t n = count_bits(a->vimgs + i * a->nwords, a->nwords);
 
 		if (n < 2)

@@ -35,7 +35,11 @@
  *                512-byte blocks. The store adds its metadata images.
  *
  * Memory grows with the number of files and distinct chunks, not with
- * data; sample N keeps one chunk key in about N (by key) and scales.
+ * data: a key and a length per distinct chunk, a record per distinct
+ * content, and compact notes of each layer's entries (paths, whiteouts)
+ * kept until the last image using the layer has its tree; a file's chunk
+ * keys only until it ends. sample N keeps one chunk key in about N (by
+ * key) and scales.
  */
 #ifndef MKIMG_ANALYZE_H
 #define MKIMG_ANALYZE_H
