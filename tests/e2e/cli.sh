@@ -78,6 +78,8 @@ assert a["shared_bytes"] == 0, a
 assert b["hole_bytes"] == 0 and b["shared_bytes"] == 300000 and b["store_files"] == 1, b
 PY
 grep -q ' 8.0 MiB holes' "$T/a2.txt" || fail "no holes in the summary: $(cat "$T/a2.txt")"
+# fsck --full hashes the sparse file's holes as zeros: its row verifies
+"$MKIMG" fsck --full --store "$T/st" >"$T/fsck.out" 2>&1 || fail "fsck --full of sparse files: $(cat "$T/fsck.out")"
 # inspect and ls say the same as the summaries did
 "$MKIMG" inspect --store "$T/st" --json a >"$T/ia.json"
 "$MKIMG" inspect --store "$T/st" --json b >"$T/ib.json"
