@@ -244,6 +244,19 @@ printf '\001' | dd of="$blob" bs=1 seek=100 count=1 conv=notrunc status=none
 grep -q 'fixed 64K chunks' "$T/an.txt" || fail "no chunk row: $(cat "$T/an.txt")"
 grep -q '^2 images, 2 layers (2 distinct)' "$T/an.txt" || fail "layer files: $(head -1 "$T/an.txt")"
 
+# the same layout as an oci-archive: read in place, the same figures
+tar -C "$T/oci" -cf "$T/arch.tar" .
+"$MKIMG" analyze --json oci-archive:"$T/arch.tar":one oci-archive:"$T/arch.tar":two >"$T/ar.json" ||
+	fail "analyze of an oci-archive failed"
+python3 - "$T/an.json" "$T/ar.json" <<'EOF' || fail "oci-archive figures differ from oci:"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for k in ("total_bytes", "layer_dedup_bytes", "file_dedup_bytes", "chunk_dedup_bytes", "store",
+          "page_cache", "matrix", "distinct_layers"):
+    assert a[k] == b[k], (k, a[k], b[k])
+print("ok: oci-archive: the same figures")
+EOF
+
 # an estimate from one key in 4: files exact, chunks near
 "$MKIMG" analyze --json --sample 4 oci:"$T/oci":one oci:"$T/oci":two >"$T/est.json" ||
 	fail "analyze --sample failed"
