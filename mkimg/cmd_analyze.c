@@ -137,6 +137,14 @@ static void print_text(const struct mkimg_analyze_result *r, double sec)
 	printf("  (files, data: over its layers; tree: what its flattened tree shows; new: what "
 	       "it adds to a store\n  holding the images above it; shared: data found in "
 	       "their files; blobs: those its tree uses)\n\n");
+	for (i = 0; i < r->nimages; i++)
+		if (r->images[i].blobs > BS_STORE_DEFAULT_MAX_BLOBS) {
+			printf("Image %zu would use %u blobs, more than a store image may by default "
+			       "(%u, --max-blobs): the store copies the data of the rest, which this "
+			       "prediction does not count.\n\n", i + 1, r->images[i].blobs,
+			       BS_STORE_DEFAULT_MAX_BLOBS);
+			break;
+		}
 	printf("Page cache: %llu files (%.1f MiB) show the same content in two or more images; "
 	       "running them all shares %.1f MiB.\n\n",
 	       (unsigned long long)r->pc_files, mib(r->pc_bytes), mib(r->pc_saved_bytes));

@@ -257,6 +257,19 @@ for k in ("total_bytes", "layer_dedup_bytes", "file_dedup_bytes", "chunk_dedup_b
 print("ok: oci-archive: the same figures")
 EOF
 
+# an image whose files lie in more blobs than a store image may use: said
+mkdir -p "$T/many/all"
+for i in $(seq 1 33); do
+	mkdir -p "$T/many/$i"
+	printf 'file %s\n' "$i" >"$T/many/$i/f$i"
+	cp "$T/many/$i/f$i" "$T/many/all/"
+	tar -C "$T/many/$i" -cf "$T/many/l$i.tar" .
+done
+tar -C "$T/many/all" -cf "$T/many/all.tar" .
+"$MKIMG" analyze "$T"/many/l{1..33}.tar "$T/many/all.tar" >"$T/many.txt" || fail "analyze of 34 images"
+grep -q '^Image 34 would use 33 blobs, more than a store image may by default (32' "$T/many.txt" ||
+	fail "no word on the blob limit: $(grep -n blobs "$T/many.txt" | head -3)"
+
 # an estimate from one key in 4: files exact, chunks near
 "$MKIMG" analyze --json --sample 4 oci:"$T/oci":one oci:"$T/oci":two >"$T/est.json" ||
 	fail "analyze --sample failed"
