@@ -65,6 +65,7 @@ struct analysis {
 	uint64_t *vimgs;		/* per file: images whose trees show it */
 	size_t fcap;
 	struct keytab chunks[MKIMG_ANALYZE_NCHUNKS];
+	struct keytab cdc[MKIMG_ANALYZE_NCDC];	/* content-defined chunks */
 	uint32_t *clen[MKIMG_ANALYZE_NCHUNKS];
 	size_t ccap[MKIMG_ANALYZE_NCHUNKS];
 	struct keytab units;		/* the store's registered units */
@@ -404,6 +405,19 @@ static int count_chunks(struct analysis *a, struct afile *f)
 		}
 	}
 	f->mn = (uint32_t)(a->mlen - f->moff);
+	for (k = 0; a->p->cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		const struct fscan_keys *v = fscan_cdc_keys(a->fs, k);
+
+		for (i = 0; i < v->n; i++) {
+			uint32_t id;
+			int ret = keytab_add(&a->cdc[k], v->v[i].key, &id);
+
+			if (ret < 0)
+				return nomem(a);
+			if (!ret)
+				a->res->cdc_bytes[k] += v->v[i].len;
+		}
+	}
 	return 0;
 }
 
@@ -676,7 +690,7 @@ static int scan(struct analysis *a)
 	size_t i, j;
 	int ret;
 
-	ret = fscan_new(a->sample, &a->fs);
+	ret = fscan_new(a->sample, a->p->cdc, &a->fs);
 	if (ret || !blobs) {
 		free(blobs);
 		return nomem(a);
@@ -765,6 +779,11 @@ static int figures(struct analysis *a)
 		r->chunks[k] = a->chunks[k].count * a->sample;
 		r->chunk_bytes[k] *= a->sample;
 	}
+	r->cdc = a->p->cdc;
+	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
+		r->cdc_chunks[k] = a->cdc[k].count * a->sample;
+		r->cdc_bytes[k] *= a->sample;
+	}
 	for (i = 0; i < r->nimages; i++) {
 		struct mkimg_analyze_image *im = &r->images[i];
 
@@ -826,6 +845,8 @@ static void analysis_free(struct analysis *a)
 		keytab_free(&a->chunks[k]);
 		free(a->clen[k]);
 	}
+	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++)
+		keytab_free(&a->cdc[k]);
 	keytab_free(&a->units);
 	free(a->fv);
 	free(a->fimgs);
@@ -857,6 +878,8 @@ int mkimg_analyze(const struct mkimg_analyze_params *p, struct mkimg_analyze_res
 	keytab_init(&a.files, 32);
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++)
 		keytab_init(&a.chunks[k], 16);
+	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++)
+		keytab_init(&a.cdc[k], 16);
 	keytab_init(&a.units, 16);
 	ret = open_sources(&a);
 	if (!ret)

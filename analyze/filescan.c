@@ -13,8 +13,23 @@
 
 #include "filescan.h"
 
+/*
+ * Content-defined cut points: a gear hash over the bytes (each byte shifts
+ * the hash left by one and adds its table entry, so the hash depends on
+ * the last 64 bytes only), cut where its top bits are zero once a chunk
+ * has min bytes, or at max. An insertion moves the cuts near it only.
+ */
+struct cdc {
+	uint64_t h, len, min, max, mask;
+	XXH3_state_t *x;
+};
+
 struct fscan {
 	uint32_t sample;
+	bool cdc;
+	uint64_t gear[256];
+	struct cdc c[MKIMG_ANALYZE_NCDC];
+	struct fscan_keys ckeys[MKIMG_ANALYZE_NCDC];
 	SHA256_CTX sha;
 	XXH3_state_t *x[MKIMG_ANALYZE_NCHUNKS];
 	uint64_t size;
@@ -35,15 +50,41 @@ bool fscan_sampled(const uint8_t key[16], uint32_t n)
 	return v % n == 0;
 }
 
-int fscan_new(uint32_t sample, struct fscan **out)
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+int fscan_new(uint32_t sample, bool cdc, struct fscan **out)
 {
 	struct fscan *f = calloc(1, sizeof(*f));
+	uint64_t seed = 0x6d6b696d67636463ull;	/* fixed: the same cuts every run */
 	unsigned int k;
 
 	*out = NULL;
 	if (!f)
 		return -ENOMEM;
 	f->sample = sample;
+	f->cdc = cdc;
+	for (k = 0; k < 256; k++)
+		f->gear[k] = splitmix64(&seed);
+	for (k = 0; cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		uint64_t avg = MKIMG_ANALYZE_CDC(k);
+
+		f->c[k].min = avg / 4;
+		f->c[k].max = avg * 4;
+		/* the top bits: the low bits hold only the last few bytes */
+		f->c[k].mask = ~0ull << (64 - __builtin_ctzll(avg));
+		f->c[k].x = XXH3_createState();
+		if (!f->c[k].x) {
+			fscan_free(f);
+			return -ENOMEM;
+		}
+	}
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		f->x[k] = XXH3_createState();
 		if (!f->x[k]) {
@@ -65,6 +106,10 @@ void fscan_free(struct fscan *f)
 		XXH3_freeState(f->x[k]);
 		free(f->keys[k].v);
 	}
+	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
+		XXH3_freeState(f->c[k].x);
+		free(f->ckeys[k].v);
+	}
 	free(f);
 }
 
@@ -77,6 +122,11 @@ void fscan_begin(struct fscan *f)
 		XXH3_128bits_reset(f->x[k]);
 		f->keys[k].n = 0;
 	}
+	for (k = 0; f->cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		XXH3_128bits_reset(f->c[k].x);
+		f->c[k].h = f->c[k].len = 0;
+		f->ckeys[k].n = 0;
+	}
 	f->size = 0;
 	f->unit_zero = true;
 	f->full_units = f->zero_units = 0;
@@ -87,21 +137,13 @@ static bool is_zero(const uint8_t *p, size_t n)
 	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
 }
 
-static int emit(struct fscan *f, unsigned int k, XXH128_hash_t h, uint32_t len)
+static int push(struct fscan *f, struct fscan_keys *v, XXH128_hash_t h, uint32_t len,
+		bool zero)
 {
-	struct fscan_keys *v = &f->keys[k];
-	struct fscan_key *e;
-	bool full = len == MKIMG_ANALYZE_CHUNK(k), zero = false;
 	XXH128_canonical_t c;
+	struct fscan_key *e;
 
 	XXH128_canonicalFromHash(&c, h);
-	if (k == MKIMG_ANALYZE_UNIT && full) {
-		zero = f->unit_zero;
-		f->full_units++;
-		f->zero_units += zero;
-	}
-	if (k == MKIMG_ANALYZE_UNIT)
-		f->unit_zero = true;
 	if (!fscan_sampled(c.digest, f->sample))
 		return 0;
 	if (v->n == v->cap) {
@@ -120,6 +162,59 @@ static int emit(struct fscan *f, unsigned int k, XXH128_hash_t h, uint32_t len)
 	return 0;
 }
 
+static int cdc_cut(struct fscan *f, struct cdc *c, unsigned int j)
+{
+	int ret = push(f, &f->ckeys[j], XXH3_128bits_digest(c->x), (uint32_t)c->len, false);
+
+	XXH3_128bits_reset(c->x);
+	c->h = c->len = 0;
+	return ret;
+}
+
+static int cdc_data(struct fscan *f, unsigned int j, const uint8_t *p, size_t n)
+{
+	struct cdc *c = &f->c[j];
+	size_t i = 0, start = 0;
+	int ret;
+
+	while (i < n) {
+		/* below min - 64 no cut can fall and the hash forgets */
+		if (c->len + 64 < c->min) {
+			size_t skip = c->min - 64 - c->len;
+
+			if (skip > n - i)
+				skip = n - i;
+			i += skip;
+			c->len += skip;
+			continue;
+		}
+		c->h = (c->h << 1) + f->gear[p[i++]];
+		if (++c->len >= c->max || (c->len >= c->min && !(c->h & c->mask))) {
+			XXH3_128bits_update(c->x, p + start, i - start);
+			start = i;
+			ret = cdc_cut(f, c, j);
+			if (ret)
+				return ret;
+		}
+	}
+	XXH3_128bits_update(c->x, p + start, n - start);
+	return 0;
+}
+
+static int emit(struct fscan *f, unsigned int k, XXH128_hash_t h, uint32_t len)
+{
+	bool zero = false;
+
+	if (k == MKIMG_ANALYZE_UNIT && len == MKIMG_ANALYZE_CHUNK(k)) {
+		zero = f->unit_zero;
+		f->full_units++;
+		f->zero_units += zero;
+	}
+	if (k == MKIMG_ANALYZE_UNIT)
+		f->unit_zero = true;
+	return push(f, &f->keys[k], h, len, zero);
+}
+
 int fscan_data(struct fscan *f, const void *buf, size_t len)
 {
 	const uint8_t *base = buf;
@@ -127,6 +222,11 @@ int fscan_data(struct fscan *f, const void *buf, size_t len)
 	int ret;
 
 	SHA256_Update(&f->sha, buf, len);
+	for (k = 0; f->cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		ret = cdc_data(f, k, base, len);
+		if (ret)
+			return ret;
+	}
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		uint64_t cs = MKIMG_ANALYZE_CHUNK(k), off = f->size % cs;
 		const uint8_t *p = base;
@@ -178,6 +278,13 @@ int fscan_end(struct fscan *f, uint8_t sha256[32])
 	int ret;
 
 	SHA256_Final(sha256, &f->sha);
+	for (k = 0; f->cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		if (!f->c[k].len)
+			continue;
+		ret = cdc_cut(f, &f->c[k], k);
+		if (ret)
+			return ret;
+	}
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		uint64_t rest = f->size % MKIMG_ANALYZE_CHUNK(k);
 
@@ -193,6 +300,11 @@ int fscan_end(struct fscan *f, uint8_t sha256[32])
 const struct fscan_keys *fscan_keys(const struct fscan *f, unsigned int k)
 {
 	return &f->keys[k];
+}
+
+const struct fscan_keys *fscan_cdc_keys(const struct fscan *f, unsigned int j)
+{
+	return &f->ckeys[j];
 }
 
 uint64_t fscan_full_units(const struct fscan *f)

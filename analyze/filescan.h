@@ -27,8 +27,9 @@ struct fscan_keys {
 
 struct fscan;
 
-/* sample > 1: keep only the keys whose first 8 bytes are 0 mod sample. */
-int fscan_new(uint32_t sample, struct fscan **out);
+/* sample > 1: keep only the keys whose first 8 bytes are 0 mod sample.
+ * cdc: also content-defined chunks (MKIMG_ANALYZE_NCDC target sizes). */
+int fscan_new(uint32_t sample, bool cdc, struct fscan **out);
 void fscan_free(struct fscan *f);		/* accepts NULL */
 void fscan_begin(struct fscan *f);
 int fscan_data(struct fscan *f, const void *buf, size_t len);
@@ -36,6 +37,8 @@ int fscan_zeros(struct fscan *f, uint64_t len);
 /* Ends the file: its SHA-256; keys[k] valid until the next begin. */
 int fscan_end(struct fscan *f, uint8_t sha256[32]);
 const struct fscan_keys *fscan_keys(const struct fscan *f, unsigned int k);
+/* The content-defined chunks of target size j (fscan_new with cdc). */
+const struct fscan_keys *fscan_cdc_keys(const struct fscan *f, unsigned int j);
 /* Full units (64 KiB) of the file, and how many of them are all zero
  * (every unit counted, sampled or not). */
 uint64_t fscan_full_units(const struct fscan *f);

@@ -11,13 +11,14 @@
 #include "mkimg/analyze.h"
 #include "mkimg/store.h"
 
-enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES, OPT_STORE };
+enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES, OPT_STORE, OPT_CDC };
 
 static const struct option analyze_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "platform", required_argument, NULL, OPT_PLATFORM },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "cdc", no_argument, NULL, OPT_CDC },
 	{ "matrix-chunk", required_argument, NULL, OPT_MATRIX_CHUNK },
 	{ "max-holes", required_argument, NULL, OPT_MAX_HOLES },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -42,6 +43,8 @@ static void analyze_usage(FILE *f)
 	      "  --store DIR         the store of store:NAME sources (default $MKIMG_STORE,\n"
 	      "                      else " BS_STORE_DEFAULT_DIR ")\n"
 	      "  --platform OS/ARCH[/VARIANT]  select from multi-platform indexes\n"
+	      "  --cdc               also content-defined chunks (16K and 64K targets): what\n"
+	      "                      shift-resistant dedup would find (about 1 s of CPU per GB)\n"
 	      "  --sample N          estimate: keep one chunk key in about N and scale the\n"
 	      "                      chunk figures (1/N of the memory; files stay exact)\n"
 	      "  --matrix-chunk SIZE chunk size of the pair matrix: 4K, 16K, 64K or 1M\n"
@@ -113,6 +116,12 @@ static void print_text(const struct mkimg_analyze_result *r, double sec)
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		snprintf(what, sizeof(what), "fixed %s chunks", chunk_label(k));
 		row(what, r->chunk_bytes[k], r->total_bytes);
+	}
+	for (k = 0; r->cdc && k < MKIMG_ANALYZE_NCDC; k++) {
+		snprintf(what, sizeof(what), "content-defined %s chunks (avg %.1fK)",
+			 k ? "64K" : "16K",
+			 r->cdc_chunks[k] ? r->cdc_bytes[k] / 1024.0 / r->cdc_chunks[k] : 0.0);
+		row(what, r->cdc_bytes[k], r->total_bytes);
 	}
 	row("a fresh store, converting in this order", r->store_bytes, r->total_bytes);
 	printf("\nThe store: %.1f MiB of blobs (whole files %.1f MiB and 64 KiB units %.1f MiB "
@@ -187,6 +196,18 @@ static void print_json(const struct mkimg_analyze_result *r, double sec)
 		json_object_object_add(c, chunk_label(k) /* 4K ... */,
 				       json_object_new_int64((int64_t)r->chunk_bytes[k]));
 	json_object_object_add(o, "chunk_dedup_bytes", c);
+	if (r->cdc) {
+		json_object *cd = json_object_new_object();
+
+		for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
+			json_object *e = json_object_new_object();
+
+			U64(e, "bytes", r->cdc_bytes[k]);
+			U64(e, "chunks", r->cdc_chunks[k]);
+			json_object_object_add(cd, k ? "64K" : "16K", e);
+		}
+		json_object_object_add(o, "cdc_dedup", cd);
+	}
 	U64(o, "sample", r->sample);
 	U64(o, "sparse_hole_bytes", r->hole_bytes);
 	U64(st, "blob_bytes", r->store_bytes);
@@ -248,6 +269,7 @@ int cmd_analyze(int argc, char **argv)
 		switch (opt) {
 		case OPT_JSON: json = true; break;
 		case OPT_PLATFORM: p.platform = optarg; break;
+		case OPT_CDC: p.cdc = true; break;
 		case OPT_STORE: store = optarg; break;
 		case OPT_SAMPLE:
 			if (!cli_parse_u64(optarg, &v) || v < 1 || v > UINT32_MAX)

@@ -59,6 +59,10 @@ extern "C" {
 #define MKIMG_ANALYZE_CHUNK(i)	((i) == 3 ? 1048576ull : 4096ull << (2 * (i)))
 /* The store's unit: MKIMG_ANALYZE_CHUNK(MKIMG_ANALYZE_UNIT) */
 #define MKIMG_ANALYZE_UNIT	2
+/* Content-defined chunks (params.cdc): target sizes 16 KiB and 64 KiB;
+ * cuts by a gear hash, at least a quarter, at most four times the target */
+#define MKIMG_ANALYZE_NCDC	2
+#define MKIMG_ANALYZE_CDC(i)	(16384ull << (2 * (i)))
 
 struct mkimg_analyze_progress {
 	size_t done;			/* distinct layers read */
@@ -83,6 +87,10 @@ struct mkimg_analyze_params {
 	/* the pair matrix's chunk size, an index as MKIMG_ANALYZE_CHUNK
 	 * takes; 0 is 4 KiB */
 	unsigned int matrix_chunk;
+	/* also count content-defined chunks (shift-resistant dedup: an
+	 * insertion moves only the cuts near it); costs about a second of
+	 * CPU per GB */
+	bool cdc;
 	/* holes of sparse tar entries are hashed as zeros: at most this
 	 * many bytes of them over all layers (0: 1 GiB, UINT64_MAX: none) */
 	uint64_t max_hole_bytes;
@@ -122,6 +130,9 @@ struct mkimg_analyze_result {
 	uint64_t file_bytes;		/* distinct contents */
 	uint64_t chunk_bytes[MKIMG_ANALYZE_NCHUNKS];
 	uint64_t chunks[MKIMG_ANALYZE_NCHUNKS];	/* distinct chunks (estimated if sampled) */
+	/* with params.cdc: distinct content-defined chunks, their bytes */
+	bool cdc;
+	uint64_t cdc_bytes[MKIMG_ANALYZE_NCDC], cdc_chunks[MKIMG_ANALYZE_NCDC];
 	/* the store */
 	uint64_t store_bytes;		/* blob bytes */
 	uint64_t store_hole_bytes;

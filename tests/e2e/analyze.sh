@@ -257,6 +257,28 @@ for k in ("total_bytes", "layer_dedup_bytes", "file_dedup_bytes", "chunk_dedup_b
 print("ok: oci-archive: the same figures")
 EOF
 
+# shifted bytes: fixed chunks find nothing, content-defined chunks most
+mkdir -p "$T/shift/a" "$T/shift/b"
+head -c 3000000 /dev/urandom >"$T/shift/a/f"
+{ printf 'a few inserted bytes'; cat "$T/shift/a/f"; } >"$T/shift/b/f"
+tar -C "$T/shift/a" -cf "$T/shift/a.tar" .
+tar -C "$T/shift/b" -cf "$T/shift/b.tar" .
+"$MKIMG" analyze --json --cdc "$T/shift/a.tar" "$T/shift/b.tar" >"$T/cdc.json" || fail "analyze --cdc"
+"$MKIMG" analyze --json "$T/shift/a.tar" "$T/shift/b.tar" >"$T/nocdc.json" || fail "analyze"
+python3 - "$T/cdc.json" "$T/nocdc.json" <<'EOF' || fail "--cdc figures"
+import json, sys
+c, n = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+tot = c["total_bytes"]
+assert c["chunk_dedup_bytes"]["64K"] == tot, c["chunk_dedup_bytes"]
+for k in ("16K", "64K"):
+    b = c["cdc_dedup"][k]["bytes"]
+    assert tot / 2 <= b < tot * 0.6, (k, b, tot)
+assert "cdc_dedup" not in n
+for k in ("total_bytes", "file_dedup_bytes", "chunk_dedup_bytes", "store", "matrix"):
+    assert c[k] == n[k], k
+print("ok: --cdc finds the shifted file again:", {k: v["bytes"] for k, v in c["cdc_dedup"].items()}, "of", tot)
+EOF
+
 # an image whose files lie in more blobs than a store image may use: said
 mkdir -p "$T/many/all"
 for i in $(seq 1 33); do

@@ -84,8 +84,8 @@ static void test_fscan_pieces(void **state)
 	size_t i, j;
 
 	(void)state;
-	assert_int_equal(fscan_new(1, &f), 0);
-	assert_int_equal(fscan_new(1, &g), 0);
+	assert_int_equal(fscan_new(1, false, &f), 0);
+	assert_int_equal(fscan_new(1, false, &g), 0);
 	scan(f, p, n, n, sha0);
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		const struct fscan_keys *v = fscan_keys(f, k);
@@ -130,7 +130,7 @@ static void test_fscan_zero_units(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	assert_int_equal(fscan_new(1, &f), 0);
+	assert_int_equal(fscan_new(1, false, &f), 0);
 	fscan_begin(f);
 	assert_int_equal(fscan_zeros(f, 65536), 0);
 	assert_int_equal(fscan_data(f, p, 65536), 0);
@@ -157,8 +157,8 @@ static void test_fscan_sample(void **state)
 	size_t j, kept = 0;
 
 	(void)state;
-	assert_int_equal(fscan_new(1, &all), 0);
-	assert_int_equal(fscan_new(8, &some), 0);
+	assert_int_equal(fscan_new(1, false, &all), 0);
+	assert_int_equal(fscan_new(8, false, &some), 0);
 	scan(all, p, n, n, sha);
 	scan(some, p, n, n, sha);
 	for (j = 0; j < fscan_keys(all, 0)->n; j++)
@@ -173,6 +173,53 @@ static void test_fscan_sample(void **state)
 	free(p);
 }
 
+/* Content-defined chunks survive an insertion: all but the chunks around
+ * it are found again; fixed chunks find none. Cuts keep to min and max. */
+static void test_fscan_cdc_shift(void **state)
+{
+	size_t n = 4 << 20, j, k, same = 0, fixed = 0;
+	uint8_t *p = pattern(n + 3, 5), *q = malloc(n + 3), sha[32];
+	struct fscan *f, *g;
+	const struct fscan_keys *a, *b;
+
+	(void)state;
+	assert_non_null(q);
+	memcpy(q, "abc", 3);
+	memcpy(q + 3, p, n);
+	assert_int_equal(fscan_new(1, true, &f), 0);
+	assert_int_equal(fscan_new(1, true, &g), 0);
+	scan(f, p, n, 100000, sha);
+	scan(g, q, n + 3, 77777, sha);
+	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
+		uint64_t total = 0;
+
+		a = fscan_cdc_keys(f, k);
+		b = fscan_cdc_keys(g, k);
+		assert_true(a->n > 1);
+		for (j = 0; j < a->n; j++) {
+			total += a->v[j].len;
+			if (j + 1 < a->n)
+				assert_true(a->v[j].len >= MKIMG_ANALYZE_CDC(k) / 4);
+			assert_true(a->v[j].len <= MKIMG_ANALYZE_CDC(k) * 4);
+		}
+		assert_int_equal(total, n);
+		same = 0;
+		for (j = 1; j < a->n; j++)
+			same += j < b->n && !memcmp(a->v[j].key, b->v[j].key, 16);
+		/* everything after the first chunk lines up again */
+		assert_int_equal(same, a->n - 1);
+	}
+	a = fscan_keys(f, MKIMG_ANALYZE_UNIT);
+	b = fscan_keys(g, MKIMG_ANALYZE_UNIT);
+	for (j = 0; j < a->n && j < b->n; j++)
+		fixed += !memcmp(a->v[j].key, b->v[j].key, 16);
+	assert_int_equal(fixed, 0);
+	fscan_free(f);
+	fscan_free(g);
+	free(p);
+	free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_fscan_pieces),
 		cmocka_unit_test(test_fscan_zero_units),
 		cmocka_unit_test(test_fscan_sample),
+		cmocka_unit_test(test_fscan_cdc_shift),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
