@@ -44,7 +44,7 @@ static void analyze_usage(FILE *f)
 	      "                      else " BS_STORE_DEFAULT_DIR ")\n"
 	      "  --platform OS/ARCH[/VARIANT]  select from multi-platform indexes\n"
 	      "  --cdc               also content-defined chunks (16K and 64K targets): what\n"
-	      "                      shift-resistant dedup would find (about 1 s of CPU per GB)\n"
+	      "                      shift-resistant dedup would find (about 4 s of CPU per GB)\n"
 	      "  --sample N          estimate: keep one chunk key in about N and scale the\n"
 	      "                      chunk figures (1/N of the memory; files stay exact)\n"
 	      "  --matrix-chunk SIZE chunk size of the pair matrix: 4K, 16K, 64K or 1M\n"

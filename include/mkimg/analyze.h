@@ -88,8 +88,8 @@ struct mkimg_analyze_params {
 	 * takes; 0 is 4 KiB */
 	unsigned int matrix_chunk;
 	/* also count content-defined chunks (shift-resistant dedup: an
-	 * insertion moves only the cuts near it); costs about a second of
-	 * CPU per GB */
+	 * insertion moves only the cuts near it); costs about 4 s of
+	 * CPU per GB of file data here */
 	bool cdc;
 	/* holes of sparse tar entries are hashed as zeros: at most this
 	 * many bytes of them over all layers (0: 1 GiB, UINT64_MAX: none) */
