@@ -313,7 +313,7 @@ static int store_new_file(struct analysis *a, struct alayer *l, struct afile *f,
 {
 	const struct fscan_keys *k = fscan_keys(a->fs, MKIMG_ANALYZE_UNIT);
 	uint64_t full = fscan_full_units(a->fs), zero = fscan_zero_units(a->fs);
-	uint64_t nz = full - zero, hit = 0, written;
+	uint64_t nz = full - zero, hit = 0, written, lz = 0, lzraw = 0;
 	struct hits h = { 0 };
 	size_t i;
 	int ret = 0;
@@ -322,10 +322,16 @@ static int store_new_file(struct analysis *a, struct alayer *l, struct afile *f,
 		const struct fscan_key *e = &k->v[i];
 		uint32_t id;
 
-		/* the registry has the units of earlier conversions only */
-		if (e->len != UNIT || e->zero || !keytab_find(&a->units, e->key, &id) ||
-		    a->ublob[id] == blob)
+		if (e->zero)
 			continue;
+		/* the registry has the units of earlier conversions only */
+		if (e->len != UNIT || !keytab_find(&a->units, e->key, &id) ||
+		    a->ublob[id] == blob) {
+			/* written: its LZ4 form in the store's blocks */
+			lz += round_up(e->lz4, STORE_BLOCK);
+			lzraw += round_up(e->len, STORE_BLOCK);
+			continue;
+		}
 		hit++;
 		if (hits_add(&h, a->ublob[id]))
 			goto oom;
@@ -333,6 +339,9 @@ static int store_new_file(struct analysis *a, struct alayer *l, struct afile *f,
 	if (a->sample > 1)
 		hit = hit * a->sample < nz ? hit * a->sample : nz;
 	written = (nz - hit) * UNIT + round_up(f->size % UNIT, STORE_BLOCK);
+	/* sampled: the share LZ4 keeps of the units seen, over all written */
+	if (a->p->lz4)
+		a->res->lz4_bytes += a->sample > 1 ? (lzraw ? written * lz / lzraw : written) : lz;
 	l->new_bytes += written;
 	l->shared_bytes += hit * UNIT;
 	l->hole_bytes += zero * UNIT;
@@ -690,7 +699,7 @@ static int scan(struct analysis *a)
 	size_t i, j;
 	int ret;
 
-	ret = fscan_new(a->sample, a->p->cdc, &a->fs);
+	ret = fscan_new(a->sample, a->p->cdc, a->p->lz4, &a->fs);
 	if (ret || !blobs) {
 		free(blobs);
 		return nomem(a);
@@ -780,6 +789,7 @@ static int figures(struct analysis *a)
 		r->chunk_bytes[k] *= a->sample;
 	}
 	r->cdc = a->p->cdc;
+	r->lz4 = a->p->lz4;
 	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
 		r->cdc_chunks[k] = a->cdc[k].count * a->sample;
 		r->cdc_bytes[k] *= a->sample;

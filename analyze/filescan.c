@@ -6,6 +6,7 @@
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
+#include <lz4.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ struct cdc {
 struct fscan {
 	uint32_t sample;
 	bool cdc;
+	/* lz4: the current unit gathered, and room for its compressed form */
+	uint8_t *unit, *lz;
+	int lzcap;
 	uint64_t gear[256];
 	struct cdc c[MKIMG_ANALYZE_NCDC];
 	struct fscan_keys ckeys[MKIMG_ANALYZE_NCDC];
@@ -59,7 +63,7 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-int fscan_new(uint32_t sample, bool cdc, struct fscan **out)
+int fscan_new(uint32_t sample, bool cdc, bool lz4, struct fscan **out)
 {
 	struct fscan *f = calloc(1, sizeof(*f));
 	uint64_t seed = 0x6d6b696d67636463ull;	/* fixed: the same cuts every run */
@@ -70,6 +74,15 @@ int fscan_new(uint32_t sample, bool cdc, struct fscan **out)
 		return -ENOMEM;
 	f->sample = sample;
 	f->cdc = cdc;
+	if (lz4) {
+		f->lzcap = LZ4_compressBound(MKIMG_ANALYZE_CHUNK(MKIMG_ANALYZE_UNIT));
+		f->unit = malloc(MKIMG_ANALYZE_CHUNK(MKIMG_ANALYZE_UNIT));
+		f->lz = malloc(f->lzcap);
+		if (!f->unit || !f->lz) {
+			fscan_free(f);
+			return -ENOMEM;
+		}
+	}
 	for (k = 0; k < 256; k++)
 		f->gear[k] = splitmix64(&seed);
 	for (k = 0; cdc && k < MKIMG_ANALYZE_NCDC; k++) {
@@ -110,6 +123,8 @@ void fscan_free(struct fscan *f)
 		XXH3_freeState(f->c[k].x);
 		free(f->ckeys[k].v);
 	}
+	free(f->unit);
+	free(f->lz);
 	free(f);
 }
 
@@ -138,7 +153,7 @@ static bool is_zero(const uint8_t *p, size_t n)
 }
 
 static int push(struct fscan *f, struct fscan_keys *v, XXH128_hash_t h, uint32_t len,
-		bool zero)
+		bool zero, uint32_t lz4)
 {
 	XXH128_canonical_t c;
 	struct fscan_key *e;
@@ -159,12 +174,13 @@ static int push(struct fscan *f, struct fscan_keys *v, XXH128_hash_t h, uint32_t
 	memcpy(e->key, c.digest, sizeof(e->key));
 	e->len = len;
 	e->zero = zero;
+	e->lz4 = lz4;
 	return 0;
 }
 
 static int cdc_cut(struct fscan *f, struct cdc *c, unsigned int j)
 {
-	int ret = push(f, &f->ckeys[j], XXH3_128bits_digest(c->x), (uint32_t)c->len, false);
+	int ret = push(f, &f->ckeys[j], XXH3_128bits_digest(c->x), (uint32_t)c->len, false, 0);
 
 	XXH3_128bits_reset(c->x);
 	c->h = c->len = 0;
@@ -201,18 +217,31 @@ static int cdc_data(struct fscan *f, unsigned int j, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The LZ4 size of the unit gathered in f->unit (len bytes), or len when
+ * it does not shrink. */
+static uint32_t lz4_size(struct fscan *f, uint32_t len)
+{
+	int n = LZ4_compress_default((const char *)f->unit, (char *)f->lz, (int)len, f->lzcap);
+
+	return n > 0 && (uint32_t)n < len ? (uint32_t)n : len;
+}
+
 static int emit(struct fscan *f, unsigned int k, XXH128_hash_t h, uint32_t len)
 {
 	bool zero = false;
+	uint32_t lz = 0;
 
 	if (k == MKIMG_ANALYZE_UNIT && len == MKIMG_ANALYZE_CHUNK(k)) {
 		zero = f->unit_zero;
 		f->full_units++;
 		f->zero_units += zero;
 	}
-	if (k == MKIMG_ANALYZE_UNIT)
+	if (k == MKIMG_ANALYZE_UNIT) {
 		f->unit_zero = true;
-	return push(f, &f->keys[k], h, len, zero);
+		if (f->unit)
+			lz = lz4_size(f, len);
+	}
+	return push(f, &f->keys[k], h, len, zero, lz);
 }
 
 int fscan_data(struct fscan *f, const void *buf, size_t len)
@@ -237,6 +266,8 @@ int fscan_data(struct fscan *f, const void *buf, size_t len)
 
 			if (k == MKIMG_ANALYZE_UNIT && f->unit_zero && !is_zero(p, take))
 				f->unit_zero = false;
+			if (k == MKIMG_ANALYZE_UNIT && f->unit)
+				memcpy(f->unit + off, p, take);
 			if (!off && take == cs) {
 				/* a whole chunk in the buffer: one call */
 				ret = emit(f, k, XXH3_128bits(p, cs), cs);

@@ -18,6 +18,7 @@ struct fscan_key {
 	uint8_t key[16];	/* XXH3-128, canonical (big-endian) bytes */
 	uint32_t len;		/* the chunk's bytes: its size, less for the last */
 	bool zero;		/* a full unit of zeros (the unit size only) */
+	uint32_t lz4;		/* units with lz4: its LZ4 size (len if no smaller) */
 };
 
 struct fscan_keys {
@@ -28,8 +29,9 @@ struct fscan_keys {
 struct fscan;
 
 /* sample > 1: keep only the keys whose first 8 bytes are 0 mod sample.
- * cdc: also content-defined chunks (MKIMG_ANALYZE_NCDC target sizes). */
-int fscan_new(uint32_t sample, bool cdc, struct fscan **out);
+ * cdc: also content-defined chunks (MKIMG_ANALYZE_NCDC target sizes).
+ * lz4: each unit (also the last, short one) compressed with LZ4. */
+int fscan_new(uint32_t sample, bool cdc, bool lz4, struct fscan **out);
 void fscan_free(struct fscan *f);		/* accepts NULL */
 void fscan_begin(struct fscan *f);
 int fscan_data(struct fscan *f, const void *buf, size_t len);

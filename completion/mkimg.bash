@@ -10,7 +10,7 @@ _mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats 
 _mkimg_options()
 {
 	case $1 in
-	analyze) echo "--store --platform --cdc --sample --matrix-chunk --max-holes -q --quiet --json -h --help" ;;
+	analyze) echo "--store --platform --cdc --lz4 --sample --matrix-chunk --max-holes -q --quiet --json -h --help" ;;
 	build) echo "--blob --fingerprint --no-fingerprint --no-inline -b --block-size
 		-T --time -U --uuid -L --label --no-fsync -q --quiet --json --help" ;;
 	convert) echo "--store --name --max-blobs --no-chunks --trust-store-layers

@@ -11,7 +11,8 @@
 #include "mkimg/analyze.h"
 #include "mkimg/store.h"
 
-enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES, OPT_STORE, OPT_CDC };
+enum { OPT_JSON = 256, OPT_PLATFORM, OPT_SAMPLE, OPT_MATRIX_CHUNK, OPT_MAX_HOLES, OPT_STORE, OPT_CDC,
+       OPT_LZ4 };
 
 static const struct option analyze_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -19,6 +20,7 @@ static const struct option analyze_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "cdc", no_argument, NULL, OPT_CDC },
+	{ "lz4", no_argument, NULL, OPT_LZ4 },
 	{ "matrix-chunk", required_argument, NULL, OPT_MATRIX_CHUNK },
 	{ "max-holes", required_argument, NULL, OPT_MAX_HOLES },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -45,6 +47,8 @@ static void analyze_usage(FILE *f)
 	      "  --platform OS/ARCH[/VARIANT]  select from multi-platform indexes\n"
 	      "  --cdc               also content-defined chunks (16K and 64K targets): what\n"
 	      "                      shift-resistant dedup would find (about 4 s of CPU per GB)\n"
+	      "  --lz4               also what the store's data would take LZ4-compressed in\n"
+	      "                      64 KiB units (units that do not shrink kept plain)\n"
 	      "  --sample N          estimate: keep one chunk key in about N and scale the\n"
 	      "                      chunk figures (1/N of the memory; files stay exact)\n"
 	      "  --matrix-chunk SIZE chunk size of the pair matrix: 4K, 16K, 64K or 1M\n"
@@ -124,6 +128,8 @@ static void print_text(const struct mkimg_analyze_result *r, double sec)
 		row(what, r->cdc_bytes[k], r->total_bytes);
 	}
 	row("a fresh store, converting in this order", r->store_bytes, r->total_bytes);
+	if (r->lz4)
+		row("  the same, LZ4 per 64 KiB unit", r->lz4_bytes, r->total_bytes);
 	printf("\nThe store: %.1f MiB of blobs (whole files %.1f MiB and 64 KiB units %.1f MiB "
 	       "found again, %.1f MiB holes), plus its metadata images.\n",
 	       mib(r->store_bytes), mib(r->store_file_hit_bytes), mib(r->store_unit_hit_bytes),
@@ -214,6 +220,8 @@ static void print_json(const struct mkimg_analyze_result *r, double sec)
 	U64(st, "file_hit_bytes", r->store_file_hit_bytes);
 	U64(st, "unit_hit_bytes", r->store_unit_hit_bytes);
 	U64(st, "hole_bytes", r->store_hole_bytes);
+	if (r->lz4)
+		U64(st, "lz4_bytes", r->lz4_bytes);
 	json_object_object_add(o, "store", st);
 	U64(pc, "files", r->pc_files);
 	U64(pc, "bytes", r->pc_bytes);
@@ -270,6 +278,7 @@ int cmd_analyze(int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case OPT_PLATFORM: p.platform = optarg; break;
 		case OPT_CDC: p.cdc = true; break;
+		case OPT_LZ4: p.lz4 = true; break;
 		case OPT_STORE: store = optarg; break;
 		case OPT_SAMPLE:
 			if (!cli_parse_u64(optarg, &v) || v < 1 || v > UINT32_MAX)

@@ -91,6 +91,10 @@ struct mkimg_analyze_params {
 	 * insertion moves only the cuts near it); costs about 4 s of
 	 * CPU per GB of file data here */
 	bool cdc;
+	/* also what the store's written data would take with each 64 KiB
+	 * unit (and each file's last, short one) LZ4-compressed, units that
+	 * do not shrink kept plain, in the store's blocks */
+	bool lz4;
 	/* holes of sparse tar entries are hashed as zeros: at most this
 	 * many bytes of them over all layers (0: 1 GiB, UINT64_MAX: none) */
 	uint64_t max_hole_bytes;
@@ -138,6 +142,8 @@ struct mkimg_analyze_result {
 	uint64_t store_hole_bytes;
 	uint64_t store_file_hit_bytes;	/* data of whole-file hits */
 	uint64_t store_unit_hit_bytes;	/* data of 64 KiB units found */
+	bool lz4;			/* with params.lz4: */
+	uint64_t lz4_bytes;		/* store_bytes with LZ4 per unit */
 	/* files whose content two or more images show (page cache they
 	 * could share): distinct contents, their bytes once, and the bytes
 	 * of the further copies */

@@ -279,6 +279,25 @@ for k in ("total_bytes", "file_dedup_bytes", "chunk_dedup_bytes", "store", "matr
 print("ok: --cdc finds the shifted file again:", {k: v["bytes"] for k, v in c["cdc_dedup"].items()}, "of", tot)
 EOF
 
+# --lz4: random data stays plain, text shrinks; nothing else changes
+mkdir -p "$T/lz/r" "$T/lz/t"
+head -c 1000000 /dev/urandom >"$T/lz/r/f"
+python3 -c 'import sys; sys.stdout.write("".join(f"line {i}: the quick brown fox\n" for i in range(40000)))' >"$T/lz/t/f"
+tar -C "$T/lz/r" -cf "$T/lz/r.tar" .
+tar -C "$T/lz/t" -cf "$T/lz/t.tar" .
+"$MKIMG" analyze --json --lz4 "$T/lz/r.tar" >"$T/lzr.json" || fail "analyze --lz4"
+"$MKIMG" analyze --json --lz4 "$T/lz/t.tar" >"$T/lzt.json" || fail "analyze --lz4"
+"$MKIMG" analyze --json "$T/lz/t.tar" >"$T/lzn.json" || fail "analyze"
+python3 - "$T/lzr.json" "$T/lzt.json" "$T/lzn.json" <<'EOF' || fail "--lz4 figures"
+import json, sys
+r, t, n = (json.load(open(f)) for f in sys.argv[1:])
+assert r["store"]["lz4_bytes"] == r["store"]["blob_bytes"], r["store"]
+assert t["store"]["lz4_bytes"] < t["store"]["blob_bytes"] / 4, t["store"]
+assert "lz4_bytes" not in n["store"] and n["store"]["blob_bytes"] == t["store"]["blob_bytes"]
+print("ok: --lz4: random", r["store"]["lz4_bytes"], "of", r["store"]["blob_bytes"],
+      "text", t["store"]["lz4_bytes"], "of", t["store"]["blob_bytes"])
+EOF
+
 # an image whose files lie in more blobs than a store image may use: said
 mkdir -p "$T/many/all"
 for i in $(seq 1 33); do

@@ -84,8 +84,8 @@ static void test_fscan_pieces(void **state)
 	size_t i, j;
 
 	(void)state;
-	assert_int_equal(fscan_new(1, false, &f), 0);
-	assert_int_equal(fscan_new(1, false, &g), 0);
+	assert_int_equal(fscan_new(1, false, false, &f), 0);
+	assert_int_equal(fscan_new(1, false, false, &g), 0);
 	scan(f, p, n, n, sha0);
 	for (k = 0; k < MKIMG_ANALYZE_NCHUNKS; k++) {
 		const struct fscan_keys *v = fscan_keys(f, k);
@@ -130,7 +130,7 @@ static void test_fscan_zero_units(void **state)
 
 	(void)state;
 	assert_non_null(buf);
-	assert_int_equal(fscan_new(1, false, &f), 0);
+	assert_int_equal(fscan_new(1, false, false, &f), 0);
 	fscan_begin(f);
 	assert_int_equal(fscan_zeros(f, 65536), 0);
 	assert_int_equal(fscan_data(f, p, 65536), 0);
@@ -157,8 +157,8 @@ static void test_fscan_sample(void **state)
 	size_t j, kept = 0;
 
 	(void)state;
-	assert_int_equal(fscan_new(1, false, &all), 0);
-	assert_int_equal(fscan_new(8, false, &some), 0);
+	assert_int_equal(fscan_new(1, false, false, &all), 0);
+	assert_int_equal(fscan_new(8, false, false, &some), 0);
 	scan(all, p, n, n, sha);
 	scan(some, p, n, n, sha);
 	for (j = 0; j < fscan_keys(all, 0)->n; j++)
@@ -186,8 +186,8 @@ static void test_fscan_cdc_shift(void **state)
 	assert_non_null(q);
 	memcpy(q, "abc", 3);
 	memcpy(q + 3, p, n);
-	assert_int_equal(fscan_new(1, true, &f), 0);
-	assert_int_equal(fscan_new(1, true, &g), 0);
+	assert_int_equal(fscan_new(1, true, false, &f), 0);
+	assert_int_equal(fscan_new(1, true, false, &g), 0);
 	scan(f, p, n, 100000, sha);
 	scan(g, q, n + 3, 77777, sha);
 	for (k = 0; k < MKIMG_ANALYZE_NCDC; k++) {
