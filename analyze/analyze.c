@@ -502,14 +502,16 @@ static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32
 	return 0;
 }
 
-static int add_holes(struct analysis *a, uint64_t n)
+/* what: the file, "tar: PATH" (named after its layer on the way up) */
+static int add_holes(struct analysis *a, uint64_t n, const char *what)
 {
 	uint64_t max = a->p->max_hole_bytes ? a->p->max_hole_bytes : OCI_DEFAULT_MAX_HOLE_BYTES;
 
 	if (max != UINT64_MAX && n > max - a->hole_bytes)
 		return mkimg_err_set(a->err, -EFBIG,
-				     "sparse files declare more than %.1f GiB of holes (data not in "
-				     "the input, but hashed)", max / 1073741824.0);
+				     "%s: sparse files declare more than %.1f GiB of holes (data not "
+				     "in the input, but hashed; --max-holes raises the limit)", what,
+				     max / 1073741824.0);
 	a->hole_bytes += n;
 	return fscan_zeros(a->fs, n) ? nomem(a) : 0;
 }
@@ -517,17 +519,19 @@ static int add_holes(struct analysis *a, uint64_t n)
 /* The data of the tar's current regular file, holes as zeros. */
 static int scan_file(struct analysis *a, struct oci_tar *tar, const struct oci_entry *e)
 {
+	char what[96];
 	uint64_t pos = 0, off;
 	const void *buf;
 	size_t len;
 	int ret;
 
+	snprintf(what, sizeof(what), "tar: %.80s%s", e->path, e->pathlen > 80 ? "..." : "");
 	fscan_begin(a->fs);
 	while ((ret = oci_tar_data(tar, &buf, &len, &off)) > 0) {
 		if (off < pos)
 			return mkimg_err_set(a->err, -EINVAL, "tar: %s: data blocks out of order",
 					     e->path);
-		if (off > pos && (ret = add_holes(a, off - pos)))
+		if (off > pos && (ret = add_holes(a, off - pos, what)))
 			return ret;
 		if (fscan_data(a->fs, buf, len))
 			return nomem(a);
@@ -535,7 +539,7 @@ static int scan_file(struct analysis *a, struct oci_tar *tar, const struct oci_e
 	}
 	if (ret < 0)
 		return ret;
-	if (pos < e->size && (ret = add_holes(a, e->size - pos)))
+	if (pos < e->size && (ret = add_holes(a, e->size - pos, what)))
 		return ret;
 	return 0;
 }
@@ -613,8 +617,10 @@ static int ss_data(void *ctx, const void *buf, size_t len)
 static int ss_zeros(void *ctx, uint64_t len)
 {
 	struct store_scan *ss = ctx;
+	char what[160];
 
-	return add_holes(ss->a, len);
+	snprintf(what, sizeof(what), "image %s", ss->l->store_image);
+	return add_holes(ss->a, len, what);
 }
 
 static int ss_end(void *ctx, uint64_t nid, uint64_t size, const uint8_t *sha256)

@@ -349,6 +349,14 @@ python3 "$TOOLS/mkoci.py" "$T/bad.json" "$T/bad" >/dev/null || fail "mkoci.py ba
 expect_one_line 1 '^mkimg: .*(digest|sha256)' analyze oci:"$T/bad"
 printf 'not a tar at all, just some text\n' >"$T/notatar"
 expect_one_line 1 "^mkimg: .*notatar.*tar" analyze "$T/notatar"
+# a 10 KiB tar declaring a 1 TiB sparse file: holes are hashed, so bounded
+mkdir -p "$T/sp"
+truncate -s 1T "$T/sp/sparse" && echo hi >>"$T/sp/sparse"
+tar --sparse -C "$T/sp" -cf "$T/sp.tar" . || fail "tar --sparse"
+start=$SECONDS
+expect_one_line 1 "^mkimg: .*sp.tar: tar: sparse: sparse files declare more than 1.0 GiB of holes" analyze "$T/sp.tar"
+expect_one_line 1 "^mkimg: .*more than 2.0 GiB of holes" analyze --max-holes 2G "$T/sp.tar"
+[ $((SECONDS - start)) -le 30 ] || fail "the sparse tar took $((SECONDS - start)) s"
 expect_one_line 2 "^mkimg: analyze: .*see 'mkimg analyze --help'" analyze
 expect_one_line 1 "^mkimg: image one: file [0-9]+: its data does not match its fingerprint" \
 	analyze --store "$T/store-bad" store:one
