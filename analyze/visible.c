@@ -147,10 +147,12 @@ static int in(const struct keytab *t, const char *p, size_t n)
 
 struct tree {
 	struct keytab paths;
-	uint32_t *fid;			/* VIS_NO_FILE: not shown */
-	uint8_t *link;			/* a hard link's name */
-	const char **path;
-	uint32_t *plen;
+	struct tentry {
+		const char *path;	/* in its layer's notes */
+		uint32_t plen;
+		uint32_t fid;		/* VIS_NO_FILE: not shown */
+		bool link;		/* a hard link's name */
+	} *e;				/* by path id */
 	size_t cap;
 };
 
@@ -207,9 +209,9 @@ static int apply(struct tree *t, const struct vis_layer *l)
 	}
 	if (!ret && (sub.count || opq.count || exact.count))
 		for (i = 0; i < t->paths.count; i++)
-			if (t->fid[i] != VIS_NO_FILE &&
-			    removed(t->path[i], t->plen[i], &sub, &opq, &exact))
-				t->fid[i] = VIS_NO_FILE;
+			if (t->e[i].fid != VIS_NO_FILE &&
+			    removed(t->e[i].path, t->e[i].plen, &sub, &opq, &exact))
+				t->e[i].fid = VIS_NO_FILE;
 	for (off = 0; off < l->len && !ret;) {
 		uint8_t key[16];
 		uint32_t id, fid;
@@ -221,7 +223,7 @@ static int apply(struct tree *t, const struct vis_layer *l)
 		fid = r.fid;
 		if (r.kind == K_LINK) {
 			path_key(r.target, r.tlen, key);
-			fid = keytab_find(&t->paths, key, &id) ? t->fid[id] : VIS_NO_FILE;
+			fid = keytab_find(&t->paths, key, &id) ? t->e[id].fid : VIS_NO_FILE;
 		}
 		path_key(r.path, r.len, key);
 		r2 = keytab_add(&t->paths, key, &id);
@@ -231,31 +233,17 @@ static int apply(struct tree *t, const struct vis_layer *l)
 		}
 		if (id >= t->cap) {
 			size_t cap = t->cap ? t->cap * 2 : 1024;
-			uint32_t *nf = realloc(t->fid, cap * sizeof(*nf)), *nl;
-			const char **np;
+			struct tentry *ne = realloc(t->e, cap * sizeof(*ne));
 
-			uint8_t *nk;
-
-			if (nf)
-				t->fid = nf;
-			np = nf ? realloc(t->path, cap * sizeof(*np)) : NULL;
-			if (np)
-				t->path = np;
-			nl = np ? realloc(t->plen, cap * sizeof(*nl)) : NULL;
-			if (nl)
-				t->plen = nl;
-			nk = nl ? realloc(t->link, cap) : NULL;
-			if (!nk) {
+			if (!ne) {
 				ret = -ENOMEM;
 				break;
 			}
-			t->link = nk;
+			t->e = ne;
 			t->cap = cap;
 		}
-		t->fid[id] = fid;
-		t->link[id] = r.kind == K_LINK;
-		t->path[id] = r.path;
-		t->plen[id] = r.len;
+		t->e[id] = (struct tentry){ .path = r.path, .plen = r.len, .fid = fid,
+					    .link = r.kind == K_LINK };
 	}
 	keytab_free(&sub);
 	keytab_free(&opq);
@@ -274,12 +262,9 @@ int vis_image(const struct vis_layer *const *layers, size_t n,
 	for (i = 0; i < n && !ret; i++)
 		ret = apply(&t, layers[i]);
 	for (i = 0; !ret && i < t.paths.count; i++)
-		if (t.fid[i] != VIS_NO_FILE)
-			file(ctx, t.fid[i], t.link[i]);
+		if (t.e[i].fid != VIS_NO_FILE)
+			file(ctx, t.e[i].fid, t.e[i].link);
 	keytab_free(&t.paths);
-	free(t.fid);
-	free(t.path);
-	free(t.plen);
-	free(t.link);
+	free(t.e);
 	return ret;
 }
