@@ -78,8 +78,7 @@ struct analysis {
 	struct fscan *fs;
 	struct bs_store *st;		/* for store: sources */
 	uint64_t hole_bytes;
-	uint8_t last_sha[32];		/* of the file file_done took last */
-	size_t layers_done, layers_todo;
+	size_t layers_done;
 };
 
 static int nomem(struct analysis *a)
@@ -274,7 +273,6 @@ static int open_sources(struct analysis *a)
 			a->layers[a->img_layers[i][j]].last = i;
 		}
 	a->res->distinct_layers = a->nlayers;
-	a->layers_todo = a->nlayers;
 	return 0;
 }
 
@@ -444,11 +442,10 @@ static void file_blobs(const struct analysis *a, const struct afile *f, uint64_t
 }
 
 /* A regular file of layer l ended; blob: the conversion storing it;
- * *fid: its content's id. */
+ * *fid: its content's id, sha: its SHA-256. */
 static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32_t blob,
-		     uint32_t *fid)
+		     uint32_t *fid, uint8_t sha[32])
 {
-	uint8_t sha[32];
 	struct afile *f;
 	uint32_t id;
 	int ret;
@@ -456,7 +453,6 @@ static int file_done(struct analysis *a, struct alayer *l, uint64_t size, uint32
 	ret = fscan_end(a->fs, sha);
 	if (ret)
 		return nomem(a);
-	memcpy(a->last_sha, sha, sizeof(sha));
 	l->files++;
 	l->bytes += size;
 	ret = keytab_add(&a->files, sha, &id);
@@ -569,9 +565,11 @@ static int scan_layer(struct analysis *a, struct alayer *l, uint32_t blob)
 		if (stopped(a))
 			ret = mkimg_err_set(a->err, -EINTR, "interrupted");
 		else if (e->type == OCI_ENTRY_REG && e->size) {
+			uint8_t sha[32];
+
 			ret = scan_file(a, tar, e);
 			if (!ret)
-				ret = file_done(a, l, e->size, blob, &fid);
+				ret = file_done(a, l, e->size, blob, &fid, sha);
 		}
 		if (!ret && vis_note(&l->vis, e, fid))
 			ret = nomem(a);
@@ -628,15 +626,16 @@ static int ss_end(void *ctx, uint64_t nid, uint64_t size, const uint8_t *sha256)
 	struct store_scan *ss = ctx;
 	struct analysis *a = ss->a;
 	struct oci_entry e = { .type = OCI_ENTRY_REG, .size = size };
+	uint8_t sha[32];
 	char path[32];
 	uint32_t fid;
 	int ret;
 
-	ret = file_done(a, ss->l, size, ss->blob, &fid);
+	ret = file_done(a, ss->l, size, ss->blob, &fid, sha);
 	if (ret)
 		return ret;
 	/* the bytes, not the image's word: a fingerprint must match them */
-	if (sha256 && memcmp(sha256, a->last_sha, 32))
+	if (sha256 && memcmp(sha256, sha, 32))
 		return mkimg_err_set(a->err, -EUCLEAN, "image %s: file %llu: its data does "
 				     "not match its fingerprint", ss->l->store_image,
 				     (unsigned long long)nid);
@@ -726,7 +725,7 @@ static int scan(struct analysis *a)
 			a->layers_done++;
 			if (a->p->progress) {
 				struct mkimg_analyze_progress pr = {
-					.done = a->layers_done, .layers = a->layers_todo,
+					.done = a->layers_done, .layers = a->nlayers,
 					.tar_bytes = a->res->tar_bytes,
 				};
 
