@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mkimg/layout.h"
@@ -79,9 +78,9 @@ int analyze_store_image(struct bs_store *st, const char *name,
 	struct walk w = { .ops = ops, .ctx = ctx, .ii = &ii, .err = err };
 	struct mkimg_err rerr = MKIMG_ERR_INIT;
 	uint8_t *img = NULL;
-	struct stat sb;
+	size_t len;
 	uint32_t i;
-	int fd, ret;
+	int ret;
 
 	memset(&ii, 0, sizeof(ii));
 	ret = bs_store_image(st, name, &ii, err);
@@ -95,20 +94,11 @@ int analyze_store_image(struct bs_store *st, const char *name,
 	}
 	for (i = 0; i < ii.ndevices; i++)
 		w.fds[i] = -1;
-	fd = open(ii.image, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb)) {
-		ret = mkimg_err_errno(err, -errno, "image %s: %s", name, ii.image);
-		if (fd >= 0)
-			close(fd);
+	ret = util_read_file(ii.image, LAYOUT_READ_MAX_IMAGE, &img, &len);
+	if (ret == -EFBIG) {
+		mkimg_err_set(err, ret, "image %s: %s is too large to read", name, ii.image);
 		goto out;
 	}
-	if ((uint64_t)sb.st_size > LAYOUT_READ_MAX_IMAGE || !(img = malloc(sb.st_size ? sb.st_size : 1))) {
-		close(fd);
-		ret = mkimg_err_set(err, -EFBIG, "image %s: %s is too large to read", name, ii.image);
-		goto out;
-	}
-	ret = util_pread_all(fd, img, sb.st_size, 0);
-	close(fd);
 	if (ret) {
 		mkimg_err_errno(err, ret, "image %s: reading %s", name, ii.image);
 		goto out;
@@ -121,7 +111,7 @@ int analyze_store_image(struct bs_store *st, const char *name,
 		}
 	}
 	w.bits = BS_STORE_BLKSZBITS;
-	ret = layout_read_walk(img, sb.st_size, &probe, one_file, &w, NULL, &rerr);
+	ret = layout_read_walk(img, len, &probe, one_file, &w, NULL, &rerr);
 	if (ret && rerr.msg[0])
 		mkimg_err_set(err, ret, "image %s: %s", name, mkimg_err_msg(&rerr));
 	else if (!ret && (probe.blkszbits != BS_STORE_BLKSZBITS || probe.ndevices != ii.ndevices))

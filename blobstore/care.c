@@ -158,23 +158,17 @@ int bs_image_info_holes(struct bs_image_info *ii, struct mkimg_err *err)
 	struct mkimg_err rerr = MKIMG_ERR_INIT;
 	uint64_t mapped = 0;
 	struct layout_read_stats rs;
-	uint8_t *buf = NULL;
-	struct stat sb;
-	int fd, ret;
+	uint8_t *buf;
+	size_t len;
+	int ret;
 
-	fd = open(ii->image, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return mkimg_err_errno(err, -errno, "image %s: %s", ii->name, ii->image);
-	if (fstat(fd, &sb) || (uint64_t)sb.st_size > LAYOUT_READ_MAX_IMAGE) {
-		close(fd);
-		return mkimg_err_set(err, -EFBIG, "image %s: %s cannot be read whole", ii->name,
+	ret = util_read_file(ii->image, LAYOUT_READ_MAX_IMAGE, &buf, &len);
+	if (ret == -EFBIG)
+		return mkimg_err_set(err, ret, "image %s: %s cannot be read whole", ii->name,
 				     ii->image);
-	}
-	buf = malloc(sb.st_size ? sb.st_size : 1);
-	ret = buf ? util_pread_all(fd, buf, sb.st_size, 0) : -ENOMEM;
-	close(fd);
-	if (!ret)
-		ret = layout_read_walk(buf, sb.st_size, NULL, count_mapped, &mapped, &rs, &rerr);
+	if (ret)
+		return mkimg_err_errno(err, ret, "image %s: %s", ii->name, ii->image);
+	ret = layout_read_walk(buf, len, NULL, count_mapped, &mapped, &rs, &rerr);
 	free(buf);
 	if (ret)
 		return mkimg_err_set(err, ret, "image %s: %s", ii->name,

@@ -2,8 +2,10 @@
 /* Whole reads, writes and digests of file ranges. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/io.h"
@@ -70,4 +72,35 @@ int util_sha256_fd(int fd, uint8_t digest[32], uint64_t *size)
 	if (size)
 		*size = off;
 	return 0;
+}
+
+int util_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *len)
+{
+	struct stat sb;
+	int fd, ret;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb)) {
+		ret = -errno;
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > max) {
+		ret = -EFBIG;
+		goto out;
+	}
+	*buf = malloc(sb.st_size ? sb.st_size : 1);
+	ret = *buf ? util_pread_all(fd, *buf, sb.st_size, 0) : -ENOMEM;
+	if (ret) {
+		free(*buf);
+		*buf = NULL;
+	} else {
+		*len = sb.st_size;
+	}
+out:
+	close(fd);
+	return ret;
 }

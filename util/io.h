@@ -13,5 +13,8 @@ int util_pread_all(int fd, void *buf, size_t len, uint64_t off);
 /* SHA-256 of fd's content from offset 0 to its end; *size (may be NULL)
  * gets the bytes hashed. */
 int util_sha256_fd(int fd, uint8_t digest[32], uint64_t *size);
+/* A whole file into *buf (malloc'd, *len bytes; freed by the caller):
+ * 0, -errno, or -EFBIG when it holds more than max bytes. */
+int util_read_file(const char *path, uint64_t max, uint8_t **buf, size_t *len);
 
 #endif

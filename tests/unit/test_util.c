@@ -228,6 +228,30 @@ static void test_io(void **state)
 	fclose(f);
 }
 
+/* A whole file, within a bound. */
+static void test_read_file(void **state)
+{
+	char path[] = "/tmp/mkimg-util-XXXXXX";
+	uint8_t *buf;
+	size_t len;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(util_pwrite_all(fd, "abcdef", 6, 0), 0);
+	close(fd);
+	assert_int_equal(util_read_file(path, 6, &buf, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(buf, "abcdef", 6);
+	free(buf);
+	assert_int_equal(util_read_file(path, 5, &buf, &len), -EFBIG);
+	assert_null(buf);
+	unlink(path);
+	assert_int_equal(util_read_file(path, 6, &buf, &len), -ENOENT);
+	assert_null(buf);
+	assert_int_equal(len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_le),
 		cmocka_unit_test(test_io),
+		cmocka_unit_test(test_read_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
