@@ -296,4 +296,22 @@ printf 'XXXX' | dd of="$rec" bs=1 seek=100 conv=notrunc status=none
 [ "$(wc -l <"$T/rec.out")" = 1 ] && grep -q '^b: 1 layer (0 reused)' "$T/rec.out" ||
 	fail "a damaged record: not one summary line: $(cat "$T/rec.out")"
 "$MKIMG" fsck --store "$T/rs" --full >/dev/null || fail "fsck after a damaged record was replaced"
+# both images equal the layout as umoci unpacks it
+rootless=()
+is_root || rootless=(--rootless)
+umoci unpack "${rootless[@]}" --image "$T/rec:x" "$T/rec-ref" >/dev/null 2>"$T/umoci.err" ||
+	fail "umoci unpack: $(cat "$T/umoci.err")"
+for name in a b; do
+	j=$("$MKIMG" inspect --store "$T/rs" --json "$name")
+	img=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")
+	mapfile -t devs < <(python3 -c 'import json,sys; [print(d) for d in json.loads(sys.argv[1])["devices"]]' "$j")
+	if is_root; then
+		# umoci gives the (implicit) root the time of the unpack
+		mkdir -p "$T/rm"
+		"$MKIMG" mount --store "$T/rs" "$name" "$T/rm"
+		touch -h -d "@$(stat -c %Y "$T/rm")" "$T/rec-ref/rootfs"
+		"$MKIMG" umount "$T/rm"
+	fi
+	check_image "$img" "$T/rec-ref/rootfs" "${devs[@]}"
+done
 echo "PASS: cli ($n commands)"
