@@ -14,16 +14,12 @@
  * are given back (the write cursor rewinds) and the earlier file's extents
  * are returned.
  *
- * The target's own SHA-256 (the blob digest) is computed by a worker thread
- * over committed data only (files that were not given back), read back from
- * the page cache once written, so it costs the main thread nothing.
- *
- * Writes are batched into large pwrites, with write-behind
- * (sync_file_range) so dirty pages do not pile up. A sink that does not
- * hash its target writes with O_DIRECT through a second descriptor when
- * the file system allows it: copying into fresh page-cache pages is the
- * slowest step of a conversion on these machines (MKIMG_NO_DIRECT=1 keeps
- * buffered writes).
+ * Blocks go out through blockout.c: large page-aligned writes, with
+ * O_DIRECT when the file system allows it (copying into fresh page-cache
+ * pages is the slowest step of a conversion on these machines;
+ * MKIMG_NO_DIRECT=1 keeps buffered writes with write-behind), on a worker
+ * thread, and the target's own SHA-256 (the blob digest) on another, from
+ * the same buffers, over the blocks of files that were kept.
  *
  * With a dedup hook (a store's registry), a file is also looked up whole
  * beyond this sink, and each full data unit by its XXH3-128 key (the hook
@@ -33,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,11 +36,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "blobstore/blockout.h"
 #include "mkimg/blobstore.h"
 #include "util/io.h"
 #include "util/hex.h"
-
-#define OBUF_SIZE (4u << 20)
 
 struct dedup_ent {
 	uint8_t sha256[32];
@@ -61,25 +55,7 @@ struct bs_sink {
 	struct bs_sink_params p;
 	uint64_t blksz;
 	uint64_t cursor;		/* next free block */
-
-	/* target hashing worker (hash_target) */
-	pthread_t hasher;
-	bool hasher_running;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	uint64_t committed;		/* blocks final (no rewind below) */
-	uint64_t flushed;		/* blocks written to the file */
-	uint64_t hashed;		/* blocks hashed */
-	bool done;
-	int hash_err;
-	SHA256_CTX target;
-
-	/* output batching */
-	int dfd;			/* O_DIRECT descriptor of the target, or -1 */
-	uint8_t *obuf;
-	size_t olen;
-	uint64_t oblk;			/* block of obuf[0] */
-	uint64_t synced_to;		/* write-behind: bytes handed to writeback */
+	struct blockout *bo;		/* writes (and hashes) the blocks */
 
 	/* the current file */
 	bool in_file;
@@ -149,97 +125,10 @@ void bs_hex(const uint8_t d[32], char out[65])
 	util_hex(d, 32, out);
 }
 
-static void *hasher_main(void *arg)
-{
-	struct bs_sink *s = arg;
-	const size_t bufsz = 1u << 20;
-	uint8_t *buf = malloc(bufsz);
-	uint64_t from, to;
-
-	pthread_mutex_lock(&s->lock);
-	if (!buf)
-		s->hash_err = -ENOMEM;
-	for (;;) {
-		to = s->committed < s->flushed ? s->committed : s->flushed;
-		if (s->hash_err || (s->done && s->hashed >= to))
-			break;
-		if (s->hashed >= to) {
-			pthread_cond_wait(&s->cond, &s->lock);
-			continue;
-		}
-		from = s->hashed;
-		pthread_mutex_unlock(&s->lock);
-		while (from < to) {
-			uint64_t off = from << s->p.blkszbits, end = to << s->p.blkszbits;
-			size_t n = end - off < bufsz ? end - off : bufsz;
-			ssize_t r = pread(s->p.fd, buf, n, off);
-
-			if (r <= 0) {
-				pthread_mutex_lock(&s->lock);
-				s->hash_err = r < 0 ? -errno : -EIO;
-				pthread_mutex_unlock(&s->lock);
-				break;
-			}
-			SHA256_Update(&s->target, buf, r);
-			from += (uint64_t)r >> s->p.blkszbits;
-			if (r % s->blksz) {	/* keep block granularity */
-				pthread_mutex_lock(&s->lock);
-				s->hash_err = -EIO;
-				pthread_mutex_unlock(&s->lock);
-				break;
-			}
-		}
-		pthread_mutex_lock(&s->lock);
-		s->hashed = from;
-		pthread_cond_broadcast(&s->cond);
-	}
-	pthread_mutex_unlock(&s->lock);
-	free(buf);
-	return NULL;
-}
-
-static void hasher_update(struct bs_sink *s, uint64_t *field, uint64_t v)
-{
-	if (!s->hasher_running)
-		return;
-	pthread_mutex_lock(&s->lock);
-	*field = v;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-}
-
-static int hasher_stop(struct bs_sink *s)
-{
-	int err;
-
-	if (!s->hasher_running)
-		return 0;
-	pthread_mutex_lock(&s->lock);
-	s->done = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->hasher, NULL);
-	s->hasher_running = false;
-	err = s->hash_err;
-	if (!err && s->hashed != s->committed)
-		err = -EIO;
-	return err;
-}
-
-/* The target reopened with O_DIRECT, when allowed. */
-static void direct_open(struct bs_sink *s)
-{
-	char path[64];
-
-	if (s->p.hash_target || s->p.no_direct || s->p.blkszbits < 12)
-		return;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->p.fd);
-	s->dfd = open(path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-}
-
 int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 {
 	struct bs_sink *s = calloc(1, sizeof(*s));
+	int err;
 
 	if (!s)
 		return mkimg_err_set(p->err, -ENOMEM, "out of memory");
@@ -248,11 +137,6 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 	s->tail_fd = -1;
 	s->blksz = 1ull << p->blkszbits;
 	s->cursor = p->start_blk;
-	s->oblk = p->start_blk;
-	s->synced_to = p->start_blk << p->blkszbits;
-	s->dfd = -1;
-	if (posix_memalign((void **)&s->obuf, 4096, OBUF_SIZE))
-		s->obuf = NULL;
 	s->ubuf = malloc(BS_HOLE_UNIT);
 	s->tabsize = 1024;
 	s->tab = calloc(s->tabsize, sizeof(*s->tab));
@@ -265,21 +149,19 @@ int bs_sink_new(const struct bs_sink_params *p, struct bs_sink **out)
 			return mkimg_err_set(p->err, -ENOMEM, "out of memory");
 		}
 	}
-	if (!s->obuf || !s->ubuf || !s->tab) {
+	if (!s->ubuf || !s->tab) {
 		bs_sink_free(s);
 		return mkimg_err_set(p->err, -ENOMEM, "out of memory");
 	}
-	SHA256_Init(&s->target);
-	s->committed = s->flushed = s->hashed = p->start_blk;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	direct_open(s);
-	if (p->hash_target) {
-		if (pthread_create(&s->hasher, NULL, hasher_main, s)) {
-			bs_sink_free(s);
-			return mkimg_err_set(p->err, -EAGAIN, "cannot start the hashing thread");
-		}
-		s->hasher_running = true;
+	err = blockout_new(&(struct blockout_params){ .fd = p->fd, .name = p->name,
+						      .blkszbits = p->blkszbits,
+						      .start_blk = p->start_blk,
+						      .hash = p->hash_target,
+						      .no_direct = p->no_direct, .err = s->e },
+			   &s->bo);
+	if (err) {
+		bs_sink_free(s);
+		return err;
 	}
 	*out = s;
 	return 0;
@@ -289,17 +171,12 @@ void bs_sink_free(struct bs_sink *s)
 {
 	if (!s)
 		return;
-	hasher_stop(s);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-	if (s->dfd >= 0)
-		close(s->dfd);
+	blockout_free(s->bo);
 	if (s->tail_fd >= 0)
 		close(s->tail_fd);
 	XXH3_freeState(s->xfile);
 	free(s->cmp[0]);
 	free(s->cmp[1]);
-	free(s->obuf);
 	free(s->ubuf);
 	free(s->ext);
 	free(s->keys);
@@ -310,90 +187,21 @@ void bs_sink_free(struct bs_sink *s)
 	free(s);
 }
 
-static int obuf_flush(struct bs_sink *s)
-{
-	uint64_t off = s->oblk << s->p.blkszbits;
-	int err = -EINVAL;
-
-	if (!s->olen)
-		return 0;
-	if (s->dfd >= 0) {
-		err = util_pwrite_all(s->dfd, s->obuf, s->olen, off);
-		if (!err) {
-			s->oblk += s->olen >> s->p.blkszbits;
-			s->olen = 0;
-			hasher_update(s, &s->flushed, s->oblk);
-			return 0;
-		}
-		/* refused (alignment, file system): buffered from now on */
-		close(s->dfd);
-		s->dfd = -1;
-	}
-	err = util_pwrite_all(s->p.fd, s->obuf, s->olen, off);
-	if (err)
-		return mkimg_err_errno(s->e, err, "writing %zu bytes at byte %llu of %s",
-				       s->olen, (unsigned long long)off, target_name(s));
-	/* write-behind: start writeback now, wait for the batch before */
-	if (off + s->olen > s->synced_to + 2 * (uint64_t)OBUF_SIZE) {
-		uint64_t upto = off + s->olen - OBUF_SIZE;
-
-		if (upto > s->synced_to)
-			sync_file_range(s->p.fd, s->synced_to, upto - s->synced_to,
-					SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
-		s->synced_to = upto;
-	}
-	sync_file_range(s->p.fd, off, s->olen, SYNC_FILE_RANGE_WRITE);
-	s->oblk += s->olen >> s->p.blkszbits;
-	s->olen = 0;
-	hasher_update(s, &s->flushed, s->oblk);
-	return 0;
-}
-
 /* Appends len bytes (padded with zeros to whole blocks) at the cursor. */
 static int put_blocks(struct bs_sink *s, const uint8_t *p, size_t len)
 {
-	size_t padded = (len + s->blksz - 1) & ~(s->blksz - 1);
-	int err;
+	int err = blockout_put(s->bo, p, len);
 
-	if (s->oblk + (s->olen >> s->p.blkszbits) != s->cursor) {
-		err = obuf_flush(s);
-		if (err)
-			return err;
-		s->oblk = s->cursor;
-	}
-	while (padded) {
-		size_t room = OBUF_SIZE - s->olen;
-		size_t n = padded < room ? padded : room;
-		size_t from = n < len ? n : len;
-
-		memcpy(s->obuf + s->olen, p, from);
-		memset(s->obuf + s->olen + from, 0, n - from);
-		s->olen += n;
-		p += from;
-		len -= from;
-		padded -= n;
-		s->cursor += n >> s->p.blkszbits;
-		if (s->olen == OBUF_SIZE) {
-			err = obuf_flush(s);
-			if (err)
-				return err;
-		}
-	}
-	return 0;
+	if (!err)
+		s->cursor += (len + s->blksz - 1) >> s->p.blkszbits;
+	return err;
 }
 
-/* Forgets everything written from block blk on (a file given back). */
-static void rewind_to(struct bs_sink *s, uint64_t blk)
+/* Forgets what the current file wrote (it is given back). */
+static int rewind_file(struct bs_sink *s)
 {
-	if (s->oblk > blk) {
-		s->oblk = blk;
-		s->olen = 0;
-	} else {
-		s->olen = (blk - s->oblk) << s->p.blkszbits;
-	}
-	/* what the file holds past blk is stale until flushed again */
-	if (s->flushed > blk)
-		hasher_update(s, &s->flushed, blk);
+	s->cursor = s->file_start;
+	return blockout_rewind(s->bo);
 }
 
 static int add_extent(struct bs_sink *s, uint64_t lblk, uint64_t pblk, uint64_t nblks,
@@ -688,37 +496,6 @@ static bool one_run(const struct bs_sink *s)
 			      s->ext[0].blob == s->p.blob));
 }
 
-/* Reads [blk, blk + len bytes) of the target: pending bytes from obuf,
- * the rest from the file. */
-static int target_read(struct bs_sink *s, uint64_t blk, uint8_t *buf, size_t len)
-{
-	uint64_t off = blk << s->p.blkszbits, ob = s->oblk << s->p.blkszbits;
-	uint64_t oe = ob + s->olen;
-
-	while (len) {
-		size_t n = len;
-
-		if (off >= ob && off < oe) {
-			if (n > oe - off)
-				n = oe - off;
-			memcpy(buf, s->obuf + (off - ob), n);
-		} else {
-			int ret;
-
-			if (off < ob && off + n > ob)
-				n = ob - off;
-			ret = util_pread_all(s->p.fd, buf, n, off);
-			if (ret)
-				return mkimg_err_errno(s->e, ret, "reading back byte %llu of %s",
-						       (unsigned long long)off, target_name(s));
-		}
-		buf += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* One file's bytes as the sink holds them: extents on the target, an
  * inline tail, and (the current file) its last partial unit in ubuf. */
 struct file_view {
@@ -753,7 +530,7 @@ static int view_read(struct bs_sink *s, const struct file_view *v, uint64_t off,
 			a = off;
 		if (b > off + len)
 			b = off + len;
-		ret = target_read(s, v->e[i].pblk + ((a >> bits) - v->e[i].lblk), buf + (a - off),
+		ret = blockout_read(s->bo, v->e[i].pblk + ((a >> bits) - v->e[i].lblk), buf + (a - off),
 				  b - a);
 		if (ret)
 			return ret;
@@ -938,9 +715,10 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 		goto fail;
 	if (err) {
 		/* give back what this file wrote */
-		rewind_to(s, s->file_start);
 		s->st.written_bytes -= (s->cursor - s->file_start) << s->p.blkszbits;
-		s->cursor = s->file_start;
+		err = rewind_file(s);
+		if (err)
+			goto fail;
 		s->in_file = false;
 		s->ulen = 0;
 		*out = *fd;
@@ -991,7 +769,7 @@ int bs_file_end(struct bs_sink *s, struct layout_filedata *out)
 	}
 	s->st.chunk_hits += s->file_chunk_hits;
 	s->st.chunk_bytes += s->file_chunk_hits * BS_HOLE_UNIT;
-	hasher_update(s, &s->committed, s->cursor);
+	blockout_commit(s->bo);
 	s->in_file = false;
 	*out = *fd;
 	return 0;
@@ -1004,8 +782,8 @@ void bs_file_abort(struct bs_sink *s)
 {
 	if (!s->in_file)
 		return;
-	rewind_to(s, s->file_start);
-	s->cursor = s->file_start;
+	/* a failure to rewind stays in the block output for the next call */
+	rewind_file(s);
 	s->in_file = false;
 	s->ulen = 0;
 }
@@ -1019,20 +797,13 @@ int bs_sink_finish(struct bs_sink *s, uint64_t *end_blk, uint8_t sha256[32],
 		return s->err;
 	if (s->in_file)
 		return -EBUSY;
-	err = obuf_flush(s);
-	if (!err) {
-		err = hasher_stop(s);
-		if (err)
-			mkimg_err_errno(s->e, err, "hashing %s", target_name(s));
-	}
+	err = blockout_finish(s->bo, sha256);
 	if (err)
 		return sink_fail(s, err, "writing out %s", target_name(s));
 	/* drop whatever deduplicated files left behind the cursor */
 	if (ftruncate(s->p.fd, s->cursor << s->p.blkszbits) < 0)
 		return sink_fail(s, -errno, "truncating %s", target_name(s));
 	*end_blk = s->cursor;
-	if (sha256 && s->p.hash_target)
-		SHA256_Final(sha256, &s->target);
 	if (stats)
 		*stats = s->st;
 	return 0;

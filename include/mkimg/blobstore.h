@@ -126,8 +126,8 @@ struct bs_sink_params {
 	 * (its first 16 bytes are the key).
 	 */
 	bool fast_keys;
-	/* Never write the target through O_DIRECT (otherwise used for 4 KiB
-	 * blocks when the target is not hashed); the CLI sets it from
+	/* Never write the target through O_DIRECT (otherwise used where the
+	 * file system takes it, buffered writes else); the CLI sets it from
 	 * MKIMG_NO_DIRECT=1. */
 	bool no_direct;
 };

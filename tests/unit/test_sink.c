@@ -354,12 +354,147 @@ static void test_hook_message(void **state)
 	close(fd);
 }
 
+/*
+ * The block output under load: 512-byte blocks from an odd start block (so
+ * buffers begin inside pages), files crossing its 4 MiB buffers, and
+ * duplicates given back after their blocks went to the writer (one larger
+ * than every buffer in memory together). The target's hash must be that of
+ * its bytes, and every file must read back from its extents.
+ */
+struct rfile {
+	uint32_t seed;
+	size_t size;
+	struct layout_extent *ext;
+	uint32_t next;
+};
+
+static size_t rsize(uint32_t *r)
+{
+	*r = *r * 1103515245u + 12345u;
+	switch ((*r >> 16) % 8) {
+	case 0: case 1: case 2:
+		return 1 + (*r >> 8) % 5000;
+	case 3: case 4: case 5:
+		return 60000 + (*r >> 4) % 300000;
+	default:
+		return (3u << 20) + (*r >> 4) % (6u << 20);
+	}
+}
+
+static void check_blocks(int fd, bool no_direct)
+{
+	const unsigned int bits = 9;
+	const uint64_t start = 3;
+	struct bs_sink_params p = { .fd = fd, .start_blk = start, .blkszbits = bits, .blob = 1,
+				    .hash_target = true, .no_direct = no_direct };
+	struct rfile files[48];
+	size_t nfiles = 0, i, maxsize = 14u << 20;
+	uint8_t *data = malloc(maxsize), *back = malloc(maxsize), tsha[32], sha[32];
+	uint32_t r = 7, dups = 0;
+	struct bs_sink_stats st;
+	struct layout_filedata out;
+	struct bs_sink *s;
+	uint64_t end;
+	SHA256_CTX c;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	assert_int_equal(bs_sink_new(&p, &s), 0);
+	for (i = 0; i < 80; i++) {
+		struct rfile f;
+		size_t off, n;
+
+		r = r * 1103515245u + 12345u;
+		if (i == 40 || i == 41) {
+			/* stored, then given back: ends inside a page */
+			f = (struct rfile){ .seed = 1000, .size = maxsize - 1000 };
+			dups += i == 41;
+		} else if (nfiles && (r >> 16) % 4 == 0) {
+			f = files[(r >> 8) % nfiles];	/* a duplicate */
+			dups++;
+		} else {
+			f = (struct rfile){ .seed = (uint32_t)i + 1, .size = rsize(&r) };
+		}
+		fill(data, f.size, f.seed);
+		assert_int_equal(bs_file_begin(s, 0), 0);
+		for (off = 0; off < f.size; off += n) {
+			r = r * 1103515245u + 12345u;
+			n = 1 + (r >> 8) % (1u << 20);
+			if (n > f.size - off)
+				n = f.size - off;
+			assert_int_equal(bs_file_write(s, data + off, n), 0);
+		}
+		assert_int_equal(bs_file_end(s, &out), 0);
+		if (f.ext)
+			continue;	/* a duplicate: its extents were checked as the original */
+		f.next = out.nextents;
+		f.ext = malloc(sizeof(*f.ext) * out.nextents);
+		memcpy(f.ext, out.extents, sizeof(*f.ext) * out.nextents);
+		if (nfiles < 48)
+			files[nfiles++] = f;
+		else
+			free(f.ext);
+	}
+	assert_int_equal(bs_sink_finish(s, &end, tsha, &st), 0);
+	assert_int_equal(st.dedup_files, dups);
+	/* the hash is of the blob's blocks, and it holds every file */
+	SHA256_Init(&c);
+	for (i = start; i < end; i += maxsize >> bits) {
+		size_t n = (end - i) << bits < maxsize ? (end - i) << bits : maxsize;
+
+		assert_int_equal(pread(fd, back, n, i << bits), n);
+		SHA256_Update(&c, back, n);
+	}
+	SHA256_Final(sha, &c);
+	assert_memory_equal(tsha, sha, 32);
+	assert_int_equal(lseek(fd, 0, SEEK_END), end << bits);
+	for (i = 0; i < nfiles; i++) {
+		uint32_t k;
+
+		fill(data, files[i].size, files[i].seed);
+		for (k = 0; k < files[i].next; k++) {
+			const struct layout_extent *e = &files[i].ext[k];
+			size_t at = e->lblk << bits, n = e->nblks << bits;
+
+			if (at + n > files[i].size)
+				n = files[i].size - at;
+			assert_int_equal(pread(fd, back, n, e->pblk << bits), n);
+			assert_memory_equal(back, data + at, n);
+		}
+		free(files[i].ext);
+	}
+	bs_sink_free(s);
+	free(data);
+	free(back);
+}
+
+static void test_block_output(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	(void)state;
+	/* a disk file (O_DIRECT where it can), buffered, and memory */
+	fd = open(tmp && *tmp ? tmp : "/var/tmp", O_TMPFILE | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	check_blocks(fd, false);
+	close(fd);
+	fd = open(tmp && *tmp ? tmp : "/var/tmp", O_TMPFILE | O_RDWR, 0600);
+	assert_true(fd >= 0);
+	check_blocks(fd, true);
+	close(fd);
+	fd = memfd_create("blob", 0);
+	check_blocks(fd, false);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_run_and_sha),
 		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_dedup_rewinds),
+		cmocka_unit_test(test_block_output),
 		cmocka_unit_test(test_inline_tail),
 		cmocka_unit_test(test_fast_keys),
 		cmocka_unit_test(test_blobset),
