@@ -236,6 +236,13 @@ int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool rep
 	return convert_tree(st, name, variant, &cp, NULL, 0, res, err);
 }
 
+int fx_convert_with(struct bs_store *st, const char *name, uint32_t variant,
+		    const struct bs_conv_params *cp, struct bs_conv_result *res,
+		    struct mkimg_err *err)
+{
+	return convert_tree(st, name, variant, cp, NULL, 0, res, err);
+}
+
 int fx_convert_layers(struct bs_store *st, const char *name, uint32_t variant,
 		      const char *const *diff_ids, size_t n, struct bs_conv_result *res,
 		      struct mkimg_err *err)

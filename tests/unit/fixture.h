@@ -42,6 +42,10 @@ void fx_fill(uint8_t *p, size_t n, uint32_t seed);
  */
 int fx_convert(struct bs_store *st, const char *name, uint32_t variant, bool replace,
 	       bool durable, struct bs_conv_result *res, struct mkimg_err *err);
+/* As fx_convert, with the conversion's parameters. */
+int fx_convert_with(struct bs_store *st, const char *name, uint32_t variant,
+		    const struct bs_conv_params *cp, struct bs_conv_result *res,
+		    struct mkimg_err *err);
 
 /* As fx_convert (durable off), with layers diff_ids (bottom first)
  * recorded: each record holds its diff_id's text (no entries). */

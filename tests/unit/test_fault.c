@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -67,17 +68,26 @@ static bool is_dir_fd(int fd)
 	return fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* The store writes its blobs on a worker thread: calls are counted in turn. */
+static pthread_mutex_t fi_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* true: fail this call (errno set); what names it. */
 static bool hit(const char *call, const char *arg, bool optional)
 {
+	bool fail;
+
 	if (!fi.armed)
 		return false;
-	if (++fi.count != fi.fail_at)
-		return false;
-	snprintf(fi.what, sizeof(fi.what), "%s(%s)", call, arg ? arg : "");
-	fi.optional = optional;
-	errno = fi.err;
-	return true;
+	pthread_mutex_lock(&fi_lock);
+	fail = ++fi.count == fi.fail_at;
+	if (fail) {
+		snprintf(fi.what, sizeof(fi.what), "%s(%s)", call, arg ? arg : "");
+		fi.optional = optional;
+	}
+	pthread_mutex_unlock(&fi_lock);
+	if (fail)
+		errno = fi.err;
+	return fail;
 }
 
 int __real_fsync(int fd);
@@ -164,9 +174,14 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
 	return hit("write", NULL, false) ? -1 : __real_write(fd, buf, n);
 }
 
+/* A failed O_DIRECT write is retried buffered: the store may do without it. */
 ssize_t __wrap_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	return hit("pwrite", NULL, false) ? -1 : __real_pwrite(fd, buf, n, off);
+	int fl = fi.armed ? fcntl(fd, F_GETFL) : 0;
+	bool direct = fl >= 0 && (fl & O_DIRECT);
+
+	return hit("pwrite", direct ? "O_DIRECT" : NULL, direct) ? -1
+								 : __real_pwrite(fd, buf, n, off);
 }
 
 int __wrap_ftruncate(int fd, off_t len)
@@ -298,19 +313,31 @@ static void setup_abc(const char *store)
 	free(p);
 }
 
-/* convert b (durable) into the store */
-static int run_convert(const char *store, struct mkimg_err *err)
+/* convert b (durable) into the store; buffered: no O_DIRECT, so that the
+ * blob's own writes are the ones failed */
+static int convert_b(const char *store, bool buffered, struct mkimg_err *err)
 {
+	struct bs_conv_params cp = { .durable = true, .no_direct = buffered };
 	struct bs_store *st = NULL;
 	struct bs_conv_result r;
 	int ret = bs_store_open(store, BS_STORE_CREATE, &st, err);
 
 	if (!ret)
-		ret = fx_convert(st, "b", 2, false, true, &r, err);
+		ret = fx_convert_with(st, "b", 2, &cp, &r, err);
 	if (!ret && !want_image[0])	/* the fault-free run */
 		memcpy(want_image, r.image_sha256, sizeof(want_image));
 	bs_store_close(st);
 	return ret;
+}
+
+static int run_convert(const char *store, struct mkimg_err *err)
+{
+	return convert_b(store, false, err);
+}
+
+static int run_convert_buffered(const char *store, struct mkimg_err *err)
+{
+	return convert_b(store, true, err);
 }
 
 static const char *no_b(const char *store)
@@ -648,7 +675,7 @@ static void run_op(const struct op *o)
 	one_pass(o, EIO, SQLITE_IOERR, &t);
 	/* a full disk where the operation has its own answer to one, and
 	 * for the conversion (the operation a full disk stops most) */
-	if (o->enospc_retry || o->run == run_convert)
+	if (o->enospc_retry || o->run == run_convert || o->run == run_convert_buffered)
 		one_pass(o, ENOSPC, SQLITE_FULL, &t);
 	printf("# %s: %ld steps failed in turn, %ld failures reported, %ld done without"
 	       " the step\n", o->name, t.steps, t.failed, t.tolerated);
@@ -657,6 +684,15 @@ static void run_op(const struct op *o)
 static void test_convert(void **state)
 {
 	static const struct op o = { "convert into a store", setup_a, run_convert, no_b, has_b, false, false, false };
+
+	(void)state;
+	run_op(&o);
+}
+
+static void test_convert_buffered(void **state)
+{
+	static const struct op o = { "convert into a store, buffered writes", setup_a,
+				     run_convert_buffered, no_b, has_b, false, false, false };
 
 	(void)state;
 	run_op(&o);
@@ -716,6 +752,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_convert),
+		cmocka_unit_test(test_convert_buffered),
 		cmocka_unit_test(test_convert_new),
 		cmocka_unit_test(test_rm),
 		cmocka_unit_test(test_gc),
