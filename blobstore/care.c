@@ -377,7 +377,7 @@ static int rm_name(struct bs_store *st, const char *name, struct mkimg_err *err)
 		return reg_fail(st, err, "looking up a name");
 	/* journalled first: a repair must not bring the name back */
 	snprintf(e.name, sizeof(e.name), "%s", name);
-	ret = names_append(st->dir, &e, err);
+	ret = names_append(st->dir, &e, true, err);
 	if (ret)
 		return ret;
 	ret = reg_prepare(st, "DELETE FROM names WHERE name=?", &q, err);

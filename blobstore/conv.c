@@ -1403,7 +1403,7 @@ static int journal_name(struct bs_conv *c, const char *name, const char *source,
 	for (i = 0; i < c->nlayers; i++)	/* as image_layers lists them */
 		if (c->layers[i].reused || c->layers[i].sha256[0])
 			memcpy(e.layers[e.nlayers++], c->layers[i].diff_id, 72);
-	ret = names_append(c->st->dir, &e, err);
+	ret = names_append(c->st->dir, &e, c->p.durable, err);
 	free(e.layers);
 	return ret;
 }

@@ -124,7 +124,8 @@ int names_format(const struct names_entry *e, char **line, size_t *len)
 	return 0;
 }
 
-int names_append(const char *dir, const struct names_entry *e, struct mkimg_err *err)
+int names_append(const char *dir, const struct names_entry *e, bool durable,
+		 struct mkimg_err *err)
 {
 	char *path = NULL, *line = NULL;
 	size_t len = 0;
@@ -160,11 +161,11 @@ int names_append(const char *dir, const struct names_entry *e, struct mkimg_err 
 			goto out;
 		}
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		ret = mkimg_err_set(err, -errno, "%s: fsync: %s", path, strerror(errno));
 		goto out;
 	}
-	if (created) {
+	if (durable && created) {
 		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (dfd >= 0) {
@@ -464,7 +465,7 @@ int names_bootstrap(struct bs_store *st, struct mkimg_err *err)
 		}
 		sqlite3_reset(ql);
 		if (!ret)
-			ret = names_append(st->dir, &e, err);
+			ret = names_append(st->dir, &e, true, err);
 		else
 			mkimg_err_set(err, ret, "out of memory");
 		names_entry_free(&e);

@@ -47,8 +47,10 @@ int names_format(const struct names_entry *e, char **line, size_t *len);
 /* Parses one line (without its newline): 0, or -EINVAL. */
 int names_parse(const char *line, size_t len, struct names_entry *e);
 
-/* Appends e to DIR/names.log and fsyncs it. */
-int names_append(const char *dir, const struct names_entry *e, struct mkimg_err *err);
+/* Appends e to DIR/names.log, fsynced when durable (a conversion made
+ * without fsync journals its name without one too). */
+int names_append(const char *dir, const struct names_entry *e, bool durable,
+		 struct mkimg_err *err);
 
 struct names_state {
 	struct names_entry *v;		/* surviving names (adds), sorted by name */

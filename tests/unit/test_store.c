@@ -159,7 +159,7 @@ static void append(const char *dir, bool add, const char *name, const char *img)
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	if (img)
 		memcpy(e.image, img, 65);
-	assert_int_equal(names_append(dir, &e, fx_err(&err)), 0);
+	assert_int_equal(names_append(dir, &e, true, fx_err(&err)), 0);
 }
 
 static void test_replay(void **state)
