@@ -6,6 +6,8 @@
  * every layer from its tar.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -87,7 +89,7 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 {
 	const struct convert_layer *l = &c->layers[i];
 	uint64_t entries = c->st.entries;
-	char diff_id[OCI_DIGEST_LEN + 1];
+	char diff_id[OCI_DIGEST_LEN + 1], *rname;
 	int fd, ret;
 
 	/* a layer without a blob digest cannot be checked unread: its tar */
@@ -99,7 +101,11 @@ static int store_layer(struct convert *c, struct oci_applier *a, size_t i,
 	ret = bs_conv_layer_begin(c->conv, l->oci ? l->oci->diff_id : NULL, &fd, c->err);
 	if (ret)
 		return ret;
-	ret = oci_record_writer_open(fd, l->name, &c->rec, c->err);
+	/* messages name the layer and where its record is being written */
+	if (asprintf(&rname, "%s in %s/tmp", l->name, c->p->store) < 0)
+		return mkimg_err_set(c->err, -ENOMEM, "out of memory");
+	ret = oci_record_writer_open(fd, rname, &c->rec, c->err);
+	free(rname);
 	if (ret)
 		return ret;
 	ret = convert_layer_apply(c, a, i, t, bs_conv_sink(c->conv), diff_id);
