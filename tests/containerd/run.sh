@@ -373,10 +373,14 @@ wait_store_mounts "" || fail "store mounts left after the runs: $(store_mounts)"
 
 # ---- long-running containers: mounts, files, writes ---------------------------------
 task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
+# (the waits below poll these: a $(...) in ctd_wait_for's arguments would be
+# evaluated once, before the first try)
+task_running() { [ -n "$(task_pid "$1")" ]; }
+task_stopped() { [ "$(ctr task ls | awk -v id="$1" '$1 == id {print $3}')" = STOPPED ]; }
 long() { # TAG ID
 	ctr run -d --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" sleep 100000 \
 		>"$T/out.$2" 2>&1 || fail "ctr run -d $1: $(cat "$T/out.$2")"
-	ctd_wait_for 10 test -n "$(task_pid "$2")" || fail "task $2 not running"
+	ctd_wait_for 10 task_running "$2" || fail "task $2 not running"
 }
 long a la
 long a la2
@@ -410,7 +414,7 @@ say "import of the 5 images (content already in containerd for overlayfs): mkimg
 	"overlayfs $import_ovl ms, $(du -sk "$T/root/io.containerd.snapshotter.v1.overlayfs" | cut -f1) KiB"
 ctr run -d --snapshotter overlayfs --runc-root "$T/runc" --fifo-dir "$T/fifo" mkimg.test/img:c lco sleep 100000 >/dev/null ||
 	fail "ctr run --snapshotter overlayfs c"
-ctd_wait_for 10 test -n "$(task_pid lco)" || fail "task lco not running"
+ctd_wait_for 10 task_running lco || fail "task lco not running"
 # treecmp A B: equal trees, roots' mtimes aside. containerd's applier leaves a
 # directory in which it makes a whiteout (c's /data) with an mtime of its own,
 # on its overlayfs snapshotter too (it differs between two imports), so that
@@ -535,7 +539,7 @@ say "mount-manager mode: erofs + format/overlay answered, nothing mounted by the
 # ---- removal: no snapshot, no mount left ------------------------------------------------
 for id in la la2 lb lc lco; do
 	ctr task kill -s KILL "$id" >/dev/null 2>&1 || true
-	ctd_wait_for 10 test "$(ctr task ls | awk -v id="$id" '$1 == id {print $3}')" = STOPPED || fail "task $id still runs"
+	ctd_wait_for 10 task_stopped "$id" || fail "task $id still runs"
 	ctr task rm "$id" >/dev/null || fail "task rm $id"
 	ctr container rm "$id" >/dev/null || fail "container rm $id"
 done
