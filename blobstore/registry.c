@@ -132,6 +132,12 @@ int reg_begin(struct bs_store *st, struct mkimg_err *err)
 	return reg_exec(st, "BEGIN IMMEDIATE", err);
 }
 
+int reg_durable(struct bs_store *st, bool durable, struct mkimg_err *err)
+{
+	return reg_exec(st, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+			err);
+}
+
 int reg_commit(struct bs_store *st, struct mkimg_err *err)
 {
 	int ret = reg_exec(st, "COMMIT", err);

@@ -75,6 +75,11 @@ int reg_prepare(struct bs_store *st, const char *sql, sqlite3_stmt **out,
 int reg_fail(struct bs_store *st, struct mkimg_err *err, const char *what);
 /* BEGIN IMMEDIATE (waits for other writers) / COMMIT / ROLLBACK */
 int reg_begin(struct bs_store *st, struct mkimg_err *err);
+/* How the next commits reach the disk: durable (FULL, the default) or, for a
+ * writer that fsyncs nothing else either, NORMAL (in WAL mode still atomic
+ * and safe against a killed process; a power cut may lose the last
+ * commits, as it may lose that writer's unsynced blobs) */
+int reg_durable(struct bs_store *st, bool durable, struct mkimg_err *err);
 int reg_commit(struct bs_store *st, struct mkimg_err *err);
 void reg_rollback(struct bs_store *st);
 
