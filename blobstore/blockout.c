@@ -297,11 +297,11 @@ static int start_at(struct blockout *o, uint64_t blk)
 }
 
 /* Hands the filling buffer to the workers and starts the next at end. */
-static int hand_off(struct blockout *o)
+/* Queues the filling buffer, zero-padded to a page, for both workers. */
+static void queue_fill(struct blockout *o)
 {
 	struct bo_buf *b = fill_buf(o);
 	size_t padded = (b->len + BO_PAGE - 1) & ~(size_t)(BO_PAGE - 1);
-	int err;
 
 	memset(b->mem + b->len, 0, padded - b->len);
 	b->commit = o->committed;
@@ -311,6 +311,13 @@ static int hand_off(struct blockout *o)
 		o->hashed = o->queued;
 	pthread_cond_broadcast(&o->cond);
 	pthread_mutex_unlock(&o->lock);
+}
+
+static int hand_off(struct blockout *o)
+{
+	int err;
+
+	queue_fill(o);
 	/* the next buffer must be free: both workers past its last use */
 	err = wait_workers(o, BO_NBUF - 1);
 	return err ? err : start_at(o, o->end);
@@ -413,16 +420,8 @@ int blockout_finish(struct blockout *o, uint8_t sha256[32])
 		return o->err = mkimg_err_set(o->p.err, -EINVAL, "%s: blocks left uncommitted",
 					      name(o));
 	/* the last buffer, even empty: the hasher settles on the commit point */
-	if (b->len || o->hasher_on) {
-		b->commit = o->committed;
-		memset(b->mem + b->len, 0, ((b->len + BO_PAGE - 1) & ~(size_t)(BO_PAGE - 1)) - b->len);
-		pthread_mutex_lock(&o->lock);
-		o->queued++;
-		if (!o->hasher_on)
-			o->hashed = o->queued;
-		pthread_cond_broadcast(&o->cond);
-		pthread_mutex_unlock(&o->lock);
-	}
+	if (b->len || o->hasher_on)
+		queue_fill(o);
 	err = wait_workers(o, 0);
 	if (err)
 		return err;
