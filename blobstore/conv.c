@@ -939,7 +939,8 @@ int bs_conv_layer_end(struct bs_conv *c, const char *diff_id, uint64_t entries,
 	if (!ret)
 		ret = util_sha256_fd(l->out.fd, sha, &l->size);
 	if (ret)
-		return mkimg_err_set(err, ret, "writing a layer record: %s", strerror(-ret));
+		return mkimg_err_set(err, ret, "%s: writing a layer record: %s",
+				     l->out.tmppath, strerror(-ret));
 	bs_hex(sha, l->sha256);
 	close(l->fd);
 	l->fd = -1;
