@@ -296,7 +296,6 @@ static int start_at(struct blockout *o, uint64_t blk)
 	return err ? err : read_back(o, b->mem, head, b->off);
 }
 
-/* Hands the filling buffer to the workers and starts the next at end. */
 /* Queues the filling buffer, zero-padded to a page, for both workers. */
 static void queue_fill(struct blockout *o)
 {
@@ -313,6 +312,7 @@ static void queue_fill(struct blockout *o)
 	pthread_mutex_unlock(&o->lock);
 }
 
+/* Hands the filling buffer to the workers and starts the next at end. */
 static int hand_off(struct blockout *o)
 {
 	int err;

@@ -1243,12 +1243,6 @@ static int register_all(struct bs_conv *c, const char *name, const char *source,
 	size_t i, j;
 	int ret;
 
-	/* a conversion without fsync does not pay one for its registration
-	 * (about 50 ms on a fresh store here); FULL again for whatever this
-	 * handle does next */
-	ret = reg_durable(st, c->p.durable, err);
-	if (ret)
-		return ret;
 	ret = reg_begin(st, err);
 	if (ret)
 		return ret;
@@ -1526,7 +1520,12 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 		mkimg_err_set(err, ret, "%s: cannot publish: %s", res->image, strerror(-ret));
 		goto out;
 	}
-	ret = register_all(c, name, source, res, &keys, err);
+	/* a conversion without fsync does not pay one for its registration
+	 * (about 50 ms on a fresh store here); FULL again for whatever this
+	 * handle does next */
+	ret = reg_durable(c->st, c->p.durable, err);
+	if (!ret)
+		ret = register_all(c, name, source, res, &keys, err);
 	if (!c->p.durable) {
 		struct mkimg_err ignored = MKIMG_ERR_INIT;
 
