@@ -372,11 +372,12 @@ say "runs: a, b, c (whiteout on top), d (prefix, built by mkimg lookup --build),
 wait_store_mounts "" || fail "store mounts left after the runs: $(store_mounts)"
 
 # ---- long-running containers: mounts, files, writes ---------------------------------
-task_pid() { ctr task ls | awk -v id="$1" '$1 == id {print $2}'; }
+task_col() { ctr task ls | awk -v id="$1" -v col="$2" '$1 == id {print $col}'; } # ID COLUMN
+task_pid() { task_col "$1" 2; }
 # (the waits below poll these: a $(...) in ctd_wait_for's arguments would be
 # evaluated once, before the first try)
 task_running() { [ -n "$(task_pid "$1")" ]; }
-task_stopped() { [ "$(ctr task ls | awk -v id="$1" '$1 == id {print $3}')" = STOPPED ]; }
+task_stopped() { [ "$(task_col "$1" 3)" = STOPPED ]; }
 long() { # TAG ID
 	ctr run -d --snapshotter mkimg --runc-root "$T/runc" --fifo-dir "$T/fifo" "mkimg.test/img:$1" "$2" sleep 100000 \
 		>"$T/out.$2" 2>&1 || fail "ctr run -d $1: $(cat "$T/out.$2")"
