@@ -180,6 +180,19 @@
  *   bs_blobset_data(set, &d);          // or { NULL, 0, -1 }: no blobs
  *   d.tail_fd = bs_sink_tail_fd(sink);
  *   ret = layout_write(t, fd, &d, &res);
+ *
+ * ======================================================================
+ * 10. Publishing (remote.h)
+ * ======================================================================
+ *
+ * mkimg_push copies a store image, as an OCI artifact (its metadata image
+ * and blobs as layers), into an OCI image layout directory, where every
+ * blob is kept once by digest whoever pushed it:
+ *
+ *   struct mkimg_push_result r;
+ *
+ *   if (mkimg_push(st, "app", "oci:/srv/images:app-1.2", NULL, &r, &e))
+ *           fprintf(stderr, "prog: %s\n", mkimg_err_msg(&e));
  */
 #ifndef MKIMG_MKIMG_H
 #define MKIMG_MKIMG_H
@@ -193,5 +206,6 @@
 #include "mkimg/mount.h"
 #include "mkimg/store.h"
 #include "mkimg/convert.h"
+#include "mkimg/remote.h"
 
 #endif

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Publishing store images as OCI artifacts (mkimg push).
+ *
+ * An image of a store travels as an OCI image manifest of its own
+ * artifact type: the config (MKIMG_CONFIG_TYPE, JSON: the store image's
+ * format and where it came from), then as layers the metadata image
+ * (MKIMG_META_TYPE) and its blobs in device-slot order (MKIMG_BLOB_TYPE).
+ * Every descriptor's digest is the SHA-256 of the bytes, as the store names
+ * them, so a directory or registry that already has a blob keeps one copy.
+ * The manifest holds nothing of the time or host of the push: the same
+ * store image gives the same manifest digest.
+ *
+ * Destinations: "oci:DIR[:TAG]", an OCI image layout directory (created
+ * when missing; a directory that is neither empty nor an OCI layout is
+ * refused). Blobs are copied in under temporary names, checked against
+ * their digests while copied, and renamed into place; index.json is
+ * rewritten under an flock(2) on DIR, so several publishers may push into
+ * one directory at once. TAG (default: the image's name, when it is a
+ * valid OCI reference name) moves to the new manifest.
+ */
+#ifndef MKIMG_REMOTE_H
+#define MKIMG_REMOTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mkimg/error.h"
+#include "mkimg/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MKIMG_ARTIFACT_TYPE "application/vnd.mkimg.image.v1"
+#define MKIMG_CONFIG_TYPE "application/vnd.mkimg.image.config.v1+json"
+#define MKIMG_META_TYPE "application/vnd.mkimg.erofs.metadata.v1"
+#define MKIMG_BLOB_TYPE "application/vnd.mkimg.erofs.blob.v1"
+/* The artifact format's version (config "mkimgArtifact", annotation
+ * io.mkimg.artifact.version). */
+#define MKIMG_ARTIFACT_VERSION 1
+#define MKIMG_TAG_MAX 255
+
+struct mkimg_push_params {
+	bool durable;		/* fsync every file before its rename */
+};
+
+struct mkimg_push_result {
+	char manifest[72];		/* "sha256:<hex>" */
+	char tag[MKIMG_TAG_MAX + 1];
+	uint32_t blobs;			/* config, metadata image and devices */
+	uint32_t copied;		/* those the destination lacked */
+	uint64_t bytes, bytes_copied;	/* of those blobs */
+};
+
+/* Checks an OCI reference name (org.opencontainers.image.ref.name):
+ * components of [A-Za-z0-9] runs joined by one of -._:@+ or "--",
+ * separated by "/". */
+bool mkimg_tag_valid(const char *tag);
+
+/* Pushes the store image NAME to dest. 0, or -errno with one line in err;
+ * on failure the destination may hold new blobs under their digests (a
+ * later push reuses them), never a tag naming a partial artifact. */
+int mkimg_push(struct bs_store *st, const char *name, const char *dest,
+	       const struct mkimg_push_params *p, struct mkimg_push_result *r,
+	       struct mkimg_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

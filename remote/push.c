@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mkimg push (remote.h): a store image as an OCI artifact.
+ *
+ * The store image's files are opened under the store's shared lock (gc
+ * takes it exclusive), so what is pushed is what the registry named at
+ * that moment even if gc runs later; each blob is hashed as it is copied
+ * and refused unless its bytes have its name. Then the config and the
+ * manifest, and last the tag: a reader of the destination sees the
+ * artifact whole or not at all.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobstore/store_internal.h"
+#include "mkimg/remote.h"
+#include "remote/remote_internal.h"
+
+#define LAYOUT_NAME "erofs-chunked"	/* uncompressed chunk indexes, blobs as devices */
+
+static bool alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool mkimg_tag_valid(const char *tag)
+{
+	const char *p = tag;
+	size_t len = strlen(tag);
+
+	if (!len || len > MKIMG_TAG_MAX)
+		return false;
+	for (;;) {
+		/* component: alnum (separator alnum)* */
+		if (!alnum(*p))
+			return false;
+		while (alnum(*p))
+			p++;
+		if (!*p)
+			return true;
+		if (*p == '/') {
+			p++;
+			continue;
+		}
+		if (p[0] == '-' && p[1] == '-')
+			p += 2;
+		else if (strchr("-._:@+", *p))
+			p++;
+		else
+			return false;
+	}
+}
+
+/* "oci:DIR[:TAG]": *dir (malloc'd) and *tag (into dest, or NULL). */
+static int parse_dest(const char *dest, char **dir, const char **tag, struct mkimg_err *err)
+{
+	const char *rest, *colon;
+
+	if (strncmp(dest, "oci:", 4)) {
+		if (strstr(dest, "://") || !strncmp(dest, "docker:", 7))
+			return mkimg_err_set(err, -EPROTONOSUPPORT,
+					     "%s: pushing to a registry is not supported yet; "
+					     "push to an OCI layout directory (oci:DIR[:TAG])", dest);
+		return mkimg_err_set(err, -EINVAL, "%s: not a destination (oci:DIR[:TAG])", dest);
+	}
+	rest = dest + 4;
+	colon = strrchr(rest, ':');
+	*tag = NULL;
+	if (colon && !strchr(colon, '/')) {
+		*tag = colon + 1;
+		*dir = strndup(rest, colon - rest);
+	} else {
+		*dir = strdup(rest);
+	}
+	if (!*dir)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (!**dir) {
+		free(*dir);
+		return mkimg_err_set(err, -EINVAL, "%s: no directory", dest);
+	}
+	return 0;
+}
+
+/* The hex digest a store blob path ends in. */
+static const char *path_hex(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	size_t i;
+
+	b = b ? b + 1 : path;
+	if (strlen(b) != 64)
+		return NULL;
+	for (i = 0; i < 64; i++)
+		if (!strchr("0123456789abcdef", b[i]))
+			return NULL;
+	return b;
+}
+
+static struct json_object *descriptor(const char *media_type, const char *hex, uint64_t size)
+{
+	struct json_object *d = json_object_new_object();
+	char digest[72];
+
+	snprintf(digest, sizeof(digest), "sha256:%s", hex);
+	json_object_object_add(d, "mediaType", json_object_new_string(media_type));
+	json_object_object_add(d, "digest", json_object_new_string(digest));
+	json_object_object_add(d, "size", json_object_new_int64((int64_t)size));
+	return d;
+}
+
+static const char *to_json(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						 JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* The config: what a puller checks before it fetches anything. */
+static struct json_object *config_json(const struct bs_image_info *ii,
+				       const struct layout_params *lp, char (*hex)[65])
+{
+	struct json_object *c = json_object_new_object(), *devs, *ids;
+	char digest[72];
+	uint32_t i;
+
+	snprintf(digest, sizeof(digest), "sha256:%s", ii->sha256);
+	json_object_object_add(c, "mkimgArtifact", json_object_new_int(MKIMG_ARTIFACT_VERSION));
+	json_object_object_add(c, "image", json_object_new_string(digest));
+	json_object_object_add(c, "blockSize", json_object_new_int(1 << lp->blkszbits));
+	json_object_object_add(c, "fingerprints",
+			       json_object_new_string(lp->fingerprint ? "sha256" : "none"));
+	json_object_object_add(c, "layout", json_object_new_string(LAYOUT_NAME));
+	devs = json_object_new_array();
+	for (i = 0; i < ii->ndevices; i++) {
+		struct json_object *d = json_object_new_object();
+
+		snprintf(digest, sizeof(digest), "sha256:%s", hex[i]);
+		json_object_object_add(d, "digest", json_object_new_string(digest));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)ii->device_bytes[i]));
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(c, "devices", devs);
+	ids = json_object_new_array();
+	for (i = 0; i < ii->nlayers; i++)
+		json_object_array_add(ids, json_object_new_string(ii->layers[i]));
+	json_object_object_add(c, "diffIds", ids);
+	json_object_object_add(c, "source", json_object_new_string(ii->source ? ii->source : ""));
+	json_object_object_add(c, "files", json_object_new_int64((int64_t)ii->files));
+	json_object_object_add(c, "dataBytes", json_object_new_int64((int64_t)ii->logical_bytes));
+	return c;
+}
+
+static struct json_object *manifest_json(const struct bs_image_info *ii,
+					 const struct layout_params *lp, char (*hex)[65],
+					 const char *config_hex, size_t config_len,
+					 uint64_t image_bytes)
+{
+	struct json_object *m = json_object_new_object(), *layers, *a;
+	char v[32];
+	uint32_t i;
+
+	json_object_object_add(m, "schemaVersion", json_object_new_int(2));
+	json_object_object_add(m, "mediaType",
+			       json_object_new_string("application/vnd.oci.image.manifest.v1+json"));
+	json_object_object_add(m, "artifactType", json_object_new_string(MKIMG_ARTIFACT_TYPE));
+	json_object_object_add(m, "config", descriptor(MKIMG_CONFIG_TYPE, config_hex, config_len));
+	layers = json_object_new_array();
+	json_object_array_add(layers, descriptor(MKIMG_META_TYPE, ii->sha256, image_bytes));
+	for (i = 0; i < ii->ndevices; i++) {
+		struct json_object *d = descriptor(MKIMG_BLOB_TYPE, hex[i], ii->device_bytes[i]);
+		struct json_object *da = json_object_new_object();
+
+		snprintf(v, sizeof(v), "%u", i + 1);
+		json_object_object_add(da, "io.mkimg.device", json_object_new_string(v));
+		json_object_object_add(d, "annotations", da);
+		json_object_array_add(layers, d);
+	}
+	json_object_object_add(m, "layers", layers);
+	a = json_object_new_object();
+	snprintf(v, sizeof(v), "%d", MKIMG_ARTIFACT_VERSION);
+	json_object_object_add(a, "io.mkimg.artifact.version", json_object_new_string(v));
+	snprintf(v, sizeof(v), "%d", 1 << lp->blkszbits);
+	json_object_object_add(a, "io.mkimg.block-size", json_object_new_string(v));
+	json_object_object_add(a, "io.mkimg.fingerprints",
+			       json_object_new_string(lp->fingerprint ? "sha256" : "none"));
+	json_object_object_add(a, "io.mkimg.layout", json_object_new_string(LAYOUT_NAME));
+	json_object_object_add(a, "io.mkimg.source",
+			       json_object_new_string(ii->source ? ii->source : ""));
+	json_object_object_add(m, "annotations", a);
+	return m;
+}
+
+/* Opens path, a regular file of want bytes (want: UINT64_MAX for any). */
+static int open_blob(const char *path, uint64_t want, uint64_t *size, struct mkimg_err *err)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return mkimg_err_errno(err, -errno, "%s", path);
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+	    (want != UINT64_MAX && (uint64_t)sb.st_size != want)) {
+		close(fd);
+		return mkimg_err_set(err, -EIO, "%s: not a regular file of the %llu bytes registered "
+				     "(run mkimg fsck)", path, (unsigned long long)want);
+	}
+	*size = sb.st_size;
+	return fd;
+}
+
+int mkimg_push(struct bs_store *st, const char *name, const char *dest,
+	       const struct mkimg_push_params *p, struct mkimg_push_result *r,
+	       struct mkimg_err *err)
+{
+	struct mkimg_push_params none = { 0 };
+	struct bs_image_info ii;
+	struct layout_params lp;
+	struct ocidir *od = NULL;
+	struct json_object *cfg = NULL, *man = NULL;
+	char (*hex)[65] = NULL, cfg_hex[65], man_hex[65];
+	const char *tag = NULL, *s;
+	char *dir = NULL;
+	int *fds = NULL, imgfd = -1, lock, ret;
+	uint64_t image_bytes, sz;
+	uint32_t i;
+
+	if (!p)
+		p = &none;
+	memset(r, 0, sizeof(*r));
+	ret = parse_dest(dest, &dir, &tag, err);
+	if (ret)
+		return ret;
+	if (!tag)
+		tag = name;
+	if (!mkimg_tag_valid(tag)) {
+		ret = mkimg_err_set(err, -EINVAL, "%s: not a valid OCI tag%s", tag,
+				    tag == name ? "; give one: oci:DIR:TAG" : "");
+		goto out;
+	}
+	snprintf(r->tag, sizeof(r->tag), "%s", tag);
+	bs_store_layout_params(st, &lp);
+
+	lock = st_lock(st, false, err);
+	if (lock < 0) {
+		ret = lock;
+		goto out;
+	}
+	ret = bs_store_image(st, name, &ii, err);
+	if (ret) {
+		st_unlock(lock);
+		goto out;
+	}
+	hex = calloc(ii.ndevices + 1, sizeof(*hex));
+	fds = malloc(sizeof(*fds) * (ii.ndevices + 1));
+	if (!hex || !fds) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		st_unlock(lock);
+		goto out_info;
+	}
+	for (i = 0; i < ii.ndevices; i++)
+		fds[i] = -1;
+	imgfd = ret = open_blob(ii.image, UINT64_MAX, &image_bytes, err);
+	for (i = 0; ret >= 0 && i < ii.ndevices; i++) {
+		const char *h = path_hex(ii.devices[i]);
+
+		if (!h) {
+			ret = mkimg_err_set(err, -EINVAL, "%s: not a blob of the store", ii.devices[i]);
+			break;
+		}
+		memcpy(hex[i], h, 65);
+		fds[i] = ret = open_blob(ii.devices[i], ii.device_bytes[i], &sz, err);
+	}
+	st_unlock(lock);
+	if (ret < 0)
+		goto out_fds;
+	ret = 0;
+
+	ret = ocidir_open(dir, p->durable, &od, err);
+	if (ret)
+		goto out_fds;
+	for (i = 0; i <= ii.ndevices && !ret; i++) {
+		int fd = i < ii.ndevices ? fds[i] : imgfd;
+		const char *h = i < ii.ndevices ? hex[i] : ii.sha256;
+		uint64_t size = i < ii.ndevices ? ii.device_bytes[i] : image_bytes;
+
+		ret = ocidir_put_fd(od, h, fd, size, err);
+		if (ret >= 0) {
+			r->blobs++;
+			r->bytes += size;
+			r->copied += !ret;
+			r->bytes_copied += ret ? 0 : size;
+			ret = 0;
+		}
+	}
+	if (ret)
+		goto out_fds;
+
+	cfg = config_json(&ii, &lp, hex);
+	s = to_json(cfg);
+	ret = s ? ocidir_put_bytes(od, s, strlen(s), cfg_hex, err) : -ENOMEM;
+	if (ret < 0)
+		goto out_fds;
+	r->blobs++;
+	r->bytes += strlen(s);
+	r->copied += !ret;
+	r->bytes_copied += ret ? 0 : strlen(s);
+	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes);
+	s = to_json(man);
+	ret = s ? ocidir_put_bytes(od, s, strlen(s), man_hex, err) : -ENOMEM;
+	if (ret < 0)
+		goto out_fds;
+	ret = ocidir_tag(od, "application/vnd.oci.image.manifest.v1+json", MKIMG_ARTIFACT_TYPE,
+			 man_hex, strlen(s), tag, err);
+	if (!ret)
+		snprintf(r->manifest, sizeof(r->manifest), "sha256:%s", man_hex);
+out_fds:
+	if (imgfd >= 0)
+		close(imgfd);
+	for (i = 0; fds && i < ii.ndevices; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+out_info:
+	json_object_put(cfg);
+	json_object_put(man);
+	ocidir_close(od);
+	free(fds);
+	free(hex);
+	bs_image_info_free(&ii);
+out:
+	free(dir);
+	return ret;
+}

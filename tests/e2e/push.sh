@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# mkimg push into an OCI image layout directory:
+#   * the artifact is plain OCI: every blob has its digest and size, the
+#     metadata image with its blobs (taken from the layout, in the order of
+#     the manifest's layers) passes fsck.erofs 1.9 and mounts equal to its
+#     source; skopeo reads the manifest and copies the artifact;
+#   * a second image that shares most data copies only its new blobs; a
+#     push again copies nothing and gives the same manifest digest; a tag
+#     moves, other entries of index.json stay as they were;
+#   * four pushes at once into one layout: every tag is there;
+#   * bad input: one mkimg: line, exit 1, nothing written outside what the
+#     push owns (a non-layout directory, a symlink, a bad tag, a garbage
+#     index.json, a registry destination, a missing image, a store blob
+#     whose bytes changed: refused, nothing tagged, no temporary file left).
+. "$(dirname "$0")/lib.sh"
+require_root
+require_oracle
+
+S=$T/store
+L=$T/lay
+json() {	# json FILE EXPR: EXPR over the JSON object j of FILE
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+# manifest_of LAYOUT TAG: the manifest's blob path
+manifest_of() {
+	local d
+	d=$(python3 - "$1" "$2" <<'EOF'
+import json, sys
+idx = json.load(open(sys.argv[1] + "/index.json"))
+m = [e for e in idx["manifests"]
+     if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == sys.argv[2]]
+assert len(m) == 1, m
+print(m[0]["digest"].split(":")[1])
+EOF
+) || fail "tag $2 not once in $1/index.json"
+	echo "$1/blobs/sha256/$d"
+}
+# check_artifact LAYOUT TAG REF: digests, sizes, then the image from the layout
+check_artifact() {
+	local man devs=()
+	man=$(manifest_of "$1" "$2")
+	python3 - "$1" "$man" >"$T/art" <<'EOF' || fail "artifact $2 in $1"
+import hashlib, json, os, sys
+lay, man = sys.argv[1], sys.argv[2]
+m = json.load(open(man))
+assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+assert m["artifactType"] == "application/vnd.mkimg.image.v1"
+assert m["config"]["mediaType"] == "application/vnd.mkimg.image.config.v1+json"
+descs = [m["config"]] + m["layers"]
+for d in descs:
+    p = lay + "/blobs/sha256/" + d["digest"].split(":")[1]
+    b = open(p, "rb").read()
+    assert len(b) == d["size"], (p, len(b), d["size"])
+    assert "sha256:" + hashlib.sha256(b).hexdigest() == d["digest"], p
+cfg = json.load(open(lay + "/blobs/sha256/" + m["config"]["digest"].split(":")[1]))
+assert cfg["mkimgArtifact"] == 1 and cfg["blockSize"] == 512
+assert cfg["image"] == m["layers"][0]["digest"]
+assert m["layers"][0]["mediaType"] == "application/vnd.mkimg.erofs.metadata.v1"
+assert [d["digest"] for d in cfg["devices"]] == [d["digest"] for d in m["layers"][1:]]
+for i, d in enumerate(m["layers"][1:]):
+    assert d["mediaType"] == "application/vnd.mkimg.erofs.blob.v1"
+    assert d["annotations"]["io.mkimg.device"] == str(i + 1)
+for d in m["layers"]:
+    print(lay + "/blobs/sha256/" + d["digest"].split(":")[1])
+EOF
+	mapfile -t devs <"$T/art"
+	check_image "${devs[0]}" "$3" "${devs[@]:1}"
+}
+no_tmp() {	# no_tmp LAYOUT WHAT
+	if find "$1" -name '.mkimg-tmp-*' | grep -q .; then
+		fail "$2: temporary files left in $1"
+	fi
+}
+
+# --- fixtures: trees a and b, b shares most of a ---------------------------
+python3 - "$T" <<'EOF'
+import os, random, sys
+t = sys.argv[1]
+for v, seed in (("a", 1), ("b", 2)):
+    root = f"{t}/{v}"
+    os.makedirs(root + "/d/e")
+    r = random.Random(5)
+    for i in range(40):
+        with open(f"{root}/d/f{i:02d}", "wb") as f:
+            f.write(r.randbytes(r.choice([0, 1, 700, 4096, 9000, 40000, 300000])))
+    with open(root + "/d/e/big", "wb") as f:
+        f.write(random.Random(seed).randbytes(600000))
+    os.symlink("f01", root + "/d/link")
+EOF
+for v in a b; do
+	tar --numeric-owner --sort=name -C "$T/$v" -cf "$T/$v.tar" .
+	mkdir "$T/ref-$v"
+	tar --numeric-owner -xpf "$T/$v.tar" -C "$T/ref-$v"
+	"$MKIMG" convert -q --no-fsync --store "$S" --name "$v" "$T/$v.tar"
+done
+
+# --- the artifact ------------------------------------------------------------
+"$MKIMG" push --json --store "$S" a "oci:$L" >"$T/p1.json" || fail "push a"
+[ "$(json "$T/p1.json" 'j["tag"]')" = a ] || fail "push a: the tag is not the name"
+[ "$(json "$T/p1.json" 'j["copied"] == j["blobs"] and j["bytes_copied"] == j["bytes"]')" = True ] ||
+	fail "push a into a new layout: not everything copied: $(cat "$T/p1.json")"
+[ "$(json "$L/oci-layout" 'j["imageLayoutVersion"]')" = 1.0.0 ] || fail "no oci-layout"
+check_artifact "$L" a "$T/ref-a"
+echo "ok: pushed a: $(cat "$T/p1.json")"
+
+# b shares a's files but one: only its new blob, its image and config move
+"$MKIMG" push --json --store "$S" b "oci:$L:b-1" >"$T/p2.json" || fail "push b"
+python3 - "$T/p2.json" "$S" "$MKIMG" <<'EOF' || fail "push b copied more than b's own blobs"
+import json, subprocess, sys, os
+j = json.load(open(sys.argv[1]))
+def devices(name):
+    return json.loads(subprocess.check_output([sys.argv[3], "inspect", "--json",
+                                               "--store", sys.argv[2], name]))["devices"]
+b, a = devices("b"), devices("a")
+assert len(b) == 2 and len(set(a) & set(b)) == 1, (a, b)
+assert j["blobs"] == 4 and j["copied"] == 3, j        # a's blob is there already
+shared = sum(os.path.getsize(d) for d in set(a) & set(b))
+assert j["bytes"] - j["bytes_copied"] == shared, (j, shared)
+EOF
+check_artifact "$L" b-1 "$T/ref-b"
+echo "ok: pushed b: $(cat "$T/p2.json")"
+
+# again: nothing copied, the same manifest; the layout's files unchanged
+(cd "$L" && find . -type f -not -name index.json -printf '%p %s %T@\n' | sort) >"$T/before"
+"$MKIMG" push --json --store "$S" a "oci:$L" >"$T/p3.json" || fail "push a again"
+[ "$(json "$T/p3.json" 'j["copied"]')" = 0 ] || fail "push a again copied: $(cat "$T/p3.json")"
+[ "$(json "$T/p3.json" 'j["manifest"]')" = "$(json "$T/p1.json" 'j["manifest"]')" ] ||
+	fail "push a again: another manifest digest"
+(cd "$L" && find . -type f -not -name index.json -printf '%p %s %T@\n' | sort) >"$T/after"
+diff "$T/before" "$T/after" ||
+	fail "push a again changed blobs of the layout"
+
+# skopeo (containers/image) reads and copies the artifact
+skopeo inspect --raw "oci:$L:b-1" >"$T/raw" || fail "skopeo inspect --raw"
+cmp "$T/raw" "$(manifest_of "$L" b-1)" || fail "skopeo reads another manifest"
+skopeo copy -q "oci:$L:b-1" "oci:$T/lay2:copy" || fail "skopeo copy of the artifact"
+check_artifact "$T/lay2" copy "$T/ref-b"
+echo "ok: skopeo inspects and copies the artifact"
+
+# a tag moves; entries mkimg did not write stay
+python3 - "$L/index.json" <<'EOF'
+import json, sys
+p = sys.argv[1]
+j = json.load(open(p))
+j["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": "sha256:" + "0" * 64, "size": 1,
+                       "annotations": {"org.opencontainers.image.ref.name": "foreign"},
+                       "platform": {"architecture": "arm64", "os": "linux"}})
+j["annotations"] = {"kept": "yes"}
+json.dump(j, open(p, "w"))
+EOF
+"$MKIMG" push -q --store "$S" b "oci:$L:a" 2>/dev/null && fail "push took -q"
+"$MKIMG" push --store "$S" b "oci:$L:a" >/dev/null || fail "push b as a"
+python3 - "$L/index.json" "$(json "$T/p2.json" 'j["manifest"]')" <<'EOF' || fail "index.json after the tag moved"
+import json, sys
+j = json.load(open(sys.argv[1]))
+tags = [e.get("annotations", {}).get("org.opencontainers.image.ref.name") for e in j["manifests"]]
+assert sorted(tags) == ["a", "b-1", "foreign"], tags
+a = [e for e in j["manifests"] if e["annotations"]["org.opencontainers.image.ref.name"] == "a"][0]
+assert a["digest"] == sys.argv[2], a
+f = [e for e in j["manifests"] if e["annotations"]["org.opencontainers.image.ref.name"] == "foreign"][0]
+assert f["platform"] == {"architecture": "arm64", "os": "linux"} and j["annotations"] == {"kept": "yes"}
+EOF
+no_tmp "$L" "pushes"
+echo "ok: tags move, foreign entries stay"
+
+# --- four at once ------------------------------------------------------------
+pids=()
+for i in 1 2 3 4; do
+	v=a
+	[ $((i % 2)) = 0 ] && v=b
+	"$MKIMG" push --no-fsync --store "$S" "$v" "oci:$T/lay3:t$i" >"$T/c$i.log" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || { cat "$T"/c*.log; fail "a concurrent push failed"; }
+done
+for i in 1 2 3 4; do
+	manifest_of "$T/lay3" "t$i" >/dev/null
+done
+check_artifact "$T/lay3" t4 "$T/ref-b"
+no_tmp "$T/lay3" "concurrent pushes"
+echo "ok: four concurrent pushes, four tags"
+
+# --- bad input ---------------------------------------------------------------
+mkdir "$T/notlay"
+echo keep >"$T/notlay/file"
+expect_one_line 1 'not an OCI image layout' push --store "$S" a "oci:$T/notlay"
+[ "$(ls -A "$T/notlay")" = file ] || fail "push wrote into a directory that is not a layout"
+ln -s "$L" "$T/lnk"
+expect_one_line 1 'symbolic link' push --store "$S" a "oci:$T/lnk:x"
+expect_one_line 1 'not a valid OCI tag' push --store "$S" a "oci:$L:-bad"
+expect_one_line 1 'not a valid OCI tag' push --store "$S" a "oci:$L:a b"
+expect_one_line 1 'registry is not supported yet' push --store "$S" a docker://localhost/x:1
+expect_one_line 1 'not a destination' push --store "$S" a "$L"
+expect_one_line 1 'nope' push --store "$S" nope "oci:$L"
+expect_one_line 2 'NAME and a destination' push --store "$S" a
+cp "$L/index.json" "$T/index.good"
+printf '{"manifests": [' >"$L/index.json"
+expect_one_line 1 'index.json: not JSON' push --store "$S" a "oci:$L:new"
+printf '{"manifests": 3}' >"$L/index.json"
+expect_one_line 1 'index.json: no manifests array' push --store "$S" a "oci:$L:new"
+[ "$(cat "$L/index.json")" = '{"manifests": 3}' ] || fail "a bad index.json was replaced"
+cp "$T/index.good" "$L/index.json"
+# a store blob whose bytes changed (same size): refused, not copied
+"$MKIMG" inspect --json --store "$S" a >"$T/ia.json"
+"$MKIMG" inspect --json --store "$S" b >"$T/ib.json"
+blob=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["devices"]; print([d for d in json.load(open(sys.argv[2]))["devices"] if d not in a][0])' "$T/ia.json" "$T/ib.json")
+python3 - "$blob" <<'EOF'
+import sys
+p = sys.argv[1]
+with open(p, "r+b") as f:
+    f.seek(100)
+    b = f.read(1)
+    f.seek(100)
+    f.write(bytes([b[0] ^ 1]))
+EOF
+expect_one_line 1 'does not have that digest' push --store "$S" b "oci:$T/lay4"
+[ ! -e "$T/lay4/blobs/sha256/$(basename "$blob")" ] || fail "a changed blob was published"
+[ ! -e "$T/lay4/index.json" ] || fail "an artifact with a changed blob was tagged"
+no_tmp "$T/lay4" "a refused push"
+echo "ok: bad input refused"
+echo "PASS"
