@@ -4,7 +4,7 @@
 # (under --store, else MKIMG_STORE) for commands that take names, pin ids
 # for unpin, files otherwise.
 
-_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup"
+_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup push"
 
 # _mkimg_options COMMAND: the options COMMAND takes
 _mkimg_options()
@@ -27,6 +27,7 @@ _mkimg_options()
 	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
+	push) echo "--store --no-fsync --json --help" ;;
 	esac
 }
 
@@ -123,7 +124,7 @@ _mkimg()
 		return 0
 	fi
 	case $cmd in
-	inspect | rm | pin)
+	inspect | rm | pin | push)
 		_mkimg_add_matching "$cur" < <(_mkimg_store_words "$mk" name ls "${COMP_WORDS[@]}") ;;
 	mount)
 		# a store image's name, or an image file (then the mount point)

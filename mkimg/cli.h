@@ -20,6 +20,7 @@ int cmd_pin(int argc, char **argv);
 int cmd_unpin(int argc, char **argv);
 int cmd_pins(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 
 /* --store, else $MKIMG_STORE, else the default store. */
 const char *cli_store_dir(const char *opt);

@@ -33,6 +33,7 @@ static const struct {
 	{ "pin", cmd_pin, "keep a store image through gc while a process runs" },
 	{ "unpin", cmd_unpin, "drop pins" },
 	{ "pins", cmd_pins, "list a store's pins and whether their holders live" },
+	{ "push", cmd_push, "copy a store image into an OCI layout as an OCI artifact" },
 	{ "lookup", cmd_lookup, "which store image ends at a layer chain (--build: make one)" },
 };
 
