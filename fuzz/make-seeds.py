@@ -393,12 +393,22 @@ def archive_seeds():
                              ("manifest.json", dman, R, None)]))
 
 
+# ---------------------------------------------------------------- tags
+def tag_seeds():
+    """OCI reference names, valid and not (fuzz_tag)."""
+    for name, tag in (("plain", b"latest"), ("separators", b"py-1.2_rc--3"),
+                      ("path", b"org/app:v1@x+y"), ("bad-double-slash", b"a//b"),
+                      ("bad-start", b"-x"), ("bad-space", b"a b")):
+        put("fuzz_tag", name, tag)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mkimg", help="a built mkimg, to write the layer record seeds")
     a = ap.parse_args()
     oci_seeds()
     archive_seeds()
+    tag_seeds()
     tars = tar_seeds()
     for name, data in tars.items():
         if name.endswith("sparse.tar") and os.path.exists(os.path.join(CORPUS, "fuzz_tar_entry", name)):
