@@ -27,7 +27,7 @@ _mkimg_options()
 	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
-	push) echo "--store --no-fsync --json --help" ;;
+	push) echo "--store --no-fsync --json --quiet -q --help" ;;
 	esac
 }
 

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "mkimg/remote.h"
@@ -15,12 +16,13 @@ static const struct option push_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
+	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const char usage[] =
-	"usage: mkimg push [--store DIR] [--no-fsync] [--json] NAME oci:LAYOUT[:TAG]\n"
+	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] NAME oci:LAYOUT[:TAG]\n"
 	"\n"
 	"Copies the store image NAME into the OCI image layout directory LAYOUT\n"
 	"(created when missing) as an OCI artifact: a manifest of artifact type\n"
@@ -33,7 +35,22 @@ static const char usage[] =
 	"  --no-fsync   do not fsync the files written (faster; a power cut may\n"
 	"               lose them, never leave a tag naming a partial artifact)\n"
 	"  --json       one JSON object: manifest, tag, blobs, copied, bytes,\n"
-	"               bytes_copied\n";
+	"               bytes_copied\n"
+	"  -q, --quiet  no progress line and no summary\n";
+
+struct ui {
+	struct cli_progress pr;
+	struct timespec start;
+};
+
+static void progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct ui *u = ctx;
+	double s = cli_elapsed(&u->start);
+
+	cli_progress_line(&u->pr, done == total, "copying: %.1f of %.1f MiB, %.0f MB/s",
+			  done / 1048576.0, total / 1048576.0, s > 0 ? done / s / 1e6 : 0.0);
+}
 
 int cmd_push(int argc, char **argv)
 {
@@ -42,12 +59,14 @@ int cmd_push(int argc, char **argv)
 	struct mkimg_push_result r;
 	struct bs_store *st;
 	const char *store = NULL;
-	bool json = false;
+	bool json = false, quiet = false;
+	struct ui u;
 	int c, ret;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", push_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qh", push_opts, NULL)) != -1) {
 		switch (c) {
+		case 'q': quiet = true; break;
 		case OPT_STORE: store = optarg; break;
 		case OPT_JSON: json = true; break;
 		case OPT_NO_FSYNC: p.durable = false; break;
@@ -55,7 +74,7 @@ int cmd_push(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			return cli_bad_option(argv, "h");
+			return cli_bad_option(argv, "qh");
 		}
 	}
 	if (argc - optind != 2)
@@ -64,12 +83,19 @@ int cmd_push(int argc, char **argv)
 	st = cli_open_store(cli_store_dir(store), BS_STORE_READONLY);
 	if (!st)
 		return 1;
+	cli_progress_init(&u.pr, cli_tty() && !quiet);
+	clock_gettime(CLOCK_MONOTONIC, &u.start);
+	p.progress = progress;
+	p.progress_ctx = &u;
 	ret = mkimg_push(st, argv[optind], argv[optind + 1], &p, &r, &err);
+	cli_progress_clear(&u.pr);
 	bs_store_close(st);
 	if (ret) {
 		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
+	if (quiet && !json)
+		return 0;
 	if (json) {
 		struct json_object *o = json_object_new_object();
 

@@ -208,8 +208,7 @@ fail:
 	return ret;
 }
 
-/* 1 if blobs/sha256/hex is a regular file of size bytes, 0 if missing. */
-static int have_blob(struct ocidir *od, const char *hex, uint64_t size, struct mkimg_err *err)
+int ocidir_has(struct ocidir *od, const char *hex, uint64_t size, struct mkimg_err *err)
 {
 	struct stat sb;
 
@@ -265,7 +264,7 @@ static int blob_finish(struct ocidir *od, const char *tmp, int fd, int ret, cons
 }
 
 int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
-		  struct mkimg_err *err)
+		  void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
 {
 	uint8_t md[32];
 	char tmp[64], got[65];
@@ -273,7 +272,7 @@ int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
 	uint64_t off = 0;
 	int out, ret, fin;
 
-	ret = have_blob(od, hex, size, err);
+	ret = ocidir_has(od, hex, size, err);
 	if (ret)
 		return ret;
 	out = blob_open(od, tmp);
@@ -297,6 +296,8 @@ int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
 			break;
 		}
 		off += n;
+		if (step)
+			step(ctx, n);
 	}
 	if (!ret) {
 		SHA256_Final(md, &c);
@@ -321,7 +322,7 @@ int ocidir_put_bytes(struct ocidir *od, const void *buf, size_t len, char hex[65
 
 	SHA256(buf, len, md);
 	util_hex(md, 32, hex);
-	ret = have_blob(od, hex, len, err);
+	ret = ocidir_has(od, hex, len, err);
 	if (ret)
 		return ret;
 	out = blob_open(od, tmp);

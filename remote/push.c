@@ -213,11 +213,26 @@ static int open_blob(const char *path, uint64_t want, uint64_t *size, struct mki
 	return fd;
 }
 
+struct push_progress {
+	const struct mkimg_push_params *p;
+	uint64_t done, total;
+};
+
+static void step(void *ctx, uint64_t n)
+{
+	struct push_progress *pp = ctx;
+
+	pp->done += n;
+	if (pp->p->progress && pp->done < pp->total)
+		pp->p->progress(pp->p->progress_ctx, pp->done, pp->total);
+}
+
 int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	       const struct mkimg_push_params *p, struct mkimg_push_result *r,
 	       struct mkimg_err *err)
 {
 	struct mkimg_push_params none = { 0 };
+	struct push_progress pp = { 0 };
 	struct bs_image_info ii;
 	struct layout_params lp;
 	struct ocidir *od = NULL;
@@ -231,6 +246,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 
 	if (!p)
 		p = &none;
+	pp.p = p;
 	memset(r, 0, sizeof(*r));
 	ret = parse_dest(dest, &dir, &tag, err);
 	if (ret)
@@ -283,12 +299,24 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	ret = ocidir_open(dir, p->durable, &od, err);
 	if (ret)
 		goto out_fds;
+	/* what is missing, for the progress */
+	for (i = 0; i <= ii.ndevices && ret >= 0; i++) {
+		const char *h = i < ii.ndevices ? hex[i] : ii.sha256;
+		uint64_t size = i < ii.ndevices ? ii.device_bytes[i] : image_bytes;
+
+		ret = ocidir_has(od, h, size, err);
+		if (!ret)
+			pp.total += size;
+	}
+	if (ret < 0)
+		goto out_fds;
+	ret = 0;
 	for (i = 0; i <= ii.ndevices && !ret; i++) {
 		int fd = i < ii.ndevices ? fds[i] : imgfd;
 		const char *h = i < ii.ndevices ? hex[i] : ii.sha256;
 		uint64_t size = i < ii.ndevices ? ii.device_bytes[i] : image_bytes;
 
-		ret = ocidir_put_fd(od, h, fd, size, err);
+		ret = ocidir_put_fd(od, h, fd, size, step, &pp, err);
 		if (ret >= 0) {
 			r->blobs++;
 			r->bytes += size;
@@ -318,6 +346,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 			 man_hex, strlen(s), tag, err);
 	if (!ret)
 		snprintf(r->manifest, sizeof(r->manifest), "sha256:%s", man_hex);
+	if (!ret && p->progress)
+		p->progress(p->progress_ctx, pp.total, pp.total);
 out_fds:
 	if (imgfd >= 0)
 		close(imgfd);

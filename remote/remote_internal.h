@@ -15,12 +15,15 @@ struct ocidir;
  * refused, as is a symbolic link. */
 int ocidir_open(const char *dir, bool durable, struct ocidir **out, struct mkimg_err *err);
 void ocidir_close(struct ocidir *od);	/* accepts NULL */
+/* 1 if the layout has blob hex (a regular file of size bytes), 0 if not;
+ * -EEXIST with a message for another file of that name. */
+int ocidir_has(struct ocidir *od, const char *hex, uint64_t size, struct mkimg_err *err);
 /* Blob hex of size bytes from fd (read from offset 0): 1 if the layout
- * has it already (a regular file of that size), 0 when copied in; the
- * copy is hashed on the way and refused (-EIO) unless it has that digest
- * and size. */
+ * has it already, 0 when copied in; the copy is hashed on the way and
+ * refused (-EIO) unless it has that digest and size. step (may be NULL)
+ * is called with the bytes of each piece copied. */
 int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
-		  struct mkimg_err *err);
+		  void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err);
 /* Bytes as a blob; hex gets their digest. 1 or 0 as ocidir_put_fd. */
 int ocidir_put_bytes(struct ocidir *od, const void *buf, size_t len, char hex[65],
 		     struct mkimg_err *err);

@@ -43,6 +43,11 @@ extern "C" {
 
 struct mkimg_push_params {
 	bool durable;		/* fsync every file before its rename */
+	/* Called on the caller's thread after each piece copied (done of total
+	 * bytes of the blobs the destination lacks, total known before the
+	 * first call) and once with done == total; may be NULL. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
 
 struct mkimg_push_result {
