@@ -7,7 +7,8 @@
 #   * a second image that shares most data copies only its new blobs; a
 #     push again copies nothing and gives the same manifest digest; a tag
 #     moves, other entries of index.json stay as they were;
-#   * four pushes at once into one layout: every tag is there;
+#   * four pushes at once into one layout: every tag is there; kill -9
+#     during a push leaves only whole blobs, and the next push completes;
 #   * bad input: one mkimg: line, exit 1, nothing written outside what the
 #     push owns (a non-layout directory, a symlink, a bad tag, a garbage
 #     index.json, a registry destination, a missing image, a store blob
@@ -149,8 +150,8 @@ j["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json"
 j["annotations"] = {"kept": "yes"}
 json.dump(j, open(p, "w"))
 EOF
-"$MKIMG" push -q --store "$S" b "oci:$L:a" 2>/dev/null && fail "push took -q"
-"$MKIMG" push --store "$S" b "oci:$L:a" >/dev/null || fail "push b as a"
+"$MKIMG" push -q --store "$S" b "oci:$L:a" >"$T/q.out" || fail "push b as a"
+[ ! -s "$T/q.out" ] || fail "push -q printed: $(cat "$T/q.out")"
 python3 - "$L/index.json" "$(json "$T/p2.json" 'j["manifest"]')" <<'EOF' || fail "index.json after the tag moved"
 import json, sys
 j = json.load(open(sys.argv[1]))
@@ -181,6 +182,40 @@ done
 check_artifact "$T/lay3" t4 "$T/ref-b"
 no_tmp "$T/lay3" "concurrent pushes"
 echo "ok: four concurrent pushes, four tags"
+
+# --- kill -9 while pushing ----------------------------------------------------
+# a big file, so that the copy takes a while; after each kill the layout holds
+# only whole blobs under their digests, no temporary file and no tag
+mkdir -p "$T/big"
+head -c $((96 << 20)) /dev/urandom >"$T/big/data"
+echo small >"$T/big/small"
+tar --numeric-owner --sort=name -C "$T/big" -cf "$T/big.tar" .
+mkdir "$T/ref-big"
+tar --numeric-owner -xpf "$T/big.tar" -C "$T/ref-big"
+"$MKIMG" convert -q --no-fsync --store "$S" --name big "$T/big.tar"
+for delay in 0.05 0.2 0.3 0.4 0.6 1; do
+	"$MKIMG" push -q --store "$S" big "oci:$T/lay5" &
+	pid=$!
+	sleep "$delay"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	no_tmp "$T/lay5" "push killed after ${delay}s"
+	python3 - "$T/lay5" <<'EOF' || fail "push killed after ${delay}s: a partial blob"
+import hashlib, os, sys
+d = sys.argv[1] + "/blobs/sha256"
+for n in os.listdir(d) if os.path.isdir(d) else []:
+    h = hashlib.sha256(open(os.path.join(d, n), "rb").read()).hexdigest()
+    assert h == n, n
+EOF
+	if [ -e "$T/lay5/index.json" ]; then
+		manifest_of "$T/lay5" big >/dev/null
+	fi
+	echo "killed after ${delay}s: $(find "$T/lay5" -type f 2>/dev/null | wc -l) files in the layout"
+done
+"$MKIMG" push --json --store "$S" big "oci:$T/lay5" >"$T/p5.json" || fail "push after kills"
+check_artifact "$T/lay5" big "$T/ref-big"
+no_tmp "$T/lay5" "push after kills"
+echo "ok: kill -9 during push leaves whole blobs only; the next push completes: $(cat "$T/p5.json")"
 
 # --- bad input ---------------------------------------------------------------
 mkdir "$T/notlay"
