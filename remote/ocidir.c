@@ -64,16 +64,15 @@ void ocidir_close(struct ocidir *od)
 /* The directory holds nothing (but . and ..). */
 static int is_empty(int dfd)
 {
-	int fd = dup(dfd);
-	DIR *d;
+	/* a new open file description: its own directory offset */
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 	int ret = 1;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
 	if (!d) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return -errno;
 	}
 	while ((e = readdir(d)))

@@ -7,6 +7,9 @@
 #   check_image IMG SRC [BLOB...]     fsck.erofs 1.9 (+ --extract compared with
 #                                     SRC), and as root a kernel mount compared
 #                                     with SRC
+#   ab_trees                          small trees $T/a and $T/b (b shares all
+#                                     of a's files but one), as $T/a.tar and
+#                                     $T/b.tar, extracted in $T/ref-a, $T/ref-b
 # Two tiers: scripts that only need fsck.erofs, dump.erofs and treecmp.py run
 # without root (check_image leaves out the mount); scripts about mounts,
 # devices or ownership call require_root and skip without it.
@@ -111,4 +114,28 @@ check_image() {
 	"$MKIMG" umount "$mnt"
 	rmdir "$mnt"
 	echo "ok: $img ($how, kernel mount) equals $src"
+}
+
+# ab_trees: the fixture pair a and b (see the top)
+ab_trees() {
+	local v
+	python3 - "$T" <<'EOF'
+import os, random, sys
+t = sys.argv[1]
+for v, seed in (("a", 1), ("b", 2)):
+    root = f"{t}/{v}"
+    os.makedirs(root + "/d/e")
+    r = random.Random(5)
+    for i in range(40):
+        with open(f"{root}/d/f{i:02d}", "wb") as f:
+            f.write(r.randbytes(r.choice([0, 1, 700, 4096, 9000, 40000])))
+    with open(root + "/d/e/big", "wb") as f:
+        f.write(random.Random(seed).randbytes(600000))
+    os.symlink("f01", root + "/d/link")
+EOF
+	for v in a b; do
+		tar --numeric-owner --sort=name -C "$T/$v" -cf "$T/$v.tar" .
+		mkdir "$T/ref-$v"
+		tar --numeric-owner -xpf "$T/$v.tar" -C "$T/ref-$v"
+	done
 }

@@ -74,24 +74,8 @@ no_tmp() {	# no_tmp LAYOUT WHAT
 }
 
 # --- fixtures: trees a and b, b shares most of a ---------------------------
-python3 - "$T" <<'EOF'
-import os, random, sys
-t = sys.argv[1]
-for v, seed in (("a", 1), ("b", 2)):
-    root = f"{t}/{v}"
-    os.makedirs(root + "/d/e")
-    r = random.Random(5)
-    for i in range(40):
-        with open(f"{root}/d/f{i:02d}", "wb") as f:
-            f.write(r.randbytes(r.choice([0, 1, 700, 4096, 9000, 40000, 300000])))
-    with open(root + "/d/e/big", "wb") as f:
-        f.write(random.Random(seed).randbytes(600000))
-    os.symlink("f01", root + "/d/link")
-EOF
+ab_trees
 for v in a b; do
-	tar --numeric-owner --sort=name -C "$T/$v" -cf "$T/$v.tar" .
-	mkdir "$T/ref-$v"
-	tar --numeric-owner -xpf "$T/$v.tar" -C "$T/ref-$v"
 	"$MKIMG" convert -q --no-fsync --store "$S" --name "$v" "$T/$v.tar"
 done
 

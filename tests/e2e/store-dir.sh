@@ -41,25 +41,7 @@ one_line() {	# one_line FILE: exactly one "mkimg: " line
 }
 
 # --- fixtures: small trees a and b (b shares most of a) ---------------------
-python3 - "$T" <<'EOF'
-import os, random, sys
-t = sys.argv[1]
-for v, seed in (("a", 1), ("b", 2)):
-    root = f"{t}/{v}"
-    os.makedirs(root + "/d/e")
-    r = random.Random(5)
-    for i in range(40):
-        with open(f"{root}/d/f{i:02d}", "wb") as f:
-            f.write(r.randbytes(r.choice([0, 1, 700, 4096, 9000, 40000])))
-    with open(root + "/d/e/big", "wb") as f:
-        f.write(random.Random(seed).randbytes(600000))
-    os.symlink("f01", root + "/d/link")
-EOF
-for v in a b; do
-	tar --numeric-owner --sort=name -C "$T/$v" -cf "$T/$v.tar" .
-	mkdir "$T/ref-$v"
-	tar --numeric-owner -xpf "$T/$v.tar" -C "$T/ref-$v"
-done
+ab_trees
 
 # === case 1: outputs replace only a regular file ============================
 if want 1; then
