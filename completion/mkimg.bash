@@ -20,7 +20,8 @@ _mkimg_options()
 	mount) echo "--store --device --verify --no-verify --domain --directio
 		--no-loop --print --json --help" ;;
 	umount) echo "--store --force --help" ;;
-	ls | stats | pins) echo "--store --json --help" ;;
+	ls) echo "--store --remote --json --help" ;;
+	stats | pins) echo "--store --json --help" ;;
 	gc) echo "--store -q --quiet --json --help" ;;
 	inspect) echo "--store --json --help" ;;
 	rm | unpin) echo "--store --help" ;;

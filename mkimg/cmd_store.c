@@ -9,9 +9,10 @@
 
 #include "cli.h"
 #include "mkimg/oci.h"
+#include "mkimg/remote.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_FULL, OPT_REPAIR, OPT_REHOME };
+enum { OPT_STORE = 256, OPT_JSON, OPT_FULL, OPT_REPAIR, OPT_REHOME, OPT_REMOTE };
 
 static const struct option store_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
@@ -19,6 +20,7 @@ static const struct option store_opts[] = {
 	{ "full", no_argument, NULL, OPT_FULL },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "rehome", no_argument, NULL, OPT_REHOME },
+	{ "remote", required_argument, NULL, OPT_REMOTE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -32,7 +34,7 @@ const char *cli_store_dir(const char *opt)
 }
 
 struct args {
-	const char *store;
+	const char *store, *remote;
 	bool json, full, repair, rehome, quiet;
 	int nargs;
 	char **args;
@@ -51,6 +53,11 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 	while ((c = getopt_long(argc, argv, shortopts, store_opts, &li)) != -1) {
 		switch (c) {
 		case OPT_STORE: a->store = optarg; break;
+		case OPT_REMOTE:
+			if (!strstr(usage, "--remote"))
+				goto not_here;
+			a->remote = optarg;
+			break;
 		case 'q':
 			if (!strstr(usage, "--quiet"))
 				goto not_here;
@@ -177,6 +184,77 @@ static double mib(uint64_t b)
 	return b / 1048576.0;
 }
 
+static json_object *artifact_json(const struct mkimg_artifact *a, uint64_t bytes)
+{
+	json_object *o = json_object_new_object(), *devs = json_object_new_array(), *ids;
+	uint32_t i;
+
+	json_object_object_add(o, "tag", json_object_new_string(a->tag));
+	json_object_object_add(o, "manifest", json_object_new_string(a->manifest));
+	json_object_object_add(o, "image", json_object_new_string(a->image.digest));
+	json_object_object_add(o, "image_bytes", json_object_new_int64((int64_t)a->image.size));
+	for (i = 0; i < a->ndevices; i++) {
+		json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "digest", json_object_new_string(a->devices[i].digest));
+		json_object_object_add(d, "size", json_object_new_int64((int64_t)a->devices[i].size));
+		json_object_array_add(devs, d);
+	}
+	json_object_object_add(o, "devices", devs);
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(o, "block_size", json_object_new_int64(a->block_size));
+	json_object_object_add(o, "fingerprints", json_object_new_boolean(a->fingerprints));
+	json_object_object_add(o, "layout", json_object_new_string(a->layout));
+	json_object_object_add(o, "source", json_object_new_string(a->source));
+	json_object_object_add(o, "files", json_object_new_int64((int64_t)a->files));
+	json_object_object_add(o, "data_bytes", json_object_new_int64((int64_t)a->data_bytes));
+	ids = json_object_new_array();
+	for (i = 0; i < a->nlayers; i++)
+		json_object_array_add(ids, json_object_new_string(a->diff_ids[i]));
+	json_object_object_add(o, "diff_ids", ids);
+	return o;
+}
+
+/* ls --remote: the mkimg artifacts of an OCI layout, read in place. */
+static int ls_remote(const struct args *a)
+{
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	struct mkimg_artifact *v;
+	json_object *arr = NULL;
+	size_t n, i;
+	uint32_t j;
+
+	if (mkimg_remote_list(a->remote, &v, &n, &err)) {
+		cli_error("%s", mkimg_err_msg(&err));
+		return 1;
+	}
+	if (a->json)
+		arr = json_object_new_array();
+	else if (n)
+		printf("%-32s %8s %10s %5s %10s  %-19s %s\n", "TAG", "FILES", "DATA MiB", "BLOBS",
+		       "BLOB MiB", "MANIFEST", "SOURCE");
+	for (i = 0; i < n; i++) {
+		uint64_t bytes = v[i].image.size;
+
+		for (j = 0; j < v[i].ndevices; j++)
+			bytes += v[i].devices[j].size;
+		if (arr) {
+			json_object_array_add(arr, artifact_json(&v[i], bytes));
+		} else {
+			printf("%-32s %8llu %10.1f %5u %10.1f  %.19s ", v[i].tag,
+			       (unsigned long long)v[i].files, mib(v[i].data_bytes), v[i].ndevices,
+			       mib(bytes), v[i].manifest);
+			cli_print_plain(v[i].source);
+			putchar('\n');
+		}
+		mkimg_artifact_free(&v[i]);
+	}
+	free(v);
+	if (arr)
+		cli_print_json(arr);
+	return 0;
+}
+
 int cmd_ls(int argc, char **argv)
 {
 	struct bs_image_info *v;
@@ -185,10 +263,13 @@ int cmd_ls(int argc, char **argv)
 	struct args a;
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t n, npins = 0, i, j;
-	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--json]", 0, 0, false, &a);
+	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--remote oci:LAYOUT[:TAG]] [--json]",
+			0, 0, false, &a);
 
 	if (ret >= 0)
 		return ret;
+	if (a.remote)
+		return ls_remote(&a);
 	st = cli_open_store(a.store, BS_STORE_READONLY);
 	if (!st)
 		return 1;

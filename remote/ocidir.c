@@ -331,8 +331,37 @@ int ocidir_put_bytes(struct ocidir *od, const void *buf, size_t len, char hex[65
 	return ret ? mkimg_err_errno(err, ret, "%s/blobs/sha256/%s", od->path, hex) : 0;
 }
 
-/* index.json as it is, or a new empty index when there is none. */
-static int index_read(struct ocidir *od, struct json_object **out, struct mkimg_err *err)
+/* "oci:DIR[:TAG]": *dir (malloc'd) and *tag (into dest, or NULL). */
+int remote_parse_oci(const char *dest, char **dir, const char **tag, struct mkimg_err *err)
+{
+	const char *rest, *colon;
+
+	if (strncmp(dest, "oci:", 4)) {
+		if (strstr(dest, "://") || !strncmp(dest, "docker:", 7))
+			return mkimg_err_set(err, -EPROTONOSUPPORT,
+					     "%s: registries are not supported yet; "
+					     "use an OCI layout directory (oci:DIR[:TAG])", dest);
+		return mkimg_err_set(err, -EINVAL, "%s: not an OCI layout reference (oci:DIR[:TAG])", dest);
+	}
+	rest = dest + 4;
+	colon = strrchr(rest, ':');
+	*tag = NULL;
+	if (colon && !strchr(colon, '/')) {
+		*tag = colon + 1;
+		*dir = strndup(rest, colon - rest);
+	} else {
+		*dir = strdup(rest);
+	}
+	if (!*dir)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (!**dir) {
+		free(*dir);
+		return mkimg_err_set(err, -EINVAL, "%s: no directory", dest);
+	}
+	return 0;
+}
+
+int ocidir_index_read(int dfd, const char *path, struct json_object **out, struct mkimg_err *err)
 {
 	struct json_object *o, *m;
 	struct stat sb;
@@ -340,7 +369,7 @@ static int index_read(struct ocidir *od, struct json_object **out, struct mkimg_
 	ssize_t n;
 	int fd, ret;
 
-	fd = openat(od->dfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dfd, "index.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		o = json_object_new_object();
 		json_object_object_add(o, "schemaVersion", json_object_new_int(2));
@@ -351,11 +380,11 @@ static int index_read(struct ocidir *od, struct json_object **out, struct mkimg_
 		return 0;
 	}
 	if (fd < 0)
-		return mkimg_err_errno(err, -errno, "%s/index.json", od->path);
+		return mkimg_err_errno(err, -errno, "%s/index.json", path);
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > OCI_MAX_JSON) {
 		close(fd);
 		return mkimg_err_set(err, -EINVAL, "%s/index.json: not a regular file of at most %u bytes",
-				     od->path, OCI_MAX_JSON);
+				     path, OCI_MAX_JSON);
 	}
 	buf = malloc(sb.st_size + 1);
 	if (!buf) {
@@ -371,10 +400,10 @@ static int index_read(struct ocidir *od, struct json_object **out, struct mkimg_
 		mkimg_err_errno(err, ret, "reading index.json");
 	free(buf);
 	if (ret)
-		return mkimg_err_wrap(err, ret, "%s", od->path);
+		return mkimg_err_wrap(err, ret, "%s", path);
 	if (!json_object_object_get_ex(o, "manifests", &m) || !json_object_is_type(m, json_type_array)) {
 		json_object_put(o);
-		return mkimg_err_set(err, -EINVAL, "%s/index.json: no manifests array", od->path);
+		return mkimg_err_set(err, -EINVAL, "%s/index.json: no manifests array", path);
 	}
 	*out = o;
 	return 0;
@@ -402,7 +431,7 @@ int ocidir_tag(struct ocidir *od, const char *media_type, const char *artifact_t
 
 	if (flock(od->dfd, LOCK_EX) < 0)
 		return mkimg_err_errno(err, -errno, "%s: locking", od->path);
-	ret = index_read(od, &idx, err);
+	ret = ocidir_index_read(od->dfd, od->path, &idx, err);
 	if (ret)
 		goto out;
 	json_object_object_get_ex(idx, "manifests", &old);

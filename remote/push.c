@@ -57,36 +57,6 @@ bool mkimg_tag_valid(const char *tag)
 	}
 }
 
-/* "oci:DIR[:TAG]": *dir (malloc'd) and *tag (into dest, or NULL). */
-static int parse_dest(const char *dest, char **dir, const char **tag, struct mkimg_err *err)
-{
-	const char *rest, *colon;
-
-	if (strncmp(dest, "oci:", 4)) {
-		if (strstr(dest, "://") || !strncmp(dest, "docker:", 7))
-			return mkimg_err_set(err, -EPROTONOSUPPORT,
-					     "%s: pushing to a registry is not supported yet; "
-					     "push to an OCI layout directory (oci:DIR[:TAG])", dest);
-		return mkimg_err_set(err, -EINVAL, "%s: not a destination (oci:DIR[:TAG])", dest);
-	}
-	rest = dest + 4;
-	colon = strrchr(rest, ':');
-	*tag = NULL;
-	if (colon && !strchr(colon, '/')) {
-		*tag = colon + 1;
-		*dir = strndup(rest, colon - rest);
-	} else {
-		*dir = strdup(rest);
-	}
-	if (!*dir)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	if (!**dir) {
-		free(*dir);
-		return mkimg_err_set(err, -EINVAL, "%s: no directory", dest);
-	}
-	return 0;
-}
-
 /* The hex digest a store blob path ends in. */
 static const char *path_hex(const char *path)
 {
@@ -248,7 +218,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		p = &none;
 	pp.p = p;
 	memset(r, 0, sizeof(*r));
-	ret = parse_dest(dest, &dir, &tag, err);
+	ret = remote_parse_oci(dest, &dir, &tag, err);
 	if (ret)
 		return ret;
 	if (!tag)

@@ -7,8 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct json_object;
 struct mkimg_err;
 struct ocidir;
+
+/* "oci:DIR[:TAG]" (TAG: after the last ':' with no '/' after it): *dir
+ * malloc'd, *tag into ref or NULL. Registry references get
+ * -EPROTONOSUPPORT, anything else -EINVAL, with a message. */
+int remote_parse_oci(const char *ref, char **dir, const char **tag, struct mkimg_err *err);
+/* DIR/index.json (path: DIR for messages) parsed, bounded, with a
+ * manifests array; an empty index when there is none. */
+int ocidir_index_read(int dfd, const char *path, struct json_object **out,
+		      struct mkimg_err *err);
 
 /* An OCI image layout directory, created (one level) when missing; one
  * that is neither empty nor a layout (oci-layout of version 1.0.0) is

@@ -58,6 +58,53 @@ struct mkimg_push_result {
 	uint64_t bytes, bytes_copied;	/* of those blobs */
 };
 
+/* An artifact as its manifest and config describe it (mkimg_artifact_*). */
+struct mkimg_artifact_blob {
+	char digest[72];		/* "sha256:<hex>" */
+	uint64_t size;
+};
+struct mkimg_artifact {
+	char tag[MKIMG_TAG_MAX + 1];	/* "" when not read through a tag */
+	char manifest[72];		/* the manifest's digest, "" if not known */
+	uint64_t manifest_bytes;
+	int version;			/* MKIMG_ARTIFACT_VERSION */
+	struct mkimg_artifact_blob config, image;
+	uint32_t ndevices;
+	struct mkimg_artifact_blob *devices;	/* in slot order */
+	/* from the config (mkimg_artifact_config) */
+	uint32_t block_size;
+	bool fingerprints;
+	char *layout;
+	char *source;
+	uint32_t nlayers;
+	char (*diff_ids)[72];
+	uint64_t files, data_bytes;
+};
+/*
+ * mkimg_artifact_manifest: len bytes as a manifest; 0 with a filled
+ * (manifest-level fields), -EPROTONOSUPPORT for an OCI manifest that is not
+ * an mkimg artifact or of an unknown version, -EINVAL for anything
+ * malformed (one line in err). mkimg_artifact_config: then its config's
+ * bytes, checked against the manifest (same image and devices). Both bound
+ * what they accept (OCI_MAX_JSON bytes, OCI_MAX_LAYERS devices and
+ * layers). Free a with mkimg_artifact_free, also after a failure.
+ */
+int mkimg_artifact_manifest(const void *buf, size_t len, struct mkimg_artifact *a,
+			    struct mkimg_err *err);
+int mkimg_artifact_config(const void *buf, size_t len, struct mkimg_artifact *a,
+			  struct mkimg_err *err);
+void mkimg_artifact_free(struct mkimg_artifact *a);
+/* The mkimg artifacts of an OCI layout "oci:DIR" (every tagged one) or
+ * "oci:DIR:TAG" (that one, -ENOENT if the tag is missing), read and
+ * checked (manifest and config against their digests) without copying
+ * anything. Listing every tag leaves out entries that are not mkimg
+ * artifacts, and entries that do not say they are (no artifactType in
+ * index.json) and cannot be read; an entry that says it is and does not
+ * check out fails the call, as any failure for one TAG does. *out: an
+ * array of *n, free each entry and then the array. */
+int mkimg_remote_list(const char *ref, struct mkimg_artifact **out, size_t *n,
+		      struct mkimg_err *err);
+
 /* Checks an OCI reference name (org.opencontainers.image.ref.name):
  * components of [A-Za-z0-9] runs joined by one of -._:@+ or "--",
  * separated by "/". */
