@@ -402,6 +402,37 @@ def tag_seeds():
         put("fuzz_tag", name, tag)
 
 
+# ---------------------------------------------------------------- artifacts
+def artifact_seeds():
+    """mkimg artifacts: manifest, NUL, config (fuzz_artifact)."""
+    d = lambda c: "sha256:" + c * 64
+    def desc(mt, dg, size, **kw):
+        return dict(mediaType=mt, digest=dg, size=size, **kw)
+    devs = [(d("b"), 1048576), (d("c"), 512)]
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "artifactType": "application/vnd.mkimg.image.v1",
+           "config": desc("application/vnd.mkimg.image.config.v1+json", d("1"), 300),
+           "layers": [desc("application/vnd.mkimg.erofs.metadata.v1", d("a"), 4096)] +
+                     [desc("application/vnd.mkimg.erofs.blob.v1", g, n,
+                           annotations={"io.mkimg.device": str(i + 1)})
+                      for i, (g, n) in enumerate(devs)],
+           "annotations": {"io.mkimg.artifact.version": "1", "io.mkimg.block-size": "512"}}
+    cfg = {"mkimgArtifact": 1, "image": d("a"), "blockSize": 512, "fingerprints": "sha256",
+           "layout": "erofs-chunked", "devices": [{"digest": g, "size": n} for g, n in devs],
+           "diffIds": [d("e"), d("f")], "source": "oci:/x", "files": 3, "dataBytes": 1000}
+    def put_pair(name, m, c):
+        put("fuzz_artifact", name, json.dumps(m).encode() + b"\0" + json.dumps(c).encode())
+    put_pair("good", man, cfg)
+    put_pair("no-devices", dict(man, layers=man["layers"][:1]), dict(cfg, devices=[]))
+    put_pair("version-2", dict(man, annotations={"io.mkimg.artifact.version": "2"}), cfg)
+    put_pair("not-mkimg", dict(man, artifactType="application/x"), cfg)
+    put_pair("device-mismatch", man, dict(cfg, devices=cfg["devices"][::-1]))
+    put_pair("other-image", man, dict(cfg, image=d("9")))
+    put_pair("block-size-3", man, dict(cfg, blockSize=3))
+    put_pair("bad-diff-id", man, dict(cfg, diffIds=["sha256:xyz"]))
+    put("fuzz_artifact", "manifest-only", json.dumps(man).encode())
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mkimg", help="a built mkimg, to write the layer record seeds")
@@ -409,6 +440,7 @@ def main():
     oci_seeds()
     archive_seeds()
     tag_seeds()
+    artifact_seeds()
     tars = tar_seeds()
     for name, data in tars.items():
         if name.endswith("sparse.tar") and os.path.exists(os.path.join(CORPUS, "fuzz_tar_entry", name)):

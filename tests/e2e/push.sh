@@ -149,6 +149,33 @@ EOF
 no_tmp "$L" "pushes"
 echo "ok: tags move, foreign entries stay"
 
+# ls --remote reads the artifacts in place (the foreign entry is not one)
+"$MKIMG" ls --remote "oci:$L" --json >"$T/ls.json" || fail "ls --remote"
+"$MKIMG" inspect --json --store "$S" b >"$T/ib0.json"
+python3 - "$T/ls.json" "$T/ib0.json" "$(json "$T/p2.json" 'j["manifest"]')" <<'EOF' || fail "ls --remote"
+import json, os, sys
+ls, ib, man = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+assert sorted(e["tag"] for e in ls) == ["a", "b-1"], ls
+for e in ls:
+    assert e["manifest"] == man, e            # a moved to b's manifest
+    assert [d["digest"][7:] for d in e["devices"]] == [os.path.basename(p) for p in ib["devices"]]
+    assert [d["size"] for d in e["devices"]] == [os.path.getsize(p) for p in ib["devices"]]
+    assert e["image"][7:] == os.path.basename(ib["image"]) and e["files"] == ib["files"], e
+    assert e["block_size"] == 512 and e["layout"] == "erofs-chunked", e
+EOF
+"$MKIMG" ls --remote "oci:$L:b-1" >"$T/ls.txt" || fail "ls --remote TAG"
+[ "$(wc -l <"$T/ls.txt")" = 2 ] && grep -q '^b-1 ' "$T/ls.txt" || { cat "$T/ls.txt"; fail "ls --remote TAG"; }
+"$MKIMG" ls --remote "oci:$T/lay2" >/dev/null || fail "ls --remote of skopeo's copy"
+expect_one_line 1 'foreign' ls --remote "oci:$L:foreign"
+expect_one_line 1 'no tag nope' ls --remote "oci:$L:nope"
+expect_one_line 2 'does not apply' ls --remote "oci:$L" --full
+cp -a "$T/lay2" "$T/lay2-bad"
+cfg=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["config"]["digest"][7:])' "$(manifest_of "$T/lay2-bad" copy)")
+chmod u+w "$T/lay2-bad/blobs/sha256/$cfg"
+sed -i 's/"files":/"files" :/' "$T/lay2-bad/blobs/sha256/$cfg"
+expect_one_line 1 'do not have that digest|not a regular file of the' ls --remote "oci:$T/lay2-bad:copy"
+echo "ok: ls --remote lists the artifacts and refuses a changed config"
+
 # --- four at once ------------------------------------------------------------
 pids=()
 for i in 1 2 3 4; do
@@ -210,8 +237,8 @@ ln -s "$L" "$T/lnk"
 expect_one_line 1 'symbolic link' push --store "$S" a "oci:$T/lnk:x"
 expect_one_line 1 'not a valid OCI tag' push --store "$S" a "oci:$L:-bad"
 expect_one_line 1 'not a valid OCI tag' push --store "$S" a "oci:$L:a b"
-expect_one_line 1 'registry is not supported yet' push --store "$S" a docker://localhost/x:1
-expect_one_line 1 'not a destination' push --store "$S" a "$L"
+expect_one_line 1 'registries are not supported yet' push --store "$S" a docker://localhost/x:1
+expect_one_line 1 'not an OCI layout reference' push --store "$S" a "$L"
 expect_one_line 1 'nope' push --store "$S" nope "oci:$L"
 expect_one_line 2 'NAME and a destination' push --store "$S" a
 cp "$L/index.json" "$T/index.good"
