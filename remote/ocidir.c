@@ -117,15 +117,24 @@ static int check_layout(struct ocidir *od, struct mkimg_err *err)
 
 	fd = openat(od->dfd, "oci-layout", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		ret = is_empty(od->dfd);
-		if (ret < 0)
-			return mkimg_err_errno(err, ret, "%s", od->path);
-		if (!ret)
-			return mkimg_err_set(err, -ENOTDIR,
-					     "%s: not an OCI image layout (no oci-layout) and not empty",
-					     od->path);
-		ret = write_at(od, od->dfd, "oci-layout", LAYOUT_JSON, strlen(LAYOUT_JSON));
-		return ret ? mkimg_err_errno(err, ret, "%s/oci-layout", od->path) : 0;
+		/* under the lock: another push may be making the layout now */
+		if (flock(od->dfd, LOCK_EX) < 0)
+			return mkimg_err_errno(err, -errno, "%s: locking", od->path);
+		fd = openat(od->dfd, "oci-layout", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOENT) {
+			ret = is_empty(od->dfd);
+			if (ret < 0)
+				ret = mkimg_err_errno(err, ret, "%s", od->path);
+			else if (!ret)
+				ret = mkimg_err_set(err, -ENOTDIR, "%s: not an OCI image layout "
+						    "(no oci-layout) and not empty", od->path);
+			else if ((ret = write_at(od, od->dfd, "oci-layout", LAYOUT_JSON,
+						 strlen(LAYOUT_JSON))))
+				mkimg_err_errno(err, ret, "%s/oci-layout", od->path);
+			flock(od->dfd, LOCK_UN);
+			return ret;
+		}
+		flock(od->dfd, LOCK_UN);
 	}
 	if (fd < 0)
 		return mkimg_err_errno(err, -errno, "%s/oci-layout", od->path);
