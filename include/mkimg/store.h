@@ -147,6 +147,45 @@ int bs_conv_commit(struct bs_conv *c, const char *name, const char *source,
 void bs_conv_abort(struct bs_conv *c);	/* accepts NULL */
 
 /* ---------------------------------------------------------------------- */
+/* Importing                                                              */
+/* ---------------------------------------------------------------------- */
+/*
+ * An image made by another store (pulled from an OCI layout or a
+ * registry): its metadata image and blobs read from descriptors the caller
+ * opened, checked (the image hashes to image_hex, parses as a store image
+ * and names exactly these blobs; every blob copied hashes to its name),
+ * published and registered as a conversion registers its image, so later
+ * conversions share its files and chunks. A blob the store has (registered,
+ * not quarantined, of its size) is not copied. Layer records do not travel:
+ * the image has no layers (bs_store_find_chain does not find it).
+ * -EEXIST if name is taken and replace is not set.
+ */
+struct bs_import_blob {
+	char hex[65];			/* its sha256 */
+	uint64_t size;
+	int fd;				/* its bytes, read from offset 0 */
+};
+struct bs_import_params {
+	int image_fd;
+	char image_hex[65];
+	uint64_t image_size;
+	uint32_t ndevices;
+	const struct bs_import_blob *devices;	/* in device-slot order */
+	bool durable;			/* fsync before publishing */
+	bool replace;			/* the name moves to this image */
+	/* done of total bytes to copy, on the caller's thread; may be NULL */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+};
+struct bs_import_result {
+	uint32_t blobs_copied;
+	uint64_t bytes_copied;
+};
+int bs_store_import(struct bs_store *st, const char *name, const char *source,
+		    const struct bs_import_params *p, struct bs_import_result *r,
+		    struct mkimg_err *err);
+
+/* ---------------------------------------------------------------------- */
 /* Reading the store                                                      */
 /* ---------------------------------------------------------------------- */
 

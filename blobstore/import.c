@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Importing an image made elsewhere (store.h, bs_store_import): a
+ * metadata image and its blobs, read from descriptors the caller opened
+ * (an OCI layout, a download), registered as a conversion registers its
+ * image, so later conversions share its files and chunks.
+ *
+ * Nothing is trusted: the image must hash to its name, parse as a store
+ * image (layout_read_walk) and name exactly the given blobs in its device
+ * table; every blob copied in is hashed on the way (and its chunk units
+ * keyed from the same bytes) and refused unless it has its digest. A blob
+ * the store has registered, not quarantined, of the right size, is used as
+ * it is. Blobs are published before the image, and the image before the
+ * one registry transaction that names it: a crash leaves files the
+ * registry does not list (gc's garbage; a later import of the same blob
+ * publishes it again), never a row naming a missing file.
+ *
+ * Layer records do not travel with an image, so an imported image has no
+ * image_layers or chain rows (mkimg lookup does not find it by its layers).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "util/hex.h"
+#include "util/io.h"
+#include "names.h"
+#include "store_internal.h"
+
+#define UNIT_BLKS (BS_HOLE_UNIT >> BS_STORE_BLKSZBITS)
+#define CHUNK_MIN (2 * BS_HOLE_UNIT)	/* as bs_conv_begin sets the sink's chunk_min */
+#define COPY_BUF (4u << 20)
+
+struct ifile {
+	uint8_t sha256[32];
+	uint64_t size;
+	uint32_t next;
+	size_t extoff;
+};
+
+struct iblob {
+	bool have;		/* registered and usable: not copied */
+	bool copied;
+	int64_t id;
+	uint64_t *units;	/* pblk of keyed units (sorted, unique) */
+	uint8_t (*keys)[16];
+	size_t nunits, unitcap;
+	char *path;
+};
+
+struct import {
+	struct bs_store *st;
+	const struct bs_import_params *p;
+	struct mkimg_err *err;
+	struct ifile *files;
+	size_t nfiles, filecap;
+	struct layout_extent *ext;
+	size_t next, extcap;
+	struct iblob *b;
+	struct layout_read_stats stats;
+	uint64_t total, done;	/* bytes to copy, copied */
+	uint8_t *buf;
+};
+
+static int img_file(void *ctx, const struct layout_read_file *f)
+{
+	struct import *im = ctx;
+	struct ifile *x;
+
+	if (f->flat_data)
+		return mkimg_err_set(im->err, -EINVAL, "inode %llu keeps data in the image, not in "
+				     "blobs: not a store image", (unsigned long long)f->nid);
+	if (f->size && !f->has_fingerprint)
+		return mkimg_err_set(im->err, -EINVAL, "inode %llu has no fingerprint: not an "
+				     "image of a store", (unsigned long long)f->nid);
+	if (im->nfiles == im->filecap) {
+		size_t cap = im->filecap ? im->filecap * 2 : 256;
+
+		x = realloc(im->files, sizeof(*x) * cap);
+		if (!x)
+			return -ENOMEM;
+		im->files = x;
+		im->filecap = cap;
+	}
+	if (im->next + f->nextents > im->extcap) {
+		size_t cap = (im->next + f->nextents) * 2;
+		struct layout_extent *e = realloc(im->ext, sizeof(*e) * cap);
+
+		if (!e)
+			return -ENOMEM;
+		im->ext = e;
+		im->extcap = cap;
+	}
+	x = &im->files[im->nfiles++];
+	memcpy(x->sha256, f->sha256, 32);
+	x->size = f->size;
+	x->next = f->nextents;
+	x->extoff = im->next;
+	if (f->nextents)
+		memcpy(im->ext + im->next, f->extents, sizeof(*f->extents) * f->nextents);
+	im->next += f->nextents;
+	return 0;
+}
+
+static int unit_add(struct iblob *b, uint64_t pblk)
+{
+	if (b->nunits == b->unitcap) {
+		size_t cap = b->unitcap ? b->unitcap * 2 : 64;
+		uint64_t *x = realloc(b->units, sizeof(*x) * cap);
+
+		if (!x)
+			return -ENOMEM;
+		b->units = x;
+		b->unitcap = cap;
+	}
+	b->units[b->nunits++] = pblk;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The full units the sink would have keyed, per blob (as the repair finds
+ * them): units of files of CHUNK_MIN bytes or more that lie in one run. */
+static int collect_units(struct import *im)
+{
+	size_t i, d;
+
+	for (i = 0; i < im->nfiles; i++) {
+		const struct ifile *f = &im->files[i];
+		const struct layout_extent *e = im->ext + f->extoff;
+		uint64_t k, units = f->size / BS_HOLE_UNIT;
+		uint32_t j = 0;
+
+		if (f->size < CHUNK_MIN)
+			continue;
+		for (k = 0; k < units; k++) {
+			uint64_t l = k * UNIT_BLKS;
+
+			while (j < f->next && e[j].lblk + e[j].nblks <= l)
+				j++;
+			if (j == f->next)
+				break;
+			if (e[j].lblk > l || e[j].lblk + e[j].nblks < l + UNIT_BLKS)
+				continue;
+			if (unit_add(&im->b[e[j].blob - 1], e[j].pblk + (l - e[j].lblk)))
+				return -ENOMEM;
+		}
+	}
+	for (d = 0; d < im->p->ndevices; d++) {
+		struct iblob *b = &im->b[d];
+		size_t n = 0;
+
+		qsort(b->units, b->nunits, sizeof(*b->units), cmp_u64);
+		for (i = 0; i < b->nunits; i++)
+			if (!n || b->units[n - 1] != b->units[i])
+				b->units[n++] = b->units[i];
+		b->nunits = n;
+		b->keys = calloc(n ? n : 1, sizeof(*b->keys));
+		if (!b->keys)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Reads, checks and walks the metadata image; *buf: its bytes. */
+static int read_image(struct import *im, uint8_t **out)
+{
+	const struct bs_import_params *p = im->p;
+	struct layout_probe probe;
+	uint8_t *buf, d[32];
+	char hex[65];
+	uint32_t i;
+	int ret;
+
+	if (p->image_size > LAYOUT_READ_MAX_IMAGE)
+		return mkimg_err_set(im->err, -EFBIG, "image %s: larger than a metadata image may be",
+				     p->image_hex);
+	buf = malloc(p->image_size ? p->image_size : 1);
+	if (!buf)
+		return mkimg_err_set(im->err, -ENOMEM, "out of memory");
+	ret = util_pread_all(p->image_fd, buf, p->image_size, 0);
+	if (ret) {
+		free(buf);
+		return mkimg_err_errno(im->err, ret, "image %s: reading it", p->image_hex);
+	}
+	SHA256(buf, p->image_size, d);
+	util_hex(d, 32, hex);
+	if (strcmp(hex, p->image_hex)) {
+		free(buf);
+		return mkimg_err_set(im->err, -EIO, "image %s: its bytes do not have that digest",
+				     p->image_hex);
+	}
+	ret = layout_read_walk(buf, p->image_size, &probe, img_file, im, &im->stats, im->err);
+	if (ret) {
+		free(buf);
+		return mkimg_err_wrap(im->err, ret, "image %s", p->image_hex);
+	}
+	if (probe.blkszbits != BS_STORE_BLKSZBITS || probe.ndevices != p->ndevices)
+		ret = mkimg_err_set(im->err, -EINVAL, "image %s: %s", p->image_hex,
+				    probe.blkszbits != BS_STORE_BLKSZBITS ?
+				    "not of the store's block size" : "another number of devices");
+	for (i = 0; !ret && i < p->ndevices; i++)
+		if (strcmp(probe.devices[i].tag, p->devices[i].hex) ||
+		    probe.devices[i].blocks << BS_STORE_BLKSZBITS != p->devices[i].size)
+			ret = mkimg_err_set(im->err, -EINVAL, "image %s: device %u is not blob %s of "
+					    "%llu bytes", p->image_hex, i + 1, p->devices[i].hex,
+					    (unsigned long long)p->devices[i].size);
+	for (i = 0; !ret && i < im->next; i++)
+		if (im->ext[i].blob < 1 || im->ext[i].blob > p->ndevices)
+			ret = mkimg_err_set(im->err, -EINVAL, "image %s: an extent names no device",
+					    p->image_hex);
+	layout_probe_free(&probe);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Blobs the store has: registered, not quarantined, a file of the size. */
+static int find_blobs(struct import *im)
+{
+	sqlite3_stmt *q = NULL;
+	uint32_t i;
+	int ret = reg_prepare(im->st, "SELECT id, size, (SELECT 1 FROM quarantine WHERE "
+			      "quarantine.digest=blobs.digest) FROM blobs WHERE digest=?", &q,
+			      im->err);
+
+	for (i = 0; !ret && i < im->p->ndevices; i++) {
+		struct iblob *b = &im->b[i];
+		struct stat sb;
+
+		b->path = st_path(im->st, "blobs/sha256", im->p->devices[i].hex);
+		if (!b->path) {
+			ret = -ENOMEM;
+			break;
+		}
+		sqlite3_bind_text(q, 1, im->p->devices[i].hex, -1, SQLITE_STATIC);
+		if (sqlite3_step(q) == SQLITE_ROW &&
+		    (uint64_t)sqlite3_column_int64(q, 1) == im->p->devices[i].size &&
+		    sqlite3_column_type(q, 2) == SQLITE_NULL && !lstat(b->path, &sb) &&
+		    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == im->p->devices[i].size) {
+			b->have = true;
+			b->id = sqlite3_column_int64(q, 0);
+		} else {
+			im->total += im->p->devices[i].size;
+		}
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	return ret;
+}
+
+static void unit_key(const uint8_t *p, uint8_t key[16])
+{
+	XXH128_canonicalFromHash((XXH128_canonical_t *)key, XXH3_128bits(p, BS_HOLE_UNIT));
+}
+
+/* Copies blob i into the store: hashed, its units keyed, published. */
+static int copy_blob(struct import *im, uint32_t i)
+{
+	const struct bs_import_blob *d = &im->p->devices[i];
+	struct iblob *b = &im->b[i];
+	struct bs_tmpfile tf;
+	uint8_t *unit = NULL, md[32];
+	uint64_t off = 0;
+	size_t u = 0;
+	SHA256_CTX c;
+	char hex[65];
+	int ret;
+
+	if (d->fd < 0)
+		return mkimg_err_set(im->err, -ENOENT, "blob %s: not in the store and not given",
+				     d->hex);
+	ret = bs_tmpfile_open(b->path, &tf);
+	if (ret)
+		return mkimg_err_errno(im->err, ret, "%s: creating a temporary file", b->path);
+	unit = malloc(BS_HOLE_UNIT);
+	if (!unit) {
+		ret = mkimg_err_set(im->err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	SHA256_Init(&c);
+	while (off < d->size) {
+		size_t want = d->size - off < COPY_BUF ? d->size - off : COPY_BUF;
+		ssize_t n = pread(d->fd, im->buf, want, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = mkimg_err_errno(im->err, n < 0 ? -errno : -EIO, "blob %s: reading it",
+					      d->hex);
+			goto out;
+		}
+		SHA256_Update(&c, im->buf, n);
+		for (; u < b->nunits && b->units[u] << BS_STORE_BLKSZBITS < off + n; u++) {
+			uint64_t uo = b->units[u] << BS_STORE_BLKSZBITS;
+
+			if (uo + BS_HOLE_UNIT <= off + (uint64_t)n) {
+				unit_key(im->buf + (uo - off), b->keys[u]);
+			} else if (uo + BS_HOLE_UNIT <= d->size &&
+				   !util_pread_all(d->fd, unit, BS_HOLE_UNIT, uo)) {
+				unit_key(unit, b->keys[u]);
+			} else {
+				ret = mkimg_err_set(im->err, -EINVAL, "blob %s: a chunk lies past its end",
+						    d->hex);
+				goto out;
+			}
+		}
+		ret = util_pwrite_all(tf.fd, im->buf, n, off);
+		if (ret) {
+			mkimg_err_errno(im->err, ret, "%s", tf.tmppath);
+			goto out;
+		}
+		off += n;
+		im->done += n;
+		if (im->p->progress && im->done < im->total)
+			im->p->progress(im->p->progress_ctx, im->done, im->total);
+	}
+	SHA256_Final(md, &c);
+	util_hex(md, 32, hex);
+	if (strcmp(hex, d->hex) || u != b->nunits) {
+		ret = mkimg_err_set(im->err, -EIO, "blob %s: its bytes do not have that digest",
+				    d->hex);
+		goto out;
+	}
+	ret = bs_tmpfile_commit(&tf, im->p->durable);
+	if (ret)
+		mkimg_err_errno(im->err, ret, "%s: publishing", b->path);
+	b->copied = !ret;
+	free(unit);
+	return ret;
+out:
+	bs_tmpfile_abort(&tf);
+	free(unit);
+	return ret;
+}
+
+static int publish_image(struct import *im, const uint8_t *buf)
+{
+	char *path = st_path(im->st, "images", im->p->image_hex);
+	struct bs_tmpfile tf;
+	struct stat sb;
+	int ret;
+
+	if (!path)
+		return -ENOMEM;
+	/* named by its digest: a regular file there of its size is kept (fsck
+	 * hashes it) */
+	if (!lstat(path, &sb) && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == im->p->image_size) {
+		free(path);
+		return 0;
+	}
+	ret = bs_tmpfile_open(path, &tf);
+	if (!ret)
+		ret = util_pwrite_all(tf.fd, buf, im->p->image_size, 0);
+	if (!ret)
+		ret = bs_tmpfile_commit(&tf, im->p->durable);
+	else
+		bs_tmpfile_abort(&tf);
+	if (ret)
+		mkimg_err_errno(im->err, ret, "%s: publishing", path);
+	free(path);
+	return ret;
+}
+
+static int step(struct bs_store *st, sqlite3_stmt *q, struct mkimg_err *err, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : reg_fail(st, err, what);
+}
+
+static int register_blobs(struct import *im, int64_t now)
+{
+	struct bs_store *st = im->st;
+	sqlite3_stmt *qd = NULL, *qi = NULL, *qs = NULL, *qc = NULL;
+	uint32_t i;
+	size_t u;
+	int ret;
+
+	ret = reg_prepare(st, "DELETE FROM quarantine WHERE digest=?", &qd, im->err);
+	if (!ret)
+		ret = reg_prepare(st, "INSERT OR IGNORE INTO blobs(digest, size, created) "
+				  "VALUES(?,?,?)", &qi, im->err);
+	if (!ret)
+		ret = reg_prepare(st, "SELECT id, size FROM blobs WHERE digest=?", &qs, im->err);
+	if (!ret)
+		ret = reg_prepare(st, "INSERT OR IGNORE INTO chunks VALUES(?,?,?)", &qc, im->err);
+	for (i = 0; !ret && i < im->p->ndevices; i++) {
+		struct iblob *b = &im->b[i];
+		const struct bs_import_blob *d = &im->p->devices[i];
+
+		if (b->have)
+			continue;
+		/* published whole just now: a quarantined blob of these bytes is mended */
+		sqlite3_bind_text(qd, 1, d->hex, -1, SQLITE_STATIC);
+		ret = step(st, qd, im->err, "registering a blob");
+		if (ret)
+			break;
+		sqlite3_bind_text(qi, 1, d->hex, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(qi, 2, (sqlite3_int64)d->size);
+		sqlite3_bind_int64(qi, 3, now);
+		ret = step(st, qi, im->err, "registering a blob");
+		if (ret)
+			break;
+		sqlite3_bind_text(qs, 1, d->hex, -1, SQLITE_STATIC);
+		if (sqlite3_step(qs) != SQLITE_ROW ||
+		    (uint64_t)sqlite3_column_int64(qs, 1) != d->size) {
+			sqlite3_reset(qs);
+			ret = mkimg_err_set(im->err, -EUCLEAN, "registry.db: blob %s has another size",
+					    d->hex);
+			break;
+		}
+		b->id = sqlite3_column_int64(qs, 0);
+		sqlite3_reset(qs);
+		for (u = 0; !ret && u < b->nunits; u++) {
+			sqlite3_bind_blob(qc, 1, b->keys[u], 16, SQLITE_STATIC);
+			sqlite3_bind_int64(qc, 2, b->id);
+			sqlite3_bind_int64(qc, 3, (sqlite3_int64)b->units[u]);
+			ret = step(st, qc, im->err, "registering a chunk");
+		}
+	}
+	sqlite3_finalize(qd);
+	sqlite3_finalize(qi);
+	sqlite3_finalize(qs);
+	sqlite3_finalize(qc);
+	return ret;
+}
+
+static int register_files(struct import *im, uint64_t **keys_out, size_t *nk_out)
+{
+	struct bs_store *st = im->st;
+	uint64_t *keys = calloc(im->nfiles ? im->nfiles : 1, sizeof(*keys));
+	uint8_t *ext = NULL;
+	sqlite3_stmt *q = NULL;
+	size_t i, nk = 0, cap = 0;
+	int ret;
+
+	if (!keys)
+		return -ENOMEM;
+	ret = reg_prepare(st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &q, im->err);
+	for (i = 0; !ret && i < im->nfiles; i++) {
+		const struct ifile *f = &im->files[i];
+		uint32_t j;
+		int k;
+
+		if (!f->size)
+			continue;
+		for (k = 0; k < 8; k++)	/* as conv.c's collect_key */
+			keys[nk] = keys[nk] << 8 | f->sha256[k];
+		nk++;
+		if (!f->next)
+			continue;	/* all holes: no row, as the sink writes none */
+		if ((size_t)f->next * REG_EXTENT_SIZE > cap) {
+			uint8_t *x = realloc(ext, (size_t)f->next * REG_EXTENT_SIZE);
+
+			if (!x) {
+				ret = -ENOMEM;
+				break;
+			}
+			ext = x;
+			cap = (size_t)f->next * REG_EXTENT_SIZE;
+		}
+		for (j = 0; j < f->next; j++) {
+			const struct layout_extent *e = &im->ext[f->extoff + j];
+			struct reg_extent re = { .blob = im->b[e->blob - 1].id, .nblks = e->nblks,
+						 .lblk = e->lblk, .pblk = e->pblk };
+
+			reg_extent_pack(ext + j * REG_EXTENT_SIZE, &re);
+		}
+		sqlite3_bind_blob(q, 1, f->sha256, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)f->size);
+		sqlite3_bind_blob(q, 3, ext, f->next * REG_EXTENT_SIZE, SQLITE_STATIC);
+		ret = step(st, q, im->err, "registering a file");
+	}
+	sqlite3_finalize(q);
+	free(ext);
+	if (ret) {
+		free(keys);
+		return ret;
+	}
+	qsort(keys, nk, sizeof(*keys), cmp_u64);
+	reg_filekeys_le(keys, nk);
+	*keys_out = keys;
+	*nk_out = nk;
+	return 0;
+}
+
+static int register_image(struct import *im, const char *name, const char *source)
+{
+	const struct bs_import_params *p = im->p;
+	struct bs_store *st = im->st;
+	struct names_entry e = { .add = true };
+	int64_t now = time(NULL);
+	sqlite3_stmt *q = NULL;
+	uint64_t *keys = NULL, new_bytes = 0;
+	size_t nk = 0;
+	uint32_t i;
+	int ret;
+
+	ret = reg_begin(st, im->err);
+	if (ret)
+		return ret;
+	if (!p->replace && (ret = bs_store_name_unused(st, name, im->err)))
+		goto fail;
+	/* the name goes to the journal once it is ours, before the commit */
+	e.created = now;
+	snprintf(e.name, sizeof(e.name), "%s", name);
+	memcpy(e.image, p->image_hex, sizeof(e.image));
+	e.source = (char *)(source ? source : "");
+	ret = names_append(st->dir, &e, p->durable, im->err);
+	if (!ret)
+		ret = register_blobs(im, now);
+	if (!ret)
+		ret = register_files(im, &keys, &nk);
+	if (ret)
+		goto fail;
+	for (i = 0; i < p->ndevices; i++)
+		if (im->b[i].copied)
+			new_bytes += p->devices[i].size;
+#define PREP(sql) do { sqlite3_finalize(q); q = NULL; \
+		ret = reg_prepare(st, sql, &q, im->err); if (ret) goto fail; } while (0)
+#define STEP(what) do { ret = step(st, q, im->err, what); if (ret) goto fail; } while (0)
+	PREP("INSERT OR REPLACE INTO images VALUES(?,?,?,?,?,?)");
+	sqlite3_bind_text(q, 1, p->image_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)p->image_size);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)im->stats.files);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)im->stats.file_bytes);
+	sqlite3_bind_int64(q, 5, (sqlite3_int64)new_bytes);
+	sqlite3_bind_blob(q, 6, keys, nk * 8, SQLITE_STATIC);
+	STEP("registering the image");
+	PREP("DELETE FROM image_blobs WHERE image=?");
+	sqlite3_bind_text(q, 1, p->image_hex, -1, SQLITE_STATIC);
+	STEP("registering the image");
+	PREP("INSERT INTO image_blobs VALUES(?,?,?)");
+	for (i = 0; i < p->ndevices; i++) {
+		sqlite3_bind_text(q, 1, p->image_hex, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, i + 1);
+		sqlite3_bind_int64(q, 3, im->b[i].id);
+		STEP("registering the image's blobs");
+	}
+	PREP("INSERT OR REPLACE INTO names VALUES(?,?,?,?)");
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, p->image_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, source ? source : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, now);
+	STEP("registering the name");
+#undef PREP
+#undef STEP
+	sqlite3_finalize(q);
+	free(keys);
+	return reg_commit(st, im->err);
+fail:
+	sqlite3_finalize(q);
+	free(keys);
+	reg_rollback(st);
+	return ret;
+}
+
+int bs_store_import(struct bs_store *st, const char *name, const char *source,
+		    const struct bs_import_params *p, struct bs_import_result *r,
+		    struct mkimg_err *err)
+{
+	struct import im = { .st = st, .p = p, .err = err };
+	uint8_t *img = NULL;
+	uint32_t i;
+	int lock, ret, ret2;
+
+	memset(r, 0, sizeof(*r));
+	ret = bs_store_name_valid(name, err);
+	if (ret)
+		return ret;
+	if (reg_cannot_write(st))
+		return mkimg_err_set(err, -EROFS, "%s: opened read-only", st->dir);
+	if (!util_is_hex64(p->image_hex))
+		return mkimg_err_set(err, -EINVAL, "image %.64s: not a sha256 digest", p->image_hex);
+	for (i = 0; i < p->ndevices; i++)
+		if (!util_is_hex64(p->devices[i].hex))
+			return mkimg_err_set(err, -EINVAL, "blob %.64s: not a sha256 digest",
+					     p->devices[i].hex);
+	lock = st_lock(st, false, err);
+	if (lock < 0)
+		return lock;
+	im.b = calloc(p->ndevices ? p->ndevices : 1, sizeof(*im.b));
+	im.buf = malloc(COPY_BUF);
+	if (!im.b || !im.buf) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = read_image(&im, &img);
+	if (!ret)
+		ret = collect_units(&im);
+	if (!ret)
+		ret = find_blobs(&im);
+	for (i = 0; !ret && i < p->ndevices; i++) {
+		if (im.b[i].have)
+			continue;
+		ret = copy_blob(&im, i);
+		if (!ret) {
+			r->blobs_copied++;
+			r->bytes_copied += p->devices[i].size;
+		}
+	}
+	if (!ret)
+		ret = publish_image(&im, img);
+	if (!ret) {
+		ret = reg_durable(st, p->durable, err);
+		if (!ret) {
+			ret = register_image(&im, name, source);
+			ret2 = reg_durable(st, true, err);
+			if (!ret)
+				ret = ret2;
+		}
+	}
+	if (!ret && p->progress)
+		p->progress(p->progress_ctx, im.total, im.total);
+	if (ret == -ENOMEM)
+		mkimg_err_set(err, ret, "out of memory");
+out:
+	for (i = 0; im.b && i < p->ndevices; i++) {
+		free(im.b[i].units);
+		free(im.b[i].keys);
+		free(im.b[i].path);
+	}
+	free(im.b);
+	free(im.buf);
+	free(img);
+	free(im.files);
+	free(im.ext);
+	st_unlock(lock);
+	return ret;
+}
