@@ -4,7 +4,7 @@
 # (under --store, else MKIMG_STORE) for commands that take names, pin ids
 # for unpin, files otherwise.
 
-_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup push"
+_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup push pull"
 
 # _mkimg_options COMMAND: the options COMMAND takes
 _mkimg_options()
@@ -29,6 +29,7 @@ _mkimg_options()
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
 	push) echo "--store --no-fsync --json --quiet -q --help" ;;
+	pull) echo "--store --name --replace --no-fsync --json --quiet -q --help" ;;
 	esac
 }
 

@@ -21,6 +21,7 @@ int cmd_unpin(int argc, char **argv);
 int cmd_pins(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 /* --store, else $MKIMG_STORE, else the default store. */
 const char *cli_store_dir(const char *opt);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* mkimg push: a store image as an OCI artifact into an OCI layout. */
+/* mkimg push, mkimg pull: store images as OCI artifacts in OCI layouts. */
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -10,10 +10,21 @@
 #include "mkimg/remote.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC };
+enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE };
 
 static const struct option push_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option pull_opts[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "replace", no_argument, NULL, OPT_REPLACE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -110,6 +121,94 @@ int cmd_push(int argc, char **argv)
 		printf("%s: %s tagged %s (%u blobs, %u copied, %.1f MiB of %.1f MiB)\n",
 		       argv[optind], r.manifest, r.tag, r.blobs, r.copied,
 		       r.bytes_copied / 1048576.0, r.bytes / 1048576.0);
+	}
+	return 0;
+}
+
+static const char pull_usage[] =
+	"usage: mkimg pull [--store DIR] [--name NAME] [--replace] [--no-fsync] [--json] [-q]\n"
+	"                  oci:LAYOUT:TAG\n"
+	"\n"
+	"Pulls the mkimg artifact TAG of the OCI image layout LAYOUT (as mkimg push\n"
+	"writes it) into the store (created when missing) as NAME (default TAG).\n"
+	"The manifest and config are checked against their digests; only the\n"
+	"blobs the store lacks are copied, each checked against its digest while\n"
+	"copied; the image must parse as a store image naming exactly those blobs.\n"
+	"Nothing is registered unless all of it checks out. Later conversions\n"
+	"share the pulled image's files and chunks.\n"
+	"\n"
+	"  --store DIR  the store (else $MKIMG_STORE, else /var/lib/mkimg)\n"
+	"  --name NAME  the image's name in the store (default TAG)\n"
+	"  --replace    NAME may be taken: it moves to the pulled image\n"
+	"  --no-fsync   do not fsync before publishing (faster; kill-safe, not\n"
+	"               power-cut-safe)\n"
+	"  --json       one JSON object: name, manifest, image, blobs, copied\n"
+	"               (devices the store lacked), bytes, bytes_copied\n"
+	"  -q, --quiet  no progress line and no summary\n";
+
+int cmd_pull(int argc, char **argv)
+{
+	struct mkimg_pull_params p = { .durable = true };
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	struct mkimg_pull_result r;
+	struct bs_store *st;
+	const char *store = NULL, *name = NULL;
+	bool json = false, quiet = false;
+	struct ui u;
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", pull_opts, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = true; break;
+		case OPT_STORE: store = optarg; break;
+		case OPT_NAME: name = optarg; break;
+		case OPT_REPLACE: p.replace = true; break;
+		case OPT_JSON: json = true; break;
+		case OPT_NO_FSYNC: p.durable = false; break;
+		case 'h':
+			fputs(pull_usage, stdout);
+			return 0;
+		default:
+			return cli_bad_option(argv, "qh");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(argv[0], "%s", argc - optind < 1 ? "oci:LAYOUT:TAG needed"
+								      : "too many arguments");
+	st = cli_open_store(cli_store_dir(store), BS_STORE_CREATE);
+	if (!st)
+		return 1;
+	cli_progress_init(&u.pr, cli_tty() && !quiet);
+	clock_gettime(CLOCK_MONOTONIC, &u.start);
+	p.progress = progress;
+	p.progress_ctx = &u;
+	ret = mkimg_pull(st, argv[optind], name, &p, &r, &err);
+	cli_progress_clear(&u.pr);
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", mkimg_err_msg(&err));
+		return 1;
+	}
+	if (quiet && !json)
+		return 0;
+	if (json) {
+		struct json_object *o = json_object_new_object();
+		char image[72];
+
+		snprintf(image, sizeof(image), "sha256:%s", r.image);
+		json_object_object_add(o, "name", json_object_new_string(r.name));
+		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
+		json_object_object_add(o, "image", json_object_new_string(image));
+		json_object_object_add(o, "blobs", json_object_new_int64(r.blobs));
+		json_object_object_add(o, "copied", json_object_new_int64(r.copied));
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r.bytes));
+		json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)r.bytes_copied));
+		cli_print_json(o);
+	} else {
+		printf("%s: pulled %s (%u blobs, %u copied, %.1f MiB of %.1f MiB)\n", r.name,
+		       r.manifest, r.blobs, r.copied, r.bytes_copied / 1048576.0,
+		       r.bytes / 1048576.0);
 	}
 	return 0;
 }

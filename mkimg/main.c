@@ -34,6 +34,7 @@ static const struct {
 	{ "unpin", cmd_unpin, "drop pins" },
 	{ "pins", cmd_pins, "list a store's pins and whether their holders live" },
 	{ "push", cmd_push, "copy a store image into an OCI layout as an OCI artifact" },
+	{ "pull", cmd_pull, "copy an mkimg artifact of an OCI layout into a store" },
 	{ "lookup", cmd_lookup, "which store image ends at a layer chain (--build: make one)" },
 };
 

@@ -105,6 +105,31 @@ void mkimg_artifact_free(struct mkimg_artifact *a);
 int mkimg_remote_list(const char *ref, struct mkimg_artifact **out, size_t *n,
 		      struct mkimg_err *err);
 
+struct mkimg_pull_params {
+	bool durable;		/* fsync before publishing */
+	bool replace;		/* the name moves to the pulled image */
+	/* as mkimg_push_params.progress: bytes the store lacks */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+};
+
+struct mkimg_pull_result {
+	char name[BS_STORE_NAME_MAX + 1];
+	char manifest[72];
+	char image[65];			/* the metadata image's sha256 */
+	uint32_t blobs;			/* metadata image and devices */
+	uint32_t copied;		/* devices the store lacked */
+	uint64_t bytes, bytes_copied;
+};
+
+/* Pulls the artifact "oci:DIR:TAG" into the store as name (NULL: TAG),
+ * through bs_store_import: only the blobs the store lacks are copied, each
+ * checked against its digest; nothing is registered unless all of it
+ * checks out. The image's source is ref. */
+int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
+	       const struct mkimg_pull_params *p, struct mkimg_pull_result *r,
+	       struct mkimg_err *err);
+
 /* Checks an OCI reference name (org.opencontainers.image.ref.name):
  * components of [A-Za-z0-9] runs joined by one of -._:@+ or "--",
  * separated by "/". */
