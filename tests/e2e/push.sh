@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mkimg push into an OCI image layout directory:
+# mkimg push into an OCI image layout directory, and mkimg pull out of it:
 #   * the artifact is plain OCI: every blob has its digest and size, the
 #     metadata image with its blobs (taken from the layout, in the order of
 #     the manifest's layers) passes fsck.erofs 1.9 and mounts equal to its
@@ -9,6 +9,10 @@
 #     moves, other entries of index.json stay as they were;
 #   * four pushes at once into one layout: every tag is there; kill -9
 #     during a push leaves only whole blobs, and the next push completes;
+#   * pull into a fresh store: the images mount equal to their sources,
+#     fsck --full passes, only missing blobs are copied, a later conversion
+#     shares the pulled data; four pulls at once; kill -9 during a pull,
+#     then pull again; a layout whose blob lies: nothing registered;
 #   * bad input: one mkimg: line, exit 1, nothing written outside what the
 #     push owns (a non-layout directory, a symlink, a bad tag, a garbage
 #     index.json, a registry destination, a missing image, a store blob
@@ -227,6 +231,90 @@ done
 check_artifact "$T/lay5" big "$T/ref-big"
 no_tmp "$T/lay5" "push after kills"
 echo "ok: kill -9 during push leaves whole blobs only; the next push completes: $(cat "$T/p5.json")"
+
+# --- pull ------------------------------------------------------------------------
+# into a fresh store ("another host"): equal to the sources, fsck --full passes,
+# only missing blobs move, later conversions share the pulled data
+S2=$T/store2
+pulled() {	# pulled STORE NAME REF: the store image checked by our oracles
+	local j devs
+	j=$("$MKIMG" inspect --json --store "$1" "$2") || fail "inspect $2 in $1"
+	devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
+	# shellcheck disable=SC2086
+	check_image "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")" "$3" $devs
+}
+"$MKIMG" pull --json --store "$S2" --name a "oci:$T/lay3:t1" >"$T/q1.json" || fail "pull t1"
+[ "$(json "$T/q1.json" 'j["copied"] == j["blobs"] - 1')" = True ] ||
+	fail "pull into a fresh store: $(cat "$T/q1.json")"
+"$MKIMG" pull --json --store "$S2" --name b "oci:$T/lay3:t2" >"$T/q2.json" || fail "pull t2"
+[ "$(json "$T/q2.json" 'j["copied"]')" = 1 ] || fail "pull b copied a's blob again: $(cat "$T/q2.json")"
+pulled "$S2" a "$T/ref-a"
+pulled "$S2" b "$T/ref-b"
+"$MKIMG" pull --json --store "$S2" --name a2 "oci:$T/lay3:t3" >"$T/q3.json" || fail "pull t3"
+[ "$(json "$T/q3.json" 'j["bytes_copied"]')" = 0 ] || fail "pull again copied: $(cat "$T/q3.json")"
+expect_one_line 1 'exists|taken|already' pull --store "$S2" --name a "oci:$T/lay3:t2"
+"$MKIMG" pull -q --store "$S2" --name a --replace "oci:$T/lay3:t2" || fail "pull --replace"
+pulled "$S2" a "$T/ref-b"
+"$MKIMG" fsck --full --store "$S2" >"$T/fsck2.log" 2>&1 || { cat "$T/fsck2.log"; fail "fsck --full after pulls"; }
+"$MKIMG" convert -q --no-fsync --store "$S2" --name a-conv "$T/a.tar"
+[ "$("$MKIMG" inspect --json --store "$S2" a-conv | python3 -c 'import json,sys; print(json.load(sys.stdin)["new_data_bytes"])')" = 0 ] ||
+	fail "a conversion after the pull stored data again"
+echo "ok: pulled into a fresh store, only missing blobs copied, shared by later conversions"
+
+# four pulls at once into one store
+S3=$T/store3
+pids=()
+for i in 1 2 3 4; do
+	"$MKIMG" pull -q --no-fsync --store "$S3" --name "n$i" "oci:$T/lay3:t$i" >"$T/r$i.log" 2>&1 &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || { cat "$T"/r*.log; fail "a concurrent pull failed"; }
+done
+"$MKIMG" fsck --full --store "$S3" >"$T/fsck3.log" 2>&1 || { cat "$T/fsck3.log"; fail "fsck after concurrent pulls"; }
+pulled "$S3" n4 "$T/ref-b"
+echo "ok: four concurrent pulls into one store"
+
+# kill -9 while pulling, then pull again: it completes and fsck --full passes
+S4=$T/store4
+for delay in 0.05 0.2 0.3 0.5; do
+	"$MKIMG" pull -q --store "$S4" "oci:$T/lay5:big" &
+	pid=$!
+	sleep "$delay"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	if [ -e "$S4/registry.db" ]; then
+		"$MKIMG" fsck --store "$S4" >"$T/fsck4.log" 2>&1 ||
+			{ cat "$T/fsck4.log"; fail "fsck after a pull killed after ${delay}s"; }
+	fi
+done
+"$MKIMG" pull --json --replace --store "$S4" "oci:$T/lay5:big" >"$T/q5.json" || fail "pull after kills"
+"$MKIMG" fsck --full --store "$S4" >"$T/fsck4.log" 2>&1 || { cat "$T/fsck4.log"; fail "fsck --full after kills"; }
+NO_EXTRACT=1 pulled "$S4" big "$T/ref-big"
+echo "ok: kill -9 during pull; the next pull completes: $(cat "$T/q5.json")"
+
+# a layout that lies: nothing registered, nothing left in the store
+cp -a "$T/lay3" "$T/lay6"
+dev=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["layers"][1]["digest"][7:])' "$(manifest_of "$T/lay6" t1)")
+chmod u+w "$T/lay6/blobs/sha256/$dev"
+python3 - "$T/lay6/blobs/sha256/$dev" <<'EOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(4096)
+    b = f.read(1)
+    f.seek(4096)
+    f.write(bytes([b[0] ^ 0x40]))
+EOF
+S5=$T/store5
+expect_one_line 1 'do not have that digest' pull --store "$S5" "oci:$T/lay6:t1"
+[ -z "$("$MKIMG" ls --store "$S5")" ] || fail "a lying layout's image was registered"
+[ ! -e "$S5/blobs/sha256/$dev" ] || fail "a blob with wrong bytes was published"
+left=$(ls -A "$S5/tmp" | grep -vx '.mkimg-store-id' || true)
+[ -z "$left" ] || fail "temporary files left in the store: $left"
+expect_one_line 1 'give a tag' pull --store "$S5" "oci:$T/lay3"
+expect_one_line 1 'no tag nope' pull --store "$S5" "oci:$T/lay3:nope"
+expect_one_line 2 'needed' pull --store "$S5"
+echo "ok: pull refuses a layout that lies"
 
 # --- bad input ---------------------------------------------------------------
 mkdir "$T/notlay"
