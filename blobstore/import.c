@@ -163,7 +163,8 @@ static int collect_units(struct import *im)
 		struct iblob *b = &im->b[d];
 		size_t n = 0;
 
-		qsort(b->units, b->nunits, sizeof(*b->units), cmp_u64);
+		if (b->nunits)	/* units is NULL without any */
+			qsort(b->units, b->nunits, sizeof(*b->units), cmp_u64);
 		for (i = 0; i < b->nunits; i++)
 			if (!n || b->units[n - 1] != b->units[i])
 				b->units[n++] = b->units[i];
