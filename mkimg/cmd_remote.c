@@ -63,6 +63,31 @@ static void progress(void *ctx, uint64_t done, uint64_t total)
 			  done / 1048576.0, total / 1048576.0, s > 0 ? done / s / 1e6 : 0.0);
 }
 
+/* The progress line of a push or pull, shown on a terminal unless quiet. */
+static void ui_start(struct ui *u, bool quiet)
+{
+	cli_progress_init(&u->pr, cli_tty() && !quiet);
+	clock_gettime(CLOCK_MONOTONIC, &u->start);
+}
+
+/* What a push or pull moved, at the end of its JSON object (printed, freed)
+ * or of its line. */
+static void print_json_counts(struct json_object *o, uint32_t blobs, uint32_t copied,
+			      uint64_t bytes, uint64_t bytes_copied)
+{
+	json_object_object_add(o, "blobs", json_object_new_int64(blobs));
+	json_object_object_add(o, "copied", json_object_new_int64(copied));
+	json_object_object_add(o, "bytes", json_object_new_int64((int64_t)bytes));
+	json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)bytes_copied));
+	cli_print_json(o);
+}
+
+static void print_counts(uint32_t blobs, uint32_t copied, uint64_t bytes, uint64_t bytes_copied)
+{
+	printf(" (%u blobs, %u copied, %.1f MiB of %.1f MiB)\n", blobs, copied,
+	       bytes_copied / 1048576.0, bytes / 1048576.0);
+}
+
 int cmd_push(int argc, char **argv)
 {
 	struct mkimg_push_params p = { .durable = true };
@@ -94,8 +119,7 @@ int cmd_push(int argc, char **argv)
 	st = cli_open_store(cli_store_dir(store), BS_STORE_READONLY);
 	if (!st)
 		return 1;
-	cli_progress_init(&u.pr, cli_tty() && !quiet);
-	clock_gettime(CLOCK_MONOTONIC, &u.start);
+	ui_start(&u, quiet);
 	p.progress = progress;
 	p.progress_ctx = &u;
 	ret = mkimg_push(st, argv[optind], argv[optind + 1], &p, &r, &err);
@@ -112,15 +136,10 @@ int cmd_push(int argc, char **argv)
 
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "tag", json_object_new_string(r.tag));
-		json_object_object_add(o, "blobs", json_object_new_int64(r.blobs));
-		json_object_object_add(o, "copied", json_object_new_int64(r.copied));
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r.bytes));
-		json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)r.bytes_copied));
-		cli_print_json(o);
+		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
-		printf("%s: %s tagged %s (%u blobs, %u copied, %.1f MiB of %.1f MiB)\n",
-		       argv[optind], r.manifest, r.tag, r.blobs, r.copied,
-		       r.bytes_copied / 1048576.0, r.bytes / 1048576.0);
+		printf("%s: %s tagged %s", argv[optind], r.manifest, r.tag);
+		print_counts(r.blobs, r.copied, r.bytes, r.bytes_copied);
 	}
 	return 0;
 }
@@ -179,8 +198,7 @@ int cmd_pull(int argc, char **argv)
 	st = cli_open_store(cli_store_dir(store), BS_STORE_CREATE);
 	if (!st)
 		return 1;
-	cli_progress_init(&u.pr, cli_tty() && !quiet);
-	clock_gettime(CLOCK_MONOTONIC, &u.start);
+	ui_start(&u, quiet);
 	p.progress = progress;
 	p.progress_ctx = &u;
 	ret = mkimg_pull(st, argv[optind], name, &p, &r, &err);
@@ -200,15 +218,10 @@ int cmd_pull(int argc, char **argv)
 		json_object_object_add(o, "name", json_object_new_string(r.name));
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "image", json_object_new_string(image));
-		json_object_object_add(o, "blobs", json_object_new_int64(r.blobs));
-		json_object_object_add(o, "copied", json_object_new_int64(r.copied));
-		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)r.bytes));
-		json_object_object_add(o, "bytes_copied", json_object_new_int64((int64_t)r.bytes_copied));
-		cli_print_json(o);
+		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
-		printf("%s: pulled %s (%u blobs, %u copied, %.1f MiB of %.1f MiB)\n", r.name,
-		       r.manifest, r.blobs, r.copied, r.bytes_copied / 1048576.0,
-		       r.bytes / 1048576.0);
+		printf("%s: pulled %s", r.name, r.manifest);
+		print_counts(r.blobs, r.copied, r.bytes, r.bytes_copied);
 	}
 	return 0;
 }
