@@ -28,31 +28,19 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "util/hex.h"
 #include "util/io.h"
 #include "names.h"
 #include "store_internal.h"
 
-#define UNIT_BLKS (BS_HOLE_UNIT >> BS_STORE_BLKSZBITS)
-#define CHUNK_MIN (2 * BS_HOLE_UNIT)	/* as bs_conv_begin sets the sink's chunk_min */
 #define COPY_BUF (4u << 20)
-
-struct ifile {
-	uint8_t sha256[32];
-	uint64_t size;
-	uint32_t next;
-	size_t extoff;
-};
 
 struct iblob {
 	bool have;		/* registered and usable: not copied */
 	bool copied;
 	int64_t id;
-	uint64_t *units;	/* pblk of keyed units (sorted, unique) */
-	uint8_t (*keys)[16];
-	size_t nunits, unitcap;
+	struct st_units units;	/* the units the sink would have keyed */
 	char *path;
 };
 
@@ -60,10 +48,7 @@ struct import {
 	struct bs_store *st;
 	const struct bs_import_params *p;
 	struct mkimg_err *err;
-	struct ifile *files;
-	size_t nfiles, filecap;
-	struct layout_extent *ext;
-	size_t next, extcap;
+	struct st_files files;
 	struct iblob *b;
 	struct layout_read_stats stats;
 	uint64_t total, done;	/* bytes to copy, copied */
@@ -73,7 +58,6 @@ struct import {
 static int img_file(void *ctx, const struct layout_read_file *f)
 {
 	struct import *im = ctx;
-	struct ifile *x;
 
 	if (f->flat_data)
 		return mkimg_err_set(im->err, -EINVAL, "inode %llu keeps data in the image, not in "
@@ -81,99 +65,26 @@ static int img_file(void *ctx, const struct layout_read_file *f)
 	if (f->size && !f->has_fingerprint)
 		return mkimg_err_set(im->err, -EINVAL, "inode %llu has no fingerprint: not an "
 				     "image of a store", (unsigned long long)f->nid);
-	if (im->nfiles == im->filecap) {
-		size_t cap = im->filecap ? im->filecap * 2 : 256;
-
-		x = realloc(im->files, sizeof(*x) * cap);
-		if (!x)
-			return -ENOMEM;
-		im->files = x;
-		im->filecap = cap;
-	}
-	if (im->next + f->nextents > im->extcap) {
-		size_t cap = (im->next + f->nextents) * 2;
-		struct layout_extent *e = realloc(im->ext, sizeof(*e) * cap);
-
-		if (!e)
-			return -ENOMEM;
-		im->ext = e;
-		im->extcap = cap;
-	}
-	x = &im->files[im->nfiles++];
-	memcpy(x->sha256, f->sha256, 32);
-	x->size = f->size;
-	x->next = f->nextents;
-	x->extoff = im->next;
-	if (f->nextents)
-		memcpy(im->ext + im->next, f->extents, sizeof(*f->extents) * f->nextents);
-	im->next += f->nextents;
-	return 0;
+	return st_files_add(&im->files, f);
 }
 
-static int unit_add(struct iblob *b, uint64_t pblk)
+static int unit_add(void *ctx, uint32_t slot, uint64_t pblk)
 {
-	if (b->nunits == b->unitcap) {
-		size_t cap = b->unitcap ? b->unitcap * 2 : 64;
-		uint64_t *x = realloc(b->units, sizeof(*x) * cap);
+	struct import *im = ctx;
 
-		if (!x)
-			return -ENOMEM;
-		b->units = x;
-		b->unitcap = cap;
-	}
-	b->units[b->nunits++] = pblk;
-	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	return st_units_add(&im->b[slot - 1].units, pblk);
 }
 
 /* The full units the sink would have keyed, per blob (as the repair finds
- * them): units of files of CHUNK_MIN bytes or more that lie in one run. */
+ * them). */
 static int collect_units(struct import *im)
 {
-	size_t i, d;
+	size_t d;
+	int ret = st_files_units(&im->files, unit_add, im);
 
-	for (i = 0; i < im->nfiles; i++) {
-		const struct ifile *f = &im->files[i];
-		const struct layout_extent *e = im->ext + f->extoff;
-		uint64_t k, units = f->size / BS_HOLE_UNIT;
-		uint32_t j = 0;
-
-		if (f->size < CHUNK_MIN)
-			continue;
-		for (k = 0; k < units; k++) {
-			uint64_t l = k * UNIT_BLKS;
-
-			while (j < f->next && e[j].lblk + e[j].nblks <= l)
-				j++;
-			if (j == f->next)
-				break;
-			if (e[j].lblk > l || e[j].lblk + e[j].nblks < l + UNIT_BLKS)
-				continue;
-			if (unit_add(&im->b[e[j].blob - 1], e[j].pblk + (l - e[j].lblk)))
-				return -ENOMEM;
-		}
-	}
-	for (d = 0; d < im->p->ndevices; d++) {
-		struct iblob *b = &im->b[d];
-		size_t n = 0;
-
-		if (b->nunits)	/* units is NULL without any */
-			qsort(b->units, b->nunits, sizeof(*b->units), cmp_u64);
-		for (i = 0; i < b->nunits; i++)
-			if (!n || b->units[n - 1] != b->units[i])
-				b->units[n++] = b->units[i];
-		b->nunits = n;
-		b->keys = calloc(n ? n : 1, sizeof(*b->keys));
-		if (!b->keys)
-			return -ENOMEM;
-	}
-	return 0;
+	for (d = 0; !ret && d < im->p->ndevices; d++)
+		ret = st_units_sort(&im->b[d].units);
+	return ret;
 }
 
 /* Reads, checks and walks the metadata image; *buf: its bytes. */
@@ -219,8 +130,8 @@ static int read_image(struct import *im, uint8_t **out)
 			ret = mkimg_err_set(im->err, -EINVAL, "image %s: device %u is not blob %s of "
 					    "%llu bytes", p->image_hex, i + 1, p->devices[i].hex,
 					    (unsigned long long)p->devices[i].size);
-	for (i = 0; !ret && i < im->next; i++)
-		if (im->ext[i].blob < 1 || im->ext[i].blob > p->ndevices)
+	for (i = 0; !ret && i < im->files.next; i++)
+		if (im->files.ext[i].blob < 1 || im->files.ext[i].blob > p->ndevices)
 			ret = mkimg_err_set(im->err, -EINVAL, "image %s: an extent names no device",
 					    p->image_hex);
 	layout_probe_free(&probe);
@@ -266,20 +177,14 @@ static int find_blobs(struct import *im)
 	return ret;
 }
 
-static void unit_key(const uint8_t *p, uint8_t key[16])
-{
-	XXH128_canonicalFromHash((XXH128_canonical_t *)key, XXH3_128bits(p, BS_HOLE_UNIT));
-}
-
 /* Copies blob i into the store: hashed, its units keyed, published. */
 static int copy_blob(struct import *im, uint32_t i)
 {
 	const struct bs_import_blob *d = &im->p->devices[i];
 	struct iblob *b = &im->b[i];
 	struct bs_tmpfile tf;
-	uint8_t *unit = NULL, md[32];
+	uint8_t md[32];
 	uint64_t off = 0;
-	size_t u = 0;
 	SHA256_CTX c;
 	char hex[65];
 	int ret;
@@ -290,11 +195,6 @@ static int copy_blob(struct import *im, uint32_t i)
 	ret = bs_tmpfile_open(b->path, &tf);
 	if (ret)
 		return mkimg_err_errno(im->err, ret, "%s: creating a temporary file", b->path);
-	unit = malloc(BS_HOLE_UNIT);
-	if (!unit) {
-		ret = mkimg_err_set(im->err, -ENOMEM, "out of memory");
-		goto out;
-	}
 	SHA256_Init(&c);
 	while (off < d->size) {
 		size_t want = d->size - off < COPY_BUF ? d->size - off : COPY_BUF;
@@ -308,19 +208,14 @@ static int copy_blob(struct import *im, uint32_t i)
 			goto out;
 		}
 		SHA256_Update(&c, im->buf, n);
-		for (; u < b->nunits && b->units[u] << BS_STORE_BLKSZBITS < off + n; u++) {
-			uint64_t uo = b->units[u] << BS_STORE_BLKSZBITS;
-
-			if (uo + BS_HOLE_UNIT <= off + (uint64_t)n) {
-				unit_key(im->buf + (uo - off), b->keys[u]);
-			} else if (uo + BS_HOLE_UNIT <= d->size &&
-				   !util_pread_all(d->fd, unit, BS_HOLE_UNIT, uo)) {
-				unit_key(unit, b->keys[u]);
-			} else {
-				ret = mkimg_err_set(im->err, -EINVAL, "blob %s: a chunk lies past its end",
-						    d->hex);
-				goto out;
-			}
+		ret = st_units_key(&b->units, im->buf, off, n, d->fd, d->size);
+		if (ret) {
+			if (ret == -ERANGE)
+				mkimg_err_set(im->err, -EINVAL, "blob %s: a chunk lies past its end",
+					      d->hex);
+			else
+				mkimg_err_errno(im->err, ret, "blob %s: reading it", d->hex);
+			goto out;
 		}
 		ret = util_pwrite_all(tf.fd, im->buf, n, off);
 		if (ret) {
@@ -334,7 +229,7 @@ static int copy_blob(struct import *im, uint32_t i)
 	}
 	SHA256_Final(md, &c);
 	util_hex(md, 32, hex);
-	if (strcmp(hex, d->hex) || u != b->nunits) {
+	if (strcmp(hex, d->hex) || b->units.pos != b->units.n) {
 		ret = mkimg_err_set(im->err, -EIO, "blob %s: its bytes do not have that digest",
 				    d->hex);
 		goto out;
@@ -343,11 +238,9 @@ static int copy_blob(struct import *im, uint32_t i)
 	if (ret)
 		mkimg_err_errno(im->err, ret, "%s: publishing", b->path);
 	b->copied = !ret;
-	free(unit);
 	return ret;
 out:
 	bs_tmpfile_abort(&tf);
-	free(unit);
 	return ret;
 }
 
@@ -431,10 +324,10 @@ static int register_blobs(struct import *im, int64_t now)
 		}
 		b->id = sqlite3_column_int64(qs, 0);
 		sqlite3_reset(qs);
-		for (u = 0; !ret && u < b->nunits; u++) {
-			sqlite3_bind_blob(qc, 1, b->keys[u], 16, SQLITE_STATIC);
+		for (u = 0; !ret && u < b->units.n; u++) {
+			sqlite3_bind_blob(qc, 1, b->units.keys[u], 16, SQLITE_STATIC);
 			sqlite3_bind_int64(qc, 2, b->id);
-			sqlite3_bind_int64(qc, 3, (sqlite3_int64)b->units[u]);
+			sqlite3_bind_int64(qc, 3, (sqlite3_int64)b->units.v[u]);
 			ret = step(st, qc, im->err, "registering a chunk");
 		}
 	}
@@ -445,63 +338,24 @@ static int register_blobs(struct import *im, int64_t now)
 	return ret;
 }
 
-static int register_files(struct import *im, uint64_t **keys_out, size_t *nk_out)
+static int register_files(struct import *im, uint64_t **keys, size_t *nk)
 {
-	struct bs_store *st = im->st;
-	uint64_t *keys = calloc(im->nfiles ? im->nfiles : 1, sizeof(*keys));
-	uint8_t *ext = NULL;
+	int64_t *ids = calloc(im->p->ndevices ? im->p->ndevices : 1, sizeof(*ids));
 	sqlite3_stmt *q = NULL;
-	size_t i, nk = 0, cap = 0;
+	uint64_t inserted = 0;
+	uint32_t i;
 	int ret;
 
-	if (!keys)
+	if (!ids)
 		return -ENOMEM;
-	ret = reg_prepare(st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &q, im->err);
-	for (i = 0; !ret && i < im->nfiles; i++) {
-		const struct ifile *f = &im->files[i];
-		uint32_t j;
-		int k;
-
-		if (!f->size)
-			continue;
-		for (k = 0; k < 8; k++)	/* as conv.c's collect_key */
-			keys[nk] = keys[nk] << 8 | f->sha256[k];
-		nk++;
-		if (!f->next)
-			continue;	/* all holes: no row, as the sink writes none */
-		if ((size_t)f->next * REG_EXTENT_SIZE > cap) {
-			uint8_t *x = realloc(ext, (size_t)f->next * REG_EXTENT_SIZE);
-
-			if (!x) {
-				ret = -ENOMEM;
-				break;
-			}
-			ext = x;
-			cap = (size_t)f->next * REG_EXTENT_SIZE;
-		}
-		for (j = 0; j < f->next; j++) {
-			const struct layout_extent *e = &im->ext[f->extoff + j];
-			struct reg_extent re = { .blob = im->b[e->blob - 1].id, .nblks = e->nblks,
-						 .lblk = e->lblk, .pblk = e->pblk };
-
-			reg_extent_pack(ext + j * REG_EXTENT_SIZE, &re);
-		}
-		sqlite3_bind_blob(q, 1, f->sha256, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)f->size);
-		sqlite3_bind_blob(q, 3, ext, f->next * REG_EXTENT_SIZE, SQLITE_STATIC);
-		ret = step(st, q, im->err, "registering a file");
-	}
+	for (i = 0; i < im->p->ndevices; i++)
+		ids[i] = im->b[i].id;
+	ret = reg_prepare(im->st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &q, im->err);
+	if (!ret)
+		ret = st_files_register(im->st, q, &im->files, ids, keys, nk, &inserted, im->err);
 	sqlite3_finalize(q);
-	free(ext);
-	if (ret) {
-		free(keys);
-		return ret;
-	}
-	qsort(keys, nk, sizeof(*keys), cmp_u64);
-	reg_filekeys_le(keys, nk);
-	*keys_out = keys;
-	*nk_out = nk;
-	return 0;
+	free(ids);
+	return ret;
 }
 
 static int register_image(struct import *im, const char *name, const char *source)
@@ -636,15 +490,13 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		mkimg_err_set(err, ret, "out of memory");
 out:
 	for (i = 0; im.b && i < p->ndevices; i++) {
-		free(im.b[i].units);
-		free(im.b[i].keys);
+		st_units_free(&im.b[i].units);
 		free(im.b[i].path);
 	}
 	free(im.b);
 	free(im.buf);
 	free(img);
-	free(im.files);
-	free(im.ext);
+	st_files_free(&im.files);
 	st_unlock(lock);
 	return ret;
 }

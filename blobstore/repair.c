@@ -33,15 +33,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "util/io.h"
 #include "util/hex.h"
 #include "names.h"
 #include "store_internal.h"
 
-#define UNIT_BLKS (BS_HOLE_UNIT >> BS_STORE_BLKSZBITS)
-#define CHUNK_MIN (2 * BS_HOLE_UNIT)	/* as bs_conv_begin sets the sink's chunk_min */
 #define READ_BUF (4u << 20)
 
 struct rblob {
@@ -50,16 +47,7 @@ struct rblob {
 	int64_t mtime;
 	uint32_t id;		/* registry id once good, else 0 */
 	bool good;
-	uint64_t *units;	/* pblk of keyed units */
-	size_t nunits, unitcap;
-	uint8_t (*keys)[16];
-};
-
-struct rfile {
-	uint8_t sha256[32];
-	uint64_t size;
-	uint32_t next, extoff;	/* extents in rimg.ext */
-	bool has_sha;
+	struct st_units units;	/* the units the sink would have keyed */
 };
 
 struct rimg {
@@ -69,10 +57,7 @@ struct rimg {
 	bool good;
 	uint32_t ndevs;
 	size_t *dev;		/* index into blobs, per device slot */
-	struct rfile *files;
-	size_t nfiles, filecap;
-	struct layout_extent *ext;
-	size_t next, extcap;
+	struct st_files files;
 	struct layout_read_stats stats;
 	const struct names_entry *named;	/* a surviving name of it */
 	bool lost;		/* no journal line ever named it */
@@ -226,7 +211,6 @@ static int img_file(void *ctx, const struct layout_read_file *f)
 {
 	struct repair *rp = ctx;
 	struct rimg *im = rp->cur;
-	struct rfile *rf;
 
 	if (f->flat_data) {
 		say(rp, 1, "image %s: inode %llu keeps data in the image, not in blobs", im->hex,
@@ -234,34 +218,8 @@ static int img_file(void *ctx, const struct layout_read_file *f)
 		im->good = false;
 		return 0;
 	}
-	if (im->nfiles == im->filecap) {
-		size_t cap = im->filecap ? im->filecap * 2 : 256;
-		struct rfile *x = realloc(im->files, sizeof(*x) * cap);
-
-		if (!x)
-			return -ENOMEM;
-		im->files = x;
-		im->filecap = cap;
-	}
-	if (im->next + f->nextents > im->extcap) {
-		size_t cap = (im->next + f->nextents) * 2;
-		struct layout_extent *x = realloc(im->ext, sizeof(*x) * cap);
-
-		if (!x)
-			return -ENOMEM;
-		im->ext = x;
-		im->extcap = cap;
-	}
-	rf = &im->files[im->nfiles++];
-	memcpy(rf->sha256, f->sha256, 32);
-	rf->has_sha = f->has_fingerprint;
-	rf->size = f->size;
-	rf->next = f->nextents;
-	rf->extoff = im->next;
-	if (f->nextents) {	/* an empty file has no extents (NULL) */
-		memcpy(im->ext + im->next, f->extents, sizeof(*f->extents) * f->nextents);
-		im->next += f->nextents;
-	}
+	if (st_files_add(&im->files, f))
+		return -ENOMEM;
 	if (f->size && !f->has_fingerprint)
 		say(rp, 0, "image %s: inode %llu has no fingerprint; its content cannot be"
 		    " found by digest", im->hex, (unsigned long long)f->nid);
@@ -352,87 +310,41 @@ out:
 
 /* ---- chunk units: what the sink keyed, found in the images ---- */
 
-static int unit_add(struct rblob *b, uint64_t pblk)
-{
-	if (b->nunits == b->unitcap) {
-		size_t cap = b->unitcap ? b->unitcap * 2 : 64;
-		uint64_t *x = realloc(b->units, sizeof(*x) * cap);
+struct unit_ctx {
+	struct repair *rp;
+	const struct rimg *im;
+};
 
-		if (!x)
-			return -ENOMEM;
-		b->units = x;
-		b->unitcap = cap;
-	}
-	b->units[b->nunits++] = pblk;
-	return 0;
+static int unit_add(void *ctx, uint32_t slot, uint64_t pblk)
+{
+	struct unit_ctx *uc = ctx;
+
+	return st_units_add(&uc->rp->blobs[uc->im->dev[slot - 1]].units, pblk);
 }
 
 static int collect_units(struct repair *rp, struct rimg *im)
 {
-	size_t i;
+	struct unit_ctx uc = { rp, im };
 
-	for (i = 0; i < im->nfiles; i++) {
-		const struct rfile *f = &im->files[i];
-		const struct layout_extent *e = im->ext + f->extoff;
-		uint64_t k, units = f->size / BS_HOLE_UNIT;
-		uint32_t j = 0;
-
-		if (f->size < CHUNK_MIN)
-			continue;
-		for (k = 0; k < units; k++) {
-			uint64_t l = k * UNIT_BLKS;
-
-			while (j < f->next && e[j].lblk + e[j].nblks <= l)
-				j++;
-			if (j == f->next)
-				break;
-			if (e[j].lblk > l || e[j].lblk + e[j].nblks < l + UNIT_BLKS)
-				continue;	/* a hole, or not one run */
-			if (unit_add(&rp->blobs[im->dev[e[j].blob - 1]],
-				     e[j].pblk + (l - e[j].lblk)))
-				return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static void unit_key(const uint8_t *p, uint8_t key[16])
-{
-	XXH128_canonicalFromHash((XXH128_canonical_t *)key, XXH3_128bits(p, BS_HOLE_UNIT));
+	return st_files_units(&im->files, unit_add, &uc);
 }
 
 /* Hashes a blob whole (its name) and keys its units on the way. */
 static int hash_blob(struct repair *rp, struct rblob *b)
 {
 	char *path = st_path(rp->st, "blobs/sha256", b->hex);
-	uint8_t *unit = NULL, d[32];
+	uint8_t d[32];
 	uint64_t off = 0;
-	size_t u = 0, i, n = 0;
 	SHA256_CTX ctx;
 	char hex[65];
-	int fd, ret = 0;
+	int fd = -1, ret = 0;
 
 	if (!path)
 		return -ENOMEM;
-	qsort(b->units, b->nunits, sizeof(*b->units), cmp_u64);
-	for (i = 0; i < b->nunits; i++)
-		if (!n || b->units[n - 1] != b->units[i])
-			b->units[n++] = b->units[i];
-	b->nunits = n;
-	b->keys = calloc(n ? n : 1, sizeof(*b->keys));
-	unit = malloc(BS_HOLE_UNIT);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (!b->keys || !unit) {
-		ret = -ENOMEM;
+	ret = st_units_sort(&b->units);
+	if (ret)
 		goto out;
-	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		say(rp, 1, "blob %s: cannot be read: %s; not registered", b->hex, strerror(errno));
 		goto out;
@@ -440,6 +352,7 @@ static int hash_blob(struct repair *rp, struct rblob *b)
 	SHA256_Init(&ctx);
 	for (;;) {
 		ssize_t r = pread(fd, rp->buf, READ_BUF, off);
+		int kr;
 
 		if (r < 0) {
 			say(rp, 1, "blob %s: read error: %s; not registered", b->hex,
@@ -449,28 +362,23 @@ static int hash_blob(struct repair *rp, struct rblob *b)
 		if (!r)
 			break;
 		SHA256_Update(&ctx, rp->buf, r);
-		/* units that start in this buffer */
-		for (; u < n && b->units[u] << BS_STORE_BLKSZBITS < off + r; u++) {
-			uint64_t uo = b->units[u] << BS_STORE_BLKSZBITS;
-
-			if (uo < off)
-				continue;
-			if (uo + BS_HOLE_UNIT <= off + (uint64_t)r) {
-				unit_key(rp->buf + (uo - off), b->keys[u]);
-			} else if (!util_pread_all(fd, unit, BS_HOLE_UNIT, uo)) {
-				unit_key(unit, b->keys[u]);
-			} else {
-				say(rp, 1, "blob %s: a chunk at block %llu lies past its end", b->hex,
-				    (unsigned long long)b->units[u]);
-				goto out;
-			}
+		kr = st_units_key(&b->units, rp->buf, off, r, fd, b->size);
+		if (kr == -ENOMEM) {
+			ret = kr;
+			goto out;
+		}
+		if (kr) {
+			say(rp, 1, "blob %s: a chunk at block %llu %s; not registered", b->hex,
+			    (unsigned long long)b->units.v[b->units.pos],
+			    kr == -ERANGE ? "lies past its end" : "cannot be read");
+			goto out;
 		}
 		off += r;
 		rp->r->blob_bytes += r;
 	}
 	SHA256_Final(d, &ctx);
 	bs_hex(d, hex);
-	if (off != b->size || u != n)
+	if (off != b->size || b->units.pos != b->units.n)
 		say(rp, 1, "blob %s: changed while it was read; not registered", b->hex);
 	else if (strcmp(hex, b->hex))
 		say(rp, 1, "blob %s: its bytes do not match its name (sha256 %s); not registered",
@@ -480,7 +388,6 @@ static int hash_blob(struct repair *rp, struct rblob *b)
 out:
 	if (fd >= 0)
 		close(fd);
-	free(unit);
 	free(path);
 	return ret;
 }
@@ -548,10 +455,10 @@ static int write_blobs(struct repair *rp, struct mkimg_err *err)
 	for (i = 0; !ret && i < n; i++) {
 		size_t u;
 
-		for (u = 0; !ret && u < v[i]->nunits; u++) {
-			sqlite3_bind_blob(q, 1, v[i]->keys[u], 16, SQLITE_STATIC);
+		for (u = 0; !ret && u < v[i]->units.n; u++) {
+			sqlite3_bind_blob(q, 1, v[i]->units.keys[u], 16, SQLITE_STATIC);
 			sqlite3_bind_int64(q, 2, v[i]->id);
-			sqlite3_bind_int64(q, 3, (sqlite3_int64)v[i]->units[u]);
+			sqlite3_bind_int64(q, 3, (sqlite3_int64)v[i]->units.v[u]);
 			ret = exec_bind(rp, q, err, "registering a chunk");
 		}
 	}
@@ -561,62 +468,22 @@ out:
 	return ret;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-	return cmp_u64(a, b);
-}
-
 static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sqlite3_stmt *qi,
 		       sqlite3_stmt *qb, uint64_t new_bytes, struct mkimg_err *err)
 {
-	uint64_t *keys = calloc(im->nfiles ? im->nfiles : 1, sizeof(*keys));
-	uint8_t *ext = NULL;
-	size_t i, nk = 0, cap = 0;
-	int ret = 0;
+	int64_t *ids = calloc(im->ndevs ? im->ndevs : 1, sizeof(*ids));
+	uint64_t *keys = NULL;
+	size_t nk = 0;
+	uint32_t i;
+	int ret;
 
-	if (!keys)
+	if (!ids)
 		return -ENOMEM;
-	for (i = 0; !ret && i < im->nfiles; i++) {
-		const struct rfile *f = &im->files[i];
-		uint32_t j;
-		int k;
-
-		if (!f->size || !f->has_sha)
-			continue;
-		for (k = 0; k < 8; k++)	/* as conv.c's collect_key */
-			keys[nk] = keys[nk] << 8 | f->sha256[k];
-		nk++;
-		if (!f->next)
-			continue;	/* all holes: the sink registers no row either */
-		if ((size_t)f->next * REG_EXTENT_SIZE > cap) {
-			uint8_t *x = realloc(ext, (size_t)f->next * REG_EXTENT_SIZE);
-
-			if (!x) {
-				ret = -ENOMEM;
-				break;
-			}
-			ext = x;
-			cap = (size_t)f->next * REG_EXTENT_SIZE;
-		}
-		for (j = 0; j < f->next; j++) {
-			const struct layout_extent *e = &im->ext[f->extoff + j];
-			struct reg_extent re = { .blob = rp->blobs[im->dev[e->blob - 1]].id,
-						 .nblks = e->nblks, .lblk = e->lblk,
-						 .pblk = e->pblk };
-
-			reg_extent_pack(ext + j * REG_EXTENT_SIZE, &re);
-		}
-		sqlite3_bind_blob(qf, 1, f->sha256, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(qf, 2, (sqlite3_int64)f->size);
-		sqlite3_bind_blob(qf, 3, ext, f->next * REG_EXTENT_SIZE, SQLITE_STATIC);
-		ret = exec_bind(rp, qf, err, "registering a file");
-		if (!ret && sqlite3_changes(OUT(rp)->db))
-			rp->r->files++;
-	}
+	for (i = 0; i < im->ndevs; i++)
+		ids[i] = rp->blobs[im->dev[i]].id;
+	ret = st_files_register(OUT(rp), qf, &im->files, ids, &keys, &nk, &rp->r->files, err);
 	if (ret)
 		goto out;
-	qsort(keys, nk, sizeof(*keys), cmp_key);
-	reg_filekeys_le(keys, nk);
 	sqlite3_bind_text(qi, 1, im->hex, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(qi, 2, (sqlite3_int64)im->size);
 	sqlite3_bind_int64(qi, 3, (sqlite3_int64)im->stats.files);
@@ -627,12 +494,12 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 	for (i = 0; !ret && i < im->ndevs; i++) {
 		sqlite3_bind_text(qb, 1, im->hex, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(qb, 2, i + 1);
-		sqlite3_bind_int64(qb, 3, rp->blobs[im->dev[i]].id);
+		sqlite3_bind_int64(qb, 3, ids[i]);
 		ret = exec_bind(rp, qb, err, "registering an image's blobs");
 	}
 	rp->r->images++;
 out:
-	free(ext);
+	free(ids);
 	free(keys);
 	return ret;
 }
@@ -1179,14 +1046,12 @@ out:
 	free(tf.tmppath);
 	free(tf.path);
 	for (i = 0; i < rp.nblobs; i++) {
-		free(rp.blobs[i].units);
-		free(rp.blobs[i].keys);
+		st_units_free(&rp.blobs[i].units);
 	}
 	free(rp.blobs);
 	for (i = 0; i < rp.nimgs; i++) {
 		free(rp.imgs[i].dev);
-		free(rp.imgs[i].files);
-		free(rp.imgs[i].ext);
+		st_files_free(&rp.imgs[i].files);
 	}
 	free(rp.imgs);
 	names_state_free(&rp.names);

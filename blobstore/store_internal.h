@@ -148,4 +148,53 @@ int chain_fill_all(struct bs_store *st, struct mkimg_err *err);
 typedef void (*chain_note_fn)(void *ctx, const char *msg);
 int chain_check(struct bs_store *st, chain_note_fn note, void *ctx, struct mkimg_err *err);
 
+/* imgfiles.c: the regular files of a store image read back (the registry
+ * repair, the import), in layout_read_walk's order, extents in one pool. */
+struct st_file {
+	uint8_t sha256[32];
+	uint64_t size;
+	bool has_sha;		/* sha256 is the file's fingerprint */
+	uint32_t next;		/* extents at ext + extoff */
+	size_t extoff;
+};
+struct st_files {
+	struct st_file *v;
+	size_t n, cap;
+	struct layout_extent *ext;
+	size_t next, extcap;
+};
+int st_files_add(struct st_files *fs, const struct layout_read_file *f);	/* -ENOMEM */
+void st_files_free(struct st_files *fs);
+/* For each full BS_HOLE_UNIT unit the sink would have keyed (in files of
+ * 2 * BS_HOLE_UNIT bytes or more, as bs_conv_begin sets chunk_min, lying in
+ * one run of an extent): add(ctx, device slot from 1, block); a non-zero
+ * return stops the walk and is returned. */
+int st_files_units(const struct st_files *fs,
+		   int (*add)(void *ctx, uint32_t slot, uint64_t pblk), void *ctx);
+/* The file rows of fs through q ("INSERT OR IGNORE INTO files
+ * VALUES(?,?,?)" on st), extents naming ids[slot - 1]; *keys (malloc'd, *nk)
+ * the image's filekeys as its images row stores them; *inserted counts the
+ * rows that were new. */
+int st_files_register(struct bs_store *st, sqlite3_stmt *q, const struct st_files *fs,
+		      const int64_t *ids, uint64_t **keys, size_t *nk, uint64_t *inserted,
+		      struct mkimg_err *err);
+
+/* The blocks of one blob's keyed units and, once st_units_sort has sorted
+ * them (each once) and made room, their keys as st_units_key finds them. */
+struct st_units {
+	uint64_t *v;
+	uint8_t (*keys)[16];
+	size_t n, cap;
+	size_t pos;		/* units keyed so far */
+};
+int st_units_add(struct st_units *u, uint64_t pblk);	/* -ENOMEM */
+int st_units_sort(struct st_units *u);			/* -ENOMEM */
+void st_units_free(struct st_units *u);
+/* Keys the units that start in buf (the n bytes at off of the blob open
+ * as fd, read in order); a unit that runs past buf is read from fd.
+ * -ERANGE: a unit lies past the blob's end of size bytes. Once the whole
+ * blob went through, every unit is keyed iff u->pos == u->n. */
+int st_units_key(struct st_units *u, const uint8_t *buf, uint64_t off, size_t n, int fd,
+		 uint64_t size);
+
 #endif
