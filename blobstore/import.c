@@ -143,35 +143,66 @@ static int read_image(struct import *im, uint8_t **out)
 	return 0;
 }
 
+#define USABLE_SQL "SELECT id, size, (SELECT 1 FROM quarantine WHERE " \
+	"quarantine.digest=blobs.digest) FROM blobs WHERE digest=?"
+
+/* 1 (with *id) when the store has blob hex (path) of size bytes, registered,
+ * not quarantined, its file there; else 0. q: USABLE_SQL. */
+static int usable(sqlite3_stmt *q, const char *hex, const char *path, uint64_t size, int64_t *id)
+{
+	struct stat sb;
+	int ret = 0;
+
+	sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q, 1) == size &&
+	    sqlite3_column_type(q, 2) == SQLITE_NULL && !lstat(path, &sb) &&
+	    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size) {
+		*id = sqlite3_column_int64(q, 0);
+		ret = 1;
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return ret;
+}
+
+int bs_store_has_blob(struct bs_store *st, const char *hex, uint64_t size, struct mkimg_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	char *path;
+	int64_t id;
+	int ret;
+
+	if (!util_is_hex64(hex))
+		return mkimg_err_set(err, -EINVAL, "blob %.64s: not a sha256 digest", hex);
+	path = st_path(st, "blobs/sha256", hex);
+	if (!path)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = reg_prepare(st, USABLE_SQL, &q, err);
+	if (!ret)
+		ret = usable(q, hex, path, size, &id);
+	sqlite3_finalize(q);
+	free(path);
+	return ret;
+}
+
 /* Blobs the store has: registered, not quarantined, a file of the size. */
 static int find_blobs(struct import *im)
 {
 	sqlite3_stmt *q = NULL;
 	uint32_t i;
-	int ret = reg_prepare(im->st, "SELECT id, size, (SELECT 1 FROM quarantine WHERE "
-			      "quarantine.digest=blobs.digest) FROM blobs WHERE digest=?", &q,
-			      im->err);
+	int ret = reg_prepare(im->st, USABLE_SQL, &q, im->err);
 
 	for (i = 0; !ret && i < im->p->ndevices; i++) {
 		struct iblob *b = &im->b[i];
-		struct stat sb;
 
 		b->path = st_path(im->st, "blobs/sha256", im->p->devices[i].hex);
 		if (!b->path) {
 			ret = -ENOMEM;
 			break;
 		}
-		sqlite3_bind_text(q, 1, im->p->devices[i].hex, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW &&
-		    (uint64_t)sqlite3_column_int64(q, 1) == im->p->devices[i].size &&
-		    sqlite3_column_type(q, 2) == SQLITE_NULL && !lstat(b->path, &sb) &&
-		    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == im->p->devices[i].size) {
-			b->have = true;
-			b->id = sqlite3_column_int64(q, 0);
-		} else {
+		b->have = usable(q, im->p->devices[i].hex, b->path, im->p->devices[i].size, &b->id);
+		if (!b->have)
 			im->total += im->p->devices[i].size;
-		}
-		sqlite3_reset(q);
 	}
 	sqlite3_finalize(q);
 	return ret;

@@ -99,6 +99,10 @@ int st_own_name(int sub, const char *name)
 
 	if (sub != ST_TMP && len == 64 && util_is_hex(name, 64))
 		return 1;
+	/* a pull's download (remote/pull.c): "pull-<hex>" */
+	if (sub == ST_TMP && len == 5 + 64 && !memcmp(name, "pull-", 5) &&
+	    util_is_hex(name + 5, 64))
+		return 2;
 	/* bs_tmpfile_open: ".<final name>.tmp-XXXXXX" (mkostemp) */
 	if (name[0] != '.' || len < 1 + 1 + 5 + 6 || memcmp(name + len - 11, tmp, 5))
 		return 0;

@@ -31,7 +31,8 @@ int st_lock(const struct bs_store *st, bool exclusive, struct mkimg_err *err);
 void st_unlock(int fd);
 /* What gc may remove from subdirectory sub (ST_SHA256, ST_IMAGES, ST_LAYERS,
  * ST_TMP): 1 for an object name (64 lowercase hex; not in tmp/), 2 for a
- * temporary name a conversion or bs_store_open writes, 0 for anything else
+ * temporary name a conversion, bs_store_open or a pull (tmp/pull-<hex>)
+ * writes, 0 for anything else
  * (left alone). */
 int st_own_name(int sub, const char *name);
 /*

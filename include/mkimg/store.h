@@ -184,6 +184,10 @@ struct bs_import_result {
 int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		    const struct bs_import_params *p, struct bs_import_result *r,
 		    struct mkimg_err *err);
+/* 1 when the store has blob hex (64 hex digits) of size bytes as an import
+ * would use it (registered, not quarantined, its file there), 0 if not. */
+int bs_store_has_blob(struct bs_store *st, const char *hex, uint64_t size,
+		      struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Reading the store                                                      */
