@@ -97,4 +97,31 @@ struct json_object *cli_pin_json(const struct bs_pin *p);
 /* "live", "gone" or "other namespace" */
 const char *cli_pin_state(const struct bs_pin *p);
 
+/* The registry options of push, pull and ls --remote: CLI_REGISTRY_OPTIONS
+ * in a getopt_long table, cli_registry_opt for what getopt returned (1
+ * when it was one of them, 0 if not, -1 after a message for a bad value);
+ * CLI_REGISTRY_USAGE says what they do. */
+#define CLI_OPT_TLS_VERIFY 600
+#define CLI_OPT_CA_FILE 601
+#define CLI_OPT_CREDS 602
+#define CLI_OPT_AUTHFILE 603
+#define CLI_OPT_TIMEOUT 604
+#define CLI_REGISTRY_OPTIONS \
+	{ "tls-verify", required_argument, NULL, CLI_OPT_TLS_VERIFY }, \
+	{ "ca-file", required_argument, NULL, CLI_OPT_CA_FILE }, \
+	{ "creds", required_argument, NULL, CLI_OPT_CREDS }, \
+	{ "authfile", required_argument, NULL, CLI_OPT_AUTHFILE }, \
+	{ "timeout", required_argument, NULL, CLI_OPT_TIMEOUT }
+#define CLI_REGISTRY_USAGE \
+	"  --tls-verify=false  do not check the registry's certificate; plain\n" \
+	"               http where it has no TLS (default true)\n" \
+	"  --ca-file FILE  CA certificates (PEM) to check the registry against\n" \
+	"  --creds USER:PASSWORD  credentials (else from the auth file)\n" \
+	"  --authfile FILE  the auth file (else $REGISTRY_AUTH_FILE,\n" \
+	"               $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json)\n" \
+	"  --timeout SECONDS  give up when connecting or a transfer stalls this\n" \
+	"               long (default 30)\n"
+struct mkimg_registry_opts;
+int cli_registry_opt(int c, const char *arg, struct mkimg_registry_opts *o);
+
 #endif

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* mkimg push, mkimg pull: store images as OCI artifacts in OCI layouts. */
+/* mkimg push, mkimg pull: store images as OCI artifacts in OCI layouts and
+ * registries. */
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,6 +16,7 @@
 enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE };
 
 static const struct option push_opts[] = {
+	CLI_REGISTRY_OPTIONS,
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
@@ -22,6 +26,7 @@ static const struct option push_opts[] = {
 };
 
 static const struct option pull_opts[] = {
+	CLI_REGISTRY_OPTIONS,
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "replace", no_argument, NULL, OPT_REPLACE },
@@ -32,22 +37,59 @@ static const struct option pull_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+int cli_registry_opt(int c, const char *arg, struct mkimg_registry_opts *o)
+{
+	char *end;
+	unsigned long v;
+
+	switch (c) {
+	case CLI_OPT_TLS_VERIFY:
+		if (!strcmp(arg, "true") || !strcmp(arg, "false")) {
+			o->insecure = !strcmp(arg, "false");
+			return 1;
+		}
+		cli_error("--tls-verify takes true or false, not %s", arg);
+		return -1;
+	case CLI_OPT_CA_FILE: o->ca_file = arg; return 1;
+	case CLI_OPT_CREDS:
+		if (!strchr(arg, ':')) {
+			cli_error("--creds takes USER:PASSWORD");
+			return -1;
+		}
+		o->creds = arg;
+		return 1;
+	case CLI_OPT_AUTHFILE: o->auth_file = arg; return 1;
+	case CLI_OPT_TIMEOUT:
+		errno = 0;
+		v = strtoul(arg, &end, 10);
+		if (errno || end == arg || *end || !v || v > 86400) {
+			cli_error("--timeout takes seconds from 1 to 86400, not %s", arg);
+			return -1;
+		}
+		o->timeout = v;
+		return 1;
+	}
+	return 0;
+}
+
 static const char usage[] =
-	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] NAME oci:LAYOUT[:TAG]\n"
+	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] [registry options]\n"
+	"                  NAME oci:LAYOUT[:TAG] | docker://HOST/REPO[:TAG]\n"
 	"\n"
 	"Copies the store image NAME into the OCI image layout directory LAYOUT\n"
-	"(created when missing) as an OCI artifact: a manifest of artifact type\n"
-	MKIMG_ARTIFACT_TYPE " whose layers are the\n"
-	"metadata image and its blobs in device order. Blobs the layout has are\n"
-	"not copied again; every blob copied is checked against its digest.\n"
-	"TAG (default NAME) moves to the new manifest in index.json.\n"
+	"(created when missing) or a registry repository as an OCI artifact: a\n"
+	"manifest of artifact type " MKIMG_ARTIFACT_TYPE " whose\n"
+	"layers are the metadata image and its blobs in device order. Blobs the\n"
+	"destination has are not copied again; every blob copied is checked\n"
+	"against its digest. TAG (default NAME) moves to the new manifest.\n"
 	"\n"
 	"  --store DIR  the store (else $MKIMG_STORE, else /var/lib/mkimg)\n"
 	"  --no-fsync   do not fsync the files written (faster; a power cut may\n"
 	"               lose them, never leave a tag naming a partial artifact)\n"
 	"  --json       one JSON object: manifest, tag, blobs, copied, bytes,\n"
 	"               bytes_copied\n"
-	"  -q, --quiet  no progress line and no summary\n";
+	"  -q, --quiet  no progress line and no summary\n"
+	CLI_REGISTRY_USAGE;
 
 struct ui {
 	struct cli_progress pr;
@@ -90,7 +132,8 @@ static void print_counts(uint32_t blobs, uint32_t copied, uint64_t bytes, uint64
 
 int cmd_push(int argc, char **argv)
 {
-	struct mkimg_push_params p = { .durable = true };
+	struct mkimg_registry_opts ro = { 0 };
+	struct mkimg_push_params p = { .durable = true, .registry = &ro };
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	struct mkimg_push_result r;
 	struct bs_store *st;
@@ -110,7 +153,11 @@ int cmd_push(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		default:
-			return cli_bad_option(argv, "qh");
+			ret = cli_registry_opt(c, optarg, &ro);
+			if (ret < 0)
+				return 2;
+			if (!ret)
+				return cli_bad_option(argv, "qh");
 		}
 	}
 	if (argc - optind != 2)
@@ -146,10 +193,13 @@ int cmd_push(int argc, char **argv)
 
 static const char pull_usage[] =
 	"usage: mkimg pull [--store DIR] [--name NAME] [--replace] [--no-fsync] [--json] [-q]\n"
-	"                  oci:LAYOUT:TAG\n"
+	"                  [registry options] oci:LAYOUT:TAG | docker://HOST/REPO:TAG|@DIGEST\n"
 	"\n"
-	"Pulls the mkimg artifact TAG of the OCI image layout LAYOUT (as mkimg push\n"
-	"writes it) into the store (created when missing) as NAME (default TAG).\n"
+	"Pulls the mkimg artifact TAG of the OCI image layout LAYOUT or of a registry\n"
+	"repository (as mkimg push writes it) into the store (created when missing)\n"
+	"as NAME (default TAG). From a registry, what the store lacks is downloaded\n"
+	"into its tmp/ first, checked, and kept when interrupted: pulling again\n"
+	"goes on where it stopped.\n"
 	"The manifest and config are checked against their digests; only the\n"
 	"blobs the store lacks are copied, each checked against its digest while\n"
 	"copied; the image must parse as a store image naming exactly those blobs.\n"
@@ -162,12 +212,15 @@ static const char pull_usage[] =
 	"  --no-fsync   do not fsync before publishing (faster; kill-safe, not\n"
 	"               power-cut-safe)\n"
 	"  --json       one JSON object: name, manifest, image, blobs, copied\n"
-	"               (devices the store lacked), bytes, bytes_copied\n"
-	"  -q, --quiet  no progress line and no summary\n";
+	"               (devices the store lacked), bytes, bytes_copied,\n"
+	"               bytes_fetched (downloaded from a registry this time)\n"
+	"  -q, --quiet  no progress line and no summary\n"
+	CLI_REGISTRY_USAGE;
 
 int cmd_pull(int argc, char **argv)
 {
-	struct mkimg_pull_params p = { .durable = true };
+	struct mkimg_registry_opts ro = { 0 };
+	struct mkimg_pull_params p = { .durable = true, .registry = &ro };
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	struct mkimg_pull_result r;
 	struct bs_store *st;
@@ -189,11 +242,15 @@ int cmd_pull(int argc, char **argv)
 			fputs(pull_usage, stdout);
 			return 0;
 		default:
-			return cli_bad_option(argv, "qh");
+			ret = cli_registry_opt(c, optarg, &ro);
+			if (ret < 0)
+				return 2;
+			if (!ret)
+				return cli_bad_option(argv, "qh");
 		}
 	}
 	if (argc - optind != 1)
-		return cli_usage_error(argv[0], "%s", argc - optind < 1 ? "oci:LAYOUT:TAG needed"
+		return cli_usage_error(argv[0], "%s", argc - optind < 1 ? "what to pull is needed"
 								      : "too many arguments");
 	st = cli_open_store(cli_store_dir(store), BS_STORE_CREATE);
 	if (!st)
@@ -218,6 +275,7 @@ int cmd_pull(int argc, char **argv)
 		json_object_object_add(o, "name", json_object_new_string(r.name));
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "image", json_object_new_string(image));
+		json_object_object_add(o, "bytes_fetched", json_object_new_int64((int64_t)r.bytes_fetched));
 		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
 		printf("%s: pulled %s", r.name, r.manifest);

@@ -21,6 +21,7 @@ static const struct option store_opts[] = {
 	{ "repair", no_argument, NULL, OPT_REPAIR },
 	{ "rehome", no_argument, NULL, OPT_REHOME },
 	{ "remote", required_argument, NULL, OPT_REMOTE },
+	CLI_REGISTRY_OPTIONS,
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -36,6 +37,7 @@ const char *cli_store_dir(const char *opt)
 struct args {
 	const char *store, *remote;
 	bool json, full, repair, rehome, quiet;
+	struct mkimg_registry_opts ro;	/* with --remote */
 	int nargs;
 	char **args;
 };
@@ -88,6 +90,13 @@ static int parse(int argc, char **argv, const char *usage, int min, int max,
 			printf("usage: %s\n", usage);
 			return 0;
 		default:
+			if (c >= CLI_OPT_TLS_VERIFY && c <= CLI_OPT_TIMEOUT) {
+				if (!strstr(usage, "--remote"))
+					goto not_here;
+				if (cli_registry_opt(c, optarg, &a->ro) < 0)
+					return 2;
+				break;
+			}
 			return cli_bad_option(argv, shortopts);
 		}
 	}
@@ -215,7 +224,8 @@ static json_object *artifact_json(const struct mkimg_artifact *a, uint64_t bytes
 	return o;
 }
 
-/* ls --remote: the mkimg artifacts of an OCI layout, read in place. */
+/* ls --remote: the mkimg artifacts of an OCI layout or a registry
+ * repository, read in place. */
 static int ls_remote(const struct args *a)
 {
 	struct mkimg_err err = MKIMG_ERR_INIT;
@@ -224,7 +234,7 @@ static int ls_remote(const struct args *a)
 	size_t n, i;
 	uint32_t j;
 
-	if (mkimg_remote_list(a->remote, &v, &n, &err)) {
+	if (mkimg_remote_list(a->remote, &a->ro, &v, &n, &err)) {
 		cli_error("%s", mkimg_err_msg(&err));
 		return 1;
 	}
@@ -263,7 +273,10 @@ int cmd_ls(int argc, char **argv)
 	struct args a;
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	size_t n, npins = 0, i, j;
-	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--remote oci:LAYOUT[:TAG]] [--json]",
+	int ret = parse(argc, argv, "mkimg ls [--store DIR] [--json]\n"
+			"       mkimg ls --remote oci:LAYOUT[:TAG]|docker://HOST/REPO[:TAG] [--json]\n"
+			"                [--tls-verify=false] [--ca-file FILE] [--creds USER:PASSWORD]\n"
+			"                [--authfile FILE] [--timeout SECONDS]",
 			0, 0, false, &a);
 
 	if (ret >= 0)

@@ -348,21 +348,15 @@ static int read_artifact(int bfd, const char *dir, struct json_object *d,
 	return ret;
 }
 
-int mkimg_remote_list(const char *ref, struct mkimg_artifact **out, size_t *n,
-		      struct mkimg_err *err)
+static int list_oci(const char *ref, const char *dir, const char *tag,
+		    struct mkimg_artifact **out, size_t *n, struct mkimg_err *err)
 {
 	struct mkimg_artifact *v = NULL;
 	struct json_object *idx = NULL, *list;
-	const char *tag;
-	char *dir = NULL;
 	size_t i, len, cnt = 0;
-	int dfd = -1, bfd = -1, ret;
+	int dfd = -1, bfd = -1, ret = 0;
 
-	*out = NULL;
-	*n = 0;
-	ret = remote_parse_oci(ref, &dir, &tag, err);
-	if (ret)
-		return ret;
+	(void)ref;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0) {
 		ret = mkimg_err_errno(err, -errno, "%s", dir);
@@ -428,6 +422,98 @@ out:
 		close(bfd);
 	if (dfd >= 0)
 		close(dfd);
-	free(dir);
+	return ret;
+}
+
+int registry_artifact(struct registry *rg, const char *ref, struct mkimg_artifact *a,
+		      struct mkimg_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char digest[72];
+	int ret = registry_get_manifest(rg, ref, &buf, &len, digest, err);
+
+	if (!ret)
+		ret = mkimg_artifact_manifest(buf, len, a, err);
+	free(buf);
+	buf = NULL;
+	if (ret)
+		return ret;
+	snprintf(a->manifest, sizeof(a->manifest), "%s", digest);
+	ret = registry_get_small(rg, a->config.digest, a->config.size, &buf, err);
+	if (!ret)
+		ret = mkimg_artifact_config(buf, a->config.size, a, err);
+	free(buf);
+	return ret;
+}
+
+static int list_registry(const struct remote_ref *r, const struct mkimg_registry_opts *o,
+			 struct mkimg_artifact **out, size_t *n, struct mkimg_err *err)
+{
+	struct registry *rg = NULL;
+	struct mkimg_artifact *v = NULL;
+	char **tags = NULL, *one[1];
+	size_t i, nt = 0, cnt = 0;
+	bool all = !r->tag && !r->digest[0];
+	int ret = registry_open(r, o, false, &rg, err);
+
+	if (ret)
+		return ret;
+	if (all) {
+		ret = registry_tags(rg, &tags, &nt, err);
+	} else {
+		one[0] = r->digest[0] ? (char *)r->digest : r->tag;
+		nt = 1;
+	}
+	if (!ret && !(v = calloc(nt ? nt : 1, sizeof(*v))))
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+	for (i = 0; !ret && i < nt; i++) {
+		const char *t = all ? tags[i] : one[0];
+
+		ret = registry_artifact(rg, t, &v[cnt], err);
+		if (ret == -EPROTONOSUPPORT && all) {
+			/* an ordinary image, or another kind of artifact */
+			mkimg_artifact_free(&v[cnt]);
+			mkimg_err_clear(err);
+			ret = 0;
+			continue;
+		}
+		if (r->tag || all)
+			snprintf(v[cnt].tag, sizeof(v[cnt].tag), "%s", t);
+		cnt++;
+		if (ret)
+			mkimg_err_wrap(err, ret, "%s:%s", registry_name(rg), t);
+	}
+	for (i = 0; all && i < nt; i++)
+		free(tags[i]);
+	free(tags);
+	registry_close(rg);
+	if (ret) {
+		for (i = 0; i < cnt; i++)
+			mkimg_artifact_free(&v[i]);
+		free(v);
+		return ret;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int mkimg_remote_list(const char *ref, const struct mkimg_registry_opts *o,
+		      struct mkimg_artifact **out, size_t *n, struct mkimg_err *err)
+{
+	struct remote_ref r;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	ret = remote_parse(ref, &r, err);
+	if (ret)
+		return ret;
+	if (r.kind == REMOTE_OCI)
+		ret = list_oci(ref, r.dir, r.tag, out, n, err);
+	else
+		ret = list_registry(&r, o, out, n, err);
+	remote_ref_free(&r);
 	return ret;
 }

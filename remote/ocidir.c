@@ -30,6 +30,7 @@
 
 #include "mkimg/error.h"
 #include "mkimg/oci.h"
+#include "mkimg/remote.h"
 #include "oci/oci_internal.h"
 #include "remote/remote_internal.h"
 #include "util/hex.h"
@@ -340,36 +341,6 @@ int ocidir_put_bytes(struct ocidir *od, const void *buf, size_t len, char hex[65
 	return ret ? mkimg_err_errno(err, ret, "%s/blobs/sha256/%s", od->path, hex) : 0;
 }
 
-/* "oci:DIR[:TAG]": *dir (malloc'd) and *tag (into dest, or NULL). */
-int remote_parse_oci(const char *dest, char **dir, const char **tag, struct mkimg_err *err)
-{
-	const char *rest, *colon;
-
-	if (strncmp(dest, "oci:", 4)) {
-		if (strstr(dest, "://") || !strncmp(dest, "docker:", 7))
-			return mkimg_err_set(err, -EPROTONOSUPPORT,
-					     "%s: registries are not supported yet; "
-					     "use an OCI layout directory (oci:DIR[:TAG])", dest);
-		return mkimg_err_set(err, -EINVAL, "%s: not an OCI layout reference (oci:DIR[:TAG])", dest);
-	}
-	rest = dest + 4;
-	colon = strrchr(rest, ':');
-	*tag = NULL;
-	if (colon && !strchr(colon, '/')) {
-		*tag = colon + 1;
-		*dir = strndup(rest, colon - rest);
-	} else {
-		*dir = strdup(rest);
-	}
-	if (!*dir)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	if (!**dir) {
-		free(*dir);
-		return mkimg_err_set(err, -EINVAL, "%s: no directory", dest);
-	}
-	return 0;
-}
-
 int ocidir_index_read(int dfd, const char *path, struct json_object **out, struct mkimg_err *err)
 {
 	struct json_object *o, *m;
@@ -474,4 +445,56 @@ out:
 	json_object_put(idx);
 	flock(od->dfd, LOCK_UN);
 	return ret;
+}
+
+/* ---- as a push destination ---- */
+
+static int d_has(void *d, const char *hex, uint64_t size, struct mkimg_err *err)
+{
+	return ocidir_has(d, hex, size, err);
+}
+
+static int d_put_fd(void *d, const char *hex, int fd, uint64_t size,
+		    void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
+{
+	return ocidir_put_fd(d, hex, fd, size, step, ctx, err);
+}
+
+static int d_put_bytes(void *d, const void *buf, size_t len, char hex[65],
+		       struct mkimg_err *err)
+{
+	return ocidir_put_bytes(d, buf, len, hex, err);
+}
+
+static int d_put_manifest(void *d, const void *buf, size_t len, const char *hex,
+			  const char *tag, struct mkimg_err *err)
+{
+	char got[65];
+	int ret = ocidir_put_bytes(d, buf, len, got, err);
+
+	if (ret < 0)
+		return ret;
+	return ocidir_tag(d, "application/vnd.oci.image.manifest.v1+json", MKIMG_ARTIFACT_TYPE,
+			  got, len, tag, err);
+}
+
+static void d_close(void *d)
+{
+	ocidir_close(d);
+}
+
+int ocidir_dest(const char *dir, bool durable, struct remote_dest *out, struct mkimg_err *err)
+{
+	struct ocidir *od;
+	int ret = ocidir_open(dir, durable, &od, err);
+
+	if (ret)
+		return ret;
+	out->d = od;
+	out->has = d_has;
+	out->put_fd = d_put_fd;
+	out->put_bytes = d_put_bytes;
+	out->put_manifest = d_put_manifest;
+	out->close = d_close;
+	return 0;
 }

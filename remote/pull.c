@@ -1,21 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * mkimg pull (remote.h): an mkimg artifact of an OCI layout into a store.
- * The manifest and config are read and checked in place
- * (mkimg_remote_list); the store then imports the metadata image and the
- * blobs it lacks straight from the layout's files (bs_store_import checks
- * every byte it takes).
+ * mkimg pull (remote.h): an mkimg artifact into a store.
+ *
+ * From an OCI layout, the manifest and config are read and checked in
+ * place (mkimg_remote_list); the store then imports the metadata image and
+ * the blobs it lacks straight from the layout's files. From a registry,
+ * the manifest and config are fetched and checked (registry_artifact);
+ * the metadata image and each blob the store lacks are downloaded into
+ * the store's tmp/pull-<hex>, hashed while written and refused unless they
+ * have their digest and size, then imported. A download holds an flock on
+ * its file, so two pulls of one blob do not write it at once, and the
+ * second finds it whole; an interrupted download stays, and the next pull
+ * hashes what is there and asks for the rest (a Range request). Either way
+ * bs_store_import checks every byte it takes again, and registers nothing
+ * unless all of it checks out.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blobstore/store_internal.h"
 #include "mkimg/remote.h"
+#include "util/hex.h"
+#include "util/io.h"
 #include "remote/remote_internal.h"
+
+#define PATH_MAX_PULL 4096
 
 /* blobs/sha256/<hex of digest> of the layout, a regular file of size. */
 static int open_blob(int bfd, const char *dir, const struct mkimg_artifact_blob *b,
@@ -35,44 +52,341 @@ static int open_blob(int bfd, const char *dir, const struct mkimg_artifact_blob 
 	return fd;
 }
 
-int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
-	       const struct mkimg_pull_params *p, struct mkimg_pull_result *r,
-	       struct mkimg_err *err)
+/* The artifact must be of this store's format. */
+static int check_format(struct bs_store *st, const struct mkimg_artifact *a, const char *ref,
+			struct mkimg_err *err)
 {
-	struct mkimg_pull_params none = { 0 };
+	struct layout_params lp;
+
+	bs_store_layout_params(st, &lp);
+	if (a->block_size != 1u << lp.blkszbits || strcmp(a->layout, "erofs-chunked") ||
+	    a->fingerprints != lp.fingerprint)
+		return mkimg_err_set(err, -EPROTONOSUPPORT, "%s: an image of %u-byte blocks, layout "
+				     "%s, fingerprints %s; this store's are %u, erofs-chunked, %s", ref,
+				     a->block_size, a->layout, a->fingerprints ? "on" : "off",
+				     1u << lp.blkszbits, lp.fingerprint ? "on" : "off");
+	return 0;
+}
+
+struct fetch {
+	struct bs_store *st;
+	struct registry *rg;
+	const struct mkimg_pull_params *p;
+	uint64_t done, total, fetched;
+	char (*paths)[PATH_MAX_PULL];	/* downloads to remove once imported */
+	size_t npaths;
+};
+
+/* One download: hashed and written in order (from 0 again when the
+ * registry sends the whole blob for a range). */
+struct dl {
+	struct fetch *f;
+	int fd;
+	uint64_t pos;
+	SHA256_CTX c;
+	struct mkimg_err *err;
+	const char *path;
+};
+
+static int dl_piece(void *ctx, uint64_t at, const void *p, size_t n)
+{
+	struct dl *d = ctx;
+	int ret;
+
+	if (at != d->pos) {	/* the whole blob after all */
+		if (at || ftruncate(d->fd, 0) < 0)
+			return mkimg_err_set(d->err, -EIO, "%s: a piece out of order", d->path);
+		SHA256_Init(&d->c);
+		d->f->done -= d->pos < d->f->done ? d->pos : d->f->done;
+		d->pos = 0;
+	}
+	ret = util_pwrite_all(d->fd, p, n, at);
+	if (ret)
+		return mkimg_err_errno(d->err, ret, "%s", d->path);
+	SHA256_Update(&d->c, p, n);
+	d->pos += n;
+	d->f->done += n;
+	d->f->fetched += n;
+	if (d->f->p->progress && d->f->done < d->f->total)
+		d->f->p->progress(d->f->p->progress_ctx, d->f->done, d->f->total);
+	return 0;
+}
+
+/* Hashes what an earlier download left in fd (have bytes). */
+static int dl_resume(struct dl *d, uint64_t have)
+{
+	uint8_t *buf = malloc(1u << 20);
+	uint64_t off = 0;
+	int ret = 0;
+
+	if (!buf)
+		return mkimg_err_set(d->err, -ENOMEM, "out of memory");
+	while (!ret && off < have) {
+		size_t n = have - off < (1u << 20) ? have - off : (1u << 20);
+
+		ret = util_pread_all(d->fd, buf, n, off);
+		if (!ret)
+			SHA256_Update(&d->c, buf, n);
+		off += n;
+	}
+	free(buf);
+	if (ret)
+		return mkimg_err_errno(d->err, ret, "%s", d->path);
+	d->pos = have;
+	d->f->done += have;
+	return 0;
+}
+
+/* Blob hex of size bytes downloaded into tmp/pull-<hex>: its fd (the flock
+ * held) once it has its digest. */
+static int download(struct fetch *f, const char *hex, uint64_t size, struct mkimg_err *err)
+{
+	char name[5 + 65], *path, (*x)[PATH_MAX_PULL];
+	struct dl d = { .f = f, .fd = -1, .err = err };
+	uint64_t have;
+	uint8_t md[32];
+	char got[65];
+	struct stat sb;
+	int ret;
+
+	snprintf(name, sizeof(name), "pull-%s", hex);
+	path = st_path(f->st, "tmp", name);
+	if (!path || strlen(path) >= PATH_MAX_PULL) {
+		free(path);
+		return mkimg_err_set(err, -ENAMETOOLONG, "%s: the store's path is too long", name);
+	}
+	d.path = path;
+	for (;;) {
+		d.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (d.fd < 0) {
+			ret = mkimg_err_errno(err, -errno, "%s", path);
+			goto fail;
+		}
+		while (flock(d.fd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				ret = mkimg_err_errno(err, -errno, "%s: flock", path);
+				goto fail;
+			}
+		if (fstat(d.fd, &sb) < 0) {
+			ret = mkimg_err_errno(err, -errno, "%s", path);
+			goto fail;
+		}
+		if (sb.st_nlink && S_ISREG(sb.st_mode))
+			break;
+		close(d.fd);	/* another pull finished with it and removed it */
+	}
+	have = (uint64_t)sb.st_size > size ? 0 : (uint64_t)sb.st_size;
+	for (;;) {
+		SHA256_Init(&d.c);
+		if (have < (uint64_t)sb.st_size && ftruncate(d.fd, have) < 0) {
+			ret = mkimg_err_errno(err, -errno, "%s", path);
+			goto fail;
+		}
+		ret = dl_resume(&d, have);
+		if (!ret && d.pos < size)
+			ret = registry_get_blob(f->rg, hex, size, d.pos, dl_piece, &d, err);
+		if (ret)
+			goto keep;	/* what came stays for the next pull to hash and go on from */
+		if (d.pos != size) {
+			ret = mkimg_err_set(err, -EIO, "%s: blob sha256:%s: %llu of its %llu bytes "
+					    "came", registry_name(f->rg), hex,
+					    (unsigned long long)d.pos, (unsigned long long)size);
+			goto keep;
+		}
+		SHA256_Final(md, &d.c);
+		util_hex(md, 32, got);
+		if (!strcmp(got, hex) || !have)
+			break;
+		/* what an earlier pull left was not the blob's start: once more, whole */
+		f->done -= d.pos < f->done ? d.pos : f->done;
+		have = 0;
+		sb.st_size = size;
+	}
+	if (strcmp(got, hex)) {
+		ret = mkimg_err_set(err, -EIO, "%s: blob sha256:%s: the bytes sent do not have that "
+				    "digest", registry_name(f->rg), hex);
+		unlink(path);
+		goto fail;
+	}
+	x = realloc(f->paths, sizeof(*x) * (f->npaths + 1));
+	if (!x) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	f->paths = x;
+	snprintf(f->paths[f->npaths++], PATH_MAX_PULL, "%s", path);
+	free(path);
+	return d.fd;
+keep:
+fail:
+	if (d.fd >= 0)
+		close(d.fd);
+	free(path);
+	return ret;
+}
+
+/* The store's metadata image hex, if it has it whole; else -1. */
+static int have_image(struct bs_store *st, const char *hex, uint64_t size)
+{
+	char *path = st_path(st, "images", hex);
+	struct stat sb;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+
+	free(path);
+	if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void fill_result(struct mkimg_pull_result *r, const char *name,
+			const struct mkimg_artifact *a, const struct bs_import_result *ir)
+{
+	uint32_t i;
+
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->manifest, sizeof(r->manifest), "%s", a->manifest);
+	snprintf(r->image, sizeof(r->image), "%s", a->image.digest + 7);
+	r->blobs = a->ndevices + 1;
+	r->copied = ir->blobs_copied;
+	r->bytes = a->image.size;
+	for (i = 0; i < a->ndevices; i++)
+		r->bytes += a->devices[i].size;
+	r->bytes_copied = ir->bytes_copied;
+}
+
+static void import_params(struct bs_import_params *ip, const struct mkimg_artifact *a,
+			  struct bs_import_blob *devs, const struct mkimg_pull_params *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->ndevices; i++) {
+		snprintf(devs[i].hex, sizeof(devs[i].hex), "%s", a->devices[i].digest + 7);
+		devs[i].size = a->devices[i].size;
+	}
+	snprintf(ip->image_hex, sizeof(ip->image_hex), "%s", a->image.digest + 7);
+	ip->image_size = a->image.size;
+	ip->ndevices = a->ndevices;
+	ip->devices = devs;
+	ip->durable = p->durable;
+	ip->replace = p->replace;
+}
+
+static int pull_registry(struct bs_store *st, const char *ref, const struct remote_ref *rr,
+			 const char *name, const struct mkimg_pull_params *p,
+			 struct mkimg_pull_result *r, struct mkimg_err *err)
+{
+	struct fetch f = { .st = st, .p = p };
+	struct mkimg_artifact a = { 0 };
 	struct bs_import_params ip = { .image_fd = -1 };
 	struct bs_import_blob *devs = NULL;
 	struct bs_import_result ir;
-	struct layout_params lp;
+	bool *need = NULL;
+	size_t k;
+	uint32_t i;
+	int lock = -1, ret;
+
+	ret = registry_open(rr, p->registry, false, &f.rg, err);
+	if (ret)
+		return ret;
+	ret = registry_artifact(f.rg, rr->digest[0] ? rr->digest : rr->tag, &a, err);
+	if (!ret)
+		ret = check_format(st, &a, ref, err);
+	if (ret)
+		goto out;
+	devs = calloc(a.ndevices ? a.ndevices : 1, sizeof(*devs));
+	need = calloc(a.ndevices + 1, sizeof(*need));
+	if (!devs || !need) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < a.ndevices; i++)
+		devs[i].fd = -1;
+	import_params(&ip, &a, devs, p);
+	/* gc (exclusive) waits until the downloads are imported */
+	lock = st_lock(st, false, err);
+	if (lock < 0) {
+		ret = lock;
+		goto out;
+	}
+	ip.image_fd = have_image(st, ip.image_hex, ip.image_size);
+	if (ip.image_fd < 0) {
+		need[a.ndevices] = true;
+		f.total += a.image.size;
+	}
+	for (i = 0; i < a.ndevices; i++) {
+		ret = bs_store_has_blob(st, devs[i].hex, devs[i].size, err);
+		if (ret < 0)
+			goto out;
+		need[i] = !ret;
+		f.total += ret ? 0 : devs[i].size;
+	}
+	ret = 0;
+	if (need[a.ndevices]) {
+		ret = download(&f, ip.image_hex, ip.image_size, err);
+		if (ret >= 0)
+			ip.image_fd = ret;
+	}
+	for (i = 0; ret >= 0 && i < a.ndevices; i++) {
+		if (!need[i])
+			continue;
+		ret = download(&f, devs[i].hex, devs[i].size, err);
+		if (ret >= 0)
+			devs[i].fd = ret;
+	}
+	if (ret < 0)
+		goto out;
+	if (p->progress)
+		p->progress(p->progress_ctx, f.total, f.total);
+	if (!name) {
+		name = rr->tag;
+		if (!name)
+			name = strrchr(rr->repo, '/') ? strrchr(rr->repo, '/') + 1 : rr->repo;
+	}
+	ret = bs_store_import(st, name, ref, &ip, &ir, err);
+	if (ret)
+		goto out;
+	fill_result(r, name, &a, &ir);
+	r->bytes_fetched = f.fetched;
+	/* imported: the downloads have done their work */
+	for (k = 0; k < f.npaths; k++)
+		unlink(f.paths[k]);
+out:
+	st_unlock(lock);
+	if (ip.image_fd >= 0)
+		close(ip.image_fd);
+	for (i = 0; devs && i < a.ndevices; i++)
+		if (devs[i].fd >= 0)
+			close(devs[i].fd);
+	free(devs);
+	free(need);
+	free(f.paths);
+	mkimg_artifact_free(&a);
+	registry_close(f.rg);
+	return ret;
+}
+
+static int pull_oci(struct bs_store *st, const char *ref, const struct remote_ref *rr,
+		    const char *name, const struct mkimg_pull_params *p,
+		    struct mkimg_pull_result *r, struct mkimg_err *err)
+{
+	struct bs_import_params ip = { .image_fd = -1 };
+	struct bs_import_blob *devs = NULL;
+	struct bs_import_result ir;
 	struct mkimg_artifact *a = NULL;
-	const char *tag;
-	char *dir = NULL;
+	const char *dir = rr->dir;
 	size_t n = 0, k;
 	uint32_t i;
 	int bfd = -1, ret;
 
-	if (!p)
-		p = &none;
-	memset(r, 0, sizeof(*r));
-	ret = remote_parse_oci(ref, &dir, &tag, err);
-	if (ret)
-		return ret;
-	if (!tag) {
-		ret = mkimg_err_set(err, -EINVAL, "%s: which artifact? give a tag (oci:DIR:TAG)", ref);
-		goto out;
-	}
-	ret = mkimg_remote_list(ref, &a, &n, err);
+	if (!rr->tag)
+		return mkimg_err_set(err, -EINVAL, "%s: which artifact? give a tag (oci:DIR:TAG)", ref);
+	ret = mkimg_remote_list(ref, NULL, &a, &n, err);
+	if (!ret)
+		ret = check_format(st, a, ref, err);
 	if (ret)
 		goto out;
-	bs_store_layout_params(st, &lp);
-	if (a->block_size != 1u << lp.blkszbits || strcmp(a->layout, "erofs-chunked") ||
-	    a->fingerprints != lp.fingerprint) {
-		ret = mkimg_err_set(err, -EPROTONOSUPPORT, "%s: an image of %u-byte blocks, layout %s,"
-				    " fingerprints %s; this store's are %u, erofs-chunked, %s", ref,
-				    a->block_size, a->layout, a->fingerprints ? "on" : "off",
-				    1u << lp.blkszbits, lp.fingerprint ? "on" : "off");
-		goto out;
-	}
 	bfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (bfd >= 0) {
 		int d = bfd;
@@ -91,36 +405,19 @@ int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
 	}
 	for (i = 0; i < a->ndevices; i++)
 		devs[i].fd = -1;
+	import_params(&ip, a, devs, p);
 	ret = ip.image_fd = open_blob(bfd, dir, &a->image, err);
-	for (i = 0; ret >= 0 && i < a->ndevices; i++) {
-		snprintf(devs[i].hex, sizeof(devs[i].hex), "%s", a->devices[i].digest + 7);
-		devs[i].size = a->devices[i].size;
+	for (i = 0; ret >= 0 && i < a->ndevices; i++)
 		ret = devs[i].fd = open_blob(bfd, dir, &a->devices[i], err);
-	}
 	if (ret < 0)
 		goto out;
-	snprintf(ip.image_hex, sizeof(ip.image_hex), "%s", a->image.digest + 7);
-	ip.image_size = a->image.size;
-	ip.ndevices = a->ndevices;
-	ip.devices = devs;
-	ip.durable = p->durable;
-	ip.replace = p->replace;
 	ip.progress = p->progress;
 	ip.progress_ctx = p->progress_ctx;
 	if (!name)
-		name = tag;
+		name = rr->tag;
 	ret = bs_store_import(st, name, ref, &ip, &ir, err);
-	if (ret)
-		goto out;
-	snprintf(r->name, sizeof(r->name), "%s", name);
-	snprintf(r->manifest, sizeof(r->manifest), "%s", a->manifest);
-	snprintf(r->image, sizeof(r->image), "%s", ip.image_hex);
-	r->blobs = a->ndevices + 1;
-	r->copied = ir.blobs_copied;
-	r->bytes = a->image.size;
-	for (i = 0; i < a->ndevices; i++)
-		r->bytes += a->devices[i].size;
-	r->bytes_copied = ir.bytes_copied;
+	if (!ret)
+		fill_result(r, name, a, &ir);
 out:
 	if (ip.image_fd >= 0)
 		close(ip.image_fd);
@@ -133,6 +430,30 @@ out:
 	free(a);
 	if (bfd >= 0)
 		close(bfd);
-	free(dir);
+	return ret;
+}
+
+int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
+	       const struct mkimg_pull_params *p, struct mkimg_pull_result *r,
+	       struct mkimg_err *err)
+{
+	struct mkimg_pull_params none = { 0 };
+	struct remote_ref rr;
+	int ret;
+
+	if (!p)
+		p = &none;
+	memset(r, 0, sizeof(*r));
+	ret = remote_parse(ref, &rr, err);
+	if (ret)
+		return ret;
+	if (rr.kind == REMOTE_OCI)
+		ret = pull_oci(st, ref, &rr, name, p, r, err);
+	else if (!rr.tag && !rr.digest[0])
+		ret = mkimg_err_set(err, -EINVAL, "%s: which artifact? give a tag or a digest "
+				    "(docker://HOST/REPO:TAG)", ref);
+	else
+		ret = pull_registry(st, ref, &rr, name, p, r, err);
+	remote_ref_free(&rr);
 	return ret;
 }

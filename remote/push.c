@@ -20,6 +20,7 @@
 
 #include "blobstore/store_internal.h"
 #include "mkimg/remote.h"
+#include "oci/oci_internal.h"
 #include "remote/remote_internal.h"
 
 #define LAYOUT_NAME "erofs-chunked"	/* uncompressed chunk indexes, blobs as devices */
@@ -205,11 +206,11 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	struct push_progress pp = { 0 };
 	struct bs_image_info ii;
 	struct layout_params lp;
-	struct ocidir *od = NULL;
+	struct remote_ref ref;
+	struct remote_dest dst = { 0 };
 	struct json_object *cfg = NULL, *man = NULL;
-	char (*hex)[65] = NULL, cfg_hex[65], man_hex[65];
+	char (*hex)[65] = NULL, cfg_hex[65], man_digest[72];
 	const char *tag = NULL, *s;
-	char *dir = NULL;
 	int *fds = NULL, imgfd = -1, lock, ret;
 	uint64_t image_bytes, sz;
 	uint32_t i;
@@ -218,14 +219,19 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		p = &none;
 	pp.p = p;
 	memset(r, 0, sizeof(*r));
-	ret = remote_parse_oci(dest, &dir, &tag, err);
+	ret = remote_parse(dest, &ref, err);
 	if (ret)
 		return ret;
-	if (!tag)
-		tag = name;
-	if (!mkimg_tag_valid(tag)) {
-		ret = mkimg_err_set(err, -EINVAL, "%s: not a valid OCI tag%s", tag,
-				    tag == name ? "; give one: oci:DIR:TAG" : "");
+	tag = ref.tag ? ref.tag : name;
+	if (ref.digest[0]) {
+		ret = mkimg_err_set(err, -EINVAL, "%s: a push goes to a tag, not a digest", dest);
+		goto out;
+	}
+	if (ref.kind == REMOTE_OCI ? !mkimg_tag_valid(tag) : !remote_tag_valid(tag)) {
+		ret = mkimg_err_set(err, -EINVAL, "%s: not a valid %s tag%s", tag,
+				    ref.kind == REMOTE_OCI ? "OCI" : "registry",
+				    tag != name ? "" : ref.kind == REMOTE_OCI ?
+				    "; give one: oci:DIR:TAG" : "; give one: docker://HOST/REPO:TAG");
 		goto out;
 	}
 	snprintf(r->tag, sizeof(r->tag), "%s", tag);
@@ -266,7 +272,10 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		goto out_fds;
 	ret = 0;
 
-	ret = ocidir_open(dir, p->durable, &od, err);
+	if (ref.kind == REMOTE_OCI)
+		ret = ocidir_dest(ref.dir, p->durable, &dst, err);
+	else
+		ret = registry_dest(&ref, p->registry, &dst, err);
 	if (ret)
 		goto out_fds;
 	/* what is missing, for the progress */
@@ -274,7 +283,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		const char *h = i < ii.ndevices ? hex[i] : ii.sha256;
 		uint64_t size = i < ii.ndevices ? ii.device_bytes[i] : image_bytes;
 
-		ret = ocidir_has(od, h, size, err);
+		ret = dst.has(dst.d, h, size, err);
 		if (!ret)
 			pp.total += size;
 	}
@@ -286,7 +295,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		const char *h = i < ii.ndevices ? hex[i] : ii.sha256;
 		uint64_t size = i < ii.ndevices ? ii.device_bytes[i] : image_bytes;
 
-		ret = ocidir_put_fd(od, h, fd, size, step, &pp, err);
+		ret = dst.put_fd(dst.d, h, fd, size, step, &pp, err);
 		if (ret >= 0) {
 			r->blobs++;
 			r->bytes += size;
@@ -300,7 +309,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 
 	cfg = config_json(&ii, &lp, hex);
 	s = to_json(cfg);
-	ret = s ? ocidir_put_bytes(od, s, strlen(s), cfg_hex, err) : -ENOMEM;
+	ret = s ? dst.put_bytes(dst.d, s, strlen(s), cfg_hex, err) : -ENOMEM;
 	if (ret < 0)
 		goto out_fds;
 	r->blobs++;
@@ -309,13 +318,11 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	r->bytes_copied += ret ? 0 : strlen(s);
 	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes);
 	s = to_json(man);
-	ret = s ? ocidir_put_bytes(od, s, strlen(s), man_hex, err) : -ENOMEM;
-	if (ret < 0)
-		goto out_fds;
-	ret = ocidir_tag(od, "application/vnd.oci.image.manifest.v1+json", MKIMG_ARTIFACT_TYPE,
-			 man_hex, strlen(s), tag, err);
+	if (s)
+		oci_sha256_digest(s, strlen(s), man_digest);
+	ret = s ? dst.put_manifest(dst.d, s, strlen(s), man_digest + 7, tag, err) : -ENOMEM;
 	if (!ret)
-		snprintf(r->manifest, sizeof(r->manifest), "sha256:%s", man_hex);
+		snprintf(r->manifest, sizeof(r->manifest), "%s", man_digest);
 	if (!ret && p->progress)
 		p->progress(p->progress_ctx, pp.total, pp.total);
 out_fds:
@@ -327,11 +334,14 @@ out_fds:
 out_info:
 	json_object_put(cfg);
 	json_object_put(man);
-	ocidir_close(od);
+	if (dst.close)
+		dst.close(dst.d);
 	free(fds);
 	free(hex);
 	bs_image_info_free(&ii);
 out:
-	free(dir);
+	remote_ref_free(&ref);
+	if (ret == -ENOMEM)
+		mkimg_err_set(err, ret, "out of memory");
 	return ret;
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential autoconf automake libtool pkg-config
 	liblz4-dev libxxhash-dev libcmocka-dev libarchive-dev libisal-dev libzstd-dev
-	libssl-dev libsqlite3-dev libjson-c-dev
+	libssl-dev libsqlite3-dev libjson-c-dev libcurl4-openssl-dev
 	python3 attr time bc umoci dpkg-dev uuid-dev zlib1g-dev liblzma-dev
 	clang libclang-rt-14-dev
 	qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs

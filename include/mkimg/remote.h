@@ -11,13 +11,23 @@
  * The manifest holds nothing of the time or host of the push: the same
  * store image gives the same manifest digest.
  *
- * Destinations: "oci:DIR[:TAG]", an OCI image layout directory (created
- * when missing; a directory that is neither empty nor an OCI layout is
- * refused). Blobs are copied in under temporary names, checked against
- * their digests while copied, and renamed into place; index.json is
- * rewritten under an flock(2) on DIR, so several publishers may push into
- * one directory at once. TAG (default: the image's name, when it is a
- * valid OCI reference name) moves to the new manifest.
+ * Destinations and sources:
+ *
+ *   oci:DIR[:TAG]   an OCI image layout directory (created when missing; a
+ *                   directory that is neither empty nor an OCI layout is
+ *                   refused). Blobs are copied in under temporary names,
+ *                   checked against their digests while copied, and
+ *                   renamed into place; index.json is rewritten under an
+ *                   flock(2) on DIR, so several publishers may push into
+ *                   one directory at once.
+ *   docker://HOST[:PORT]/REPO[:TAG|@sha256:HEX]
+ *                   a repository of an OCI distribution registry, reached
+ *                   as mkimg_registry_opts says (https, credentials).
+ *                   Blobs it has are not uploaded; the registry checks
+ *                   each upload's digest, and a pull checks every byte.
+ *
+ * TAG (default: the image's name, when it is a valid tag) moves to the new
+ * manifest.
  */
 #ifndef MKIMG_REMOTE_H
 #define MKIMG_REMOTE_H
@@ -41,8 +51,22 @@ extern "C" {
 #define MKIMG_ARTIFACT_VERSION 1
 #define MKIMG_TAG_MAX 255
 
+/* How a registry is reached (NULL: these defaults). */
+struct mkimg_registry_opts {
+	bool insecure;		/* --tls-verify=false: certificates not checked,
+				 * plain http where the host has no TLS */
+	const char *ca_file;	/* CA certificates (PEM); NULL: the system's */
+	const char *creds;	/* "USER:PASSWORD"; NULL: from the auth file */
+	/* NULL: $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json,
+	 * else ~/.docker/config.json (the first that has the host) */
+	const char *auth_file;
+	unsigned int timeout;	/* seconds to connect, and a transfer may stall;
+				 * 0: 30 */
+};
+
 struct mkimg_push_params {
 	bool durable;		/* fsync every file before its rename */
+	const struct mkimg_registry_opts *registry;	/* may be NULL */
 	/* Called on the caller's thread after each piece copied (done of total
 	 * bytes of the blobs the destination lacks, total known before the
 	 * first call) and once with done == total; may be NULL. */
@@ -95,18 +119,20 @@ int mkimg_artifact_config(const void *buf, size_t len, struct mkimg_artifact *a,
 			  struct mkimg_err *err);
 void mkimg_artifact_free(struct mkimg_artifact *a);
 /* The mkimg artifacts of an OCI layout "oci:DIR" (every tagged one) or
- * "oci:DIR:TAG" (that one, -ENOENT if the tag is missing), read and
- * checked (manifest and config against their digests) without copying
- * anything. Listing every tag leaves out entries that are not mkimg
- * artifacts, and entries that do not say they are (no artifactType in
- * index.json) and cannot be read; an entry that says it is and does not
- * check out fails the call, as any failure for one TAG does. *out: an
- * array of *n, free each entry and then the array. */
-int mkimg_remote_list(const char *ref, struct mkimg_artifact **out, size_t *n,
-		      struct mkimg_err *err);
+ * "oci:DIR:TAG" (that one, -ENOENT if the tag is missing), or of a
+ * registry repository (every tag, or the one given), read and checked
+ * (manifest and config against their digests) without copying anything.
+ * Listing every tag leaves out entries that are not mkimg artifacts, and
+ * entries that do not say they are (no artifactType) and cannot be read;
+ * an entry that says it is and does not check out fails the call, as any
+ * failure for one TAG does. *out: an array of *n, free each entry and then
+ * the array. o: for registries, may be NULL. */
+int mkimg_remote_list(const char *ref, const struct mkimg_registry_opts *o,
+		      struct mkimg_artifact **out, size_t *n, struct mkimg_err *err);
 
 struct mkimg_pull_params {
 	bool durable;		/* fsync before publishing */
+	const struct mkimg_registry_opts *registry;	/* may be NULL */
 	bool replace;		/* the name moves to the pulled image */
 	/* as mkimg_push_params.progress: bytes the store lacks */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
@@ -120,12 +146,17 @@ struct mkimg_pull_result {
 	uint32_t blobs;			/* metadata image and devices */
 	uint32_t copied;		/* devices the store lacked */
 	uint64_t bytes, bytes_copied;
+	uint64_t bytes_fetched;		/* downloaded from a registry this time */
 };
 
-/* Pulls the artifact "oci:DIR:TAG" into the store as name (NULL: TAG),
- * through bs_store_import: only the blobs the store lacks are copied, each
- * checked against its digest; nothing is registered unless all of it
- * checks out. The image's source is ref. */
+/* Pulls the artifact "oci:DIR:TAG" or "docker://HOST/REPO:TAG" (or
+ * @sha256:HEX) into the store as name (NULL: TAG; for a digest, the
+ * repository's last component), through bs_store_import: only the blobs
+ * the store lacks are copied, each checked against its digest; nothing is
+ * registered unless all of it checks out. A registry's blobs are first
+ * downloaded into the store's tmp/ (pull-<hex>), verified by size and
+ * digest; an interrupted pull resumes them where they stopped. The
+ * image's source is ref. */
 int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
 	       const struct mkimg_pull_params *p, struct mkimg_pull_result *r,
 	       struct mkimg_err *err);

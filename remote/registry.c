@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * An OCI distribution registry (remote_internal.h): one repository of it,
+ * as a push destination and as the source of a pull.
+ *
+ * Opening pings /v2/ and answers its challenge once: anonymous, a bearer
+ * token from the realm (asked for repository:REPO:pull, or pull,push, with
+ * the credentials when there are any), or Basic. A 401 later (a token that
+ * expired) gets one new token and one retry. Uploads are monolithic: POST
+ * an upload, PUT its bytes with the digest, which the registry checks;
+ * blobs it has (HEAD, of the right size) are not uploaded. Everything read
+ * is bounded (manifests and configs by OCI_MAX_JSON, blobs by the size
+ * their descriptor gives) and checked against its digest by the caller or
+ * here. With --tls-verify=false (insecure) https is tried first and plain
+ * http when the host does not speak TLS, as docker and skopeo do.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mkimg/error.h"
+#include "mkimg/oci.h"
+#include "mkimg/remote.h"
+#include "oci/oci_internal.h"
+#include "remote/remote_internal.h"
+#include "util/hex.h"
+
+#define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
+#define MANIFEST_ACCEPT MANIFEST_TYPE ", application/vnd.oci.image.index.v1+json"
+
+struct registry {
+	struct http *h;
+	char *base;		/* "https://HOST" */
+	char *host, *repo, *name;
+	char *creds;		/* USER:PASSWORD, or NULL */
+	char *auth;		/* "Bearer ..." once a token is had */
+	bool basic;		/* the registry asked for Basic */
+	bool push;
+};
+
+const char *registry_name(const struct registry *rg)
+{
+	return rg->name;
+}
+
+void registry_close(struct registry *rg)
+{
+	if (!rg)
+		return;
+	http_close(rg->h);
+	free(rg->base);
+	free(rg->host);
+	free(rg->repo);
+	free(rg->name);
+	free(rg->creds);
+	free(rg->auth);
+	free(rg);
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, f);
+	if (vasprintf(&s, f, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* The registry's own words for a failure: its first error code and
+ * message, when the body is the distribution spec's errors JSON. */
+static void errors_of(const struct http_req *r, char *out, size_t n)
+{
+	struct json_object *o, *a, *e, *c, *m;
+
+	out[0] = '\0';
+	if (!r->resp || !r->resp_len)
+		return;
+	o = json_tokener_parse((const char *)r->resp);
+	if (o && json_object_object_get_ex(o, "errors", &a) &&
+	    json_object_is_type(a, json_type_array) && json_object_array_length(a) &&
+	    (e = json_object_array_get_idx(a, 0)) && json_object_is_type(e, json_type_object)) {
+		const char *cs = json_object_object_get_ex(e, "code", &c) ? json_object_get_string(c) : "";
+		const char *ms = json_object_object_get_ex(e, "message", &m) ? json_object_get_string(m) : "";
+		size_t i;
+
+		snprintf(out, n, ": %.64s%s%.200s", cs ? cs : "", *ms ? ": " : "", ms ? ms : "");
+		for (i = 0; out[i]; i++)	/* one line */
+			if ((unsigned char)out[i] < 0x20)
+				out[i] = ' ';
+	}
+	json_object_put(o);
+}
+
+static int status_err(struct registry *rg, const struct http_req *r, const char *what,
+		      struct mkimg_err *err)
+{
+	char why[300];
+
+	errors_of(r, why, sizeof(why));
+	if (r->status == 401 || r->status == 403)
+		return mkimg_err_set(err, -EACCES, "%s: %s: denied (HTTP %ld%s)%s", rg->name, what,
+				     r->status, why, rg->creds ? "" :
+				     "; no credentials for it (--creds, or an auth file)");
+	if (r->status == 404)
+		return mkimg_err_set(err, -ENOENT, "%s: %s: not found (HTTP 404%s)", rg->name, what,
+				     why);
+	return mkimg_err_set(err, -EPROTO, "%s: %s: the registry answered HTTP %ld%s", rg->name,
+			     what, r->status, why);
+}
+
+/* A token for scope (NULL: this repository's) from the challenge's realm. */
+static int get_token(struct registry *rg, const struct auth_challenge *c, const char *scope,
+		     struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET", .max = 64 << 10 };
+	char *sc = NULL, *svc = NULL, *url, *tok = NULL, *own = NULL;
+	int ret;
+
+	if (!scope)
+		scope = own = fmt("repository:%s:%s", rg->repo, rg->push ? "pull,push" : "pull");
+	if (!scope)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	sc = curl_easy_escape(NULL, scope, 0);
+	svc = c->service ? curl_easy_escape(NULL, c->service, 0) : NULL;
+	url = sc ? fmt("%s%sscope=%s%s%s", c->realm, strchr(c->realm, '?') ? "&" : "?", sc,
+		       svc ? "&service=" : "", svc ? svc : "") : NULL;
+	curl_free(sc);
+	curl_free(svc);
+	free(own);
+	if (!url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	r.url = url;
+	r.userpwd = rg->creds;
+	ret = http_do(rg->h, &r, err);
+	if (!ret && r.status != 200) {
+		char why[300];
+
+		errors_of(&r, why, sizeof(why));
+		ret = mkimg_err_set(err, -EACCES, "%s: the token server %s answered HTTP %ld%s%s",
+				    rg->name, c->realm, r.status, why, rg->creds ? "" :
+				    "; no credentials for it (--creds, or an auth file)");
+	}
+	if (!ret) {
+		ret = auth_parse_token((const char *)r.resp, r.resp_len, &tok);
+		if (ret)
+			ret = mkimg_err_set(err, ret == -ENOMEM ? ret : -EPROTO, "%s: the token server "
+					    "%s sent no token", rg->name, c->realm);
+	}
+	if (!ret) {
+		free(rg->auth);
+		rg->auth = fmt("Bearer %s", tok);
+		if (!rg->auth)
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+	}
+	free(tok);
+	free(url);
+	http_req_done(&r);
+	return ret;
+}
+
+/* Answers a 401's challenge: 0 when a retry may succeed. */
+static int answer(struct registry *rg, const struct http_req *r, bool retry_scope,
+		  struct mkimg_err *err)
+{
+	struct auth_challenge c;
+	int ret;
+
+	if (!r->www_auth || auth_parse_challenge(r->www_auth, &c))
+		return status_err(rg, r, "authentication", err);
+	if (c.bearer) {
+		ret = get_token(rg, &c, retry_scope ? c.scope : NULL, err);
+	} else if (rg->creds) {
+		rg->basic = true;
+		ret = 0;
+	} else {
+		ret = mkimg_err_set(err, -EACCES, "%s: the registry wants a user and password "
+				    "(--creds, or an auth file)", rg->name);
+	}
+	auth_challenge_free(&c);
+	return ret;
+}
+
+/* A request with this registry's authorization; a 401 gets one answer and
+ * one retry. */
+static int req(struct registry *rg, struct http_req *r, struct mkimg_err *err)
+{
+	int ret, tries;
+
+	for (tries = 0;; tries++) {
+		r->auth = rg->auth;
+		r->userpwd = rg->basic ? rg->creds : NULL;
+		ret = http_do(rg->h, r, err);
+		if (ret || r->status != 401 || tries)
+			return ret;
+		ret = answer(rg, r, true, err);
+		if (ret)
+			return ret;
+	}
+}
+
+int registry_open(const struct remote_ref *ref, const struct mkimg_registry_opts *o, bool push,
+		  struct registry **out, struct mkimg_err *err)
+{
+	struct mkimg_registry_opts none = { 0 };
+	struct http_opts ho = { 0 };
+	struct http_req r = { .method = "GET" };
+	struct registry *rg;
+	int ret;
+
+	if (!o)
+		o = &none;
+	rg = calloc(1, sizeof(*rg));
+	if (!rg)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	rg->push = push;
+	rg->host = strdup(ref->host);
+	rg->repo = strdup(ref->repo);
+	rg->name = fmt("%s/%s", ref->host, ref->repo);
+	rg->base = fmt("https://%s", ref->host);
+	if (!rg->host || !rg->repo || !rg->name || !rg->base) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (o->creds) {
+		if (!strchr(o->creds, ':')) {
+			ret = mkimg_err_set(err, -EINVAL, "--creds: USER:PASSWORD");
+			goto fail;
+		}
+		rg->creds = strdup(o->creds);
+		if (!rg->creds) {
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	} else {
+		ret = auth_lookup(o->auth_file, ref->host, &rg->creds, err);
+		if (ret < 0)
+			goto fail;
+	}
+	ho.insecure = o->insecure;
+	ho.ca_file = o->ca_file;
+	ho.timeout = o->timeout;
+	ret = http_open(&ho, &rg->h, err);
+	if (ret)
+		goto fail;
+	r.url = fmt("%s/v2/", rg->base);
+	ret = r.url ? http_do(rg->h, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (ret && o->insecure && ret != -ENOMEM && ret != -ETIMEDOUT) {
+		/* no TLS there: plain http, as asked for */
+		mkimg_err_clear(err);
+		free(rg->base);
+		free((char *)r.url);
+		rg->base = fmt("http://%s", ref->host);
+		r.url = rg->base ? fmt("%s/v2/", rg->base) : NULL;
+		ret = r.url ? http_do(rg->h, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+	}
+	if (!ret && r.status == 401)
+		ret = answer(rg, &r, false, err);
+	else if (!ret && r.status != 200)
+		ret = mkimg_err_set(err, -EPROTO, "%s: not a registry (GET /v2/ answered HTTP %ld)",
+				    ref->host, r.status);
+	free((char *)r.url);
+	http_req_done(&r);
+	if (ret)
+		goto fail;
+	*out = rg;
+	return 0;
+fail:
+	registry_close(rg);
+	return ret;
+}
+
+/* 1 if the repository has blob hex of size bytes, 0 if not. */
+static int reg_has(void *d, const char *hex, uint64_t size, struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	struct http_req r = { .method = "HEAD" };
+	int ret;
+
+	r.url = fmt("%s/v2/%s/blobs/sha256:%s", rg->base, rg->repo, hex);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (!ret) {
+		if (r.status == 200 && r.content_length >= 0 && (uint64_t)r.content_length == size)
+			ret = 1;
+		else if (r.status == 200)
+			ret = mkimg_err_set(err, -EPROTO, "%s: blob sha256:%s is there with another "
+					    "size (%lld, not %llu bytes)", rg->name, hex,
+					    (long long)r.content_length, (unsigned long long)size);
+		else if (r.status != 404)
+			ret = status_err(rg, &r, "HEAD of a blob", err);
+	}
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
+
+/* Uploads a blob: bytes at buf (len) or fd (size). */
+static int upload(struct registry *rg, const char *hex, const void *buf, int fd, uint64_t size,
+		  void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
+{
+	struct http_req r = { .method = "POST" };
+	char *loc = NULL;
+	int ret;
+
+	r.url = fmt("%s/v2/%s/blobs/uploads/", rg->base, rg->repo);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (!ret && r.status != 202)
+		ret = status_err(rg, &r, "starting an upload", err);
+	if (!ret && (!r.location || !(loc = http_resolve(rg->base, r.location))))
+		ret = mkimg_err_set(err, -EPROTO, "%s: an upload without a usable Location",
+				    rg->name);
+	free((char *)r.url);
+	http_req_done(&r);
+	if (ret)
+		return ret;
+	memset(&r, 0, sizeof(r));
+	r.method = "PUT";
+	r.url = fmt("%s%sdigest=sha256%%3A%s", loc, strchr(loc, '?') ? "&" : "?", hex);
+	r.content_type = "application/octet-stream";
+	r.has_body = true;
+	r.buf = buf;
+	r.len = size;
+	r.fd = fd;
+	r.size = size;
+	r.sent = step;
+	r.sent_ctx = ctx;
+	ret = r.url ? req(rg, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (!ret && r.status != 201)
+		ret = status_err(rg, &r, "uploading a blob", err);
+	free((char *)r.url);
+	free(loc);
+	http_req_done(&r);
+	return ret;
+}
+
+static int reg_put_fd(void *d, const char *hex, int fd, uint64_t size,
+		      void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	int ret = reg_has(rg, hex, size, err);
+
+	if (ret)
+		return ret;
+	ret = upload(rg, hex, NULL, fd, size, step, ctx, err);
+	return ret ? mkimg_err_wrap(err, ret, "blob sha256:%.64s", hex) : 0;
+}
+
+static int reg_put_bytes(void *d, const void *buf, size_t len, char hex[65],
+			 struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	char dg[72];
+	int ret;
+
+	oci_sha256_digest(buf, len, dg);
+	memcpy(hex, dg + 7, 65);
+	ret = reg_has(rg, hex, len, err);
+	if (ret)
+		return ret;
+	return upload(rg, hex, buf, -1, len, NULL, NULL, err);
+}
+
+static int reg_put_manifest(void *d, const void *buf, size_t len, const char *hex,
+			    const char *tag, struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	struct http_req r = { .method = "PUT", .content_type = MANIFEST_TYPE, .has_body = true,
+			      .buf = buf, .len = len, .fd = -1 };
+	int ret;
+
+	r.url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, tag);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (!ret && r.status != 201)
+		ret = status_err(rg, &r, "putting the manifest", err);
+	if (!ret && r.digest && (strncmp(r.digest, "sha256:", 7) || strcmp(r.digest + 7, hex)))
+		ret = mkimg_err_set(err, -EPROTO, "%s: the registry took the manifest as %.80s, not "
+				    "sha256:%s", rg->name, r.digest, hex);
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
+
+static void reg_close(void *d)
+{
+	registry_close(d);
+}
+
+int registry_dest(const struct remote_ref *ref, const struct mkimg_registry_opts *o,
+		  struct remote_dest *out, struct mkimg_err *err)
+{
+	struct registry *rg;
+	int ret = registry_open(ref, o, true, &rg, err);
+
+	if (ret)
+		return ret;
+	out->d = rg;
+	out->has = reg_has;
+	out->put_fd = reg_put_fd;
+	out->put_bytes = reg_put_bytes;
+	out->put_manifest = reg_put_manifest;
+	out->close = reg_close;
+	return 0;
+}
+
+int registry_get_manifest(struct registry *rg, const char *ref, uint8_t **buf, size_t *len,
+			  char digest[72], struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET", .accept = MANIFEST_ACCEPT, .max = OCI_MAX_JSON };
+	int ret;
+
+	r.url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, ref);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (!ret && r.status != 200)
+		ret = status_err(rg, &r, ref, err);
+	if (!ret) {
+		oci_sha256_digest(r.resp ? r.resp : (const uint8_t *)"", r.resp_len, digest);
+		if (!strncmp(ref, "sha256:", 7) && strcmp(ref, digest))
+			ret = mkimg_err_set(err, -EIO, "%s@%s: the manifest sent has another digest "
+					    "(%s)", rg->name, ref, digest);
+	}
+	if (!ret && !r.resp)
+		ret = mkimg_err_set(err, -EPROTO, "%s:%s: an empty manifest", rg->name, ref);
+	if (!ret) {
+		*buf = r.resp;
+		*len = r.resp_len;
+		r.resp = NULL;
+	}
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
+
+int registry_get_small(struct registry *rg, const char *digest, uint64_t size, uint8_t **buf,
+		       struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET" };
+	char got[72];
+	int ret;
+
+	if (size > OCI_MAX_JSON)
+		return mkimg_err_set(err, -EFBIG, "%s: blob %s: larger than %u bytes", rg->name,
+				     digest, OCI_MAX_JSON);
+	r.max = size ? size : 1;
+	r.url = fmt("%s/v2/%s/blobs/%s", rg->base, rg->repo, digest);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (ret == -EFBIG)
+		ret = mkimg_err_set(err, -EIO, "%s: blob %s: more bytes than its descriptor's %llu",
+				    rg->name, digest, (unsigned long long)size);
+	if (!ret && r.status != 200)
+		ret = status_err(rg, &r, digest, err);
+	if (!ret) {
+		oci_sha256_digest(r.resp ? r.resp : (const uint8_t *)"", r.resp_len, got);
+		if (r.resp_len != size || strcmp(got, digest))
+			ret = mkimg_err_set(err, -EIO, "%s: blob %s: the bytes sent do not have that "
+					    "digest and size", rg->name, digest);
+	}
+	if (!ret && !r.resp)
+		r.resp = calloc(1, 1);
+	if (!ret) {
+		*buf = r.resp;
+		r.resp = NULL;
+	}
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
+
+struct blob_sink {
+	struct http_req *r;
+	uint64_t off, size, at;
+	bool started;
+	int (*sink)(void *ctx, uint64_t at, const void *p, size_t n);
+	void *ctx;
+	struct registry *rg;
+	const char *hex;
+	struct mkimg_err *err;
+};
+
+static int blob_piece(void *ctx, const void *p, size_t n)
+{
+	struct blob_sink *b = ctx;
+	int ret;
+
+	if (!b->started) {
+		b->started = true;
+		b->at = b->r->status == 206 ? b->off : 0;
+	}
+	if (b->at + n > b->size)
+		return mkimg_err_set(b->err, -EIO, "%s: blob sha256:%s: more bytes than its "
+				     "descriptor's %llu", b->rg->name, b->hex,
+				     (unsigned long long)b->size);
+	ret = b->sink(b->ctx, b->at, p, n);
+	b->at += n;
+	return ret;
+}
+
+int registry_get_blob(struct registry *rg, const char *hex, uint64_t size, uint64_t off,
+		      int (*sink)(void *ctx, uint64_t at, const void *p, size_t n), void *ctx,
+		      struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET" };
+	struct blob_sink b = { .r = &r, .off = off, .size = size, .sink = sink, .ctx = ctx,
+			       .rg = rg, .hex = hex, .err = err };
+	char range[48];
+	int ret;
+
+	r.url = fmt("%s/v2/%s/blobs/sha256:%s", rg->base, rg->repo, hex);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	if (off) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)off);
+		r.range = range;
+	}
+	r.sink = blob_piece;
+	r.sink_ctx = &b;
+	ret = req(rg, &r, err);
+	if (!ret && r.status != 200 && r.status != 206)
+		ret = status_err(rg, &r, "a blob", err);
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
+
+int registry_tags(struct registry *rg, char ***tags, size_t *n, struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET", .max = OCI_MAX_JSON };
+	struct json_object *o = NULL, *a;
+	char **v = NULL;
+	size_t i, len, k = 0;
+	int ret;
+
+	*tags = NULL;
+	*n = 0;
+	r.url = fmt("%s/v2/%s/tags/list?n=10000", rg->base, rg->repo);
+	if (!r.url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, &r, err);
+	if (!ret && r.status != 200)
+		ret = status_err(rg, &r, "listing its tags", err);
+	if (!ret && !(r.resp && (o = json_tokener_parse((const char *)r.resp)) &&
+		      json_object_is_type(o, json_type_object)))
+		ret = mkimg_err_set(err, -EPROTO, "%s: the tag list is not JSON", rg->name);
+	if (!ret && (!json_object_object_get_ex(o, "tags", &a) ||
+		     json_object_is_type(a, json_type_null)))
+		goto out;	/* a repository with no tags */
+	if (!ret && !json_object_is_type(a, json_type_array))
+		ret = mkimg_err_set(err, -EPROTO, "%s: the tag list has no array of tags", rg->name);
+	if (ret)
+		goto out;
+	len = json_object_array_length(a);
+	v = calloc(len ? len : 1, sizeof(*v));
+	if (!v) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < len; i++) {
+		struct json_object *t = json_object_array_get_idx(a, i);
+
+		if (!json_object_is_type(t, json_type_string) ||
+		    !remote_tag_valid(json_object_get_string(t)))
+			continue;
+		v[k] = strdup(json_object_get_string(t));
+		if (!v[k]) {
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		k++;
+	}
+	if (ret) {
+		for (i = 0; i < k; i++)
+			free(v[i]);
+		free(v);
+	} else {
+		*tags = v;
+		*n = k;
+	}
+out:
+	json_object_put(o);
+	free((char *)r.url);
+	http_req_done(&r);
+	return ret;
+}
