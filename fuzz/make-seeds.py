@@ -402,6 +402,27 @@ def tag_seeds():
         put("fuzz_tag", name, tag)
 
 
+# ---------------------------------------------------------------- registry
+def registry_seeds():
+    """References, challenges, auth files, tokens (fuzz_registry)."""
+    refs = [b"oci:/tmp/lay:a", b"docker://127.0.0.1:5000/mk/img:1",
+            b"docker://debian:12", b"docker://reg.example/a/b@sha256:" + b"a" * 64,
+            b"docker://localhost/UPPER", b"docker://h:1/x:bad!tag"]
+    for i, r in enumerate(refs):
+        put("fuzz_registry", f"ref-{i}", b"\0" + r)
+    chals = [b'Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"',
+             b'Basic realm="registry"', b'Negotiate, Bearer realm="x\\"y"',
+             b'Bearer service="no realm"', b'Bearer realm="unterminated']
+    for i, c in enumerate(chals):
+        put("fuzz_registry", f"challenge-{i}", b"\1" + c)
+    put("fuzz_registry", "auth-file",
+        b"\2" + json.dumps({"auths": {"127.0.0.1:5000": {"auth": "dXNlcjpwYXNz"}}}).encode())
+    put("fuzz_registry", "auth-file-bad-base64",
+        b"\2" + json.dumps({"auths": {"https://127.0.0.1:5000": {"auth": "!!!="}}}).encode())
+    put("fuzz_registry", "token", b"\3" + b'{"token":"abc.def.ghi","expires_in":300}')
+    put("fuzz_registry", "token-access", b"\3" + b'{"access_token":"a b"}')
+
+
 # ---------------------------------------------------------------- artifacts
 def artifact_seeds():
     """mkimg artifacts: manifest, NUL, config (fuzz_artifact)."""
@@ -441,6 +462,7 @@ def main():
     archive_seeds()
     tag_seeds()
     artifact_seeds()
+    registry_seeds()
     tars = tar_seeds()
     for name, data in tars.items():
         if name.endswith("sparse.tar") and os.path.exists(os.path.join(CORPUS, "fuzz_tar_entry", name)):

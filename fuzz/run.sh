@@ -10,7 +10,7 @@ secs=${1:-30}
 [ $# -gt 0 ] && shift
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_OUT:-/var/tmp/mkimg-fuzz}
-all="fuzz_oci_index fuzz_tar_entry fuzz_record fuzz_stream fuzz_apply fuzz_encode fuzz_archive fuzz_tag fuzz_artifact"
+all="fuzz_oci_index fuzz_tar_entry fuzz_record fuzz_stream fuzz_apply fuzz_encode fuzz_archive fuzz_tag fuzz_artifact fuzz_registry"
 targets=${*:-$all}
 # The build needs a source tree that is not configured in place: a copy of
 # the checkout's files (mtimes kept, so make only rebuilds what changed).
