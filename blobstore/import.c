@@ -275,7 +275,7 @@ out:
 	return ret;
 }
 
-static int publish_image(struct import *im, const uint8_t *buf)
+static int publish_image(struct import *im, const uint8_t *buf, bool *copied)
 {
 	char *path = st_path(im->st, "images", im->p->image_hex);
 	struct bs_tmpfile tf;
@@ -290,6 +290,7 @@ static int publish_image(struct import *im, const uint8_t *buf)
 		free(path);
 		return 0;
 	}
+	*copied = true;
 	ret = bs_tmpfile_open(path, &tf);
 	if (!ret)
 		ret = util_pwrite_all(tf.fd, buf, im->p->image_size, 0);
@@ -505,7 +506,7 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		}
 	}
 	if (!ret)
-		ret = publish_image(&im, img);
+		ret = publish_image(&im, img, &r->image_copied);
 	if (!ret) {
 		ret = reg_durable(st, p->durable, err);
 		if (!ret) {

@@ -249,11 +249,11 @@ static void fill_result(struct mkimg_pull_result *r, const char *name,
 	snprintf(r->manifest, sizeof(r->manifest), "%s", a->manifest);
 	snprintf(r->image, sizeof(r->image), "%s", a->image.digest + 7);
 	r->blobs = a->ndevices + 1;
-	r->copied = ir->blobs_copied;
+	r->copied = ir->blobs_copied + ir->image_copied;
 	r->bytes = a->image.size;
 	for (i = 0; i < a->ndevices; i++)
 		r->bytes += a->devices[i].size;
-	r->bytes_copied = ir->bytes_copied;
+	r->bytes_copied = ir->bytes_copied + (ir->image_copied ? a->image.size : 0);
 }
 
 static void import_params(struct bs_import_params *ip, const struct mkimg_artifact *a,

@@ -312,10 +312,6 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	ret = s ? dst.put_bytes(dst.d, s, strlen(s), cfg_hex, err) : -ENOMEM;
 	if (ret < 0)
 		goto out_fds;
-	r->blobs++;
-	r->bytes += strlen(s);
-	r->copied += !ret;
-	r->bytes_copied += ret ? 0 : strlen(s);
 	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes);
 	s = to_json(man);
 	if (s)

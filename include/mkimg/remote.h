@@ -77,8 +77,11 @@ struct mkimg_push_params {
 struct mkimg_push_result {
 	char manifest[72];		/* "sha256:<hex>" */
 	char tag[MKIMG_TAG_MAX + 1];
-	uint32_t blobs;			/* config, metadata image and devices */
-	uint32_t copied;		/* those the destination lacked */
+	/* blobs: the metadata image and the devices (as a pull counts them;
+	 * the config, a few hundred bytes, is not counted); copied: those the
+	 * destination lacked */
+	uint32_t blobs;
+	uint32_t copied;
 	uint64_t bytes, bytes_copied;	/* of those blobs */
 };
 
@@ -144,7 +147,7 @@ struct mkimg_pull_result {
 	char manifest[72];
 	char image[65];			/* the metadata image's sha256 */
 	uint32_t blobs;			/* metadata image and devices */
-	uint32_t copied;		/* devices the store lacked */
+	uint32_t copied;		/* those the store lacked */
 	uint64_t bytes, bytes_copied;
 	uint64_t bytes_fetched;		/* downloaded from a registry this time */
 };

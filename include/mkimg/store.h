@@ -178,8 +178,9 @@ struct bs_import_params {
 	void *progress_ctx;
 };
 struct bs_import_result {
-	uint32_t blobs_copied;
+	uint32_t blobs_copied;		/* devices the store lacked */
 	uint64_t bytes_copied;
+	bool image_copied;		/* the store lacked the metadata image */
 };
 int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		    const struct bs_import_params *p, struct bs_import_result *r,
