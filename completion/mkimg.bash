@@ -20,7 +20,7 @@ _mkimg_options()
 	mount) echo "--store --device --verify --no-verify --domain --directio
 		--no-loop --print --json --help" ;;
 	umount) echo "--store --force --help" ;;
-	ls) echo "--store --remote --json --help" ;;
+	ls) echo "--store --remote --json --help --tls-verify --ca-file --creds --authfile --timeout" ;;
 	stats | pins) echo "--store --json --help" ;;
 	gc) echo "--store -q --quiet --json --help" ;;
 	inspect) echo "--store --json --help" ;;
@@ -28,8 +28,8 @@ _mkimg_options()
 	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
-	push) echo "--store --no-fsync --json --quiet -q --help" ;;
-	pull) echo "--store --name --replace --no-fsync --json --quiet -q --help" ;;
+	push) echo "--store --no-fsync --json --quiet -q --help --tls-verify --ca-file --creds --authfile --timeout" ;;
+	pull) echo "--store --name --replace --no-fsync --json --quiet -q --help --tls-verify --ca-file --creds --authfile --timeout" ;;
 	esac
 }
 

@@ -86,7 +86,8 @@ static const char usage[] =
 	"  --store DIR  the store (else $MKIMG_STORE, else /var/lib/mkimg)\n"
 	"  --no-fsync   do not fsync the files written (faster; a power cut may\n"
 	"               lose them, never leave a tag naming a partial artifact)\n"
-	"  --json       one JSON object: manifest, tag, blobs, copied, bytes,\n"
+	"  --json       one JSON object: manifest, tag, blobs (metadata image and\n"
+	"               devices), copied (those the destination lacked), bytes,\n"
 	"               bytes_copied\n"
 	"  -q, --quiet  no progress line and no summary\n"
 	CLI_REGISTRY_USAGE;
@@ -211,8 +212,9 @@ static const char pull_usage[] =
 	"  --replace    NAME may be taken: it moves to the pulled image\n"
 	"  --no-fsync   do not fsync before publishing (faster; kill-safe, not\n"
 	"               power-cut-safe)\n"
-	"  --json       one JSON object: name, manifest, image, blobs, copied\n"
-	"               (devices the store lacked), bytes, bytes_copied,\n"
+	"  --json       one JSON object: name, manifest, image, blobs (metadata\n"
+	"               image and devices), copied (those the store lacked), bytes,\n"
+	"               bytes_copied,\n"
 	"               bytes_fetched (downloaded from a registry this time)\n"
 	"  -q, --quiet  no progress line and no summary\n"
 	CLI_REGISTRY_USAGE;
