@@ -223,9 +223,24 @@ static int copy_blob(struct import *im, uint32_t i)
 	if (d->fd < 0)
 		return mkimg_err_set(im->err, -ENOENT, "blob %s: not in the store and not given",
 				     d->hex);
-	ret = bs_tmpfile_open(b->path, &tf);
-	if (ret)
-		return mkimg_err_errno(im->err, ret, "%s: creating a temporary file", b->path);
+	if (d->adopt_path) {
+		/* the caller's file in tmp/: hashed, then renamed into place */
+		tf.fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+		tf.tmppath = strdup(d->adopt_path);
+		tf.path = strdup(b->path);
+		if (tf.fd < 0 || !tf.tmppath || !tf.path) {
+			if (tf.fd >= 0)
+				close(tf.fd);
+			free(tf.tmppath);
+			free(tf.path);
+			return mkimg_err_set(im->err, -ENOMEM, "out of memory");
+		}
+	} else {
+		ret = bs_tmpfile_open(b->path, &tf);
+		if (ret)
+			return mkimg_err_errno(im->err, ret, "%s: creating a temporary file",
+					       b->path);
+	}
 	SHA256_Init(&c);
 	while (off < d->size) {
 		size_t want = d->size - off < COPY_BUF ? d->size - off : COPY_BUF;
@@ -248,7 +263,7 @@ static int copy_blob(struct import *im, uint32_t i)
 				mkimg_err_errno(im->err, ret, "blob %s: reading it", d->hex);
 			goto out;
 		}
-		ret = util_pwrite_all(tf.fd, im->buf, n, off);
+		ret = d->adopt_path ? 0 : util_pwrite_all(tf.fd, im->buf, n, off);
 		if (ret) {
 			mkimg_err_errno(im->err, ret, "%s", tf.tmppath);
 			goto out;

@@ -13,10 +13,11 @@
 #include "mkimg/remote.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE };
+enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE, OPT_SUBJECT };
 
 static const struct option push_opts[] = {
 	CLI_REGISTRY_OPTIONS,
+	{ "subject", required_argument, NULL, OPT_SUBJECT },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
@@ -73,7 +74,8 @@ int cli_registry_opt(int c, const char *arg, struct mkimg_registry_opts *o)
 }
 
 static const char usage[] =
-	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] [registry options]\n"
+	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] [--subject REF]\n"
+	"                  [registry options]\n"
 	"                  NAME oci:LAYOUT[:TAG] | docker://HOST/REPO[:TAG]\n"
 	"\n"
 	"Copies the store image NAME into the OCI image layout directory LAYOUT\n"
@@ -90,6 +92,9 @@ static const char usage[] =
 	"               devices), copied (those the destination lacked), bytes,\n"
 	"               bytes_copied\n"
 	"  -q, --quiet  no progress line and no summary\n"
+	"  --subject REF  a registry's tag or sha256:<hex> in the same repository:\n"
+	"               the ordinary image NAME was made from; the artifact names it\n"
+	"               as its subject, so pulling REF finds the artifact\n"
 	CLI_REGISTRY_USAGE;
 
 struct ui {
@@ -150,6 +155,7 @@ int cmd_push(int argc, char **argv)
 		case OPT_STORE: store = optarg; break;
 		case OPT_JSON: json = true; break;
 		case OPT_NO_FSYNC: p.durable = false; break;
+		case OPT_SUBJECT: p.subject = optarg; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -198,7 +204,9 @@ static const char pull_usage[] =
 	"\n"
 	"Pulls the mkimg artifact TAG of the OCI image layout LAYOUT or of a registry\n"
 	"repository (as mkimg push writes it) into the store (created when missing)\n"
-	"as NAME (default TAG). From a registry, what the store lacks is downloaded\n"
+	"as NAME (default TAG). A registry's ordinary image stands for the mkimg\n"
+	"artifact pushed with --subject naming it. From a registry, what the store\n"
+	"lacks is downloaded\n"
 	"into its tmp/ first, checked, and kept when interrupted: pulling again\n"
 	"goes on where it stopped.\n"
 	"The manifest and config are checked against their digests; only the\n"

@@ -116,11 +116,11 @@ int mkimg_artifact_manifest(const void *buf, size_t len, struct mkimg_artifact *
 	if (!ret)
 		ret = oci_json_str(o, "mediaType", &s, "manifest", err);
 	if (!ret && s && strcmp(s, MANIFEST_TYPE))
-		ret = mkimg_err_set(err, -EPROTONOSUPPORT, "manifest: not an OCI image manifest");
+		ret = mkimg_err_set(err, -ENOMSG, "manifest: not an OCI image manifest");
 	if (!ret)
 		ret = oci_json_str(o, "artifactType", &s, "manifest", err);
 	if (!ret && (!s || strcmp(s, MKIMG_ARTIFACT_TYPE)))
-		ret = mkimg_err_set(err, -EPROTONOSUPPORT, "manifest: not an mkimg artifact "
+		ret = mkimg_err_set(err, -ENOMSG, "manifest: not an mkimg artifact "
 				    "(artifactType is not " MKIMG_ARTIFACT_TYPE ")");
 	if (ret)
 		goto out;
@@ -425,18 +425,25 @@ out:
 	return ret;
 }
 
-int registry_artifact(struct registry *rg, const char *ref, struct mkimg_artifact *a,
-		      struct mkimg_err *err)
+int registry_artifact(struct registry *rg, const char *ref, bool follow,
+		      struct mkimg_artifact *a, struct mkimg_err *err)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	char digest[72];
+	char digest[72], other[72];
 	int ret = registry_get_manifest(rg, ref, &buf, &len, digest, err);
 
 	if (!ret)
 		ret = mkimg_artifact_manifest(buf, len, a, err);
 	free(buf);
 	buf = NULL;
+	if (ret == -ENOMSG && follow) {
+		/* an ordinary image: the mkimg artifact made of it, if one refers to it */
+		mkimg_artifact_free(a);
+		mkimg_err_clear(err);
+		ret = registry_referrer(rg, digest, other, err);
+		return ret ? ret : registry_artifact(rg, other, false, a, err);
+	}
 	if (ret)
 		return ret;
 	snprintf(a->manifest, sizeof(a->manifest), "%s", digest);
@@ -470,8 +477,8 @@ static int list_registry(const struct remote_ref *r, const struct mkimg_registry
 	for (i = 0; !ret && i < nt; i++) {
 		const char *t = all ? tags[i] : one[0];
 
-		ret = registry_artifact(rg, t, &v[cnt], err);
-		if (ret == -EPROTONOSUPPORT && all) {
+		ret = registry_artifact(rg, t, !all, &v[cnt], err);
+		if (ret == -ENOMSG && all) {
 			/* an ordinary image, or another kind of artifact */
 			mkimg_artifact_free(&v[cnt]);
 			mkimg_err_clear(err);

@@ -66,10 +66,13 @@ void http_req_done(struct http_req *r)
 	free(r->www_auth);
 	free(r->location);
 	free(r->digest);
+	free(r->ctype);
+	free(r->oci_subject);
 	free(r->effective_url);
 	r->resp = NULL;
 	r->resp_len = 0;
 	r->www_auth = r->location = r->digest = r->effective_url = NULL;
+	r->ctype = r->oci_subject = NULL;
 }
 
 struct xfer {
@@ -92,7 +95,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 		free(x->r->www_auth);
 		free(x->r->location);
 		free(x->r->digest);
+		free(x->r->ctype);
+		free(x->r->oci_subject);
 		x->r->www_auth = x->r->location = x->r->digest = NULL;
+		x->r->ctype = x->r->oci_subject = NULL;
 		return len;
 	}
 	for (k = 0; k < len && p[k] != ':'; k++)
@@ -105,6 +111,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 		slot = &x->r->location;
 	else if (k == 21 && !strncasecmp(p, "Docker-Content-Digest", 21))
 		slot = &x->r->digest;
+	else if (k == 12 && !strncasecmp(p, "Content-Type", 12))
+		slot = &x->r->ctype;
+	else if (k == 11 && !strncasecmp(p, "OCI-Subject", 11))
+		slot = &x->r->oci_subject;
 	if (!slot || *slot)
 		return len;	/* the first of several is kept */
 	for (v = k + 1; v < len && (p[v] == ' ' || p[v] == '\t'); v++)

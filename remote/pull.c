@@ -73,8 +73,11 @@ struct fetch {
 	struct registry *rg;
 	const struct mkimg_pull_params *p;
 	uint64_t done, total, fetched;
-	char (*paths)[PATH_MAX_PULL];	/* downloads to remove once imported */
-	size_t npaths;
+	struct download {
+		char path[PATH_MAX_PULL];
+		int fd;			/* owned by the import's parameters */
+	} *dl;				/* one per blob, made before the downloads */
+	size_t ndl;
 };
 
 /* One download: hashed and written in order (from 0 again when the
@@ -141,7 +144,7 @@ static int dl_resume(struct dl *d, uint64_t have)
  * held) once it has its digest. */
 static int download(struct fetch *f, const char *hex, uint64_t size, struct mkimg_err *err)
 {
-	char name[5 + 65], *path, (*x)[PATH_MAX_PULL];
+	char name[5 + 65], *path;
 	struct dl d = { .f = f, .fd = -1, .err = err };
 	uint64_t have;
 	uint8_t md[32];
@@ -172,8 +175,12 @@ static int download(struct fetch *f, const char *hex, uint64_t size, struct mkim
 			goto fail;
 		}
 		if (sb.st_nlink && S_ISREG(sb.st_mode))
-			break;
+			break;	/* ours, whole or not: as blobs are, 0644 (it may become one) */
 		close(d.fd);	/* another pull finished with it and removed it */
+	}
+	if (fchmod(d.fd, 0644) < 0) {
+		ret = mkimg_err_errno(err, -errno, "%s", path);
+		goto fail;
 	}
 	have = (uint64_t)sb.st_size > size ? 0 : (uint64_t)sb.st_size;
 	for (;;) {
@@ -208,13 +215,8 @@ static int download(struct fetch *f, const char *hex, uint64_t size, struct mkim
 		unlink(path);
 		goto fail;
 	}
-	x = realloc(f->paths, sizeof(*x) * (f->npaths + 1));
-	if (!x) {
-		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
-	f->paths = x;
-	snprintf(f->paths[f->npaths++], PATH_MAX_PULL, "%s", path);
+	snprintf(f->dl[f->ndl].path, PATH_MAX_PULL, "%s", path);
+	f->dl[f->ndl++].fd = d.fd;
 	free(path);
 	return d.fd;
 keep:
@@ -223,6 +225,15 @@ fail:
 		close(d.fd);
 	free(path);
 	return ret;
+}
+
+/* Removes a download's file if its path still names the file we hold. */
+static void drop_download(const struct download *d)
+{
+	struct stat a, b;
+
+	if (!fstat(d->fd, &a) && !stat(d->path, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		unlink(d->path);
 }
 
 /* The store's metadata image hex, if it has it whole; else -1. */
@@ -290,14 +301,15 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	ret = registry_open(rr, p->registry, false, &f.rg, err);
 	if (ret)
 		return ret;
-	ret = registry_artifact(f.rg, rr->digest[0] ? rr->digest : rr->tag, &a, err);
+	ret = registry_artifact(f.rg, rr->digest[0] ? rr->digest : rr->tag, true, &a, err);
 	if (!ret)
 		ret = check_format(st, &a, ref, err);
 	if (ret)
 		goto out;
 	devs = calloc(a.ndevices ? a.ndevices : 1, sizeof(*devs));
 	need = calloc(a.ndevices + 1, sizeof(*need));
-	if (!devs || !need) {
+	f.dl = calloc(a.ndevices + 1, sizeof(*f.dl));
+	if (!devs || !need || !f.dl) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -332,8 +344,11 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 		if (!need[i])
 			continue;
 		ret = download(&f, devs[i].hex, devs[i].size, err);
-		if (ret >= 0)
+		if (ret >= 0) {
 			devs[i].fd = ret;
+			/* hashed again and renamed into blobs/, not copied */
+			devs[i].adopt_path = f.dl[f.ndl - 1].path;
+		}
 	}
 	if (ret < 0)
 		goto out;
@@ -349,9 +364,10 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 		goto out;
 	fill_result(r, name, &a, &ir);
 	r->bytes_fetched = f.fetched;
-	/* imported: the downloads have done their work */
-	for (k = 0; k < f.npaths; k++)
-		unlink(f.paths[k]);
+	/* imported: the downloads not renamed into blobs/ have done their work
+	 * (removed while our flock on them keeps other pulls waiting) */
+	for (k = 0; k < f.ndl; k++)
+		drop_download(&f.dl[k]);
 out:
 	st_unlock(lock);
 	if (ip.image_fd >= 0)
@@ -361,7 +377,7 @@ out:
 			close(devs[i].fd);
 	free(devs);
 	free(need);
-	free(f.paths);
+	free(f.dl);
 	mkimg_artifact_free(&a);
 	registry_close(f.rg);
 	return ret;

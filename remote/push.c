@@ -129,7 +129,7 @@ static struct json_object *config_json(const struct bs_image_info *ii,
 static struct json_object *manifest_json(const struct bs_image_info *ii,
 					 const struct layout_params *lp, char (*hex)[65],
 					 const char *config_hex, size_t config_len,
-					 uint64_t image_bytes)
+					 uint64_t image_bytes, struct json_object *subject)
 {
 	struct json_object *m = json_object_new_object(), *layers, *a;
 	char v[32];
@@ -163,6 +163,8 @@ static struct json_object *manifest_json(const struct bs_image_info *ii,
 	json_object_object_add(a, "io.mkimg.source",
 			       json_object_new_string(ii->source ? ii->source : ""));
 	json_object_object_add(m, "annotations", a);
+	if (subject)	/* the image it was made from (the referrers API finds it) */
+		json_object_object_add(m, "subject", subject);
 	return m;
 }
 
@@ -208,7 +210,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	struct layout_params lp;
 	struct remote_ref ref;
 	struct remote_dest dst = { 0 };
-	struct json_object *cfg = NULL, *man = NULL;
+	struct json_object *cfg = NULL, *man = NULL, *subj = NULL;
+	char subj_digest[72] = "";
 	char (*hex)[65] = NULL, cfg_hex[65], man_digest[72];
 	const char *tag = NULL, *s;
 	int *fds = NULL, imgfd = -1, lock, ret;
@@ -222,6 +225,11 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	ret = remote_parse(dest, &ref, err);
 	if (ret)
 		return ret;
+	if (p->subject && ref.kind != REMOTE_REGISTRY) {
+		ret = mkimg_err_set(err, -EINVAL, "%s: --subject needs a registry destination (an OCI "
+				    "layout keeps no referrers)", dest);
+		goto out;
+	}
 	tag = ref.tag ? ref.tag : name;
 	if (ref.digest[0]) {
 		ret = mkimg_err_set(err, -EINVAL, "%s: a push goes to a tag, not a digest", dest);
@@ -312,11 +320,21 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	ret = s ? dst.put_bytes(dst.d, s, strlen(s), cfg_hex, err) : -ENOMEM;
 	if (ret < 0)
 		goto out_fds;
-	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes);
+	if (p->subject) {
+		ret = dst.subject(dst.d, p->subject, &subj, err);
+		if (ret)
+			goto out_fds;
+		snprintf(subj_digest, sizeof(subj_digest), "%s",
+			 json_object_get_string(json_object_object_get(subj, "digest")));
+	}
+	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes, subj);
+	subj = NULL;	/* the manifest's now */
 	s = to_json(man);
 	if (s)
 		oci_sha256_digest(s, strlen(s), man_digest);
 	ret = s ? dst.put_manifest(dst.d, s, strlen(s), man_digest + 7, tag, err) : -ENOMEM;
+	if (!ret && p->subject)
+		ret = dst.link(dst.d, subj_digest, man_digest, strlen(s), err);
 	if (!ret)
 		snprintf(r->manifest, sizeof(r->manifest), "%s", man_digest);
 	if (!ret && p->progress)
@@ -330,6 +348,7 @@ out_fds:
 out_info:
 	json_object_put(cfg);
 	json_object_put(man);
+	json_object_put(subj);
 	if (dst.close)
 		dst.close(dst.d);
 	free(fds);

@@ -29,7 +29,11 @@
 #include "util/hex.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
-#define MANIFEST_ACCEPT MANIFEST_TYPE ", application/vnd.oci.image.index.v1+json"
+#define INDEX_TYPE "application/vnd.oci.image.index.v1+json"
+#define MANIFEST_ACCEPT MANIFEST_TYPE ", " INDEX_TYPE
+/* what an ordinary image's manifest may be, as a subject */
+#define ANY_ACCEPT MANIFEST_ACCEPT ", application/vnd.docker.distribution.manifest.v2+json, " \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
 
 struct registry {
 	struct http *h;
@@ -39,6 +43,7 @@ struct registry {
 	char *auth;		/* "Bearer ..." once a token is had */
 	bool basic;		/* the registry asked for Basic */
 	bool push;
+	bool subject_ok;	/* it took the last manifest's subject (OCI-Subject) */
 };
 
 const char *registry_name(const struct registry *rg)
@@ -371,26 +376,239 @@ static int reg_put_bytes(void *d, const void *buf, size_t len, char hex[65],
 	return upload(rg, hex, buf, -1, len, NULL, NULL, err);
 }
 
-static int reg_put_manifest(void *d, const void *buf, size_t len, const char *hex,
-			    const char *tag, struct mkimg_err *err)
+/* A manifest (or index) of media type under ref; *digest (may be NULL)
+ * what the registry says it took it as. */
+static int put_manifest(struct registry *rg, const char *type, const void *buf, size_t len,
+			const char *hex, const char *ref, struct mkimg_err *err)
 {
-	struct registry *rg = d;
-	struct http_req r = { .method = "PUT", .content_type = MANIFEST_TYPE, .has_body = true,
+	struct http_req r = { .method = "PUT", .content_type = type, .has_body = true,
 			      .buf = buf, .len = len, .fd = -1 };
 	int ret;
 
-	r.url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, tag);
+	r.url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, ref);
 	if (!r.url)
 		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	ret = req(rg, &r, err);
 	if (!ret && r.status != 201)
-		ret = status_err(rg, &r, "putting the manifest", err);
+		ret = status_err(rg, &r, "putting a manifest", err);
 	if (!ret && r.digest && (strncmp(r.digest, "sha256:", 7) || strcmp(r.digest + 7, hex)))
 		ret = mkimg_err_set(err, -EPROTO, "%s: the registry took the manifest as %.80s, not "
 				    "sha256:%s", rg->name, r.digest, hex);
+	rg->subject_ok = !ret && r.oci_subject;
 	free((char *)r.url);
 	http_req_done(&r);
 	return ret;
+}
+
+static int reg_put_manifest(void *d, const void *buf, size_t len, const char *hex,
+			    const char *tag, struct mkimg_err *err)
+{
+	return put_manifest(d, MANIFEST_TYPE, buf, len, hex, tag, err);
+}
+
+/* GET of manifest ref with accept: the bytes (bounded) and their digest. */
+static int get_manifest(struct registry *rg, const char *ref, const char *accept,
+			struct http_req *r, char digest[72], struct mkimg_err *err)
+{
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->method = "GET";
+	r->accept = accept;
+	r->max = OCI_MAX_JSON;
+	r->url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, ref);
+	if (!r->url)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	ret = req(rg, r, err);
+	if (!ret && r->status != 200)
+		ret = status_err(rg, r, ref, err);
+	if (!ret) {
+		oci_sha256_digest(r->resp ? r->resp : (const uint8_t *)"", r->resp_len, digest);
+		if (!strncmp(ref, "sha256:", 7) && strcmp(ref, digest))
+			ret = mkimg_err_set(err, -EIO, "%s@%s: the manifest sent has another digest "
+					    "(%s)", rg->name, ref, digest);
+	}
+	if (!ret && !r->resp)
+		ret = mkimg_err_set(err, -EPROTO, "%s:%s: an empty manifest", rg->name, ref);
+	free((char *)r->url);
+	r->url = NULL;
+	return ret;
+}
+
+static json_object *parse_json(const struct http_req *r)
+{
+	struct json_tokener *tok = json_tokener_new_ex(64);
+	json_object *o = NULL;
+
+	if (!tok)
+		return NULL;
+	o = json_tokener_parse_ex(tok, (const char *)r->resp, r->resp_len);
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  !json_object_is_type(o, json_type_object))) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static int reg_subject(void *d, const char *ref, struct json_object **desc,
+		       struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	struct http_req r;
+	char digest[72], type[128] = "";
+	json_object *o, *mt;
+	int ret = get_manifest(rg, ref, ANY_ACCEPT, &r, digest, err);
+
+	if (ret) {
+		http_req_done(&r);
+		return mkimg_err_wrap(err, ret, "the subject");
+	}
+	o = parse_json(&r);
+	if (o && json_object_object_get_ex(o, "mediaType", &mt) &&
+	    json_object_is_type(mt, json_type_string))
+		snprintf(type, sizeof(type), "%s", json_object_get_string(mt));
+	else if (r.ctype)
+		snprintf(type, sizeof(type), "%.*s", (int)strcspn(r.ctype, "; "), r.ctype);
+	json_object_put(o);
+	if (!type[0] || strchr(type, '"') || strchr(type, '\\')) {
+		http_req_done(&r);
+		return mkimg_err_set(err, -EPROTO, "%s:%s: the subject's manifest has no media type",
+				     rg->name, ref);
+	}
+	*desc = json_object_new_object();
+	json_object_object_add(*desc, "mediaType", json_object_new_string(type));
+	json_object_object_add(*desc, "digest", json_object_new_string(digest));
+	json_object_object_add(*desc, "size", json_object_new_int64((int64_t)r.resp_len));
+	http_req_done(&r);
+	return 0;
+}
+
+/* The referrers index of subject (digest) as the registry keeps it (the
+ * referrers API), else under its fallback tag; *idx NULL if there is none. */
+static int referrers(struct registry *rg, const char *subject, bool api, json_object **idx,
+		     struct mkimg_err *err)
+{
+	struct http_req r = { .method = "GET", .accept = INDEX_TYPE, .max = OCI_MAX_JSON };
+	char *at = curl_easy_escape(NULL, MKIMG_ARTIFACT_TYPE, 0);
+	int ret;
+
+	*idx = NULL;
+	if (api) {
+		r.url = at ? fmt("%s/v2/%s/referrers/%s?artifactType=%s", rg->base, rg->repo,
+				 subject, at) : NULL;
+		ret = r.url ? req(rg, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+		free((char *)r.url);
+		if (!ret && r.status == 200) {
+			curl_free(at);
+			*idx = parse_json(&r);
+			http_req_done(&r);
+			return *idx ? 0 : mkimg_err_set(err, -EPROTO, "%s: the referrers of %s: not "
+							"an index", rg->name, subject);
+		}
+		http_req_done(&r);
+		if (ret) {
+			curl_free(at);
+			return ret;
+		}
+	}
+	curl_free(at);
+	/* the referrers tag schema: sha256-<hex> */
+	r.url = fmt("%s/v2/%s/manifests/sha256-%.64s", rg->base, rg->repo, subject + 7);
+	ret = r.url ? req(rg, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+	free((char *)r.url);
+	if (!ret && r.status == 200) {
+		*idx = parse_json(&r);
+		if (!*idx)
+			ret = mkimg_err_set(err, -EPROTO, "%s: tag sha256-%.12s...: not an index",
+					    rg->name, subject + 7);
+	} else if (!ret && r.status != 404) {
+		ret = status_err(rg, &r, "the referrers tag", err);
+	}
+	http_req_done(&r);
+	return ret;
+}
+
+static int reg_link(void *d, const char *subject, const char *digest, size_t len,
+		    struct mkimg_err *err)
+{
+	struct registry *rg = d;
+	json_object *idx = NULL, *list, *keep, *e, *x;
+	const char *s;
+	char tag[72], dg[72];
+	size_t i, n;
+	int ret;
+
+	if (rg->subject_ok)
+		return 0;	/* the registry keeps the referrers itself */
+	ret = referrers(rg, subject, false, &idx, err);
+	if (ret)
+		return ret;
+	if (!idx) {
+		idx = json_object_new_object();
+		json_object_object_add(idx, "schemaVersion", json_object_new_int(2));
+		json_object_object_add(idx, "mediaType", json_object_new_string(INDEX_TYPE));
+	}
+	keep = json_object_new_array();
+	if (json_object_object_get_ex(idx, "manifests", &list) &&
+	    json_object_is_type(list, json_type_array)) {
+		n = json_object_array_length(list);
+		for (i = 0; i < n; i++) {
+			e = json_object_array_get_idx(list, i);
+			if (json_object_object_get_ex(e, "digest", &x) &&
+			    json_object_is_type(x, json_type_string) &&
+			    !strcmp(json_object_get_string(x), digest))
+				continue;	/* this artifact again: once, at the end */
+			json_object_array_add(keep, json_object_get(e));
+		}
+	}
+	e = json_object_new_object();
+	json_object_object_add(e, "mediaType", json_object_new_string(MANIFEST_TYPE));
+	json_object_object_add(e, "digest", json_object_new_string(digest));
+	json_object_object_add(e, "size", json_object_new_int64((int64_t)len));
+	json_object_object_add(e, "artifactType", json_object_new_string(MKIMG_ARTIFACT_TYPE));
+	json_object_array_add(keep, e);
+	json_object_object_add(idx, "manifests", keep);
+	s = json_object_to_json_string_ext(idx, JSON_C_TO_STRING_PLAIN);
+	oci_sha256_digest(s, strlen(s), dg);
+	snprintf(tag, sizeof(tag), "sha256-%.64s", subject + 7);
+	ret = put_manifest(rg, INDEX_TYPE, s, strlen(s), dg + 7, tag, err);
+	json_object_put(idx);
+	return ret ? mkimg_err_wrap(err, ret, "the referrers tag of %s", subject) : 0;
+}
+
+int registry_referrer(struct registry *rg, const char *subject, char out[72],
+		      struct mkimg_err *err)
+{
+	json_object *idx = NULL, *list, *e, *x;
+	size_t i, n;
+	int ret = referrers(rg, subject, true, &idx, err);
+
+	if (ret)
+		return ret;
+	out[0] = '\0';
+	if (idx && json_object_object_get_ex(idx, "manifests", &list) &&
+	    json_object_is_type(list, json_type_array)) {
+		n = json_object_array_length(list);
+		for (i = 0; i < n; i++) {	/* the last one of ours */
+			e = json_object_array_get_idx(list, i);
+			if (json_object_object_get_ex(e, "artifactType", &x) &&
+			    json_object_is_type(x, json_type_string) &&
+			    !strcmp(json_object_get_string(x), MKIMG_ARTIFACT_TYPE) &&
+			    json_object_object_get_ex(e, "digest", &x) &&
+			    json_object_is_type(x, json_type_string) &&
+			    !strncmp(json_object_get_string(x), "sha256:", 7) &&
+			    strlen(json_object_get_string(x)) == 71 &&
+			    util_is_hex64(json_object_get_string(x) + 7))
+				snprintf(out, 72, "%s", json_object_get_string(x));
+		}
+	}
+	json_object_put(idx);
+	if (!out[0])
+		return mkimg_err_set(err, -ENOENT, "%s@%s: not an mkimg artifact, and none refers to "
+				     "it", rg->name, subject);
+	return 0;
 }
 
 static void reg_close(void *d)
@@ -411,6 +629,8 @@ int registry_dest(const struct remote_ref *ref, const struct mkimg_registry_opts
 	out->put_fd = reg_put_fd;
 	out->put_bytes = reg_put_bytes;
 	out->put_manifest = reg_put_manifest;
+	out->subject = reg_subject;
+	out->link = reg_link;
 	out->close = reg_close;
 	return 0;
 }
@@ -418,29 +638,14 @@ int registry_dest(const struct remote_ref *ref, const struct mkimg_registry_opts
 int registry_get_manifest(struct registry *rg, const char *ref, uint8_t **buf, size_t *len,
 			  char digest[72], struct mkimg_err *err)
 {
-	struct http_req r = { .method = "GET", .accept = MANIFEST_ACCEPT, .max = OCI_MAX_JSON };
-	int ret;
+	struct http_req r;
+	int ret = get_manifest(rg, ref, MANIFEST_ACCEPT, &r, digest, err);
 
-	r.url = fmt("%s/v2/%s/manifests/%s", rg->base, rg->repo, ref);
-	if (!r.url)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	ret = req(rg, &r, err);
-	if (!ret && r.status != 200)
-		ret = status_err(rg, &r, ref, err);
-	if (!ret) {
-		oci_sha256_digest(r.resp ? r.resp : (const uint8_t *)"", r.resp_len, digest);
-		if (!strncmp(ref, "sha256:", 7) && strcmp(ref, digest))
-			ret = mkimg_err_set(err, -EIO, "%s@%s: the manifest sent has another digest "
-					    "(%s)", rg->name, ref, digest);
-	}
-	if (!ret && !r.resp)
-		ret = mkimg_err_set(err, -EPROTO, "%s:%s: an empty manifest", rg->name, ref);
 	if (!ret) {
 		*buf = r.resp;
 		*len = r.resp_len;
 		r.resp = NULL;
 	}
-	free((char *)r.url);
 	http_req_done(&r);
 	return ret;
 }

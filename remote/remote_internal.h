@@ -46,6 +46,14 @@ struct remote_dest {
 			 struct mkimg_err *err);
 	int (*put_manifest)(void *d, const void *buf, size_t len, const char *hex,
 			    const char *tag, struct mkimg_err *err);
+	/* Registries only (NULL otherwise): the descriptor of the manifest ref
+	 * (a tag or digest of the repository) as an OCI subject; and once the
+	 * artifact's manifest (digest, len bytes) with that subject is put,
+	 * its entry in the subject's referrers where the registry keeps none
+	 * itself (the referrers tag schema: an index tagged sha256-<hex>). */
+	int (*subject)(void *d, const char *ref, struct json_object **desc, struct mkimg_err *err);
+	int (*link)(void *d, const char *subject_digest, const char *digest, size_t len,
+		    struct mkimg_err *err);
 	void (*close)(void *d);
 };
 int ocidir_dest(const char *dir, bool durable, struct remote_dest *out, struct mkimg_err *err);
@@ -114,6 +122,8 @@ struct http_req {
 	char *www_auth;			/* WWW-Authenticate, or NULL */
 	char *location;			/* Location, or NULL */
 	char *digest;			/* Docker-Content-Digest, or NULL */
+	char *ctype;			/* Content-Type, or NULL */
+	char *oci_subject;		/* OCI-Subject, or NULL */
 	char *effective_url;
 	int64_t content_length;		/* -1 when not sent */
 };
@@ -169,11 +179,18 @@ int registry_get_blob(struct registry *rg, const char *hex, uint64_t size, uint6
 /* The repository's tags (*tags: n malloc'd strings in a malloc'd array). */
 int registry_tags(struct registry *rg, char ***tags, size_t *n, struct mkimg_err *err);
 const char *registry_name(const struct registry *rg);	/* "HOST/REPO" */
-/* artifact.c: the mkimg artifact ref (a tag or digest) of the repository,
- * manifest and config read and checked; -EPROTONOSUPPORT for a manifest
- * that is not one. Free a with mkimg_artifact_free. */
-struct mkimg_artifact;
-int registry_artifact(struct registry *rg, const char *ref, struct mkimg_artifact *a,
+/* The last mkimg artifact that names the manifest subject ("sha256:<hex>")
+ * as its subject (the referrers API, else the referrers tag): its digest in
+ * out; -ENOENT if none does. */
+int registry_referrer(struct registry *rg, const char *subject, char out[72],
 		      struct mkimg_err *err);
+/* artifact.c: the mkimg artifact ref (a tag or digest) of the repository,
+ * manifest and config read and checked; -ENOMSG for a manifest that is
+ * not one, unless follow: then the artifact that refers to it
+ * (registry_referrer), -ENOENT when none does. Free a with
+ * mkimg_artifact_free. */
+struct mkimg_artifact;
+int registry_artifact(struct registry *rg, const char *ref, bool follow,
+		      struct mkimg_artifact *a, struct mkimg_err *err);
 
 #endif

@@ -67,6 +67,12 @@ struct mkimg_registry_opts {
 struct mkimg_push_params {
 	bool durable;		/* fsync every file before its rename */
 	const struct mkimg_registry_opts *registry;	/* may be NULL */
+	/* A tag or "sha256:<hex>" of the destination repository: the ordinary
+	 * image the store image was made from, named as the artifact's OCI
+	 * subject, so that a pull of that image's reference finds the artifact
+	 * (the referrers API, or the referrers tag sha256-<hex> this push
+	 * updates where the registry has no such API). NULL: none. */
+	const char *subject;
 	/* Called on the caller's thread after each piece copied (done of total
 	 * bytes of the blobs the destination lacks, total known before the
 	 * first call) and once with done == total; may be NULL. */
@@ -109,8 +115,8 @@ struct mkimg_artifact {
 };
 /*
  * mkimg_artifact_manifest: len bytes as a manifest; 0 with a filled
- * (manifest-level fields), -EPROTONOSUPPORT for an OCI manifest that is not
- * an mkimg artifact or of an unknown version, -EINVAL for anything
+ * (manifest-level fields), -ENOMSG for a manifest that is not an mkimg
+ * artifact, -EPROTONOSUPPORT for one of an unknown version, -EINVAL for anything
  * malformed (one line in err). mkimg_artifact_config: then its config's
  * bytes, checked against the manifest (same image and devices). Both bound
  * what they accept (OCI_MAX_JSON bytes, OCI_MAX_LAYERS devices and
@@ -153,7 +159,8 @@ struct mkimg_pull_result {
 };
 
 /* Pulls the artifact "oci:DIR:TAG" or "docker://HOST/REPO:TAG" (or
- * @sha256:HEX) into the store as name (NULL: TAG; for a digest, the
+ * @sha256:HEX; an ordinary image there stands for the last mkimg artifact
+ * that names it as its subject) into the store as name (NULL: TAG; for a digest, the
  * repository's last component), through bs_store_import: only the blobs
  * the store lacks are copied, each checked against its digest; nothing is
  * registered unless all of it checks out. A registry's blobs are first

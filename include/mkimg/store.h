@@ -164,6 +164,10 @@ struct bs_import_blob {
 	char hex[65];			/* its sha256 */
 	uint64_t size;
 	int fd;				/* its bytes, read from offset 0 */
+	/* NULL, or the path of fd's file in the store's tmp/ (a download):
+	 * hashed where it is and renamed into place instead of copied (removed
+	 * when its bytes do not have the digest) */
+	const char *adopt_path;
 };
 struct bs_import_params {
 	int image_fd;

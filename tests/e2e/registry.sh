@@ -13,6 +13,8 @@
 #     nothing registered, no download left;
 #   * kill -9 during a pull, then pull again: it downloads only the rest;
 #   * four pulls at once of overlapping images into one store;
+#   * an artifact pushed with --subject is found by pulling the ordinary
+#     image's reference (the referrers tag schema);
 #   * basic auth (htpasswd; --creds and an auth file), token auth (a token
 #     realm), TLS with --ca-file, plain http only with --tls-verify=false;
 #   * a registry that lies (wrong digest, wrong size, a truncated body, a
@@ -146,6 +148,42 @@ pulled "$T/store-sk" b "$T/ref-b"
 "$MKIMG" ls --remote "$R/mk/img" "${IN[@]}" >"$T/ls" || fail "ls --remote"
 grep -q '^a ' "$T/ls" && grep -q '^b ' "$T/ls" || fail "ls --remote: $(cat "$T/ls")"
 echo "ok: skopeo inspects and copies the artifact; ls --remote lists a and b"
+
+# an ordinary image and the artifact made of it (--subject): pulling the image's
+# reference finds the artifact (docker-registry 2.8 has no referrers API: the
+# referrers tag sha256-<hex> holds the link)
+python3 "$TOOLS/mkoci.py" <(echo '{"images": [{"tag": "app", "layers": [{"compression": "gzip",
+	"entries": [{"path": "etc", "type": "dir"}, {"path": "etc/app.conf", "type": "file",
+	"content": "port = 80\n"}, {"path": "bin", "type": "dir"}, {"path": "bin/app",
+	"type": "file", "size": 300000, "fill": "random", "seed": 3, "mode": "0755"}]}]}]}') \
+	"$T/app-oci" || fail "mkoci"
+"$MKIMG" convert -q --no-fsync --store "$S" --name app "oci:$T/app-oci:app" || fail "convert app"
+skopeo copy -q --dest-tls-verify=false "oci:$T/app-oci:app" "$R/mk/app:1.0" || fail "skopeo copy app"
+expect_one_line 1 'not an mkimg artifact, and none refers to it' \
+	pull "${IN[@]}" --store "$T/store-app" "$R/mk/app:1.0"
+no_images "$T/store-app" "a pull of an image no artifact refers to"
+"$MKIMG" push --json "${IN[@]}" --store "$S" --subject 1.0 app "$R/mk/app:mkimg-1.0" >"$T/pa.json" ||
+	fail "push --subject"
+skopeo inspect "${IN[@]}" --raw "$R/mk/app:mkimg-1.0" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+assert m["subject"]["mediaType"] == "application/vnd.oci.image.manifest.v1+json", m
+' || fail "the artifact names no subject"
+"$MKIMG" pull --json "${IN[@]}" --store "$T/store-app" --name app "$R/mk/app:1.0" >"$T/qa.json" ||
+	fail "pull of the ordinary image's tag"
+[ "$(json "$T/qa.json" 'j["manifest"]')" = "$(json "$T/pa.json" 'j["manifest"]')" ] ||
+	fail "the pull of app:1.0 found another artifact"
+umoci unpack --image "$T/app-oci:app" "$T/app-unpacked" >/dev/null 2>"$T/umoci.err" ||
+	fail "umoci unpack: $(cat "$T/umoci.err")"
+# umoci gives the (implicit) root the time of the unpack
+mkdir "$T/m-app"
+"$MKIMG" mount --store "$T/store-app" app "$T/m-app" || fail "mount app"
+touch -h -d "@$(stat -c %Y "$T/m-app")" "$T/app-unpacked/rootfs"
+"$MKIMG" umount "$T/m-app"
+pulled "$T/store-app" app "$T/app-unpacked/rootfs"
+"$MKIMG" ls --remote "$R/mk/app:1.0" "${IN[@]}" | grep -q '^1\.0 ' || fail "ls --remote app:1.0"
+expect_one_line 1 'needs a registry destination' push --store "$S" --subject 1.0 app "oci:$T/lay-x:a"
+echo "ok: an artifact pushed with --subject is found from the ordinary image's tag"
 
 # --- pull into a fresh store ------------------------------------------------------
 S2=$T/store2
