@@ -3,7 +3,8 @@
  * The regular files of a store image read back (store_internal.h): what
  * the registry repair and the import take from a metadata image, the
  * chunk units the sink would have keyed in them, their keys found from a
- * blob's bytes, and the file rows.
+ * blob's bytes, and the file rows; and the files a layer record names,
+ * looked up in the file rows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -234,4 +235,50 @@ int st_units_key(struct st_units *u, const uint8_t *buf, uint64_t off, size_t n,
 	}
 	free(unit);
 	return ret;
+}
+
+int st_layer_file(void *ctx, const uint8_t sha256[32], uint64_t size)
+{
+	struct st_layer_scan *ls = ctx;
+	const uint8_t *x;
+	size_t n, i, j;
+	int rc;
+
+	if (!size)
+		return 0;
+	sqlite3_bind_blob(ls->q, 1, sha256, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(ls->q, 2, (sqlite3_int64)size);
+	rc = sqlite3_step(ls->q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(ls->q);
+		if (rc != SQLITE_DONE)
+			return ls->err = -EIO;
+		ls->missing++;
+		return 0;
+	}
+	x = sqlite3_column_blob(ls->q, 0);
+	n = sqlite3_column_bytes(ls->q, 0) / REG_EXTENT_SIZE;
+	for (i = 0; i < n; i++) {
+		struct reg_extent e;
+
+		reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
+		for (j = 0; j < ls->nblobs && ls->blobs[j] != e.blob; j++)
+			;
+		if (j < ls->nblobs)
+			continue;
+		if (ls->nblobs == ls->cap) {
+			size_t cap = ls->cap ? ls->cap * 2 : 16;
+			uint32_t *b = realloc(ls->blobs, sizeof(*b) * cap);
+
+			if (!b) {
+				sqlite3_reset(ls->q);
+				return ls->err = -ENOMEM;
+			}
+			ls->blobs = b;
+			ls->cap = cap;
+		}
+		ls->blobs[ls->nblobs++] = e.blob;
+	}
+	sqlite3_reset(ls->q);
+	return 0;
 }

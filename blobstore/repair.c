@@ -550,61 +550,6 @@ out:
 
 /* ---- layer records ---- */
 
-struct layer_scan {
-	struct repair *rp;
-	sqlite3_stmt *q;	/* SELECT extents FROM files */
-	uint32_t *blobs;
-	size_t nblobs, cap;
-	uint64_t missing;
-	int err;
-};
-
-static int layer_file(void *ctx, const uint8_t sha256[32], uint64_t size)
-{
-	struct layer_scan *ls = ctx;
-	const uint8_t *x;
-	size_t n, i, j;
-	int rc;
-
-	if (!size)
-		return 0;
-	sqlite3_bind_blob(ls->q, 1, sha256, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(ls->q, 2, (sqlite3_int64)size);
-	rc = sqlite3_step(ls->q);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(ls->q);
-		if (rc != SQLITE_DONE)
-			return ls->err = -EIO;
-		ls->missing++;
-		return 0;
-	}
-	x = sqlite3_column_blob(ls->q, 0);
-	n = sqlite3_column_bytes(ls->q, 0) / REG_EXTENT_SIZE;
-	for (i = 0; i < n; i++) {
-		struct reg_extent e;
-
-		reg_extent_unpack(x + i * REG_EXTENT_SIZE, &e);
-		for (j = 0; j < ls->nblobs && ls->blobs[j] != e.blob; j++)
-			;
-		if (j < ls->nblobs)
-			continue;
-		if (ls->nblobs == ls->cap) {
-			size_t cap = ls->cap ? ls->cap * 2 : 16;
-			uint32_t *b = realloc(ls->blobs, sizeof(*b) * cap);
-
-			if (!b) {
-				sqlite3_reset(ls->q);
-				return ls->err = -ENOMEM;
-			}
-			ls->blobs = b;
-			ls->cap = cap;
-		}
-		ls->blobs[ls->nblobs++] = e.blob;
-	}
-	sqlite3_reset(ls->q);
-	return 0;
-}
-
 /* A layer record that cannot be registered is only a cache of its tar's
  * entries: it goes to tmp/ (gc removes it), so that gc does not take it
  * for data of a lost registry. Only when every blob and image could be
@@ -637,7 +582,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 		     void *ctx)
 {
 	struct layer_ctx *lc = ctx;
-	struct layer_scan ls = { .rp = rp };
+	struct st_layer_scan ls = { 0 };
 	char diff_id[72], hex[65], msg[512] = "";
 	struct mkimg_err why = MKIMG_ERR_INIT;
 	uint64_t entries = 0, size;
@@ -671,7 +616,7 @@ static int add_layer(struct repair *rp, int dfd, const char *name, const struct 
 			  lc->err);
 	if (ret)
 		goto out;
-	if (lc->p->layer_scan(lc->p->layer_ctx, tmp, name, &entries, layer_file, &ls, &why)) {
+	if (lc->p->layer_scan(lc->p->layer_ctx, tmp, name, &entries, st_layer_file, &ls, &why)) {
 		if (ls.err) {
 			ret = mkimg_err_set(lc->err, ls.err, "reading the new registry");
 			goto out;

@@ -191,11 +191,41 @@ struct st_units {
 int st_units_add(struct st_units *u, uint64_t pblk);	/* -ENOMEM */
 int st_units_sort(struct st_units *u);			/* -ENOMEM */
 void st_units_free(struct st_units *u);
+/* A layer record's regular files looked up as a layer_scan callback
+ * (bs_repair_params) gets them: q is "SELECT extents FROM files WHERE
+ * sha256=? AND size=?"; blobs: the ids their extents name, each once;
+ * missing: files with no row; err: set (and returned) on a failure. */
+struct st_layer_scan {
+	sqlite3_stmt *q;
+	uint32_t *blobs;
+	size_t nblobs, cap;
+	uint64_t missing;
+	int err;
+};
+int st_layer_file(void *ctx, const uint8_t sha256[32], uint64_t size);
+
 /* Keys the units that start in buf (the n bytes at off of the blob open
  * as fd, read in order); a unit that runs past buf is read from fd.
  * -ERANGE: a unit lies past the blob's end of size bytes. Once the whole
  * blob went through, every unit is keyed iff u->pos == u->n. */
 int st_units_key(struct st_units *u, const uint8_t *buf, uint64_t off, size_t n, int fd,
 		 uint64_t size);
+
+/* import_layers.c: an import's layer records (bs_import_params.layers).
+ * prepare: which the store has, the others copied and checked; register
+ * (in the import's transaction, after its file rows): ok stays true when
+ * every layer's record is registered, and then the image's layers are. */
+struct st_record;
+struct st_records {
+	struct st_record *v;
+	size_t n;
+	bool ok;
+	uint32_t copied;
+};
+int st_records_prepare(struct bs_store *st, const struct bs_import_params *p,
+		       struct st_records *r, struct mkimg_err *err);
+int st_records_register(struct bs_store *st, const struct bs_import_params *p,
+			struct st_records *r, int64_t now, struct mkimg_err *err);
+void st_records_free(struct st_records *r);
 
 #endif
