@@ -531,7 +531,7 @@ static void check_garbage(struct fsck *f, int subi, const char *sub, const char 
 			sqlite3_reset(q);
 		}
 		if (!known)
-			note(f, 0, "%s/%s: not in the registry (left by an interrupted conversion;"
+			note(f, 0, "%s/%s: not in the registry (left by an interrupted conversion or pull;"
 			     " mkimg gc removes it)", path, de->d_name);
 	}
 	if (d)

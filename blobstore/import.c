@@ -15,8 +15,9 @@
  * registry does not list (gc's garbage; a later import of the same blob
  * publishes it again), never a row naming a missing file.
  *
- * Layer records do not travel with an image, so an imported image has no
- * image_layers or chain rows (mkimg lookup does not find it by its layers).
+ * The image's layer records, where they came with it, are registered too
+ * (import_layers.c): then its layers are, and mkimg lookup finds it by
+ * them.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <errno.h>
@@ -53,6 +54,7 @@ struct import {
 	struct layout_read_stats stats;
 	uint64_t total, done;	/* bytes to copy, copied */
 	uint8_t *buf;
+	struct st_records recs;	/* the image's layer records */
 };
 
 static int img_file(void *ctx, const struct layout_read_file *f)
@@ -422,16 +424,31 @@ static int register_image(struct import *im, const char *name, const char *sourc
 		return ret;
 	if (!p->replace && (ret = bs_store_name_unused(st, name, im->err)))
 		goto fail;
+	ret = register_blobs(im, now);
+	if (!ret)
+		ret = register_files(im, &keys, &nk);
+	if (!ret)
+		ret = st_records_register(st, p, &im->recs, now, im->err);
+	if (ret)
+		goto fail;
 	/* the name goes to the journal once it is ours, before the commit */
 	e.created = now;
 	snprintf(e.name, sizeof(e.name), "%s", name);
 	memcpy(e.image, p->image_hex, sizeof(e.image));
 	e.source = (char *)(source ? source : "");
+	if (im->recs.ok) {	/* as image_layers lists them */
+		e.layers = calloc(p->nlayers, sizeof(*e.layers));
+		if (!e.layers) {
+			ret = mkimg_err_set(im->err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (i = 0; i < p->nlayers; i++)
+			memcpy(e.layers[i], p->layers[i].diff_id, 72);
+		e.nlayers = p->nlayers;
+	}
 	ret = names_append(st->dir, &e, p->durable, im->err);
-	if (!ret)
-		ret = register_blobs(im, now);
-	if (!ret)
-		ret = register_files(im, &keys, &nk);
+	free(e.layers);
+	e.layers = NULL;
 	if (ret)
 		goto fail;
 	for (i = 0; i < p->ndevices; i++)
@@ -522,6 +539,8 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 	}
 	if (!ret)
 		ret = publish_image(&im, img, &r->image_copied);
+	if (!ret)
+		ret = st_records_prepare(st, p, &im.recs, err);
 	if (!ret) {
 		ret = reg_durable(st, p->durable, err);
 		if (!ret) {
@@ -530,6 +549,10 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 			if (!ret)
 				ret = ret2;
 		}
+	}
+	if (!ret) {
+		r->layers = im.recs.ok;
+		r->records_copied = im.recs.ok ? im.recs.copied : 0;
 	}
 	if (!ret && p->progress)
 		p->progress(p->progress_ctx, im.total, im.total);
@@ -544,6 +567,7 @@ out:
 	free(im.buf);
 	free(img);
 	st_files_free(&im.files);
+	st_records_free(&im.recs);
 	st_unlock(lock);
 	return ret;
 }

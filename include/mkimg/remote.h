@@ -46,6 +46,10 @@ extern "C" {
 #define MKIMG_CONFIG_TYPE "application/vnd.mkimg.image.config.v1+json"
 #define MKIMG_META_TYPE "application/vnd.mkimg.erofs.metadata.v1"
 #define MKIMG_BLOB_TYPE "application/vnd.mkimg.erofs.blob.v1"
+/* a layer record of the store (zstd), annotation io.mkimg.diff-id */
+#define MKIMG_RECORD_TYPE "application/vnd.mkimg.layer-record.v1+zstd"
+/* the largest layer record a pull takes */
+#define OCI_MAX_RECORD (1ull << 30)
 /* The artifact format's version (config "mkimgArtifact", annotation
  * io.mkimg.artifact.version). */
 #define MKIMG_ARTIFACT_VERSION 1
@@ -89,12 +93,17 @@ struct mkimg_push_result {
 	uint32_t blobs;
 	uint32_t copied;
 	uint64_t bytes, bytes_copied;	/* of those blobs */
+	uint32_t records;		/* layer records in the artifact */
 };
 
 /* An artifact as its manifest and config describe it (mkimg_artifact_*). */
 struct mkimg_artifact_blob {
 	char digest[72];		/* "sha256:<hex>" */
 	uint64_t size;
+};
+struct mkimg_artifact_record {
+	char diff_id[72];		/* the layer it records */
+	struct mkimg_artifact_blob blob;
 };
 struct mkimg_artifact {
 	char tag[MKIMG_TAG_MAX + 1];	/* "" when not read through a tag */
@@ -104,6 +113,8 @@ struct mkimg_artifact {
 	struct mkimg_artifact_blob config, image;
 	uint32_t ndevices;
 	struct mkimg_artifact_blob *devices;	/* in slot order */
+	uint32_t nrecords;
+	struct mkimg_artifact_record *records;	/* layer records, after the devices */
 	/* from the config (mkimg_artifact_config) */
 	uint32_t block_size;
 	bool fingerprints;
@@ -156,6 +167,9 @@ struct mkimg_pull_result {
 	uint32_t copied;		/* those the store lacked */
 	uint64_t bytes, bytes_copied;
 	uint64_t bytes_fetched;		/* downloaded from a registry this time */
+	uint32_t records;		/* layer records the artifact carried */
+	bool layers;			/* the image's layers are registered:
+					 * mkimg lookup finds it by them */
 };
 
 /* Pulls the artifact "oci:DIR:TAG" or "docker://HOST/REPO:TAG" (or

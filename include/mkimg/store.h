@@ -156,8 +156,16 @@ void bs_conv_abort(struct bs_conv *c);	/* accepts NULL */
  * and names exactly these blobs; every blob copied hashes to its name),
  * published and registered as a conversion registers its image, so later
  * conversions share its files and chunks. A blob the store has (registered,
- * not quarantined, of its size) is not copied. Layer records do not travel:
- * the image has no layers (bs_store_find_chain does not find it).
+ * not quarantined, of its size) is not copied.
+ *
+ * layers: the image's layers, bottom first, each with its layer record
+ * where one came (or the store has it). A record given is hashed while
+ * copied (refused unless it has its digest) and registered as a
+ * conversion's when layer_scan reads it and every file it names has a
+ * file row; when every layer's record is registered so, the image's
+ * layers are too, and bs_store_find_chain (mkimg lookup) finds the image
+ * by them. Otherwise the image has no layers and no record of this import
+ * is kept (result: layers false).
  * -EEXIST if name is taken and replace is not set.
  */
 struct bs_import_blob {
@@ -168,6 +176,12 @@ struct bs_import_blob {
 	 * hashed where it is and renamed into place instead of copied (removed
 	 * when its bytes do not have the digest) */
 	const char *adopt_path;
+};
+struct bs_import_layer {
+	char diff_id[72];		/* "sha256:<hex>" */
+	char hex[65];			/* the sha256 of its record's bytes */
+	uint64_t size;			/* of the record */
+	int fd;				/* the record, from offset 0; -1: none came */
 };
 struct bs_import_params {
 	int image_fd;
@@ -180,11 +194,21 @@ struct bs_import_params {
 	/* done of total bytes to copy, on the caller's thread; may be NULL */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	uint32_t nlayers;
+	const struct bs_import_layer *layers;
+	/* reads a (decompressed) layer record, as bs_repair_params.layer_scan;
+	 * needed when a record is given */
+	int (*layer_scan)(void *ctx, int fd, const char *name, uint64_t *entries,
+			  int (*file)(void *fctx, const uint8_t sha256[32], uint64_t size),
+			  void *fctx, struct mkimg_err *err);
+	void *layer_ctx;
 };
 struct bs_import_result {
 	uint32_t blobs_copied;		/* devices the store lacked */
 	uint64_t bytes_copied;
 	bool image_copied;		/* the store lacked the metadata image */
+	bool layers;			/* the image's layers are registered */
+	uint32_t records_copied;	/* layer records the store lacked */
 };
 int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		    const struct bs_import_params *p, struct bs_import_result *r,
@@ -193,6 +217,9 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
  * would use it (registered, not quarantined, its file there), 0 if not. */
 int bs_store_has_blob(struct bs_store *st, const char *hex, uint64_t size,
 		      struct mkimg_err *err);
+/* 1 when the store has the layer record of diff_id ("sha256:<hex>")
+ * registered, its file there; 0 if not. */
+int bs_store_has_layer(struct bs_store *st, const char *diff_id, struct mkimg_err *err);
 
 /* ---------------------------------------------------------------------- */
 /* Reading the store                                                      */
