@@ -452,6 +452,12 @@ def artifact_seeds():
     put_pair("block-size-3", man, dict(cfg, blockSize=3))
     put_pair("bad-diff-id", man, dict(cfg, diffIds=["sha256:xyz"]))
     put("fuzz_artifact", "manifest-only", json.dumps(man).encode())
+    rec = lambda c, did: desc("application/vnd.mkimg.layer-record.v1+zstd", d(c), 200,
+                              annotations={"io.mkimg.diff-id": did})
+    put_pair("records", dict(man, layers=man["layers"] + [rec("7", d("e")), rec("8", d("f"))]), cfg)
+    put_pair("record-of-no-layer", dict(man, layers=man["layers"] + [rec("7", d("9"))]), cfg)
+    put_pair("blob-after-record", dict(man, layers=[man["layers"][0], rec("7", d("e"))] +
+                                        man["layers"][1:]), cfg)
 
 
 def main():

@@ -90,7 +90,7 @@ static const char usage[] =
 	"               lose them, never leave a tag naming a partial artifact)\n"
 	"  --json       one JSON object: manifest, tag, blobs (metadata image and\n"
 	"               devices), copied (those the destination lacked), bytes,\n"
-	"               bytes_copied\n"
+	"               bytes_copied, records (layer records carried)\n"
 	"  -q, --quiet  no progress line and no summary\n"
 	"  --subject REF  a registry's tag or sha256:<hex> in the same repository:\n"
 	"               the ordinary image NAME was made from; the artifact names it\n"
@@ -190,6 +190,7 @@ int cmd_push(int argc, char **argv)
 
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "tag", json_object_new_string(r.tag));
+		json_object_object_add(o, "records", json_object_new_int64(r.records));
 		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
 		printf("%s: %s tagged %s", argv[optind], r.manifest, r.tag);
@@ -223,7 +224,9 @@ static const char pull_usage[] =
 	"  --json       one JSON object: name, manifest, image, blobs (metadata\n"
 	"               image and devices), copied (those the store lacked), bytes,\n"
 	"               bytes_copied,\n"
-	"               bytes_fetched (downloaded from a registry this time)\n"
+	"               bytes_fetched (downloaded from a registry this time),\n"
+	"               records (layer records carried), layers (registered: mkimg\n"
+	"               lookup finds the image by its layers)\n"
 	"  -q, --quiet  no progress line and no summary\n"
 	CLI_REGISTRY_USAGE;
 
@@ -286,6 +289,8 @@ int cmd_pull(int argc, char **argv)
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "image", json_object_new_string(image));
 		json_object_object_add(o, "bytes_fetched", json_object_new_int64((int64_t)r.bytes_fetched));
+		json_object_object_add(o, "records", json_object_new_int64(r.records));
+		json_object_object_add(o, "layers", json_object_new_boolean(r.layers));
 		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
 		printf("%s: pulled %s", r.name, r.manifest);

@@ -27,10 +27,13 @@ void mkimg_artifact_free(struct mkimg_artifact *a)
 	if (!a)
 		return;
 	free(a->devices);
+	free(a->records);
 	free(a->layout);
 	free(a->source);
 	free(a->diff_ids);
 	a->devices = NULL;
+	a->records = NULL;
+	a->nrecords = 0;
 	a->layout = a->source = NULL;
 	a->diff_ids = NULL;
 }
@@ -160,18 +163,49 @@ int mkimg_artifact_manifest(const void *buf, size_t len, struct mkimg_artifact *
 			 "manifest layer 1", err);
 	if (ret)
 		goto out;
-	a->ndevices = n - 1;
 	a->devices = calloc(n, sizeof(*a->devices));
-	if (!a->devices) {
+	a->records = calloc(n, sizeof(*a->records));
+	if (!a->devices || !a->records) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	/* the devices, then the layer records (annotated with their diff_id) */
 	for (i = 1; i < n && !ret; i++) {
+		struct json_object *d = json_object_array_get_idx(layers, i), *an;
+		const char *mt = NULL, *id = NULL;
 		char what[48];
 
 		snprintf(what, sizeof(what), "manifest layer %zu", i + 1);
-		ret = descriptor(json_object_array_get_idx(layers, i), MKIMG_BLOB_TYPE,
-				 &a->devices[i - 1], what, err);
+		if (json_object_is_type(d, json_type_object))
+			ret = oci_json_str(d, "mediaType", &mt, what, err);
+		if (ret)
+			break;
+		if (mt && !strcmp(mt, MKIMG_RECORD_TYPE)) {
+			struct mkimg_artifact_record *r = &a->records[a->nrecords];
+
+			ret = descriptor(d, MKIMG_RECORD_TYPE, &r->blob, what, err);
+			if (!ret && json_object_object_get_ex(d, "annotations", &an) &&
+			    json_object_is_type(an, json_type_object))
+				ret = oci_json_str(an, "io.mkimg.diff-id", &id, what, err);
+			if (!ret && (!id || oci_digest_validate(id, NULL)))
+				ret = mkimg_err_set(err, -EINVAL, "%s: a layer record without a "
+						    "sha256 io.mkimg.diff-id", what);
+			if (!ret && r->blob.size > OCI_MAX_RECORD)
+				ret = mkimg_err_set(err, -EFBIG, "%s: a layer record larger than %llu "
+						    "bytes", what, (unsigned long long)OCI_MAX_RECORD);
+			if (!ret) {
+				snprintf(r->diff_id, sizeof(r->diff_id), "%s", id);
+				a->nrecords++;
+			}
+			continue;
+		}
+		if (a->nrecords) {
+			ret = mkimg_err_set(err, -EINVAL, "%s: a blob after the layer records", what);
+			break;
+		}
+		ret = descriptor(d, MKIMG_BLOB_TYPE, &a->devices[a->ndevices], what, err);
+		if (!ret)
+			a->ndevices++;
 	}
 out:
 	json_object_put(o);
@@ -278,6 +312,20 @@ int mkimg_artifact_config(const void *buf, size_t len, struct mkimg_artifact *a,
 		snprintf(a->diff_ids[i], sizeof(a->diff_ids[i]), "%s", s);
 	}
 	a->nlayers = n;
+	/* each layer record is of one of the image's layers, once */
+	for (i = 0; !ret && i < a->nrecords; i++) {
+		size_t k;
+
+		for (k = 0; k < n && strcmp(a->diff_ids[k], a->records[i].diff_id); k++)
+			;
+		if (k == n)
+			ret = mkimg_err_set(err, -EINVAL, "manifest: a layer record of %s, which is "
+					    "not a layer of the image", a->records[i].diff_id);
+		for (k = 0; !ret && k < i; k++)
+			if (!strcmp(a->records[k].diff_id, a->records[i].diff_id))
+				ret = mkimg_err_set(err, -EINVAL, "manifest: two layer records of "
+						    "%s", a->records[i].diff_id);
+	}
 out:
 	json_object_put(o);
 	return ret;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "blobstore/store_internal.h"
+#include "mkimg/oci.h"
 #include "mkimg/remote.h"
 #include "util/hex.h"
 #include "util/io.h"
@@ -265,6 +266,8 @@ static void fill_result(struct mkimg_pull_result *r, const char *name,
 	for (i = 0; i < a->ndevices; i++)
 		r->bytes += a->devices[i].size;
 	r->bytes_copied = ir->bytes_copied + (ir->image_copied ? a->image.size : 0);
+	r->records = a->nrecords;
+	r->layers = ir->layers;
 }
 
 static void import_params(struct bs_import_params *ip, const struct mkimg_artifact *a,
@@ -284,6 +287,52 @@ static void import_params(struct bs_import_params *ip, const struct mkimg_artifa
 	ip->replace = p->replace;
 }
 
+/* The image's layers, bottom first, with the artifact's record of each
+ * (its fd opened by the caller, -1 until then). */
+static struct bs_import_layer *import_layers(struct bs_import_params *ip,
+					     const struct mkimg_artifact *a)
+{
+	struct bs_import_layer *v = calloc(a->nlayers ? a->nlayers : 1, sizeof(*v));
+	uint32_t i, k;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < a->nlayers; i++) {
+		snprintf(v[i].diff_id, sizeof(v[i].diff_id), "%s", a->diff_ids[i]);
+		v[i].fd = -1;
+		for (k = 0; k < a->nrecords; k++)
+			if (!strcmp(a->records[k].diff_id, a->diff_ids[i])) {
+				snprintf(v[i].hex, sizeof(v[i].hex), "%s", a->records[k].blob.digest + 7);
+				v[i].size = a->records[k].blob.size;
+			}
+	}
+	ip->nlayers = a->nlayers;
+	ip->layers = v;
+	ip->layer_scan = oci_record_scan;
+	return v;
+}
+
+/* The record of layer i, as a blob descriptor, or NULL. */
+static const struct mkimg_artifact_blob *record_of(const struct mkimg_artifact *a, uint32_t i)
+{
+	uint32_t k;
+
+	for (k = 0; k < a->nrecords; k++)
+		if (!strcmp(a->records[k].diff_id, a->diff_ids[i]))
+			return &a->records[k].blob;
+	return NULL;
+}
+
+static void close_layers(struct bs_import_layer *v, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; v && i < n; i++)
+		if (v[i].fd >= 0)
+			close(v[i].fd);
+	free(v);
+}
+
 static int pull_registry(struct bs_store *st, const char *ref, const struct remote_ref *rr,
 			 const char *name, const struct mkimg_pull_params *p,
 			 struct mkimg_pull_result *r, struct mkimg_err *err)
@@ -292,6 +341,7 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	struct mkimg_artifact a = { 0 };
 	struct bs_import_params ip = { .image_fd = -1 };
 	struct bs_import_blob *devs = NULL;
+	struct bs_import_layer *lays = NULL;
 	struct bs_import_result ir;
 	bool *need = NULL;
 	size_t k;
@@ -308,8 +358,9 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 		goto out;
 	devs = calloc(a.ndevices ? a.ndevices : 1, sizeof(*devs));
 	need = calloc(a.ndevices + 1, sizeof(*need));
-	f.dl = calloc(a.ndevices + 1, sizeof(*f.dl));
-	if (!devs || !need || !f.dl) {
+	f.dl = calloc(a.ndevices + 1 + a.nlayers, sizeof(*f.dl));
+	lays = import_layers(&ip, &a);
+	if (!devs || !need || !f.dl || !lays) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -350,8 +401,22 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 			devs[i].adopt_path = f.dl[f.ndl - 1].path;
 		}
 	}
+	/* the layer records the store lacks (small: a tar's entry list) */
+	for (i = 0; ret >= 0 && i < a.nlayers; i++) {
+		const struct mkimg_artifact_blob *rb = record_of(&a, i);
+
+		if (!rb)
+			continue;
+		ret = bs_store_has_layer(st, lays[i].diff_id, err);
+		if (ret)
+			continue;
+		ret = download(&f, rb->digest + 7, rb->size, err);
+		if (ret >= 0)
+			lays[i].fd = ret;
+	}
 	if (ret < 0)
 		goto out;
+	ret = 0;
 	if (p->progress)
 		p->progress(p->progress_ctx, f.total, f.total);
 	if (!name) {
@@ -377,6 +442,7 @@ out:
 			close(devs[i].fd);
 	free(devs);
 	free(need);
+	close_layers(lays, a.nlayers);
 	free(f.dl);
 	mkimg_artifact_free(&a);
 	registry_close(f.rg);
@@ -389,6 +455,7 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 {
 	struct bs_import_params ip = { .image_fd = -1 };
 	struct bs_import_blob *devs = NULL;
+	struct bs_import_layer *lays = NULL;
 	struct bs_import_result ir;
 	struct mkimg_artifact *a = NULL;
 	const char *dir = rr->dir;
@@ -422,9 +489,17 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 	for (i = 0; i < a->ndevices; i++)
 		devs[i].fd = -1;
 	import_params(&ip, a, devs, p);
+	lays = import_layers(&ip, a);
+	if (!lays) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
 	ret = ip.image_fd = open_blob(bfd, dir, &a->image, err);
 	for (i = 0; ret >= 0 && i < a->ndevices; i++)
 		ret = devs[i].fd = open_blob(bfd, dir, &a->devices[i], err);
+	for (i = 0; ret >= 0 && i < a->nlayers; i++)
+		if (record_of(a, i))
+			ret = lays[i].fd = open_blob(bfd, dir, record_of(a, i), err);
 	if (ret < 0)
 		goto out;
 	ip.progress = p->progress;
@@ -441,6 +516,7 @@ out:
 		if (devs[i].fd >= 0)
 			close(devs[i].fd);
 	free(devs);
+	close_layers(lays, a ? a->nlayers : 0);
 	for (k = 0; k < n; k++)
 		mkimg_artifact_free(&a[k]);
 	free(a);

@@ -22,8 +22,18 @@
 #include "mkimg/remote.h"
 #include "oci/oci_internal.h"
 #include "remote/remote_internal.h"
+#include "util/hex.h"
+#include "util/io.h"
 
 #define LAYOUT_NAME "erofs-chunked"	/* uncompressed chunk indexes, blobs as devices */
+
+/* A layer record of the image (open_records). */
+struct record {
+	char diff_id[72];
+	char hex[65];
+	uint64_t size;
+	int fd;
+};
 
 static bool alnum(char c)
 {
@@ -129,7 +139,8 @@ static struct json_object *config_json(const struct bs_image_info *ii,
 static struct json_object *manifest_json(const struct bs_image_info *ii,
 					 const struct layout_params *lp, char (*hex)[65],
 					 const char *config_hex, size_t config_len,
-					 uint64_t image_bytes, struct json_object *subject)
+					 uint64_t image_bytes, const struct record *recs, size_t nrecs,
+					 struct json_object *subject)
 {
 	struct json_object *m = json_object_new_object(), *layers, *a;
 	char v[32];
@@ -148,6 +159,15 @@ static struct json_object *manifest_json(const struct bs_image_info *ii,
 
 		snprintf(v, sizeof(v), "%u", i + 1);
 		json_object_object_add(da, "io.mkimg.device", json_object_new_string(v));
+		json_object_object_add(d, "annotations", da);
+		json_object_array_add(layers, d);
+	}
+	for (i = 0; i < nrecs; i++) {	/* so a pull registers the image's layers */
+		struct json_object *d = descriptor(MKIMG_RECORD_TYPE, recs[i].hex, recs[i].size);
+		struct json_object *da = json_object_new_object();
+
+		json_object_object_add(da, "io.mkimg.diff-id",
+				       json_object_new_string(recs[i].diff_id));
 		json_object_object_add(d, "annotations", da);
 		json_object_array_add(layers, d);
 	}
@@ -186,6 +206,37 @@ static int open_blob(const char *path, uint64_t want, uint64_t *size, struct mki
 	return fd;
 }
 
+/* The layer records of the image's layers, opened and hashed (under the
+ * store's lock): all of them, or none when one is missing (a pull
+ * registers an image's layers only with every record). */
+static size_t open_records(struct bs_store *st, const struct bs_image_info *ii,
+			   struct record *v)
+{
+	uint8_t d[32];
+	size_t i, k;
+
+	for (i = 0; i < ii->nlayers; i++) {
+		const char *id = ii->layers[i];
+		char *path = strlen(id) == 71 && !strncmp(id, "sha256:", 7) ?
+			     st_path(st, "layers", id + 7) : NULL;
+		struct stat sb;
+
+		v[i].fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+		free(path);
+		if (v[i].fd < 0 || fstat(v[i].fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+		    util_sha256_fd(v[i].fd, d, &v[i].size))
+			break;
+		util_hex(d, 32, v[i].hex);
+		snprintf(v[i].diff_id, sizeof(v[i].diff_id), "%s", id);
+	}
+	if (i == ii->nlayers)
+		return i;
+	for (k = 0; k <= i && k < ii->nlayers; k++)
+		if (v[k].fd >= 0)
+			close(v[k].fd);
+	return 0;
+}
+
 struct push_progress {
 	const struct mkimg_push_params *p;
 	uint64_t done, total;
@@ -215,6 +266,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	char (*hex)[65] = NULL, cfg_hex[65], man_digest[72];
 	const char *tag = NULL, *s;
 	int *fds = NULL, imgfd = -1, lock, ret;
+	struct record *recs = NULL;
+	size_t nrecs = 0;
 	uint64_t image_bytes, sz;
 	uint32_t i;
 
@@ -257,7 +310,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	}
 	hex = calloc(ii.ndevices + 1, sizeof(*hex));
 	fds = malloc(sizeof(*fds) * (ii.ndevices + 1));
-	if (!hex || !fds) {
+	recs = calloc(ii.nlayers + 1, sizeof(*recs));
+	if (!hex || !fds || !recs) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		st_unlock(lock);
 		goto out_info;
@@ -275,6 +329,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		memcpy(hex[i], h, 65);
 		fds[i] = ret = open_blob(ii.devices[i], ii.device_bytes[i], &sz, err);
 	}
+	if (ret >= 0)
+		nrecs = open_records(st, &ii, recs);
 	st_unlock(lock);
 	if (ret < 0)
 		goto out_fds;
@@ -312,6 +368,13 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 			ret = 0;
 		}
 	}
+	for (i = 0; i < nrecs && !ret; i++) {
+		ret = dst.put_fd(dst.d, recs[i].hex, recs[i].fd, recs[i].size, step, &pp, err);
+		if (ret >= 0) {
+			r->records++;
+			ret = 0;
+		}
+	}
 	if (ret)
 		goto out_fds;
 
@@ -327,7 +390,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 		snprintf(subj_digest, sizeof(subj_digest), "%s",
 			 json_object_get_string(json_object_object_get(subj, "digest")));
 	}
-	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes, subj);
+	man = manifest_json(&ii, &lp, hex, cfg_hex, strlen(s), image_bytes, recs, nrecs, subj);
 	subj = NULL;	/* the manifest's now */
 	s = to_json(man);
 	if (s)
@@ -345,6 +408,8 @@ out_fds:
 	for (i = 0; fds && i < ii.ndevices; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (i = 0; i < nrecs; i++)
+		close(recs[i].fd);
 out_info:
 	json_object_put(cfg);
 	json_object_put(man);
@@ -353,6 +418,7 @@ out_info:
 		dst.close(dst.d);
 	free(fds);
 	free(hex);
+	free(recs);
 	bs_image_info_free(&ii);
 out:
 	remote_ref_free(&ref);

@@ -61,11 +61,16 @@ cfg = json.load(open(lay + "/blobs/sha256/" + m["config"]["digest"].split(":")[1
 assert cfg["mkimgArtifact"] == 1 and cfg["blockSize"] == 512
 assert cfg["image"] == m["layers"][0]["digest"]
 assert m["layers"][0]["mediaType"] == "application/vnd.mkimg.erofs.metadata.v1"
-assert [d["digest"] for d in cfg["devices"]] == [d["digest"] for d in m["layers"][1:]]
-for i, d in enumerate(m["layers"][1:]):
-    assert d["mediaType"] == "application/vnd.mkimg.erofs.blob.v1"
+blobs = [d for d in m["layers"][1:] if d["mediaType"] == "application/vnd.mkimg.erofs.blob.v1"]
+recs = m["layers"][1 + len(blobs):]
+assert [d["digest"] for d in cfg["devices"]] == [d["digest"] for d in blobs]
+for i, d in enumerate(blobs):
     assert d["annotations"]["io.mkimg.device"] == str(i + 1)
-for d in m["layers"]:
+# then one layer record per layer of the image, of that diff_id
+assert [d["annotations"]["io.mkimg.diff-id"] for d in recs] == cfg["diffIds"], (recs, cfg)
+for d in recs:
+    assert d["mediaType"] == "application/vnd.mkimg.layer-record.v1+zstd"
+for d in m["layers"][:1 + len(blobs)]:
     print(lay + "/blobs/sha256/" + d["digest"].split(":")[1])
 EOF
 	mapfile -t devs <"$T/art"

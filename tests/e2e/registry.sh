@@ -8,7 +8,9 @@
 #     nothing; skopeo inspects and copies the artifact;
 #   * pull both into a fresh store: they pass fsck.erofs 1.9 with their
 #     devices, mount equal to their sources, fsck --full passes; pulling
-#     again downloads nothing; a later conversion shares the pulled data;
+#     again downloads nothing; their layer records come along (lookup finds
+#     them by their layers, a later conversion of the same OCI image reuses
+#     the record and stores nothing);
 #   * a blob tampered with in the registry's storage: refused by digest,
 #     nothing registered, no download left;
 #   * kill -9 during a pull, then pull again: it downloads only the rest;
@@ -126,8 +128,8 @@ assert len(b) == 2 and len(s) == 1, (a, b)
 print(os.path.basename(s.pop()))
 ' "$S" "$MKIMG") || fail "b does not share one blob with a"
 uploads=$(grep -c '"PUT /v2/mk/img/blobs/uploads/' "$T/p2.log" || true)
-# its new blob and metadata image (copied), and its config
-[ "$(json "$T/p2.json" 'j["copied"] + 1')" = "$uploads" ] && [ "$uploads" = 3 ] ||
+# its new blob and metadata image (copied), its layer record and its config
+[ "$(json "$T/p2.json" 'j["copied"] + j["records"] + 1')" = "$uploads" ] && [ "$uploads" = 4 ] ||
 	fail "push b: $uploads uploads in the access log: $(cat "$T/p2.json")"
 ! grep -q "digest=sha256%3A$shared" "$T/p2.log" || fail "push b uploaded a's blob again"
 grep -q "\"HEAD /v2/mk/img/blobs/sha256:$shared" "$T/p2.log" || fail "push b did not ask for a's blob"
@@ -137,7 +139,7 @@ n0=$(wc -l <"$T/reg.log")
 [ "$(json "$T/p3.json" 'j["manifest"]')" = "$(json "$T/p1.json" 'j["manifest"]')" ] ||
 	fail "push a again: another manifest"
 ! tail -n +$((n0 + 1)) "$T/reg.log" | grep -q '"PUT /v2/mk/img/blobs' || fail "push a again uploaded"
-echo "ok: push: b uploaded only its new blob, image and config ($(cat "$T/p2.json")), a again nothing"
+echo "ok: push: b uploaded only its new blob, image, record and config ($(cat "$T/p2.json")), a again nothing"
 
 skopeo inspect "${IN[@]}" --raw "$R/mk/img:b" >"$T/raw" || fail "skopeo inspect --raw"
 [ "sha256:$(sha256sum <"$T/raw" | cut -d' ' -f1)" = "$(json "$T/p2.json" 'j["manifest"]')" ] ||
@@ -181,6 +183,10 @@ mkdir "$T/m-app"
 touch -h -d "@$(stat -c %Y "$T/m-app")" "$T/app-unpacked/rootfs"
 "$MKIMG" umount "$T/m-app"
 pulled "$T/store-app" app "$T/app-unpacked/rootfs"
+# its layer record came along: converting the OCI image reads the record, not the layer
+"$MKIMG" convert --json --no-fsync --store "$T/store-app" --name app-conv "oci:$T/app-oci:app" >"$T/ac.json"
+[ "$(json "$T/ac.json" 'j["layers_reused"] == 1 and j["new_bytes"] == 0')" = True ] ||
+	fail "a conversion after the pull did not reuse the pulled layer record: $(cat "$T/ac.json")"
 "$MKIMG" ls --remote "$R/mk/app:1.0" "${IN[@]}" | grep -q '^1\.0 ' || fail "ls --remote app:1.0"
 expect_one_line 1 'needs a registry destination' push --store "$S" --subject 1.0 app "oci:$T/lay-x:a"
 echo "ok: an artifact pushed with --subject is found from the ordinary image's tag"
@@ -188,7 +194,8 @@ echo "ok: an artifact pushed with --subject is found from the ordinary image's t
 # --- pull into a fresh store ------------------------------------------------------
 S2=$T/store2
 "$MKIMG" pull --json "${IN[@]}" --store "$S2" "$R/mk/img:a" >"$T/q1.json" || fail "pull a"
-[ "$(json "$T/q1.json" 'j["copied"] == 2 and j["bytes_fetched"] == j["bytes"] == j["bytes_copied"]')" = True ] ||
+# (bytes_fetched: also the layer record)
+[ "$(json "$T/q1.json" 'j["copied"] == 2 and j["bytes_fetched"] > j["bytes"] == j["bytes_copied"]')" = True ] ||
 	fail "pull a into a fresh store: $(cat "$T/q1.json")"
 "$MKIMG" pull --json "${IN[@]}" --store "$S2" "$R/mk/img:b" >"$T/q2.json" || fail "pull b"
 [ "$(json "$T/q2.json" 'j["copied"]')" = 2 ] || fail "pull b copied a's blob again: $(cat "$T/q2.json")"
@@ -200,6 +207,13 @@ d=$(json "$T/q1.json" 'j["manifest"]')
 [ "$(json "$T/q3.json" 'j["bytes_fetched"] + j["bytes_copied"]')" = 0 ] ||
 	fail "pull again downloaded: $(cat "$T/q3.json")"
 "$MKIMG" fsck --full --store "$S2" >"$T/fsck2.log" 2>&1 || { cat "$T/fsck2.log"; fail "fsck --full after pulls"; }
+# the layer records came along: lookup finds the pulled image by its layer
+[ "$(json "$T/q1.json" 'j["records"] == 1 and j["layers"]')" = True ] ||
+	fail "pull a: no layer records registered: $(cat "$T/q1.json")"
+chain=sha256:$(sha256sum <"$T/a.tar" | cut -d' ' -f1)
+"$MKIMG" lookup --json --store "$S2" --chain "$chain" >"$T/lk.json" || fail "lookup"
+[ "$(json "$T/lk.json" 'j["found"] and j["name"] in ("a", "a2")')" = True ] ||
+	fail "lookup does not find the pulled a by its layer: $(cat "$T/lk.json")"
 "$MKIMG" convert -q --no-fsync --store "$S2" --name a-conv "$T/a.tar"
 [ "$("$MKIMG" inspect --json --store "$S2" a-conv | python3 -c 'import json,sys; print(json.load(sys.stdin)["new_data_bytes"])')" = 0 ] ||
 	fail "a conversion after the pull stored data again"
