@@ -29,7 +29,7 @@ _mkimg_options()
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
 	push) echo "--store --no-fsync --json --quiet -q --help --subject --tls-verify --ca-file --creds --authfile --timeout" ;;
-	pull) echo "--store --name --replace --no-fsync --json --quiet -q --help --tls-verify --ca-file --creds --authfile --timeout" ;;
+	pull) echo "--store --name --replace --chain --no-fsync --json --quiet -q --help --tls-verify --ca-file --creds --authfile --timeout" ;;
 	esac
 }
 

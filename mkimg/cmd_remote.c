@@ -13,7 +13,7 @@
 #include "mkimg/remote.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE, OPT_SUBJECT };
+enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE, OPT_SUBJECT, OPT_CHAIN };
 
 static const struct option push_opts[] = {
 	CLI_REGISTRY_OPTIONS,
@@ -31,6 +31,7 @@ static const struct option pull_opts[] = {
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "replace", no_argument, NULL, OPT_REPLACE },
+	{ "chain", required_argument, NULL, OPT_CHAIN },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -202,6 +203,7 @@ int cmd_push(int argc, char **argv)
 static const char pull_usage[] =
 	"usage: mkimg pull [--store DIR] [--name NAME] [--replace] [--no-fsync] [--json] [-q]\n"
 	"                  [registry options] oci:LAYOUT:TAG | docker://HOST/REPO:TAG|@DIGEST\n"
+	"       mkimg pull [options] --chain CHAINID docker://HOST/REPO\n"
 	"\n"
 	"Pulls the mkimg artifact TAG of the OCI image layout LAYOUT or of a registry\n"
 	"repository (as mkimg push writes it) into the store (created when missing)\n"
@@ -219,6 +221,9 @@ static const char pull_usage[] =
 	"  --store DIR  the store (else $MKIMG_STORE, else /var/lib/mkimg)\n"
 	"  --name NAME  the image's name in the store (default TAG)\n"
 	"  --replace    NAME may be taken: it moves to the pulled image\n"
+	"  --chain CHAINID  the artifact among REPO's tags whose layers hold the\n"
+	"               layer chain CHAINID (exactly, else the one with the fewest\n"
+	"               layers above it); NAME defaults to its tag\n"
 	"  --no-fsync   do not fsync before publishing (faster; kill-safe, not\n"
 	"               power-cut-safe)\n"
 	"  --json       one JSON object: name, manifest, image, blobs (metadata\n"
@@ -249,6 +254,7 @@ int cmd_pull(int argc, char **argv)
 		case OPT_STORE: store = optarg; break;
 		case OPT_NAME: name = optarg; break;
 		case OPT_REPLACE: p.replace = true; break;
+		case OPT_CHAIN: p.chain = optarg; break;
 		case OPT_JSON: json = true; break;
 		case OPT_NO_FSYNC: p.durable = false; break;
 		case 'h':

@@ -333,6 +333,48 @@ static void close_layers(struct bs_import_layer *v, uint32_t n)
 	free(v);
 }
 
+/* The tag of the repository whose artifact's layers hold chain (see
+ * mkimg_pull_params.chain): into tag. */
+static int find_chain(struct registry *rg, const char *chain, char *tag, size_t len,
+		      struct mkimg_err *err)
+{
+	char **tags = NULL;
+	size_t n = 0, i;
+	uint32_t best = UINT32_MAX;
+	int ret = registry_tags(rg, &tags, &n, err);
+
+	for (i = 0; !ret && i < n; i++) {
+		struct mkimg_artifact a = { 0 };
+		char c[BS_CHAIN_LEN + 1] = "";
+		uint32_t k;
+
+		if (registry_artifact(rg, tags[i], false, &a, NULL)) {
+			mkimg_artifact_free(&a);
+			continue;	/* not an mkimg artifact, or unreadable: not this one */
+		}
+		for (k = 0; k < a.nlayers; k++) {
+			if (bs_chain_next(k ? c : NULL, a.diff_ids[k], c))
+				break;
+			if (!strcmp(c, chain)) {
+				/* layers above the chain: 0 is the image of the chain itself */
+				if (a.nlayers - k - 1 < best) {
+					best = a.nlayers - k - 1;
+					snprintf(tag, len, "%s", tags[i]);
+				}
+				break;
+			}
+		}
+		mkimg_artifact_free(&a);
+	}
+	for (i = 0; i < n; i++)
+		free(tags[i]);
+	free(tags);
+	if (!ret && best == UINT32_MAX)
+		ret = mkimg_err_set(err, -ENOENT, "%s: no mkimg artifact of its tags holds chain %s",
+				    registry_name(rg), chain);
+	return ret;
+}
+
 static int pull_registry(struct bs_store *st, const char *ref, const struct remote_ref *rr,
 			 const char *name, const struct mkimg_pull_params *p,
 			 struct mkimg_pull_result *r, struct mkimg_err *err)
@@ -343,6 +385,7 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	struct bs_import_blob *devs = NULL;
 	struct bs_import_layer *lays = NULL;
 	struct bs_import_result ir;
+	char found[MKIMG_TAG_MAX + 1] = "";
 	bool *need = NULL;
 	size_t k;
 	uint32_t i;
@@ -351,7 +394,15 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	ret = registry_open(rr, p->registry, false, &f.rg, err);
 	if (ret)
 		return ret;
-	ret = registry_artifact(f.rg, rr->digest[0] ? rr->digest : rr->tag, true, &a, err);
+	if (p->chain) {
+		ret = find_chain(f.rg, p->chain, found, sizeof(found), err);
+		if (ret)
+			goto out;
+		if (!name)
+			name = found;
+	}
+	ret = registry_artifact(f.rg, found[0] ? found : rr->digest[0] ? rr->digest : rr->tag,
+				true, &a, err);
 	if (!ret)
 		ret = check_format(st, &a, ref, err);
 	if (ret)
@@ -539,9 +590,13 @@ int mkimg_pull(struct bs_store *st, const char *ref, const char *name,
 	ret = remote_parse(ref, &rr, err);
 	if (ret)
 		return ret;
-	if (rr.kind == REMOTE_OCI)
+	if (p->chain && (rr.kind != REMOTE_REGISTRY || rr.tag || rr.digest[0] ||
+			 bs_chain_next(NULL, p->chain, (char[BS_CHAIN_LEN + 1]){ 0 })))
+		ret = mkimg_err_set(err, -EINVAL, "%s: --chain takes a sha256 chain ID and a registry "
+				    "repository without a tag (docker://HOST/REPO)", ref);
+	else if (rr.kind == REMOTE_OCI)
 		ret = pull_oci(st, ref, &rr, name, p, r, err);
-	else if (!rr.tag && !rr.digest[0])
+	else if (!rr.tag && !rr.digest[0] && !p->chain)
 		ret = mkimg_err_set(err, -EINVAL, "%s: which artifact? give a tag or a digest "
 				    "(docker://HOST/REPO:TAG)", ref);
 	else

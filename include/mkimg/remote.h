@@ -153,6 +153,12 @@ int mkimg_remote_list(const char *ref, const struct mkimg_registry_opts *o,
 struct mkimg_pull_params {
 	bool durable;		/* fsync before publishing */
 	const struct mkimg_registry_opts *registry;	/* may be NULL */
+	/* A layer chain ID ("sha256:<hex>"): ref is a registry repository
+	 * without a tag, and the artifact pulled is the one of its tags whose
+	 * image's layers hold the chain (the image of exactly that chain if
+	 * there is one, else the one with the fewest layers above it; -ENOENT
+	 * when none does). NULL: ref names the artifact. */
+	const char *chain;
 	bool replace;		/* the name moves to the pulled image */
 	/* as mkimg_push_params.progress: bytes the store lacks */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
