@@ -41,11 +41,19 @@ type config struct {
 	// a format/overlay on it for containerd's mount manager to perform,
 	// mounting nothing on the host; images in use are pinned instead.
 	MountManager bool `toml:"mount_manager"`
+	// PullFrom (docker://HOST/REPO): where mkimg artifacts of the images
+	// this node runs are pushed; a layer chain the store lacks is pulled
+	// from there (mkimg pull --chain) before Prepare answers.
+	PullFrom string `toml:"pull_from"`
+	// PullOptions go to every mkimg pull: --ca-file, --creds, --authfile,
+	// --tls-verify=false, --timeout.
+	PullOptions []string `toml:"pull_options"`
 }
 
 const usage = `usage: mkimg-snapshotter [--config FILE] [--address SOCK] [--root DIR]
                          [--store STORE] [--mkimg PATH] [--domain NAME]
                          [--verify=false] [--directio=false] [--mount-manager]
+                         [--pull-from docker://HOST/REPO [--pull-option OPT]...]
 
 Serves containerd's snapshots API on SOCK for a [proxy_plugins.NAME] entry.
 Layers whose chain the mkimg store STORE holds are not applied: their
@@ -54,7 +62,7 @@ lowest layer is the store image, mounted once under DIR/mnt by 'mkimg mount'.
 Other layers are applied as with containerd's overlayfs snapshotter.
 
   --config FILE   TOML file with address, root, store, mkimg, domain, verify,
-                  directio, mount_manager (flags win)
+                  directio, mount_manager, pull_from, pull_options (flags win)
   --address SOCK  the unix socket (default /run/mkimg-snapshotter/snapshotter.sock)
   --root DIR      metadata and snapshot directories (default /var/lib/mkimg-snapshotter)
   --store STORE   the mkimg store (default $MKIMG_STORE, else /var/lib/mkimg)
@@ -70,6 +78,12 @@ Other layers are applied as with containerd's overlayfs snapshotter.
                   image and a format/overlay on it, for containerd's mount
                   manager to perform; nothing is mounted on the host by the
                   snapshotter, the images in use are pinned instead
+  --pull-from docker://HOST/REPO  a repository of mkimg artifacts (mkimg push):
+                  a layer chain the store lacks is pulled from there (the
+                  artifact whose layers hold it) when Prepare asks for it, so
+                  a node that never converted anything runs store images
+  --pull-option OPT  an option of mkimg pull for those pulls, one per flag
+                  (a CA file, credentials, TLS; see mkimg-pull(1))
 
 A store that does not exist yet holds nothing: every layer is applied the
 normal way until mkimg creates it. A path that is not a store is refused.
@@ -96,6 +110,11 @@ func run() error {
 	fl.BoolVar(&flags.Verify, "verify", true, "")
 	fl.BoolVar(&flags.Directio, "directio", true, "")
 	fl.BoolVar(&flags.MountManager, "mount-manager", false, "")
+	fl.StringVar(&flags.PullFrom, "pull-from", "", "")
+	fl.Func("pull-option", "", func(v string) error {
+		flags.PullOptions = append(flags.PullOptions, v)
+		return nil
+	})
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -146,6 +165,10 @@ func run() error {
 			cfg.Directio = flags.Directio
 		case "mount-manager":
 			cfg.MountManager = flags.MountManager
+		case "pull-from":
+			cfg.PullFrom = flags.PullFrom
+		case "pull-option":
+			cfg.PullOptions = flags.PullOptions
 		}
 	})
 	for _, p := range []*string{&cfg.Address, &cfg.Root, &cfg.Store} {
@@ -155,8 +178,13 @@ func run() error {
 		}
 		*p = abs
 	}
+	if cfg.PullFrom != "" && (!strings.HasPrefix(cfg.PullFrom, "docker://") ||
+		strings.ContainsAny(cfg.PullFrom[len("docker://"):], "@")) {
+		return fmt.Errorf("pull_from %q: a registry repository, docker://HOST/REPO", cfg.PullFrom)
+	}
 	mk := &mkimgCLI{bin: cfg.Mkimg, store: cfg.Store, domain: cfg.Domain,
-		verify: cfg.Verify, directio: cfg.Directio}
+		verify: cfg.Verify, directio: cfg.Directio,
+		pullFrom: cfg.PullFrom, pullOptions: cfg.PullOptions}
 	if mk.storeAbsent() {
 		log.Printf("store %s does not exist yet: layers are applied the normal way until it does", cfg.Store)
 	} else if _, err := mk.run("ls", "--store", cfg.Store, "--json"); err != nil {

@@ -24,6 +24,10 @@ type mkimgCLI struct {
 	domain   string // mkimg mount --domain, if set
 	verify   bool   // mkimg mount --verify: hash the image and its blobs
 	directio bool   // mkimg mount --directio
+	// pullFrom: a registry repository of mkimg artifacts (mkimg pull
+	// --chain), "" for none; pullOptions go to each such pull
+	pullFrom    string
+	pullOptions []string
 }
 
 // storeAbsent tells whether the store directory does not exist (yet): the
@@ -91,6 +95,24 @@ func (m *mkimgCLI) lookup(chain string, build bool) (*lookupResult, error) {
 		return nil, fmt.Errorf("mkimg lookup --build %s: no image in the answer %q", chain, strings.TrimSpace(string(out)))
 	}
 	return &r, nil
+}
+
+// pullChain has mkimg pull into the store the artifact of m.pullFrom whose
+// layers hold chain (mkimg pull --chain; it creates the store if needed).
+// false without a pullFrom, or when no artifact there holds the chain.
+func (m *mkimgCLI) pullChain(chain string) (bool, error) {
+	if m.pullFrom == "" {
+		return false, nil
+	}
+	args := append([]string{"pull", "--store", m.store, "--chain", chain, "--replace", "-q"},
+		m.pullOptions...)
+	if _, err := m.run(append(args, m.pullFrom)...); err != nil {
+		if strings.Contains(err.Error(), "no mkimg artifact of its tags holds chain") {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 // mountArgs are the options of every store-image mount the snapshotter makes

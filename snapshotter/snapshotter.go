@@ -207,6 +207,24 @@ func (s *snapshotter) heldByStore(ctx context.Context, chain, parent string) (bo
 	if err != nil {
 		return false, err
 	}
+	if r.Found {
+		return true, nil
+	}
+	// a node that never converted anything: the artifact of the chain, from
+	// the registry, if one holds it; a failure is logged and the layer
+	// applied the normal way
+	pulled, err := s.mk.pullChain(chain)
+	if err != nil {
+		log.Printf("chain %s: pull from %s: %v", chain, s.mk.pullFrom, err)
+		return false, nil
+	}
+	if !pulled {
+		return false, nil
+	}
+	log.Printf("chain %s: pulled from %s", chain, s.mk.pullFrom)
+	if r, err = s.mk.lookup(chain, false); err != nil {
+		return false, err
+	}
 	return r.Found, nil
 }
 

@@ -41,7 +41,7 @@ start=$SECONDS
 say() { echo "containerd: [$((SECONDS - start)) s] $*"; }
 fail() {
 	echo "FAIL: $*" >&2
-	for f in "$T/snapshotter.log" "$T/snapshotter-mm.log" "$T/containerd.log"; do
+	for f in "$T/snapshotter.log" "$T/snapshotter-mm.log" "$T/snapshotter-node.log" "$T/containerd.log"; do
 		[ -f "$f" ] && { echo "==== last lines of $f" >&2; tail -n 25 "$f" >&2; }
 	done
 	exit 1
@@ -53,7 +53,8 @@ R=$T/snap             # the snapshotter's root
 SOCK=$T/containerd.sock
 SNAPSOCK=$T/snapshotter.sock
 MMSOCK=$T/snapshotter-mm.sock  # the same in mount-manager mode
-sn_pid= mm_pid= # the two snapshotters (lib.sh's ctd_stop kills them)
+NODESOCK=$T/snapshotter-node.sock  # a node's: its own empty store, pulling artifacts
+sn_pid= mm_pid= node_pid= # the snapshotters (lib.sh's ctd_stop kills them)
 cleanup() {
 	set +e
 	ctd_stop "$T" "$SOCK"
@@ -170,7 +171,7 @@ imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,s
 
 # ---- containerd and the snapshotter ----------------------------------------------
 ctd_config "$T/containerd.toml" "$T" "$cfgversion" "mkimg=$SNAPSOCK" "mkimg-mm=$MMSOCK" \
-	mkimg-mm mkimg overlayfs
+	"mkimg-node=$NODESOCK" mkimg-mm mkimg mkimg-node overlayfs
 ctd_snapshotter_config "$T/snapshotter.toml" "$SNAPSOCK" "$R" "$S" "$MKIMG"
 ctr() { ctd_ctr "$@"; }
 start_snapshotter() {
@@ -317,6 +318,47 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	ctr container rm p2 >/dev/null 2>&1 || true
 	ctr images rm --sync "127.0.0.1:$port/mkimg/p:latest" >/dev/null || fail "images rm p"
 	say "a missing blob, a blob with other bytes: the run is refused with mkimg's message naming it"
+
+	# a node that never converted anything: its snapshotter (an empty store
+	# that does not exist yet, --pull-from the repository of mkimg
+	# artifacts) pulls b's artifact when containerd prepares b's layer, and
+	# no layer is applied. (b is one layer; an image whose upper layer
+	# replaces a file of a lower one, as p's does /msg, carries a lower
+	# layer record naming content the artifact does not hold: the pulled
+	# image has no layers then, and the node applies the layers itself.)
+	"$MKIMG" push -q --ca-file "$T/registry.crt" --store "$S" b "docker://127.0.0.1:$port/mkimg/artifacts:b" ||
+		fail "mkimg push b"
+	"$MKIMG" push -q --ca-file "$T/registry.crt" --store "$S" p "docker://127.0.0.1:$port/mkimg/artifacts:p" ||
+		fail "mkimg push p"
+	skopeo copy -q --dest-tls-verify=false "oci:$O:b" "docker://127.0.0.1:$port/mkimg/b:latest" \
+		>"$T/skopeo.log" 2>&1 || fail "skopeo copy b: $(cat "$T/skopeo.log")"
+	ctd_start_snapshotter node_pid "$SNAP" "$T/snapshotter.toml" "$T/snapshotter-node.log" \
+		--address "$NODESOCK" --root "$T/node" --store "$T/node-store" \
+		--pull-from "docker://127.0.0.1:$port/mkimg/artifacts" \
+		--pull-option="--ca-file=$T/registry.crt" || fail "the node's snapshotter did not start"
+	ctr images pull --local=false --platform linux/amd64 --snapshotter mkimg-node "127.0.0.1:$port/mkimg/b:latest" >"$T/pull-node.log" 2>&1 ||
+		fail "ctr images pull b (node): $(tail -n 5 "$T/pull-node.log")"
+	grep -q "pulled from docker://127.0.0.1:$port/mkimg/artifacts" "$T/snapshotter-node.log" ||
+		fail "the node's snapshotter pulled nothing: $(tail -n 5 "$T/snapshotter-node.log")"
+	grep -q "is in the store, placeholder committed" "$T/snapshotter-node.log" ||
+		fail "the node's snapshotter made no placeholder: $(tail -n 5 "$T/snapshotter-node.log")"
+	ctr run --rm --snapshotter mkimg-node --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/b:latest" bn >"$T/out.bn" 2>&1 ||
+		fail "ctr run b on the node: $(cat "$T/out.bn")"
+	[ "$(cat "$T/out.bn")" = "$(printf 'image b\nimage a')" ] || fail "b on the node printed $(cat "$T/out.bn")"
+	for d in "$T"/node/snapshots/*/fs; do
+		[ ! -e "$d/data/f2" ] || fail "b's layer was applied on the node in $d"
+	done
+	# p: pulled too, without its layers; the node applies them and p runs
+	ctr images pull --local=false --platform linux/amd64 --snapshotter mkimg-node "127.0.0.1:$port/mkimg/p:latest" >"$T/pull-node.log" 2>&1 ||
+		fail "ctr images pull p (node): $(tail -n 5 "$T/pull-node.log")"
+	ctr run --rm --snapshotter mkimg-node --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" pn >"$T/out.pn" 2>&1 ||
+		fail "ctr run p on the node: $(cat "$T/out.pn")"
+	[ "$(cat "$T/out.pn")" = "image p, pulled" ] || fail "p on the node printed $(cat "$T/out.pn")"
+	ctr images rm --sync "127.0.0.1:$port/mkimg/b:latest" "127.0.0.1:$port/mkimg/p:latest" >/dev/null ||
+		fail "images rm (node)"
+	"$MKIMG" fsck --full --store "$T/node-store" >"$T/fsck-node.log" 2>&1 ||
+		fail "fsck of the node's store: $(cat "$T/fsck-node.log")"
+	say "a node with an empty store: the snapshotter pulled b's mkimg artifact on Prepare, b runs with no layer applied; p runs"
 }
 
 # ---- runs -----------------------------------------------------------------------
