@@ -28,7 +28,7 @@ _mkimg_options()
 	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
 	pin) echo "--store --pid --what --help" ;;
 	lookup) echo "--store --chain --build --follow-symlinks --no-fsync --json --help" ;;
-	push) echo "--store --no-fsync --json --quiet -q --help --subject --tls-verify --ca-file --creds --authfile --timeout" ;;
+	push) echo "--store --no-fsync --json --quiet -q --help --subject --mount-from --tls-verify --ca-file --creds --authfile --timeout" ;;
 	pull) echo "--store --name --replace --chain --no-fsync --json --quiet -q --help --tls-verify --ca-file --creds --authfile --timeout" ;;
 	esac
 }

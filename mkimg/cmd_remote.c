@@ -13,11 +13,14 @@
 #include "mkimg/remote.h"
 #include "mkimg/store.h"
 
-enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE, OPT_SUBJECT, OPT_CHAIN };
+enum { OPT_STORE = 256, OPT_JSON, OPT_NO_FSYNC, OPT_NAME, OPT_REPLACE, OPT_SUBJECT, OPT_CHAIN,
+	OPT_MOUNT_FROM };
+#define MOUNT_FROM_MAX 16
 
 static const struct option push_opts[] = {
 	CLI_REGISTRY_OPTIONS,
 	{ "subject", required_argument, NULL, OPT_SUBJECT },
+	{ "mount-from", required_argument, NULL, OPT_MOUNT_FROM },
 	{ "store", required_argument, NULL, OPT_STORE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-fsync", no_argument, NULL, OPT_NO_FSYNC },
@@ -76,7 +79,7 @@ int cli_registry_opt(int c, const char *arg, struct mkimg_registry_opts *o)
 
 static const char usage[] =
 	"usage: mkimg push [--store DIR] [--no-fsync] [--json] [-q] [--subject REF]\n"
-	"                  [registry options]\n"
+	"                  [--mount-from REPO]... [registry options]\n"
 	"                  NAME oci:LAYOUT[:TAG] | docker://HOST/REPO[:TAG]\n"
 	"\n"
 	"Copies the store image NAME into the OCI image layout directory LAYOUT\n"
@@ -91,8 +94,12 @@ static const char usage[] =
 	"               lose them, never leave a tag naming a partial artifact)\n"
 	"  --json       one JSON object: manifest, tag, blobs (metadata image and\n"
 	"               devices), copied (those the destination lacked), bytes,\n"
-	"               bytes_copied, records (layer records carried)\n"
+	"               bytes_copied, records (layer records carried), mounted\n"
+	"               (blobs mounted from another repository)\n"
 	"  -q, --quiet  no progress line and no summary\n"
+	"  --mount-from REPO  a repository of the same registry that may hold\n"
+	"               blobs the destination lacks: mounted from there, not\n"
+	"               uploaded (repeatable)\n"
 	"  --subject REF  a registry's tag or sha256:<hex> in the same repository:\n"
 	"               the ordinary image NAME was made from; the artifact names it\n"
 	"               as its subject, so pulling REF finds the artifact\n"
@@ -140,7 +147,9 @@ static void print_counts(uint32_t blobs, uint32_t copied, uint64_t bytes, uint64
 int cmd_push(int argc, char **argv)
 {
 	struct mkimg_registry_opts ro = { 0 };
-	struct mkimg_push_params p = { .durable = true, .registry = &ro };
+	const char *from[MOUNT_FROM_MAX];
+	size_t nfrom = 0;
+	struct mkimg_push_params p = { .durable = true, .registry = &ro, .mount_from = from };
 	struct mkimg_err err = MKIMG_ERR_INIT;
 	struct mkimg_push_result r;
 	struct bs_store *st;
@@ -157,6 +166,11 @@ int cmd_push(int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case OPT_NO_FSYNC: p.durable = false; break;
 		case OPT_SUBJECT: p.subject = optarg; break;
+		case OPT_MOUNT_FROM:
+			if (nfrom == MOUNT_FROM_MAX)
+				return cli_usage_error(argv[0], "at most %d --mount-from", MOUNT_FROM_MAX);
+			from[nfrom++] = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -177,6 +191,7 @@ int cmd_push(int argc, char **argv)
 	ui_start(&u, quiet);
 	p.progress = progress;
 	p.progress_ctx = &u;
+	p.nmount_from = nfrom;
 	ret = mkimg_push(st, argv[optind], argv[optind + 1], &p, &r, &err);
 	cli_progress_clear(&u.pr);
 	bs_store_close(st);
@@ -192,6 +207,7 @@ int cmd_push(int argc, char **argv)
 		json_object_object_add(o, "manifest", json_object_new_string(r.manifest));
 		json_object_object_add(o, "tag", json_object_new_string(r.tag));
 		json_object_object_add(o, "records", json_object_new_int64(r.records));
+		json_object_object_add(o, "mounted", json_object_new_int64(r.mounted));
 		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
 	} else {
 		printf("%s: %s tagged %s", argv[optind], r.manifest, r.tag);

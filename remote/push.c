@@ -278,9 +278,9 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	ret = remote_parse(dest, &ref, err);
 	if (ret)
 		return ret;
-	if (p->subject && ref.kind != REMOTE_REGISTRY) {
-		ret = mkimg_err_set(err, -EINVAL, "%s: --subject needs a registry destination (an OCI "
-				    "layout keeps no referrers)", dest);
+	if ((p->subject || p->nmount_from) && ref.kind != REMOTE_REGISTRY) {
+		ret = mkimg_err_set(err, -EINVAL, "%s: %s needs a registry destination", dest,
+				    p->subject ? "--subject" : "--mount-from");
 		goto out;
 	}
 	tag = ref.tag ? ref.tag : name;
@@ -339,7 +339,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	if (ref.kind == REMOTE_OCI)
 		ret = ocidir_dest(ref.dir, p->durable, &dst, err);
 	else
-		ret = registry_dest(&ref, p->registry, &dst, err);
+		ret = registry_dest(&ref, p->registry, p->mount_from, p->nmount_from, &dst, err);
 	if (ret)
 		goto out_fds;
 	/* what is missing, for the progress */
@@ -364,6 +364,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 			r->blobs++;
 			r->bytes += size;
 			r->copied += !ret;
+			r->mounted += ret == 2;
 			r->bytes_copied += ret ? 0 : size;
 			ret = 0;
 		}

@@ -44,6 +44,8 @@ struct registry {
 	bool basic;		/* the registry asked for Basic */
 	bool push;
 	bool subject_ok;	/* it took the last manifest's subject (OCI-Subject) */
+	const char *const *mount_from;	/* repositories a missing blob may be mounted from */
+	size_t nmount_from;
 };
 
 const char *registry_name(const struct registry *rg)
@@ -121,6 +123,32 @@ static int status_err(struct registry *rg, const struct http_req *r, const char 
 			     what, r->status, why);
 }
 
+/* "scope=A&scope=B" for the space-separated scopes of s (escaped). */
+static char *scope_params(const char *s)
+{
+	char *out = strdup(""), *x;
+
+	while (out && *s) {
+		size_t n = strcspn(s, " ");
+		char *e = n ? curl_easy_escape(NULL, s, (int)n) : NULL;
+
+		if (n && !e) {
+			free(out);
+			return NULL;
+		}
+		if (n) {
+			x = fmt("%s%sscope=%s", out, *out ? "&" : "", e);
+			curl_free(e);
+			free(out);
+			out = x;
+		}
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	return out;
+}
+
 /* A token for scope (NULL: this repository's) from the challenge's realm. */
 static int get_token(struct registry *rg, const struct auth_challenge *c, const char *scope,
 		     struct mkimg_err *err)
@@ -133,11 +161,13 @@ static int get_token(struct registry *rg, const struct auth_challenge *c, const 
 		scope = own = fmt("repository:%s:%s", rg->repo, rg->push ? "pull,push" : "pull");
 	if (!scope)
 		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	sc = curl_easy_escape(NULL, scope, 0);
+	/* one scope parameter per scope (a challenge may name several,
+	 * space-separated: a mount's pull of the other repository) */
+	sc = scope_params(scope);
 	svc = c->service ? curl_easy_escape(NULL, c->service, 0) : NULL;
-	url = sc ? fmt("%s%sscope=%s%s%s", c->realm, strchr(c->realm, '?') ? "&" : "?", sc,
+	url = sc ? fmt("%s%s%s%s%s", c->realm, strchr(c->realm, '?') ? "&" : "?", sc,
 		       svc ? "&service=" : "", svc ? svc : "") : NULL;
-	curl_free(sc);
+	free(sc);
 	curl_free(svc);
 	free(own);
 	if (!url)
@@ -308,27 +338,52 @@ static int reg_has(void *d, const char *hex, uint64_t size, struct mkimg_err *er
 	return ret;
 }
 
-/* Uploads a blob: bytes at buf (len) or fd (size). */
+/* Uploads a blob: bytes at buf (len) or fd (size); 2 when it was mounted
+ * from one of the mount_from repositories instead (no bytes sent). */
 static int upload(struct registry *rg, const char *hex, const void *buf, int fd, uint64_t size,
 		  void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
 {
 	struct http_req r = { .method = "POST" };
 	char *loc = NULL;
-	int ret;
+	size_t i;
+	int ret = 0;
 
-	r.url = fmt("%s/v2/%s/blobs/uploads/", rg->base, rg->repo);
-	if (!r.url)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
-	ret = req(rg, &r, err);
-	if (!ret && r.status != 202)
-		ret = status_err(rg, &r, "starting an upload", err);
-	if (!ret && (!r.location || !(loc = http_resolve(rg->base, r.location))))
-		ret = mkimg_err_set(err, -EPROTO, "%s: an upload without a usable Location",
-				    rg->name);
-	free((char *)r.url);
-	http_req_done(&r);
-	if (ret)
+	/* a cross-repository mount first: 201 mounted, 202 an upload instead
+	 * (the last one's is used; the others the registry expires) */
+	for (i = 0; !ret && i <= rg->nmount_from; i++) {
+		char *from;
+
+		if (i == rg->nmount_from && loc)
+			break;	/* a refused mount's upload serves */
+		from = i < rg->nmount_from ? curl_easy_escape(NULL, rg->mount_from[i], 0) : NULL;
+		if (i < rg->nmount_from && !from) {
+			ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		r.url = from ? fmt("%s/v2/%s/blobs/uploads/?mount=sha256%%3A%s&from=%s", rg->base,
+				   rg->repo, hex, from)
+			     : fmt("%s/v2/%s/blobs/uploads/", rg->base, rg->repo);
+		curl_free(from);
+		ret = r.url ? req(rg, &r, err) : mkimg_err_set(err, -ENOMEM, "out of memory");
+		if (!ret && i < rg->nmount_from && r.status == 201) {
+			ret = 2;	/* mounted: nothing to send */
+		} else if (!ret && r.status != 202) {
+			ret = status_err(rg, &r, "starting an upload", err);
+		} else if (!ret) {
+			free(loc);
+			loc = r.location ? http_resolve(rg->base, r.location) : NULL;
+			if (!loc)
+				ret = mkimg_err_set(err, -EPROTO, "%s: an upload without a usable "
+						    "Location", rg->name);
+		}
+		free((char *)r.url);
+		r.url = NULL;
+		http_req_done(&r);
+	}
+	if (ret) {
+		free(loc);
 		return ret;
+	}
 	memset(&r, 0, sizeof(r));
 	r.method = "PUT";
 	r.url = fmt("%s%sdigest=sha256%%3A%s", loc, strchr(loc, '?') ? "&" : "?", hex);
@@ -358,7 +413,7 @@ static int reg_put_fd(void *d, const char *hex, int fd, uint64_t size,
 	if (ret)
 		return ret;
 	ret = upload(rg, hex, NULL, fd, size, step, ctx, err);
-	return ret ? mkimg_err_wrap(err, ret, "blob sha256:%.64s", hex) : 0;
+	return ret < 0 ? mkimg_err_wrap(err, ret, "blob sha256:%.64s", hex) : ret;
 }
 
 static int reg_put_bytes(void *d, const void *buf, size_t len, char hex[65],
@@ -617,13 +672,16 @@ static void reg_close(void *d)
 }
 
 int registry_dest(const struct remote_ref *ref, const struct mkimg_registry_opts *o,
-		  struct remote_dest *out, struct mkimg_err *err)
+		  const char *const *mount_from, size_t nmount_from, struct remote_dest *out,
+		  struct mkimg_err *err)
 {
 	struct registry *rg;
 	int ret = registry_open(ref, o, true, &rg, err);
 
 	if (ret)
 		return ret;
+	rg->mount_from = mount_from;
+	rg->nmount_from = nmount_from;
 	out->d = rg;
 	out->has = reg_has;
 	out->put_fd = reg_put_fd;

@@ -33,7 +33,7 @@ bool remote_tag_valid(const char *tag);
 /* A destination of mkimg push: an OCI layout (ocidir.c) or a registry
  * repository (registry.c). has: 1 if it holds blob hex of size bytes, 0 if
  * not. put_fd: the blob from fd (read from offset 0), 1 if it was there
- * already, 0 when copied (checked against hex while copied; step, may be
+ * already, 2 if the registry mounted it from another repository, 0 when copied (checked against hex while copied; step, may be
  * NULL, gets the bytes of each piece). put_bytes: bytes as a blob, hex
  * gets their digest. put_manifest: the manifest's bytes (digest hex) under
  * tag. Each returns -errno with a message on failure. */
@@ -57,8 +57,11 @@ struct remote_dest {
 	void (*close)(void *d);
 };
 int ocidir_dest(const char *dir, bool durable, struct remote_dest *out, struct mkimg_err *err);
+/* mount_from: repositories of the same registry a blob the destination
+ * lacks may be mounted from (put_fd then returns 2: nothing sent). */
 int registry_dest(const struct remote_ref *r, const struct mkimg_registry_opts *o,
-		  struct remote_dest *out, struct mkimg_err *err);
+		  const char *const *mount_from, size_t nmount_from, struct remote_dest *out,
+		  struct mkimg_err *err);
 /* DIR/index.json (path: DIR for messages) parsed, bounded, with a
  * manifests array; an empty index when there is none. */
 int ocidir_index_read(int dfd, const char *path, struct json_object **out,

@@ -77,6 +77,11 @@ struct mkimg_push_params {
 	 * (the referrers API, or the referrers tag sha256-<hex> this push
 	 * updates where the registry has no such API). NULL: none. */
 	const char *subject;
+	/* Repositories of the destination registry that may hold the blobs it
+	 * lacks: each such blob is mounted from the first that has it
+	 * (cross-repository mount) instead of uploaded. */
+	const char *const *mount_from;
+	size_t nmount_from;
 	/* Called on the caller's thread after each piece copied (done of total
 	 * bytes of the blobs the destination lacks, total known before the
 	 * first call) and once with done == total; may be NULL. */
@@ -94,6 +99,7 @@ struct mkimg_push_result {
 	uint32_t copied;
 	uint64_t bytes, bytes_copied;	/* of those blobs */
 	uint32_t records;		/* layer records in the artifact */
+	uint32_t mounted;		/* blobs mounted from another repository */
 };
 
 /* An artifact as its manifest and config describe it (mkimg_artifact_*). */

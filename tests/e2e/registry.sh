@@ -5,7 +5,8 @@
 # a registry that lies):
 #   * push two images that share most files: the second uploads only what
 #     is new (counted in the registry's access log), pushing again uploads
-#     nothing; skopeo inspects and copies the artifact;
+#     nothing, into another repository with --mount-from it mounts instead;
+#     skopeo inspects and copies the artifact;
 #   * pull both into a fresh store: they pass fsck.erofs 1.9 with their
 #     devices, mount equal to their sources, fsck --full passes; pulling
 #     again downloads nothing; their layer records come along (lookup finds
@@ -139,6 +140,21 @@ n0=$(wc -l <"$T/reg.log")
 [ "$(json "$T/p3.json" 'j["manifest"]')" = "$(json "$T/p1.json" 'j["manifest"]')" ] ||
 	fail "push a again: another manifest"
 ! tail -n +$((n0 + 1)) "$T/reg.log" | grep -q '"PUT /v2/mk/img/blobs' || fail "push a again uploaded"
+# into another repository with --mount-from: a's blob is mounted, not uploaded
+n0=$(wc -l <"$T/reg.log")
+"$MKIMG" push --json "${IN[@]}" --store "$S" --mount-from mk/img b "$R/mk/other:b" >"$T/pm.json" ||
+	fail "push --mount-from"
+tail -n +$((n0 + 1)) "$T/reg.log" >"$T/pm.log"
+[ "$(json "$T/pm.json" 'j["mounted"] >= 1 and j["copied"] == 0')" = True ] ||
+	fail "push --mount-from mounted nothing: $(cat "$T/pm.json")"
+grep -q "\"POST /v2/mk/other/blobs/uploads/?mount=sha256%3A$shared&from=mk%2Fimg HTTP/1.1\" 201" "$T/pm.log" ||
+	fail "no mount of a's blob in the access log: $(grep POST "$T/pm.log" | head -3)"
+! grep -q "\"PUT /v2/mk/other/blobs/uploads/.*digest=sha256%3A$shared" "$T/pm.log" ||
+	fail "push --mount-from uploaded the blob it mounted"
+"$MKIMG" pull -q "${IN[@]}" --store "$T/store-mnt" "$R/mk/other:b" || fail "pull of the mounted artifact"
+pulled "$T/store-mnt" b "$T/ref-b"
+expect_one_line 1 'needs a registry destination' push --store "$S" --mount-from mk/img b "oci:$T/lay-m:b"
+echo "ok: push --mount-from mounts the blobs another repository has: $(cat "$T/pm.json")"
 echo "ok: push: b uploaded only its new blob, image, record and config ($(cat "$T/p2.json")), a again nothing"
 
 skopeo inspect "${IN[@]}" --raw "$R/mk/img:b" >"$T/raw" || fail "skopeo inspect --raw"
@@ -320,6 +336,11 @@ start_registry tokreg "$PK" "auth: {token: {realm: 'http://127.0.0.1:$PT/token',
 RK=docker://127.0.0.1:$PK
 expect_one_line 1 'token server .* answered HTTP 401' push "${IN[@]}" --authfile "$T/empty-auth.json" --store "$S" a "$RK/mk/img:a"
 "$MKIMG" push -q "${IN[@]}" --creds user:s3cret --store "$S" b "$RK/mk/img:b" || fail "push with a token"
+# a mount asks for a token that may also pull the other repository
+"$MKIMG" push --json "${IN[@]}" --creds user:s3cret --store "$S" --mount-from mk/img b "$RK/mk/copy:b" \
+	>"$T/pk.json" 2>"$T/pk.err" || fail "push --mount-from with a token: $(cat "$T/pk.err")"
+[ "$(json "$T/pk.json" 'j["mounted"] == j["blobs"] and j["copied"] == 0')" = True ] ||
+	fail "push --mount-from with a token: $(cat "$T/pk.json")"
 "$MKIMG" pull -q "${IN[@]}" --creds user:s3cret --store "$T/store7" "$RK/mk/img:b" || fail "pull with a token"
 pulled "$T/store7" b "$T/ref-b"
 grep -q 'GET /token' "$T/token.log" || fail "no token was asked for"

@@ -104,10 +104,11 @@ def token(tport, key, cert, issuer, service, creds):
         def do_GET(self):
             if self.headers.get("Authorization") != want:
                 return self.send(401, b'{"error":"bad credentials"}')
-            q = dict(p.split("=", 1) for p in self.path.split("?", 1)[1].split("&") if "=" in p)
-            from urllib.parse import unquote
+            from urllib.parse import parse_qs, urlsplit
+            q = parse_qs(urlsplit(self.path).query)
             access = []
-            for sc in unquote(q.get("scope", "")).split(" "):
+            # one scope parameter per scope, as docker's token spec has it
+            for sc in [x for v in q.get("scope", []) for x in v.split(" ")]:
                 parts = sc.split(":")
                 if len(parts) == 3 and parts[0] == "repository":
                     access.append({"type": "repository", "name": parts[1],
