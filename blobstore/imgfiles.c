@@ -97,7 +97,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 int st_files_register(struct bs_store *st, sqlite3_stmt *q, const struct st_files *fs,
-		      const int64_t *ids, uint64_t **keys_out, size_t *nk_out,
+		      size_t nkeyed, const int64_t *ids, uint64_t **keys_out, size_t *nk_out,
 		      uint64_t *inserted, struct mkimg_err *err)
 {
 	uint64_t *keys = calloc(fs->n ? fs->n : 1, sizeof(*keys));
@@ -114,9 +114,11 @@ int st_files_register(struct bs_store *st, sqlite3_stmt *q, const struct st_file
 
 		if (!f->size || !f->has_sha)
 			continue;
-		for (k = 0; k < 8; k++)	/* as conv.c's collect_key */
-			keys[nk] = keys[nk] << 8 | f->sha256[k];
-		nk++;
+		if (i < nkeyed) {
+			for (k = 0; k < 8; k++)	/* as conv.c's collect_key */
+				keys[nk] = keys[nk] << 8 | f->sha256[k];
+			nk++;
+		}
 		if (!f->next)
 			continue;	/* all holes: the sink registers no row either */
 		if ((size_t)f->next * REG_EXTENT_SIZE > cap) {

@@ -55,6 +55,7 @@ struct import {
 	uint64_t total, done;	/* bytes to copy, copied */
 	uint8_t *buf;
 	struct st_records recs;	/* the image's layer records */
+	size_t nimgfiles;	/* files.v[0..): the image's; then p->extra */
 };
 
 static int img_file(void *ctx, const struct layout_read_file *f)
@@ -185,6 +186,102 @@ int bs_store_has_blob(struct bs_store *st, const char *hex, uint64_t size, struc
 	sqlite3_finalize(q);
 	free(path);
 	return ret;
+}
+
+/* The extra files (bs_import_file) join the image's in im->files, checked
+ * to lie in the given blobs, by lblk. */
+static int add_extra(struct import *im)
+{
+	const struct bs_import_params *p = im->p;
+	uint32_t i, j;
+	int ret;
+
+	im->nimgfiles = im->files.n;
+	for (i = 0; i < p->nextra; i++) {
+		const struct bs_import_file *x = &p->extra[i];
+		struct layout_read_file f = { .size = x->size, .has_fingerprint = true,
+					      .nextents = x->nextents, .extents = x->extents };
+		uint64_t end = 0;
+
+		for (j = 0; j < x->nextents; j++) {
+			const struct layout_extent *e = &x->extents[j];
+
+			if (e->blob < 1 || e->blob > p->ndevices || !e->nblks || e->lblk < end ||
+			    e->pblk + e->nblks > p->devices[e->blob - 1].size >> BS_STORE_BLKSZBITS ||
+			    (e->lblk << BS_STORE_BLKSZBITS) >= x->size)
+				return mkimg_err_set(im->err, -EINVAL, "extra file %u: an extent outside "
+						     "its blobs or out of order", i + 1);
+			end = e->lblk + e->nblks;
+		}
+		if (!x->size)
+			continue;
+		memcpy(f.sha256, x->sha256, 32);
+		ret = st_files_add(&im->files, &f);
+		if (ret)
+			return mkimg_err_set(im->err, ret, "out of memory");
+	}
+	return 0;
+}
+
+/* Each extra file's bytes, read from the blobs now in the store, must hash
+ * to its sha256 (they become a file row that dedup trusts). */
+static int check_extra(struct import *im)
+{
+	static const uint8_t zero[4096];
+	size_t i;
+
+	for (i = im->nimgfiles; i < im->files.n; i++) {
+		const struct st_file *f = &im->files.v[i];
+		const struct layout_extent *e = im->files.ext + f->extoff;
+		uint64_t off = 0;
+		uint8_t md[32];
+		SHA256_CTX c;
+		uint32_t j;
+		int ret = 0;
+
+		SHA256_Init(&c);
+		for (j = 0; !ret && j <= f->next; j++) {
+			uint64_t at = j < f->next ? e[j].lblk << BS_STORE_BLKSZBITS : f->size;
+			uint64_t len, src;
+			int fd;
+
+			for (; off < at; off += len) {	/* a hole: zeros */
+				len = at - off < sizeof(zero) ? at - off : sizeof(zero);
+				SHA256_Update(&c, zero, len);
+			}
+			if (j == f->next)
+				break;
+			len = (uint64_t)e[j].nblks << BS_STORE_BLKSZBITS;
+			if (len > f->size - off)
+				len = f->size - off;
+			src = e[j].pblk << BS_STORE_BLKSZBITS;
+			fd = open(im->b[e[j].blob - 1].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0)
+				return mkimg_err_errno(im->err, -errno, "%s", im->b[e[j].blob - 1].path);
+			while (!ret && len) {
+				size_t n = len < COPY_BUF ? len : COPY_BUF;
+
+				ret = util_pread_all(fd, im->buf, n, src);
+				if (!ret)
+					SHA256_Update(&c, im->buf, n);
+				src += n;
+				off += n;
+				len -= n;
+			}
+			close(fd);
+			if (ret)
+				return mkimg_err_errno(im->err, ret, "%s", im->b[e[j].blob - 1].path);
+		}
+		SHA256_Final(md, &c);
+		if (memcmp(md, f->sha256, 32)) {
+			char hex[65];
+
+			util_hex(f->sha256, 32, hex);
+			return mkimg_err_set(im->err, -EIO, "extra file sha256:%s: its bytes in the "
+					     "blobs do not have that digest", hex);
+		}
+	}
+	return 0;
 }
 
 /* Blobs the store has: registered, not quarantined, a file of the size. */
@@ -401,7 +498,8 @@ static int register_files(struct import *im, uint64_t **keys, size_t *nk)
 		ids[i] = im->b[i].id;
 	ret = reg_prepare(im->st, "INSERT OR IGNORE INTO files VALUES(?,?,?)", &q, im->err);
 	if (!ret)
-		ret = st_files_register(im->st, q, &im->files, ids, keys, nk, &inserted, im->err);
+		ret = st_files_register(im->st, q, &im->files, im->nimgfiles, ids, keys, nk,
+					&inserted, im->err);
 	sqlite3_finalize(q);
 	free(ids);
 	return ret;
@@ -525,6 +623,8 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 	}
 	ret = read_image(&im, &img);
 	if (!ret)
+		ret = add_extra(&im);
+	if (!ret)
 		ret = collect_units(&im);
 	if (!ret)
 		ret = find_blobs(&im);
@@ -537,6 +637,8 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 			r->bytes_copied += p->devices[i].size;
 		}
 	}
+	if (!ret)
+		ret = check_extra(&im);
 	if (!ret)
 		ret = publish_image(&im, img, &r->image_copied);
 	if (!ret)

@@ -481,7 +481,8 @@ static int write_image(struct repair *rp, struct rimg *im, sqlite3_stmt *qf, sql
 		return -ENOMEM;
 	for (i = 0; i < im->ndevs; i++)
 		ids[i] = rp->blobs[im->dev[i]].id;
-	ret = st_files_register(OUT(rp), qf, &im->files, ids, &keys, &nk, &rp->r->files, err);
+	ret = st_files_register(OUT(rp), qf, &im->files, im->files.n, ids, &keys, &nk,
+				&rp->r->files, err);
 	if (ret)
 		goto out;
 	sqlite3_bind_text(qi, 1, im->hex, -1, SQLITE_STATIC);

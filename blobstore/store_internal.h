@@ -174,11 +174,12 @@ int st_files_units(const struct st_files *fs,
 		   int (*add)(void *ctx, uint32_t slot, uint64_t pblk), void *ctx);
 /* The file rows of fs through q ("INSERT OR IGNORE INTO files
  * VALUES(?,?,?)" on st), extents naming ids[slot - 1]; *keys (malloc'd, *nk)
- * the image's filekeys as its images row stores them; *inserted counts the
- * rows that were new. */
+ * the image's filekeys as its images row stores them, of the first nkeyed
+ * files (the image's; the others only get rows); *inserted counts the rows
+ * that were new. */
 int st_files_register(struct bs_store *st, sqlite3_stmt *q, const struct st_files *fs,
-		      const int64_t *ids, uint64_t **keys, size_t *nk, uint64_t *inserted,
-		      struct mkimg_err *err);
+		      size_t nkeyed, const int64_t *ids, uint64_t **keys, size_t *nk,
+		      uint64_t *inserted, struct mkimg_err *err);
 
 /* The blocks of one blob's keyed units and, once st_units_sort has sorted
  * them (each once) and made room, their keys as st_units_key finds them. */

@@ -17,6 +17,7 @@
 #include "mkimg/remote.h"
 #include "oci/oci_internal.h"
 #include "remote/remote_internal.h"
+#include "util/hex.h"
 #include "util/io.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
@@ -28,6 +29,11 @@ void mkimg_artifact_free(struct mkimg_artifact *a)
 		return;
 	free(a->devices);
 	free(a->records);
+	free(a->extra);
+	free(a->extra_ext);
+	a->extra = NULL;
+	a->extra_ext = NULL;
+	a->nextra = 0;
 	free(a->layout);
 	free(a->source);
 	free(a->diff_ids);
@@ -212,6 +218,85 @@ out:
 	return ret;
 }
 
+#define EXTRA_MAX (1u << 20)		/* extra files */
+#define EXTRA_EXT_MAX (1u << 22)	/* their extents in all */
+
+/* config.extraFiles: [{"sha256": HEX, "size": N, "extents": [[slot, lblk,
+ * pblk, nblks], ...]}, ...], the files the layer records name that the
+ * image does not hold, where they lie in the devices. */
+static int extra_files(struct json_object *v, struct mkimg_artifact *a, struct mkimg_err *err)
+{
+	size_t n, i, j, total = 0, at = 0;
+
+	if (!json_object_is_type(v, json_type_array))
+		return mkimg_err_set(err, -EINVAL, "config: extraFiles is not an array");
+	n = json_object_array_length(v);
+	if (n > EXTRA_MAX)
+		return mkimg_err_set(err, -E2BIG, "config: more than %u extraFiles", EXTRA_MAX);
+	for (i = 0; i < n; i++) {
+		struct json_object *f = json_object_array_get_idx(v, i), *e;
+
+		if (!json_object_is_type(f, json_type_object) ||
+		    !json_object_object_get_ex(f, "extents", &e) ||
+		    !json_object_is_type(e, json_type_array))
+			return mkimg_err_set(err, -EINVAL, "config: extraFiles[%zu] has no extents", i);
+		total += json_object_array_length(e);
+		if (total > EXTRA_EXT_MAX)
+			return mkimg_err_set(err, -E2BIG, "config: more than %u extents of extraFiles",
+					     EXTRA_EXT_MAX);
+	}
+	a->extra = calloc(n ? n : 1, sizeof(*a->extra));
+	a->extra_ext = calloc(total ? total : 1, sizeof(*a->extra_ext));
+	if (!a->extra || !a->extra_ext)
+		return mkimg_err_set(err, -ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		struct json_object *f = json_object_array_get_idx(v, i), *e, *h;
+		struct bs_import_file *x = &a->extra[i];
+		const char *hex = NULL;
+		int ret = 0;
+
+		if (json_object_object_get_ex(f, "sha256", &h) && json_object_is_type(h, json_type_string))
+			hex = json_object_get_string(h);
+		if (!hex || !util_is_hex64(hex))
+			return mkimg_err_set(err, -EINVAL, "config: extraFiles[%zu]: no sha256", i);
+		for (j = 0; j < 32; j++)
+			x->sha256[j] = util_hex_digit(hex[2 * j], false) << 4 |
+				       util_hex_digit(hex[2 * j + 1], false);
+		ret = get_u64(f, "size", INT64_MAX, &x->size, "config extraFiles", err);
+		if (ret)
+			return ret;
+		json_object_object_get_ex(f, "extents", &e);
+		x->nextents = json_object_array_length(e);
+		x->extents = a->extra_ext + at;
+		for (j = 0; j < x->nextents; j++) {
+			struct layout_extent *xe = a->extra_ext + at + j;
+			struct json_object *q = json_object_array_get_idx(e, j);
+			int64_t w[4];
+			size_t k;
+
+			if (!json_object_is_type(q, json_type_array) || json_object_array_length(q) != 4)
+				return mkimg_err_set(err, -EINVAL, "config: extraFiles[%zu]: an extent is "
+						     "not [slot, lblk, pblk, nblks]", i);
+			for (k = 0; k < 4; k++) {
+				struct json_object *c = json_object_array_get_idx(q, k);
+
+				w[k] = json_object_is_type(c, json_type_int) ? json_object_get_int64(c) : -1;
+				if (w[k] < 0 || (k != 1 && k != 2 && w[k] > UINT32_MAX))
+					return mkimg_err_set(err, -EINVAL, "config: extraFiles[%zu]: an "
+							     "extent out of range", i);
+			}
+			if (!w[0] || w[0] > a->ndevices)
+				return mkimg_err_set(err, -EINVAL, "config: extraFiles[%zu]: an extent "
+						     "names no device", i);
+			*xe = (struct layout_extent){ .blob = w[0], .lblk = w[1], .pblk = w[2],
+						      .nblks = w[3] };
+		}
+		at += x->nextents;
+	}
+	a->nextra = n;
+	return 0;
+}
+
 static int dup_str(struct json_object *o, const char *key, char **out, struct mkimg_err *err)
 {
 	const char *s;
@@ -312,6 +397,8 @@ int mkimg_artifact_config(const void *buf, size_t len, struct mkimg_artifact *a,
 		snprintf(a->diff_ids[i], sizeof(a->diff_ids[i]), "%s", s);
 	}
 	a->nlayers = n;
+	if (!ret && json_object_object_get_ex(o, "extraFiles", &v))
+		ret = extra_files(v, a, err);
 	/* each layer record is of one of the image's layers, once */
 	for (i = 0; !ret && i < a->nrecords; i++) {
 		size_t k;

@@ -309,6 +309,9 @@ static struct bs_import_layer *import_layers(struct bs_import_params *ip,
 	ip->nlayers = a->nlayers;
 	ip->layers = v;
 	ip->layer_scan = oci_record_scan;
+	/* the files the records name that the image does not hold */
+	ip->nextra = a->nextra;
+	ip->extra = a->extra;
 	return v;
 }
 

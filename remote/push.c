@@ -12,13 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "blobstore/store_internal.h"
+#include "mkimg/oci.h"
 #include "mkimg/remote.h"
 #include "oci/oci_internal.h"
 #include "remote/remote_internal.h"
@@ -102,7 +105,7 @@ static const char *to_json(struct json_object *o)
 }
 
 /* The config: what a puller checks before it fetches anything. */
-static struct json_object *config_json(const struct bs_image_info *ii,
+static struct json_object *config_json(struct json_object *extra, const struct bs_image_info *ii,
 				       const struct layout_params *lp, char (*hex)[65])
 {
 	struct json_object *c = json_object_new_object(), *devs, *ids;
@@ -133,6 +136,8 @@ static struct json_object *config_json(const struct bs_image_info *ii,
 	json_object_object_add(c, "source", json_object_new_string(ii->source ? ii->source : ""));
 	json_object_object_add(c, "files", json_object_new_int64((int64_t)ii->files));
 	json_object_object_add(c, "dataBytes", json_object_new_int64((int64_t)ii->logical_bytes));
+	if (extra)
+		json_object_object_add(c, "extraFiles", extra);
 	return c;
 }
 
@@ -237,6 +242,201 @@ static size_t open_records(struct bs_store *st, const struct bs_image_info *ii,
 	return 0;
 }
 
+/* ---- the files the layer records name that the image does not hold ---- */
+
+struct extra {
+	struct bs_store *st;
+	uint8_t (*have)[40];	/* the image's files: sha256 and size, sorted */
+	size_t nhave, cap;
+	sqlite3_stmt *q;	/* SELECT extents FROM files */
+	int64_t *blob_ids;	/* per device slot - 1 */
+	uint32_t ndevices;
+	struct json_object *list;
+	uint8_t (*seen)[40];	/* extras listed */
+	size_t nseen, seencap;
+	bool incomplete;	/* a file lies outside the image's blobs */
+	int err;
+};
+
+static void key40(uint8_t k[40], const uint8_t sha256[32], uint64_t size)
+{
+	int i;
+
+	memcpy(k, sha256, 32);
+	for (i = 0; i < 8; i++)
+		k[32 + i] = size >> (56 - 8 * i);
+}
+
+static int cmp40(const void *a, const void *b)
+{
+	return memcmp(a, b, 40);
+}
+
+static int add40(uint8_t (**v)[40], size_t *n, size_t *cap, const uint8_t k[40])
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 256;
+		uint8_t (*x)[40] = realloc(*v, sizeof(**v) * c);
+
+		if (!x)
+			return -ENOMEM;
+		*v = x;
+		*cap = c;
+	}
+	memcpy((*v)[(*n)++], k, 40);
+	return 0;
+}
+
+static int image_file(void *ctx, const struct layout_read_file *f)
+{
+	struct extra *x = ctx;
+	uint8_t k[40];
+
+	if (!f->size || !f->has_fingerprint)
+		return 0;
+	key40(k, f->sha256, f->size);
+	return add40(&x->have, &x->nhave, &x->cap, k);
+}
+
+static int record_file(void *ctx, const uint8_t sha256[32], uint64_t size)
+{
+	struct extra *x = ctx;
+	struct json_object *f, *exts;
+	const uint8_t *b;
+	char hex[65];
+	uint8_t k[40];
+	size_t n, i;
+	uint32_t slot;
+	int rc;
+
+	if (!size || x->incomplete)
+		return 0;
+	key40(k, sha256, size);
+	if ((x->nhave && bsearch(k, x->have, x->nhave, 40, cmp40)) ||
+	    (x->nseen && lfind(k, x->seen, &x->nseen, 40, cmp40)))
+		return 0;
+	sqlite3_bind_blob(x->q, 1, sha256, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(x->q, 2, (sqlite3_int64)size);
+	rc = sqlite3_step(x->q);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(x->q);
+		x->incomplete = true;	/* no row: the record is not this store's to send */
+		return rc == SQLITE_DONE ? 0 : (x->err = -EIO);
+	}
+	b = sqlite3_column_blob(x->q, 0);
+	n = sqlite3_column_bytes(x->q, 0) / REG_EXTENT_SIZE;
+	exts = json_object_new_array();
+	for (i = 0; i < n && !x->incomplete; i++) {
+		struct reg_extent e;
+		struct json_object *a = json_object_new_array();
+
+		reg_extent_unpack(b + i * REG_EXTENT_SIZE, &e);
+		for (slot = 0; slot < x->ndevices && x->blob_ids[slot] != e.blob; slot++)
+			;
+		if (slot == x->ndevices)
+			x->incomplete = true;	/* in a blob the image does not carry */
+		json_object_array_add(a, json_object_new_int64(slot + 1));
+		json_object_array_add(a, json_object_new_int64((int64_t)e.lblk));
+		json_object_array_add(a, json_object_new_int64((int64_t)e.pblk));
+		json_object_array_add(a, json_object_new_int64(e.nblks));
+		json_object_array_add(exts, a);
+	}
+	sqlite3_reset(x->q);
+	if (x->incomplete || add40(&x->seen, &x->nseen, &x->seencap, k)) {
+		json_object_put(exts);
+		return x->incomplete ? 0 : (x->err = -ENOMEM);
+	}
+	f = json_object_new_object();
+	util_hex(sha256, 32, hex);
+	json_object_object_add(f, "sha256", json_object_new_string(hex));
+	json_object_object_add(f, "size", json_object_new_int64((int64_t)size));
+	json_object_object_add(f, "extents", exts);
+	json_object_array_add(x->list, f);
+	return 0;
+}
+
+/* The config's extraFiles for the records: *out (NULL when there is none to
+ * send); 1 when a file a record names is not in the image's blobs (the
+ * records cannot be registered by a puller: none is sent). Under the
+ * store's lock. */
+static int extra_files(struct bs_store *st, const struct bs_image_info *ii, int imgfd,
+		       uint64_t image_bytes, const struct record *recs, size_t nrecs,
+		       struct json_object **out, struct mkimg_err *err)
+{
+	struct extra x = { .st = st, .ndevices = ii->ndevices };
+	sqlite3_stmt *qb = NULL;
+	uint8_t *buf = NULL;
+	size_t i;
+	int ret, mfd = -1;
+
+	*out = NULL;
+	if (!nrecs)
+		return 0;
+	if (image_bytes > LAYOUT_READ_MAX_IMAGE)
+		return 1;
+	buf = malloc(image_bytes ? image_bytes : 1);
+	x.blob_ids = calloc(ii->ndevices ? ii->ndevices : 1, sizeof(*x.blob_ids));
+	x.list = json_object_new_array();
+	if (!buf || !x.blob_ids || !x.list) {
+		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = util_pread_all(imgfd, buf, image_bytes, 0);
+	if (ret) {
+		mkimg_err_errno(err, ret, "%s", ii->image);
+		goto out;
+	}
+	ret = layout_read_walk(buf, image_bytes, NULL, image_file, &x, NULL, err);
+	if (ret)
+		goto out;
+	if (x.nhave)
+		qsort(x.have, x.nhave, 40, cmp40);
+	ret = reg_prepare(st, "SELECT slot, blob FROM image_blobs WHERE image=?", &qb, err);
+	if (!ret) {
+		sqlite3_bind_text(qb, 1, ii->sha256, -1, SQLITE_STATIC);
+		while (sqlite3_step(qb) == SQLITE_ROW) {
+			int64_t slot = sqlite3_column_int64(qb, 0);
+
+			if (slot >= 1 && slot <= ii->ndevices)
+				x.blob_ids[slot - 1] = sqlite3_column_int64(qb, 1);
+		}
+	}
+	if (!ret)
+		ret = reg_prepare(st, "SELECT extents FROM files WHERE sha256=? AND size=?", &x.q,
+				  err);
+	for (i = 0; !ret && !x.incomplete && i < nrecs; i++) {
+		uint64_t entries;
+
+		mfd = memfd_create("mkimg-record", MFD_CLOEXEC);
+		if (mfd < 0) {
+			ret = mkimg_err_errno(err, -errno, "memfd_create");
+			break;
+		}
+		if (st_zstd_copy(recs[i].fd, mfd, false) || lseek(mfd, 0, SEEK_SET) < 0 ||
+		    oci_record_scan(NULL, mfd, recs[i].diff_id + 7, &entries, record_file, &x, NULL))
+			x.incomplete = true;	/* not a record it can send */
+		if (x.err)
+			ret = mkimg_err_set(err, x.err, "reading the registry");
+		close(mfd);
+		mfd = -1;
+	}
+	if (!ret && x.incomplete)
+		ret = 1;
+	if (!ret && json_object_array_length(x.list)) {
+		*out = x.list;
+		x.list = NULL;
+	}
+out:
+	sqlite3_finalize(qb);
+	sqlite3_finalize(x.q);
+	json_object_put(x.list);
+	free(x.have);
+	free(x.seen);
+	free(x.blob_ids);
+	free(buf);
+	return ret;
+}
+
 struct push_progress {
 	const struct mkimg_push_params *p;
 	uint64_t done, total;
@@ -261,7 +461,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	struct layout_params lp;
 	struct remote_ref ref;
 	struct remote_dest dst = { 0 };
-	struct json_object *cfg = NULL, *man = NULL, *subj = NULL;
+	struct json_object *cfg = NULL, *man = NULL, *subj = NULL, *extra = NULL;
 	char subj_digest[72] = "";
 	char (*hex)[65] = NULL, cfg_hex[65], man_digest[72];
 	const char *tag = NULL, *s;
@@ -331,6 +531,17 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	}
 	if (ret >= 0)
 		nrecs = open_records(st, &ii, recs);
+	if (ret >= 0 && nrecs) {
+		int e = extra_files(st, &ii, imgfd, image_bytes, recs, nrecs, &extra, err);
+
+		if (e < 0) {
+			ret = e;
+		} else if (e) {	/* records a puller could not register: none sent */
+			for (i = 0; i < nrecs; i++)
+				close(recs[i].fd);
+			nrecs = 0;
+		}
+	}
 	st_unlock(lock);
 	if (ret < 0)
 		goto out_fds;
@@ -379,7 +590,8 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	if (ret)
 		goto out_fds;
 
-	cfg = config_json(&ii, &lp, hex);
+	cfg = config_json(extra, &ii, &lp, hex);
+	extra = NULL;	/* the config's now */
 	s = to_json(cfg);
 	ret = s ? dst.put_bytes(dst.d, s, strlen(s), cfg_hex, err) : -ENOMEM;
 	if (ret < 0)
@@ -415,6 +627,7 @@ out_info:
 	json_object_put(cfg);
 	json_object_put(man);
 	json_object_put(subj);
+	json_object_put(extra);
 	if (dst.close)
 		dst.close(dst.d);
 	free(fds);

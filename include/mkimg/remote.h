@@ -129,6 +129,11 @@ struct mkimg_artifact {
 	uint32_t nlayers;
 	char (*diff_ids)[72];
 	uint64_t files, data_bytes;
+	/* config extraFiles: the files the layer records name that the image
+	 * does not hold, where they lie in the devices (as an import takes them) */
+	uint32_t nextra;
+	struct bs_import_file *extra;
+	struct layout_extent *extra_ext;	/* their extents, one pool */
 };
 /*
  * mkimg_artifact_manifest: len bytes as a manifest; 0 with a filled

@@ -183,6 +183,15 @@ struct bs_import_layer {
 	uint64_t size;			/* of the record */
 	int fd;				/* the record, from offset 0; -1: none came */
 };
+/* A file of the given blobs that the image does not hold but one of its
+ * layer records names (an upper layer replaced it): registered as a file
+ * row too, once its bytes in the blobs hash to sha256. */
+struct bs_import_file {
+	uint8_t sha256[32];
+	uint64_t size;
+	uint32_t nextents;
+	const struct layout_extent *extents;	/* blob: device slot from 1; by lblk */
+};
 struct bs_import_params {
 	int image_fd;
 	char image_hex[65];
@@ -196,6 +205,8 @@ struct bs_import_params {
 	void *progress_ctx;
 	uint32_t nlayers;
 	const struct bs_import_layer *layers;
+	uint32_t nextra;
+	const struct bs_import_file *extra;
 	/* reads a (decompressed) layer record, as bs_repair_params.layer_scan;
 	 * needed when a record is given */
 	int (*layer_scan)(void *ctx, int fd, const char *name, uint64_t *entries,

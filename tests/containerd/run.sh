@@ -321,11 +321,10 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 
 	# a node that never converted anything: its snapshotter (an empty store
 	# that does not exist yet, --pull-from the repository of mkimg
-	# artifacts) pulls b's artifact when containerd prepares b's layer, and
-	# no layer is applied. (b is one layer; an image whose upper layer
-	# replaces a file of a lower one, as p's does /msg, carries a lower
-	# layer record naming content the artifact does not hold: the pulled
-	# image has no layers then, and the node applies the layers itself.)
+	# artifacts) pulls b's artifact when containerd prepares b's layer, then
+	# p's (two layers, the upper one replacing /msg of the lower: the
+	# artifact carries the replaced file for the lower layer's record), and
+	# no layer is applied
 	"$MKIMG" push -q --ca-file "$T/registry.crt" --store "$S" b "docker://127.0.0.1:$port/mkimg/artifacts:b" ||
 		fail "mkimg push b"
 	"$MKIMG" push -q --ca-file "$T/registry.crt" --store "$S" p "docker://127.0.0.1:$port/mkimg/artifacts:p" ||
@@ -348,17 +347,22 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 	for d in "$T"/node/snapshots/*/fs; do
 		[ ! -e "$d/data/f2" ] || fail "b's layer was applied on the node in $d"
 	done
-	# p: pulled too, without its layers; the node applies them and p runs
+	# p
 	ctr images pull --local=false --platform linux/amd64 --snapshotter mkimg-node "127.0.0.1:$port/mkimg/p:latest" >"$T/pull-node.log" 2>&1 ||
 		fail "ctr images pull p (node): $(tail -n 5 "$T/pull-node.log")"
 	ctr run --rm --snapshotter mkimg-node --runc-root "$T/runc" --fifo-dir "$T/fifo" "127.0.0.1:$port/mkimg/p:latest" pn >"$T/out.pn" 2>&1 ||
 		fail "ctr run p on the node: $(cat "$T/out.pn")"
 	[ "$(cat "$T/out.pn")" = "image p, pulled" ] || fail "p on the node printed $(cat "$T/out.pn")"
+	[ "$(grep -c "pulled from docker://127.0.0.1:$port/mkimg/artifacts" "$T/snapshotter-node.log")" -ge 2 ] ||
+		fail "the node's snapshotter did not pull p: $(tail -n 5 "$T/snapshotter-node.log")"
+	for d in "$T"/node/snapshots/*/fs; do
+		[ ! -e "$d/pdata" ] || fail "p's layer was applied on the node in $d"
+	done
 	ctr images rm --sync "127.0.0.1:$port/mkimg/b:latest" "127.0.0.1:$port/mkimg/p:latest" >/dev/null ||
 		fail "images rm (node)"
 	"$MKIMG" fsck --full --store "$T/node-store" >"$T/fsck-node.log" 2>&1 ||
 		fail "fsck of the node's store: $(cat "$T/fsck-node.log")"
-	say "a node with an empty store: the snapshotter pulled b's mkimg artifact on Prepare, b runs with no layer applied; p runs"
+	say "a node with an empty store: the snapshotter pulled b's and p's mkimg artifacts on Prepare; they run, no layer applied"
 }
 
 # ---- runs -----------------------------------------------------------------------

@@ -321,6 +321,80 @@ expect_one_line 1 'no tag nope' pull --store "$S5" "oci:$T/lay3:nope"
 expect_one_line 2 'needed' pull --store "$S5"
 echo "ok: pull refuses a layout that lies"
 
+# --- layers that replace files: the records travel with what they name ---------
+# l2's upper layer replaces /etc/conf: the lower layer's record names a file
+# the image does not hold, whose bytes the artifact carries as an extra file
+# (config extraFiles); the pulled image registers both records and its layers
+python3 "$TOOLS/mkoci.py" <(echo '{"images": [{"tag": "l2", "layers": [
+	{"compression": "gzip", "entries": [{"path": "etc", "type": "dir"},
+	 {"path": "etc/conf", "type": "file", "size": 70000, "fill": "random", "seed": 11},
+	 {"path": "bin", "type": "dir"},
+	 {"path": "bin/tool", "type": "file", "size": 300000, "fill": "random", "seed": 12}]},
+	{"compression": "gzip", "entries": [{"path": "etc/conf", "type": "file", "content": "two\n"},
+	 {"path": "etc/more", "type": "file", "size": 5000, "fill": "random", "seed": 13}]}]}]}') \
+	"$T/l2-oci" || fail "mkoci l2"
+"$MKIMG" convert -q --no-fsync --store "$S" --name l2 "oci:$T/l2-oci:l2" || fail "convert l2"
+"$MKIMG" push --json --store "$S" l2 "oci:$T/lay-l2:l2" >"$T/pl2.json" || fail "push l2"
+[ "$(json "$T/pl2.json" 'j["records"]')" = 2 ] || fail "push l2: not 2 records: $(cat "$T/pl2.json")"
+python3 -c '
+import json, sys
+lay = sys.argv[1]
+b = lambda d: lay + "/blobs/sha256/" + d[7:]
+m = json.load(open(b(json.load(open(lay + "/index.json"))["manifests"][0]["digest"])))
+x = json.load(open(b(m["config"]["digest"]))).get("extraFiles", [])
+assert len(x) == 1 and x[0]["size"] == 70000, x
+' "$T/lay-l2" || fail "l2's config carries no extra file for the replaced /etc/conf"
+S7=$T/store7
+"$MKIMG" pull --json --store "$S7" "oci:$T/lay-l2:l2" >"$T/ql2.json" || fail "pull l2"
+[ "$(json "$T/ql2.json" 'j["layers"] and j["records"] == 2')" = True ] ||
+	fail "pull l2: its layers are not registered: $(cat "$T/ql2.json")"
+chain=$(python3 -c '
+import hashlib, json, sys
+o = sys.argv[1]
+blob = lambda d: json.load(open(o + "/blobs/sha256/" + d[7:]))
+m = blob(json.load(open(o + "/index.json"))["manifests"][0]["digest"])
+ids = blob(m["config"]["digest"])["rootfs"]["diff_ids"]
+c = ids[0]
+for d in ids[1:]:
+    c = "sha256:" + hashlib.sha256((c + " " + d).encode()).hexdigest()
+print(c)' "$T/l2-oci")
+"$MKIMG" lookup --json --store "$S7" --chain "$chain" >"$T/lk2.json" || fail "lookup l2"
+[ "$(json "$T/lk2.json" 'j["found"] and j["name"] == "l2"')" = True ] ||
+	fail "lookup does not find the pulled l2 by its layers: $(cat "$T/lk2.json")"
+"$MKIMG" fsck --full --store "$S7" >"$T/fsck7.log" 2>&1 || { cat "$T/fsck7.log"; fail "fsck --full after pull l2"; }
+umoci unpack --image "$T/l2-oci:l2" "$T/l2-ref" >/dev/null 2>"$T/umoci.err" || fail "umoci unpack: $(cat "$T/umoci.err")"
+mkdir "$T/m-l2"
+"$MKIMG" mount --store "$S7" l2 "$T/m-l2" || fail "mount l2"
+touch -h -d "@$(stat -c %Y "$T/m-l2")" "$T/l2-ref/rootfs"	# umoci's root: the unpack's time
+"$MKIMG" umount "$T/m-l2"
+pulled "$S7" l2 "$T/l2-ref/rootfs"
+"$MKIMG" convert --json --no-fsync --store "$S7" --name l2-conv "oci:$T/l2-oci:l2" >"$T/cl2.json"
+[ "$(json "$T/cl2.json" 'j["layers_reused"] == 2 and j["new_bytes"] == 0')" = True ] ||
+	fail "converting l2 after its pull did not reuse both records: $(cat "$T/cl2.json")"
+# a config whose extra file points at other bytes: refused, nothing registered
+cp -a "$T/lay-l2" "$T/lay-lie"
+python3 -c '
+import hashlib, json, sys
+lay = sys.argv[1]
+b = lambda d: lay + "/blobs/sha256/" + d[7:]
+def put(o):
+    raw = json.dumps(o).encode()
+    d = "sha256:" + hashlib.sha256(raw).hexdigest()
+    open(b(d), "wb").write(raw)
+    return d, len(raw)
+idx = json.load(open(lay + "/index.json"))
+m = json.load(open(b(idx["manifests"][0]["digest"])))
+c = json.load(open(b(m["config"]["digest"])))
+c["extraFiles"][0]["extents"][0][2] += 1     # another block of the blob
+m["config"]["digest"], m["config"]["size"] = put(c)
+idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(m)
+json.dump(idx, open(lay + "/index.json", "w"))
+' "$T/lay-lie"
+expect_one_line 1 'extra file sha256:[0-9a-f]+: its bytes in the blobs do not have that digest' \
+	pull --store "$T/store8" "oci:$T/lay-lie:l2"
+[ "$("$MKIMG" ls --json --store "$T/store8")" = "[]" ] || fail "a lying extra file registered an image"
+echo "ok: l2 (an upper layer replaces a file): records, extra file, layers and chain pulled; a lie refused"
+
 # --- bad input ---------------------------------------------------------------
 mkdir "$T/notlay"
 echo keep >"$T/notlay/file"
