@@ -456,6 +456,9 @@ def artifact_seeds():
                               annotations={"io.mkimg.diff-id": did})
     put_pair("records", dict(man, layers=man["layers"] + [rec("7", d("e")), rec("8", d("f"))]), cfg)
     put_pair("record-of-no-layer", dict(man, layers=man["layers"] + [rec("7", d("9"))]), cfg)
+    put_pair("extra-files", dict(man, layers=man["layers"] + [rec("7", d("e"))]),
+             dict(cfg, extraFiles=[{"sha256": "1" * 64, "size": 5000, "extents": [[1, 0, 3, 10]]},
+                                   {"sha256": "2" * 64, "size": 1, "extents": [[2, 0, 0, 1], [9, 1, 1, 1]]}]))
     put_pair("blob-after-record", dict(man, layers=[man["layers"][0], rec("7", d("e"))] +
                                         man["layers"][1:]), cfg)
 
