@@ -10,7 +10,7 @@ pkgs=(build-essential autoconf automake libtool pkg-config
 	python3 attr time bc umoci dpkg-dev uuid-dev zlib1g-dev liblzma-dev
 	clang libclang-rt-14-dev
 	qemu-system-x86 busybox-static cpio xz-utils zstd e2fsprogs
-	golang-go golang-github-containerd-containerd-dev runc docker-registry skopeo
+	golang-go golang-github-containerd-containerd-dev runc docker-registry skopeo openssl curl
 	groff-base mandoc)
 missing=()
 for p in "${pkgs[@]}"; do
