@@ -49,8 +49,10 @@ struct ocidir {
 	uint8_t *buf;
 };
 
-void ocidir_close(struct ocidir *od)
+static void ocidir_close(void *d)
 {
+	struct ocidir *od = d;
+
 	if (!od)
 		return;
 	if (od->bfd >= 0)
@@ -167,7 +169,10 @@ static int open_sub(int dfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-int ocidir_open(const char *dir, bool durable, struct ocidir **out, struct mkimg_err *err)
+/* An OCI image layout directory, created (one level) when missing; one
+ * that is neither empty nor a layout (oci-layout of version 1.0.0) is
+ * refused, as is a symbolic link. */
+static int ocidir_open(const char *dir, bool durable, struct ocidir **out, struct mkimg_err *err)
 {
 	struct ocidir *od = calloc(1, sizeof(*od));
 	int ret, fd;
@@ -217,8 +222,11 @@ fail:
 	return ret;
 }
 
-int ocidir_has(struct ocidir *od, const char *hex, uint64_t size, struct mkimg_err *err)
+/* 1 if the layout has blob hex (a regular file of size bytes), 0 if not;
+ * -EEXIST with a message for another file of that name. */
+static int ocidir_has(void *d, const char *hex, uint64_t size, struct mkimg_err *err)
 {
+	struct ocidir *od = d;
 	struct stat sb;
 
 	if (fstatat(od->bfd, hex, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -272,9 +280,13 @@ static int blob_finish(struct ocidir *od, const char *tmp, int fd, int ret, cons
 	return ret;
 }
 
-int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
-		  void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
+/* Blob hex of size bytes from fd (read from offset 0): 1 if the layout
+ * has it already, 0 when copied in; the copy is hashed on the way and
+ * refused (-EIO) unless it has that digest and size. */
+static int ocidir_put_fd(void *d, const char *hex, int fd, uint64_t size,
+			 void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
 {
+	struct ocidir *od = d;
 	uint8_t md[32];
 	char tmp[64], got[65];
 	SHA256_CTX c;
@@ -322,9 +334,11 @@ int ocidir_put_fd(struct ocidir *od, const char *hex, int fd, uint64_t size,
 	return ret;
 }
 
-int ocidir_put_bytes(struct ocidir *od, const void *buf, size_t len, char hex[65],
-		     struct mkimg_err *err)
+/* Bytes as a blob; hex gets their digest. 1 or 0 as ocidir_put_fd. */
+static int ocidir_put_bytes(void *d, const void *buf, size_t len, char hex[65],
+			    struct mkimg_err *err)
 {
+	struct ocidir *od = d;
 	uint8_t md[32];
 	char tmp[64];
 	int out, ret;
@@ -400,8 +414,10 @@ static const char *ref_name(struct json_object *desc)
 	return NULL;
 }
 
-int ocidir_tag(struct ocidir *od, const char *media_type, const char *artifact_type,
-	       const char *hex, uint64_t size, const char *tag, struct mkimg_err *err)
+/* index.json gets a manifest descriptor tagged tag (ref.name), and loses
+ * any other descriptor of that tag; under flock on the directory. */
+static int ocidir_tag(struct ocidir *od, const char *media_type, const char *artifact_type,
+		      const char *hex, uint64_t size, const char *tag, struct mkimg_err *err)
 {
 	struct json_object *idx = NULL, *old, *list, *d, *a;
 	char digest[72];
@@ -449,25 +465,8 @@ out:
 
 /* ---- as a push destination ---- */
 
-static int d_has(void *d, const char *hex, uint64_t size, struct mkimg_err *err)
-{
-	return ocidir_has(d, hex, size, err);
-}
-
-static int d_put_fd(void *d, const char *hex, int fd, uint64_t size,
-		    void (*step)(void *ctx, uint64_t n), void *ctx, struct mkimg_err *err)
-{
-	return ocidir_put_fd(d, hex, fd, size, step, ctx, err);
-}
-
-static int d_put_bytes(void *d, const void *buf, size_t len, char hex[65],
-		       struct mkimg_err *err)
-{
-	return ocidir_put_bytes(d, buf, len, hex, err);
-}
-
-static int d_put_manifest(void *d, const void *buf, size_t len, const char *hex,
-			  const char *tag, struct mkimg_err *err)
+static int ocidir_put_manifest(void *d, const void *buf, size_t len, const char *hex,
+			       const char *tag, struct mkimg_err *err)
 {
 	char got[65];
 	int ret = ocidir_put_bytes(d, buf, len, got, err);
@@ -478,23 +477,18 @@ static int d_put_manifest(void *d, const void *buf, size_t len, const char *hex,
 			  got, len, tag, err);
 }
 
-static void d_close(void *d)
-{
-	ocidir_close(d);
-}
-
 int ocidir_dest(const char *dir, bool durable, struct remote_dest *out, struct mkimg_err *err)
 {
-	struct ocidir *od;
+	struct ocidir *od = NULL;
 	int ret = ocidir_open(dir, durable, &od, err);
 
 	if (ret)
 		return ret;
 	out->d = od;
-	out->has = d_has;
-	out->put_fd = d_put_fd;
-	out->put_bytes = d_put_bytes;
-	out->put_manifest = d_put_manifest;
-	out->close = d_close;
+	out->has = ocidir_has;
+	out->put_fd = ocidir_put_fd;
+	out->put_bytes = ocidir_put_bytes;
+	out->put_manifest = ocidir_put_manifest;
+	out->close = ocidir_close;
 	return 0;
 }
