@@ -170,7 +170,7 @@ static size_t on_read(char *p, size_t size, size_t n, void *ctx)
 {
 	struct xfer *x = ctx;
 	struct http_req *r = x->r;
-	uint64_t total = r->buf ? r->len : r->size;
+	uint64_t total = !r->has_body ? 0 : r->buf ? r->len : r->size;
 	size_t want = size * n;
 	ssize_t got;
 
@@ -236,17 +236,13 @@ int http_do(struct http *h, struct http_req *r, struct mkimg_err *err)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else if (strcmp(r->method, "GET"))
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-	if (r->has_body) {
+	if (r->has_body || !strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
+		/* a POST or PUT without a body sends an empty one */
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, &x);
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)(r->buf ? r->len : r->size));
-	} else if (!strcmp(r->method, "POST") || !strcmp(r->method, "PUT")) {
-		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(c, CURLOPT_READDATA, &x);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
+				 (curl_off_t)(!r->has_body ? 0 : r->buf ? r->len : r->size));
 	}
 	if (r->range)
 		curl_easy_setopt(c, CURLOPT_RANGE, r->range);

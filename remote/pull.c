@@ -287,34 +287,6 @@ static void import_params(struct bs_import_params *ip, const struct mkimg_artifa
 	ip->replace = p->replace;
 }
 
-/* The image's layers, bottom first, with the artifact's record of each
- * (its fd opened by the caller, -1 until then). */
-static struct bs_import_layer *import_layers(struct bs_import_params *ip,
-					     const struct mkimg_artifact *a)
-{
-	struct bs_import_layer *v = calloc(a->nlayers ? a->nlayers : 1, sizeof(*v));
-	uint32_t i, k;
-
-	if (!v)
-		return NULL;
-	for (i = 0; i < a->nlayers; i++) {
-		snprintf(v[i].diff_id, sizeof(v[i].diff_id), "%s", a->diff_ids[i]);
-		v[i].fd = -1;
-		for (k = 0; k < a->nrecords; k++)
-			if (!strcmp(a->records[k].diff_id, a->diff_ids[i])) {
-				snprintf(v[i].hex, sizeof(v[i].hex), "%s", a->records[k].blob.digest + 7);
-				v[i].size = a->records[k].blob.size;
-			}
-	}
-	ip->nlayers = a->nlayers;
-	ip->layers = v;
-	ip->layer_scan = oci_record_scan;
-	/* the files the records name that the image does not hold */
-	ip->nextra = a->nextra;
-	ip->extra = a->extra;
-	return v;
-}
-
 /* The record of layer i, as a blob descriptor, or NULL. */
 static const struct mkimg_artifact_blob *record_of(const struct mkimg_artifact *a, uint32_t i)
 {
@@ -324,6 +296,35 @@ static const struct mkimg_artifact_blob *record_of(const struct mkimg_artifact *
 		if (!strcmp(a->records[k].diff_id, a->diff_ids[i]))
 			return &a->records[k].blob;
 	return NULL;
+}
+
+/* The image's layers, bottom first, with the artifact's record of each
+ * (its fd opened by the caller, -1 until then). */
+static struct bs_import_layer *import_layers(struct bs_import_params *ip,
+					     const struct mkimg_artifact *a)
+{
+	struct bs_import_layer *v = calloc(a->nlayers ? a->nlayers : 1, sizeof(*v));
+	uint32_t i;
+
+	if (!v)
+		return NULL;
+	for (i = 0; i < a->nlayers; i++) {
+		const struct mkimg_artifact_blob *rb = record_of(a, i);
+
+		snprintf(v[i].diff_id, sizeof(v[i].diff_id), "%s", a->diff_ids[i]);
+		v[i].fd = -1;
+		if (rb) {
+			snprintf(v[i].hex, sizeof(v[i].hex), "%s", rb->digest + 7);
+			v[i].size = rb->size;
+		}
+	}
+	ip->nlayers = a->nlayers;
+	ip->layers = v;
+	ip->layer_scan = oci_record_scan;
+	/* the files the records name that the image does not hold */
+	ip->nextra = a->nextra;
+	ip->extra = a->extra;
+	return v;
 }
 
 static void close_layers(struct bs_import_layer *v, uint32_t n)
@@ -551,9 +552,12 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 	ret = ip.image_fd = open_blob(bfd, dir, &a->image, err);
 	for (i = 0; ret >= 0 && i < a->ndevices; i++)
 		ret = devs[i].fd = open_blob(bfd, dir, &a->devices[i], err);
-	for (i = 0; ret >= 0 && i < a->nlayers; i++)
-		if (record_of(a, i))
-			ret = lays[i].fd = open_blob(bfd, dir, record_of(a, i), err);
+	for (i = 0; ret >= 0 && i < a->nlayers; i++) {
+		const struct mkimg_artifact_blob *rb = record_of(a, i);
+
+		if (rb)
+			ret = lays[i].fd = open_blob(bfd, dir, rb, err);
+	}
 	if (ret < 0)
 		goto out;
 	ip.progress = p->progress;
