@@ -255,6 +255,15 @@ static int dir_empty(int dfd)
 	return empty;
 }
 
+/* Another conversion made the directory a store since we looked: what it
+ * has put there besides its marker is then no reason to refuse it. */
+static bool marker_appeared(const struct bs_store *st)
+{
+	struct stat sb;
+
+	return fstatat(st->dfd, STORE_MARKER, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* A directory without a marker: made a store only by BS_STORE_CREATE. */
 static int init_marker(struct bs_store *st, bool *fresh, struct mkimg_err *err)
 {
@@ -272,17 +281,23 @@ static int init_marker(struct bs_store *st, bool *fresh, struct mkimg_err *err)
 	if (fstatat(st->dfd, "registry.db", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		/* a store of an older mkimg, which wrote no marker: adopted
 		 * if its registry is mkimg's (only here, when converting) */
-		if (!S_ISREG(sb.st_mode) || !is_registry(st))
+		if (!S_ISREG(sb.st_mode) || !is_registry(st)) {
+			if (marker_appeared(st))
+				return read_marker(st, err);
 			return mkimg_err_set(err, -EEXIST, "%s: not a mkimg store, and its"
 				      " registry.db is not mkimg's; refusing to use it", st->dir);
+		}
 	} else {
 		ret = dir_empty(st->dfd);
 		if (ret < 0)
 			return mkimg_err_set(err, ret, "%s: %s", st->dir, strerror(-ret));
-		if (!ret)
+		if (!ret) {
+			if (marker_appeared(st))
+				return read_marker(st, err);
 			return mkimg_err_set(err, -EEXIST, "%s: not empty and not a mkimg store;"
 				      " refusing to make it one (mkimg convert creates a store in"
 				      " a new or empty directory)", st->dir);
+		}
 		*fresh = true;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
