@@ -335,6 +335,14 @@ print(" ".join(l["digest"] for l in blob(m["digest"])["layers"]))' "$O")
 		--address "$NODESOCK" --root "$T/node" --store "$T/node-store" \
 		--pull-from "docker://127.0.0.1:$port/mkimg/artifacts" \
 		--pull-option="--ca-file=$T/registry.crt" || fail "the node's snapshotter did not start"
+	# containerd dialled this proxy plugin at its start, when the socket was
+	# not there: wait until its connection (retried with a backoff) is up
+	for _ in $(seq 60); do
+		ctr snapshots --snapshotter mkimg-node ls >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	ctr snapshots --snapshotter mkimg-node ls >/dev/null ||
+		fail "containerd does not reach the node's snapshotter"
 	ctr images pull --local=false --platform linux/amd64 --snapshotter mkimg-node "127.0.0.1:$port/mkimg/b:latest" >"$T/pull-node.log" 2>&1 ||
 		fail "ctr images pull b (node): $(tail -n 5 "$T/pull-node.log")"
 	grep -q "pulled from docker://127.0.0.1:$port/mkimg/artifacts" "$T/snapshotter-node.log" ||
