@@ -15,7 +15,7 @@ make -s -j"$(nproc)"
 if ! make -s -j"$(nproc)" check; then
 	for f in tests/unit/*.log tests/e2e/*.log tests/containerd/*.log fuzz/*.log; do
 		[ -f "$f" ] || continue
-		if ! grep -q '^PASS\|^SKIP' "${f%.log}.trs" 2>/dev/null; then
+		if ! grep -q '^:test-result: \(PASS\|SKIP\)' "${f%.log}.trs" 2>/dev/null; then
 			echo "==== $f"; tail -n 60 "$f"
 		fi
 	done
