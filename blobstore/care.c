@@ -572,8 +572,9 @@ static void doomed_free(struct doomed *x)
  * The regular files of a subdirectory that a conversion writes (st_own_name:
  * object names keep does not list, temporary names) into x; everything else
  * is left alone. Through the descriptor bs_store_open checked (O_NOFOLLOW,
- * the store's file system): no symbolic link is followed, and a directory
- * swapped in since is not the one swept.
+ * the store's file system): no symbolic link is followed (the links to
+ * alternates' blobs are removed themselves), and a directory swapped in
+ * since is not the one swept.
  */
 static int find_doomed(struct bs_store *st, int sub, const struct strlist *keep,
 		       struct doomed *x)
@@ -595,8 +596,14 @@ static int find_doomed(struct bs_store *st, int sub, const struct strlist *keep,
 
 		if (!own || (own == 1 && keep && strlist_has(keep, de->d_name)))
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISREG(sb.st_mode))
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		/* a blob used from an alternate: its link goes, nothing it
+		 * points to (and no bytes of the store) */
+		if (S_ISLNK(sb.st_mode) && sub == ST_SHA256 && own == 1 &&
+		    st_alt_is_link(dirfd(d), de->d_name))
+			sb.st_size = 0;
+		else if (!S_ISREG(sb.st_mode))
 			continue;
 		if (x->n == x->cap) {
 			size_t cap = x->cap ? x->cap * 2 : 64;

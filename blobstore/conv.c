@@ -167,9 +167,9 @@ static int dev_open(struct bs_conv *c, struct conv_dev *d)
 	path = st_path(c->st, "blobs/sha256", d->hex);
 	if (!path)
 		return -ENOMEM;
-	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	d->fd = st_blob_open(c->st, d->hex);
 	if (d->fd < 0) {
-		int ret = -errno;
+		int ret = d->fd;
 
 		mkimg_err_set(&c->emsg, ret,
 		       "%s: listed in the registry but cannot be opened: %s (run mkimg fsck)",
@@ -228,7 +228,9 @@ static int blob_check(struct bs_conv *c, struct conv_seen *s)
 	path = st_path(c->st, "blobs/sha256", d->hex);
 	if (!path)
 		return -ENOMEM;
-	d->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	d->fd = st_blob_open(c->st, d->hex);
+	if (d->fd < 0)
+		errno = -d->fd;
 	if (d->fd < 0 || fstat(d->fd, &sb) < 0) {
 		s->bad = -errno;
 		if (errno == ENOENT)

@@ -79,7 +79,13 @@ static int check_file(struct fsck *f, const char *sub, const char *name, const c
 		*fdout = -1;
 	if (!path)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (!strcmp(sub, "blobs/sha256")) {	/* an alternate's through its link */
+		fd = st_blob_open(f->st, name);
+		if (fd < 0)
+			errno = -fd;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		if (why)
 			snprintf(why, whylen, "%s", errno == ENOENT ? "missing" : strerror(errno));

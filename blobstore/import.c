@@ -40,6 +40,7 @@
 struct iblob {
 	bool have;		/* registered and usable: not copied */
 	bool copied;
+	bool linked;		/* to an alternate's file (copied is set too) */
 	int64_t id;
 	struct st_units units;	/* the units the sink would have keyed */
 	char *path;
@@ -151,15 +152,16 @@ static int read_image(struct import *im, uint8_t **out)
 
 /* 1 (with *id) when the store has blob hex (path) of size bytes, registered,
  * not quarantined, its file there; else 0. q: USABLE_SQL. */
-static int usable(sqlite3_stmt *q, const char *hex, const char *path, uint64_t size, int64_t *id)
+static int usable(const struct bs_store *st, sqlite3_stmt *q, const char *hex, uint64_t size,
+		  int64_t *id)
 {
 	struct stat sb;
 	int ret = 0;
 
 	sqlite3_bind_text(q, 1, hex, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q, 1) == size &&
-	    sqlite3_column_type(q, 2) == SQLITE_NULL && !lstat(path, &sb) &&
-	    S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size) {
+	    sqlite3_column_type(q, 2) == SQLITE_NULL && !st_blob_stat(st, hex, &sb) &&
+	    (uint64_t)sb.st_size == size) {
 		*id = sqlite3_column_int64(q, 0);
 		ret = 1;
 	}
@@ -171,20 +173,15 @@ static int usable(sqlite3_stmt *q, const char *hex, const char *path, uint64_t s
 int bs_store_has_blob(struct bs_store *st, const char *hex, uint64_t size, struct mkimg_err *err)
 {
 	sqlite3_stmt *q = NULL;
-	char *path;
 	int64_t id;
 	int ret;
 
 	if (!util_is_hex64(hex))
 		return mkimg_err_set(err, -EINVAL, "blob %.64s: not a sha256 digest", hex);
-	path = st_path(st, "blobs/sha256", hex);
-	if (!path)
-		return mkimg_err_set(err, -ENOMEM, "out of memory");
 	ret = reg_prepare(st, USABLE_SQL, &q, err);
 	if (!ret)
-		ret = usable(q, hex, path, size, &id);
+		ret = usable(st, q, hex, size, &id);
 	sqlite3_finalize(q);
-	free(path);
 	return ret;
 }
 
@@ -255,9 +252,9 @@ static int check_extra(struct import *im)
 			if (len > f->size - off)
 				len = f->size - off;
 			src = e[j].pblk << BS_STORE_BLKSZBITS;
-			fd = open(im->b[e[j].blob - 1].path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			fd = st_blob_open(im->st, im->p->devices[e[j].blob - 1].hex);
 			if (fd < 0)
-				return mkimg_err_errno(im->err, -errno, "%s", im->b[e[j].blob - 1].path);
+				return mkimg_err_errno(im->err, fd, "%s", im->b[e[j].blob - 1].path);
 			while (!ret && len) {
 				size_t n = len < COPY_BUF ? len : COPY_BUF;
 
@@ -299,7 +296,7 @@ static int find_blobs(struct import *im)
 			ret = -ENOMEM;
 			break;
 		}
-		b->have = usable(q, im->p->devices[i].hex, b->path, im->p->devices[i].size, &b->id);
+		b->have = usable(im->st, q, im->p->devices[i].hex, im->p->devices[i].size, &b->id);
 		if (!b->have)
 			im->total += im->p->devices[i].size;
 	}
@@ -322,7 +319,11 @@ static int copy_blob(struct import *im, uint32_t i)
 	if (d->fd < 0)
 		return mkimg_err_set(im->err, -ENOENT, "blob %s: not in the store and not given",
 				     d->hex);
-	if (d->adopt_path) {
+	if (d->link_path) {
+		/* an alternate's file: hashed where it is, then linked to */
+		tf.fd = -1;
+		tf.tmppath = tf.path = NULL;
+	} else if (d->adopt_path) {
 		/* the caller's file in tmp/: hashed, then renamed into place */
 		tf.fd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
 		tf.tmppath = strdup(d->adopt_path);
@@ -362,7 +363,7 @@ static int copy_blob(struct import *im, uint32_t i)
 				mkimg_err_errno(im->err, ret, "blob %s: reading it", d->hex);
 			goto out;
 		}
-		ret = d->adopt_path ? 0 : util_pwrite_all(tf.fd, im->buf, n, off);
+		ret = d->adopt_path || d->link_path ? 0 : util_pwrite_all(tf.fd, im->buf, n, off);
 		if (ret) {
 			mkimg_err_errno(im->err, ret, "%s", tf.tmppath);
 			goto out;
@@ -379,13 +380,22 @@ static int copy_blob(struct import *im, uint32_t i)
 				    d->hex);
 		goto out;
 	}
+	if (d->link_path) {
+		ret = st_alt_link(im->st, d->hex, d->link_path, im->p->durable);
+		if (ret)
+			mkimg_err_errno(im->err, ret, "%s: linking to %s", b->path, d->link_path);
+		b->copied = !ret;
+		b->linked = !ret;
+		return ret;
+	}
 	ret = bs_tmpfile_commit(&tf, im->p->durable);
 	if (ret)
 		mkimg_err_errno(im->err, ret, "%s: publishing", b->path);
 	b->copied = !ret;
 	return ret;
 out:
-	bs_tmpfile_abort(&tf);
+	if (!d->link_path)
+		bs_tmpfile_abort(&tf);
 	return ret;
 }
 
@@ -632,7 +642,10 @@ int bs_store_import(struct bs_store *st, const char *name, const char *source,
 		if (im.b[i].have)
 			continue;
 		ret = copy_blob(&im, i);
-		if (!ret) {
+		if (!ret && im.b[i].linked) {
+			r->blobs_linked++;
+			r->bytes_linked += p->devices[i].size;
+		} else if (!ret) {
 			r->blobs_copied++;
 			r->bytes_copied += p->devices[i].size;
 		}

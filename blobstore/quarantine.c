@@ -107,8 +107,8 @@ static bool blob_whole(struct bs_store *st, const char *hex, uint64_t size)
 
 	if (!path)
 		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	free(path);
+	fd = st_blob_open(st, hex);
 	if (fd < 0)
 		return false;
 	if (!fstat(fd, &sb) && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&

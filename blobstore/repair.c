@@ -131,6 +131,9 @@ static uint64_t count_dir(const char *path)
 /* Regular files named by 64 hex digits in the open directory d (at path):
  * fn for each; other names are reported and left alone. Closes d. phase
  * (may be NULL): the progress phase reported, one step per name. */
+static int add_blob(struct repair *rp, int dfd, const char *name, const struct stat *sb,
+		    void *ctx);
+
 static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, void *ctx,
 		    const char *phase)
 {
@@ -149,6 +152,11 @@ static int scan_dir(struct repair *rp, DIR *d, const char *path, scan_fn fn, voi
 			st_phase_step(&ph, 0);
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
+		/* a blob used from an alternate: the bytes its link reaches */
+		if (S_ISLNK(sb.st_mode) && fn == add_blob && util_is_hex64(de->d_name) &&
+		    st_blob_stat(rp->st, de->d_name, &sb) < 0)
+			say(rp, 1, "%s/%s: a link to an alternate's blob that cannot be read; "
+			    "not registered", path, de->d_name);
 		if (strlen(de->d_name) != 64 || !util_is_hex64(de->d_name) || !S_ISREG(sb.st_mode)) {
 			say(rp, 0, "%s/%s: not a name the store uses; left alone", path,
 			    de->d_name);
@@ -344,9 +352,9 @@ static int hash_blob(struct repair *rp, struct rblob *b)
 	ret = st_units_sort(&b->units);
 	if (ret)
 		goto out;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = st_blob_open(rp->st, b->hex);
 	if (fd < 0) {
-		say(rp, 1, "blob %s: cannot be read: %s; not registered", b->hex, strerror(errno));
+		say(rp, 1, "blob %s: cannot be read: %s; not registered", b->hex, strerror(-fd));
 		goto out;
 	}
 	SHA256_Init(&ctx);

@@ -5,6 +5,8 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <sys/stat.h>
 
 #include "mkimg/error.h"
 #include "mkimg/store.h"
@@ -57,6 +59,23 @@ void st_phase_begin(struct st_phase *ph, const struct bs_store *st, const char *
 		    uint64_t total, uint64_t total_bytes);
 void st_phase_step(struct st_phase *ph, uint64_t bytes);
 void st_phase_end(struct st_phase *ph);
+
+/* alternate.c */
+/* DIR/alternates: the listed directories (none: n = 0). 0 or -errno. */
+int st_alt_load(const struct bs_store *st, char ***dirs, size_t *n);
+/* Opens blob hex read-only: the store's own file, or through its symbolic
+ * link an alternate's (only into a listed alternate, a file of the same
+ * name); any other symbolic link gives -ELOOP. fd or -errno. */
+int st_blob_open(const struct bs_store *st, const char *hex);
+/* fstat of st_blob_open's file; -EINVAL when not a regular file. */
+int st_blob_stat(const struct bs_store *st, const char *hex, struct stat *sb);
+/* 1 if name in dfd is a symbolic link of the form the store makes
+ * (absolute, to DIR/blobs/sha256/<name>): gc may remove it. */
+int st_alt_is_link(int dfd, const char *name);
+/* Puts blobs/sha256/<hex> -> target in place (target: an alternate's file
+ * of that name); what a concurrent import put there first is kept when it
+ * opens. 0 or -errno. */
+int st_alt_link(const struct bs_store *st, const char *hex, const char *target, bool durable);
 
 /* registry.c */
 /* Opens DIR/registry.db. A missing or empty registry is refused

@@ -193,14 +193,17 @@ static struct json_object *manifest_json(const struct bs_image_info *ii,
 	return m;
 }
 
-/* Opens path, a regular file of want bytes (want: UINT64_MAX for any). */
-static int open_blob(const char *path, uint64_t want, uint64_t *size, struct mkimg_err *err)
+/* Opens path, a regular file of want bytes (want: UINT64_MAX for any);
+ * hex: a blob's, opened as the store opens them (an alternate's through
+ * its link), or NULL. */
+static int open_blob(const struct bs_store *st, const char *path, const char *hex, uint64_t want,
+		     uint64_t *size, struct mkimg_err *err)
 {
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = hex ? st_blob_open(st, hex) : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
 	if (fd < 0)
-		return mkimg_err_errno(err, -errno, "%s", path);
+		return mkimg_err_errno(err, hex ? fd : -errno, "%s", path);
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
 	    (want != UINT64_MAX && (uint64_t)sb.st_size != want)) {
 		close(fd);
@@ -518,7 +521,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 	}
 	for (i = 0; i < ii.ndevices; i++)
 		fds[i] = -1;
-	imgfd = ret = open_blob(ii.image, UINT64_MAX, &image_bytes, err);
+	imgfd = ret = open_blob(st, ii.image, NULL, UINT64_MAX, &image_bytes, err);
 	for (i = 0; ret >= 0 && i < ii.ndevices; i++) {
 		const char *h = path_hex(ii.devices[i]);
 
@@ -527,7 +530,7 @@ int mkimg_push(struct bs_store *st, const char *name, const char *dest,
 			break;
 		}
 		memcpy(hex[i], h, 65);
-		fds[i] = ret = open_blob(ii.devices[i], ii.device_bytes[i], &sz, err);
+		fds[i] = ret = open_blob(st, ii.devices[i], h, ii.device_bytes[i], &sz, err);
 	}
 	if (ret >= 0)
 		nrecs = open_records(st, &ii, recs);

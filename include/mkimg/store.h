@@ -176,6 +176,10 @@ struct bs_import_blob {
 	 * hashed where it is and renamed into place instead of copied (removed
 	 * when its bytes do not have the digest) */
 	const char *adopt_path;
+	/* NULL, or the path of fd's file in one of the store's alternates
+	 * (bs_store_alternate_blob): hashed where it is and used from there
+	 * through a symbolic link instead of copied */
+	const char *link_path;
 };
 struct bs_import_layer {
 	char diff_id[72];		/* "sha256:<hex>" */
@@ -217,6 +221,8 @@ struct bs_import_params {
 struct bs_import_result {
 	uint32_t blobs_copied;		/* devices the store lacked */
 	uint64_t bytes_copied;
+	uint32_t blobs_linked;		/* of those, used from an alternate */
+	uint64_t bytes_linked;
 	bool image_copied;		/* the store lacked the metadata image */
 	bool layers;			/* the image's layers are registered */
 	uint32_t records_copied;	/* layer records the store lacked */
@@ -433,6 +439,33 @@ struct bs_rehome_result {
 };
 int bs_store_rehome(struct bs_store *st, bs_fsck_report_fn report, void *ctx,
 		    struct bs_rehome_result *r, struct mkimg_err *err);
+
+/* ---------------------------------------------------------------------- */
+/* Alternates                                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Read-only OCI image layout directories (DIR/oci-layout, DIR/blobs/sha256)
+ * whose blobs the store uses where they lie: an import given a blob's
+ * link_path (bs_store_alternate_blob finds one) hashes it there and puts a
+ * symbolic link to it into blobs/sha256, which mount, fsck and conversions
+ * follow only into a listed alternate; gc removes the link, never the
+ * alternate's file. Listed in DIR/alternates (canonical paths).
+ *
+ * bs_store_alternate_add: lists dir (an OCI layout outside the store;
+ * listed already: nothing to do), or with remove drops it from the list,
+ * refused (-EBUSY) while blobs of the store are used from it. Under the
+ * exclusive store lock.
+ */
+int bs_store_alternate_add(struct bs_store *st, const char *dir, bool remove,
+			   struct mkimg_err *err);
+int bs_store_alternates(struct bs_store *st, char ***dirs, size_t *n, struct mkimg_err *err);
+void bs_alternates_free(char **dirs, size_t n);	/* accepts NULL */
+/* 1 (*path: ALT/blobs/sha256/<hex>, malloc'd) when an alternate holds a
+ * regular file of that name and size, 0 if none does. Its bytes are not
+ * checked here: the import hashes them. */
+int bs_store_alternate_blob(struct bs_store *st, const char *hex, uint64_t size, char **path,
+			    struct mkimg_err *err);
 /* ---------------------------------------------------------------------- */
 /* Pins                                                                   */
 /* ---------------------------------------------------------------------- */
