@@ -4,7 +4,7 @@
 # (under --store, else MKIMG_STORE) for commands that take names, pin ids
 # for unpin, files otherwise.
 
-_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup push pull"
+_mkimg_commands="analyze build convert mount umount ls inspect rm gc fsck stats pin unpin pins lookup push pull alternate"
 
 # _mkimg_options COMMAND: the options COMMAND takes
 _mkimg_options()
@@ -23,6 +23,7 @@ _mkimg_options()
 	ls) echo "--store --remote --json --help --tls-verify --ca-file --creds --authfile --timeout" ;;
 	stats | pins) echo "--store --json --help" ;;
 	gc) echo "--store -q --quiet --json --help" ;;
+	alternate) echo "--store --json --help" ;;
 	inspect) echo "--store --json --help" ;;
 	rm | unpin) echo "--store --help" ;;
 	fsck) echo "--store -q --quiet --full --repair --rehome --help" ;;
@@ -136,6 +137,10 @@ _mkimg()
 		_mkimg_add_matching "$cur" < <(_mkimg_store_words "$mk" id pins "${COMP_WORDS[@]}") ;;
 	ls | gc | fsck | stats | pins | lookup) ;;
 	umount) _mkimg_files "$cur" d ;;
+	alternate)
+		# add, rm or ls, then an OCI layout directory
+		_mkimg_add_matching "$cur" < <(printf '%s\n' add rm ls)
+		_mkimg_files "$cur" d ;;
 	*) _mkimg_files "$cur" ;;
 	esac
 	return 0

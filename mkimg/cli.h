@@ -14,6 +14,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_alternate(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_pin(int argc, char **argv);

@@ -244,7 +244,8 @@ static const char pull_usage[] =
 	"               power-cut-safe)\n"
 	"  --json       one JSON object: name, manifest, image, blobs (metadata\n"
 	"               image and devices), copied (those the store lacked), bytes,\n"
-	"               bytes_copied,\n"
+	"               bytes_copied, linked, bytes_linked (blobs used from an\n"
+	"               alternate of the store: mkimg alternate),\n"
 	"               bytes_fetched (downloaded from a registry this time),\n"
 	"               records (layer records carried), layers (registered: mkimg\n"
 	"               lookup finds the image by its layers)\n"
@@ -313,7 +314,14 @@ int cmd_pull(int argc, char **argv)
 		json_object_object_add(o, "bytes_fetched", json_object_new_int64((int64_t)r.bytes_fetched));
 		json_object_object_add(o, "records", json_object_new_int64(r.records));
 		json_object_object_add(o, "layers", json_object_new_boolean(r.layers));
+		json_object_object_add(o, "linked", json_object_new_int64(r.linked));
+		json_object_object_add(o, "bytes_linked", json_object_new_int64((int64_t)r.bytes_linked));
 		print_json_counts(o, r.blobs, r.copied, r.bytes, r.bytes_copied);
+	} else if (r.linked) {
+		printf("%s: pulled %s (%u blobs, %u copied, %u used from an alternate: %.1f MiB "
+		       "copied, %.1f MiB linked, of %.1f MiB)\n", r.name, r.manifest, r.blobs,
+		       r.copied, r.linked, r.bytes_copied / 1048576.0, r.bytes_linked / 1048576.0,
+		       r.bytes / 1048576.0);
 	} else {
 		printf("%s: pulled %s", r.name, r.manifest);
 		print_counts(r.blobs, r.copied, r.bytes, r.bytes_copied);

@@ -469,6 +469,54 @@ int cmd_gc(int argc, char **argv)
 	return 0;
 }
 
+/* mkimg alternate add|rm DIR, mkimg alternate [ls] */
+int cmd_alternate(int argc, char **argv)
+{
+	static const char usage[] = "mkimg alternate [--store DIR] [--json] add|rm LAYOUT | ls";
+	struct mkimg_err err = MKIMG_ERR_INIT;
+	const char *verb;
+	struct bs_store *st;
+	struct args a;
+	char **dirs = NULL;
+	size_t n = 0, i;
+	int ret = parse(argc, argv, usage, 0, 2, false, &a);
+
+	if (ret >= 0)
+		return ret;
+	verb = a.nargs ? a.args[0] : "ls";
+	if (!strcmp(verb, "ls") ? a.nargs > 1 :
+	    (strcmp(verb, "add") && strcmp(verb, "rm")) || a.nargs != 2) {
+		cli_error("usage: %s", usage);
+		return 2;
+	}
+	/* add makes the store, so that its first pull can use the alternate */
+	st = cli_open_store(a.store, !strcmp(verb, "add") ? BS_STORE_CREATE :
+			    !strcmp(verb, "rm") ? 0 : BS_STORE_READONLY);
+	if (!st)
+		return 1;
+	if (strcmp(verb, "ls"))
+		ret = bs_store_alternate_add(st, a.args[1], !strcmp(verb, "rm"), &err);
+	else
+		ret = bs_store_alternates(st, &dirs, &n, &err);
+	bs_store_close(st);
+	if (ret) {
+		cli_error("%s", mkimg_err_msg(&err));
+		return 1;
+	}
+	if (a.json && !strcmp(verb, "ls")) {
+		json_object *o = json_object_new_array();
+
+		for (i = 0; i < n; i++)
+			json_object_array_add(o, json_object_new_string(dirs[i]));
+		cli_print_json(o);
+	} else {
+		for (i = 0; i < n; i++)
+			printf("%s\n", dirs[i]);
+	}
+	bs_alternates_free(dirs, n);
+	return 0;
+}
+
 struct fsck_out {
 	uint64_t notes;
 	struct cli_progress pg;		/* cleared before each line */

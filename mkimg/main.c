@@ -28,6 +28,7 @@ static const struct {
 	{ "inspect", cmd_inspect, "show an image of a store: image path, devices, bytes" },
 	{ "rm", cmd_rm, "remove image names from a store (gc frees their data)" },
 	{ "gc", cmd_gc, "delete blobs, images and records no image name references" },
+	{ "alternate", cmd_alternate, "list OCI layouts whose blobs pulls use in place (add, rm, ls)" },
 	{ "fsck", cmd_fsck, "check a store (--full: re-hash all data; --repair: rebuild the registry)" },
 	{ "stats", cmd_stats, "dedup and sharing figures of a store" },
 	{ "pin", cmd_pin, "keep a store image through gc while a process runs" },

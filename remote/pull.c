@@ -268,6 +268,28 @@ static void fill_result(struct mkimg_pull_result *r, const char *name,
 	r->bytes_copied = ir->bytes_copied + (ir->image_copied ? a->image.size : 0);
 	r->records = a->nrecords;
 	r->layers = ir->layers;
+	r->linked = ir->blobs_linked;
+	r->bytes_linked = ir->bytes_linked;
+}
+
+/*
+ * A blob the store lacks that one of its alternates holds: 1, its file
+ * there opened into d->fd and named in d->link_path (*path, the caller's to
+ * free), so that the import hashes it in place and links to it; 0 if no
+ * alternate has a file of its name and size.
+ */
+static int from_alternate(struct bs_store *st, struct bs_import_blob *d, char **path,
+			  struct mkimg_err *err)
+{
+	int ret = bs_store_alternate_blob(st, d->hex, d->size, path, err);
+
+	if (ret <= 0)
+		return ret;
+	d->fd = open(*path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (d->fd < 0)
+		return mkimg_err_errno(err, -errno, "%s", *path);
+	d->link_path = *path;
+	return 1;
 }
 
 static void import_params(struct bs_import_params *ip, const struct mkimg_artifact *a,
@@ -389,7 +411,7 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	struct bs_import_blob *devs = NULL;
 	struct bs_import_layer *lays = NULL;
 	struct bs_import_result ir;
-	char found[MKIMG_TAG_MAX + 1] = "";
+	char found[MKIMG_TAG_MAX + 1] = "", **alt = NULL;
 	bool *need = NULL;
 	size_t k;
 	uint32_t i;
@@ -413,9 +435,10 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 		goto out;
 	devs = calloc(a.ndevices ? a.ndevices : 1, sizeof(*devs));
 	need = calloc(a.ndevices + 1, sizeof(*need));
+	alt = calloc(a.ndevices + 1, sizeof(*alt));
 	f.dl = calloc(a.ndevices + 1 + a.nlayers, sizeof(*f.dl));
 	lays = import_layers(&ip, &a);
-	if (!devs || !need || !f.dl || !lays) {
+	if (!devs || !need || !alt || !f.dl || !lays) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -448,6 +471,9 @@ static int pull_registry(struct bs_store *st, const char *ref, const struct remo
 	}
 	for (i = 0; ret >= 0 && i < a.ndevices; i++) {
 		if (!need[i])
+			continue;
+		ret = from_alternate(st, &devs[i], &alt[i], err);
+		if (ret)
 			continue;
 		ret = download(&f, devs[i].hex, devs[i].size, err);
 		if (ret >= 0) {
@@ -496,6 +522,9 @@ out:
 		if (devs[i].fd >= 0)
 			close(devs[i].fd);
 	free(devs);
+	for (i = 0; alt && i < a.ndevices; i++)
+		free(alt[i]);
+	free(alt);
 	free(need);
 	close_layers(lays, a.nlayers);
 	free(f.dl);
@@ -514,6 +543,7 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 	struct bs_import_result ir;
 	struct mkimg_artifact *a = NULL;
 	const char *dir = rr->dir;
+	char **alt = NULL;
 	size_t n = 0, k;
 	uint32_t i;
 	int bfd = -1, ret;
@@ -537,7 +567,8 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 		goto out;
 	}
 	devs = calloc(a->ndevices ? a->ndevices : 1, sizeof(*devs));
-	if (!devs) {
+	alt = calloc(a->ndevices + 1, sizeof(*alt));
+	if (!devs || !alt) {
 		ret = mkimg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -550,8 +581,15 @@ static int pull_oci(struct bs_store *st, const char *ref, const struct remote_re
 		goto out;
 	}
 	ret = ip.image_fd = open_blob(bfd, dir, &a->image, err);
-	for (i = 0; ret >= 0 && i < a->ndevices; i++)
-		ret = devs[i].fd = open_blob(bfd, dir, &a->devices[i], err);
+	for (i = 0; ret >= 0 && i < a->ndevices; i++) {
+		ret = bs_store_has_blob(st, devs[i].hex, devs[i].size, err);
+		if (!ret)
+			ret = from_alternate(st, &devs[i], &alt[i], err);
+		else if (ret == 1)
+			ret = 0;	/* opened all the same: gc may run before the import */
+		if (!ret)
+			ret = devs[i].fd = open_blob(bfd, dir, &a->devices[i], err);
+	}
 	for (i = 0; ret >= 0 && i < a->nlayers; i++) {
 		const struct mkimg_artifact_blob *rb = record_of(a, i);
 
@@ -574,6 +612,9 @@ out:
 		if (devs[i].fd >= 0)
 			close(devs[i].fd);
 	free(devs);
+	for (i = 0; alt && a && i < a->ndevices; i++)
+		free(alt[i]);
+	free(alt);
 	close_layers(lays, a ? a->nlayers : 0);
 	for (k = 0; k < n; k++)
 		mkimg_artifact_free(&a[k]);

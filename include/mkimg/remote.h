@@ -184,6 +184,8 @@ struct mkimg_pull_result {
 	uint32_t copied;		/* those the store lacked */
 	uint64_t bytes, bytes_copied;
 	uint64_t bytes_fetched;		/* downloaded from a registry this time */
+	uint32_t linked;		/* blobs used from the store's alternates */
+	uint64_t bytes_linked;		/* (not copied, not counted as copied) */
 	uint32_t records;		/* layer records the artifact carried */
 	bool layers;			/* the image's layers are registered:
 					 * mkimg lookup finds it by them */
