@@ -14,6 +14,8 @@
 #     the record and stores nothing);
 #   * a blob tampered with in the registry's storage: refused by digest,
 #     nothing registered, no download left;
+#   * a store with an alternate holding a's blobs pulls b: a's blob linked,
+#     only b's own downloaded;
 #   * kill -9 during a pull, then pull again: it downloads only the rest;
 #   * four pulls at once of overlapping images into one store;
 #   * an artifact pushed with --subject is found by pulling the ordinary
@@ -223,6 +225,16 @@ d=$(json "$T/q1.json" 'j["manifest"]')
 [ "$(json "$T/q3.json" 'j["bytes_fetched"] + j["bytes_copied"]')" = 0 ] ||
 	fail "pull again downloaded: $(cat "$T/q3.json")"
 "$MKIMG" fsck --full --store "$S2" >"$T/fsck2.log" 2>&1 || { cat "$T/fsck2.log"; fail "fsck --full after pulls"; }
+# a host whose store names a shared layout with a's artifact as an alternate:
+# the pull of b from the registry links a's blob, downloads only b's own
+"$MKIMG" push -q --store "$S" a "oci:$T/shared:a" || fail "push a into a layout"
+"$MKIMG" alternate --store "$T/store-alt" add "$T/shared" || fail "alternate add"
+"$MKIMG" pull --json "${IN[@]}" --store "$T/store-alt" "$R/mk/img:b" >"$T/qalt.json" ||
+	fail "pull b with an alternate"
+[ "$(json "$T/qalt.json" 'j["linked"] == 1 and j["copied"] == 2 and j["bytes_fetched"] < j["bytes"] - j["bytes_linked"] + 65536')" = True ] ||
+	fail "pull b with an alternate: $(cat "$T/qalt.json")"
+[ -L "$T/store-alt/blobs/sha256/$shared" ] || fail "a's blob is not a link into the alternate"
+pulled "$T/store-alt" b "$T/ref-b"
 # the layer records came along: lookup finds the pulled image by its layer
 [ "$(json "$T/q1.json" 'j["records"] == 1 and j["layers"]')" = True ] ||
 	fail "pull a: no layer records registered: $(cat "$T/q1.json")"
