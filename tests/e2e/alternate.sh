@@ -25,16 +25,6 @@ require_oracle
 
 S=$T/store
 A=$T/alt
-json() {	# json FILE EXPR: EXPR over the JSON object j of FILE
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
-pulled() {	# pulled STORE NAME REF: the store image checked by our oracles
-	local j devs
-	j=$("$MKIMG" inspect --json --store "$1" "$2") || fail "inspect $2 in $1"
-	devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
-	# shellcheck disable=SC2086
-	check_image "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")" "$3" $devs
-}
 snapshot() {	# snapshot DIR: every file with size, mtime, sha256
 	(cd "$1" && find . -type f -printf '%p %s %T@\n' | sort && find . -type f -exec sha256sum {} + | sort)
 }

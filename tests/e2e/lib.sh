@@ -116,6 +116,19 @@ check_image() {
 	echo "ok: $img ($how, kernel mount) equals $src"
 }
 
+json() {	# json FILE EXPR: EXPR over the JSON object j of FILE
+	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+# pulled STORE NAME SRC: the store image NAME (its metadata image and the
+# devices inspect gives) checked by check_image against the tree SRC
+pulled() {
+	local j devs
+	j=$("$MKIMG" inspect --json --store "$1" "$2") || fail "inspect $2 in $1"
+	devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
+	# shellcheck disable=SC2086
+	check_image "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")" "$3" $devs
+}
+
 # ab_trees: the fixture pair a and b (see the top)
 ab_trees() {
 	local v

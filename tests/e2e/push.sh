@@ -23,9 +23,6 @@ require_oracle
 
 S=$T/store
 L=$T/lay
-json() {	# json FILE EXPR: EXPR over the JSON object j of FILE
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 # manifest_of LAYOUT TAG: the manifest's blob path
 manifest_of() {
 	local d
@@ -241,13 +238,6 @@ echo "ok: kill -9 during push leaves whole blobs only; the next push completes: 
 # into a fresh store ("another host"): equal to the sources, fsck --full passes,
 # only missing blobs move, later conversions share the pulled data
 S2=$T/store2
-pulled() {	# pulled STORE NAME REF: the store image checked by our oracles
-	local j devs
-	j=$("$MKIMG" inspect --json --store "$1" "$2") || fail "inspect $2 in $1"
-	devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
-	# shellcheck disable=SC2086
-	check_image "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")" "$3" $devs
-}
 "$MKIMG" pull --json --store "$S2" --name a "oci:$T/lay3:t1" >"$T/q1.json" || fail "pull t1"
 [ "$(json "$T/q1.json" 'j["copied"] == j["blobs"] and j["bytes_copied"] == j["bytes"]')" = True ] ||
 	fail "pull into a fresh store: $(cat "$T/q1.json")"

@@ -44,9 +44,6 @@ stop_all() {
 }
 trap stop_all EXIT
 
-json() {	# json FILE EXPR: EXPR over the JSON object j of FILE
-	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 wait_port() {	# wait_port PORT: until something listens there
 	local i
 	for i in $(seq 100); do
@@ -75,13 +72,6 @@ start_registry() {
 	docker-registry serve "$T/$name.yml" >"$T/$name.log" 2>&1 &
 	PIDS+=($!)
 	wait_port "$port"
-}
-pulled() {	# pulled STORE NAME SRC: the store image checked by our oracles
-	local j devs
-	j=$("$MKIMG" inspect --json --store "$1" "$2") || fail "inspect $2 in $1"
-	devs=$(python3 -c 'import json,sys; print(" ".join(json.loads(sys.argv[1])["devices"]))' "$j")
-	# shellcheck disable=SC2086
-	check_image "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["image"])' "$j")" "$3" $devs
 }
 no_images() {	# no_images STORE WHAT: the store names nothing
 	[ -e "$1/registry.db" ] || return 0
