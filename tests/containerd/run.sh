@@ -170,8 +170,13 @@ devs() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys
 imghex() { "$MKIMG" inspect --store "$S" --json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["image_sha256"])'; }
 
 # ---- containerd and the snapshotter ----------------------------------------------
+# the node's snapshotter (2.x only, below) starts after containerd: containerd
+# 1.7 dials a proxy plugin once at its start, blocking until a timeout when
+# the socket is missing, so 1.7's configuration does not name it at all
+node_plugin=("mkimg-node=$NODESOCK") node_unpack=(mkimg-node)
+[ "${MKIMG_CONTAINERD:-2.1}" != 1.7 ] || node_plugin=() node_unpack=()
 ctd_config "$T/containerd.toml" "$T" "$cfgversion" "mkimg=$SNAPSOCK" "mkimg-mm=$MMSOCK" \
-	"mkimg-node=$NODESOCK" mkimg-mm mkimg mkimg-node overlayfs
+	"${node_plugin[@]}" mkimg-mm mkimg "${node_unpack[@]}" overlayfs
 ctd_snapshotter_config "$T/snapshotter.toml" "$SNAPSOCK" "$R" "$S" "$MKIMG"
 ctr() { ctd_ctr "$@"; }
 start_snapshotter() {
