@@ -141,8 +141,17 @@ echo "ok: changed bytes in the alternate: pull refused, fsck --full names the bl
 S5=$T/store5
 "$MKIMG" pull -q --store "$S5" --name a "oci:$A:a" || fail "pull into S5"
 victim=$("$MKIMG" inspect --json --store "$S5" a | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"][0])')
-mv "$victim" "$T/moved-blob"
-ln -s "$T/moved-blob" "$victim"
-"$MKIMG" fsck --store "$S5" >"$T/fsck5.log" 2>&1 && fail "fsck passed a foreign symlink"
+# one of the form the store makes, into a layout that is not listed, and one
+# of another form: neither is followed (the bytes they reach are right)
+mkdir -p "$T/foreign/blobs/sha256"
+mv "$victim" "$T/foreign/blobs/sha256/"
+ln -s "$T/foreign/blobs/sha256/$(basename "$victim")" "$victim"
+"$MKIMG" fsck --store "$S5" >"$T/fsck5.log" 2>&1 && fail "fsck passed a link into no alternate"
 expect_one_line 1 '' mount --store "$S5" a "$T/m5"
+rm "$victim"
+ln -s "$T/foreign/blobs/sha256/$(basename "$victim")/" "$victim"
+"$MKIMG" fsck --store "$S5" >"$T/fsck5.log" 2>&1 && fail "fsck passed a foreign symlink"
+rm "$victim"
+mv "$T/foreign/blobs/sha256/$(basename "$victim")" "$victim"
+"$MKIMG" fsck --full --store "$S5" >"$T/fsck5.log" 2>&1 || { cat "$T/fsck5.log"; fail "fsck --full with the blob back"; }
 echo "ok: a symbolic link into no listed alternate is refused"
