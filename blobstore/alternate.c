@@ -200,6 +200,8 @@ int bs_store_alternate_blob(struct bs_store *st, const char *hex, uint64_t size,
 	if (!util_is_hex64(hex))
 		return mkimg_err_set(err, -EINVAL, "blob %.64s: not a sha256 digest", hex);
 	ret = bs_store_alternates(st, &dirs, &n, err);
+	if (ret)
+		return ret;
 	for (i = 0; !ret && i < n; i++)
 		ret = alt_has(dirs[i], hex, size, path);
 	bs_alternates_free(dirs, n);
