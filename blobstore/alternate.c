@@ -116,33 +116,37 @@ static char *target_dir(char *target, const char *name)
 	return target;
 }
 
+/* The alternate dir a link name in dfd points into (in target, cut at its
+ * end; target[strlen(dir)] = '/' gives the whole target back), or NULL when
+ * name is no link of the store's form. */
+static char *link_dir(int dfd, const char *name, char target[PATH_MAX])
+{
+	ssize_t len = readlinkat(dfd, name, target, PATH_MAX - 1);
+
+	if (len <= 0)
+		return NULL;
+	target[len] = 0;
+	return target_dir(target, name);
+}
+
 int st_alt_is_link(int dfd, const char *name)
 {
 	char target[PATH_MAX];
-	ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
 
-	if (len <= 0)
-		return 0;
-	target[len] = 0;
-	return target_dir(target, name) != NULL;
+	return link_dir(dfd, name, target) != NULL;
 }
 
 int st_blob_open(const struct bs_store *st, const char *hex)
 {
 	char target[PATH_MAX], **dirs = NULL, *dir;
 	size_t n = 0, i;
-	ssize_t len;
 	int fd, ret;
 
 	fd = openat(st->sub[ST_SHA256], hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0 || errno != ELOOP)
 		return fd >= 0 ? fd : -errno;
 	/* a symbolic link: followed only into a listed alternate */
-	len = readlinkat(st->sub[ST_SHA256], hex, target, sizeof(target) - 1);
-	if (len <= 0)
-		return -ELOOP;
-	target[len] = 0;
-	dir = target_dir(target, hex);
+	dir = link_dir(st->sub[ST_SHA256], hex, target);
 	if (!dir)
 		return -ELOOP;
 	ret = st_alt_load(st, &dirs, &n);
@@ -317,16 +321,12 @@ static int count_links(struct bs_store *st, const char *dir, uint64_t *links)
 		return -errno;
 	}
 	while ((de = readdir(d))) {
-		char target[PATH_MAX];
-		ssize_t len;
+		char target[PATH_MAX], *to;
 
 		if (st_own_name(ST_SHA256, de->d_name) != 1)
 			continue;
-		len = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = 0;
-		if (target_dir(target, de->d_name) && !strcmp(target, dir))
+		to = link_dir(dirfd(d), de->d_name, target);
+		if (to && !strcmp(to, dir))
 			(*links)++;
 	}
 	closedir(d);
